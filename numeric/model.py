@@ -1,0 +1,240 @@
+"""Data sets, model specifications and parameters of the attention classifier.
+
+A sentence ``χ`` is a row of word ids; padding id ``-1`` marks positions that are not tokens
+(masked out of the attention). The model (PAPER.md): ``s_w = q·κ_w``,
+``a_w(χ) = softmax_χ(s)``, ``h(χ) = Σ_w a_w v_w``, logits ``F(h)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+
+PAD = -1
+
+#: Parameter names per classifier, in a fixed order.
+ATTENTION_PARAMS = ("embeddings", "keys", "query")
+CLASSIFIER_PARAMS = {
+    "linear": ("classifier",),
+    "mlp": ("hidden_weight", "hidden_bias", "output_weight", "output_bias"),
+}
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def _int_array(name: str, x, ndim: int) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be an integer array, got dtype {x.dtype}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {x.shape}")
+    return x.astype(np.int64, copy=False)
+
+
+class Dataset:
+    """Sentences of word ids (padding ``-1``), their labels and the vocabulary sizes.
+
+    ``topic_class[w]`` is the class decided by topic word ``w`` and ``-1`` for non-topic words.
+    """
+
+    def __init__(self, tokens, labels, n_words: int, n_classes: int, topic_class=None):
+        tokens = _int_array("tokens", tokens, 2)
+        labels = _int_array("labels", labels, 1)
+        n_words, n_classes = int(n_words), int(n_classes)
+        if n_words < 1:
+            raise ValueError(f"n_words must be at least 1, got {n_words}")
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        if tokens.shape[0] == 0 or tokens.shape[1] == 0:
+            raise ValueError(f"tokens must hold at least one sentence and one position, "
+                             f"got shape {tokens.shape}")
+        if labels.shape[0] != tokens.shape[0]:
+            raise ValueError(f"labels has {labels.shape[0]} entries but tokens has "
+                             f"{tokens.shape[0]} sentences")
+        bad = np.argwhere((tokens < PAD) | (tokens >= n_words))
+        if bad.size:
+            s, p = bad[0]
+            raise ValueError(f"tokens[{s}, {p}] = {tokens[s, p]} is out of range: word ids "
+                             f"must lie in [0, {n_words}) or be the padding id {PAD}")
+        empty = np.flatnonzero((tokens == PAD).all(axis=1))
+        if empty.size:
+            raise ValueError(f"sentence {empty[0]} holds only padding; every sentence needs "
+                             f"at least one token")
+        bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+        if bad.size:
+            raise ValueError(f"labels[{bad[0]}] = {labels[bad[0]]} is out of range "
+                             f"[0, {n_classes})")
+        if topic_class is not None:
+            topic_class = _int_array("topic_class", topic_class, 1)
+            if topic_class.shape[0] != n_words:
+                raise ValueError(f"topic_class has {topic_class.shape[0]} entries, expected "
+                                 f"n_words = {n_words}")
+            bad = np.flatnonzero((topic_class < -1) | (topic_class >= n_classes))
+            if bad.size:
+                raise ValueError(f"topic_class[{bad[0]}] = {topic_class[bad[0]]} must be -1 "
+                                 f"(non-topic) or a class in [0, {n_classes})")
+        self.tokens, self.labels = tokens, labels
+        self.n_words, self.n_classes = n_words, n_classes
+        self.topic_class = topic_class
+        for a in (self.tokens, self.labels, self.topic_class):
+            if a is not None:
+                a.setflags(write=False)
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def __repr__(self) -> str:
+        return (f"Dataset({len(self)} sentences × {self.tokens.shape[1]} positions, "
+                f"{self.n_words} words, {self.n_classes} classes)")
+
+    def subset(self, index) -> "Dataset":
+        """The sentences ``index`` (a slice, mask or index array) with the same vocabulary."""
+        return Dataset(self.tokens[index], self.labels[index], self.n_words, self.n_classes,
+                       self.topic_class)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """``True`` where a position holds a token."""
+        return self.tokens != PAD
+
+    @cached_property
+    def safe_tokens(self) -> np.ndarray:
+        """Token ids with padding replaced by 0, so gathers stay in range (masked later)."""
+        return np.where(self.mask, self.tokens, 0)
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """Number of tokens of each sentence."""
+        return self.mask.sum(axis=1)
+
+    @cached_property
+    def scatter(self) -> sp.csr_matrix:
+        """Sparse ``(W, S·L)`` 0/1 matrix adding per-position values into their words."""
+        flat = self.tokens.ravel()
+        cols = np.flatnonzero(flat != PAD)
+        rows = flat[cols]
+        ones = np.ones(cols.size)
+        return sp.csr_matrix((ones, (rows, cols)), shape=(self.n_words, flat.size))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Sizes, classifier and trainable parameters of the attention classifier.
+
+    ``trainable`` names parameters; ``"classifier"`` stands for every array of the classifier.
+    """
+
+    d: int = 10
+    d_key: int = 10
+    classifier: str = "linear"
+    hidden: int = 10
+    trainable: tuple[str, ...] = ("keys", "embeddings", "classifier")
+    dtype: str = "float64"
+    _trainable: frozenset = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("d", "d_key", "hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"ModelSpec.{name} must be a positive integer, got {value!r}")
+        if self.classifier not in CLASSIFIER_PARAMS:
+            raise ValueError(f"unknown classifier {self.classifier!r}; expected one of "
+                             f"{sorted(CLASSIFIER_PARAMS)}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
+        if isinstance(self.trainable, str):
+            raise ValueError(f"trainable must be a collection of names, got the string "
+                             f"{self.trainable!r}")
+        expanded = set()
+        for name in self.trainable:
+            if name == "classifier" and self.classifier == "mlp":
+                expanded.update(CLASSIFIER_PARAMS["mlp"])
+            elif name in self.param_names:
+                expanded.add(name)
+            else:
+                raise ValueError(f"unknown trainable parameter {name!r} for the "
+                                 f"{self.classifier} classifier; expected names from "
+                                 f"{self.param_names} (or 'classifier')")
+        object.__setattr__(self, "trainable", tuple(self.trainable))
+        object.__setattr__(self, "_trainable", frozenset(expanded))
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return ATTENTION_PARAMS + CLASSIFIER_PARAMS[self.classifier]
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The trainable parameter arrays, expanded and in canonical order."""
+        return tuple(n for n in self.param_names if n in self._trainable)
+
+    def shapes(self, n_words: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+        shapes = {"embeddings": (n_words, self.d), "keys": (n_words, self.d_key),
+                  "query": (self.d_key,)}
+        if self.classifier == "linear":
+            shapes["classifier"] = (n_classes, self.d)
+        else:
+            h = self.hidden
+            shapes.update(hidden_weight=(h, self.d), hidden_bias=(h,),
+                          output_weight=(n_classes, h), output_bias=(n_classes,))
+        return shapes
+
+    @property
+    def float(self):
+        return DTYPES[self.dtype]
+
+
+def init_params(spec: ModelSpec, data: Dataset, seed=0, *, query_scale: float = 0.3,
+                key_scale: float = 0.0, embedding_scale: float = 1e-6) -> dict[str, np.ndarray]:
+    """The paper's initialisation: ``q ~ N(0, 0.3²)``, keys 0, embeddings ``N(0, (1e-6)²)``.
+
+    A linear classifier is standard normal with its diagonal set to 1 (the authors' Attn-FC);
+    the MLP uses ``N(0, 1/fan_in)`` weights and zero biases.
+    """
+    rng = np.random.default_rng(seed)
+    shapes = spec.shapes(data.n_words, data.n_classes)
+    p = {"embeddings": embedding_scale * rng.standard_normal(shapes["embeddings"]),
+         "keys": key_scale * rng.standard_normal(shapes["keys"]),
+         "query": query_scale * rng.standard_normal(shapes["query"])}
+    if spec.classifier == "linear":
+        u = rng.standard_normal(shapes["classifier"])
+        np.fill_diagonal(u, 1.0)
+        p["classifier"] = u
+    else:
+        p["hidden_weight"] = rng.standard_normal(shapes["hidden_weight"]) / np.sqrt(spec.d)
+        p["hidden_bias"] = np.zeros(shapes["hidden_bias"])
+        p["output_weight"] = (rng.standard_normal(shapes["output_weight"])
+                              / np.sqrt(spec.hidden))
+        p["output_bias"] = np.zeros(shapes["output_bias"])
+    return {k: v.astype(spec.float) for k, v in p.items()}
+
+
+def check_params(params, spec: ModelSpec, data: Dataset) -> dict[str, np.ndarray]:
+    """Validate names, shapes, dtypes and finiteness; return arrays in the spec's dtype."""
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict of arrays, got {type(params).__name__}")
+    shapes = spec.shapes(data.n_words, data.n_classes)
+    unknown = sorted(set(params) - set(shapes))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for the {spec.classifier} "
+                         f"classifier; expected {sorted(shapes)}")
+    missing = sorted(set(shapes) - set(params))
+    if missing:
+        raise ValueError(f"missing parameter(s) {missing}")
+    out = {}
+    for name, shape in shapes.items():
+        x = np.asarray(params[name])
+        if x.dtype.kind != "f":
+            raise ValueError(f"parameter {name!r} must be a floating-point array, got dtype "
+                             f"{x.dtype}")
+        if x.shape != shape:
+            raise ValueError(f"parameter {name!r} has shape {x.shape}, expected {shape}")
+        if not np.isfinite(x).all():
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(f"parameter {name!r} holds a non-finite value at {where}")
+        if x.dtype != spec.float:
+            raise ValueError(f"parameter {name!r} has dtype {x.dtype} but the spec asks for "
+                             f"{spec.dtype}")
+        out[name] = x
+    return out
