@@ -8,3 +8,5 @@ from numeric.model import (Dataset, ModelSpec, PAD, check_params,  # noqa: F401
                            init_params)
 
 # --- exports added by each part (one line per name or group) ---
+from numeric.trajectory import Trajectory  # noqa: F401
+from numeric.integrate import gradient_descent, integrate_flow, rk4  # noqa: F401

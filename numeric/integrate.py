@@ -1,0 +1,209 @@
+"""Integrators of the gradient flow ``dθ/dτ = −∇L(θ)`` on the trainable parameters.
+
+- ``gradient_descent``: ``θ_{k+1} = θ_k − lr ∇L(θ_k)`` (the paper's training), time ``τ = k·lr``;
+- ``rk4``: classical fixed-step Runge–Kutta of order 4, time ``τ = k·dt``;
+- ``integrate_flow``: adaptive high-order integration (SciPy ``solve_ivp``, DOP853 by
+  default) with dense output.
+
+Frozen parameters stay constant. ``frozen_rows`` additionally holds rows of trained arrays
+fixed, e.g. ``{"embeddings": nontopic, "keys": nontopic}`` for the paper's assumption A2
+(non-topic words do not move). All return a ``numeric.trajectory.Trajectory``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from tqdm.auto import tqdm
+
+import numeric
+from numeric.model import Dataset, ModelSpec, check_params
+from numeric.trajectory import Trajectory
+
+#: ``callback(step, params, loss) -> bool | None``; a true result stops the run at ``params``.
+Callback = Callable[[int, dict, float], "bool | None"]
+
+
+def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None):
+    """``(L(θ), −∇L(θ))`` with the flow on trained arrays only, zero on frozen rows."""
+    loss, grad = numeric.value_and_gradient(params, data, spec, wrt=spec.trained)
+    flow = {}
+    for name in spec.trained:
+        f = -np.asarray(grad[name])
+        if frozen_rows and name in frozen_rows:
+            f = f.copy()
+            f[frozen_rows[name]] = 0.0
+        flow[name] = f
+    return float(loss), flow
+
+
+def gradient_descent(params, data: Dataset, spec: ModelSpec, lr: float, steps: int, *,
+                     record_every: int | None = None, callback: Callback | None = None,
+                     progress: bool = False, desc: str | None = None,
+                     frozen_rows: Mapping | None = None) -> Trajectory:
+    """Full-batch gradient descent ``θ_{k+1} = θ_k − lr ∇L(θ_k)`` for ``steps`` steps.
+
+    The loss is recorded at every iterate (``traj.loss[k] = L(θ_k)`` at ``traj.loss_time[k]
+    = k·lr``); snapshots are kept at step 0, every ``record_every`` steps (``None``: none in
+    between) and at the last iterate. ``callback(k, θ_k, L(θ_k))`` is called for every iterate
+    ``k = 0, …, steps`` before its update; the arrays it receives are never modified later,
+    so it may keep them; if it returns true the run stops with ``θ_k`` as the last snapshot
+    (early stopping). A non-finite loss raises ``FloatingPointError`` (learning rate too large).
+    """
+    lr = _positive("lr", lr)
+    return _fixed_step(params, data, spec, lr, steps, _gd_step, record_every, callback,
+                       progress, desc or "gradient descent", frozen_rows)
+
+
+def rk4(params, data: Dataset, spec: ModelSpec, dt: float, steps: int, *,
+        record_every: int | None = None, callback: Callback | None = None,
+        progress: bool = False, desc: str | None = None,
+        frozen_rows: Mapping | None = None) -> Trajectory:
+    """Classical Runge–Kutta (order 4) on the gradient flow, fixed step ``dt``.
+
+    Loss, snapshots and ``callback`` as in ``gradient_descent`` (time ``τ = k·dt``).
+    """
+    dt = _positive("dt", dt)
+    return _fixed_step(params, data, spec, dt, steps, _rk4_step, record_every, callback,
+                       progress, desc or "RK4", frozen_rows)
+
+
+def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
+                   rtol: float = 1e-10, atol: float = 1e-12, method: str = "DOP853",
+                   t_eval=None, frozen_rows: Mapping | None = None, progress: bool = False,
+                   desc: str | None = None) -> Trajectory:
+    """Solve ``dθ/dτ = −∇L(θ)`` on ``[0, t_end]`` with ``solve_ivp`` and dense output.
+
+    The state is the trained arrays flattened (frozen ones constant). Snapshots at ``t_eval``
+    (default: the solver's accepted steps); ``traj.loss`` holds the loss at the snapshots
+    and ``traj.at(t)`` interpolates the dense output.
+    """
+    p0 = _checked(params, data, spec)
+    t_end = _positive("t_end", t_end)
+    rows = _checked_rows(frozen_rows, spec, p0)
+    names = spec.trained
+    shapes = [p0[n].shape for n in names]
+    sizes = [int(np.prod(s)) for s in shapes]
+    split = np.cumsum(sizes)[:-1]
+
+    def unflatten(y):
+        p = dict(p0)
+        for n, s, part in zip(names, shapes, np.split(y, split)):
+            p[n] = part.reshape(s).astype(spec.float)
+        return p
+
+    bar = tqdm(total=t_end, disable=not progress, desc=desc or method, unit="τ")
+
+    def rhs(t, y):
+        bar.update(max(0.0, min(t, t_end) - bar.n))
+        _, flow = trained_flow(unflatten(y), data, spec, rows)
+        return np.concatenate([flow[n].ravel() for n in names]) if names else y
+
+    if t_eval is not None:
+        t_eval = np.asarray(t_eval, dtype=np.float64)
+        if t_eval.ndim != 1 or t_eval[0] < 0 or t_eval[-1] > t_end:
+            raise ValueError(f"t_eval must be a 1-D array inside [0, t_end = {t_end}]")
+    y0 = np.concatenate([p0[n].ravel() for n in names]).astype(np.float64) if names \
+        else np.zeros(0)
+    try:
+        sol = solve_ivp(rhs, (0.0, t_end), y0, method=method, t_eval=t_eval,
+                        dense_output=True, rtol=rtol, atol=atol)
+    finally:
+        bar.close()
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp ({method}) failed at τ = {sol.t[-1]}: {sol.message}")
+    snaps = [unflatten(sol.y[:, i]) for i in range(len(sol.t))]
+    losses = np.array([numeric.loss(p, data, spec) for p in snaps])
+    return Trajectory(data, spec, sol.t, _stack(snaps, spec), losses, sol.t.copy(),
+                      dense=lambda t: unflatten(sol.sol(t)))
+
+
+def _gd_step(p, data, spec, h, rows):
+    loss, f = trained_flow(p, data, spec, rows)
+    return loss, {n: p[n] + h * f[n] if n in f else p[n] for n in p}
+
+
+def _rk4_step(p, data, spec, h, rows):
+    def shifted(f, c):
+        return {n: p[n] + c * f[n] if n in f else p[n] for n in p}
+
+    loss, k1 = trained_flow(p, data, spec, rows)
+    _, k2 = trained_flow(shifted(k1, h / 2), data, spec, rows)
+    _, k3 = trained_flow(shifted(k2, h / 2), data, spec, rows)
+    _, k4 = trained_flow(shifted(k3, h), data, spec, rows)
+    return loss, {n: p[n] + h / 6 * (k1[n] + 2 * k2[n] + 2 * k3[n] + k4[n]) if n in k1 else p[n]
+                  for n in p}
+
+
+def _fixed_step(params, data, spec, h, steps, step, record_every, callback, progress, desc,
+                frozen_rows) -> Trajectory:
+    p = _checked(params, data, spec)
+    rows = _checked_rows(frozen_rows, spec, p)
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if record_every is not None and (not isinstance(record_every, (int, np.integer))
+                                     or record_every < 1):
+        raise ValueError(f"record_every must be a positive integer or None, got "
+                         f"{record_every!r}")
+    times, snaps, losses = [0.0], [p], []
+    every = max(1, steps // 200)
+    with tqdm(total=steps, disable=not progress, desc=desc) as bar:
+        for k in range(steps + 1):
+            if k < steps:
+                loss, new = step(p, data, spec, h, rows)
+            else:
+                loss, new = numeric.loss(p, data, spec), None
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"{desc}: non-finite loss {loss} at step {k} "
+                                         f"(τ = {k * h}); the step size {h} is too large")
+            losses.append(float(loss))
+            if (callback is not None and callback(k, p, float(loss))) or new is None:
+                break
+            p = new
+            if record_every and (k + 1) % record_every == 0 and k + 1 < steps:
+                times.append((k + 1) * h)
+                snaps.append(p)
+            if k % every == 0:
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            bar.update(1)
+    last = len(losses) - 1
+    if times[-1] != last * h:
+        times.append(last * h)
+        snaps.append(p)
+    return Trajectory(data, spec, np.array(times), _stack(snaps, spec), np.array(losses),
+                      h * np.arange(len(losses)))
+
+
+def _stack(snaps, spec) -> dict[str, np.ndarray]:
+    return {n: np.stack([s[n] for s in snaps]) for n in spec.param_names}
+
+
+def _checked(params, data, spec) -> dict[str, np.ndarray]:
+    return {n: np.array(x) for n, x in check_params(params, spec, data).items()}
+
+
+def _checked_rows(frozen_rows, spec, params):
+    if not frozen_rows:
+        return None
+    rows = {}
+    for name, idx in frozen_rows.items():
+        if name not in spec.trained:
+            raise ValueError(f"frozen_rows names {name!r}, which is not a trained parameter "
+                             f"{spec.trained}")
+        idx = np.asarray(idx)
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise ValueError(f"frozen_rows[{name!r}] must be a 1-D integer array of rows")
+        n = params[name].shape[0]
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"frozen_rows[{name!r}] holds a row outside [0, {n})")
+        rows[name] = idx
+    return rows
+
+
+def _positive(name, x) -> float:
+    x = float(x)
+    if not np.isfinite(x) or x <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {x}")
+    return x

@@ -1,0 +1,197 @@
+"""Trajectories: parameter snapshots ``θ(τ_0), …, θ(τ_{T-1})`` of one training run.
+
+A trajectory carries its data set and model specification, so that laws can check their
+preconditions on it, and it is stored as an ``.npz`` file (DESIGN.md, "Trajectory file"):
+
+- ``tokens`` (S, L) int (padding ``-1``), ``labels`` (S,) int, ``n_classes`` scalar int,
+  optional ``topic_class`` (W,) int (class of each topic word, ``-1`` for non-topic words);
+- ``time`` (T,) float, strictly increasing;
+- one array per parameter with a leading snapshot axis: ``embeddings`` (T, W, d), ``keys``
+  (T, W, d_key), ``query`` (T, d_key) and either ``classifier`` (T, C, d) or
+  ``hidden_weight`` (T, H, d), ``hidden_bias`` (T, H), ``output_weight`` (T, C, H),
+  ``output_bias`` (T, C);
+- optional ``trainable`` (array of parameter names); when absent, the parameters that move
+  between snapshots are taken as the trainable ones (``Trajectory.trainable_inferred``);
+- optional ``loss`` (N,) and ``loss_time`` (N,): the loss recorded during training.
+
+Files are read with ``allow_pickle=False``; a missing, unknown or inconsistent field raises
+``ValueError`` naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from numeric.model import CLASSIFIER_PARAMS, ATTENTION_PARAMS, Dataset, ModelSpec, check_params
+
+DATA_FIELDS = ("tokens", "labels", "n_classes", "topic_class")
+EXTRA_FIELDS = ("time", "trainable", "loss", "loss_time")
+PARAM_FIELDS = ATTENTION_PARAMS + tuple(n for names in CLASSIFIER_PARAMS.values()
+                                        for n in names)
+
+
+@dataclass
+class Trajectory:
+    """Snapshots ``params[name][i] = θ_name(time[i])`` of a run on ``data`` under ``spec``.
+
+    ``loss[j]`` is the training loss at flow time ``loss_time[j]`` (for the fixed-step
+    integrators: at every step). ``dense`` (adaptive integration only, not saved) evaluates
+    the parameters at any time in ``[time[0], time[-1]]``.
+    """
+
+    data: Dataset
+    spec: ModelSpec
+    time: np.ndarray
+    params: dict[str, np.ndarray]
+    loss: np.ndarray | None = None
+    loss_time: np.ndarray | None = None
+    dense: Callable[[float], dict[str, np.ndarray]] | None = field(default=None, repr=False)
+    trainable_inferred: bool = False
+
+    def __post_init__(self):
+        self.time = np.asarray(self.time, dtype=np.float64)
+        _check_time("time", self.time)
+        shapes = self.spec.shapes(self.data.n_words, self.data.n_classes)
+        if sorted(self.params) != sorted(shapes):
+            raise ValueError(f"trajectory parameters {sorted(self.params)} do not match the "
+                             f"{self.spec.classifier} classifier's {sorted(shapes)}")
+        for name, shape in shapes.items():
+            x = np.asarray(self.params[name])
+            if x.shape != (len(self.time),) + shape:
+                raise ValueError(f"{name} has shape {x.shape}, expected "
+                                 f"{(len(self.time),) + shape} (snapshots × {shape})")
+            self.params[name] = x
+        check_params(self.snapshot(0), self.spec, self.data)
+        for name, x in self.params.items():
+            if not np.isfinite(x).all():
+                i = int(np.argwhere(~np.isfinite(x))[0][0])
+                raise ValueError(f"{name} holds a non-finite value in snapshot {i}")
+        if (self.loss is None) != (self.loss_time is None):
+            raise ValueError("loss and loss_time must be given together")
+        if self.loss is not None:
+            self.loss = np.asarray(self.loss, dtype=np.float64)
+            self.loss_time = np.asarray(self.loss_time, dtype=np.float64)
+            if self.loss.ndim != 1 or self.loss.shape != self.loss_time.shape:
+                raise ValueError(f"loss {self.loss.shape} and loss_time "
+                                 f"{self.loss_time.shape} must be 1-D of equal length")
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def snapshot(self, i: int) -> dict[str, np.ndarray]:
+        """The parameters at ``time[i]``."""
+        return {name: x[i] for name, x in self.params.items()}
+
+    @property
+    def final(self) -> dict[str, np.ndarray]:
+        return self.snapshot(-1)
+
+    def at(self, t: float) -> dict[str, np.ndarray]:
+        """The parameters at flow time ``t`` from the dense output (adaptive runs only)."""
+        if self.dense is None:
+            raise ValueError("this trajectory has no dense output (only integrate_flow "
+                             "produces one); use snapshot(i)")
+        if not self.time[0] <= t <= self.time[-1]:
+            raise ValueError(f"t = {t} lies outside [{self.time[0]}, {self.time[-1]}]")
+        return self.dense(t)
+
+    def save(self, path) -> None:
+        """Write the ``.npz`` trajectory file (format in the module docstring)."""
+        fields = {"tokens": self.data.tokens, "labels": self.data.labels,
+                  "n_classes": np.int64(self.data.n_classes), "time": self.time,
+                  "trainable": np.array(self.spec.trained, dtype=str)}
+        if self.data.topic_class is not None:
+            fields["topic_class"] = self.data.topic_class
+        if self.loss is not None:
+            fields.update(loss=self.loss, loss_time=self.loss_time)
+        fields.update(self.params)
+        np.savez(path, **fields)
+
+    @classmethod
+    def load(cls, path) -> "Trajectory":
+        """Read an ``.npz`` trajectory file without pickle; report bad fields by name."""
+        with np.load(path, allow_pickle=False) as f:
+            fields = {k: f[k] for k in f.files}
+        return cls.from_fields(fields)
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> "Trajectory":
+        unknown = sorted(set(fields) - set(DATA_FIELDS + EXTRA_FIELDS + PARAM_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; expected names from "
+                             f"{list(DATA_FIELDS + EXTRA_FIELDS + PARAM_FIELDS)}")
+        missing = [k for k in ("tokens", "labels", "n_classes", "time") + ATTENTION_PARAMS
+                   if k not in fields]
+        if missing:
+            raise ValueError(f"missing field(s) {missing}")
+        classifier = _classifier_kind(fields)
+        n_classes = fields["n_classes"]
+        if n_classes.ndim != 0 or n_classes.dtype.kind not in "iu":
+            raise ValueError(f"n_classes must be an integer scalar, got dtype "
+                             f"{n_classes.dtype} and shape {n_classes.shape}")
+        time = np.asarray(fields["time"])
+        if time.dtype.kind not in "fiu":
+            raise ValueError(f"time must be numeric, got dtype {time.dtype}")
+        _check_time("time", time.astype(np.float64))
+        names = ATTENTION_PARAMS + CLASSIFIER_PARAMS[classifier]
+        params = {n: np.asarray(fields[n]) for n in names}
+        for n, x in params.items():
+            if x.dtype.kind != "f":
+                raise ValueError(f"{n} must be a floating-point array, got dtype {x.dtype}")
+            if x.ndim < 2 or x.shape[0] != len(time):
+                raise ValueError(f"{n} has shape {x.shape}: expected a leading snapshot axis "
+                                 f"of length {len(time)} (the length of time)")
+        dtypes = {str(x.dtype) for x in params.values()}
+        if len(dtypes) != 1 or dtypes.pop() not in ("float64", "float32"):
+            raise ValueError(f"parameters must all be float64 or all float32, got "
+                             f"{ {n: str(x.dtype) for n, x in params.items()} }")
+        emb, keys, query = params["embeddings"], params["keys"], params["query"]
+        if emb.ndim != 3 or keys.ndim != 3 or query.ndim != 2:
+            raise ValueError(f"embeddings (T, W, d), keys (T, W, d_key), query (T, d_key) "
+                             f"expected; got {emb.shape}, {keys.shape}, {query.shape}")
+        hidden = params["hidden_weight"].shape[1] if classifier == "mlp" else 10
+        if classifier == "mlp" and params["hidden_weight"].ndim != 3:
+            raise ValueError(f"hidden_weight must be (T, H, d), got "
+                             f"{params['hidden_weight'].shape}")
+        data = Dataset(fields["tokens"], fields["labels"], emb.shape[1], int(n_classes),
+                       fields.get("topic_class"))
+        inferred = "trainable" not in fields
+        if inferred:
+            trainable = tuple(n for n, x in params.items() if not (x == x[:1]).all())
+        else:
+            tr = fields["trainable"]
+            if tr.dtype.kind != "U" or tr.ndim != 1:
+                raise ValueError(f"trainable must be a 1-D array of parameter names, got "
+                                 f"dtype {tr.dtype} and shape {tr.shape}")
+            trainable = tuple(str(n) for n in tr)
+        spec = ModelSpec(d=emb.shape[2], d_key=keys.shape[2], classifier=classifier,
+                         hidden=hidden, trainable=trainable, dtype=str(emb.dtype))
+        return cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
+                   trainable_inferred=inferred)
+
+
+def _classifier_kind(fields) -> str:
+    present = {kind: [n for n in names if n in fields]
+               for kind, names in CLASSIFIER_PARAMS.items()}
+    full = [kind for kind, names in CLASSIFIER_PARAMS.items() if len(present[kind]) == len(names)]
+    partial = [kind for kind in CLASSIFIER_PARAMS if present[kind] and kind not in full]
+    if len(full) != 1 or partial:
+        raise ValueError(f"expected the fields of exactly one classifier, either "
+                         f"{list(CLASSIFIER_PARAMS['linear'])} (linear) or "
+                         f"{list(CLASSIFIER_PARAMS['mlp'])} (mlp); found "
+                         f"{[n for names in present.values() for n in names]}")
+    return full[0]
+
+
+def _check_time(name: str, t: np.ndarray) -> None:
+    if t.ndim != 1 or len(t) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {t.shape}")
+    if not np.isfinite(t).all():
+        raise ValueError(f"{name} holds a non-finite value")
+    if (np.diff(t) <= 0).any():
+        i = int(np.flatnonzero(np.diff(t) <= 0)[0])
+        raise ValueError(f"{name} must be strictly increasing; {name}[{i + 1}] = {t[i + 1]} "
+                         f"follows {t[i]}")
