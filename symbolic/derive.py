@@ -1,0 +1,129 @@
+"""Reverse-mode derivation of the per-sentence gradient, node by node, with SymPy's ``diff``.
+
+For a node or parameter ``X`` with consumers ``Y``:  ``∂ℓ/∂X[p] = Σ_Y Σ_y g_Y[y] ∂Y[y]/∂X[p]``,
+where ``g_Y = ∂ℓ/∂Y`` stays a named symbol (``g_s``, ``g_h``, …) so each result is the compact
+textbook form; :meth:`Derivation.inlined` substitutes them away when a closed form is wanted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import sympy as sp
+
+from symbolic.indexform import IExpr, Term, _renamed_apart, _terms, canonical, fresh, kind_of
+from symbolic.model import FOLDS, G, Model, Node, Param, h
+
+
+def grad_symbol(x: Node | Param):
+    """``g_X``: the symbol standing for ``∂ℓ/∂X``."""
+    name = f"g_{x.name if isinstance(x, Node) else x.base}"
+    return sp.IndexedBase(name) if x.indices else sp.Symbol(name)
+
+
+def _contribution(consumer: Node, target_ref, upstream) -> sp.Expr:
+    """``Σ_y upstream[y] · ∂consumer[y]/∂target`` with every index of the consumer fresh."""
+    renamed = {idx: fresh(kind_of(idx)) for idx in consumer.indices}
+    definition = consumer.definition.xreplace(renamed)
+    derivative = sp.diff(definition, target_ref).xreplace(consumer.normalisers)
+    if consumer.indices:
+        upstream = upstream[tuple(renamed[x] for x in consumer.indices)]
+    expr = upstream * derivative
+    for new in renamed.values():
+        expr = sp.Sum(expr, (new, 0, kind_of(new).size - 1))
+    return expr
+
+
+def _gradient(x: Node | Param, consumers: list[Node], upstream: dict) -> IExpr:
+    target = {idx: fresh(kind_of(idx)) for idx in x.indices}
+    ref = x.base[tuple(target.values())] if x.indices else x.base
+    total = sp.Add(*(_contribution(y, ref, upstream[y.name]) for y in consumers))
+    back = {v: k for k, v in target.items()}
+    # Every summed index is fresh after _terms, so naming the target back cannot capture one.
+    terms = [Term(t.coeff, t.body.xreplace(back), t.summed) for t in _terms(total)]
+    return canonical(terms, FOLDS)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Every ``∂ℓ/∂X`` of one model, in terms of the upstream symbols ``g_Y`` of its consumers."""
+
+    model: Model
+    grads: dict  # name -> IExpr over the node's/parameter's own indices
+    order: tuple  # names in the order the backward pass computes them
+
+    @cached_property
+    def symbols(self) -> dict:
+        items = list(self.model.nodes) + list(self.model.params)
+        return {x.name: grad_symbol(x) for x in items if x.name in self.grads}
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.model.params if p.name == name)
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.model.nodes if n.name == name)
+
+    def inlined(self, name: str) -> IExpr:
+        """``∂ℓ/∂X`` with every upstream symbol substituted: forward quantities only."""
+        expr = self.grads[name]
+        for _ in range(len(self.grads) + 1):
+            hits = {nm: sym for nm, sym in self.symbols.items()
+                    if nm != name and expr.to_sympy().has(sym)}
+            if not hits:
+                return expr
+            for nm, sym in hits.items():
+                expr = _substitute(expr, sym, self._indices(nm), self.grads[nm])
+        raise RuntimeError(f"upstream symbols of {name} do not resolve")
+
+    def _indices(self, name):
+        x = next(x for x in list(self.model.nodes) + list(self.model.params) if x.name == name)
+        return x.indices
+
+
+def _substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
+    """Replace ``sym[x]`` by ``value`` at indices ``x`` (value's dummies renamed apart first)."""
+    def build(ref):
+        at = ref.indices if own else ()
+        terms = _renamed_apart(value.terms)
+        return IExpr(terms).to_sympy().xreplace(dict(zip(own, at)))
+    if own:
+        new = expr.to_sympy().replace(lambda x: isinstance(x, sp.Indexed) and x.base == sym,
+                                      build)
+    else:
+        new = expr.to_sympy().xreplace({sym: build(None)})
+    return IExpr.from_sympy(new, FOLDS)
+
+
+@lru_cache(maxsize=None)
+def derive(model: Model) -> Derivation:
+    """Backpropagate through the model's nodes: seed ``∂ℓ/∂ℓ = 1`` or ``∂ℓ/∂h = G``."""
+    nodes = model.nodes
+    upstream, grads, order = {}, {}, []
+    if model.loss == "abstract":
+        upstream["h"] = G
+        grads["h"] = IExpr.from_sympy(G[nodes[-1].indices])
+        inner = nodes[:-1]
+    else:
+        upstream[nodes[-1].name] = sp.S.One
+        inner = nodes[:-1]
+    for x in itertools.chain(reversed(inner), model.params):
+        consumers = [y for y in nodes if y.name in upstream and y.definition.has(x.base)]
+        if not consumers:
+            continue
+        grads[x.name] = _gradient(x, consumers, upstream)
+        upstream[x.name] = grad_symbol(x)
+        order.append(x.name)
+    return Derivation(model, grads, tuple(order))
+
+
+def flow(model: Model, trainable) -> dict[str, IExpr]:
+    """The gradient flow ``dθ/dτ``: ``−∂ℓ/∂θ`` on trainable parameters, ``0`` on frozen ones."""
+    names = {p.name for p in model.params}
+    unknown = set(trainable) - names
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {sorted(unknown)}; expected {sorted(names)}")
+    der = derive(model)
+    return {p.name: (-der.inlined(p.name) if p.name in trainable else IExpr())
+            for p in model.params}
