@@ -109,14 +109,17 @@ class Dataset:
         """Number of tokens of each sentence."""
         return self.mask.sum(axis=1)
 
-    @cached_property
-    def scatter(self) -> sp.csr_matrix:
+    def scatter(self, dtype=np.float64) -> sp.csr_matrix:
         """Sparse ``(W, S·L)`` 0/1 matrix adding per-position values into their words."""
-        flat = self.tokens.ravel()
-        cols = np.flatnonzero(flat != PAD)
-        rows = flat[cols]
-        ones = np.ones(cols.size)
-        return sp.csr_matrix((ones, (rows, cols)), shape=(self.n_words, flat.size))
+        key = np.dtype(dtype)
+        cache = self.__dict__.setdefault("_scatter", {})
+        if key not in cache:
+            flat = self.tokens.ravel()
+            cols = np.flatnonzero(flat != PAD)
+            ones = np.ones(cols.size, dtype=key)
+            cache[key] = sp.csr_matrix((ones, (flat[cols], cols)),
+                                       shape=(self.n_words, flat.size))
+        return cache[key]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,101 @@
+"""The public engine: loss, gradient and flow, running the code that SymPy derived.
+
+``L(θ) = (1/|D|) Σ_χ ℓ_χ(θ)``; the generated modules in ``numeric/_generated`` compute the
+forward intermediates and ``∂L/∂θ``; this module validates input and chooses the module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numeric import _generated
+from numeric.model import Dataset, ModelSpec, check_params
+
+_MODULES = {"linear": _generated.linear, "mlp": _generated.mlp}
+
+
+def _check_wrt(wrt, spec: ModelSpec) -> frozenset:
+    if wrt is None:
+        return frozenset(spec.param_names)
+    if isinstance(wrt, str):
+        raise ValueError(f"wrt must be a collection of parameter names, got the string {wrt!r}")
+    unknown = sorted(set(wrt) - set(spec.param_names))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} in wrt; expected names from "
+                         f"{spec.param_names}")
+    return frozenset(wrt)
+
+
+def _check_data(data) -> Dataset:
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a numeric.Dataset, got {type(data).__name__}")
+    return data
+
+
+def forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Every forward intermediate: ``s``, ``a``, ``h``, logits ``z``, ``P``, per-sentence ``ell``."""
+    p = check_params(params, spec, _check_data(data))
+    return _MODULES[spec.classifier].forward(data.safe_tokens, data.mask, data.labels, **p)
+
+
+def value_and_gradient(params, data: Dataset, spec: ModelSpec, wrt=None):
+    """``(L(θ), {name: ∂L/∂θ_name})`` for the names in ``wrt`` (default: every parameter)."""
+    wrt = _check_wrt(wrt, spec)
+    p = check_params(params, spec, _check_data(data))
+    module = _MODULES[spec.classifier]
+    fw = module.forward(data.safe_tokens, data.mask, data.labels, **p)
+    grads = module.backward(fw, data.safe_tokens, data.labels, data.scatter(spec.float), **p,
+                            wrt=wrt)
+    return float(fw["ell"].mean()), grads
+
+
+def loss(params, data: Dataset, spec: ModelSpec) -> float:
+    """Mean cross-entropy ``L(θ) = (1/|D|) Σ_χ ℓ_χ``."""
+    return float(forward(params, data, spec)["ell"].mean())
+
+
+def gradient(params, data: Dataset, spec: ModelSpec, wrt=None) -> dict[str, np.ndarray]:
+    """``∂L/∂θ`` for every parameter named in ``wrt`` (default: all of them)."""
+    return value_and_gradient(params, data, spec, wrt)[1]
+
+
+def flow(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The gradient flow ``dθ/dτ``: ``−∂L/∂θ`` on trainable parameters, 0 on frozen ones."""
+    grads = gradient(params, data, spec, wrt=spec.trained)
+    return {name: -grads[name] if name in grads else np.zeros_like(params[name])
+            for name in spec.param_names}
+
+
+def score(params) -> np.ndarray:
+    """``s_w = q · κ_w`` for every word."""
+    return np.asarray(params["keys"]) @ np.asarray(params["query"])
+
+
+def attention(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarray:
+    """``a_w(χ)`` per sentence and position (0 at padding)."""
+    return _attention_spec_forward(params, data, spec)["a"]
+
+
+def context(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarray:
+    """``h(χ) = Σ_w a_w v_w`` per sentence."""
+    return _attention_spec_forward(params, data, spec)["h"]
+
+
+def logits(params, data: Dataset, spec: ModelSpec) -> np.ndarray:
+    """Classifier outputs ``F(h(χ))`` per sentence."""
+    return forward(params, data, spec)["z"]
+
+
+def _attention_spec_forward(params, data, spec):
+    if spec is None:
+        spec = _spec_of(params)
+    return forward(params, data, spec)
+
+
+def _spec_of(params) -> ModelSpec:
+    """The smallest spec matching the arrays (attention quantities do not need the rest)."""
+    classifier = "linear" if "classifier" in params else "mlp"
+    d, d_key = np.shape(params["embeddings"])[1], np.shape(params["keys"])[1]
+    hidden = np.shape(params["hidden_weight"])[0] if classifier == "mlp" else 10
+    dtype = "float32" if np.asarray(params["embeddings"]).dtype == np.float32 else "float64"
+    return ModelSpec(d=d, d_key=d_key, classifier=classifier, hidden=hidden, dtype=dtype)
