@@ -1,0 +1,354 @@
+"""A small proof kernel: theorems as named assumptions and a sequence of checked steps.
+
+A step claims one thing and says how the claim is checked:
+
+- ``symbolic``: its check returns a SymPy expression that must be exactly 0, or a relation
+  (``Eq(derived, claimed)``, an inequality) that SymPy shows to hold, at general sizes;
+- ``instance``: its check returns ``{label: expression or relation}`` on explicit small sizes,
+  every one of which must hold exactly;
+- ``numeric``: its check returns a :class:`Measured` error and the tolerance it must meet;
+- ``cited``: a standard fact, carried as a precise :class:`Citation` (quotation and source).
+
+A step names what it uses (assumptions of its theorem and earlier steps). Its check receives a
+:class:`Scope` through which, and only through which, it reads those: an assumption's content
+or an earlier step's established result. Anything else — a later step, an undeclared
+assumption, an unknown name — is out of scope and the step is rejected. Checks are callables
+re-run on every :func:`check_theorem`; nothing is cached between runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+KINDS = ("symbolic", "instance", "numeric", "cited")
+PASSED, FAILED, CITED = "passed", "failed", "cited"
+
+
+class ScopeError(Exception):
+    """A step read something that is not in its scope."""
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A named hypothesis; ``content`` is what steps that use it may read (e.g. substitutions)."""
+
+    name: str
+    statement: str
+    content: Any = None
+
+    def __post_init__(self):
+        _check_name("assumption", self.name)
+        if not self.statement.strip():
+            raise ValueError(f"assumption {self.name!r} has an empty statement")
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A standard fact quoted precisely, and where it is stated."""
+
+    quote: str
+    source: str
+
+    def __post_init__(self):
+        if not self.quote.strip() or not self.source.strip():
+            raise ValueError("a citation needs both a quotation and a source")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Outcome of a ``numeric`` check: the error measured and the tolerance it had to meet."""
+
+    error: float
+    tolerance: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """A claim shown as stated and decided after an exact rewriting ``normalise`` (named by
+    ``how``) applied to both of its sides, e.g. collapsing Kronecker deltas over a range."""
+
+    claim: Any
+    normalise: Callable[[Any], Any]
+    how: str
+
+    def decided(self):
+        """The claim with both sides rewritten: what :func:`holds` decides."""
+        if isinstance(self.claim, sp.core.relational.Relational):
+            return self.claim.func(self.normalise(self.claim.lhs),
+                                   self.normalise(self.claim.rhs), evaluate=False)
+        return self.normalise(self.claim)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One claim of a proof, how it is checked, and the names it uses."""
+
+    name: str
+    claim: str
+    kind: str
+    check: Callable[[Scope], Any] | None = None
+    uses: tuple[str, ...] = ()
+    citation: Citation | None = None
+
+    def __post_init__(self):
+        _check_name("step", self.name)
+        if self.kind not in KINDS:
+            raise ValueError(f"step {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        if not self.claim.strip():
+            raise ValueError(f"step {self.name!r} has an empty claim")
+        if isinstance(self.uses, str) or not all(isinstance(u, str) for u in self.uses):
+            raise ValueError(f"step {self.name!r}: uses must be a tuple of names, "
+                             f"got {self.uses!r}")
+        if self.kind == "cited":
+            if self.citation is None or self.check is not None:
+                raise ValueError(f"cited step {self.name!r} needs a citation and no check")
+        elif not callable(self.check) or self.citation is not None:
+            raise ValueError(f"{self.kind} step {self.name!r} needs a callable check "
+                             f"and no citation")
+
+
+@dataclass(frozen=True)
+class Theorem:
+    """A statement, the assumptions it rests on and the steps that establish it."""
+
+    name: str
+    title: str
+    statement: str
+    assumptions: tuple[Assumption, ...]
+    steps: tuple[Step, ...]
+
+    def __post_init__(self):
+        _check_name("theorem", self.name)
+        if not self.steps:
+            raise ValueError(f"theorem {self.name!r} has no steps")
+        names = [a.name for a in self.assumptions] + [s.name for s in self.steps]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"theorem {self.name!r}: names used twice: {duplicated}")
+
+    def assumption(self, name: str) -> Assumption:
+        for a in self.assumptions:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+def _check_name(what: str, name: str) -> None:
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ValueError(f"{what} name must be a non-empty string without spaces, "
+                         f"got {name!r}")
+
+
+class Scope:
+    """What one step may read: the assumptions and earlier steps named in its ``uses``."""
+
+    def __init__(self, step: Step, assumptions: Mapping[str, Assumption],
+                 results: Mapping[str, Any]):
+        self._step, self._assumptions, self._results = step, assumptions, results
+
+    def _allowed(self, name: str) -> None:
+        if name not in self._step.uses:
+            raise ScopeError(f"step {self._step.name} reads {name!r}, which it does not "
+                             f"declare in its uses {self._step.uses}")
+
+    def assumption(self, name: str) -> Any:
+        """The content of a declared assumption of the theorem."""
+        self._allowed(name)
+        if name not in self._assumptions:
+            raise ScopeError(f"step {self._step.name} reads assumption {name!r}, which the "
+                             f"theorem does not declare")
+        return self._assumptions[name].content
+
+    def step(self, name: str) -> Any:
+        """The result an earlier step established (what its check returned)."""
+        self._allowed(name)
+        if name not in self._results:
+            raise ScopeError(f"step {self._step.name} reads {name!r}, which is not an "
+                             f"earlier step")
+        return self._results[name]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What re-checking one step gave: status, a one-line detail, rendered maths, time."""
+
+    theorem: str
+    step: Step
+    status: str
+    detail: str
+    latex: tuple[str, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAILED
+
+    @property
+    def message(self) -> str:
+        return (f"theorem {self.theorem}, step {self.step.name} ({self.step.kind}): "
+                f"{self.status} — {self.detail}")
+
+
+@dataclass(frozen=True)
+class TheoremOutcome:
+    theorem: Theorem
+    steps: tuple[StepOutcome, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.steps)
+
+    @property
+    def failures(self) -> list[str]:
+        return [s.message for s in self.steps if not s.ok]
+
+
+def scope_problems(theorem: Theorem, index: int) -> list[str]:
+    """Why step ``index`` may not use what it names: later steps, undeclared or unknown names."""
+    step = theorem.steps[index]
+    declared = {a.name for a in theorem.assumptions}
+    position = {s.name: k for k, s in enumerate(theorem.steps)}
+    problems = []
+    for name in step.uses:
+        if name in declared:
+            continue
+        if name not in position:
+            problems.append(f"uses {name!r}, which is neither an assumption declared by "
+                            f"theorem {theorem.name} nor one of its steps")
+        elif position[name] >= index:
+            problems.append(f"uses step {name!r}, which is not an earlier step "
+                            f"(it is step {position[name] + 1}, this is step {index + 1})")
+    return problems
+
+
+def check_theorem(theorem: Theorem) -> TheoremOutcome:
+    """Re-run every step's check in order; a step fails if anything it uses failed."""
+    assumptions = {a.name: a for a in theorem.assumptions}
+    results: dict[str, Any] = {}
+    failed: set[str] = set()
+    outcomes = []
+    for index, step in enumerate(theorem.steps):
+        start = time.perf_counter()
+        problems = scope_problems(theorem, index)
+        broken = [u for u in step.uses if u in failed]
+        if problems:
+            status, detail, latex, value = FAILED, "out of scope: " + "; ".join(problems), (), None
+        elif broken:
+            status, detail, latex, value = FAILED, f"uses failed step(s) {broken}", (), None
+        else:
+            status, detail, latex, value = _run(step, Scope(step, assumptions, results))
+        if status == FAILED:
+            failed.add(step.name)
+        else:
+            results[step.name] = value
+        outcomes.append(StepOutcome(theorem.name, step, status, detail, latex,
+                                    time.perf_counter() - start))
+    return TheoremOutcome(theorem, tuple(outcomes))
+
+
+def _run(step: Step, scope: Scope):
+    if step.kind == "cited":
+        return CITED, f"cited from {step.citation.source}", (), step.citation
+    try:
+        value = step.check(scope)
+    except ScopeError as exc:
+        return FAILED, f"out of scope: {exc}", (), None
+    except Exception as exc:  # a check that crashes is a step that does not hold
+        return FAILED, f"check raised {type(exc).__name__}: {exc}", (), None
+    verdict = {"symbolic": _judge_symbolic, "instance": _judge_instance,
+               "numeric": _judge_numeric}[step.kind]
+    ok, detail, latex = verdict(value)
+    return (PASSED if ok else FAILED), detail, latex, value
+
+
+def holds(claim) -> tuple[bool, str]:
+    """Whether a SymPy claim holds exactly: an expression (or matrix) that is 0, an ``Eq``
+    whose sides differ by 0, or a relation SymPy evaluates to ``True``; with a reason."""
+    if isinstance(claim, Normalised):
+        ok, why = holds(claim.decided())
+        return ok, f"after {claim.how}, {why}"
+    if isinstance(claim, (bool, sp.logic.boolalg.BooleanAtom)):
+        return bool(claim), f"SymPy evaluates the relation to {claim}"
+    if isinstance(claim, sp.Equality):
+        return _is_zero(claim.lhs - claim.rhs)
+    if isinstance(claim, sp.core.relational.Relational):
+        truth = sp.simplify(claim)
+        return truth is sp.true, f"SymPy reduces the relation to {truth}"
+    if isinstance(claim, (sp.Expr, sp.MatrixBase)):
+        return _is_zero(claim)
+    raise TypeError(f"expected a SymPy expression or relation, got {type(claim).__name__}")
+
+
+def _is_zero(residual) -> tuple[bool, str]:
+    if isinstance(residual, sp.MatrixBase):
+        for index, entry in enumerate(residual):
+            ok, why = _is_zero(entry)
+            if not ok:
+                return False, f"entry {divmod(index, residual.cols)}: {why}"
+        return True, "every entry of the difference is exactly 0"
+    if residual == 0:
+        return True, "the difference is exactly 0"
+    for simplifier in (sp.expand, sp.cancel, sp.simplify):
+        reduced = simplifier(residual)
+        if reduced == 0:
+            return True, f"the difference reduces to exactly 0 ({simplifier.__name__})"
+    return False, f"the difference does not reduce to 0: {sp.sstr(reduced)[:300]}"
+
+
+def render(claim) -> str:
+    """LaTeX of a claim as checked (a bare expression reads ``... = 0``)."""
+    if isinstance(claim, Normalised):
+        return render(claim.claim)
+    if isinstance(claim, (sp.Expr, sp.MatrixBase)):
+        return sp.latex(claim) + " = 0"
+    return sp.latex(claim)
+
+
+def _judge_symbolic(value):
+    if isinstance(value, (Mapping, Measured, list, tuple, str)):
+        return False, f"a symbolic check must return one SymPy claim, got {type(value).__name__}", ()
+    try:
+        ok, why = holds(value)
+    except TypeError as exc:
+        return False, str(exc), ()
+    return ok, why, (render(value),)
+
+
+def _judge_instance(value):
+    if not isinstance(value, Mapping) or not value:
+        return False, "an instance check must return a non-empty {size label: claim} mapping", ()
+    latex = []
+    for label, claim in value.items():
+        try:
+            ok, why = holds(claim)
+        except TypeError as exc:
+            return False, f"instance {label}: {exc}", ()
+        if not ok:
+            return False, f"instance {label}: {why}", (render(claim),)
+        latex.append(rf"\text{{{label}:}}\quad " + render(claim))
+    return True, f"holds exactly on {len(value)} instance(s): {', '.join(map(str, value))}", \
+        tuple(latex)
+
+
+def _judge_numeric(value):
+    if not isinstance(value, Measured):
+        return False, f"a numeric check must return Measured, got {type(value).__name__}", ()
+    error, tol = float(value.error), float(value.tolerance)
+    if not (math.isfinite(tol) and tol > 0):
+        return False, f"tolerance must be finite and positive, got {tol}", ()
+    ok = math.isfinite(error) and error <= tol
+    detail = f"measured error {error:.3g} {'≤' if ok else '>'} tolerance {tol:.3g}"
+    if value.detail:
+        detail += f" ({value.detail})"
+    return ok, detail, ()

@@ -1,0 +1,207 @@
+"""The auditor: registered theorems hold, tampered ones fail naming the broken step, and the
+certificate, reports and command say what was checked."""
+
+import argparse
+import dataclasses
+import json
+
+import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+import symbolic
+from attnflow.commands import audit as audit_command
+from proofs import audit, registry
+from proofs.kernel import Normalised, Step, Theorem
+from proofs.theorems_softmax import _p, _s
+
+
+# --- tampering: each variant must make the audit fail and name the step ---------------------
+
+def replace_step(theorem: Theorem, name: str, **changes) -> Theorem:
+    steps = tuple(dataclasses.replace(s, **changes) if s.name == name else s
+                  for s in theorem.steps)
+    assert steps != theorem.steps, f"no step {name} in {theorem.name}"
+    return dataclasses.replace(theorem, steps=steps)
+
+
+def tamper_claim(theorem: Theorem, name: str, change) -> Theorem:
+    """Apply ``change`` to the right-hand side of what step ``name`` claims."""
+    original = next(s for s in theorem.steps if s.name == name).check
+
+    def on_relation(rel):
+        return rel.func(rel.lhs, change(rel.rhs), evaluate=False)
+
+    def tampered(scope):
+        claim = original(scope)
+        if isinstance(claim, Normalised):
+            return dataclasses.replace(claim, claim=on_relation(claim.claim))
+        if isinstance(claim, dict):
+            return {label: on_relation(c) for label, c in claim.items()}
+        return on_relation(claim)
+    return replace_step(theorem, name, check=tampered)
+
+
+def drop_assumption(theorem: Theorem, name: str) -> Theorem:
+    kept = tuple(a for a in theorem.assumptions if a.name != name)
+    assert kept != theorem.assumptions
+    return dataclasses.replace(theorem, assumptions=kept)
+
+
+def cite_later_step(theorem: Theorem, name: str, later: str) -> Theorem:
+    step = next(s for s in theorem.steps if s.name == name)
+    return replace_step(theorem, name, uses=step.uses + (later,))
+
+
+def assert_audit_fails_at(theorem: Theorem, step: str):
+    report = audit.run_audit([theorem], sync=False)
+    assert not report.ok
+    assert any(f"step {step} " in f for f in report.failures), report.failures
+    return report
+
+
+def registered(name: str) -> Theorem:
+    return next(t for t in registry.all_theorems() if t.name == name)
+
+
+SOFTMAX = "softmax-jacobian"
+SOFTMAX_THEOREM = registered(SOFTMAX)
+exp_p = sp.exp(_s[_p])
+
+
+def test_every_registered_theorem_holds():
+    report = audit.run_audit(sync=False)
+    assert report.ok, report.failures
+    assert {row["theorem"] for row in report.rows} >= {SOFTMAX}
+
+
+def test_softmax_jacobian_with_a_flipped_sign_fails_at_that_step():
+    flipped = tamper_claim(registered(SOFTMAX), "J", lambda rhs: rhs.xreplace({exp_p: -exp_p}))
+    assert_audit_fails_at(flipped, "J")
+
+
+def test_softmax_jacobian_with_a_wrong_coefficient_fails_at_that_step():
+    assert_audit_fails_at(tamper_claim(registered(SOFTMAX), "dZ", lambda rhs: 2 * rhs), "dZ")
+
+
+@given(st.fractions().filter(lambda c: c != 1))
+def test_softmax_jacobian_rejects_any_other_coefficient_of_a_p(c):
+    first_two = dataclasses.replace(SOFTMAX_THEOREM, steps=SOFTMAX_THEOREM.steps[:2])
+    scaled = tamper_claim(first_two, "J",
+                          lambda rhs: rhs.xreplace({exp_p: sp.Rational(c) * exp_p}))
+    assert_audit_fails_at(scaled, "J")
+
+
+def test_softmax_jacobian_with_a_wrong_instance_fails_at_that_step():
+    wrong = tamper_claim(registered(SOFTMAX), "J-explicit", lambda rhs: rhs.T * 2)
+    assert_audit_fails_at(wrong, "J-explicit")
+
+
+def test_softmax_jacobian_without_the_range_assumption_fails_where_it_is_used():
+    report = assert_audit_fails_at(drop_assumption(registered(SOFTMAX), "R"), "dZ")
+    assert any("step rows " in f for f in report.failures)
+
+
+def test_softmax_jacobian_citing_a_later_step_fails_at_that_step():
+    assert_audit_fails_at(cite_later_step(registered(SOFTMAX), "J", "rows"), "J")
+
+
+def test_a_normalised_step_with_a_wrong_total_fails():
+    assert_audit_fails_at(tamper_claim(registered(SOFTMAX), "norm", lambda rhs: rhs + 1), "norm")
+
+
+# --- derive --check and the derivation hash -------------------------------------------------
+
+def test_audit_fails_when_the_derivation_cannot_be_checked(monkeypatch):
+    monkeypatch.delattr(symbolic, "check_generated", raising=False)
+    report = audit.run_audit([registered(SOFTMAX)])
+    assert not report.ok and "check_generated() is not available" in report.failures[0]
+
+
+def test_audit_fails_naming_generated_files_that_differ(monkeypatch):
+    monkeypatch.setattr(symbolic, "check_generated", lambda: ["engine.py"], raising=False)
+    report = audit.run_audit([registered(SOFTMAX)])
+    assert not report.ok and "engine.py" in report.failures[0]
+
+
+def test_audit_passes_when_the_generated_code_is_in_sync(monkeypatch):
+    monkeypatch.setattr(symbolic, "check_generated", lambda: [], raising=False)
+    assert audit.run_audit([registered(SOFTMAX)]).ok
+
+
+def test_hash_of_generated_files_changes_with_any_byte(monkeypatch, tmp_path):
+    monkeypatch.delattr(symbolic, "derivation_hash", raising=False)
+    monkeypatch.setattr(audit, "generated_dir", lambda: tmp_path)
+    (tmp_path / "engine.py").write_text("x = 1\n")
+    before = audit.derivation_hash()
+    (tmp_path / "engine.py").write_text("x = 2\n")
+    after = audit.derivation_hash()
+    assert before["sha256"] != after["sha256"] and "1 file(s)" in after["source"]
+
+
+def test_hash_is_taken_from_the_derivation_when_it_provides_one(monkeypatch):
+    monkeypatch.setattr(symbolic, "derivation_hash", lambda: "ab" * 32, raising=False)
+    assert audit.derivation_hash() == {"sha256": "ab" * 32,
+                                       "source": "symbolic.derivation_hash()"}
+    monkeypatch.setattr(symbolic, "derivation_hash", lambda: "not a hash", raising=False)
+    with pytest.raises(ValueError, match="not a SHA-256"):
+        audit.derivation_hash()
+
+
+# --- renderings and the command -------------------------------------------------------------
+
+def test_certificate_records_every_step_with_kind_outcome_and_versions():
+    report = audit.run_audit([registered(SOFTMAX)], sync=False)
+    cert = json.loads(json.dumps(audit.certificate(report)))
+    assert cert["versions"]["sympy"] == sp.__version__ and cert["ok"] is True
+    [th] = cert["theorems"]
+    assert th["statement"] and [a["name"] for a in th["assumptions"]] == ["D", "R"]
+    assert {s["kind"] for s in th["steps"]} == {"symbolic", "instance"}
+    assert all(s["outcome"] == "passed" and s["seconds"] >= 0 for s in th["steps"])
+    assert len(cert["derivation_hash"]["sha256"]) == 64
+
+
+def test_markdown_report_renders_statement_steps_and_mathematics():
+    report = audit.run_audit([registered(SOFTMAX)], sync=False)
+    md = audit.markdown_report(report)
+    assert "## Theorem 1 (softmax-jacobian)" in md and "*Statement.*" in md
+    assert r"\delta_{i p}" in md and "$$" in md and "∎" in md
+
+
+def test_markdown_report_says_which_step_broke():
+    broken = tamper_claim(registered(SOFTMAX), "dZ", lambda rhs: 2 * rhs)
+    md = audit.markdown_report(audit.run_audit([broken], sync=False))
+    assert "**Not proved**: dZ" in md and "## Failures" in md
+
+
+def run_command(argv):
+    parser = argparse.ArgumentParser()
+    audit_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_command_writes_certificate_and_report_and_exits_zero(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(symbolic, "check_generated", lambda: [], raising=False)
+    softmax = registered(SOFTMAX)
+    monkeypatch.setattr(registry, "all_theorems", lambda: (softmax,))
+    status = run_command(["audit", "--json", str(tmp_path / "c.json"),
+                          "--markdown", str(tmp_path / "r.md")])
+    out = capsys.readouterr().out
+    assert status == 0 and "AUDIT PASSED" in out and "Statement:" in out
+    assert json.loads((tmp_path / "c.json").read_text())["ok"] is True
+    assert (tmp_path / "r.md").read_text().startswith("# Audit")
+
+
+def test_command_exits_non_zero_when_a_step_fails(monkeypatch, capsys):
+    monkeypatch.setattr(symbolic, "check_generated", lambda: [], raising=False)
+    broken = tamper_claim(registered(SOFTMAX), "J", lambda rhs: -rhs)
+    monkeypatch.setattr(registry, "all_theorems", lambda: (broken,))
+    assert run_command(["audit"]) == 1
+    assert "step J (symbolic): failed" in capsys.readouterr().out
+
+
+def test_command_refuses_a_missing_output_directory(tmp_path, capsys):
+    assert run_command(["audit", "--json", str(tmp_path / "nowhere" / "c.json")]) == 2
+    assert "does not exist" in capsys.readouterr().out

@@ -1,0 +1,173 @@
+"""The proof kernel: scope rules, the four kinds of check, and that a wrong step fails."""
+
+import math
+
+import pytest
+import sympy as sp
+
+from proofs.kernel import (CITED, FAILED, PASSED, Assumption, Citation, Measured, Normalised,
+                           Step, Theorem, check_theorem, holds)
+
+x = sp.Symbol("x", real=True)
+y = sp.Symbol("y", positive=True)
+SQUARE = Assumption("S", "f(x) = x²", content=x**2)
+
+
+def derivative_of_square(scope):
+    return sp.Eq(sp.diff(scope.assumption("S"), x), 2 * x, evaluate=False)
+
+
+def theorem(*steps, assumptions=(SQUARE,)):
+    return Theorem("toy", "toy theorem", "d/dx x² = 2x", tuple(assumptions), tuple(steps))
+
+
+def outcome_of(th, name):
+    return next(s for s in check_theorem(th).steps if s.step.name == name)
+
+
+def test_a_true_symbolic_step_passes_and_a_false_one_fails():
+    good = Step("d", "d/dx x² = 2x", "symbolic", derivative_of_square, uses=("S",))
+    bad = Step("d", "d/dx x² = 3x", "symbolic",
+               lambda sc: sp.Eq(sp.diff(sc.assumption("S"), x), 3 * x), uses=("S",))
+    assert outcome_of(theorem(good), "d").status == PASSED
+    failed = outcome_of(theorem(bad), "d")
+    assert failed.status == FAILED and "step d" in failed.message and "-x" in failed.detail
+
+
+def test_a_bare_expression_must_be_exactly_zero():
+    zero = Step("z", "sin² + cos² − 1 = 0", "symbolic",
+                lambda sc: sp.sin(x)**2 + sp.cos(x)**2 - 1)
+    nonzero = Step("z", "sin² − cos² = 0", "symbolic", lambda sc: sp.sin(x)**2 - sp.cos(x)**2)
+    assert check_theorem(theorem(zero)).ok
+    assert not check_theorem(theorem(nonzero)).ok
+
+
+def test_relations_pass_only_when_sympy_shows_them():
+    shown = Step("r", "y + 1 > 0 for y > 0", "symbolic", lambda sc: sp.Gt(y + 1, 0))
+    unknown = Step("r", "x > 0 (not known)", "symbolic", lambda sc: sp.Gt(x, 0))
+    false = Step("r", "y < 0 (false)", "symbolic", lambda sc: sp.Lt(y, 0))
+    assert check_theorem(theorem(shown)).ok
+    assert not check_theorem(theorem(unknown)).ok
+    assert not check_theorem(theorem(false)).ok
+
+
+def test_matrix_claims_are_checked_entry_by_entry():
+    m = sp.Matrix([[x, 1], [1, x]])
+    ok = Step("m", "(m − I)ᵀ = m − I", "symbolic",
+              lambda sc: sp.Eq((m - sp.eye(2)).T, m - sp.eye(2), evaluate=False))
+    wrong = Step("m", "m² = m", "symbolic", lambda sc: sp.Eq(m * m, m, evaluate=False))
+    assert check_theorem(theorem(ok)).ok
+    failed = outcome_of(theorem(wrong), "m")
+    assert failed.status == FAILED and "entry (0, 0)" in failed.detail
+
+
+def test_normalised_claims_are_decided_after_the_named_rewriting():
+    rewrite = sp.expand_trig
+    ok = Normalised(sp.Eq(sp.sin(2 * x), 2 * sp.sin(x) * sp.cos(x)), rewrite, "expand_trig")
+    wrong = Normalised(sp.Eq(sp.sin(2 * x), sp.sin(x) * sp.cos(x)), rewrite, "expand_trig")
+    assert holds(ok)[0] and "after expand_trig" in holds(ok)[1]
+    assert not holds(wrong)[0]
+
+
+def test_a_symbolic_check_returning_something_else_fails():
+    step = Step("q", "returns a number", "symbolic", lambda sc: Measured(0.0, 1.0))
+    assert "must return one SymPy claim" in outcome_of(theorem(step), "q").detail
+
+
+def test_instance_checks_name_the_size_that_fails():
+    def sums(sc):
+        return {f"n = {n}": sp.Eq(sum(range(n + 1)), n * (n + 1) // 2 + (n == 3))
+                for n in (1, 2, 3, 4)}
+    failed = outcome_of(theorem(Step("i", "Σ k = n(n+1)/2", "instance", sums)), "i")
+    assert failed.status == FAILED and "instance n = 3" in failed.detail
+    empty = Step("i", "no instances", "instance", lambda sc: {})
+    assert outcome_of(theorem(empty), "i").status == FAILED
+
+
+@pytest.mark.parametrize("error, tolerance, ok", [
+    (1e-9, 1e-8, True), (1e-7, 1e-8, False), (math.nan, 1e-8, False), (0.0, 0.0, False),
+    (0.0, math.inf, False)])
+def test_numeric_checks_compare_the_measured_error_with_the_tolerance(error, tolerance, ok):
+    step = Step("n", "measured", "numeric", lambda sc: Measured(error, tolerance))
+    assert check_theorem(theorem(step)).ok is ok
+
+
+def test_cited_steps_carry_their_citation_and_are_reported_as_cited():
+    fact = Citation("A bounded monotone sequence of real numbers converges.",
+                    "W. Rudin, Principles of Mathematical Analysis, 3rd ed., Theorem 3.14")
+    step = Step("c", "monotone convergence", "cited", citation=fact)
+    out = outcome_of(theorem(step), "c")
+    assert out.status == CITED and out.ok and "Rudin" in out.detail
+
+
+def test_malformed_steps_and_theorems_are_rejected_on_construction():
+    with pytest.raises(ValueError, match="kind 'proved'"):
+        Step("s", "claim", "proved", derivative_of_square)
+    with pytest.raises(ValueError, match="needs a citation"):
+        Step("s", "claim", "cited")
+    with pytest.raises(ValueError, match="needs a callable check"):
+        Step("s", "claim", "symbolic")
+    with pytest.raises(ValueError, match="tuple of names"):
+        Step("s", "claim", "symbolic", derivative_of_square, uses="S")
+    with pytest.raises(ValueError, match="names used twice"):
+        theorem(Step("S", "clash with the assumption", "symbolic", derivative_of_square))
+    with pytest.raises(ValueError, match="no steps"):
+        theorem()
+
+
+def test_a_step_using_a_later_step_is_rejected():
+    first = Step("a", "uses b, which comes later", "symbolic",
+                 lambda sc: sc.step("b").lhs - sc.step("b").rhs, uses=("b",))
+    second = Step("b", "d/dx x² = 2x", "symbolic", derivative_of_square, uses=("S",))
+    failed = outcome_of(theorem(first, second), "a")
+    assert failed.status == FAILED and "step a" in failed.message
+    assert "not an earlier step" in failed.detail
+    assert outcome_of(theorem(first, second), "b").status == PASSED
+
+
+def test_a_step_using_itself_is_rejected():
+    step = Step("a", "circular", "symbolic", lambda sc: sp.S.Zero, uses=("a",))
+    assert "not an earlier step" in outcome_of(theorem(step), "a").detail
+
+
+def test_a_step_using_an_undeclared_assumption_is_rejected():
+    step = Step("d", "d/dx x² = 2x", "symbolic", derivative_of_square, uses=("S",))
+    failed = outcome_of(theorem(step, assumptions=()), "d")
+    assert failed.status == FAILED and "neither an assumption" in failed.detail
+
+
+def test_a_check_reading_what_its_step_does_not_declare_is_rejected():
+    sneaky = Step("d", "reads S without declaring it", "symbolic", derivative_of_square)
+    failed = outcome_of(theorem(sneaky), "d")
+    assert failed.status == FAILED and "does not declare" in failed.detail
+
+
+def test_a_step_that_uses_a_failed_step_fails_too():
+    wrong = Step("w", "0 = 1", "symbolic", lambda sc: sp.S.One)
+    after = Step("after", "uses w", "symbolic", lambda sc: sp.S.Zero, uses=("w",))
+    failed = outcome_of(theorem(wrong, after), "after")
+    assert failed.status == FAILED and "failed step" in failed.detail
+
+
+def test_a_crashing_check_fails_with_its_error():
+    step = Step("boom", "raises", "symbolic", lambda sc: 1 / 0)
+    assert "ZeroDivisionError" in outcome_of(theorem(step), "boom").detail
+
+
+def test_checks_are_rerun_on_every_audit():
+    calls = []
+
+    def counted(scope):
+        calls.append(1)
+        return sp.S.Zero
+    th = theorem(Step("c", "0 = 0", "symbolic", counted))
+    check_theorem(th)
+    check_theorem(th)
+    assert len(calls) == 2
+
+
+def test_later_steps_read_what_earlier_steps_established():
+    first = Step("d", "d/dx x² = 2x", "symbolic", derivative_of_square, uses=("S",))
+    second = Step("dd", "d²/dx² x² = 2", "symbolic",
+                  lambda sc: sp.Eq(sp.diff(sc.step("d").rhs, x), 2), uses=("d",))
+    assert check_theorem(theorem(first, second)).ok
