@@ -1,7 +1,7 @@
 """The auditor: re-check every step of every registered theorem, and say what was checked how.
 
 ``run_audit()`` confirms first that ``numeric/_generated/`` is what the symbolic derivation
-prints today (``symbolic.check_generated()``), so the theorems are about the code that runs;
+prints today (``symbolic.generate.check_generated()``), so the theorems are about the code that runs;
 then it re-runs every step's check (nothing is cached) and times it. The report renders as
 text (``text_report``), a JSON certificate (``certificate``) and a Markdown appendix with the
 mathematics as checked (``markdown_report``).
@@ -74,23 +74,32 @@ def _summary_row(outcome: TheoremOutcome) -> dict:
             "ok": outcome.ok}
 
 
+def _generate_api(name: str):
+    """``symbolic.generate.<name>`` (the derivation's regenerate-and-compare API), or None."""
+    try:
+        from symbolic import generate
+    except ImportError:
+        return None
+    return getattr(generate, name, None)
+
+
 def check_sync() -> SyncStatus:
-    """Run the derivation's regenerate-and-compare (``symbolic.check_generated()``)."""
-    import symbolic
+    """Run the derivation's regenerate-and-compare (``attnflow derive --check``)."""
+    check_generated = _generate_api("check_generated")
+    if check_generated is None:
+        return SyncStatus(True, False, (), "symbolic.generate.check_generated() is not "
+                          "available, so the audit cannot confirm that numeric/_generated/ is "
+                          "what the derivation prints: the theorems are not tied to the "
+                          "running code")
     try:
-        check_generated = symbolic.check_generated
-    except AttributeError:
-        return SyncStatus(True, False, (), "symbolic.check_generated() is not available, so "
-                          "the audit cannot confirm that numeric/_generated/ is what the "
-                          "derivation prints: the theorems are not tied to the running code")
-    try:
-        differing = tuple(str(f) for f in check_generated())
+        diffs = tuple(str(f) for f in check_generated())
     except Exception as exc:  # report, do not crash: the steps are still worth re-checking
-        return SyncStatus(True, False, (), f"symbolic.check_generated() raised "
+        return SyncStatus(True, False, (), f"symbolic.generate.check_generated() raised "
                           f"{type(exc).__name__}: {exc}")
-    if differing:
-        return SyncStatus(True, False, differing, f"{len(differing)} generated file(s) differ "
-                          f"from the derivation: {', '.join(differing)}; run `attnflow derive`")
+    if diffs:
+        heads = "; ".join(d.splitlines()[0] if d.strip() else "(empty diff)" for d in diffs)
+        return SyncStatus(True, False, diffs, f"{len(diffs)} generated file(s) differ from the "
+                          f"derivation ({heads}); run `attnflow derive`")
     return SyncStatus(True, True, (), "numeric/_generated/ matches the derivation byte for byte")
 
 
@@ -100,16 +109,16 @@ def generated_dir() -> Path:
 
 
 def derivation_hash() -> dict:
-    """SHA-256 of the derivations: ``symbolic.derivation_hash()`` where the derivation provides
-    it, else over the files of ``numeric/_generated/`` (each relative path and content hash)."""
-    import symbolic
-    provided = getattr(symbolic, "derivation_hash", None)
+    """SHA-256 of the derivations: ``symbolic.generate.derivation_hash()`` where the derivation
+    provides it, else over the files of ``numeric/_generated/`` (relative path, content hash)."""
+    provided = _generate_api("derivation_hash")
     if provided is not None:
         value = str(provided())
         if not re.fullmatch(r"[0-9a-f]{64}", value):
-            raise ValueError(f"symbolic.derivation_hash() returned {value!r}, not a SHA-256 "
-                             f"hex digest")
-        return {"sha256": value, "source": "symbolic.derivation_hash()"}
+            raise ValueError(f"symbolic.generate.derivation_hash() returned {value!r}, not a "
+                             f"SHA-256 hex digest")
+        return {"sha256": value, "source": "symbolic.generate.derivation_hash() (the generated "
+                                           "sources as derived now)"}
     root = generated_dir()
     files = sorted(p for p in root.rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts)
