@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
-COMMANDS = ("verify", "derive", "audit", "check", "laws", "reproduce")
+import attnflow.commands
+
+ORDER = ("verify", "derive", "audit", "check", "laws", "reproduce")
+
+
+def _commands() -> list[str]:
+    present = {m.name for m in pkgutil.iter_modules(attnflow.commands.__path__)}
+    return [c for c in ORDER if c in present] + sorted(present - set(ORDER))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="attnflow",
         description="Symbolic verification of the training dynamics of attention models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in _commands():
         importlib.import_module(f"attnflow.commands.{name}").add_parser(sub)
     return parser
 
