@@ -1,0 +1,68 @@
+"""``attnflow verify``: the main job — every check the toolkit has, one summary table."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Row:
+    check: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+def add_parser(sub):
+    p = sub.add_parser("verify", help="derive --check, finite differences, audit, randomized "
+                                      "check; one summary table",
+                       description="Run every check attnflow has; exit 0 only if all hold.")
+    p.add_argument("--budget", type=float, default=20.0,
+                   help="seconds for the randomized campaign (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random configurations")
+    p.set_defaults(func=run)
+
+
+def _timed(check, fn) -> Row:
+    start = time.perf_counter()
+    ok, detail = fn()
+    return Row(check, ok, detail, time.perf_counter() - start)
+
+
+def derive_check():
+    from symbolic.generate import check_generated
+
+    diffs = check_generated()
+    return not diffs, ("generated code matches a fresh derivation" if not diffs else
+                       f"{len(diffs)} stale file(s): run `attnflow derive`")
+
+
+def finite_differences(seed: int, count: int = 12, tolerance: float = 1e-6):
+    from numeric.checks import fd_check, random_problem
+
+    subsets = [("keys", "embeddings", "classifier"), ("query", "keys"), ("embeddings",),
+               ("query", "classifier")]
+    worst = None
+    for n in range(count):
+        classifier = ("linear", "mlp")[n % 2]
+        params, data, spec = random_problem(seed + n, classifier, subsets[n % len(subsets)])
+        result = fd_check(params, data, spec, seed=seed + n)
+        if worst is None or result.worst > worst.worst:
+            worst = result
+    return worst.worst < tolerance, (f"{count} random configurations, worst relative error "
+                                     f"{worst.worst:.1e} at {worst.where} "
+                                     f"({worst.spec.classifier}); tolerance {tolerance:g}")
+
+
+def run(args) -> int:
+    rows = [_timed("derive --check", derive_check),
+            _timed("gradient vs finite differences", lambda: finite_differences(args.seed))]
+    width = max(len(r.check) for r in rows)
+    print(f"\n{'check'.ljust(width)}  result  time     detail")
+    for r in rows:
+        print(f"{r.check.ljust(width)}  {'PASS' if r.ok else 'FAIL'}    {r.seconds:6.1f}s  "
+              f"{r.detail}")
+    ok = all(r.ok for r in rows)
+    print(f"\nattnflow verify: {'all checks hold' if ok else 'FAILED'}")
+    return 0 if ok else 1
