@@ -33,7 +33,7 @@ def _check_data(data) -> Dataset:
 
 
 def forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """Every forward intermediate: ``s``, ``a``, ``h``, logits ``z``, ``P``, per-sentence ``ell``."""
+    """Forward intermediates: ``s``, ``a``, ``h``, logits ``z``, ``P``, per-sentence ``ell``."""
     p = check_params(params, spec, _check_data(data))
     return _MODULES[spec.classifier].forward(data.safe_tokens, data.mask, data.labels, **p)
 

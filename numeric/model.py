@@ -89,7 +89,7 @@ class Dataset:
         return (f"Dataset({len(self)} sentences × {self.tokens.shape[1]} positions, "
                 f"{self.n_words} words, {self.n_classes} classes)")
 
-    def subset(self, index) -> "Dataset":
+    def subset(self, index) -> Dataset:
         """The sentences ``index`` (a slice, mask or index array) with the same vocabulary."""
         return Dataset(self.tokens[index], self.labels[index], self.n_words, self.n_classes,
                        self.topic_class)

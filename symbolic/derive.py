@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 
 import sympy as sp
 
 from symbolic.indexform import IExpr, Term, _renamed_apart, _terms, canonical, fresh, kind_of
-from symbolic.model import FOLDS, G, Model, Node, Param, h
+from symbolic.model import FOLDS, G, Model, Node, Param
 
 
 def grad_symbol(x: Node | Param):
@@ -96,7 +96,7 @@ def _substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
     return IExpr.from_sympy(new, FOLDS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive(model: Model) -> Derivation:
     """Backpropagate through the model's nodes: seed ``∂ℓ/∂ℓ = 1`` or ``∂ℓ/∂h = G``."""
     nodes = model.nodes

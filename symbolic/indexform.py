@@ -84,7 +84,7 @@ class IExpr:
         self.terms = tuple(terms)
 
     @classmethod
-    def from_sympy(cls, expr, folds=()) -> "IExpr":
+    def from_sympy(cls, expr, folds=()) -> IExpr:
         return canonical(_terms(sp.sympify(expr)), folds)
 
     def to_sympy(self) -> sp.Expr:
@@ -99,13 +99,13 @@ class IExpr:
     def __sub__(self, other):
         return self + (-other)
 
-    def scale(self, c) -> "IExpr":
+    def scale(self, c) -> IExpr:
         return canonical(Term(c * t.coeff, t.body, t.summed) for t in self.terms)
 
-    def times(self, other: "IExpr") -> "IExpr":
+    def times(self, other: IExpr) -> IExpr:
         return canonical(_product(self.terms, _renamed_apart(other.terms)))
 
-    def xreplace(self, mapping, folds=()) -> "IExpr":
+    def xreplace(self, mapping, folds=()) -> IExpr:
         """Substitute into every term (e.g. a definition or an assumption), then canonicalise.
 
         Summed indices are renamed apart first, so a substituted index is never captured."""

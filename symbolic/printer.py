@@ -99,10 +99,10 @@ class _Printer:
             x, y, keep = best
             merged = Operand(self.einsum([ops[x], ops[y]], keep), keep)
             ops = [o for n, o in enumerate(ops) if n not in (x, y)] + [merged]
-        if len(ops) == 1 and ops[0].subs.lstrip(self.config.batch) == out.lstrip(
-                self.config.batch) and set(ops[0].subs) >= set(out) - {self.config.batch}:
-            if ops[0].subs == out or self.config.batch not in ops[0].subs:
-                return ops[0].code
+        # A lone operand already in output order (or lacking only the batch axis, which
+        # broadcasting supplies) needs no einsum.
+        if len(ops) == 1 and ops[0].subs in (out, out.replace(self.config.batch, "")):
+            return ops[0].code
         return self.einsum(ops, out)
 
     @staticmethod
@@ -300,8 +300,8 @@ class _ModulePrinter(_Printer):
             depth = self.guard(needers[name])
             self.comment(f"g_{name}{_idx(self.der.node(name).indices)}",
                          self.der.grads[name].to_sympy(), depth)
-            self.emit(f"g_{name} = {self.sum_code(self.der.grads[name], self.der.node(name).indices)}",
-                      depth)
+            code = self.sum_code(self.der.grads[name], self.der.node(name).indices)
+            self.emit(f"g_{name} = {code}", depth)
         for p in params:
             self.emit(f'if "{p.name}" in wrt:')
             self.comment(f"∂ℓ/∂{p.base}{_idx(p.indices)}", self.der.grads[p.name].to_sympy(), 2)
