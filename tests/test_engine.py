@@ -1,0 +1,142 @@
+"""The generated engine: finite differences, an independent oracle, padding, stability, input."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numeric
+from numeric.checks import fd_check, random_problem
+from tests.reference import reference_gradient, reference_loss
+
+CLASSIFIERS = st.sampled_from(["linear", "mlp"])
+
+
+@given(seed=st.integers(0, 10_000), classifier=CLASSIFIERS)
+def test_gradient_matches_central_differences(seed, classifier):
+    params, data, spec = random_problem(seed, classifier)
+    result = fd_check(params, data, spec, seed=seed)
+    assert result.worst < 1e-6, f"relative error {result.worst:.2e} at {result.where}"
+
+
+@given(seed=st.integers(0, 10_000), classifier=CLASSIFIERS, data_=st.data())
+def test_every_trainable_subset_gets_the_same_gradient(seed, classifier, data_):
+    params, data, spec = random_problem(seed, classifier)
+    wrt = data_.draw(st.sets(st.sampled_from(spec.param_names)))
+    full = numeric.gradient(params, data, spec)
+    part = numeric.gradient(params, data, spec, wrt=wrt)
+    assert set(part) == set(wrt)
+    for name in wrt:
+        np.testing.assert_array_equal(part[name], full[name])
+
+
+@pytest.mark.parametrize("classifier", ["linear", "mlp"])
+def test_engine_agrees_with_independent_reference(classifier):
+    params, data, spec = random_problem(7, classifier)
+    assert numeric.loss(params, data, spec) == pytest.approx(
+        reference_loss(params, data, spec), rel=1e-13)
+    ref = reference_gradient(params, data, spec)
+    for name, g in numeric.gradient(params, data, spec).items():
+        np.testing.assert_allclose(g, ref[name], rtol=1e-11, atol=1e-14, err_msg=name)
+
+
+def test_flow_is_minus_gradient_on_trainable_and_zero_on_frozen():
+    params, data, spec = random_problem(3, "linear", trainable=("keys", "query"))
+    grads = numeric.gradient(params, data, spec)
+    flow = numeric.flow(params, data, spec)
+    for name in spec.param_names:
+        expected = -grads[name] if name in ("keys", "query") else 0 * grads[name]
+        np.testing.assert_array_equal(flow[name], expected)
+
+
+def test_gradient_is_bitwise_deterministic():
+    params, data, spec = random_problem(11, "mlp")
+    a, b = numeric.gradient(params, data, spec), numeric.gradient(params, data, spec)
+    for name in a:
+        assert a[name].tobytes() == b[name].tobytes()
+
+
+def test_padding_is_masked_out():
+    """A padded sentence gives the same loss and gradient as the same sentence unpadded."""
+    params, data, spec = random_problem(5, "linear")
+    short = numeric.Dataset(data.tokens[:1, :1], data.labels[:1], data.n_words, data.n_classes)
+    padded = numeric.Dataset(data.tokens[:1], data.labels[:1], data.n_words, data.n_classes)
+    assert (padded.tokens[0, 1:] == -1).all()
+    assert numeric.loss(params, short, spec) == numeric.loss(params, padded, spec)
+    gs, gp = numeric.gradient(params, short, spec), numeric.gradient(params, padded, spec)
+    for name in gs:
+        np.testing.assert_array_equal(gs[name], gp[name])
+    a = numeric.attention(params, padded, spec)
+    assert a[0, 0] == 1 and (a[0, 1:] == 0).all()
+
+
+def test_float32_on_request():
+    params, data, spec64 = random_problem(2, "linear")
+    spec32 = numeric.ModelSpec(d=spec64.d, d_key=spec64.d_key, dtype="float32")
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    g32, g64 = numeric.gradient(p32, data, spec32), numeric.gradient(params, data, spec64)
+    for name in g32:
+        assert g32[name].dtype == np.float32
+        np.testing.assert_allclose(g32[name], g64[name], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [500.0, -500.0])
+def test_stable_for_scores_in_the_hundreds(scale):
+    """Scores ±500 and logits in the hundreds: no overflow, no NaN, attention one-hot."""
+    params, data, spec = random_problem(4, "linear")
+    params["query"] = np.full_like(params["query"], 1.0)
+    params["keys"] = np.zeros_like(params["keys"])
+    word = data.tokens[1, 0]
+    params["keys"][word, 0] = scale / 1.0
+    params["classifier"] *= 100
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow is fine
+        value, grads = numeric.value_and_gradient(params, data, spec)
+    assert np.isfinite(value)
+    assert all(np.isfinite(g).all() for g in grads.values())
+    a = numeric.attention(params, data, spec)
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a.sum(axis=1), 1.0)
+
+
+def _problem():
+    return random_problem(0, "linear")
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda p, d, s: p.__setitem__("keys", p["keys"][:, :-1]), "'keys' has shape"),
+    (lambda p, d, s: p.__setitem__("bogus", p["query"]), "unknown parameter"),
+    (lambda p, d, s: p.pop("query"), "missing parameter"),
+    (lambda p, d, s: p["embeddings"].__setitem__((0, 0), np.nan), "non-finite value"),
+    (lambda p, d, s: p["query"].__setitem__(0, np.inf), "non-finite value"),
+    (lambda p, d, s: p.__setitem__("query", p["query"].astype(int)), "floating-point"),
+])
+def test_bad_parameters_are_named(mutate, message):
+    params, data, spec = _problem()
+    mutate(params, data, spec)
+    with pytest.raises(ValueError, match=message):
+        numeric.gradient(params, data, spec)
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: numeric.Dataset([[0, 9]], [0], 5, 2), r"tokens\[0, 1\] = 9 is out of range"),
+    (lambda: numeric.Dataset([[0, -2]], [0], 5, 2), "out of range"),
+    (lambda: numeric.Dataset([[0, 1]], [2], 5, 2), r"labels\[0\] = 2 is out of range"),
+    (lambda: numeric.Dataset([[0.0, 1.0]], [0], 5, 2), "integer array"),
+    (lambda: numeric.Dataset([[0, 1]], [0, 1], 5, 2), "labels has 2 entries"),
+    (lambda: numeric.Dataset([[-1, -1]], [0], 5, 2), "only padding"),
+    (lambda: numeric.Dataset([0, 1], [0], 5, 2), "2 dimension"),
+    (lambda: numeric.Dataset([[0, 1]], [0], 5, 2, topic_class=[0, 5, -1, -1, -1]),
+     r"topic_class\[1\] = 5"),
+    (lambda: numeric.ModelSpec(trainable=("keys", "kees")), "unknown trainable parameter"),
+    (lambda: numeric.ModelSpec(classifier="rbf"), "unknown classifier"),
+    (lambda: numeric.ModelSpec(d=0), "positive integer"),
+])
+def test_bad_data_and_specs_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_unknown_wrt_name_is_named():
+    params, data, spec = _problem()
+    with pytest.raises(ValueError, match="unknown parameter.*'kees'"):
+        numeric.gradient(params, data, spec, wrt=("kees",))
