@@ -1,0 +1,99 @@
+"""``attnflow reproduce {synthetic,ablation,sst2,sst5}``: the paper's experiments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXPERIMENTS = ("synthetic", "ablation", "sst2", "sst5")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reproduce", help="run one of the paper's experiments (figures and results.json)",
+        description="Run one of the paper's experiments with its settings (PAPER.md) and "
+                    "write PNG/PDF figures and results.json into --out.")
+    p.add_argument("experiment", choices=EXPERIMENTS)
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: results/EXPERIMENT)")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="epochs (default: the paper's: synthetic 5000, ablation 6000; "
+                        "sst2/sst5: at most 3000, early stopping on the validation loss)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder holding the SST files stsa.binary.* / stsa.fine.* "
+                        "(sst2/sst5 only; required there)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from numeric import experiments  # imported here so that `attnflow --help` stays fast
+
+    sst = args.experiment in ("sst2", "sst5")
+    if sst and args.data is None:
+        print(f"attnflow reproduce {args.experiment}: --data DIR is required (the folder "
+              f"with the SST text files)", file=sys.stderr)
+        return 2
+    if not sst and args.data is not None:
+        print(f"attnflow reproduce {args.experiment}: --data applies to sst2/sst5 only",
+              file=sys.stderr)
+        return 2
+    out = args.out or Path("results") / args.experiment
+    kwargs = {"seed": args.seed}
+    if args.epochs is not None:
+        kwargs["epochs"] = args.epochs
+    start = time.perf_counter()
+    try:
+        if args.experiment == "synthetic":
+            results = experiments.run_synthetic(out, **kwargs)
+        elif args.experiment == "ablation":
+            results = experiments.run_ablation(out, **kwargs)
+        else:
+            results = experiments.run_sst(out, args.data, args.experiment, **kwargs)
+    except ValueError as err:
+        print(f"attnflow reproduce {args.experiment}: {err}", file=sys.stderr)
+        return 2
+    print(summary(results))
+    print(f"wall time {time.perf_counter() - start:.1f} s; figures and results.json in {out}")
+    return 0
+
+
+def summary(results: dict) -> str:
+    """A plain-text table of the headline numbers of a results dict."""
+    if results["experiment"] == "ablation":
+        rows = [("run", f"epochs to loss < {results['loss_threshold']}", "final loss",
+                 "test acc", "time (s)")]
+        for name, r in results["runs"].items():
+            reached = r["epochs_to_threshold"]
+            rows.append((name, "not reached" if reached is None else str(reached),
+                         f"{r['final_train_loss']:.4g}", f"{r['test_accuracy']:.4f}",
+                         f"{r['wall_time_s']:.1f}"))
+    elif results["experiment"] == "synthetic":
+        start = next(iter(results["models"].values()))["sen"]["from_epoch"]
+        rows = [("model", "test acc", "final loss", f"SEN max rel. dist. (epoch >= {start})",
+                 "time (s)")]
+        for name, r in results["models"].items():
+            dist = r["sen"]["max_rel_distance"]
+            rows.append((name, f"{r['test_accuracy']:.4f}", f"{r['final_train_loss']:.4g}",
+                         "n/a" if dist is None else f"{dist:.4%}", f"{r['wall_time_s']:.1f}"))
+    else:
+        rows = [("model", "test acc", "best epoch", "epochs run",
+                 "SEN rel. dist. top words (median / max)", "picked purity (first -> last)",
+                 "time (s)")]
+        for name, r in results["models"].items():
+            purity = r["picked_purity"]["values"]
+            rows.append((name, f"{r['test_accuracy']:.4f}", str(r["best_epoch"]),
+                         str(r["epochs_run"]), f"{r['sen_rel_distance_median']:.3f} / "
+                         f"{r['sen_rel_distance_max']:.3f}",
+                         f"{purity[0]:.3f} -> {purity[-1]:.3f}", f"{r['wall_time_s']:.1f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value

@@ -1,0 +1,174 @@
+"""The paper's experiments end to end on a reduced size, and their measurements."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import numeric
+from attnflow.commands import reproduce
+from numeric import experiments as ex
+from numeric.data import Splits, load_sst, synthetic_topic_data
+
+SST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst"
+needs_sst = pytest.mark.skipif(not SST_DIR.is_dir(),
+                               reason=f"SST text files not found at {SST_DIR}")
+# Two classes of one topic word each and m = 5: the topic words take a larger share of the
+# gradient, so 300 epochs here go as far as about 4000 on the paper's data.
+SMALL = dict(n_classes=2, topics_per_class=1, n_nontopic=200, m=5, n_sentences=400,
+             n_train=300, n_valid=20)
+
+
+def check_figures(out: Path, names):
+    for name in names:
+        data = (out / name).read_bytes()
+        magic = b"\x89PNG" if name.endswith(".png") else b"%PDF"
+        assert data.startswith(magic) and len(data) > 1000, name
+
+
+def check_results_file(out: Path, results: dict):
+    assert json.loads((out / "results.json").read_text()) == results
+
+
+@given(s=st.floats(0, 30), m=st.integers(1, 60))
+def test_points_on_the_sen_curve_have_distance_zero(s, m):
+    y = np.sqrt(2 * (s + np.expm1(s) / m))
+    assert ex.sen_distance(s, y, m) < 1e-12
+
+
+@given(s=st.floats(0.01, 30), m=st.integers(1, 60), factor=st.floats(1.03, 3))
+def test_points_off_the_sen_curve_are_caught(s, m, factor):
+    """Negative control: a point 3 % or more above or below the curve is measured as such."""
+    y = np.sqrt(2 * (s + np.expm1(s) / m))
+    for off in (y * factor, y / factor):
+        assert ex.sen_distance(s, off, m) == pytest.approx(1 - 1 / factor)
+
+
+def test_sen_distance_edge_cases():
+    assert ex.sen_distance(0.0, 0.0, 20) == 0.0
+    assert ex.sen_distance(0.0, 1e-6, 20) == 1.0   # the curve starts at the origin
+    assert ex.sen_distance(-1e-3, 0.1, 20) == 1.0  # negative scores lie off the curve
+    assert np.isnan(ex.sen_curve(-0.5, 20))
+
+
+def test_epochs_to_threshold():
+    assert ex.epochs_to_threshold(np.array([1.0, 0.5, 0.09, 0.2]), 0.1) == 2
+    assert ex.epochs_to_threshold(np.array([1.0, 0.5]), 0.1) is None
+
+
+def test_synthetic_end_to_end(tmp_path):
+    data = synthetic_topic_data(0, **SMALL)
+    r = ex.run_synthetic(tmp_path, epochs=300, data=data, progress=False)
+    check_results_file(tmp_path, r)
+    assert list(r["models"]) == ["Attn-FC", "Attn-TC", "Attn-TL"]
+    for name, m in r["models"].items():
+        tag = name.lower()
+        assert sorted(m["figures"]) == sorted(f"{tag}_{kind}.{ext}" for kind in
+                                              ("sen", "loss", "distributions")
+                                              for ext in ("png", "pdf"))
+        check_figures(tmp_path, m["figures"])
+        assert 0 <= m["test_accuracy"] <= 1 and 0 <= m["train_accuracy"] <= 1
+        assert m["test_accuracy"] == 1.0 and m["final_train_loss"] < 0.1
+        assert len(m["final"]["topic_scores"]) == 2
+        sen = m["sen"]
+        assert sen["m"] == 5 and sen["max_rel_distance_all_epochs"] == 1.0  # epoch 0
+        assert len(sen["per_word_max_rel_distance"]) == 2
+        assert max(sen["per_word_max_rel_distance"]) == sen["max_rel_distance"]
+    # under A1-A3 up to small non-topic motion, Attn-FC follows the curve closely
+    assert r["models"]["Attn-FC"]["sen"]["max_rel_distance"] < 0.02
+    # topic words move, non-topic words barely
+    fc = r["models"]["Attn-FC"]["final"]
+    assert min(fc["topic_norms"]) > 10 * fc["nontopic_norm_mean"]
+
+
+def test_same_seed_same_numbers():
+    a, b, c = (ex.train_topic_model("Attn-TL", ex.model_spec("Attn-TL"),
+                                    synthetic_topic_data(seed, **SMALL), 60, seed=seed,
+                                    embedding_scale=0.1, progress=False) for seed in (1, 1, 2))
+    assert np.array_equal(a.loss, b.loss) and np.array_equal(a.trace.scores, b.trace.scores)
+    assert all(np.array_equal(a.params[n], b.params[n]) for n in a.params)
+    assert not np.array_equal(a.loss, c.loss)
+
+
+def test_ablation_end_to_end(tmp_path):
+    data = synthetic_topic_data(0, **SMALL)
+    r = ex.run_ablation(tmp_path, epochs=300, data=data, threshold=0.3, progress=False)
+    check_results_file(tmp_path, r)
+    check_figures(tmp_path, r["figures"])
+    assert sorted(r["figures"]) == ["ablation.pdf", "ablation.png"]
+    assert len(r["runs"]) == 6 and r["loss_threshold"] == 0.3
+    for model in ("Attn-FC", "Attn-TC"):
+        both = r["runs"][f"{model}, both trained"]["epochs_to_threshold"]
+        assert both is not None
+        for variant in ("keys frozen", "embeddings frozen"):
+            frozen = r["runs"][f"{model}, {variant}"]["epochs_to_threshold"]
+            assert frozen is None or frozen > both, (model, variant)
+    assert r["runs"]["Attn-FC, keys frozen"]["final_mean_topic_score"] == 0.0
+
+
+def small_sst(task):
+    full = load_sst(SST_DIR, task)
+    return Splits(full.train.subset(slice(0, 500)), full.valid.subset(slice(0, 100)),
+                  full.test.subset(slice(0, 200)), full.words)
+
+
+@needs_sst
+@pytest.mark.parametrize("task", ["sst2", "sst5"])
+def test_sst_end_to_end(tmp_path, task):
+    r = ex.run_sst(tmp_path, SST_DIR, task, epochs=40, data=small_sst(task), eval_every=5,
+                   patience=3, progress=False)
+    check_results_file(tmp_path, r)
+    assert 0 < r["uniform_pick_purity"] <= 1
+    for name, m in r["models"].items():
+        check_figures(tmp_path, m["figures"])
+        assert len(m["figures"]) == 6
+        assert 0 <= m["test_accuracy"] <= 1
+        assert m["best_epoch"] <= m["epochs_run"] <= 40
+        top = m["top_words"]
+        assert len(top) == ex.SST_TOP_WORDS
+        assert all(w["word"] != "<unk>" and w["m"] >= 0 for w in top)
+        assert [w["score"] for w in top] == sorted((w["score"] for w in top), reverse=True)
+        assert all(0 <= v <= 1 for v in m["picked_purity"]["values"])
+
+
+def test_label_purity_and_sentence_length():
+    data = numeric.Dataset([[1, 2, 2], [1, 3, -1], [1, -1, -1]], [0, 1, 0], 5, 2)
+    purity = ex.label_purity(data)
+    assert purity[1] == pytest.approx(2 / 3) and purity[2] == 1 and purity[3] == 1
+    assert np.isnan(purity[0]) and np.isnan(purity[4])
+    length = ex.mean_sentence_length(data)
+    assert length[1] == pytest.approx(2) and length[2] == 3 and length[3] == 2
+    # attention on word 2 in sentence 0; a tie between 1 and 3 in sentence 1
+    attention = np.array([[0.2, 0.4, 0.4], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    expected = np.mean([1.0, (2 / 3 + 1) / 2, 2 / 3])
+    assert ex.picked_purity(attention, data, purity) == pytest.approx(expected)
+
+
+def cli(argv):
+    parser = argparse.ArgumentParser()
+    reproduce.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_runs_and_reports(tmp_path, capsys):
+    assert cli(["reproduce", "ablation", "--epochs", "2", "--out", str(tmp_path),
+                "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "Attn-TC, embeddings frozen" in printed and "wall time" in printed
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["epochs"] == 2 and results["seed"] == 3
+
+
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    assert cli(["reproduce", "sst2", "--out", str(tmp_path)]) == 2
+    assert "--data DIR is required" in capsys.readouterr().err
+    assert cli(["reproduce", "ablation", "--data", str(tmp_path)]) == 2
+    assert cli(["reproduce", "sst5", "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["reproduce", "synthetic", "--epochs", "0"])
