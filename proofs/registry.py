@@ -9,6 +9,7 @@ from proofs.kernel import Theorem
 #: Modules whose ``theorems()`` the auditor checks, in report order.
 THEOREM_MODULES = (
     "proofs.theorems_softmax",
+    "proofs.theorems_sen",
 )
 
 

@@ -112,6 +112,68 @@ def test_a_normalised_step_with_a_wrong_total_fails():
     assert_audit_fails_at(tamper_claim(registered(SOFTMAX), "norm", lambda rhs: rhs + 1), "norm")
 
 
+# --- the SEN identity and its curve ---------------------------------------------------------
+
+def theorem_sen_identity():
+    return registered("sen-identity")
+
+
+def theorem_sen_curve():
+    return registered("sen-curve")
+
+
+def test_sen_identity_with_a_flipped_sign_in_the_key_flow_fails_at_that_step():
+    assert_audit_fails_at(tamper_claim(theorem_sen_identity(), "flow-k", lambda rhs: -rhs),
+                          "flow-k")
+
+
+def test_sen_identity_with_1_over_m_plus_1_in_the_quantity_fails_at_the_rate():
+    from proofs.derivations import m
+    th = theorem_sen_identity()
+    quantity = th.assumption("Q").content
+    wrong = dataclasses.replace(th.assumption("Q"),
+                                content=lambda *args: quantity(*args).subs(m, m + 1))
+    tampered = dataclasses.replace(th, assumptions=tuple(
+        wrong if a.name == "Q" else a for a in th.assumptions))
+    assert_audit_fails_at(tampered, "sen-rate")
+
+
+def test_sen_identity_with_a_wrong_attention_coefficient_fails_at_that_step():
+    from proofs.derivations import m
+    assert_audit_fails_at(tamper_claim(theorem_sen_identity(), "attention",
+                                       lambda rhs: rhs.subs(m, m + 1)), "attention")
+
+
+def test_sen_identity_without_a2_fails_where_a2_is_used():
+    report = assert_audit_fails_at(drop_assumption(theorem_sen_identity(), "A2"), "flow-k")
+    assert any("step attention " in f for f in report.failures)
+
+
+def test_sen_identity_citing_a_later_step_fails_at_that_step():
+    assert_audit_fails_at(cite_later_step(theorem_sen_identity(), "flow-v", "dataset"), "flow-v")
+
+
+def test_sen_curve_with_a_flipped_sign_fails_at_that_step():
+    from proofs.derivations import m, s_t
+    flipped = tamper_claim(theorem_sen_curve(), "level-set",
+                           lambda rhs: rhs + 4 * (s_t + (sp.exp(s_t) - 1) / m))
+    assert_audit_fails_at(flipped, "level-set")
+
+
+def test_sen_curve_with_1_over_m_plus_1_fails_at_that_step():
+    from proofs.derivations import m
+    assert_audit_fails_at(tamper_claim(theorem_sen_curve(), "curve",
+                                       lambda rhs: rhs.subs(m, m + 1)), "curve")
+
+
+def test_sen_curve_without_its_starting_point_fails_where_it_is_used():
+    assert_audit_fails_at(drop_assumption(theorem_sen_curve(), "I0"), "initial")
+
+
+def test_sen_curve_citing_a_later_step_fails_at_that_step():
+    assert_audit_fails_at(cite_later_step(theorem_sen_curve(), "initial", "curve"), "initial")
+
+
 # --- derive --check and the derivation hash -------------------------------------------------
 
 def test_audit_fails_when_the_derivation_cannot_be_checked(monkeypatch):
