@@ -179,3 +179,45 @@ def attention_a2_a3(token=p) -> sp.Expr:
 
 __all__ = ["ABSTRACT", "CLASSIFIERS", "C", "G", "H", "K", "L", "QQ", "V", "a", "c", "d",
            "d_key", "derive", "flow", "kappa", "m", "q", "s", "s_t", "v"]
+
+
+def expand_node(expr, model: Model, base) -> sp.Expr:
+    """Replace every ``base[x]`` by the model's definition of that node read at ``x`` (SymPy's
+    sums bind their own indices, so the substitution captures nothing)."""
+    node = next(nd for nd in model.nodes if nd.base == base)
+    return expr.replace(
+        lambda x: isinstance(x, sp.Indexed) and x.base == base,
+        lambda x: node.definition.xreplace(dict(zip(node.indices, x.indices))))
+
+
+#: Sentence index and data-set size for the data-set-level steps.
+chi = sp.Symbol("chi", integer=True, nonnegative=True)
+n_data = sp.Symbol("N", integer=True, positive=True)
+
+
+def in_sentence(expr, shared) -> sp.Expr:
+    """Tag every per-sentence quantity ``X[x]`` (all but the ``shared`` parameters) as
+    ``X[χ, x]``: the same expression, evaluated in sentence χ."""
+    return expr.replace(
+        lambda x: isinstance(x, sp.Indexed) and x.base not in shared,
+        lambda x: x.base[(chi,) + tuple(x.indices)])
+
+
+def mean_over_sentences(per_sentence, shared, count=n_data) -> sp.Expr:
+    """``(1/N) Σ_χ`` of a per-sentence rate (χ ranging over ``count`` sentences)."""
+    return sp.Sum(in_sentence(per_sentence, shared), (chi, 0, count - 1)) / n_data
+
+
+def reduce_each_sentence(reduce):
+    """A normaliser applying ``reduce`` to the body of each sum over sentences: the body is the
+    per-sentence expression with sentence χ's quantities, so it reduces as that one does."""
+    def untag(body):
+        return body.replace(
+            lambda x: isinstance(x, sp.Indexed) and x.indices and x.indices[0] == chi,
+            lambda x: x.base[x.indices[1:]])
+
+    def normalise(expr):
+        return expr.replace(
+            lambda x: isinstance(x, sp.Sum) and x.limits[0][0] == chi,
+            lambda x: sp.Sum(reduce(untag(x.function)), *x.limits))
+    return normalise

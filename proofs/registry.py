@@ -10,6 +10,7 @@ from proofs.kernel import Theorem
 THEOREM_MODULES = (
     "proofs.theorems_softmax",
     "proofs.theorems_sen",
+    "proofs.theorems_balance",
 )
 
 

@@ -174,6 +174,49 @@ def test_sen_curve_citing_a_later_step_fails_at_that_step():
     assert_audit_fails_at(cite_later_step(theorem_sen_curve(), "initial", "curve"), "initial")
 
 
+# --- balance laws --------------------------------------------------------------------------
+
+BALANCE = ("balance-query-keys", "balance-classifier-embeddings", "balance-hidden-embeddings",
+           "balance-relu-unit")
+
+
+@pytest.mark.parametrize("name", BALANCE)
+def test_balance_law_with_a_flipped_sign_in_a_rate_fails_at_that_step(name):
+    def flip_first(rhs):
+        return sp.Matrix([-rhs[0]] + list(rhs[1:]))
+    assert_audit_fails_at(tamper_claim(registered(name), "rates", flip_first), "rates")
+
+
+@pytest.mark.parametrize("name", BALANCE)
+def test_balance_law_with_a_wrong_coefficient_fails_at_the_law(name):
+    th = registered(name)
+    original = next(s for s in th.steps if s.name == "law").check
+
+    def doubled_first_rate(scope):
+        claim = original(scope)
+        lhs = claim.claim.lhs
+        wrong = lhs + sp.Add.make_args(sp.expand(lhs))[0]
+        return dataclasses.replace(claim, claim=sp.Eq(wrong, 0, evaluate=False))
+    assert_audit_fails_at(replace_step(th, "law", check=doubled_first_rate), "law")
+
+
+@pytest.mark.parametrize("name", BALANCE)
+def test_balance_law_without_its_training_assumption_fails_at_the_rates(name):
+    assert_audit_fails_at(drop_assumption(registered(name), "T"), "rates")
+
+
+@pytest.mark.parametrize("name", BALANCE)
+def test_balance_law_citing_a_later_step_fails_at_that_step(name):
+    assert_audit_fails_at(cite_later_step(registered(name), "rates", "dataset"), "rates")
+
+
+def test_relu_law_needs_the_relu_step():
+    th = registered("balance-relu-unit")
+    wrong = tamper_claim(th, "relu", lambda rhs: rhs + sp.Matrix([1, 0, 0]))
+    report = assert_audit_fails_at(wrong, "relu")
+    assert any("step law " in f for f in report.failures)
+
+
 # --- derive --check and the derivation hash -------------------------------------------------
 
 def test_audit_fails_when_the_derivation_cannot_be_checked(monkeypatch):
