@@ -336,7 +336,8 @@ def _judge_instance(value):
             return False, f"instance {label}: {exc}", ()
         if not ok:
             return False, f"instance {label}: {why}", (render(claim),)
-        latex.append(rf"\text{{{label}:}}\quad " + render(claim))
+        text = str(label).replace("\\", "").replace("_", r"\_")
+        latex.append(rf"\text{{{text}:}}\quad " + render(claim))
     return True, f"holds exactly on {len(value)} instance(s): {', '.join(map(str, value))}", \
         tuple(latex)
 

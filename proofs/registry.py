@@ -11,6 +11,7 @@ THEOREM_MODULES = (
     "proofs.theorems_softmax",
     "proofs.theorems_sen",
     "proofs.theorems_balance",
+    "proofs.theorems_breaks",
 )
 
 

@@ -87,15 +87,18 @@ def flow_score(scope):
     return D.index_claim(derived, -QQ * a[p] * (1 - a[p]) * D.dot(G[k], v[k], k))
 
 
-def attention_closed_form(scope):
-    """a_x = (δ_xp e^{s_t} + (1 − δ_xp) e^c) / (e^{s_t} + m e^c) for every token x."""
-    definition, (x,) = D.attention_definition()
-    scores = scope.assumption("A2")["scores"]
-    numerator, denominator = sp.fraction(definition)
-    total = D.canonical(scores(denominator)).subs(D.L, scope.assumption("A3")["tokens"])
-    derived = scores(numerator) / total
-    return Normalised(sp.Eq(derived, D.attention_a2_a3(x), evaluate=False), sp.expand,
-                      "expanding")
+def attention_from(scores_assumption: str):
+    """The step: a_x = (δ_xp e^{s_t} + (1 − δ_xp) e^c) / (e^{s_t} + m e^c) for every token x,
+    from the model's attention node and the scores of ``scores_assumption``, and A3."""
+    def attention_closed_form(scope):
+        definition, (x,) = D.attention_definition()
+        scores = scope.assumption(scores_assumption)["scores"]
+        numerator, denominator = sp.fraction(definition)
+        total = D.canonical(scores(denominator)).subs(D.L, scope.assumption("A3")["tokens"])
+        derived = scores(numerator) / total
+        return Normalised(sp.Eq(derived, D.attention_a2_a3(x), evaluate=False), sp.expand,
+                          "expanding")
+    return attention_closed_form
 
 
 def _topic_attention(scope) -> sp.Expr:
@@ -163,7 +166,7 @@ def sen_identity() -> Theorem:
         Step("attention", "under A2 and A3 the attention of token x is "
              "(δ_xp e^{s_t} + (1 − δ_xp) e^c) / (e^{s_t} + m e^c); in particular "
              "a_p = e^{s_t} / (e^{s_t} + m e^c) depends on s_t alone, the same in every "
-             "sentence holding t", "symbolic", attention_closed_form, uses=("A2", "A3")),
+             "sentence holding t", "symbolic", attention_from("A2"), uses=("A2", "A3")),
         Step("sen-rate", "per sentence, ∇_v Q · v̇ + (∂Q/∂s_t) ṡ = 0 for Q = ½‖v_t‖² − "
              "(s_t + e^{s_t − c}/m)/‖q‖², whatever G_χ", "symbolic", sen_rate,
              uses=("Q", "flow-v", "flow-s", "attention")),

@@ -217,6 +217,61 @@ def test_relu_law_needs_the_relu_step():
     assert any("step law " in f for f in report.failures)
 
 
+# --- where SEN breaks -----------------------------------------------------------------------
+
+def test_breaks_embeddings_with_a_flipped_sign_fails_at_that_step():
+    assert_audit_fails_at(tamper_claim(registered("sen-breaks-embeddings"), "deviation",
+                                       lambda rhs: -rhs), "deviation")
+
+
+def test_breaks_embeddings_with_1_over_m_plus_1_fails_at_that_step():
+    from proofs.derivations import m
+    th = registered("sen-breaks-embeddings")
+    original = next(s for s in th.steps if s.name == "deviation").check
+
+    def wrong_mean(scope):
+        claim = original(scope)
+        rel = claim.claim
+        return dataclasses.replace(claim, claim=sp.Eq(rel.lhs, rel.rhs * m / (m + 1),
+                                                      evaluate=False))
+    assert_audit_fails_at(replace_step(th, "deviation", check=wrong_mean), "deviation")
+
+
+def test_breaks_embeddings_without_the_score_assumption_fails_where_it_is_used():
+    report = assert_audit_fails_at(drop_assumption(registered("sen-breaks-embeddings"), "A2s"),
+                                   "flow-k")
+    assert any("step attention " in f for f in report.failures)
+
+
+def test_breaks_embeddings_citing_a_later_step_fails_at_that_step():
+    assert_audit_fails_at(cite_later_step(registered("sen-breaks-embeddings"), "flow-k",
+                                          "example"), "flow-k")
+
+
+def test_breaks_query_with_a_flipped_sign_fails_at_that_step():
+    from proofs.theorems_breaks import kappa_t
+    def flip_key_term(rhs):
+        return rhs.replace(lambda x: isinstance(x, sp.Indexed) and x.base == kappa_t,
+                           lambda x: -x)
+    flipped = tamper_claim(registered("sen-breaks-query"), "q-gradient", flip_key_term)
+    assert_audit_fails_at(flipped, "q-gradient")
+
+
+def test_breaks_query_with_1_over_m_plus_1_fails_at_that_step():
+    from proofs.derivations import m
+    assert_audit_fails_at(tamper_claim(registered("sen-breaks-query"), "q-gradient",
+                                       lambda rhs: rhs.subs(m, m + 1)), "q-gradient")
+
+
+def test_breaks_query_without_the_trained_query_fails_where_it_is_used():
+    assert_audit_fails_at(drop_assumption(registered("sen-breaks-query"), "TQ"), "same-flows")
+
+
+def test_breaks_query_citing_a_later_step_fails_at_that_step():
+    assert_audit_fails_at(cite_later_step(registered("sen-breaks-query"), "deviation",
+                                          "per-sentence"), "deviation")
+
+
 # --- derive --check and the derivation hash -------------------------------------------------
 
 def test_audit_fails_when_the_derivation_cannot_be_checked(monkeypatch):
