@@ -9,6 +9,7 @@ printed stably (row maximum subtracted, padding masked).
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 
@@ -114,6 +115,10 @@ class _Printer:
 
     def term_code(self, term: Term, out_indices, *, batch_out=True, letters=None) -> str:
         letters = letters or self.letters(indices_in(term.body) | set(out_indices))
+        if batch_out:
+            rows = self.weighted_rows(term, out_indices, letters)
+            if rows:
+                return _scaled(term.coeff, rows)
         ops = [self.operand(f, letters) for f in sp.Mul.make_args(term.body) if f != 1]
         out = (self.config.batch if batch_out else "") + "".join(letters[i] for i in out_indices)
         return _scaled(term.coeff, self.contract(ops, out))
@@ -131,6 +136,22 @@ class _Printer:
             codes = [self.shared_term(t, param.indices) for t in expr.terms]
         return f"({_join(codes)}) / n_sentences"
 
+    def weighted_rows(self, term: Term, out_indices, letters) -> str | None:
+        """``Σ_i x[b, i] X[b, i, …]`` with ``X`` gathered: ``(S × W sparse of x) @ param``."""
+        factors = [f for f in sp.Mul.make_args(term.body) if f != 1]
+        gathered = [f for f in factors if isinstance(f, sp.Indexed) and f.base in self.per_token]
+        if len(factors) != 2 or len(gathered) != 1:
+            return None
+        g = gathered[0]
+        x = next(f for f in factors if f is not g)
+        tok = g.indices[0]
+        if not (isinstance(x, sp.Indexed) and x.indices == (tok,) and tok in term.summed
+                and tuple(out_indices) == g.indices[1:]):
+            return None
+        weights = self.operand(x, letters).code
+        return f"_rows({weights}, tokens, {self.params[g.base].name}.shape[0]) @ " \
+               f"{self.params[g.base].name}"
+
     def scattered_term(self, term: Term, out_indices) -> str:
         """``Σ_{(b,i): token = w}`` of the term: batch factors scattered, shared ones after."""
         tok, rest = out_indices[0], out_indices[1:]
@@ -142,6 +163,13 @@ class _Printer:
         if not shared_idx <= set(rest):
             shared, batch = [], factors
         keep = [i for i in rest if any(i in indices_in(f) for f in batch)]
+        weights = [f for f in batch if isinstance(f, sp.Indexed) and f.indices == (tok,)]
+        if len(batch) == 2 and len(weights) == 1 and not shared:
+            # Σ_{(b,i): token = w} x[b, i] y[b, …] = (S × W sparse of x)ᵀ @ y
+            y = self.operand(next(f for f in batch if f is not weights[0]), letters)
+            if y.subs == self.config.batch + "".join(letters[i] for i in rest):
+                x = self.operand(weights[0], letters).code
+                return _scaled(term.coeff, f"_rows({x}, tokens, scatter.shape[0]).T @ {y.code}")
         inner_out = self.config.batch + letters[tok] + "".join(letters[i] for i in keep)
         inner = self.contract([self.operand(f, letters) for f in batch], inner_out)
         word = Operand(f"_scatter(scatter, {inner})",
@@ -195,6 +223,13 @@ def _scatter(scatter, x):
     return np.asarray(scatter @ flat).reshape((scatter.shape[0],) + x.shape[2:])
 
 
+def _rows(x, tokens, n_words):
+    """The sparse ``(S, W)`` matrix ``Σ_i x[b, i] [token(b, i) = w]`` (padding has x = 0)."""
+    n, length = tokens.shape
+    indptr = np.arange(0, n * length + 1, length)
+    return sp.csr_matrix((x.ravel(), tokens.ravel(), indptr), shape=(n, n_words))
+
+
 def _one_hot(labels, n_classes, dtype):
     out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1
@@ -225,7 +260,7 @@ class _ModulePrinter(_Printer):
         for node in self.der.model.nodes:
             self.node(node)
             out.append(node.name)
-        names = ["V"] + out + (["P"] if "ell" in out else [])
+        names = out + (["P"] if "ell" in out else [])
         self.emit("return {" + ", ".join(f'"{x}": {x}' for x in names) + "}")
 
     def node(self, node: Node):
@@ -238,10 +273,15 @@ class _ModulePrinter(_Printer):
             pass
         else:
             expr = IExpr.from_sympy(node.definition)
-            for t in expr.terms:
-                for base in sorted(_bases(t) & self.per_token, key=str):
-                    self.emit(f"{base} = {self.params[base].name}[tokens]")
-            self.emit(f"{node.name} = {self.sum_code(expr, node.indices)}")
+            code = self.sum_code(expr, node.indices)
+            self.gather(code, 1)
+            self.emit(f"{node.name} = {code}")
+
+    def gather(self, code: str, depth: int):
+        """Gather the per-token parameters that ``code`` reads, by word id."""
+        for base in sorted(self.per_token, key=str):
+            if re.search(rf"\b{base}\b", code):
+                self.emit(f"{base} = np.take({self.params[base].name}, tokens, axis=0)", depth)
 
     def word_level(self, node: Node) -> bool:
         """``x[i] = f(per-token params at i, shared params)``: evaluate per word, then gather."""
@@ -287,7 +327,7 @@ class _ModulePrinter(_Printer):
         self.emit(f"def backward(fw, tokens, labels, scatter, {self.param_args}, wrt):", 0)
         self.emit('"""Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""')
         fw_names = sorted({str(b) for t in self._all_terms() for b in _bases(t)}
-                          & {"V", "a", "h", "z", "u", "o", "P", "s"})
+                          & {"a", "h", "z", "u", "o", "P", "s"})
         for nm in fw_names:
             self.emit(f'{nm} = fw["{nm}"]')
         self.emit("n_sentences = labels.shape[0]")
@@ -301,13 +341,14 @@ class _ModulePrinter(_Printer):
             self.comment(f"g_{name}{_idx(self.der.node(name).indices)}",
                          self.der.grads[name].to_sympy(), depth)
             code = self.sum_code(self.der.grads[name], self.der.node(name).indices)
+            self.gather(code, depth)
             self.emit(f"g_{name} = {code}", depth)
         for p in params:
             self.emit(f'if "{p.name}" in wrt:')
             self.comment(f"∂ℓ/∂{p.base}{_idx(p.indices)}", self.der.grads[p.name].to_sympy(), 2)
-            if any(str(b) == "K" for t in self.der.grads[p.name].terms for b in _bases(t)):
-                self.emit("K = keys[tokens]", 2)
-            self.emit(f'grads["{p.name}"] = {self.param_grad_code(p.name)}', 2)
+            code = self.param_grad_code(p.name)
+            self.gather(code, 2)
+            self.emit(f'grads["{p.name}"] = {code}', 2)
         self.emit("return grads")
 
     def guard(self, names) -> int:
@@ -362,7 +403,7 @@ def module_source(model: Model, config: PrinterConfig = PrinterConfig()) -> str:
            f'symbolic/printer.py.\n"""\n')
     body = "\n".join(pr.lines)
     return (HEADER.format(model=f"{model.classifier} classifier, {model.loss}") + doc
-            + "\nimport numpy as np\n\n\n" + body + "\n" + RUNTIME)
+            + "\nimport numpy as np\nimport scipy.sparse as sp\n\n\n" + body + "\n" + RUNTIME)
 
 
 __all__ = ["PrinterConfig", "module_source", "FOLDS", "P", "Y", "a", "z"]

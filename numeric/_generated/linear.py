@@ -6,6 +6,7 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def forward(tokens, mask, labels, embeddings, keys, query, classifier):
@@ -17,8 +18,7 @@ def forward(tokens, mask, labels, embeddings, keys, query, classifier):
     exp_s = np.exp(np.where(mask, s - s_max, -np.inf))
     a = exp_s / exp_s.sum(axis=1, keepdims=True)
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
-    V = embeddings[tokens]
-    h = np.einsum("bi,bik->bk", a, V)
+    h = _rows(a, tokens, embeddings.shape[0]) @ embeddings
     # z[c] = Sum(U[c, k]*h[k], (k, 0, d - 1))
     z = np.einsum("bk,ck->bc", h, classifier)
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
@@ -26,13 +26,12 @@ def forward(tokens, mask, labels, embeddings, keys, query, classifier):
     log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
     P = np.exp(z - log_Z_z)
     ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
-    return {"V": V, "s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P}
+    return {"s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P}
 
 
 def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, wrt):
     """Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""
     P = fw["P"]
-    V = fw["V"]
     a = fw["a"]
     h = fw["h"]
     n_sentences = labels.shape[0]
@@ -45,19 +44,20 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, w
         g_h = np.einsum("bc,ck->bk", g_z, classifier)
     if wrt & {"keys", "query"}:
         # g_a[i] = Sum(V[i, k]*g_h[k], (k, 0, d - 1))
+        V = np.take(embeddings, tokens, axis=0)
         g_a = np.einsum("bk,bik->bi", g_h, V)
     if wrt & {"keys", "query"}:
         # g_s[i] = a[i]*g_a[i] - Sum(a[i]*a[j]*g_a[j], (j, 0, L - 1))
         g_s = a * g_a - np.einsum("bi,b->bi", a, np.einsum("bj,bj->b", a, g_a))
     if "embeddings" in wrt:
         # ∂ℓ/∂V[i, k] = a[i]*g_h[k]
-        grads["embeddings"] = (_scatter(scatter, np.einsum("bi,bk->bik", a, g_h))) / n_sentences
+        grads["embeddings"] = (_rows(a, tokens, scatter.shape[0]).T @ g_h) / n_sentences
     if "keys" in wrt:
         # ∂ℓ/∂K[i, r] = g_s[i]*q[r]
         grads["keys"] = (np.einsum("w,r->wr", _scatter(scatter, g_s), query)) / n_sentences
     if "query" in wrt:
         # ∂ℓ/∂q[r] = Sum(K[i, r]*g_s[i], (i, 0, L - 1))
-        K = keys[tokens]
+        K = np.take(keys, tokens, axis=0)
         grads["query"] = (np.einsum("bi,bir->r", g_s, K)) / n_sentences
     if "classifier" in wrt:
         # ∂ℓ/∂U[c, k] = g_z[c]*h[k]
@@ -69,6 +69,13 @@ def _scatter(scatter, x):
     """Adds per-position rows ``x[b, i, ...]`` into their words: ``(W, ...)``."""
     flat = x.reshape(scatter.shape[1], -1)
     return np.asarray(scatter @ flat).reshape((scatter.shape[0],) + x.shape[2:])
+
+
+def _rows(x, tokens, n_words):
+    """The sparse ``(S, W)`` matrix ``Σ_i x[b, i] [token(b, i) = w]`` (padding has x = 0)."""
+    n, length = tokens.shape
+    indptr = np.arange(0, n * length + 1, length)
+    return sp.csr_matrix((x.ravel(), tokens.ravel(), indptr), shape=(n, n_words))
 
 
 def _one_hot(labels, n_classes, dtype):
