@@ -126,13 +126,17 @@ def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale
 
 
 def sen_summary(run: Run, m: int) -> dict:
-    """Largest relative distance of the topic words' points from the SEN curve."""
+    """Largest relative distance of the topic words' points from the SEN curve from epoch
+    ``SEN_FROM_EPOCH`` on, and the first epoch from which every point stays within
+    ``SEN_TOLERANCE``."""
     dist = sen_distance(run.trace.scores, run.trace.sen_norms, m)
     late = dist[SEN_FROM_EPOCH:]
+    outside = np.flatnonzero(dist.max(axis=1) > SEN_TOLERANCE)
+    settled = 0 if not outside.size else int(outside[-1]) + 1
     out = {"m": m, "from_epoch": SEN_FROM_EPOCH, "tolerance": SEN_TOLERANCE,
            "max_rel_distance": None, "worst_epoch": None, "worst_word": None,
-           "max_rel_distance_all_epochs": float(dist.max()),
-           "per_word_max_rel_distance": None, "within_tolerance": None}
+           "per_word_max_rel_distance": None, "within_tolerance": None,
+           "within_tolerance_from_epoch": settled if settled < len(dist) else None}
     if late.size:
         epoch, word = np.unravel_index(np.argmax(late), late.shape)
         out.update(max_rel_distance=float(late.max()), worst_epoch=int(epoch) + SEN_FROM_EPOCH,
@@ -277,7 +281,7 @@ class EarlyStopping:
         val = numeric.loss(params, self.valid, self.spec)
         self.epochs.append(step)
         self.valid_loss.append(val)
-        self.picked_purity.append(picked_purity(numeric.attention(params, self.train),
+        self.picked_purity.append(picked_purity(numeric.attention(params, self.train, self.spec),
                                                 self.train, self.purity))
         if val < self.best_loss:
             # the integrator never modifies arrays it handed out, so keeping them is safe

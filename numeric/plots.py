@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 #: Points per word drawn on a SEN figure (the trace holds every epoch).
 SEN_POINTS = 300
@@ -19,9 +20,19 @@ def save(fig: Figure, stem) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf``; return both paths."""
     stem = Path(stem)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    fig.draw_without_rendering()  # lay out once, then keep the positions for both files
+    fig.set_layout_engine("none")
     for path in paths:
         fig.savefig(path, dpi=150)
     return paths
+
+
+def log_y(ax) -> None:
+    """Log-scale y axis with plain tick labels: mathtext labels on every minor tick made
+    each figure take seconds to lay out."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def sen_figure(scores, sen_norms, m, curve, distance, stem, *, title, from_epoch,
@@ -44,8 +55,8 @@ def sen_figure(scores, sen_norms, m, curve, distance, stem, *, title, from_epoch
     ax.legend(fontsize=7, ncol=2)
     dist = distance(scores, sen_norms, m)
     for j in range(scores.shape[1]):
-        bx.semilogy(epochs[1:], np.maximum(dist[1:, j], 1e-16), lw=0.8,
-                    label=f"topic word {j}")
+        bx.plot(epochs[1:], np.maximum(dist[1:, j], 1e-16), lw=0.8, label=f"topic word {j}")
+    log_y(bx)
     bx.axhline(tolerance, color="k", ls="--", lw=1, label=f"{tolerance:.0%}")
     bx.axvline(from_epoch, color="grey", ls=":", lw=1, label=f"epoch {from_epoch}")
     bx.set_xlabel("epoch")
@@ -60,9 +71,10 @@ def loss_figure(losses: dict, stem, *, title, extra: dict | None = None) -> list
     fig = Figure(layout="constrained", figsize=(5.5, 4))
     ax = fig.subplots()
     for label, loss in losses.items():
-        ax.semilogy(np.arange(len(loss)), loss, label=label)
+        ax.plot(np.arange(len(loss)), loss, label=label)
     for label, (x, y) in (extra or {}).items():
-        ax.semilogy(x, y, "o-", ms=2, label=label)
+        ax.plot(x, y, "o-", ms=2, label=label)
+    log_y(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss")
     ax.set_title(f"{title}: loss")
@@ -81,7 +93,7 @@ def distribution_figure(scores, norms, is_topic, stem, *, title) -> list[Path]:
                 label="non-topic words")
         ax.hist(values[is_topic], bins=bins, histtype="stepfilled", alpha=0.9,
                 label="topic words")
-        ax.set_yscale("log")
+        log_y(ax)
         ax.set_xlabel(label)
         ax.set_ylabel("number of words")
         ax.legend()
@@ -101,7 +113,7 @@ def ablation_figure(curves: dict, threshold, stem) -> list[Path]:
         for ax, key in zip(row, labels):
             ax.plot(np.arange(len(c[key])), c[key], label=variant)
     for model, row in zip(models, axes):
-        row[0].set_yscale("log")
+        log_y(row[0])
         row[0].axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold}")
         for ax, (key, label) in zip(row, labels.items()):
             ax.set_title(f"{model}: {label}")
