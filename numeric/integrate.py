@@ -20,10 +20,15 @@ from tqdm.auto import tqdm
 
 import numeric
 from numeric.model import Dataset, ModelSpec, check_params
-from numeric.trajectory import Trajectory
+from numeric.trajectory import ROW_FROZEN, Trajectory
 
 #: ``callback(step, params, loss) -> bool | None``; a true result stops the run at ``params``.
 Callback = Callable[[int, dict, float], "bool | None"]
+
+
+class StalledIntegration(RuntimeError):
+    """The adaptive solver exceeded its evaluation budget: typically a ReLU unit sits on its
+    kink, where the flow is discontinuous and the step size collapses (sliding mode)."""
 
 
 def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None):
@@ -73,12 +78,13 @@ def rk4(params, data: Dataset, spec: ModelSpec, dt: float, steps: int, *,
 def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
                    rtol: float = 1e-10, atol: float = 1e-12, method: str = "DOP853",
                    t_eval=None, frozen_rows: Mapping | None = None, progress: bool = False,
-                   desc: str | None = None) -> Trajectory:
+                   desc: str | None = None, max_evaluations: int | None = None) -> Trajectory:
     """Solve ``dθ/dτ = −∇L(θ)`` on ``[0, t_end]`` with ``solve_ivp`` and dense output.
 
     The state is the trained arrays flattened (frozen ones constant). Snapshots at ``t_eval``
     (default: the solver's accepted steps); ``traj.loss`` holds the loss at the snapshots
-    and ``traj.at(t)`` interpolates the dense output.
+    and ``traj.at(t)`` interpolates the dense output. More than ``max_evaluations``
+    gradient evaluations raise ``StalledIntegration``.
     """
     p0 = _checked(params, data, spec)
     t_end = _positive("t_end", t_end)
@@ -96,7 +102,14 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
 
     bar = tqdm(total=t_end, disable=not progress, desc=desc or method, unit="τ")
 
+    evaluations = 0
+
     def rhs(t, y):
+        nonlocal evaluations
+        evaluations += 1
+        if max_evaluations is not None and evaluations > max_evaluations:
+            raise StalledIntegration(f"{method} stalled at τ = {t:.6g} of {t_end} after "
+                                     f"{max_evaluations} gradient evaluations")
         bar.update(max(0.0, min(t, t_end) - bar.n))
         _, flow = trained_flow(unflatten(y), data, spec, rows)
         return np.concatenate([flow[n].ravel() for n in names]) if names else y
@@ -117,7 +130,7 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
     snaps = [unflatten(sol.y[:, i]) for i in range(len(sol.t))]
     losses = np.array([numeric.loss(p, data, spec) for p in snaps])
     return Trajectory(data, spec, sol.t, _stack(snaps, spec), losses, sol.t.copy(),
-                      dense=lambda t: unflatten(sol.sol(t)))
+                      dense=lambda t: unflatten(sol.sol(t)), frozen_rows=rows or {})
 
 
 def _gd_step(p, data, spec, h, rows):
@@ -173,7 +186,7 @@ def _fixed_step(params, data, spec, h, steps, step, record_every, callback, prog
         times.append(last * h)
         snaps.append(p)
     return Trajectory(data, spec, np.array(times), _stack(snaps, spec), np.array(losses),
-                      h * np.arange(len(losses)))
+                      h * np.arange(len(losses)), frozen_rows=rows or {})
 
 
 def _stack(snaps, spec) -> dict[str, np.ndarray]:
@@ -189,9 +202,9 @@ def _checked_rows(frozen_rows, spec, params):
         return None
     rows = {}
     for name, idx in frozen_rows.items():
-        if name not in spec.trained:
-            raise ValueError(f"frozen_rows names {name!r}, which is not a trained parameter "
-                             f"{spec.trained}")
+        if name not in ROW_FROZEN or name not in spec.trained:
+            raise ValueError(f"frozen_rows names {name!r}: only rows (words) of trained "
+                             f"{ROW_FROZEN} can be held fixed; trained: {spec.trained}")
         idx = np.asarray(idx)
         if idx.dtype.kind not in "iu" or idx.ndim != 1:
             raise ValueError(f"frozen_rows[{name!r}] must be a 1-D integer array of rows")

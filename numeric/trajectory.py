@@ -12,7 +12,9 @@ preconditions on it, and it is stored as an ``.npz`` file (DESIGN.md, "Trajector
   ``output_bias`` (T, C);
 - optional ``trainable`` (array of parameter names); when absent, the parameters that move
   between snapshots are taken as the trainable ones (``Trajectory.trainable_inferred``);
-- optional ``loss`` (N,) and ``loss_time`` (N,): the loss recorded during training.
+- optional ``loss`` (N,) and ``loss_time`` (N,): the loss recorded during training;
+- optional ``frozen_rows_embeddings`` / ``frozen_rows_keys`` (int word ids): rows of a trained
+  array that were held fixed (``frozen_rows`` of the integrators).
 
 Files are read with ``allow_pickle=False``; a missing, unknown or inconsistent field raises
 ``ValueError`` naming it.
@@ -28,7 +30,10 @@ import numpy as np
 from numeric.model import CLASSIFIER_PARAMS, ATTENTION_PARAMS, Dataset, ModelSpec, check_params
 
 DATA_FIELDS = ("tokens", "labels", "n_classes", "topic_class")
-EXTRA_FIELDS = ("time", "trainable", "loss", "loss_time")
+#: Arrays whose rows (words) may be held fixed while the rest of the array trains.
+ROW_FROZEN = ("embeddings", "keys")
+EXTRA_FIELDS = ("time", "trainable", "loss", "loss_time") + tuple(
+    f"frozen_rows_{n}" for n in ROW_FROZEN)
 PARAM_FIELDS = ATTENTION_PARAMS + tuple(n for names in CLASSIFIER_PARAMS.values()
                                         for n in names)
 
@@ -50,6 +55,7 @@ class Trajectory:
     loss_time: np.ndarray | None = None
     dense: Callable[[float], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     trainable_inferred: bool = False
+    frozen_rows: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
         self.time = np.asarray(self.time, dtype=np.float64)
@@ -69,6 +75,16 @@ class Trajectory:
             if not np.isfinite(x).all():
                 i = int(np.argwhere(~np.isfinite(x))[0][0])
                 raise ValueError(f"{name} holds a non-finite value in snapshot {i}")
+        for name, rows in self.frozen_rows.items():
+            rows = np.asarray(rows)
+            if name not in ROW_FROZEN or name not in self.spec.trained:
+                raise ValueError(f"frozen_rows_{name}: only rows of trained {ROW_FROZEN} "
+                                 f"can be frozen (trained: {self.spec.trained})")
+            if rows.dtype.kind not in "iu" or rows.ndim != 1 or (
+                    rows.size and (rows.min() < 0 or rows.max() >= self.data.n_words)):
+                raise ValueError(f"frozen_rows_{name} must be 1-D word ids in "
+                                 f"[0, {self.data.n_words})")
+            self.frozen_rows[name] = rows.astype(np.int64)
         if (self.loss is None) != (self.loss_time is None):
             raise ValueError("loss and loss_time must be given together")
         if self.loss is not None:
@@ -107,6 +123,7 @@ class Trajectory:
             fields["topic_class"] = self.data.topic_class
         if self.loss is not None:
             fields.update(loss=self.loss, loss_time=self.loss_time)
+        fields.update({f"frozen_rows_{n}": r for n, r in self.frozen_rows.items()})
         fields.update(self.params)
         np.savez(path, **fields)
 
@@ -169,8 +186,10 @@ class Trajectory:
             trainable = tuple(str(n) for n in tr)
         spec = ModelSpec(d=emb.shape[2], d_key=keys.shape[2], classifier=classifier,
                          hidden=hidden, trainable=trainable, dtype=str(emb.dtype))
+        frozen = {n: fields[f"frozen_rows_{n}"] for n in ROW_FROZEN
+                  if f"frozen_rows_{n}" in fields}
         return cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
-                   trainable_inferred=inferred)
+                   trainable_inferred=inferred, frozen_rows=frozen)
 
 
 def _classifier_kind(fields) -> str:

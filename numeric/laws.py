@@ -1,0 +1,315 @@
+"""Conservation laws of the gradient flow, each with its preconditions checked on the run.
+
+Every law has the form ``Q = A − B`` with ``Q`` constant along ``dθ/dτ = −∇L(θ)`` when its
+preconditions hold. Its **relative drift** along a trajectory, per component (topic word,
+hidden unit, or the whole matrix), is
+
+    max_τ ‖Q(τ) − Q(0)‖ / (max_τ ‖A(τ) − A(0)‖ + max_τ ‖B(τ) − B(0)‖ + √ε·max_τ(‖A‖ + ‖B‖)),
+
+the part of the movement of its two terms that the law does not explain (0: exact
+cancellation; 1: no relation). The last term is the rounding floor: a movement below √ε of
+the terms' size cannot be told from rounding. Norms are Frobenius; ε is the dtype's epsilon.
+
+Preconditions are measured on the data and the snapshots (not taken from the configuration
+alone); a law whose preconditions fail is reported "not applicable" with its measured drift,
+never as holding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from numeric.trajectory import ROW_FROZEN, Trajectory
+
+#: A precondition measured as a relative deviation holds when it is at most this.
+PRECONDITION_TOL = 1e-10
+
+
+class NotComputable(Exception):
+    """The law's quantity is undefined on this run (e.g. topic words unknown)."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A precondition, its measured deviation and whether it holds."""
+
+    name: str
+    statement: str
+    holds: bool
+    measured: float
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "statement": self.statement, "holds": bool(self.holds),
+                "measured": _num(self.measured), "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class LawReport:
+    """One law on one trajectory: preconditions, relative drift, verdict."""
+
+    law: str
+    statement: str
+    conditions: tuple[Condition, ...]
+    drift: float
+    absolute_drift: float
+    worst: str
+    tolerance: float
+
+    @property
+    def applicable(self) -> bool:
+        return all(c.holds for c in self.conditions)
+
+    @property
+    def verdict(self) -> str:
+        """``"holds"``, ``"violated"`` or ``"not applicable"`` (preconditions fail)."""
+        if not self.applicable:
+            return "not applicable"
+        return "holds" if self.drift <= self.tolerance else "violated"
+
+    def to_dict(self) -> dict:
+        return {"law": self.law, "statement": self.statement, "verdict": self.verdict,
+                "applicable": self.applicable, "relative_drift": _num(self.drift),
+                "absolute_drift": _num(self.absolute_drift), "worst_component": self.worst,
+                "tolerance": self.tolerance,
+                "conditions": [c.to_dict() for c in self.conditions]}
+
+
+@dataclass(frozen=True)
+class Law:
+    """``Q = A − B`` conserved under ``conditions``; ``terms(traj)`` gives ``A``, ``B`` with
+    shape ``(T, K, …)`` (snapshots × components) and the K component labels."""
+
+    name: str
+    statement: str
+    classifiers: tuple[str, ...]
+    terms: Callable[[Trajectory], tuple[np.ndarray, np.ndarray, list[str]]]
+    conditions: Callable[[Trajectory], list[Condition]]
+
+    def check(self, traj: Trajectory, tolerance: float) -> LawReport:
+        conditions = tuple(self.conditions(traj))
+        try:
+            a, b, labels = self.terms(traj)
+        except NotComputable as why:
+            missing = Condition("defined", "the law's quantity is defined on this run", False,
+                                float("nan"), str(why))
+            return LawReport(self.name, self.statement, conditions + (missing,), float("nan"),
+                             float("nan"), "", tolerance)
+        rel, absolute = relative_drift(a, b, np.finfo(traj.spec.float).eps)
+        k = int(np.argmax(rel))
+        return LawReport(self.name, self.statement, conditions, float(rel[k]),
+                         float(absolute[k]), labels[k], tolerance)
+
+
+def relative_drift(a: np.ndarray, b: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per component: (relative drift as in the module docstring, ``max_τ ‖Q(τ) − Q(0)‖``)."""
+    axes = tuple(range(2, a.ndim))
+
+    def norm(x):
+        return np.sqrt((x ** 2).sum(axis=axes)) if axes else np.abs(x)
+
+    def moved(x):
+        return norm(x - x[:1]).max(axis=0)
+
+    absolute = moved(a - b)
+    scale = moved(a) + moved(b) + np.sqrt(eps) * (norm(a) + norm(b)).max(axis=0)
+    rel = np.divide(absolute, scale, out=np.zeros_like(absolute), where=absolute > 0)
+    return rel, absolute
+
+
+def check_laws(traj: Trajectory, tolerance: float) -> list[LawReport]:
+    """Every law defined for the run's classifier, checked on ``traj``."""
+    return [law.check(traj, tolerance) for law in LAWS
+            if traj.spec.classifier in law.classifiers]
+
+
+# --- shared measurements ------------------------------------------------------------------
+
+def scores(traj: Trajectory) -> np.ndarray:
+    """``s_w(τ) = q(τ)·κ_w(τ)``, shape (T, W)."""
+    return np.einsum("twk,tk->tw", traj.params["keys"], traj.params["query"])
+
+
+def _relative_movement(x: np.ndarray) -> float:
+    top = np.abs(x).max()
+    return float(np.abs(x - x[:1]).max() / top) if top > 0 else 0.0
+
+
+def _frozen_parts_vanish(traj: Trajectory, names: tuple[str, ...]) -> Condition:
+    """Frozen arrays (and frozen rows of trained ones) among ``names`` are zero."""
+    worst, where = 0.0, ""
+    for name in names:
+        x = traj.params[name]
+        if name not in traj.spec.trained:
+            part = x
+        elif name in ROW_FROZEN and traj.frozen_rows.get(name) is not None:
+            part = x[:, traj.frozen_rows[name]]
+        else:
+            continue
+        top = np.abs(x).max()
+        dev = float(np.abs(part).max() / top) if part.size and top > 0 else 0.0
+        if dev > worst:
+            worst, where = dev, name
+    return Condition("F", f"every frozen part of {', '.join(names)} is zero (a frozen non-zero "
+                     "factor breaks the balance)", worst <= PRECONDITION_TOL, worst,
+                     f"largest frozen entry relative to its array: {where}" if where else "")
+
+
+def _outer_sum(x: np.ndarray) -> np.ndarray:
+    """``Σ_w x_w x_wᵀ`` per snapshot, shape (T, 1, k, k)."""
+    return np.einsum("twi,twj->tij", x, x)[:, None]
+
+
+# --- SEN: the persisting identity ---------------------------------------------------------
+
+def _topic_structure(traj: Trajectory):
+    data = traj.data
+    if data.topic_class is None:
+        raise NotComputable("topic_class is unknown, so topic words cannot be told apart")
+    is_topic = data.topic_class >= 0
+    topic_tok = np.where(data.mask, is_topic[data.safe_tokens], False)
+    nontopic_tok = data.mask & ~topic_tok
+    present = np.zeros(data.n_words, bool)
+    present[data.tokens[data.mask]] = True
+    topics = np.flatnonzero(is_topic & present)
+    nontopics = np.flatnonzero(~is_topic & present)
+    if topics.size == 0 or nontopics.size == 0:
+        raise NotComputable(f"the data hold {topics.size} topic and {nontopics.size} "
+                            f"non-topic words; the identity needs both")
+    return topic_tok, nontopic_tok, topics, nontopics
+
+
+def _common_score(s: np.ndarray, nontopics: np.ndarray) -> np.ndarray:
+    """``c(τ) = log mean_n e^{s_n}`` over non-topic words: the common score under A2."""
+    x = s[:, nontopics]
+    top = x.max(axis=1)
+    return top + np.log(np.exp(x - top[:, None]).mean(axis=1))
+
+
+def _sentence_sizes(traj: Trajectory, topics, topic_tok, nontopic_tok) -> np.ndarray:
+    """``m_t``: mean number of non-topic tokens in the sentences that hold topic word t."""
+    tok = traj.data.tokens
+    m = np.empty(topics.size)
+    n_nontopic = nontopic_tok.sum(axis=1)
+    for i, t in enumerate(topics):
+        m[i] = n_nontopic[(tok == t).any(axis=1)].mean()
+    return m
+
+
+def sen_terms(traj: Trajectory):
+    """``A_t = ½‖v_t‖²``, ``B_t = (s_t + e^{s_t−c}/m_t)/‖q‖²`` per topic word t.
+
+    ``c`` is the common non-topic score (log-mean-exp of the non-topic scores, exact under
+    A2) and ``m_t`` the mean number of non-topic words of the sentences holding t (= m
+    under A3).
+    """
+    topic_tok, nontopic_tok, topics, nontopics = _topic_structure(traj)
+    m = _sentence_sizes(traj, topics, topic_tok, nontopic_tok)
+    if (m == 0).any():
+        raise NotComputable(f"topic word {topics[np.argmax(m == 0)]} only occurs in "
+                            f"sentences without non-topic words (m = 0)")
+    q2 = (traj.params["query"] ** 2).sum(axis=1)
+    if (q2 == 0).any():
+        raise NotComputable("the query is zero in some snapshot (‖q‖ = 0)")
+    s = scores(traj)
+    c = _common_score(s, nontopics)
+    st = s[:, topics]
+    a = 0.5 * (traj.params["embeddings"][:, topics] ** 2).sum(axis=2)
+    b = (st + np.exp(st - c[:, None]) / m) / q2[:, None]
+    return a, b, [f"topic word {t}" for t in topics]
+
+
+def sen_conditions(traj: Trajectory) -> list[Condition]:
+    """A1, A2 (embeddings zero; scores equal and fixed), A3, and v_t, κ_t both following the
+    flow — each measured on the run."""
+    out = [Condition("A1", "the query q is fixed", _relative_movement(traj.params["query"])
+                     <= PRECONDITION_TOL, _relative_movement(traj.params["query"]),
+                     "relative movement max_τ ‖q(τ) − q(0)‖∞ / max ‖q‖∞")]
+    try:
+        topic_tok, nontopic_tok, topics, nontopics = _topic_structure(traj)
+    except NotComputable:
+        return out
+    emb = traj.params["embeddings"]
+    top = np.abs(emb[:, topics]).max()
+    v_n = np.abs(emb[:, nontopics]).max()
+    dev = float(v_n / top) if top > 0 else float(v_n)
+    out.append(Condition("A2-embeddings", "non-topic embeddings are zero",
+                         dev <= PRECONDITION_TOL, dev,
+                         "max |v_n| relative to max |v_t| (absolute if all v_t = 0)"))
+    s = scores(traj)
+    c = _common_score(s, nontopics)
+    sn = s[:, nontopics]
+    dev = float((sn.max(axis=1) - sn.min(axis=1)).max() + np.abs(c - c[0]).max())
+    out.append(Condition("A2-scores", "non-topic scores are equal to a common c that does not "
+                         "move", dev <= PRECONDITION_TOL, dev,
+                         "max_τ (max_n s_n − min_n s_n) + max_τ |c(τ) − c(0)|"))
+    n_topic = topic_tok.sum(axis=1)
+    n_nontopic = nontopic_tok.sum(axis=1)
+    bad = (n_topic != 1) | (n_nontopic != n_nontopic[0])
+    out.append(Condition("A3", "every sentence holds exactly one topic word and the same "
+                         "number m of non-topic words", not bad.any(), float(bad.mean()),
+                         f"fraction of sentences violating; topic tokens per sentence "
+                         f"{sorted(set(n_topic.tolist()))}, non-topic tokens per sentence "
+                         f"{sorted(set(n_nontopic.tolist()))}"))
+    frozen = [n for n in ("embeddings", "keys") if n not in traj.spec.trained
+              or np.isin(topics, traj.frozen_rows.get(n, [])).any()]
+    out.append(Condition("flow", "topic words' embeddings and keys both follow the flow",
+                         not frozen, float(len(frozen)),
+                         f"frozen for topic words: {frozen}" if frozen else ""))
+    return out
+
+
+# --- balance laws -------------------------------------------------------------------------
+
+def query_key_terms(traj: Trajectory):
+    """``A = q qᵀ``, ``B = Σ_w κ_w κ_wᵀ``."""
+    q = traj.params["query"]
+    return np.einsum("ti,tj->tij", q, q)[:, None], _outer_sum(traj.params["keys"]), ["matrix"]
+
+
+def classifier_embedding_terms(traj: Trajectory):
+    """``A = UᵀU`` (U the (C, d) linear classifier), ``B = Σ_w v_w v_wᵀ``."""
+    u = traj.params["classifier"]
+    return (np.einsum("tci,tcj->tij", u, u)[:, None], _outer_sum(traj.params["embeddings"]),
+            ["matrix"])
+
+
+def hidden_embedding_terms(traj: Trajectory):
+    """``A = W1ᵀW1`` (W1 the (H, d) hidden weight), ``B = Σ_w v_w v_wᵀ``."""
+    w1 = traj.params["hidden_weight"]
+    return (np.einsum("thi,thj->tij", w1, w1)[:, None], _outer_sum(traj.params["embeddings"]),
+            ["matrix"])
+
+
+def relu_unit_terms(traj: Trajectory):
+    """Per hidden unit j: ``A_j = ‖W2[:, j]‖²``, ``B_j = ‖W1[j, :]‖² + b1_j²``."""
+    p = traj.params
+    a = (p["output_weight"] ** 2).sum(axis=1)
+    b = (p["hidden_weight"] ** 2).sum(axis=2) + p["hidden_bias"] ** 2
+    return a, b, [f"hidden unit {j}" for j in range(a.shape[1])]
+
+
+def _vanish(*names):
+    return lambda traj: [_frozen_parts_vanish(traj, names)]
+
+
+LAWS = (
+    Law("SEN", "½‖v_t‖² − (s_t + e^{s_t−c}/m)/‖q‖² is constant for every topic word t",
+        ("linear", "mlp"), sen_terms, sen_conditions),
+    Law("query-key", "q qᵀ − Σ_w κ_w κ_wᵀ is constant", ("linear", "mlp"), query_key_terms,
+        _vanish("query", "keys")),
+    Law("classifier-embedding", "UᵀU − Σ_w v_w v_wᵀ is constant", ("linear",),
+        classifier_embedding_terms, _vanish("classifier", "embeddings")),
+    Law("hidden-embedding", "W1ᵀW1 − Σ_w v_w v_wᵀ is constant", ("mlp",),
+        hidden_embedding_terms, _vanish("hidden_weight", "embeddings")),
+    Law("relu-unit", "‖W2[:, j]‖² − ‖W1[j, :]‖² − b1_j² is constant for every hidden unit j",
+        ("mlp",), relu_unit_terms, _vanish("output_weight", "hidden_weight", "hidden_bias")),
+)
+
+
+def _num(x: float):
+    """JSON-safe number (NaN becomes None)."""
+    return None if x is None or not np.isfinite(x) else float(x)
