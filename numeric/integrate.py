@@ -78,13 +78,15 @@ def rk4(params, data: Dataset, spec: ModelSpec, dt: float, steps: int, *,
 def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
                    rtol: float = 1e-10, atol: float = 1e-12, method: str = "DOP853",
                    t_eval=None, frozen_rows: Mapping | None = None, progress: bool = False,
-                   desc: str | None = None, max_evaluations: int | None = None) -> Trajectory:
+                   desc: str | None = None, max_evaluations: int | None = None,
+                   stop_when: Callable[[dict], float] | None = None) -> Trajectory:
     """Solve ``dθ/dτ = −∇L(θ)`` on ``[0, t_end]`` with ``solve_ivp`` and dense output.
 
     The state is the trained arrays flattened (frozen ones constant). Snapshots at ``t_eval``
     (default: the solver's accepted steps); ``traj.loss`` holds the loss at the snapshots
     and ``traj.at(t)`` interpolates the dense output. More than ``max_evaluations``
-    gradient evaluations raise ``StalledIntegration``.
+    gradient evaluations raise ``StalledIntegration``. ``stop_when(params)`` (continuous)
+    ends the run early where it crosses zero upwards, e.g. once scores have grown enough.
     """
     p0 = _checked(params, data, spec)
     t_end = _positive("t_end", t_end)
@@ -120,9 +122,15 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
             raise ValueError(f"t_eval must be a 1-D array inside [0, t_end = {t_end}]")
     y0 = np.concatenate([p0[n].ravel() for n in names]).astype(np.float64) if names \
         else np.zeros(0)
+    events = None
+    if stop_when is not None:
+        def event(t, y):
+            return stop_when(unflatten(y))
+        event.terminal, event.direction = True, 1.0
+        events = [event]
     try:
         sol = solve_ivp(rhs, (0.0, t_end), y0, method=method, t_eval=t_eval,
-                        dense_output=True, rtol=rtol, atol=atol)
+                        dense_output=True, rtol=rtol, atol=atol, events=events)
     finally:
         bar.close()
     if not sol.success:
