@@ -281,13 +281,36 @@ def holds(claim) -> tuple[bool, str]:
     if isinstance(claim, (bool, sp.logic.boolalg.BooleanAtom)):
         return bool(claim), f"SymPy evaluates the relation to {claim}"
     if isinstance(claim, sp.Equality):
+        if any(side.has(sp.oo, -sp.oo, sp.zoo) for side in claim.args):
+            lhs, rhs = (sp.simplify(side.doit()) for side in claim.args)
+            return lhs == rhs, f"both sides evaluate to {lhs} and {rhs}"
         return _is_zero(claim.lhs - claim.rhs)
     if isinstance(claim, sp.core.relational.Relational):
-        truth = sp.simplify(claim)
-        return truth is sp.true, f"SymPy reduces the relation to {truth}"
+        return _decide(claim)
     if isinstance(claim, (sp.Expr, sp.MatrixBase)):
         return _is_zero(claim)
     raise TypeError(f"expected a SymPy expression or relation, got {type(claim).__name__}")
+
+
+_SIGN = {sp.GreaterThan: "is_nonnegative", sp.StrictGreaterThan: "is_positive",
+         sp.LessThan: "is_nonpositive", sp.StrictLessThan: "is_negative"}
+
+
+def _decide(relation) -> tuple[bool, str]:
+    """An inequality holds if SymPy simplifies it to True, or if the sign of lhs − rhs (as one
+    factored fraction) follows from the symbols' assumptions (SymPy answers None if unsure)."""
+    truth = sp.simplify(relation)
+    if truth is sp.true:
+        return True, "SymPy reduces the relation to True"
+    if type(relation) not in _SIGN:
+        return False, f"SymPy reduces the relation to {truth}"
+    difference = sp.factor(sp.together(relation.lhs - relation.rhs))
+    sign = getattr(difference, _SIGN[type(relation)])
+    if sign:
+        return True, (f"lhs − rhs = {sp.sstr(difference)[:200]} {_SIGN[type(relation)][3:]} "
+                      f"by the symbols' assumptions")
+    return False, f"SymPy cannot show lhs − rhs = {sp.sstr(difference)[:200]} " \
+                  f"{_SIGN[type(relation)][3:]}"
 
 
 def _is_zero(residual) -> tuple[bool, str]:

@@ -12,6 +12,7 @@ THEOREM_MODULES = (
     "proofs.theorems_sen",
     "proofs.theorems_balance",
     "proofs.theorems_breaks",
+    "proofs.theorems_convergence",
 )
 
 

@@ -272,6 +272,59 @@ def test_breaks_query_citing_a_later_step_fails_at_that_step():
                                           "per-sentence"), "deviation")
 
 
+# --- convergence with a fixed linear classifier -------------------------------------------
+
+CONVERGENCE = "convergence-fixed-classifier"
+
+
+def test_convergence_with_a_flipped_sign_in_the_system_fails_at_that_step():
+    def flip_score_flow(rhs):
+        return sp.Matrix([rhs[0], -rhs[1]])
+    assert_audit_fails_at(tamper_claim(registered(CONVERGENCE), "system", flip_score_flow),
+                          "system")
+
+
+def test_convergence_with_a_wrong_attention_floor_fails_at_that_step():
+    from proofs.derivations import m
+    assert_audit_fails_at(tamper_claim(registered(CONVERGENCE), "attention-floor",
+                                       lambda rhs: rhs.subs(m, m - sp.Rational(1, 2))),
+                          "attention-floor")
+
+
+def test_convergence_with_a_wrong_metric_coefficient_fails_at_the_gradient_form():
+    from proofs.derivations import QQ
+    assert_audit_fails_at(tamper_claim(registered(CONVERGENCE), "gradient-system",
+                                       lambda rhs: rhs.subs(QQ, 2 * QQ)), "gradient-system")
+
+
+def test_convergence_without_the_label_assumption_fails_where_it_is_used():
+    report = assert_audit_fails_at(drop_assumption(registered(CONVERGENCE), "Y"), "system")
+    assert any("step minus-log " in f for f in report.failures)
+
+
+def test_convergence_citing_a_later_step_fails_at_that_step():
+    assert_audit_fails_at(cite_later_step(registered(CONVERGENCE), "descent", "trajectories"),
+                          "descent")
+
+
+def test_convergence_numeric_step_fails_when_the_system_is_tampered():
+    th = registered(CONVERGENCE)
+    original = next(s for s in th.steps if s.name == "system").check
+
+    def ascent(scope):      # the same system with the embedding flow reversed: not a descent
+        claim = original(scope)
+        lhs, rhs = claim.claim.lhs, claim.claim.rhs
+        return dataclasses.replace(claim, claim=sp.Eq(sp.Matrix([-lhs[0], lhs[1]]),
+                                                      sp.Matrix([-rhs[0], rhs[1]]),
+                                                      evaluate=False))
+    tampered = replace_step(th, "system", check=ascent)
+    only = dataclasses.replace(tampered, steps=tuple(
+        s for s in tampered.steps if s.name in ("attention", "system", "trajectories")))
+    only = replace_step(only, "system", uses=("GF", "A1", "U", "A2", "Y"))
+    failures = check_theorem(only).failures
+    assert len(failures) == 1 and "step trajectories " in failures[0], failures
+
+
 # --- derive --check and the derivation hash -------------------------------------------------
 
 def test_audit_fails_when_the_derivation_cannot_be_checked(monkeypatch):

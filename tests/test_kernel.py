@@ -51,6 +51,25 @@ def test_relations_pass_only_when_sympy_shows_them():
     assert not check_theorem(theorem(false)).ok
 
 
+def test_inequalities_are_decided_by_the_sign_of_their_difference():
+    u = sp.Symbol("u", nonnegative=True)
+    shown = Step("r", "1/(2 + u) ≤ 1/2 for u ≥ 0", "symbolic",
+                 lambda sc: sp.Le(1 / (2 + u), sp.Rational(1, 2), evaluate=False))
+    wrong = Step("r", "1/(2 + u) ≥ 1/2 for u ≥ 0", "symbolic",
+                 lambda sc: sp.Ge(1 / (2 + u), sp.Rational(1, 2), evaluate=False))
+    assert "nonpositive" in outcome_of(theorem(shown), "r").detail
+    assert not check_theorem(theorem(wrong)).ok
+
+
+def test_equalities_with_infinite_sides_compare_evaluated_sides():
+    right = Step("l", "lim e^y = ∞", "symbolic",
+                 lambda sc: sp.Eq(sp.Limit(sp.exp(y), y, sp.oo), sp.oo, evaluate=False))
+    wrong = Step("l", "lim e^{−y} = ∞", "symbolic",
+                 lambda sc: sp.Eq(sp.Limit(sp.exp(-y), y, sp.oo), sp.oo, evaluate=False))
+    assert check_theorem(theorem(right)).ok
+    assert not check_theorem(theorem(wrong)).ok
+
+
 def test_matrix_claims_are_checked_entry_by_entry():
     m = sp.Matrix([[x, 1], [1, x]])
     ok = Step("m", "(m − I)ᵀ = m − I", "symbolic",
