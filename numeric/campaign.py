@@ -73,8 +73,8 @@ class Config:
     def describe(self) -> str:
         """Only the fields that differ from the defaults, for short readable reports."""
         default = Config(seed=self.seed)
-        parts = [f"{k}={v!r}" for k, v in asdict(self).items()
-                 if k == "seed" or v != getattr(default, k)]
+        parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v!r}"
+                 for k, v in asdict(self).items() if k == "seed" or v != getattr(default, k)]
         return f"Config({', '.join(parts)})"
 
 
