@@ -22,6 +22,7 @@ from pathlib import Path
 
 import sympy as sp
 
+from proofs.derivations import CANONICAL_MEANING
 from proofs.kernel import CITED, FAILED, KINDS, PASSED, Theorem, TheoremOutcome, check_theorem
 
 #: Longer LaTeX than this is summarised in the Markdown report rather than displayed.
@@ -248,6 +249,11 @@ def markdown_report(report: AuditReport) -> str:
         "How each step is checked:", "",
     ]
     out += [f"- *{kind}*: {meaning}." for kind, meaning in _KIND_MEANING.items()]
+    out += ["", "A displayed equation reads *derived = claimed*: the left side is what SymPy "
+            "derived from the model (the expressions of `symbolic`, the ones printed into the "
+            "engine), the right side the form the step claims. Where a claim is decided after "
+            "an exact rewriting, the check names it; the most common, *the canonical index "
+            f"form*, means: {CANONICAL_MEANING}."]
     out += ["", "| Theorem | Steps | " + " | ".join(KINDS) + " | Outcome | Time (s) |",
             "|---|---:|" + "---:|" * len(KINDS) + "---|---:|"]
     for row in report.rows:

@@ -39,10 +39,13 @@ QQ = sp.Symbol(r"\|q\|^{2}", positive=True)
 ABSTRACT = Model("linear", "abstract")
 CLASSIFIERS = (Model("linear"), Model("mlp"))
 
-CANONICAL = ("the index-form canonical form of symbolic.indexform (Kronecker deltas "
-             "eliminated over typed ranges, exp(s_i)/Σ_j exp(s_j) folded to a_i, summed "
-             "indices renamed canonically), sums over independent indices factored, "
-             "and rational functions cancelled")
+#: The exact rewriting most index-form claims are decided after (explained in the report).
+CANONICAL = "the canonical index form"
+CANONICAL_MEANING = (
+    "Kronecker deltas eliminated over typed index ranges, exp(s_i)/Σ_j exp(s_j) folded back "
+    "to a_i (softmax normalisers likewise), summed indices renamed canonically so that sums "
+    "differing only in their dummy's name are equal, sums over independent indices factored, "
+    "Σ_r q_r² written ‖q‖², then rational functions cancelled (symbolic.indexform)")
 
 
 def norm2(base, idx) -> sp.Expr:
