@@ -1,8 +1,8 @@
 """The auditor: re-check every step of every registered theorem, and say what was checked how.
 
 ``run_audit()`` confirms first that ``numeric/_generated/`` is what the symbolic derivation
-prints today (``symbolic.generate.check_generated()``), so the theorems are about the code that runs;
-then it re-runs every step's check (nothing is cached) and times it. The report renders as
+prints today (``symbolic.generate.check_generated()``), so the theorems are about the code that
+runs; then it re-runs every step's check (nothing is cached) and times it. The report renders as
 text (``text_report``), a JSON certificate (``certificate``) and a Markdown appendix with the
 mathematics as checked (``markdown_report``).
 """

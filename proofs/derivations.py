@@ -14,12 +14,31 @@ import sympy as sp
 from proofs.kernel import Normalised
 from symbolic.derive import derive, flow
 from symbolic.indexform import IExpr, Term, fresh, kind_of
-from symbolic.model import (CLASS, EMBED, FOLDS, HIDDEN, KEY, TOKEN, C, G, H, K, L, Model, V,
-                            a, attention_nodes, d, d_key, q, s)
+from symbolic.model import (
+    CLASS,
+    EMBED,
+    FOLDS,
+    HIDDEN,
+    KEY,
+    TOKEN,
+    C,
+    G,
+    H,
+    K,
+    L,
+    Model,
+    V,
+    a,
+    attention_nodes,
+    d,
+    d_key,
+    q,
+    s,
+)
 
 # Indices: tokens i, j; the topic token p; embedding k, l; key r, t; class c; hidden n.
 i, j, p = TOKEN.index(0), TOKEN.index(1), TOKEN.index(2)
-k, l = EMBED.index(0), EMBED.index(1)
+k, l = EMBED.index(0), EMBED.index(1)  # noqa: E741 (the model's own index names)
 r, t = KEY.index(0), KEY.index(1)
 c_, e_ = CLASS.index(0), CLASS.index(1)
 n_ = HIDDEN.index(0)

@@ -340,7 +340,8 @@ def render(claim) -> str:
 
 def _judge_symbolic(value):
     if isinstance(value, (Mapping, Measured, list, tuple, str)):
-        return False, f"a symbolic check must return one SymPy claim, got {type(value).__name__}", ()
+        kind = type(value).__name__
+        return False, f"a symbolic check must return one SymPy claim, got {kind}", ()
     try:
         ok, why = holds(value)
     except TypeError as exc:

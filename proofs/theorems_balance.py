@@ -13,7 +13,7 @@ import sympy as sp
 from proofs import derivations as D
 from proofs.derivations import K, V, c_, i, k, l, n_, q, r, t
 from proofs.kernel import Assumption, Normalised, Step, Theorem
-from symbolic.model import U, W1, W2, b1, h, o, u
+from symbolic.model import W1, W2, U, b1, h, o, u
 
 SHARED = (q, U, W1, W2, b1)
 

@@ -13,8 +13,15 @@ import sympy as sp
 from proofs import derivations as D
 from proofs.derivations import QQ, G, V, a, c, j, k, m, p, q, r, s_t, v
 from proofs.kernel import Assumption, Normalised, Step, Theorem
-from proofs.theorems_sen import (A3, ANY_LOSS, DEF_Q, GF, attention_from, flow_embedding,
-                                 sen_quantity)
+from proofs.theorems_sen import (
+    A3,
+    ANY_LOSS,
+    DEF_Q,
+    GF,
+    attention_from,
+    flow_embedding,
+    sen_quantity,
+)
 
 #: Non-topic embeddings of the sentence's tokens (arbitrary; read at non-topic tokens only).
 w = sp.IndexedBase("w", real=True)

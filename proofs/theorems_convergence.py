@@ -306,7 +306,7 @@ def trajectories(scope):
         u[0] = u[1:].mean(axis=0) + 2.0 * w / np.linalg.norm(w)
         params = (list(u.ravel()), 1.0, q2, m_value)
 
-        def field(_, state):
+        def field(_, state, params=params):
             return np.asarray(rhs(list(state[:width]), state[width], *params), dtype=float)
         sol = solve_ivp(field, (0.0, 400.0), np.zeros(width + 1), method="DOP853",
                         rtol=1e-10, atol=1e-12, dense_output=False,

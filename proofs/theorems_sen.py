@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from proofs import derivations as D
-from proofs.derivations import QQ, G, V, a, c, k, l, m, p, q, r, s_t, v
+from proofs.derivations import QQ, G, a, c, k, l, m, p, q, r, s_t, v
 from proofs.kernel import Assumption, Citation, Normalised, Step, Theorem
 
 # --- assumptions (shared with the other theorems about the SEN quantity) --------------------

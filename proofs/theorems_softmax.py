@@ -106,7 +106,7 @@ def _explicit_jacobians(scope):
     for n in (1, 2, 3, 4):
         scores = [d["s"][q] for q in range(n)]
         a = [d["a"](q, n).doit() for q in range(n)]
-        derived = sp.Matrix(n, n, lambda r, c: sp.diff(a[r], scores[c]))
+        derived = sp.Matrix([[sp.diff(a[r], scores[c]) for c in range(n)] for r in range(n)])
         claimed = sp.diag(*a) - sp.Matrix(a) * sp.Matrix(a).T
         checks[f"n = {n}"] = sp.Eq(derived, claimed, evaluate=False)
     return checks

@@ -16,7 +16,6 @@ from proofs import audit, registry
 from proofs.kernel import Normalised, Theorem, check_theorem
 from proofs.theorems_softmax import _p, _s
 
-
 # --- tampering: each variant must make the audit fail and name the step ---------------------
 
 def replace_step(theorem: Theorem, name: str, **changes) -> Theorem:
@@ -334,7 +333,8 @@ def test_audit_fails_when_the_derivation_cannot_be_checked(monkeypatch):
 
 
 def test_audit_fails_naming_generated_files_that_differ(monkeypatch):
-    monkeypatch.setattr(symbolic.generate, "check_generated", lambda: ["--- engine.py (checked in)\n+++ x\n"])
+    diff = "--- engine.py (checked in)\n+++ engine.py (derived now)\n"
+    monkeypatch.setattr(symbolic.generate, "check_generated", lambda: [diff])
     report = audit.run_audit([registered(SOFTMAX)])
     assert not report.ok and "engine.py" in report.failures[0]
 

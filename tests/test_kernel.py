@@ -5,8 +5,19 @@ import math
 import pytest
 import sympy as sp
 
-from proofs.kernel import (CITED, FAILED, PASSED, Assumption, Citation, Measured, Normalised,
-                           Step, Theorem, check_theorem, holds)
+from proofs.kernel import (
+    CITED,
+    FAILED,
+    PASSED,
+    Assumption,
+    Citation,
+    Measured,
+    Normalised,
+    Step,
+    Theorem,
+    check_theorem,
+    holds,
+)
 
 x = sp.Symbol("x", real=True)
 y = sp.Symbol("y", positive=True)
