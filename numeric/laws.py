@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+import numeric
 from numeric.trajectory import ROW_FROZEN, Trajectory
 
 #: A precondition measured as a relative deviation holds when it is at most this.
@@ -260,6 +261,51 @@ def sen_conditions(traj: Trajectory) -> list[Condition]:
                          not frozen, float(len(frozen)),
                          f"frozen for topic words: {frozen}" if frozen else ""))
     return out
+
+
+def context_gradient(params, data, spec) -> np.ndarray:
+    """``G_χ = ∂ℓ_χ/∂h(χ)`` per sentence, (S, d): cross-entropy back through the classifier."""
+    z = numeric.logits(params, data, spec)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(p)), data.labels] -= 1.0
+    if spec.classifier == "linear":
+        return p @ params["classifier"]
+    u = numeric.context(params, data) @ params["hidden_weight"].T + params["hidden_bias"]
+    return ((p @ params["output_weight"]) * (u > 0)) @ params["hidden_weight"]
+
+
+def sen_deviation_rate(params, data, spec, frozen_rows=None) -> np.ndarray:
+    """``dQ_t/dτ`` per topic word when A1 or A2's zero embeddings fail (A3 and equal, fixed
+    non-topic scores ``c`` assumed), in the order of ``sen_terms``:
+
+        −(1/|D|) a_t/(1−a_t) Σ_{χ∋t} (h_χ − a_t v_t)·G_χ
+        − (1 + e^{s_t−c}/m)(κ_t·q̇)/‖q‖² + 2 (s_t + e^{s_t−c}/m)(q·q̇)/‖q‖⁴,
+
+    with ``a_t = e^{s_t}/(e^{s_t} + m e^c)``: the non-topic words' share of the context, and
+    the query's motion ``q̇ = −∂L/∂q`` (zero when the query is frozen).
+    """
+    from numeric.integrate import trained_flow
+
+    traj = Trajectory(data, spec, [0.0], {n: x[None] for n, x in params.items()})
+    topic_tok, nontopic_tok, topics, nontopics = _topic_structure(traj)
+    m = _sentence_sizes(traj, topics, topic_tok, nontopic_tok)
+    s = params["keys"] @ params["query"]
+    c = _common_score(s[None], nontopics)[0]
+    st, v = s[topics], params["embeddings"][topics]
+    a = 1.0 / (1.0 + m * np.exp(c - st))
+    G = context_gradient(params, data, spec)
+    h = numeric.context(params, data)
+    holds = (data.tokens[:, :, None] == topics).any(axis=1)         # (S, K): χ ∋ t
+    context_part = holds * ((h * G).sum(axis=1)[:, None] - a * (G @ v.T))
+    rate = -(a / (1 - a)) * context_part.sum(axis=0) / len(data)
+    if "query" in spec.trained:
+        qdot = trained_flow(params, data, spec, frozen_rows)[1]["query"]
+        q2 = params["query"] @ params["query"]
+        e = np.exp(st - c) / m
+        rate += (-(1 + e) * (params["keys"][topics] @ qdot) / q2
+                 + 2 * (st + e) * (params["query"] @ qdot) / q2 ** 2)
+    return rate
 
 
 # --- balance laws -------------------------------------------------------------------------
