@@ -75,6 +75,13 @@ def test_every_registered_theorem_holds():
     assert {row["theorem"] for row in report.rows} >= {SOFTMAX}
 
 
+@pytest.mark.parametrize("name", ["sen-identity", "balance-query-keys",
+                                  "balance-classifier-embeddings", "balance-hidden-embeddings",
+                                  "balance-relu-unit"])
+def test_sen_identity_and_balance_laws_are_symbolic_in_every_step(name):
+    assert {s.kind for s in registered(name).steps} == {"symbolic"}
+
+
 def test_softmax_jacobian_with_a_flipped_sign_fails_at_that_step():
     flipped = tamper_claim(registered(SOFTMAX), "J", lambda rhs: rhs.xreplace({exp_p: -exp_p}))
     assert_audit_fails_at(flipped, "J")
