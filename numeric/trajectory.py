@@ -169,6 +169,11 @@ class Trajectory:
         if emb.ndim != 3 or keys.ndim != 3 or query.ndim != 2:
             raise ValueError(f"embeddings (T, W, d), keys (T, W, d_key), query (T, d_key) "
                              f"expected; got {emb.shape}, {keys.shape}, {query.shape}")
+        if keys.shape[1] != emb.shape[1]:
+            raise ValueError(f"keys has {keys.shape[1]} words but embeddings has {emb.shape[1]}")
+        if keys.shape[2] != query.shape[1]:
+            raise ValueError(f"keys have width d_key = {keys.shape[2]} but query has "
+                             f"{query.shape[1]}")
         hidden = params["hidden_weight"].shape[1] if classifier == "mlp" else 10
         if classifier == "mlp" and params["hidden_weight"].ndim != 3:
             raise ValueError(f"hidden_weight must be (T, H, d), got "
