@@ -136,7 +136,11 @@ def sen_summary(run: Run, m: int) -> dict:
     out = {"m": m, "from_epoch": SEN_FROM_EPOCH, "tolerance": SEN_TOLERANCE,
            "max_rel_distance": None, "worst_epoch": None, "worst_word": None,
            "per_word_max_rel_distance": None, "within_tolerance": None,
-           "within_tolerance_from_epoch": settled if settled < len(dist) else None}
+           "within_tolerance_from_epoch": settled if settled < len(dist) else None,
+           # before that epoch the points sit near the origin: how far, in ‖q‖‖v‖ units
+           "start_up_max_abs_distance": float(np.max(np.abs(
+               run.trace.sen_norms[:settled] - np.nan_to_num(sen_curve(
+                   run.trace.scores[:settled], m))), initial=0.0))}
     if late.size:
         epoch, word = np.unravel_index(np.argmax(late), late.shape)
         out.update(max_rel_distance=float(late.max()), worst_epoch=int(epoch) + SEN_FROM_EPOCH,

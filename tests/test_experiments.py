@@ -76,6 +76,7 @@ def test_synthetic_end_to_end(tmp_path):
         assert len(m["final"]["topic_scores"]) == 2
         sen = m["sen"]
         assert sen["m"] == 5 and 0 < sen["within_tolerance_from_epoch"] <= 300
+        assert sen["start_up_max_abs_distance"] < 0.05  # the start-up lag is near the origin
         assert len(sen["per_word_max_rel_distance"]) == 2
         assert max(sen["per_word_max_rel_distance"]) == sen["max_rel_distance"]
     # under A1-A3 up to small non-topic motion, Attn-FC follows the curve closely
