@@ -134,7 +134,7 @@ def random_config(seed: int) -> Config:
         query_scale=float(10 ** rng.uniform(-0.5, 0.5)),
         key_scale=float(rng.choice([0.0, 10 ** rng.uniform(-2, 0)])),
         embedding_scale=float(10 ** rng.uniform(-6, 0)),
-        horizon=float(10 ** rng.uniform(2, 3)))
+        horizon=float(10 ** rng.uniform(2, 4)))
 
 
 @dataclass

@@ -52,7 +52,7 @@ def configs(draw, *, classifier=None, sen=None, trainable=None, ragged=None, max
         query_scale=draw(log_uniform(0.3, 3.0, zero_at=1.0)),
         key_scale=draw(st.sampled_from([0.0, 0.01, 0.1, 1.0])),
         embedding_scale=draw(log_uniform(1e-6, 1.0, zero_at=0.1)),
-        horizon=draw(log_uniform(100.0, 1000.0)),
+        horizon=draw(log_uniform(100.0, 10000.0)),
     )
 
 
