@@ -1,0 +1,168 @@
+"""Laws, their preconditions and reports; the campaign; ``attnflow check`` and ``laws``."""
+
+import json
+
+import numpy as np
+import pytest
+
+import numeric
+from attnflow.cli import main
+from numeric.campaign import Config, build, random_config, run_campaign, run_trajectory
+from numeric.integrate import gradient_descent, integrate_flow
+from numeric.laws import LAWS, check_laws, relative_drift
+from numeric.trajectory import Trajectory
+
+EPS = np.finfo(float).eps
+
+
+def by_law(reports):
+    return {r.law: r for r in reports}
+
+
+def test_relative_drift_measures_the_unexplained_share_of_the_movement():
+    t = np.linspace(0, 1, 5)[:, None]
+    a = 3.0 + t ** 2
+    assert relative_drift(a, a - 7.0, EPS)[0] == 0.0                 # exact cancellation
+    assert relative_drift(a, np.full_like(a, 2.0), EPS)[0] == pytest.approx(1.0, rel=1e-6)
+    assert relative_drift(a, a + 1e-3 * t, EPS)[0] == pytest.approx(5e-4, rel=1e-2)
+    still = np.full_like(a, 5.0)
+    assert relative_drift(still, still, EPS)[0] == 0.0               # nothing moves
+
+
+@pytest.fixture(scope="module")
+def paper_run():
+    s = build(Config(seed=4, n_classes=3, m=4, n_sentences=12,
+                     trainable=("keys", "embeddings", "classifier")))
+    return s, integrate_flow(s.params, s.data, s.spec, 50.0, frozen_rows=s.frozen_rows)
+
+
+def test_papers_setting_every_precondition_measured_and_holding(paper_run):
+    _, traj = paper_run
+    sen = by_law(check_laws(traj, 1e-6))["SEN"]
+    assert [c.name for c in sen.conditions] == ["A1", "A2-embeddings", "A2-scores", "A3",
+                                                "flow"]
+    assert all(c.holds and c.measured == 0 for c in sen.conditions)
+    assert sen.verdict == "holds"
+
+
+def _with(traj, **params):
+    """``traj`` with some parameter snapshots replaced."""
+    new = dict(traj.params, **params)
+    return Trajectory(traj.data, traj.spec, traj.time, new, frozen_rows=traj.frozen_rows)
+
+
+def test_sen_preconditions_fail_by_name_with_the_measured_deviation(paper_run):
+    s, traj = paper_run
+    nontopic = s.frozen_rows["keys"]
+    keys = traj.params["keys"].copy()
+    keys[:, nontopic[0]] += 0.1                                       # unequal non-topic scores
+    sen = by_law(check_laws(_with(traj, keys=keys), 1e-6))["SEN"]
+    failed = {c.name: c.measured for c in sen.conditions if not c.holds}
+    assert list(failed) == ["A2-scores"] and failed["A2-scores"] > 1e-3
+    assert sen.verdict == "not applicable"
+
+    query = traj.params["query"] * (1 + 1e-3 * traj.time)[:, None]    # a moving query
+    sen = by_law(check_laws(_with(traj, query=query), 1.0))["SEN"]
+    assert not sen.conditions[0].holds and sen.verdict == "not applicable"
+
+
+def test_a_law_without_preconditions_is_never_reported_as_holding(paper_run):
+    s, _ = paper_run
+    spec = numeric.ModelSpec(d=2, d_key=2, trainable=())              # nothing moves
+    traj = integrate_flow(s.params, s.data, spec, 1.0)
+    reports = by_law(check_laws(traj, 1e-6))
+    assert reports["SEN"].drift == 0.0 and reports["SEN"].verdict == "not applicable"
+
+
+def test_sen_is_undefined_without_topic_words(paper_run):
+    s, traj = paper_run
+    data = numeric.Dataset(s.data.tokens, s.data.labels, s.data.n_words, s.data.n_classes)
+    sen = by_law(check_laws(Trajectory(data, traj.spec, traj.time, dict(traj.params)), 1e-6))
+    sen = sen["SEN"]
+    assert sen.verdict == "not applicable" and np.isnan(sen.drift)
+    assert sen.to_dict()["relative_drift"] is None
+    assert "topic_class" in sen.conditions[-1].detail
+
+
+def test_balance_needs_frozen_factors_to_vanish():
+    s = build(Config(seed=5, n_classes=3, a2=False, key_scale=0.5,
+                     trainable=("keys", "embeddings")))
+    traj = integrate_flow(s.params, s.data, s.spec, 10.0)
+    qk = by_law(check_laws(traj, 1e-6))["query-key"]
+    assert qk.verdict == "not applicable" and qk.drift > 0.1          # frozen q ≠ 0
+    ce = by_law(check_laws(traj, 1e-6))["classifier-embedding"]
+    assert ce.verdict == "not applicable" and ce.drift > 0.1          # frozen U ≠ 0
+    s.params["query"][:] = 0.0                                        # frozen at zero: fine
+    traj = integrate_flow(s.params, s.data, s.spec, 10.0)
+    assert by_law(check_laws(traj, 1e-6))["query-key"].verdict == "holds"
+
+
+def test_every_law_is_checked_for_its_classifier():
+    for classifier, expected in [("linear", {"SEN", "query-key", "classifier-embedding"}),
+                                 ("mlp", {"SEN", "query-key", "hidden-embedding",
+                                          "relu-unit"})]:
+        r = run_trajectory(Config(seed=1, classifier=classifier,
+                                  trainable=("keys", "embeddings", "classifier")))
+        assert {rep.law for rep in r.reports} == expected
+    assert {law.name for law in LAWS} == {"SEN", "query-key", "classifier-embedding",
+                                          "hidden-embedding", "relu-unit"}
+
+
+def test_configurations_reproduce_from_their_seed():
+    assert random_config(123) == random_config(123)
+    a, b = build(random_config(7)), build(random_config(7))
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name])
+    np.testing.assert_array_equal(a.data.tokens, b.data.tokens)
+
+
+def test_campaign_passes_and_catches_a_broken_engine(monkeypatch):
+    good = run_campaign(3.0, seed=1, progress=False, workers=1)
+    assert good.ok and good.trajectories >= 3
+    engine = numeric.value_and_gradient
+
+    def wrong_keys(params, data, spec, wrt=None):
+        loss, grad = engine(params, data, spec, wrt=wrt)
+        return loss, {n: -g if n == "keys" else g for n, g in grad.items()}
+
+    monkeypatch.setattr(numeric, "value_and_gradient", wrong_keys)
+    bad = run_campaign(3.0, seed=1, progress=False, workers=1)
+    assert not bad.ok
+    assert any(row.violated for row in bad.rows if row.law == "SEN")
+
+
+def test_check_command_writes_json(tmp_path, capsys):
+    out = tmp_path / "check.json"
+    assert main(["check", "--budget", "2", "--workers", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["ok"] and report["trajectories"] >= 1
+    assert {row["law"] for row in report["laws"]} >= {"SEN", "query-key"}
+    assert set(report["laws"][0]) == {"law", "trajectories", "applicable", "violated",
+                                      "worst_relative_drift", "tolerance_at_worst",
+                                      "worst_config", "worst_not_applicable_drift"}
+    assert "every applicable law holds" in capsys.readouterr().out
+    assert main(["check", "--trajectory", str(random_config(0).seed)]) == 0
+
+
+def test_laws_command_on_a_saved_gradient_descent_run(tmp_path, capsys):
+    s = build(Config(seed=2, n_classes=3, m=5, n_sentences=10,
+                     trainable=("keys", "embeddings", "classifier")))
+    traj = gradient_descent(s.params, s.data, s.spec, 0.1, 300, record_every=50,
+                            frozen_rows=s.frozen_rows)
+    traj.save(tmp_path / "run.npz")
+    out = tmp_path / "laws.json"
+    assert main(["laws", str(tmp_path / "run.npz"), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    sen = next(law for law in report["laws"] if law["law"] == "SEN")
+    assert sen["verdict"] == "holds" and 0 < sen["relative_drift"] < 1e-2
+    assert {c["name"] for c in sen["conditions"]} == {"A1", "A2-embeddings", "A2-scores",
+                                                      "A3", "flow"}
+    # gradient descent is not the flow: a tolerance below its O(lr) drift reports it
+    assert main(["laws", str(tmp_path / "run.npz"), "--tolerance", "1e-8"]) == 1
+    assert "VIOLATED" in capsys.readouterr().out
+
+
+def test_laws_command_names_a_bad_field(tmp_path, capsys):
+    np.savez(tmp_path / "bad.npz", tokens=np.zeros((2, 2), int))
+    assert main(["laws", str(tmp_path / "bad.npz")]) == 2
+    assert "missing field(s)" in capsys.readouterr().out
