@@ -12,7 +12,7 @@ fixed, e.g. ``{"embeddings": nontopic, "keys": nontopic}`` for the paper's assum
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from scipy.integrate import solve_ivp

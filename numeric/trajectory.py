@@ -22,12 +22,12 @@ Files are read with ``allow_pickle=False``; a missing, unknown or inconsistent f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from numeric.model import CLASSIFIER_PARAMS, ATTENTION_PARAMS, Dataset, ModelSpec, check_params
+from numeric.model import ATTENTION_PARAMS, CLASSIFIER_PARAMS, Dataset, ModelSpec, check_params
 
 DATA_FIELDS = ("tokens", "labels", "n_classes", "topic_class")
 #: Arrays whose rows (words) may be held fixed while the rest of the array trains.
@@ -128,14 +128,14 @@ class Trajectory:
         np.savez(path, **fields)
 
     @classmethod
-    def load(cls, path) -> "Trajectory":
+    def load(cls, path) -> Trajectory:
         """Read an ``.npz`` trajectory file without pickle; report bad fields by name."""
         with np.load(path, allow_pickle=False) as f:
             fields = {k: f[k] for k in f.files}
         return cls.from_fields(fields)
 
     @classmethod
-    def from_fields(cls, fields: dict) -> "Trajectory":
+    def from_fields(cls, fields: dict) -> Trajectory:
         unknown = sorted(set(fields) - set(DATA_FIELDS + EXTRA_FIELDS + PARAM_FIELDS))
         if unknown:
             raise ValueError(f"unknown field(s) {unknown}; expected names from "
