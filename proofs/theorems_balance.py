@@ -167,8 +167,11 @@ _x_neg = sp.Symbol("x", negative=True)
 
 def relu_homogeneous(scope):
     """max(x, 0) = H(x) x, by the three cases x > 0, x < 0, x = 0 (H(0)·0 = 0 whatever H(0))."""
-    cases = [sp.Max(x, 0) - sp.Heaviside(x) * x for x in (_x_pos, _x_neg, sp.S.Zero)]
-    return sp.Eq(sp.Matrix(cases), sp.zeros(3, 1), evaluate=False)
+    cases = (_x_pos, _x_neg, sp.S.Zero)
+    relu = sp.Matrix([sp.Max(x, 0, evaluate=False) for x in cases])
+    gated = sp.Matrix([sp.Mul(sp.Heaviside(x, evaluate=False), x, evaluate=False)
+                       for x in cases])
+    return sp.Eq(relu, gated, evaluate=False)
 
 
 def unit_rates(scope):
