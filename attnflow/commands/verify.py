@@ -55,9 +55,19 @@ def finite_differences(seed: int, count: int = 12, tolerance: float = 1e-6):
                                      f"({worst.spec.classifier}); tolerance {tolerance:g}")
 
 
+def audit():
+    from proofs.audit import run_audit
+
+    report = run_audit(sync=False)  # verify runs derive --check itself, just before
+    steps = sum(len(o.steps) for o in report.outcomes)
+    detail = f"{len(report.outcomes)} theorems, {steps} steps re-checked"
+    return report.ok, detail if report.ok else f"{detail}; failed: {report.failures[0]}"
+
+
 def run(args) -> int:
     rows = [_timed("derive --check", derive_check),
-            _timed("gradient vs finite differences", lambda: finite_differences(args.seed))]
+            _timed("gradient vs finite differences", lambda: finite_differences(args.seed)),
+            _timed("audit of every proof", audit)]
     width = max(len(r.check) for r in rows)
     print(f"\n{'check'.ljust(width)}  result  time     detail")
     for r in rows:
