@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import numeric
-from numeric.integrate import StalledIntegration, integrate_flow
+from numeric.integrate import integrate_flow
 from numeric.laws import LAWS, LawReport, check_laws
 from numeric.model import Dataset, ModelSpec, init_params
 
@@ -139,7 +139,8 @@ def random_config(seed: int) -> Config:
 
 @dataclass
 class TrajectoryResult:
-    """The laws on one adaptive trajectory of ``config`` (``status``: ok/stalled)."""
+    """The laws on one adaptive trajectory of ``config``; ``status`` "stalled" when the
+    adaptive solver could not finish (no laws checked)."""
 
     config: Config
     status: str
@@ -168,7 +169,7 @@ def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL) -> Tr
         traj = integrate_flow(s.params, s.data, s.spec, config.horizon, rtol=rtol, atol=atol,
                               frozen_rows=s.frozen_rows, max_evaluations=MAX_EVALUATIONS,
                               stop_when=stop)
-    except StalledIntegration:
+    except RuntimeError:  # StalledIntegration, or solve_ivp giving up on a stiff stretch
         return TrajectoryResult(config, "stalled", seconds=time.perf_counter() - start)
     tol = adaptive_tolerance(len(traj) - 1, rtol)
     sc = np.einsum("twk,tk->tw", traj.params["keys"], traj.params["query"])
