@@ -28,8 +28,18 @@ def save(fig: Figure, stem) -> list[Path]:
 
 
 def log_y(ax) -> None:
-    """Log-scale y axis with plain tick labels: mathtext labels on every minor tick made
-    each figure take seconds to lay out."""
+    """Log-scale y axis if the plotted values span more than a decade, else linear.
+
+    Decades get plain-text labels (mathtext labels made each figure take seconds to lay
+    out); within one decade a log axis would have no labelled tick, hence linear.
+    """
+    low, high = ax.dataLim.y0, ax.dataLim.y1
+    if low > 0 and high / low > 10:
+        log_scale(ax)
+
+
+def log_scale(ax) -> None:
+    """Log-scale y axis, decades labelled in plain text."""
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
@@ -93,7 +103,7 @@ def distribution_figure(scores, norms, is_topic, stem, *, title) -> list[Path]:
                 label="non-topic words")
         ax.hist(values[is_topic], bins=bins, histtype="stepfilled", alpha=0.9,
                 label="topic words")
-        log_y(ax)
+        log_scale(ax)  # a handful of topic words next to thousands of others
         ax.set_xlabel(label)
         ax.set_ylabel("number of words")
         ax.legend()
