@@ -67,7 +67,7 @@ def synthetic_topic_data(seed: int = 0, *, n_classes: int = 4, topics_per_class:
 
 
 def is_punctuation(token: str) -> bool:
-    """Whether every character of ``token`` is Unicode punctuation (category P*), e.g. ``,`` ``--``."""
+    """Whether every character of ``token`` is Unicode punctuation (category P*): ``,`` ``--``."""
     return all(unicodedata.category(ch).startswith("P") for ch in token)
 
 

@@ -125,7 +125,7 @@ def ablation_figure(curves: dict, threshold, stem) -> list[Path]:
     for model, row in zip(models, axes):
         log_y(row[0])
         row[0].axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold}")
-        for ax, (key, label) in zip(row, labels.items()):
+        for ax, label in zip(row, labels.values()):
             ax.set_title(f"{model}: {label}")
             ax.set_ylabel(label)
             ax.set_xlabel("epoch")

@@ -125,7 +125,7 @@ def test_sst_end_to_end(tmp_path, task):
                    patience=3, progress=False)
     check_results_file(tmp_path, r)
     assert 0 < r["uniform_pick_purity"] <= 1
-    for name, m in r["models"].items():
+    for m in r["models"].values():
         check_figures(tmp_path, m["figures"])
         assert len(m["figures"]) == 6
         assert 0 <= m["test_accuracy"] <= 1
