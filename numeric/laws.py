@@ -1,18 +1,21 @@
 """Conservation laws of the gradient flow, each with its preconditions checked on the run.
 
 Every law has the form ``Q = A − B`` with ``Q`` constant along ``dθ/dτ = −∇L(θ)`` when its
-preconditions hold. Its **relative drift** along a trajectory, per component (topic word,
-hidden unit, or the whole matrix), is
+preconditions hold. Along a trajectory, per component (topic word, hidden unit, or the whole
+matrix; Frobenius norms):
 
-    max_τ ‖Q(τ) − Q(0)‖ / (max_τ ‖A(τ) − A(0)‖ + max_τ ‖B(τ) − B(0)‖ + √ε·max_τ(‖A‖ + ‖B‖)),
+- **relative drift** ``max_τ ‖Q(τ) − Q(0)‖ / (max_τ ‖A(τ) − A(0)‖ + max_τ ‖B(τ) − B(0)‖)``:
+  the share of the movement of the two terms that the law does not explain (0: exact
+  cancellation; about 1: no relation);
+- **sensitivity** ``σ = max_τ Σ_i |∂Q/∂θ_i|·|θ_i|``: how much ``Q`` changes when every
+  parameter is perturbed by a relative ``δ`` (at most ``δ·σ``); bounded per law below;
+- **floor** ``accuracy·σ / movement``: the drift that parameters known only to a relative
+  ``accuracy`` (rounding; an integrator's global error) can produce by themselves.
 
-the part of the movement of its two terms that the law does not explain (0: exact
-cancellation; 1: no relation). The last term is the rounding floor: a movement below √ε of
-the terms' size cannot be told from rounding. Norms are Frobenius; ε is the dtype's epsilon.
-
-Preconditions are measured on the data and the snapshots (not taken from the configuration
-alone); a law whose preconditions fail is reported "not applicable" with its measured drift,
-never as holding.
+A law holds when ``‖ΔQ‖ ≤ tolerance·movement + accuracy·σ``, i.e. relative drift ≤
+tolerance + floor. Preconditions are measured on the data and the snapshots (not taken from
+the configuration alone); a law whose preconditions fail is reported "not applicable" with
+its measured drift, never as holding.
 """
 
 from __future__ import annotations
@@ -50,80 +53,118 @@ class Condition:
 
 @dataclass(frozen=True)
 class LawReport:
-    """One law on one trajectory: preconditions, relative drift, verdict."""
+    """One law on one trajectory, at its worst component: preconditions, relative drift,
+    floor, and the share ``usage`` of the allowance ``tolerance·movement + accuracy·σ``
+    that the drift uses (≤ 1: holds)."""
 
     law: str
     statement: str
     conditions: tuple[Condition, ...]
     drift: float
+    floor: float
+    usage: float
     absolute_drift: float
     worst: str
     tolerance: float
+    accuracy: float
 
     @property
     def applicable(self) -> bool:
         return all(c.holds for c in self.conditions)
 
     @property
+    def allowed(self) -> float:
+        """The relative drift accepted at the worst component: tolerance + floor."""
+        return self.tolerance + self.floor
+
+    @property
     def verdict(self) -> str:
         """``"holds"``, ``"violated"`` or ``"not applicable"`` (preconditions fail)."""
         if not self.applicable:
             return "not applicable"
-        return "holds" if self.drift <= self.tolerance else "violated"
+        return "holds" if self.usage <= 1.0 else "violated"
 
     def to_dict(self) -> dict:
         return {"law": self.law, "statement": self.statement, "verdict": self.verdict,
                 "applicable": self.applicable, "relative_drift": _num(self.drift),
-                "absolute_drift": _num(self.absolute_drift), "worst_component": self.worst,
-                "tolerance": self.tolerance,
+                "floor": _num(self.floor), "allowed": _num(self.allowed),
+                "usage": _num(self.usage), "absolute_drift": _num(self.absolute_drift),
+                "worst_component": self.worst, "tolerance": self.tolerance,
+                "accuracy": self.accuracy,
                 "conditions": [c.to_dict() for c in self.conditions]}
+
+
+#: ``(A, B, sensitivity, component labels)``
+Terms = tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]
 
 
 @dataclass(frozen=True)
 class Law:
     """``Q = A − B`` conserved under ``conditions``; ``terms(traj)`` gives ``A``, ``B`` with
-    shape ``(T, K, …)`` (snapshots × components) and the K component labels."""
+    shape ``(T, K, …)`` (snapshots × components), the sensitivity ``(T, K)`` and the K
+    component labels."""
 
     name: str
     statement: str
     classifiers: tuple[str, ...]
-    terms: Callable[[Trajectory], tuple[np.ndarray, np.ndarray, list[str]]]
+    terms: Callable[[Trajectory], Terms]
     conditions: Callable[[Trajectory], list[Condition]]
 
-    def check(self, traj: Trajectory, tolerance: float) -> LawReport:
+    def check(self, traj: Trajectory, tolerance: float,
+              accuracy: float | None = None) -> LawReport:
+        """``accuracy``: relative accuracy of the snapshots (default 64·ε of their dtype,
+        rounding only)."""
+        if accuracy is None:
+            accuracy = 64 * float(np.finfo(traj.spec.float).eps)
         conditions = tuple(self.conditions(traj))
         try:
-            a, b, labels = self.terms(traj)
+            a, b, sens, labels = self.terms(traj)
         except NotComputable as why:
             missing = Condition("defined", "the law's quantity is defined on this run", False,
                                 float("nan"), str(why))
-            return LawReport(self.name, self.statement, conditions + (missing,), float("nan"),
-                             float("nan"), "", tolerance)
-        rel, absolute = relative_drift(a, b, np.finfo(traj.spec.float).eps)
-        k = int(np.argmax(rel))
-        return LawReport(self.name, self.statement, conditions, float(rel[k]),
-                         float(absolute[k]), labels[k], tolerance)
+            nan = float("nan")
+            return LawReport(self.name, self.statement, conditions + (missing,), nan, nan,
+                             nan, nan, "", tolerance, accuracy)
+        absolute, movement, sens = drift_measures(a, b, sens)
+        budget = tolerance * movement + accuracy * sens
+        usage = _ratio(absolute, budget)
+        k = int(np.argmax(usage))
+        return LawReport(self.name, self.statement, conditions,
+                         float(_ratio(absolute, movement)[k]),
+                         float(_ratio(accuracy * sens, movement)[k]), float(usage[k]),
+                         float(absolute[k]), labels[k], tolerance, accuracy)
 
 
-def relative_drift(a: np.ndarray, b: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per component: (relative drift as in the module docstring, ``max_τ ‖Q(τ) − Q(0)‖``)."""
+def drift_measures(a: np.ndarray, b: np.ndarray, sensitivity: np.ndarray):
+    """Per component: ``max_τ ‖Q(τ) − Q(0)‖``, the movement ``max_τ ‖ΔA‖ + max_τ ‖ΔB‖`` and
+    ``max_τ σ``."""
     axes = tuple(range(2, a.ndim))
 
-    def norm(x):
-        return np.sqrt((x ** 2).sum(axis=axes)) if axes else np.abs(x)
-
     def moved(x):
-        return norm(x - x[:1]).max(axis=0)
+        d = x - x[:1]
+        return (np.sqrt((d ** 2).sum(axis=axes)) if axes else np.abs(d)).max(axis=0)
 
-    absolute = moved(a - b)
-    scale = moved(a) + moved(b) + np.sqrt(eps) * (norm(a) + norm(b)).max(axis=0)
-    rel = np.divide(absolute, scale, out=np.zeros_like(absolute), where=absolute > 0)
-    return rel, absolute
+    return moved(a - b), moved(a) + moved(b), sensitivity.max(axis=0)
 
 
-def check_laws(traj: Trajectory, tolerance: float) -> list[LawReport]:
+def relative_drift(a: np.ndarray, b: np.ndarray, sensitivity: np.ndarray,
+                   accuracy: float) -> np.ndarray:
+    """Per component: ``‖ΔQ‖ / (movement + accuracy·σ)`` — the relative drift, with the part
+    that an ``accuracy``-limited state can explain moved into the denominator."""
+    absolute, movement, sens = drift_measures(a, b, sensitivity)
+    return _ratio(absolute, movement + accuracy * sens)
+
+
+def _ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x / y`` with ``0/0 = 0`` and ``x/0 = ∞``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0.0, x / y)
+
+
+def check_laws(traj: Trajectory, tolerance: float,
+               accuracy: float | None = None) -> list[LawReport]:
     """Every law defined for the run's classifier, checked on ``traj``."""
-    return [law.check(traj, tolerance) for law in LAWS
+    return [law.check(traj, tolerance, accuracy) for law in LAWS
             if traj.spec.classifier in law.classifiers]
 
 
@@ -164,6 +205,13 @@ def _outer_sum(x: np.ndarray) -> np.ndarray:
     return np.einsum("twi,twj->tij", x, x)[:, None]
 
 
+def _gram_terms(a: np.ndarray, b: np.ndarray) -> Terms:
+    """Terms of a balance between Gram matrices; ``σ ≤ 2(tr A + tr B)`` since
+    ``‖δ(XᵀX)‖ ≤ 2δ‖X‖² = 2δ tr XᵀX``."""
+    trace = np.trace(a, axis1=2, axis2=3) + np.trace(b, axis1=2, axis2=3)
+    return a, b, 2 * trace, ["matrix"]
+
+
 # --- SEN: the persisting identity ---------------------------------------------------------
 
 def _topic_structure(traj: Trajectory):
@@ -201,7 +249,8 @@ def _sentence_sizes(traj: Trajectory, topics, topic_tok, nontopic_tok) -> np.nda
 
 
 def sen_terms(traj: Trajectory):
-    """``A_t = ½‖v_t‖²``, ``B_t = (s_t + e^{s_t−c}/m_t)/‖q‖²`` per topic word t.
+    """``A_t = ½‖v_t‖²``, ``B_t = (s_t + e^{s_t−c}/m_t)/‖q‖²`` per topic word t; sensitivity
+    ``‖v_t‖² + ((1 + e^{s_t−c}/m) 2‖q‖‖κ_t‖ + e^{s_t−c}/m · 2‖q‖ max_n‖κ_n‖)/‖q‖² + 2|B_t|``.
 
     ``c`` is the common non-topic score (log-mean-exp of the non-topic scores, exact under
     A2) and ``m_t`` the mean number of non-topic words of the sentences holding t (= m
@@ -218,9 +267,17 @@ def sen_terms(traj: Trajectory):
     s = scores(traj)
     c = _common_score(s, nontopics)
     st = s[:, topics]
-    a = 0.5 * (traj.params["embeddings"][:, topics] ** 2).sum(axis=2)
-    b = (st + np.exp(st - c[:, None]) / m) / q2[:, None]
-    return a, b, [f"topic word {t}" for t in topics]
+    v2 = (traj.params["embeddings"][:, topics] ** 2).sum(axis=2)
+    e = np.exp(st - c[:, None]) / m
+    a = 0.5 * v2
+    b = (st + e) / q2[:, None]
+    # δs_w ≤ 2δ‖q‖‖κ_w‖ and δc ≤ max_n δs_n; ‖q‖² contributes 2δ|B|
+    qn = np.sqrt(q2)[:, None]
+    kn = np.linalg.norm(traj.params["keys"], axis=2)
+    ds_t = 2 * qn * kn[:, topics]
+    dc = 2 * qn * kn[:, nontopics].max(axis=1, keepdims=True)
+    sens = v2 + ((1 + e) * ds_t + e * dc) / q2[:, None] + 2 * np.abs(b)
+    return a, b, sens, [f"topic word {t}" for t in topics]
 
 
 def sen_conditions(traj: Trajectory) -> list[Condition]:
@@ -313,29 +370,29 @@ def sen_deviation_rate(params, data, spec, frozen_rows=None) -> np.ndarray:
 def query_key_terms(traj: Trajectory):
     """``A = q qᵀ``, ``B = Σ_w κ_w κ_wᵀ``."""
     q = traj.params["query"]
-    return np.einsum("ti,tj->tij", q, q)[:, None], _outer_sum(traj.params["keys"]), ["matrix"]
+    return _gram_terms(np.einsum("ti,tj->tij", q, q)[:, None], _outer_sum(traj.params["keys"]))
 
 
 def classifier_embedding_terms(traj: Trajectory):
     """``A = UᵀU`` (U the (C, d) linear classifier), ``B = Σ_w v_w v_wᵀ``."""
     u = traj.params["classifier"]
-    return (np.einsum("tci,tcj->tij", u, u)[:, None], _outer_sum(traj.params["embeddings"]),
-            ["matrix"])
+    return _gram_terms(np.einsum("tci,tcj->tij", u, u)[:, None],
+                       _outer_sum(traj.params["embeddings"]))
 
 
 def hidden_embedding_terms(traj: Trajectory):
     """``A = W1ᵀW1`` (W1 the (H, d) hidden weight), ``B = Σ_w v_w v_wᵀ``."""
     w1 = traj.params["hidden_weight"]
-    return (np.einsum("thi,thj->tij", w1, w1)[:, None], _outer_sum(traj.params["embeddings"]),
-            ["matrix"])
+    return _gram_terms(np.einsum("thi,thj->tij", w1, w1)[:, None],
+                       _outer_sum(traj.params["embeddings"]))
 
 
 def relu_unit_terms(traj: Trajectory):
-    """Per hidden unit j: ``A_j = ‖W2[:, j]‖²``, ``B_j = ‖W1[j, :]‖² + b1_j²``."""
+    """Per hidden unit j: ``A_j = ‖W2[:, j]‖²``, ``B_j = ‖W1[j, :]‖² + b1_j²``; σ = 2(A + B)."""
     p = traj.params
     a = (p["output_weight"] ** 2).sum(axis=1)
     b = (p["hidden_weight"] ** 2).sum(axis=2) + p["hidden_bias"] ** 2
-    return a, b, [f"hidden unit {j}" for j in range(a.shape[1])]
+    return a, b, 2 * (a + b), [f"hidden unit {j}" for j in range(a.shape[1])]
 
 
 def _vanish(*names):

@@ -22,11 +22,24 @@ def by_law(reports):
 def test_relative_drift_measures_the_unexplained_share_of_the_movement():
     t = np.linspace(0, 1, 5)[:, None]
     a = 3.0 + t ** 2
-    assert relative_drift(a, a - 7.0, EPS)[0] == 0.0                 # exact cancellation
-    assert relative_drift(a, np.full_like(a, 2.0), EPS)[0] == pytest.approx(1.0, rel=1e-6)
-    assert relative_drift(a, a + 1e-3 * t, EPS)[0] == pytest.approx(5e-4, rel=1e-2)
+    zero = np.zeros_like(a)
+    assert relative_drift(a, a - 7.0, zero, 0.0)[0] == 0.0            # exact cancellation
+    assert relative_drift(a, np.full_like(a, 2.0), zero, 0.0)[0] == pytest.approx(1.0)
+    assert relative_drift(a, a + 1e-3 * t, zero, 0.0)[0] == pytest.approx(5e-4, rel=1e-2)
     still = np.full_like(a, 5.0)
-    assert relative_drift(still, still, EPS)[0] == 0.0               # nothing moves
+    assert relative_drift(still, still, zero, 0.0)[0] == 0.0          # nothing moves
+    # a large sensitivity (the drift parameters known to 1e-6 can cause) absorbs the drift
+    assert relative_drift(a, a + 1e-3 * t, np.full_like(a, 1e8), 1e-6)[0] < 1e-4
+
+
+def test_verdict_allows_the_accuracy_floor_but_not_more(paper_run):
+    _, traj = paper_run
+    sen = by_law(check_laws(traj, 0.0, 1e-6))["SEN"]
+    assert sen.verdict == "holds" and sen.floor > sen.drift
+    keys = traj.params["keys"].copy()
+    keys[:, 0] *= 1 + 1e-3 * traj.time[:, None] / traj.time[-1]       # topic word 0 drifts
+    sen = by_law(check_laws(_with(traj, keys=keys), 0.0, 1e-6))["SEN"]
+    assert sen.verdict == "violated" and sen.worst == "topic word 0" and sen.usage > 1
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +151,8 @@ def test_check_command_writes_json(tmp_path, capsys):
     assert report["ok"] and report["trajectories"] >= 1
     assert {row["law"] for row in report["laws"]} >= {"SEN", "query-key"}
     assert set(report["laws"][0]) == {"law", "trajectories", "applicable", "violated",
-                                      "worst_relative_drift", "tolerance_at_worst",
+                                      "worst_usage", "worst_relative_drift",
+                                      "allowed_at_worst",
                                       "worst_config", "worst_not_applicable_drift"}
     assert "every applicable law holds" in capsys.readouterr().out
     assert main(["check", "--trajectory", str(random_config(0).seed)]) == 0

@@ -31,10 +31,10 @@ def run(args) -> int:
         r = run_trajectory(random_config(args.trajectory))
         print(r.config.describe())
         print(f"status {r.status}, {r.n_steps} adaptive steps, score growth "
-              f"{r.score_growth:.3g}, tolerance {r.tolerance:.2e}")
+              f"{r.score_growth:.3g}, relative accuracy {r.tolerance:.2e}")
         for rep in r.reports:
-            print(f"  {rep.law:22s} {rep.verdict:15s} relative drift {rep.drift:.2e}  "
-                  f"({rep.worst})")
+            print(f"  {rep.law:22s} {rep.verdict:15s} relative drift {rep.drift:.2e}, "
+                  f"allowed {rep.allowed:.2e} ({rep.worst})")
         return 0 if all(rep.verdict != "violated" for rep in r.reports) else 1
     result = run_campaign(args.budget, args.seed, progress=True, workers=args.workers)
     print(format_summary(result))
@@ -49,15 +49,18 @@ def format_summary(result) -> str:
     lines = [f"\n{result.trajectories} trajectories in {result.seconds:.1f} s (seed "
              f"{result.seed}); {result.stalled} stalled adaptive runs skipped",
              f"{'law':22s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} "
-             f"{'worst drift':>11s} {'tolerance':>9s}  worst case (rerun: attnflow check "
-             f"--trajectory SEED)"]
+             f"{'usage':>8s} {'drift':>9s} {'allowed':>9s}  worst case (rerun: attnflow "
+             f"check --trajectory SEED)"]
     for row in result.rows:
+        w = row.worst
+        figures = (f"{w.usage:8.1e} {w.drift:9.2e} {w.allowed:9.2e}" if w
+                   else f"{'-':>8s} {'-':>9s} {'-':>9s}")
         worst = row.worst_config.describe() if row.worst_config else "-"
-        tol = f"{row.worst_tolerance:9.1e}" if row.worst_config else f"{'-':>9s}"
         lines.append(f"{row.law:22s} {row.trajectories:5d} {row.applicable:7d} "
-                     f"{row.violated:8d} {row.worst_drift:11.2e} {tol}  {worst}")
-    lines.append("(drift relative to the movement of the law's terms; laws whose "
-                 "preconditions fail are counted in runs but not checked)")
+                     f"{row.violated:8d} {figures}  {worst}")
+    lines.append("(worst case = largest usage of the allowance; drift relative to the "
+                 "movement of the law's terms; allowed = accuracy + accuracy × sensitivity "
+                 "/ movement; laws whose preconditions fail are counted in runs, not checked)")
     lines.append("attnflow check: " + ("every applicable law holds" if result.ok
                                        else "FAILED"))
     return "\n".join(lines)

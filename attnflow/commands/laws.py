@@ -54,8 +54,10 @@ def format_report(report: dict) -> str:
     for law in report["laws"]:
         drift = law["relative_drift"]
         drift = "undefined" if drift is None else f"{drift:.2e}"
-        lines.append(f"\n{law['law']}: {law['verdict'].upper()} — relative drift {drift} "
-                     f"(tolerance {law['tolerance']:g}) {law['worst_component']}")
+        allowed = "n/a" if law["allowed"] is None else f"{law['allowed']:.2e}"
+        lines.append(f"\n{law['law']}: {law['verdict'].upper()} — relative drift {drift}, "
+                     f"allowed {allowed} (tolerance {law['tolerance']:g} + rounding floor) "
+                     f"at {law['worst_component']}")
         lines.append(f"  {law['statement']}")
         for c in law["conditions"]:
             measured = "n/a" if c["measured"] is None else f"{c['measured']:.2e}"
