@@ -225,6 +225,20 @@ class CampaignResult:
         """Every applicable law held on every trajectory, and at least one trajectory ran."""
         return self.trajectories > 0 and all(row.violated == 0 for row in self.rows)
 
+    def headline(self) -> str:
+        """One line for a summary table (``attnflow verify``)."""
+        checked = [row for row in self.rows if row.worst is not None]
+        worst = max(checked, key=lambda row: row.worst.usage, default=None)
+        violated = sum(row.violated for row in self.rows)
+        text = (f"{self.trajectories} random trajectories (seed {self.seed}), "
+                f"{sum(row.applicable for row in self.rows)} applicable law checks, "
+                f"{violated} violated")
+        if worst is not None:
+            text += (f"; worst: {worst.law} drift {worst.worst.drift:.1e} "
+                     f"(allowed {worst.worst.allowed:.1e}, config seed "
+                     f"{worst.worst_config.seed})")
+        return text
+
     def to_dict(self) -> dict:
         return {"ok": self.ok, "seed": self.seed, "budget_seconds": self.budget,
                 "seconds": self.seconds, "trajectories": self.trajectories,

@@ -132,6 +132,7 @@ def test_configurations_reproduce_from_their_seed():
 def test_campaign_passes_and_catches_a_broken_engine(monkeypatch):
     good = run_campaign(3.0, seed=1, progress=False, workers=1)
     assert good.ok and good.trajectories >= 3
+    assert "0 violated" in good.headline()
     engine = numeric.value_and_gradient
 
     def wrong_keys(params, data, spec, wrt=None):
