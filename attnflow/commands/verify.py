@@ -64,10 +64,18 @@ def audit():
     return report.ok, detail if report.ok else f"{detail}; failed: {report.failures[0]}"
 
 
+def campaign(budget: float, seed: int):
+    from numeric.campaign import run_campaign
+
+    result = run_campaign(budget, seed=seed, progress=False)
+    return result.ok, result.headline()
+
+
 def run(args) -> int:
     rows = [_timed("derive --check", derive_check),
             _timed("gradient vs finite differences", lambda: finite_differences(args.seed)),
-            _timed("audit of every proof", audit)]
+            _timed("audit of every proof", audit),
+            _timed("laws along random trajectories", lambda: campaign(args.budget, args.seed))]
     width = max(len(r.check) for r in rows)
     print(f"\n{'check'.ljust(width)}  result  time     detail")
     for r in rows:
