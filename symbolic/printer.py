@@ -116,7 +116,8 @@ class _Printer:
     def term_code(self, term: Term, out_indices, *, batch_out=True, letters=None) -> str:
         letters = letters or self.letters(indices_in(term.body) | set(out_indices))
         if batch_out:
-            rows = self.weighted_rows(term, out_indices, letters)
+            rows = self.weighted_rows(term, out_indices, letters) or self.row_dot(
+                term, out_indices, letters)
             if rows:
                 return _scaled(term.coeff, rows)
         ops = [self.operand(f, letters) for f in sp.Mul.make_args(term.body) if f != 1]
@@ -152,6 +153,29 @@ class _Printer:
         return f"_rows({weights}, tokens, {self.params[g.base].name}.shape[0]) @ " \
                f"{self.params[g.base].name}"
 
+    def _gathered_pair(self, term: Term):
+        """``(X, y)`` when the term is a gathered parameter ``X`` times one batched factor."""
+        factors = [f for f in sp.Mul.make_args(term.body) if f != 1]
+        gathered = [f for f in factors if isinstance(f, sp.Indexed) and f.base in self.per_token]
+        if len(factors) != 2 or len(gathered) != 1:
+            return None
+        other = next(f for f in factors if f is not gathered[0])
+        if not (isinstance(other, sp.Indexed) and self.batched(other.base)):
+            return None
+        return gathered[0], other
+
+    def row_dot(self, term: Term, out_indices, letters) -> str | None:
+        """``Σ_k X[b, i, k] y[b, k]`` with ``X`` gathered, without an (S, L, d) gather."""
+        pair = self._gathered_pair(term)
+        if pair is None:
+            return None
+        g, y = pair
+        if not (len(g.indices) == 2 and tuple(out_indices) == g.indices[:1]
+                and y.indices == g.indices[1:] and g.indices[1] in term.summed):
+            return None
+        y_code = self.operand(y, letters).code
+        return f"_row_dot({self.params[g.base].name}, tokens, {y_code})"
+
     def scattered_term(self, term: Term, out_indices) -> str:
         """``Σ_{(b,i): token = w}`` of the term: batch factors scattered, shared ones after."""
         tok, rest = out_indices[0], out_indices[1:]
@@ -179,7 +203,19 @@ class _Printer:
         return _scaled(term.coeff, self.contract(ops, out))
 
     def shared_term(self, term: Term, out_indices) -> str:
-        """Summed over the batch: the batch letter is left out of the einsum output."""
+        """Summed over the batch: the batch letter is left out of the einsum output.
+
+        ``Σ_{b,i} x[b, i] X[b, i, …]`` with ``X`` gathered is ``(scatter x) @ param``: the
+        per-position weights are added into their words first."""
+        pair = self._gathered_pair(term)
+        if pair is not None:
+            g, x = pair
+            if (x.indices == g.indices[:1] and g.indices[0] in term.summed
+                    and tuple(out_indices) == g.indices[1:]):
+                letters = self.letters(indices_in(term.body))
+                x_code = self.operand(x, letters).code
+                return _scaled(term.coeff, f"_scatter(scatter, {x_code}) @ "
+                                           f"{self.params[g.base].name}")
         return self.term_code(term, out_indices, batch_out=False)
 
     def _is_batched(self, factor) -> bool:
@@ -221,6 +257,17 @@ def _scatter(scatter, x):
     """Adds per-position rows ``x[b, i, ...]`` into their words: ``(W, ...)``."""
     flat = x.reshape(scatter.shape[1], -1)
     return np.asarray(scatter @ flat).reshape((scatter.shape[0],) + x.shape[2:])
+
+
+def _row_dot(table, tokens, y, chunk_elements=2**20):
+    """``table[tokens[b, i]] · y[b]`` per position, gathered a chunk of sentences at a time
+    (about ``chunk_elements`` gathered numbers, so memory stays bounded for wide tables)."""
+    out = np.empty(tokens.shape, dtype=np.result_type(table, y))
+    chunk = max(1, chunk_elements // (tokens.shape[1] * table.shape[1]))
+    for start in range(0, tokens.shape[0], chunk):
+        rows = np.take(table, tokens[start:start + chunk], axis=0)
+        out[start:start + chunk] = np.matmul(rows, y[start:start + chunk, :, None])[..., 0]
+    return out
 
 
 def _rows(x, tokens, n_words):

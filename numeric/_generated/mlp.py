@@ -56,8 +56,7 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
         g_h = np.einsum("bn,nk->bk", g_u, hidden_weight)
     if wrt & {"keys", "query"}:
         # g_a[i] = Sum(V[i, k]*g_h[k], (k, 0, d - 1))
-        V = np.take(embeddings, tokens, axis=0)
-        g_a = np.einsum("bk,bik->bi", g_h, V)
+        g_a = _row_dot(embeddings, tokens, g_h)
     if wrt & {"keys", "query"}:
         # g_s[i] = a[i]*g_a[i] - Sum(a[i]*a[j]*g_a[j], (j, 0, L - 1))
         g_s = a * g_a - np.einsum("bi,b->bi", a, np.einsum("bj,bj->b", a, g_a))
@@ -69,8 +68,7 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
         grads["keys"] = (np.einsum("w,r->wr", _scatter(scatter, g_s), query)) / n_sentences
     if "query" in wrt:
         # ∂ℓ/∂q[r] = Sum(K[i, r]*g_s[i], (i, 0, L - 1))
-        K = np.take(keys, tokens, axis=0)
-        grads["query"] = (np.einsum("bi,bir->r", g_s, K)) / n_sentences
+        grads["query"] = (_scatter(scatter, g_s) @ keys) / n_sentences
     if "hidden_weight" in wrt:
         # ∂ℓ/∂W1[n, k] = g_u[n]*h[k]
         grads["hidden_weight"] = (np.einsum("bn,bk->nk", g_u, h)) / n_sentences
@@ -90,6 +88,17 @@ def _scatter(scatter, x):
     """Adds per-position rows ``x[b, i, ...]`` into their words: ``(W, ...)``."""
     flat = x.reshape(scatter.shape[1], -1)
     return np.asarray(scatter @ flat).reshape((scatter.shape[0],) + x.shape[2:])
+
+
+def _row_dot(table, tokens, y, chunk_elements=2**20):
+    """``table[tokens[b, i]] · y[b]`` per position, gathered a chunk of sentences at a time
+    (about ``chunk_elements`` gathered numbers, so memory stays bounded for wide tables)."""
+    out = np.empty(tokens.shape, dtype=np.result_type(table, y))
+    chunk = max(1, chunk_elements // (tokens.shape[1] * table.shape[1]))
+    for start in range(0, tokens.shape[0], chunk):
+        rows = np.take(table, tokens[start:start + chunk], axis=0)
+        out[start:start + chunk] = np.matmul(rows, y[start:start + chunk, :, None])[..., 0]
+    return out
 
 
 def _rows(x, tokens, n_words):
