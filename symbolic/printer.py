@@ -110,6 +110,10 @@ class _Printer:
     def einsum(ops, out) -> str:
         if len(ops) > 1 and all(o.subs == out for o in ops):
             return " * ".join(o.code for o in ops)
+        if len(ops) == 2:
+            product = _matmul(*ops, out)
+            if product:
+                return product
         spec = ",".join(o.subs for o in ops) + "->" + out
         return f'np.einsum("{spec}", {", ".join(o.code for o in ops)})'
 
@@ -223,6 +227,27 @@ class _Printer:
         while not isinstance(base, sp.Indexed):
             base = base.args[0]
         return self.batched(base.base)
+
+
+def _matmul(x: Operand, y: Operand, out: str) -> str | None:
+    """A contraction of one index between two operands of rank ≤ 2 as ``@`` (BLAS)."""
+    shared = set(x.subs) & set(y.subs)
+    if len(shared) != 1 or shared & set(out) or len(x.subs) > 2 or len(y.subs) > 2:
+        return None
+    k = shared.pop()
+    xf, yf = x.subs.replace(k, ""), y.subs.replace(k, "")
+    if out == yf + xf and out != xf + yf:
+        x, y, xf, yf = y, x, yf, xf
+    if out != xf + yf:
+        return None
+    left = _atom(x.code) if x.subs.endswith(k) else f"{_atom(x.code)}.T"
+    right = _atom(y.code) if y.subs.startswith(k) else f"{_atom(y.code)}.T"
+    return f"{left} @ {right}"
+
+
+def _atom(code: str) -> str:
+    """``code`` parenthesised unless it is a plain name."""
+    return code if code.isidentifier() else f"({code})"
 
 
 def _union(*subs) -> str:

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 def forward(tokens, mask, labels, embeddings, keys, query, classifier):
     """Forward pass over sentences ``b`` (padding masked): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
-    s = (np.einsum("r,wr->w", query, keys))[tokens]
+    s = (query @ keys.T)[tokens]
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     s_max = np.where(mask, s, -np.inf).max(axis=1, keepdims=True)
     exp_s = np.exp(np.where(mask, s - s_max, -np.inf))
@@ -20,7 +20,7 @@ def forward(tokens, mask, labels, embeddings, keys, query, classifier):
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
     h = _rows(a, tokens, embeddings.shape[0]) @ embeddings
     # z[c] = Sum(U[c, k]*h[k], (k, 0, d - 1))
-    z = np.einsum("bk,ck->bc", h, classifier)
+    z = h @ classifier.T
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
     z_max = z.max(axis=1, keepdims=True)
     log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
@@ -41,7 +41,7 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, w
     g_z = P - Y
     if wrt & {"embeddings", "keys", "query"}:
         # g_h[k] = Sum(U[c, k]*g_z[c], (c, 0, C - 1))
-        g_h = np.einsum("bc,ck->bk", g_z, classifier)
+        g_h = g_z @ classifier
     if wrt & {"keys", "query"}:
         # g_a[i] = Sum(V[i, k]*g_h[k], (k, 0, d - 1))
         g_a = _row_dot(embeddings, tokens, g_h)
@@ -59,7 +59,7 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, w
         grads["query"] = (_scatter(scatter, g_s) @ keys) / n_sentences
     if "classifier" in wrt:
         # ∂ℓ/∂U[c, k] = g_z[c]*h[k]
-        grads["classifier"] = (np.einsum("bc,bk->ck", g_z, h)) / n_sentences
+        grads["classifier"] = (g_z.T @ h) / n_sentences
     return grads
 
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 def forward(tokens, mask, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias):
     """Forward pass over sentences ``b`` (padding masked): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
-    s = (np.einsum("r,wr->w", query, keys))[tokens]
+    s = (query @ keys.T)[tokens]
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     s_max = np.where(mask, s, -np.inf).max(axis=1, keepdims=True)
     exp_s = np.exp(np.where(mask, s - s_max, -np.inf))
@@ -20,11 +20,11 @@ def forward(tokens, mask, labels, embeddings, keys, query, hidden_weight, hidden
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
     h = _rows(a, tokens, embeddings.shape[0]) @ embeddings
     # u[n] = b1[n] + Sum(W1[n, k]*h[k], (k, 0, d - 1))
-    u = hidden_bias + np.einsum("bk,nk->bn", h, hidden_weight)
+    u = hidden_bias + h @ hidden_weight.T
     # o[n] = Max(0, u[n])
     o = np.maximum(u, 0.0)
     # z[c] = b2[c] + Sum(W2[c, n]*o[n], (n, 0, H - 1))
-    z = output_bias + np.einsum("bn,cn->bc", o, output_weight)
+    z = output_bias + o @ output_weight.T
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
     z_max = z.max(axis=1, keepdims=True)
     log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
@@ -47,13 +47,13 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
     g_z = P - Y
     if wrt & {"embeddings", "hidden_bias", "hidden_weight", "keys", "query"}:
         # g_o[n] = Sum(W2[c, n]*g_z[c], (c, 0, C - 1))
-        g_o = np.einsum("bc,cn->bn", g_z, output_weight)
+        g_o = g_z @ output_weight
     if wrt & {"embeddings", "hidden_bias", "hidden_weight", "keys", "query"}:
         # g_u[n] = Heaviside(u[n])*g_o[n]
         g_u = np.heaviside(u, 0.0) * g_o
     if wrt & {"embeddings", "keys", "query"}:
         # g_h[k] = Sum(W1[n, k]*g_u[n], (n, 0, H - 1))
-        g_h = np.einsum("bn,nk->bk", g_u, hidden_weight)
+        g_h = g_u @ hidden_weight
     if wrt & {"keys", "query"}:
         # g_a[i] = Sum(V[i, k]*g_h[k], (k, 0, d - 1))
         g_a = _row_dot(embeddings, tokens, g_h)
@@ -71,13 +71,13 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
         grads["query"] = (_scatter(scatter, g_s) @ keys) / n_sentences
     if "hidden_weight" in wrt:
         # ∂ℓ/∂W1[n, k] = g_u[n]*h[k]
-        grads["hidden_weight"] = (np.einsum("bn,bk->nk", g_u, h)) / n_sentences
+        grads["hidden_weight"] = (g_u.T @ h) / n_sentences
     if "hidden_bias" in wrt:
         # ∂ℓ/∂b1[n] = g_u[n]
         grads["hidden_bias"] = (np.einsum("bn->n", g_u)) / n_sentences
     if "output_weight" in wrt:
         # ∂ℓ/∂W2[c, n] = g_z[c]*o[n]
-        grads["output_weight"] = (np.einsum("bc,bn->cn", g_z, o)) / n_sentences
+        grads["output_weight"] = (g_z.T @ o) / n_sentences
     if "output_bias" in wrt:
         # ∂ℓ/∂b2[c] = g_z[c]
         grads["output_bias"] = (np.einsum("bc->c", g_z)) / n_sentences
