@@ -74,7 +74,7 @@ class Derivation:
             if not hits:
                 return expr
             for nm, sym in hits.items():
-                expr = _substitute(expr, sym, self._indices(nm), self.grads[nm])
+                expr = substitute(expr, sym, self._indices(nm), self.grads[nm])
         raise RuntimeError(f"upstream symbols of {name} do not resolve")
 
     def _indices(self, name):
@@ -82,7 +82,7 @@ class Derivation:
         return x.indices
 
 
-def _substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
+def substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
     """Replace ``sym[x]`` by ``value`` at indices ``x`` (value's dummies renamed apart first)."""
     def build(ref):
         at = ref.indices if own else ()

@@ -18,7 +18,8 @@ def forward(tokens, mask, labels, embeddings, keys, query, classifier):
     exp_s = np.exp(np.where(mask, s - s_max, -np.inf))
     a = exp_s / exp_s.sum(axis=1, keepdims=True)
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
-    h = _rows(a, tokens, embeddings.shape[0]) @ embeddings
+    rows_a = _rows(a, tokens, embeddings.shape[0])
+    h = rows_a @ embeddings
     # z[c] = Sum(U[c, k]*h[k], (k, 0, d - 1))
     z = h @ classifier.T
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
@@ -37,26 +38,24 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, w
     n_sentences = labels.shape[0]
     Y = _one_hot(labels, P.shape[1], P.dtype)
     grads = {}
+    rows_a = _rows(a, tokens, scatter.shape[0])
     # g_z[c] = P[c] - Y[c]
     g_z = P - Y
     if wrt & {"embeddings", "keys", "query"}:
         # g_h[k] = Sum(U[c, k]*g_z[c], (c, 0, C - 1))
         g_h = g_z @ classifier
     if wrt & {"keys", "query"}:
-        # g_a[i] = Sum(V[i, k]*g_h[k], (k, 0, d - 1))
-        g_a = _row_dot(embeddings, tokens, g_h)
-    if wrt & {"keys", "query"}:
-        # g_s[i] = a[i]*g_a[i] - Sum(a[i]*a[j]*g_a[j], (j, 0, L - 1))
-        g_s = a * g_a - np.einsum("bi,b->bi", a, np.einsum("bj,bj->b", a, g_a))
+        # w_s[w] = Σ_(b,i): token = w of g_s[i] = Sum(V[i, k]*a[i]*g_h[k], (k, 0, d - 1)) - Sum(a[i]*g_h[k]*h[k], (k, 0, d - 1))
+        w_s = np.einsum("wk,wk->w", rows_a.T @ g_h, embeddings) - rows_a.T @ (np.einsum("bk,bk->b", g_h, h))
     if "embeddings" in wrt:
         # ∂ℓ/∂V[i, k] = a[i]*g_h[k]
-        grads["embeddings"] = (_rows(a, tokens, scatter.shape[0]).T @ g_h) / n_sentences
+        grads["embeddings"] = (rows_a.T @ g_h) / n_sentences
     if "keys" in wrt:
         # ∂ℓ/∂K[i, r] = g_s[i]*q[r]
-        grads["keys"] = (np.einsum("w,r->wr", _scatter(scatter, g_s), query)) / n_sentences
+        grads["keys"] = (np.einsum("w,r->wr", w_s, query)) / n_sentences
     if "query" in wrt:
         # ∂ℓ/∂q[r] = Sum(K[i, r]*g_s[i], (i, 0, L - 1))
-        grads["query"] = (_scatter(scatter, g_s) @ keys) / n_sentences
+        grads["query"] = (w_s @ keys) / n_sentences
     if "classifier" in wrt:
         # ∂ℓ/∂U[c, k] = g_z[c]*h[k]
         grads["classifier"] = (g_z.T @ h) / n_sentences

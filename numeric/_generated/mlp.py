@@ -18,7 +18,8 @@ def forward(tokens, mask, labels, embeddings, keys, query, hidden_weight, hidden
     exp_s = np.exp(np.where(mask, s - s_max, -np.inf))
     a = exp_s / exp_s.sum(axis=1, keepdims=True)
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
-    h = _rows(a, tokens, embeddings.shape[0]) @ embeddings
+    rows_a = _rows(a, tokens, embeddings.shape[0])
+    h = rows_a @ embeddings
     # u[n] = b1[n] + Sum(W1[n, k]*h[k], (k, 0, d - 1))
     u = hidden_bias + h @ hidden_weight.T
     # o[n] = Max(0, u[n])
@@ -43,6 +44,7 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
     n_sentences = labels.shape[0]
     Y = _one_hot(labels, P.shape[1], P.dtype)
     grads = {}
+    rows_a = _rows(a, tokens, scatter.shape[0])
     # g_z[c] = P[c] - Y[c]
     g_z = P - Y
     if wrt & {"embeddings", "hidden_bias", "hidden_weight", "keys", "query"}:
@@ -55,20 +57,17 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
         # g_h[k] = Sum(W1[n, k]*g_u[n], (n, 0, H - 1))
         g_h = g_u @ hidden_weight
     if wrt & {"keys", "query"}:
-        # g_a[i] = Sum(V[i, k]*g_h[k], (k, 0, d - 1))
-        g_a = _row_dot(embeddings, tokens, g_h)
-    if wrt & {"keys", "query"}:
-        # g_s[i] = a[i]*g_a[i] - Sum(a[i]*a[j]*g_a[j], (j, 0, L - 1))
-        g_s = a * g_a - np.einsum("bi,b->bi", a, np.einsum("bj,bj->b", a, g_a))
+        # w_s[w] = Σ_(b,i): token = w of g_s[i] = Sum(V[i, k]*a[i]*g_h[k], (k, 0, d - 1)) - Sum(a[i]*g_h[k]*h[k], (k, 0, d - 1))
+        w_s = np.einsum("wk,wk->w", rows_a.T @ g_h, embeddings) - rows_a.T @ (np.einsum("bk,bk->b", g_h, h))
     if "embeddings" in wrt:
         # ∂ℓ/∂V[i, k] = a[i]*g_h[k]
-        grads["embeddings"] = (_rows(a, tokens, scatter.shape[0]).T @ g_h) / n_sentences
+        grads["embeddings"] = (rows_a.T @ g_h) / n_sentences
     if "keys" in wrt:
         # ∂ℓ/∂K[i, r] = g_s[i]*q[r]
-        grads["keys"] = (np.einsum("w,r->wr", _scatter(scatter, g_s), query)) / n_sentences
+        grads["keys"] = (np.einsum("w,r->wr", w_s, query)) / n_sentences
     if "query" in wrt:
         # ∂ℓ/∂q[r] = Sum(K[i, r]*g_s[i], (i, 0, L - 1))
-        grads["query"] = (_scatter(scatter, g_s) @ keys) / n_sentences
+        grads["query"] = (w_s @ keys) / n_sentences
     if "hidden_weight" in wrt:
         # ∂ℓ/∂W1[n, k] = g_u[n]*h[k]
         grads["hidden_weight"] = (g_u.T @ h) / n_sentences
