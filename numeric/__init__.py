@@ -4,12 +4,17 @@ Importing it never loads SymPy: the engine is the NumPy code that ``symbolic`` e
 ``numeric/_generated``.
 """
 
-from numeric.model import (Dataset, ModelSpec, PAD, check_params,  # noqa: F401
-                           init_params)
-
-from numeric.engine import (attention, context, flow, forward, gradient,  # noqa: F401
-                            logits, loss, score, value_and_gradient)
-
-# --- exports added by each part (one line per name or group) ---
-from numeric.trajectory import Trajectory  # noqa: F401
+from numeric.engine import (  # noqa: F401
+    attention,
+    context,
+    flow,
+    forward,
+    gradient,
+    logits,
+    loss,
+    score,
+    value_and_gradient,
+)
 from numeric.integrate import gradient_descent, integrate_flow, rk4  # noqa: F401
+from numeric.model import PAD, Dataset, ModelSpec, check_params, init_params  # noqa: F401
+from numeric.trajectory import Trajectory  # noqa: F401
