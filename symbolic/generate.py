@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from symbolic.model import CLASSIFIER_PARAMS, Model
-from symbolic.printer import module_source
+from symbolic.printer import RUNTIME, module_source
 
 GENERATED = Path(__file__).resolve().parent.parent / "numeric" / "_generated"
 
@@ -21,6 +21,7 @@ from numeric._generated import {modules}  # noqa: F401
 def generated_sources() -> dict[str, str]:
     """File name → source text of every generated file (deterministic)."""
     out = {f"{c}.py": module_source(Model(c)) for c in sorted(CLASSIFIER_PARAMS)}
+    out["_runtime.py"] = RUNTIME
     out["__init__.py"] = INIT.format(modules=", ".join(sorted(CLASSIFIER_PARAMS)))
     return out
 

@@ -6,7 +6,8 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 """
 
 import numpy as np
-import scipy.sparse as sp
+
+from numeric._generated._runtime import _one_hot, _row_dot, _rows, _scatter  # noqa: F401
 
 
 def forward(tokens, mask, labels, embeddings, keys, query, classifier):
@@ -60,33 +61,3 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, w
         # ∂ℓ/∂U[c, k] = g_z[c]*h[k]
         grads["classifier"] = (g_z.T @ h) / n_sentences
     return grads
-
-
-def _scatter(scatter, x):
-    """Adds per-position rows ``x[b, i, ...]`` into their words: ``(W, ...)``."""
-    flat = x.reshape(scatter.shape[1], -1)
-    return np.asarray(scatter @ flat).reshape((scatter.shape[0],) + x.shape[2:])
-
-
-def _row_dot(table, tokens, y, chunk_elements=2**20):
-    """``table[tokens[b, i]] · y[b]`` per position, gathered a chunk of sentences at a time
-    (about ``chunk_elements`` gathered numbers, so memory stays bounded for wide tables)."""
-    out = np.empty(tokens.shape, dtype=np.result_type(table, y))
-    chunk = max(1, chunk_elements // (tokens.shape[1] * table.shape[1]))
-    for start in range(0, tokens.shape[0], chunk):
-        rows = np.take(table, tokens[start:start + chunk], axis=0)
-        out[start:start + chunk] = np.matmul(rows, y[start:start + chunk, :, None])[..., 0]
-    return out
-
-
-def _rows(x, tokens, n_words):
-    """The sparse ``(S, W)`` matrix ``Σ_i x[b, i] [token(b, i) = w]`` (padding has x = 0)."""
-    n, length = tokens.shape
-    indptr = np.arange(0, n * length + 1, length)
-    return sp.csr_matrix((x.ravel(), tokens.ravel(), indptr), shape=(n, n_words))
-
-
-def _one_hot(labels, n_classes, dtype):
-    out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
-    out[np.arange(labels.shape[0]), labels] = 1
-    return out
