@@ -71,6 +71,37 @@ def sen_distance(s, y, m):
     return np.where(np.isfinite(rel), rel, np.where((s == 0) & (y == 0), 0.0, 1.0))
 
 
+def sen_curve_inverse(y, m):
+    """The score ``s ≥ 0`` with ``f(s) = y`` on the SEN curve (bisection; ``f`` increases)."""
+    target = np.square(np.asarray(y, dtype=np.float64)) / 2.0
+    lo, hi = np.zeros_like(target), target.copy()  # s + (e^s − 1)/m ≥ s, so s ≤ y²/2
+    for _ in range(64):
+        mid = (lo + hi) / 2.0
+        above = mid + np.expm1(mid) / m > target
+        hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+    return (lo + hi) / 2.0
+
+
+def sen_orthogonal_distance(s, y, m, samples: int = 256):
+    """Euclidean distance of ``(s, y)`` from the nearest point of the SEN curve, relative to
+    the point's distance from the origin.
+
+    The nearest point of an increasing curve lies between the vertical projection
+    ``(s, f(s))`` and the horizontal one ``(f⁻¹(y), y)``; that interval is searched densely.
+    Unlike :func:`sen_distance`, this does not blow up near the origin, where the curve is
+    vertical and a small lag in ``s`` reads as a large relative gap in ``‖q‖‖v‖``.
+    """
+    s, y = np.broadcast_arrays(np.asarray(s, np.float64), np.asarray(y, np.float64))
+    m = np.broadcast_to(np.asarray(m, np.float64), s.shape)[..., None]
+    a, b = np.maximum(s, 0.0), sen_curve_inverse(y, m[..., 0])
+    grid = np.linspace(0.0, 1.0, samples)
+    foot = np.minimum(a, b)[..., None] + np.abs(b - a)[..., None] * grid
+    gap = np.hypot(foot - s[..., None], sen_curve(foot, m) - y[..., None]).min(axis=-1)
+    norm = np.hypot(s, y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, gap / norm, 0.0)
+
+
 def accuracy(params, data: Dataset, spec: ModelSpec) -> float:
     """Fraction of sentences whose largest logit is their label."""
     return float(np.mean(numeric.logits(params, data, spec).argmax(axis=1) == data.labels))
@@ -140,7 +171,10 @@ def sen_summary(run: Run, m: int) -> dict:
            # before that epoch the points sit near the origin: how far, in ‖q‖‖v‖ units
            "start_up_max_abs_distance": float(np.max(np.abs(
                run.trace.sen_norms[:settled] - np.nan_to_num(sen_curve(
-                   run.trace.scores[:settled], m))), initial=0.0))}
+                   run.trace.scores[:settled], m))), initial=0.0)),
+           # over the whole run: distance to the nearest curve point / distance from origin
+           "max_orthogonal_rel_distance": float(sen_orthogonal_distance(
+               run.trace.scores, run.trace.sen_norms, m).max())}
     if late.size:
         epoch, word = np.unravel_index(np.argmax(late), late.shape)
         out.update(max_rel_distance=float(late.max()), worst_epoch=int(epoch) + SEN_FROM_EPOCH,

@@ -48,6 +48,23 @@ def test_points_off_the_sen_curve_are_caught(s, m, factor):
         assert ex.sen_distance(s, off, m) == pytest.approx(1 - 1 / factor)
 
 
+def test_orthogonal_distance_measures_the_normal_offset():
+    m, s0 = 20, 1.0
+    s = np.linspace(0.0, 3.0, 40)
+    assert ex.sen_orthogonal_distance(s, ex.sen_curve(s, m), m).max() < 1e-12
+    y0 = ex.sen_curve(s0, m)
+    slope = (1 + np.exp(s0) / m) / y0
+    normal = np.array([-slope, 1.0]) / np.hypot(slope, 1.0)
+    point = np.array([s0, y0]) + 0.01 * normal
+    assert ex.sen_orthogonal_distance(*point, m) == pytest.approx(
+        0.01 / np.hypot(*point), rel=1e-3)
+    # negative control: 5 % above the curve is more than 2 % away
+    assert ex.sen_orthogonal_distance(2.0, 1.05 * ex.sen_curve(2.0, m), m) > 0.02
+    # near the origin, where the curve is vertical, a lag in s is a small distance
+    assert ex.sen_orthogonal_distance(1e-10, 1e-3, m) < 1e-3 < 0.9 < ex.sen_distance(
+        1e-10, 1e-3, m)
+
+
 def test_sen_distance_edge_cases():
     assert ex.sen_distance(0.0, 0.0, 20) == 0.0
     assert ex.sen_distance(0.0, 1e-6, 20) == 1.0   # the curve starts at the origin
@@ -81,6 +98,7 @@ def test_synthetic_end_to_end(tmp_path):
         assert max(sen["per_word_max_rel_distance"]) == sen["max_rel_distance"]
     # under A1-A3 up to small non-topic motion, Attn-FC follows the curve closely
     assert r["models"]["Attn-FC"]["sen"]["max_rel_distance"] < 0.02
+    assert r["models"]["Attn-FC"]["sen"]["max_orthogonal_rel_distance"] < 0.02
     assert r["models"]["Attn-FC"]["sen"]["within_tolerance"]
     # topic words move, non-topic words barely
     fc = r["models"]["Attn-FC"]["final"]

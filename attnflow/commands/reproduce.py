@@ -73,11 +73,13 @@ def summary(results: dict) -> str:
     elif results["experiment"] == "synthetic":
         start = next(iter(results["models"].values()))["sen"]["from_epoch"]
         rows = [("model", "test acc", "final loss", f"SEN max rel. dist. (epoch >= {start})",
-                 "time (s)")]
+                 "SEN orthogonal dist. (all epochs)", "time (s)")]
         for name, r in results["models"].items():
             dist = r["sen"]["max_rel_distance"]
             rows.append((name, f"{r['test_accuracy']:.4f}", f"{r['final_train_loss']:.4g}",
-                         "n/a" if dist is None else f"{dist:.4%}", f"{r['wall_time_s']:.1f}"))
+                         "n/a" if dist is None else f"{dist:.4%}",
+                         f"{r['sen']['max_orthogonal_rel_distance']:.4%}",
+                         f"{r['wall_time_s']:.1f}"))
     else:
         rows = [("model", "test acc", "best epoch", "epochs run",
                  "SEN rel. dist. top words (median / max)", "picked purity (first -> last)",
