@@ -451,8 +451,32 @@ class _ModulePrinter(_Printer):
             self.gather(code, 2)
             self.emit(f'grads["{p.name}"] = {code}', 2)
         self.emit("return grads")
+        self.share_scatters(rows_at)
         if any("rows_a" in line for line in self.lines[rows_at:]):
             self.lines.insert(rows_at, "    rows_a = _rows(a, tokens, scatter.shape[0])")
+
+    def share_scatters(self, start: int):
+        """A scatter ``rows_x.T @ g_Y`` that several gradients use is computed once, right
+        after ``g_Y``: ``g_Y``'s guard covers every gradient that needs it."""
+        pattern = re.compile(r"\brows_(\w+)\.T @ (g_\w+)\b")
+        uses: dict[tuple, int] = {}
+        for line in self.lines[start:]:
+            if not line.lstrip().startswith("#"):
+                for hit in pattern.finditer(line):
+                    uses[hit.groups()] = uses.get(hit.groups(), 0) + 1
+        for (x, g), count in sorted(uses.items()):
+            if count < 2:
+                continue
+            name = f"{g}_words"
+            for n in range(start, len(self.lines)):
+                if not self.lines[n].lstrip().startswith("#"):
+                    self.lines[n] = self.lines[n].replace(f"rows_{x}.T @ {g}", name)
+            at = next(n for n in range(start, len(self.lines))
+                      if self.lines[n].lstrip().startswith(f"{g} = "))
+            indent = self.lines[at][:len(self.lines[at]) - len(self.lines[at].lstrip())]
+            self.lines[at + 1:at + 1] = [
+                f"{indent}# Σ_(b,i): token = w of {x}[i] {g}[…], shared by the gradients below",
+                f"{indent}{name} = rows_{x}.T @ {g}"]
 
     def word_level_nodes(self) -> list[str]:
         """Token-indexed nodes whose gradient feeds only parameter gradients: they are

@@ -45,12 +45,14 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, w
     if wrt & {"embeddings", "keys", "query"}:
         # g_h[k] = Sum(U[c, k]*g_z[c], (c, 0, C - 1))
         g_h = g_z @ classifier
+        # Σ_(b,i): token = w of a[i] g_h[…], shared by the gradients below
+        g_h_words = rows_a.T @ g_h
     if wrt & {"keys", "query"}:
         # w_s[w] = Σ_(b,i): token = w of g_s[i] = Sum(V[i, k]*a[i]*g_h[k], (k, 0, d - 1)) - Sum(a[i]*g_h[k]*h[k], (k, 0, d - 1))
-        w_s = np.einsum("wk,wk->w", rows_a.T @ g_h, embeddings) - rows_a.T @ (np.einsum("bk,bk->b", g_h, h))
+        w_s = np.einsum("wk,wk->w", g_h_words, embeddings) - rows_a.T @ (np.einsum("bk,bk->b", g_h, h))
     if "embeddings" in wrt:
         # ∂ℓ/∂V[i, k] = a[i]*g_h[k]
-        grads["embeddings"] = (rows_a.T @ g_h) / n_sentences
+        grads["embeddings"] = (g_h_words) / n_sentences
     if "keys" in wrt:
         # ∂ℓ/∂K[i, r] = g_s[i]*q[r]
         grads["keys"] = (np.einsum("w,r->wr", w_s, query)) / n_sentences
