@@ -566,6 +566,12 @@ def _fold_context(expr: IExpr) -> IExpr:
     return canonical(terms)
 
 
+def _helpers_used(body: str) -> list[str]:
+    """The runtime helpers the printed body calls (each rule may or may not fire)."""
+    return sorted(set(re.findall(r"\b(_[a-z_]+)\(", body)) & set(re.findall(
+        r"^def (_\w+)\(", RUNTIME, re.M)))
+
+
 def _bases(term: Term):
     return {x.base for x in term.body.atoms(sp.Indexed)}
 
@@ -591,6 +597,6 @@ def module_source(model: Model, config: PrinterConfig = PrinterConfig()) -> str:
            f'symbolic/printer.py.\n"""\n')
     body = "\n".join(pr.lines)
     return (HEADER.format(model=f"{model.classifier} classifier, {model.loss}") + doc
-            + "\nimport numpy as np\n\nfrom numeric._generated._runtime import _one_hot, _row_dot, "
-            "_rows, _scatter  # noqa: F401\n\n\n" + body + "\n")
+            + "\nimport numpy as np\n\nfrom numeric._generated._runtime import "
+            + ", ".join(_helpers_used(body)) + "\n\n\n" + body + "\n")
 

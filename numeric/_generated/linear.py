@@ -7,7 +7,7 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 
 import numpy as np
 
-from numeric._generated._runtime import _one_hot, _row_dot, _rows, _scatter  # noqa: F401
+from numeric._generated._runtime import _one_hot, _rows
 
 
 def forward(tokens, mask, labels, embeddings, keys, query, classifier):
