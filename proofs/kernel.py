@@ -36,16 +36,27 @@ class ScopeError(Exception):
 
 @dataclass(frozen=True)
 class Assumption:
-    """A named hypothesis; ``content`` is what steps that use it may read (e.g. substitutions)."""
+    """A named hypothesis; ``content`` is what steps that use it may read (e.g. substitutions).
+
+    ``derivations``: the models (``symbolic.model.Model``) whose derivation and flow a step
+    using this assumption may read. ``kind``: ``"content"`` when steps use it through its
+    content (a substitution, an equality, a sign), ``"prose"`` when it is only stated (the
+    audit lists it as trusted, never as checked).
+    """
 
     name: str
     statement: str
     content: Any = None
+    derivations: tuple = ()
+    kind: str = "content"
 
     def __post_init__(self):
         _check_name("assumption", self.name)
         if not self.statement.strip():
             raise ValueError(f"assumption {self.name!r} has an empty statement")
+        if self.kind not in ("content", "prose"):
+            raise ValueError(f"assumption {self.name!r}: kind {self.kind!r} is not "
+                             "'content' or 'prose'")
 
 
 @dataclass(frozen=True)
