@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -21,8 +22,15 @@ def _commands() -> list[str]:
     return [c for c in ORDER if c in present] + sorted(present - set(ORDER))
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line (exit status 2) naming the option, with a pointer to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="attnflow",
         description="Symbolic verification of the training dynamics of attention models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -32,8 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command; its exit status: 0 holds, 1 violated/failed, 2 bad usage or
+    unreadable input, 3 nothing could be checked (130: interrupted)."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) stopped reading: stop quietly, and keep the interpreter
+        # from failing again when it flushes stdout at exit
+        _silence_stdout()
+        return 1
+    except KeyboardInterrupt:
+        print(f"attnflow {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        outputs = sys.modules.get("numeric.outputs")
+        if outputs is not None and isinstance(err, outputs.OutputError):
+            print(f"attnflow {args.command}: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (e.g. captured in tests)
+        pass
 
 
 if __name__ == "__main__":
