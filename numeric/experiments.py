@@ -10,7 +10,7 @@ The SEN curve (persisting identity, keys starting at 0 and embeddings near 0):
 
 from __future__ import annotations
 
-import json
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import numeric
-from numeric import plots
+from numeric import outputs, plots
 from numeric.data import Splits, load_sst, synthetic_topic_data
 from numeric.integrate import gradient_descent
 from numeric.model import Dataset, ModelSpec
@@ -195,6 +195,18 @@ def word_statistics(params, topic: np.ndarray) -> dict:
             "nontopic_norm_mean": float(n[~topic].mean())}
 
 
+def _claims_output(run):
+    """Run ``run(out, …)`` holding ``out`` (``outputs.claim_folder``): a second concurrent run
+    into the same folder is refused, and the previous run's results.json and figures are
+    removed first, so the folder never mixes two runs."""
+    @functools.wraps(run)
+    def claimed(out, *args, **kwargs):
+        with outputs.claim_folder(out) as folder:
+            return run(folder, *args, **kwargs)
+    return claimed
+
+
+@_claims_output
 def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
                   data: Splits | None = None, models=tuple(MODELS), progress=True) -> dict:
     """Attn-FC, Attn-TC and Attn-TL on the synthetic data with the paper's settings.
@@ -235,6 +247,7 @@ def epochs_to_threshold(loss: np.ndarray, threshold: float = LOSS_THRESHOLD) -> 
     return int(below[0]) if below.size else None
 
 
+@_claims_output
 def run_ablation(out, *, epochs: int = ABLATION_EPOCHS, seed: int = 0,
                  data: Splits | None = None, threshold: float = LOSS_THRESHOLD,
                  progress=True) -> dict:
@@ -327,6 +340,7 @@ class EarlyStopping:
         return len(self.epochs) - 1 - self.epochs.index(self.best_epoch) >= self.patience
 
 
+@_claims_output
 def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed: int = 0,
             data: Splits | None = None, eval_every: int = SST_EVAL_EVERY,
             patience: int = SST_PATIENCE, progress=True) -> dict:
@@ -397,5 +411,6 @@ def _folder(out) -> Path:
 
 
 def _write(out: Path, results: dict) -> dict:
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    """results.json last and atomically: once it exists, the run and its figures are whole."""
+    outputs.write_json(out / outputs.RESULTS_NAME, results)
     return results

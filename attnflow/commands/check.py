@@ -3,7 +3,7 @@ applicable law checked, the worst case reported with the seed that reproduces it
 
 from __future__ import annotations
 
-import json
+from attnflow.options import nonnegative_int, output_file, positive_finite_float, positive_int
 
 
 def add_parser(sub):
@@ -12,13 +12,14 @@ def add_parser(sub):
                        description="Integrate random configurations adaptively (DOP853) for "
                                    "a time budget and check every applicable law; exit 0 "
                                    "only if all hold.")
-    p.add_argument("--budget", type=float, default=60.0,
+    p.add_argument("--budget", type=positive_finite_float, default=60.0,
                    help="wall-clock seconds to spend (default 60)")
-    p.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
-    p.add_argument("--json", metavar="FILE", help="write the result as JSON to FILE")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="campaign seed (default 0)")
+    p.add_argument("--json", metavar="FILE", type=output_file,
+                   help="write the result as JSON to FILE")
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="processes (default: all cores)")
-    p.add_argument("--trajectory", type=int, metavar="SEED",
+    p.add_argument("--trajectory", type=nonnegative_int, metavar="SEED",
                    help="rerun the single configuration with this seed (from a report) "
                         "and print its laws")
     p.set_defaults(func=run)
@@ -39,8 +40,8 @@ def run(args) -> int:
     result = run_campaign(args.budget, args.seed, progress=True, workers=args.workers)
     print(format_summary(result))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result.to_dict(), f, indent=2)
+        from numeric.outputs import write_json
+        write_json(args.json, result.to_dict())
         print(f"wrote {args.json}")
     return 0 if result.ok else 1
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
+
+from attnflow.options import nonnegative_int, output_folder, positive_int
 
 EXPERIMENTS = ("synthetic", "ablation", "sst2", "sst5")
 
@@ -16,15 +17,16 @@ def add_parser(subparsers) -> None:
         description="Run one of the paper's experiments with its settings (PAPER.md) and "
                     "write PNG/PDF figures and results.json into --out.")
     p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_folder, default=None,
                    help="output folder (default: results/EXPERIMENT)")
-    p.add_argument("--epochs", type=_positive_int, default=None,
+    p.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs (default: the paper's: synthetic 5000, ablation 6000; "
                         "sst2/sst5: at most 3000, early stopping on the validation loss)")
     p.add_argument("--data", type=Path, default=None,
                    help="folder holding the SST files stsa.binary.* / stsa.fine.* "
                         "(sst2/sst5 only; required there)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of data and initialisation")
     p.set_defaults(func=run)
 
 
@@ -93,9 +95,3 @@ def summary(results: dict) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
