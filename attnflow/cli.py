@@ -44,7 +44,9 @@ def main(argv=None) -> int:
     unreadable input, 3 nothing could be checked (130: interrupted)."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return status
     except BrokenPipeError:
         # the reader (e.g. `| head`) stopped reading: stop quietly, and keep the interpreter
         # from failing again when it flushes stdout at exit

@@ -232,6 +232,8 @@ def read_archive(path) -> dict[str, np.ndarray]:
             except _DAMAGED as err:
                 raise ValueError(f"{not_npz}: field {name!r} is damaged "
                                  f"({_damage(err)})") from None
+            if not isinstance(fields[name], np.ndarray):  # a zip member that is no .npy
+                raise ValueError(f"{not_npz}: field {name!r} is not a NumPy array")
     return fields
 
 

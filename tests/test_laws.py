@@ -182,4 +182,4 @@ def test_laws_command_on_a_saved_gradient_descent_run(tmp_path, capsys):
 def test_laws_command_names_a_bad_field(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", tokens=np.zeros((2, 2), int))
     assert main(["laws", str(tmp_path / "bad.npz")]) == 2
-    assert "missing field(s)" in capsys.readouterr().out
+    assert "missing field(s)" in capsys.readouterr().err

@@ -25,7 +25,8 @@ def add_parser(sub):
 
 def run(args) -> int:
     if args.out is not None and args.render is None:
-        print("attnflow derive: --out names the file for --render; give --render md|tex")
+        print("attnflow derive: --out names the file for --render; give --render md|tex",
+              file=sys.stderr)
         return 2
     from symbolic.generate import GENERATED, check_generated, write_generated
 

@@ -3,6 +3,8 @@ of a PyTorch run), with each law's preconditions measured on the run."""
 
 from __future__ import annotations
 
+import sys
+
 from attnflow.options import nonnegative_finite_float, output_file
 
 #: Default relative drift accepted: gradient descent drifts by O(learning rate).
@@ -36,12 +38,12 @@ def run(args) -> int:
         try:
             check_output_file(args.json, inputs=[args.file])
         except OutputError as e:
-            print(f"attnflow laws: --json: {e}")
+            print(f"attnflow laws: --json: {e}", file=sys.stderr)
             return 2
     try:
         traj = Trajectory.load(args.file)
     except (ValueError, OSError) as e:
-        print(f"attnflow laws: cannot read {args.file}: {e}")
+        print(f"attnflow laws: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     report = laws_report(args.file, traj, check_laws(traj, args.tolerance), args.tolerance)
     print(format_report(report))
