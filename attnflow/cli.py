@@ -42,16 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run one command; its exit status: 0 holds, 1 violated/failed, 2 bad usage or
     unreadable input, 3 nothing could be checked (130: interrupted)."""
-    args = build_parser().parse_args(argv)
     try:
-        status = int(args.func(args) or 0)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
-        return status
+        args = build_parser().parse_args(argv)  # --help may meet a closed pipe too
     except BrokenPipeError:
-        # the reader (e.g. `| head`) stopped reading: stop quietly, and keep the interpreter
-        # from failing again when it flushes stdout at exit
         _silence_stdout()
         return 1
+    stdout, sys.stdout = sys.stdout, PipeSafe(sys.stdout)
+    try:
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return status
     except KeyboardInterrupt:
         print(f"attnflow {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -61,6 +61,39 @@ def main(argv=None) -> int:
             print(f"attnflow {args.command}: {err}", file=sys.stderr)
             return 2
         raise
+    finally:
+        sys.stdout = stdout
+
+
+class PipeSafe:
+    """stdout that a reader may stop reading (``attnflow laws run.npz | head``): once the pipe
+    is closed, further output is dropped and the command still finishes its work (files it
+    writes, its exit status) instead of dying with a BrokenPipeError traceback."""
+
+    def __init__(self, stream):
+        self._stream, self.closed_pipe = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.closed_pipe = True
+        _silence_stdout()  # the interpreter's own flush at exit must not fail either
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _silence_stdout() -> None:

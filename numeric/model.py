@@ -156,8 +156,8 @@ class ModelSpec:
                              f"{sorted(CLASSIFIER_PARAMS)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
-        if isinstance(self.trainable, str):
-            raise ValueError(f"trainable must be a collection of names, got the string "
+        if isinstance(self.trainable, str) or not hasattr(self.trainable, "__iter__"):
+            raise ValueError(f"trainable must be a collection of names, got "
                              f"{self.trainable!r}")
         expanded = set()
         for name in self.trainable:
@@ -204,6 +204,12 @@ def init_params(spec: ModelSpec, data: Dataset, seed=0, *, query_scale: float = 
     A linear classifier is standard normal with its diagonal set to 1 (the authors' Attn-FC);
     the MLP uses ``N(0, 1/fan_in)`` weights and zero biases.
     """
+    seed = integer("seed", seed, 0)
+    for name, scale in (("query_scale", query_scale), ("key_scale", key_scale),
+                        ("embedding_scale", embedding_scale)):
+        if isinstance(scale, (bool, np.bool_)) or not isinstance(
+                scale, (int, float, np.integer, np.floating)) or not 0 <= scale < np.inf:
+            raise ValueError(f"{name} must be a finite number >= 0, got {scale!r}")
     rng = np.random.default_rng(seed)
     shapes = spec.shapes(data.n_words, data.n_classes)
     p = {"embeddings": embedding_scale * rng.standard_normal(shapes["embeddings"]),

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import numeric
 from attnflow.cli import main
 from numeric import experiments, outputs
 from numeric.campaign import Config, build
@@ -293,10 +294,21 @@ def test_dataset_refuses_to_coerce(change, field):
     (dict(d=True), "ModelSpec.d"), (dict(d_key=2.0), "ModelSpec.d_key"),
     (dict(hidden=0), "ModelSpec.hidden"), (dict(d="4"), "ModelSpec.d"),
     (dict(trainable="keys"), "trainable"), (dict(trainable=("velocity",)), "velocity"),
-    (dict(dtype="float16"), "dtype"), (dict(classifier="svm"), "classifier")])
+    (dict(dtype="float16"), "dtype"), (dict(classifier="svm"), "classifier"),
+    (dict(trainable=None), "trainable")])
 def test_model_spec_refuses_to_coerce(change, field):
     with pytest.raises(ValueError, match=field):
         ModelSpec(**change)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(seed=1.5), "seed"), (dict(seed=-1), "seed"), (dict(query_scale=float("nan")),
+                                                        "query_scale"),
+    (dict(key_scale="0.3"), "key_scale"), (dict(embedding_scale=-1e-6), "embedding_scale")])
+def test_init_params_refuses_bad_seeds_and_scales(kwargs, field):
+    data = Dataset(TOKENS, LABELS, 5, 2)
+    with pytest.raises(ValueError, match=field):
+        numeric.init_params(ModelSpec(), data, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs, field", [
@@ -432,16 +444,32 @@ def test_ctrl_c_is_one_line_exit_130(monkeypatch, capsys):
     assert status == 130 and err.strip() == "attnflow verify: interrupted"
 
 
-def test_output_piped_into_head_ends_without_a_traceback(files):
-    """``attnflow laws FILE | head -1``: the reader closes the pipe after one line."""
-    proc = subprocess.Popen([sys.executable, "-m", "attnflow", "laws", str(files / "good.npz")],
+def test_output_piped_into_head_ends_without_a_traceback(files, tmp_path):
+    """``attnflow laws FILE --json OUT | head -1``: the reader closes the pipe after one line;
+    the command still writes OUT and exits with its verdict, without a traceback."""
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "attnflow", "laws", str(files / "good.npz"),
+                             "--tolerance", "0.1", "--json", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     proc.stdout.readline()
     proc.stdout.close()
     err = proc.stderr.read().decode()
-    proc.wait(timeout=120)
+    assert proc.wait(timeout=120) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert strict_load(out.read_text())["verdict"] == "holds"
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = outputs.write_text(tmp_path / "new.md", "x")
+        assert path.stat().st_mode & 0o777 == 0o644     # not mkstemp's private 0600
+        path.chmod(0o640)
+        outputs.write_text(path, "y")
+        assert path.stat().st_mode & 0o777 == 0o640     # a replaced file keeps its mode
+    finally:
+        os.umask(umask)
 
 
 # --- every report: strict JSON, every number finite or null -------------------------------
