@@ -90,6 +90,10 @@ class Trajectory:
         if (self.loss is None) != (self.loss_time is None):
             raise ValueError("loss and loss_time must be given together")
         if self.loss is not None:
+            for name, x in (("loss", self.loss), ("loss_time", self.loss_time)):
+                if np.asarray(x).dtype.kind not in "fiu":  # complex would lose its imaginary
+                    raise ValueError(f"{name} must be real numbers, got dtype "
+                                     f"{np.asarray(x).dtype}")
             self.loss = np.asarray(self.loss, dtype=np.float64)
             self.loss_time = np.asarray(self.loss_time, dtype=np.float64)
             if self.loss.ndim != 1 or self.loss.shape != self.loss_time.shape:
