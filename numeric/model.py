@@ -40,11 +40,12 @@ def _int_array(name: str, x, ndim: int) -> np.ndarray:
 def integer(name: str, value, least: int) -> int:
     """``value`` as an ``int`` if it is an integer (Python or NumPy; not a bool, float or
     string) of at least ``least``; else ``ValueError`` naming ``name``."""
+    what = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        least, f"an integer >= {least}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {least}, got {value!r} "
-                         f"({type(value).__name__})")
+        raise ValueError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
     if value < least:
-        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return int(value)
 
 
