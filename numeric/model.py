@@ -233,6 +233,8 @@ def check_params(params, spec: ModelSpec, data: Dataset) -> dict[str, np.ndarray
     """Validate names, shapes, dtypes and finiteness; return arrays in the spec's dtype."""
     if not isinstance(params, dict):
         raise ValueError(f"params must be a dict of arrays, got {type(params).__name__}")
+    if not isinstance(spec, ModelSpec):
+        raise ValueError(f"spec must be a ModelSpec, got {type(spec).__name__}")
     shapes = spec.shapes(data.n_words, data.n_classes)
     unknown = sorted(set(params) - set(shapes))
     if unknown:

@@ -368,6 +368,17 @@ def test_parameters_of_the_wrong_dtype_or_value_are_named(problem):
         gradient_descent(params, data, spec, 0.1, 1, frozen_rows={"keys": [data.n_words]})
 
 
+@pytest.mark.parametrize("call, field", [
+    (lambda p, d, s: numeric.loss(p, d, "linear"), "spec"),
+    (lambda p, d, s: numeric.loss(p, (d.tokens, d.labels), s), "data"),
+    (lambda p, d, s: numeric.loss(list(p.values()), d, s), "params"),
+    (lambda p, d, s: numeric.gradient(p, d, s, wrt=("velocity",)), "velocity"),
+    (lambda p, d, s: numeric.loss({**p, "bias": p["query"]}, d, s), "bias")])
+def test_engine_entry_points_name_what_is_wrong(problem, call, field):
+    with pytest.raises(ValueError, match=field):
+        call(*problem)
+
+
 def test_sst_file_with_old_mac_line_endings_reads_as_lines(tmp_path):
     (tmp_path / "cr.txt").write_bytes(b"1 a fine film\r0 a dull one\r1 good\r")
     assert read_sst_file(tmp_path / "cr.txt", 2) == [(1, ["a", "fine", "film"]),
