@@ -411,6 +411,14 @@ def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out" / outputs.LOCK_NAME).exists()
 
 
+def test_a_mistyped_data_folder_leaves_the_previous_results_alone(tmp_path, capsys):
+    (tmp_path / "results.json").write_text("{}")
+    status, _, err = run(["reproduce", "sst2", "--data", tmp_path / "nowhere", "--out",
+                          tmp_path], capsys)
+    one_line_error(status, err, "stsa.binary.train")
+    assert (tmp_path / "results.json").exists()
+
+
 def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
     (tmp_path / outputs.LOCK_NAME).write_text("process 999999999")   # no flock held
     with outputs.claim_folder(tmp_path) as out:

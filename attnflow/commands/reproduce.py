@@ -53,7 +53,11 @@ def run(args) -> int:
         elif args.experiment == "ablation":
             results = experiments.run_ablation(out, **kwargs)
         else:
-            results = experiments.run_sst(out, args.data, args.experiment, **kwargs)
+            from numeric.data import load_sst
+
+            # read (or refuse) the data before the output folder's previous run is cleared
+            data = load_sst(args.data, args.experiment)
+            results = experiments.run_sst(out, args.data, args.experiment, data=data, **kwargs)
     except ValueError as err:
         print(f"attnflow reproduce {args.experiment}: {err}", file=sys.stderr)
         return 2
