@@ -25,7 +25,7 @@ import sympy as sp
 import symbolic.derive as SD
 from proofs import derivations as D
 from proofs.kernel import Assumption, Normalised, Step, Theorem
-from proofs.normalisers import NORMALISERS, normalised
+from proofs.normalisers import normalised
 from symbolic import laws as SL
 from symbolic.explicit import ExplicitModel, Sizes, _Opaque, _read_explicitly
 from symbolic.indexform import kind_of
@@ -107,9 +107,10 @@ def explicit_loss(model: Model, sizes: Sizes):
 
 def _gradient_step(law: SL.Law):
     def check(scope):
+        law = scope.assumption("Q")
         flows_of = scope.assumption("GF")["flow"]
         out = {}
-        for model in scope.assumption("Q").models:
+        for model in law.models:
             trainable = _trainable(scope, law, model)
             flows = flows_of(model, trainable)
             ex, loss = explicit_loss(model, GRADIENT_SIZES)
@@ -137,8 +138,9 @@ def _gradient_step(law: SL.Law):
 
 def _any_classifier_step(law: SL.Law):
     def check(scope):
+        law = scope.assumption("Q")
         gf = scope.assumption("GF")
-        abstract = next(x for x in scope.assumption("Q").models if x.loss == "abstract")
+        abstract = next(x for x in law.models if x.loss == "abstract")
         names = _trainable(scope, law, abstract)
         lhs, rhs = [], []
         for classifier in law.classifiers:
@@ -191,11 +193,11 @@ LEMMA_STEPS = {"attention": _attention_lemma, "relu": _relu_lemma}
 
 # --- the rate and the data set ---------------------------------------------------------------
 
-def reduced_rates(scope, law: SL.Law) -> list[sp.Expr]:
+def reduced_rates(scope) -> list[sp.Expr]:
     """``R_χ`` per model and per case of the law's assumptions, every rewriting applied: the
     assumptions' cases (in order), the lemmas (as established by their steps), the nodes the
-    law expands by their definitions."""
-    declared = scope.assumption("Q")
+    law expands by their definitions (all read from the declaration ``Q``)."""
+    declared = law = scope.assumption("Q")
     flows_of = scope.assumption("GF")["flow"]
     scope.step("gradient")
     out = []
@@ -218,7 +220,8 @@ def reduced_rates(scope, law: SL.Law) -> list[sp.Expr]:
 
 def _rate_step(law: SL.Law):
     def check(scope):
-        rates = reduced_rates(scope, law)
+        law = scope.assumption("Q")
+        rates = reduced_rates(scope)
         return normalised(sp.Eq(sp.Matrix(rates), sp.zeros(len(rates), 1), evaluate=False),
                           law.normaliser)
     uses = ("GF", "Q", "gradient") + tuple(x.name for x in law.assumptions) + law.lemmas
@@ -243,14 +246,14 @@ def _shared_bases(law: SL.Law) -> tuple:
 
 def _dataset_step(law: SL.Law):
     def check(scope):
+        scope.assumption("GF")
         rule = scope.step("rate")
         per_sentence = rule.claim.lhs
-        rewrite = NORMALISERS[law.normaliser][0]
         total = per_sentence.applyfunc(
             lambda e: D.mean_over_sentences(e, _shared_bases(law)))
         return Normalised(sp.Eq(total, sp.zeros(*per_sentence.shape), evaluate=False),
-                          D.reduce_each_sentence(rewrite),
-                          f"reducing each sentence's term by {law.normaliser}, as in step rate")
+                          D.reduce_each_sentence(rule.normalise),
+                          f"reducing each sentence's term by {rule.how}, as in step rate")
     return Step("dataset", "over the data set dQ/dτ = (1/|D|) Σ_χ R_χ (GF: the sum over words "
                 "regrouped by the tokens holding them) is a sum of zeros", "symbolic", check,
                 uses=("GF", "rate"))
