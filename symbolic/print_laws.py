@@ -297,7 +297,7 @@ def law_functions(law: SL.Law) -> list[str]:
     """Source of ``<law>_terms``, ``<law>_sensitivity`` and ``<law>_slopes``."""
     name = law.name.replace("-", "_")
     args = ", ".join(_arguments(law))
-    doc_q = f"A = {sp.sstr(law.a)}, B = {sp.sstr(law.b)}"
+    doc_q = f"A = {_text(law.a)}, B = {_text(law.b)}"
     out = []
 
     pr = _LawPrinter(law)
@@ -336,6 +336,11 @@ def law_functions(law: SL.Law) -> list[str]:
                          "the law reads, (T, *components) each.", pr,
                          "return {" + ", ".join(items) + "}"))
     return out
+
+
+def _text(expr) -> str:
+    """``expr`` for a docstring (no backslashes: ‖q‖² for the norm symbol)."""
+    return sp.sstr(expr).replace(str(SL.QQ), "‖q‖²")
 
 
 def _function(name: str, args: str, doc: str, pr: _LawPrinter, ret: str) -> str:

@@ -29,7 +29,7 @@ def _one_hot(labels, n_classes, dtype):
 
 
 def sen_terms(embeddings, keys, query, c, m):
-    """Law sen: ½‖v_w‖² − (s_w + e^{s_w − c}/m)/‖q‖² is constant for every topic word w. A = Sum(V[w, k]**2, (k, 0, d - 1))/2, B = (s[w] + exp(-c)*exp(s[w])/m)/\|q\|^{2}; each (T, *components)."""
+    """Law sen: ½‖v_w‖² − (s_w + e^{s_w − c}/m)/‖q‖² is constant for every topic word w. A = Sum(V[w, k]**2, (k, 0, d - 1))/2, B = (s[w] + exp(-c)*exp(s[w])/m)/‖q‖²; each (T, *components)."""
     T_ = embeddings.shape[0]
     norm2_q = np.einsum("Tr,Tr->T", query, query)
     s_word = np.einsum("Tr,Twr->Tw", query, keys)
