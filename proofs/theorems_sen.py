@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from proofs import derivations as D
-from proofs.conservation import conservation_theorem
+from proofs.conservation import _late, conservation_theorem
 from proofs.derivations import QQ, G, a, c, k, l, m, p, s_t, v
 from proofs.kernel import Assumption, Citation, Step, Theorem, check_theorem
 from proofs.normalisers import normalised
@@ -46,7 +46,7 @@ GF = Assumption(
     "GF", "training follows the gradient flow dθ/dτ = −∇L(θ) of L = (1/|D|) Σ_χ ℓ_χ; a word's "
     "embedding and key receive, from each sentence χ, −∂ℓ_χ/∂(the copy gathered at each token "
     "where the word occurs), as the engine scatters them",
-    content=D.flow, derivations=(D.ABSTRACT,) + D.CLASSIFIERS)
+    content=_late("flow"), derivations=(D.ABSTRACT,) + D.CLASSIFIERS)
 ANY_LOSS = Assumption(
     "ANY", "ℓ_χ is any differentiable function of the context h(χ); G_χ = ∂ℓ_χ/∂h is left "
     "symbolic (the abstract loss of the derivation; any classifier, trained or not)",
