@@ -195,3 +195,13 @@ def test_sen_curve_reads_the_declared_quantity():
     expected = sp.Rational(1, 2) * sp.Sum(v[l] ** 2, (l, 0, symbolic.model.d - 1)) - (
         s_t + sp.exp(s_t) * sp.exp(-c) / SL.m) / SL.QQ
     assert sp.simplify(sen_quantity() - expected) == 0
+
+
+def test_a_law_declared_at_run_time_gets_a_theorem_that_fails_when_it_is_not_conserved():
+    kept = SL.declare("query-key-again", "q qᵀ − Σ_w κ_w κ_wᵀ", "q[r]*q[t]",
+                      "Sum(K[w,r]*K[w,t], (w, 0, W - 1))",
+                      assumptions=(SL.trains("query", "keys"),))
+    assert check_theorem(conservation.conservation_theorem(kept)).ok
+    norms = SL.declare("embedding-norms", "Σ_w ‖v_w‖²", "0", "Sum(V[w,k]**2, (w, 0, W - 1))",
+                       assumptions=(SL.trains("embeddings"),))
+    assert failing_steps(conservation.conservation_theorem(norms)) == {"rate", "dataset"}
