@@ -205,3 +205,13 @@ def test_a_law_declared_at_run_time_gets_a_theorem_that_fails_when_it_is_not_con
     norms = SL.declare("embedding-norms", "Σ_w ‖v_w‖²", "0", "Sum(V[w,k]**2, (w, 0, W - 1))",
                        assumptions=(SL.trains("embeddings"),))
     assert failing_steps(conservation.conservation_theorem(norms)) == {"rate", "dataset"}
+
+
+def test_a_flipped_flow_fails_the_theorems_that_read_the_sen_flows(monkeypatch):
+    from proofs.theorems_breaks import breaks_embeddings
+    original = symbolic.derive.flow
+    monkeypatch.setattr(symbolic.derive, "flow",
+                        lambda model, trainable: {n: -e for n, e in
+                                                  original(model, trainable).items()})
+    assert "flow-v" in failing_steps(only(breaks_embeddings(), "flow-v"))
+    assert failing_steps(only(sen_curve(), "imported")) == {"imported"}
