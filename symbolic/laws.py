@@ -448,8 +448,8 @@ A2 = LawAssumption(
 
 
 def trains(*names: str) -> LawAssumption:
-    return LawAssumption("T", f"{', '.join(names)} train (anything else trained or not)",
-                         trained=names)
+    return LawAssumption("T", f"the parameters {', '.join(names)} train (anything else "
+                         "trained or not)", trained=names)
 
 
 @dataclass(frozen=True)
