@@ -149,7 +149,7 @@ A2_KEYS = Assumption(
 DEF_Q0 = Assumption(
     "Q", "definition (the SEN quantity with c = 0, as a function of q): "
     "Q = ½‖v_t‖² − (s_t + e^{s_t}/m)/‖q‖² with s_t = q·κ_t",
-    content=lambda: sen_quantity(v, s_t, 0))
+    content={"law": SL.SEN, "quantity": lambda: sen_quantity(v, s_t, 0)})
 SEN_RATE = Assumption(
     "SENR", "imported from theorem sen-identity (re-checked in step sen-identity): "
     + SEN_IDENTITY + " Its rate is linear in the flows, so the parts through v_t and κ_t are "
@@ -166,14 +166,17 @@ def imported_identity(scope):
 
 
 def query_gradient(scope):
-    """∂Q/∂q_r by the chain rule through s_t = Σ q κ_t and ‖q‖² = Σ q²."""
-    quantity = scope.assumption("Q")()
-    score, norm = D.dot(q[r], kappa_t[r], r), D.norm2(q, r)
-    ds, dn = [D.canonical(sp.diff(x.xreplace({r: D.t}), q[r])) for x in (score, norm)]
-    derived = sp.diff(quantity, _s) * ds + sp.diff(quantity, _n2) * dn
+    """∂Q/∂q_r of the declared quantity (c = 0), by ``symbolic.laws.derivative`` (the chain
+    rule through the score node s_w = Σ q κ_w and ‖q‖²), read with s_w = s_t, κ_w = κ_t."""
+    law = scope.assumption("Q")["law"]
+    model = scope.assumption("ANY")["model"]
+    slope = SL.derivative(law.quantity.xreplace({SL.c: 0}), q[r], model)
+    slope = D.canonical(slope).xreplace({SL.s[SL.w]: _s})
+    derived = slope.replace(lambda x: isinstance(x, sp.Indexed) and x.base == D.K
+                            and x.indices[0] == SL.w, lambda x: kappa_t[x.indices[1]])
     claimed = (-(1 + sp.exp(_s) / m) * kappa_t[r] / _n2
                + 2 * (_s + sp.exp(_s) / m) * q[r] / _n2 ** 2)
-    return sp.Eq(derived, claimed, evaluate=False)
+    return normalised(sp.Eq(derived, claimed, evaluate=False), "canonical-cancel")
 
 
 def query_flow(scope):
@@ -198,7 +201,7 @@ def deviation_query(scope):
     """The v and κ terms are the SEN rate (0); what is left is ∇_q Q · q̇."""
     scope.step("sen-identity")
     scope.step("same-flows")
-    gradient = scope.step("q-gradient").rhs
+    gradient = scope.step("q-gradient").claim.rhs
     extra = sp.Sum(gradient * _q_dot[r], (r, 0, D.d_key - 1))
     claimed = (2 * (_s + sp.exp(_s) / m) / _n2 ** 2 * D.dot(q[r], _q_dot[r], r)
                - (1 + sp.exp(_s) / m) / _n2 * D.dot(kappa_t[r], _q_dot[r], r))
@@ -234,7 +237,7 @@ def breaks_query() -> Theorem:
     steps = (
         Step("q-gradient", "∂Q/∂q_r = −(1 + e^{s_t}/m) κ_t,r/‖q‖² + 2 (s_t + e^{s_t}/m) "
              "q_r/‖q‖⁴ (chain rule through s_t = q·κ_t and ‖q‖²)", "symbolic",
-             query_gradient, uses=("Q",)),
+             query_gradient, uses=("Q", "ANY")),
         Step("same-flows", "the flows of the embeddings and keys are the same whether the "
              "query trains or not", "symbolic", same_flows, uses=("GF", "ANY", "TQ")),
         Step("sen-identity", "theorem sen-identity holds (re-checked now)", "symbolic",

@@ -298,7 +298,15 @@ def _parse(x):
 
 def derivative(law_expr, target, model: Model) -> sp.Expr:
     """``∂Q/∂target`` by the chain rule: directly, and through every word-level node read in
-    ``Q`` (``∂Q/∂s[y] · ∂s[y]/∂target``, ``s[y]`` by the model's definition)."""
+    ``Q`` (``∂Q/∂s[y] · ∂s[y]/∂target``, ``s[y]`` by the model's definition). The target's
+    indices may be any names (a clash with a summed index of ``Q`` is renamed apart)."""
+    own = target.indices if isinstance(target, sp.Indexed) else ()
+    clash = set(own) & (law_expr.atoms(sp.Symbol) | _node_symbols(model))
+    if clash:
+        apart = {x: fresh(kind_of(x)) for x in own}
+        result = derivative(law_expr, target.xreplace(apart), model)
+        back = {new: old for old, new in apart.items()}
+        return IExpr.from_sympy(result, FOLDS).xreplace(back, FOLDS).to_sympy()
     expr = unfold_norms(law_expr)
     total = sp.diff(expr, target)
     for base, node in word_nodes(model).items():
@@ -309,6 +317,10 @@ def derivative(law_expr, target, model: Model) -> sp.Expr:
         total += sp.Sum(sp.diff(expr, base[y]) * sp.diff(definition, target),
                         (y, 0, n_words - 1))
     return fold_norms(total)
+
+
+def _node_symbols(model: Model) -> set:
+    return set().union(*(nd.definition.atoms(sp.Symbol) for nd in word_nodes(model).values()))
 
 
 def sentence_rate(law: Law, model: Model, flows: Mapping[str, IExpr] | None = None,
