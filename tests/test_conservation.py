@@ -215,3 +215,10 @@ def test_a_flipped_flow_fails_the_theorems_that_read_the_sen_flows(monkeypatch):
                                                   original(model, trainable).items()})
     assert "flow-v" in failing_steps(only(breaks_embeddings(), "flow-v"))
     assert failing_steps(only(sen_curve(), "imported")) == {"imported"}
+
+
+def test_derivative_renames_a_clashing_target_index_apart():
+    r = symbolic.model.KEY.index(0)        # also the summed index of the score node s
+    slope = SL.derivative(SL.SEN.quantity, symbolic.model.q[r], SL.ABSTRACT)
+    assert not slope.has(sp.Sum)           # no spurious Σ_r K[w, r] from a captured index
+    assert slope.has(symbolic.model.K[SL.w, r]) and slope.has(symbolic.model.q[r])
