@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from symbolic.model import CLASSIFIER_PARAMS, Model
+from symbolic.print_broken import module_source as broken_source
 from symbolic.printer import RUNTIME, module_source
 
 GENERATED = Path(__file__).resolve().parent.parent / "numeric" / "_generated"
@@ -22,6 +23,7 @@ def generated_sources() -> dict[str, str]:
     """File name → source text of every generated file (deterministic)."""
     out = {f"{c}.py": module_source(Model(c)) for c in sorted(CLASSIFIER_PARAMS)}
     out["_runtime.py"] = RUNTIME
+    out["broken.py"] = broken_source()
     out["__init__.py"] = INIT.format(modules=", ".join(sorted(CLASSIFIER_PARAMS)))
     return out
 
