@@ -1,0 +1,266 @@
+"""Replay a recorded run and explain each law's drift.
+
+**Replay.** From each checkpoint ``θ(t_i)`` of a trajectory file the stated optimizer
+(learning rate ``η``, weight decay ``λ``, heavy-ball momentum ``β``; ``numeric.integrate``'s
+conventions) runs ``n_i = (t_{i+1} − t_i)/η`` steps in float64; per parameter the report gives
+the recorded checkpoint's distance from the replayed one, relative to the parameter's norm and
+to its movement over the interval, and the ratio of the recorded to the replayed movement
+(0.9: the run took 0.9× the stated steps, e.g. lr 0.09 instead of 0.1). With momentum the
+buffer is not stored in checkpoints, so the replay runs continuously from the first
+checkpoint (buffer 0, as at the start of training) and compares at every checkpoint.
+
+**Accuracy.** Checkpoints hold ``ε`` rounding (``ε`` of the file's dtype) and the recorded run
+made ``n_i`` rounded steps per interval, so a faithful replay lands within ``ACCURACY_ULPS ·
+(n_i + 1)·ε`` of the recorded checkpoint, relative to the parameter's norm. float32 files are
+judged against float32 rounding, not float64.
+
+**Attribution.** Along the replay, every step's law change is split by the derived, printed
+formulas (``numeric.attribution``): assumption violations ``−η∇Q·∇L``, weight decay,
+momentum, and discretisation ``R``. Summed over the run and compared with the drift measured
+on the recorded checkpoints, what they miss is *unexplained*: the replay mismatch plus any
+error in the derived terms. The drift is *explained* when the unexplained part is within the
+replay's accuracy ``acc = ACCURACY_ULPS · Σ_i (n_i + 1)·ε · max_τ σ`` (``σ`` the law's
+sensitivity, ``numeric.laws``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import numeric
+from numeric.attribution import STEP_PARTS, adapters, measured_quantity
+from numeric.integrate import _momentum, _non_negative, _positive
+from numeric.trajectory import Trajectory
+
+#: A faithful replay lands within this many roundings per step of the recorded checkpoint.
+ACCURACY_ULPS = 8.0
+#: Checkpoint times must be multiples of lr to this relative precision.
+STEP_COUNT_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Full-batch gradient descent with L2 (or decoupled) weight decay and momentum."""
+
+    lr: float
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    decoupled: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "lr", _positive("lr", self.lr))
+        object.__setattr__(self, "weight_decay",
+                           _non_negative("weight_decay", self.weight_decay))
+        object.__setattr__(self, "momentum", _momentum(self.momentum))
+        if not isinstance(self.decoupled, (bool, np.bool_)):
+            raise ValueError(f"decoupled must be True or False, got {self.decoupled!r}")
+
+
+@dataclass
+class Replay:
+    """Per interval and parameter: distance of the recorded from the replayed checkpoint."""
+
+    steps: np.ndarray                  # (I,) steps per interval
+    relative: dict[str, np.ndarray]    # (I,) ‖rec − rep‖ / ‖rep‖
+    of_movement: dict[str, np.ndarray]  # (I,) ‖rec − rep‖ / ‖rep − start‖
+    movement_ratio: dict[str, float]   # ⟨rec − start, rep − start⟩ / ‖rep − start‖², all
+    floor: np.ndarray                  # (I,) relative accuracy of a faithful replay
+    dtype: str
+    continuous: bool
+    seconds: float = 0.0
+
+    @property
+    def worst(self) -> tuple[str, int, float]:
+        """``(parameter, interval, distance / floor)`` at the largest ratio."""
+        best = ("", -1, 0.0)
+        for n, r in self.relative.items():
+            ratio = r / self.floor
+            i = int(np.argmax(ratio)) if ratio.size else -1
+            if i >= 0 and ratio[i] > best[2]:
+                best = (n, i, float(ratio[i]))
+        return best
+
+    @property
+    def consistent(self) -> bool:
+        return self.worst[2] <= 1.0
+
+    def to_dict(self) -> dict:
+        name, i, ratio = self.worst
+        return {"consistent": self.consistent, "dtype": self.dtype,
+                "continuous": self.continuous, "intervals": int(self.steps.size),
+                "steps": int(self.steps.sum()),
+                "worst": {"parameter": name, "interval": i, "distance_over_floor": ratio},
+                "parameters": {n: {"max_relative_distance": float(r.max(initial=0.0)),
+                                   "max_distance_of_movement":
+                                       float(np.nanmax(self.of_movement[n], initial=0.0)),
+                                   "movement_ratio": self.movement_ratio[n]}
+                               for n, r in self.relative.items()},
+                "floor": float(self.floor.max(initial=0.0)), "seconds": self.seconds}
+
+
+@dataclass
+class Attribution:
+    """One law: measured drift ``Q(end) − Q(start)`` per component and its derived parts."""
+
+    law: str
+    labels: list[str]
+    measured: np.ndarray
+    parts: dict[str, np.ndarray]       # assumptions, weight_decay, momentum, discretisation
+    accuracy: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def unexplained(self) -> np.ndarray:
+        return self.measured - sum(self.parts.values())
+
+    def norms(self) -> dict[str, np.ndarray]:
+        """Per component: |·| (Frobenius for matrices) of measured, each part, unexplained."""
+        def size(x):
+            x = np.asarray(x)
+            return np.sqrt((x ** 2).reshape(x.shape[0], -1).sum(axis=1))
+        out = {"measured": size(self.measured)}
+        out.update({k: size(v) for k, v in self.parts.items()})
+        out["unexplained"] = size(self.unexplained)
+        return out
+
+    @property
+    def explained(self) -> bool:
+        return bool((self.norms()["unexplained"] <= self.accuracy).all())
+
+    def to_dict(self) -> dict:
+        n = self.norms()
+        comps = []
+        for k, label in enumerate(self.labels):
+            scale = n["measured"][k]
+            entry = {"component": label}
+            for key, v in n.items():
+                entry[key] = float(v[k])
+                if key != "measured":
+                    entry[f"{key}_share"] = float(v[k] / scale) if scale > 0 else None
+            if self.measured.ndim == 1:
+                entry["signed"] = {"measured": float(self.measured[k]),
+                                   **{p: float(v[k]) for p, v in self.parts.items()},
+                                   "unexplained": float(self.unexplained[k])}
+            comps.append(entry)
+        worst = int(np.argmax(n["unexplained"])) if self.labels else 0
+        return {"law": self.law, "verdict": "explained" if self.explained else "unexplained",
+                "accuracy": self.accuracy, "worst_component": self.labels[worst]
+                if self.labels else "", "notes": self.notes, "components": comps}
+
+
+def step_counts(time: np.ndarray, lr: float) -> np.ndarray:
+    """``n_i = (t_{i+1} − t_i)/lr``, integers; ``ValueError`` if the times are not multiples
+    of the learning rate."""
+    n = np.diff(time) / lr
+    k = np.rint(n)
+    bad = np.flatnonzero((np.abs(n - k) > STEP_COUNT_TOL * np.maximum(1.0, n)) | (k < 1))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"checkpoint times are not multiples of lr = {lr:g}: from "
+                         f"t = {time[i]:g} to {time[i + 1]:g} is {n[i]:.6g} steps")
+    return k.astype(np.int64)
+
+
+def explain(traj: Trajectory, opt: Optimizer, *, laws=None) -> tuple[Replay, list[Attribution],
+                                                                  dict[str, str]]:
+    """Replay ``traj`` with ``opt`` and attribute every defined law's drift (``laws``: a
+    subset of names). Returns the replay, the attributions and the laws skipped (why)."""
+    import time as clock
+
+    start = clock.perf_counter()
+    spec = dataclasses.replace(traj.spec, dtype="float64")
+    steps = step_counts(traj.time, opt.lr)
+    ads, skipped = adapters(traj)
+    if laws is not None:
+        ads = {k: v for k, v in ads.items() if k in laws}
+    names = spec.trained
+    rows = traj.frozen_rows
+    sums = {k: {p: np.zeros((len(steps),) + a.first_order(
+        _f64(traj.snapshot(0)), _zero(traj.snapshot(0))).shape)
+        for p in STEP_PARTS + ("discretisation",)} for k, a in ads.items()}
+    eps = float(np.finfo(traj.spec.float).eps)
+    relative = {n: np.zeros(len(steps)) for n in names}
+    of_movement = {n: np.zeros(len(steps)) for n in names}
+    dots = {n: [0.0, 0.0] for n in names}
+    continuous = opt.momentum > 0
+    p = _f64(traj.snapshot(0))
+    buffer = None
+    for i, n_steps in enumerate(steps):
+        if not continuous:
+            p = _f64(traj.snapshot(i))
+        begin = p
+        for _ in range(int(n_steps)):
+            g = numeric.gradient(p, traj.data, spec, wrt=names)
+            d = _parts(p, g, buffer, opt, rows)
+            total = {n: d["assumptions"][n] + d["weight_decay"][n] + d["momentum"][n]
+                     for n in p}
+            for law, a in ads.items():
+                for part in STEP_PARTS:
+                    if part == "assumptions" or getattr(opt, part):
+                        sums[law][part][i] += a.first_order(p, d[part])
+                sums[law]["discretisation"][i] += a.remainder(p, total)
+            if continuous:
+                buffer = {n: (total[n] - d["weight_decay"][n] * opt.decoupled) / opt.lr
+                          for n in names}
+            p = {n: p[n] + total[n] for n in p}
+        recorded = _f64(traj.snapshot(i + 1))
+        for n in names:
+            gap = recorded[n] - p[n]
+            moved = p[n] - begin[n]
+            relative[n][i] = _ratio(np.linalg.norm(gap), np.linalg.norm(p[n]))
+            of_movement[n][i] = _ratio(np.linalg.norm(gap), np.linalg.norm(moved))
+            dots[n][0] += float(np.vdot(recorded[n] - begin[n], moved))
+            dots[n][1] += float(np.vdot(moved, moved))
+    ratio = {n: (dots[n][0] / dots[n][1] if dots[n][1] > 0 else float("nan")) for n in names}
+    floor = ACCURACY_ULPS * (steps + 1) * eps
+    if continuous:
+        floor = np.cumsum(floor)
+    replay = Replay(steps, relative, of_movement, ratio, floor, traj.spec.dtype, continuous)
+    attributions = []
+    for law, a in ads.items():
+        q, sens = measured_quantity(law, traj)
+        measured = q[-1] - q[0]
+        parts = {k: v.sum(axis=0) for k, v in sums[law].items()}
+        acc = float(ACCURACY_ULPS * ((steps + 1) * eps).sum() * sens.max())
+        attributions.append(Attribution(law, a.labels, measured, parts, acc))
+    replay.seconds = clock.perf_counter() - start
+    return replay, attributions, skipped
+
+
+
+
+def _parts(p, g, buffer, opt: Optimizer, rows) -> dict[str, dict[str, np.ndarray]]:
+    """The step ``Δθ`` split into ``−η∇L``, ``−ηλθ`` and ``ηβ·b_{k−1}`` (flow-signed buffer),
+    zero on frozen arrays and rows, matching ``numeric.integrate.gradient_descent``."""
+    lr, lam, beta = opt.lr, opt.weight_decay, opt.momentum
+    zero = {n: np.zeros_like(x) for n, x in p.items()}
+    data, decay, mom = dict(zero), dict(zero), dict(zero)
+    for n, gn in g.items():
+        data[n] = _frozen_zero(-lr * gn, n, rows)
+        if lam:
+            decay[n] = _frozen_zero(-lr * lam * p[n], n, rows)
+        if beta and buffer is not None:
+            mom[n] = lr * beta * buffer[n]
+    return {"assumptions": data, "weight_decay": decay, "momentum": mom}
+
+
+def _frozen_zero(x, name, rows):
+    if rows and name in rows:
+        x = x.copy()
+        x[rows[name]] = 0.0
+    return x
+
+
+def _f64(params):
+    return {n: np.asarray(x, dtype=np.float64) for n, x in params.items()}
+
+
+def _zero(params):
+    return {n: np.zeros_like(x, dtype=np.float64) for n, x in params.items()}
+
+
+def _ratio(a, b):
+    return float(a / b) if b > 0 else (0.0 if a == 0 else float("inf"))
