@@ -11,8 +11,6 @@ hidden unit, or one matrix). SEN needs a fixed query (A1): its remainder is deri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from numeric import laws
@@ -24,53 +22,41 @@ from numeric.trajectory import Trajectory
 STEP_PARTS = ("assumptions", "weight_decay", "momentum")
 
 
-@dataclass
+#: Base names of the declarations (symbolic.laws) → numeric parameter names.
+BASES = {"V": "embeddings", "K": "keys", "q": "query", "U": "classifier",
+         "W1": "hidden_weight", "b1": "hidden_bias", "W2": "output_weight"}
+#: Declared law name → numeric law name (numeric.laws).
+NUMERIC_NAME = {"sen": "SEN"}
+
+
 class Adapter:
-    """A law's arguments for the printed first-order part and remainder."""
+    """A declared law's printed ``∇Q·Δθ`` and ``R``, called with the arrays they name
+    (``broken.ARGUMENTS``): the parameters, and their steps ``d<base>``."""
 
-    name: str
-    labels: list[str]
-
-    def first_order(self, p, d) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def remainder(self, p, d) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class GramAdapter(Adapter):
-    """``Q = Σ ± XᵀX`` over named arrays (the balance laws); one matrix component."""
-
-    def __init__(self, name, function, arrays, labels=("matrix",)):
-        super().__init__(name, list(labels))
+    def __init__(self, name: str, function: str, labels: list[str]):
+        self.name, self.labels = name, labels
         self._first = getattr(broken, f"{function}_first_order")
         self._rest = getattr(broken, f"{function}_remainder")
-        self.arrays = arrays
+        self._first_args = broken.ARGUMENTS[f"{function}_first_order"]
+        self._rest_args = broken.ARGUMENTS[f"{function}_remainder"]
 
-    def _args(self, p, d):
-        def mat(x, n):
-            return x[None] if n == "query" else x
-        return ([mat(p[n], n) for n in self.arrays] + [mat(d[n], n) for n in self.arrays])
+    def arrays(self, p, d) -> dict:
+        out = {b: p[n] for b, n in BASES.items() if n in p}
+        out.update({f"d{b}": d[n] for b, n in BASES.items() if n in d})
+        return out
 
-    def first_order(self, p, d):
-        return self._first(*self._args(p, d))[None]
+    def first_order(self, p, d) -> np.ndarray:
+        env = self.arrays(p, d)
+        return self._shape(self._first(**{a: env[a] for a in self._first_args}))
 
-    def remainder(self, p, d):
-        return self._rest(*self._args(p, d))[None]
+    def remainder(self, p, d) -> np.ndarray:
+        env = self.arrays(p, d)
+        return self._shape(self._rest(**{a: env[a] for a in self._rest_args}))
 
-
-class ReluUnitAdapter(Adapter):
-    """``Q_j = ‖W2[:, j]‖² − ‖W1[j]‖² − b1_j²`` per hidden unit."""
-
-    def _args(self, p, d):
-        return (p["output_weight"].T, p["hidden_weight"], p["hidden_bias"],
-                d["output_weight"].T, d["hidden_weight"], d["hidden_bias"])
-
-    def first_order(self, p, d):
-        return broken.relu_unit_first_order(*self._args(p, d))
-
-    def remainder(self, p, d):
-        return broken.relu_unit_remainder(*self._args(p, d))
+    def _shape(self, x):
+        """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
+        x = np.asarray(x)
+        return x[None] if len(self.labels) == 1 and self.labels[0] == "matrix" else x
 
 
 class SenAdapter(Adapter):
@@ -86,51 +72,49 @@ class SenAdapter(Adapter):
         if "query" in traj.spec.trained:
             raise NotComputable("the query is trained (A1 fails): the SEN remainder is "
                                 "derived for a fixed query")
-        super().__init__("SEN", [f"topic word {t}" for t in topics])
+        super().__init__("SEN", "sen", [f"topic word {t}" for t in topics])
         self.topics, self.nontopics, self.m = topics, nontopics, m
 
-    def _state(self, p):
+    def arrays(self, p, d) -> dict:
         q = p["query"]
         s = p["keys"] @ q
         c = laws._common_score(s[None], self.nontopics)[0]
         sn = s[self.nontopics]
         w = np.exp(sn - sn.max())
-        return q, s, c, w / w.sum(), float(q @ q)
-
-    def _steps(self, p, d):
-        q, s, c, w, q2 = self._state(p)
+        w /= w.sum()
         ds = d["keys"] @ q
-        return (p["embeddings"][self.topics], s[self.topics], c, d["embeddings"][self.topics],
-                ds[self.topics], w @ ds[self.nontopics], self.m, q2), (w, ds[self.nontopics])
-
-    def first_order(self, p, d):
-        return broken.sen_first_order(*self._steps(p, d)[0])
+        self._c_parts = (w, ds[self.nontopics])
+        return {"V": p["embeddings"][self.topics], "s": s[self.topics], "c": c, "m": self.m,
+                "q2": float(q @ q), "dV": d["embeddings"][self.topics],
+                "ds": ds[self.topics], "dc": w @ ds[self.nontopics]}
 
     def remainder(self, p, d):
-        (v, s, c, dv, ds, dc, m, q2), (w, dsn) = self._steps(p, d)
-        rc = broken.lme_remainder(w, dsn)
-        through_c = broken.sen_first_order(v, s, c, 0 * dv, 0 * ds, rc, m, q2)
-        return broken.sen_remainder(v, s, c, dv, ds, dc + rc, m, q2) + through_c
+        env = self.arrays(p, d)
+        rc = broken.lme_remainder(*self._c_parts)
+        through_c = broken.sen_first_order(**{**{a: env[a] for a in self._first_args},
+                                              "dV": 0 * env["dV"], "ds": 0 * env["ds"],
+                                              "dc": rc})
+        env["dc"] = env["dc"] + rc
+        return broken.sen_remainder(**{a: env[a] for a in self._rest_args}) + through_c
 
 
 def adapters(traj: Trajectory) -> tuple[dict[str, Adapter], dict[str, str]]:
-    """The adapters of the laws defined for this run, and why the others are not."""
+    """The adapters of the laws defined for this run (by numeric name), and why the others
+    are not."""
     out, skipped = {}, {}
-    classifier = traj.spec.classifier
     try:
         out["SEN"] = SenAdapter(traj)
     except NotComputable as why:
         skipped["SEN"] = str(why)
-    out["query-key"] = GramAdapter("query-key", "query_key", ("query", "keys"))
-    if classifier == "linear":
-        out["classifier-embedding"] = GramAdapter("classifier-embedding",
-                                                  "classifier_embedding",
-                                                  ("classifier", "embeddings"))
+    out["query-key"] = Adapter("query-key", "query_key", ["matrix"])
+    if traj.spec.classifier == "linear":
+        out["classifier-embedding"] = Adapter("classifier-embedding", "classifier_embedding",
+                                              ["matrix"])
     else:
-        out["hidden-embedding"] = GramAdapter("hidden-embedding", "hidden_embedding",
-                                              ("hidden_weight", "embeddings"))
+        out["hidden-embedding"] = Adapter("hidden-embedding", "hidden_embedding", ["matrix"])
         h = traj.params["hidden_weight"].shape[1]
-        out["relu-unit"] = ReluUnitAdapter("relu-unit", [f"hidden unit {j}" for j in range(h)])
+        out["relu-unit"] = Adapter("relu-unit", "relu_unit",
+                                   [f"hidden unit {j}" for j in range(h)])
     return out, skipped
 
 

@@ -1,40 +1,42 @@
 """Broken conservation laws: what one finite step, weight decay and momentum do to a law.
 
-For a law's quantity ``Q`` and any step ``Δθ`` (Taylor's theorem, exact):
+For a declared law's quantity ``Q`` (``symbolic.laws``) and any step ``Δθ`` (Taylor, exact):
 
     Q(θ + Δθ) − Q(θ) = ∇Q·Δθ + R(θ, Δθ).
 
-Gradient descent takes ``Δθ = −η(∇L + λθ) + β(θ_k − θ_{k−1})``; the first-order part is
-linear in ``Δθ``, so it splits exactly into ``−η∇Q·∇L = η·dQ/dτ`` (0 wherever the law holds
-along the flow: otherwise the assumption violations), ``−ηλ∇Q·θ`` (weight decay) and
-``β∇Q·Δθ_{k−1}`` (momentum); ``R`` is the discretisation. This module derives ``∇Q·Δθ`` and
-``R`` with SymPy from each law's quantity, checks each closed form against the raw Taylor
-remainder, and prints them as NumPy (``numeric/_generated/broken.py``).
+Gradient descent takes ``Δθ = −η(∇L + λθ) + β(θ_k − θ_{k−1})``; the first-order part is linear
+in ``Δθ``, so it splits exactly into ``−η∇Q·∇L = η·dQ/dτ`` (0 wherever the law holds along the
+flow: otherwise the assumption violations), ``−ηλ∇Q·θ`` (weight decay) and ``β∇Q·Δθ_{k−1}``
+(momentum); ``R`` is the discretisation. Both are derived here from the declaration — every
+parameter read ``X[…]`` steps to ``X[…] + ε·dX[…]``, the word-level score ``s[w]`` to
+``s[w] + ε·ds[w]`` and the common non-topic score ``c`` (constant along the flow, not in a
+real run) to ``c + ε·dc`` — and printed as NumPy (``numeric/_generated/broken.py``).
 
-A quantity is a sum of *parts*, each a SymPy expression over per-component symbols:
+Closed forms of ``R``, term by term of ``Q`` (each checked against the raw Taylor remainder
+``Q(θ+Δθ) − Q(θ) − ∇Q·Δθ`` by SymPy):
 
-- ``scalar``: symbols are per-component scalars (arrays of shape ``(K,)``);
-- ``sum``: a summand over the last axis (entry symbols stand for ``x[..., k]``);
-- ``gram``: a summand ``x_i y_j`` over rows ``w`` (``Σ_w x[w, i] y[w, j]``, a matrix).
+- a polynomial term of degree ≤ 2: ``R = ½ d²/dε² T(θ + εΔθ) = ½ΔθᵀH_TΔθ`` (no third
+  derivative), so a quadratic law has ``R = Q(Δθ)``;
+- ``C·e^{h(θ)}`` with ``h`` linear: ``R = C·e^{h(θ)}·φ(h(Δθ))``, ``φ(x) = e^x − 1 − x``. For
+  SEN: ``R = ½‖Δv‖² − e^{s−c}φ(Δs − Δc)/(m‖q‖²)`` (the query fixed, A1: ``‖q‖²`` constant).
+  ``c = log mean_n e^{s_n}`` has its own remainder ``R_c = log Σ_n w_n e^{Δs_n} − Σ_n w_n Δs_n``
+  (``w = softmax``; identity checked on explicit entries), which enters through ``∂Q/∂c``.
 
-Closed forms: a quadratic ``Q`` has ``R = ½ d²/dε² Q(θ + εΔθ) = ½ΔθᵀH_QΔθ`` (no third
-derivative); SEN has ``R = ½‖Δv‖² − e^{s−c} φ(Δs − Δc)/(m‖q‖²)`` with ``φ(x) = e^x − 1 − x``
-(for a fixed query, A1; ``c``'s own remainder is ``R_c = log Σ_n w_n e^{Δs_n} − Σ_n w_n Δs_n``,
-``w = softmax`` of the non-topic scores). Weight decay along the flow: a quadratic law
-(homogeneous of degree 2, ``∇Q·θ = 2Q``) obeys ``dQ/dτ = −2λQ``, so ``Q = Q₀e^{−2λτ}``; a law
-linear in θ would decay like ``e^{−λτ}`` (none is declared); SEN gains ``−λ∇Q·θ``
-(printed). Heavy-ball momentum on a quadratic law: with ``P_k = ½∇Q(θ_k)·Δθ_{k−1}`` and
-``K_k = Q(Δθ_k)`` (= ``R_k``), exactly ``Q_{k+1} = Q_k + 2βP_k + K_k`` and ``P_{k+1} = βP_k +
-K_k`` (the discrete form of Kunin et al.'s damped evolution). For SEN under momentum no closed
-recursion exists (``∇Q`` is not linear in θ): its per-step split ``β∇Q(θ_k)·Δθ_{k−1}`` is
-printed instead.
+Weight decay along the flow: ``∇Q·θ = kQ`` (Euler, checked) for a law homogeneous of degree
+``k`` gives ``dQ/dτ = −kλQ``: a quadratic law decays like ``e^{−2λτ}``, a linear one like
+``e^{−λτ}`` (none is declared); SEN is not homogeneous and gains ``−λ∇Q·θ`` (the printed
+first-order part with ``Δθ = θ``). Heavy-ball momentum on a quadratic law: with ``P_k =
+½∇Q(θ_k)·Δθ_{k−1}`` and ``K_k = Q(Δθ_k) = R_k``, exactly ``Q_{k+1} = Q_k + 2βP_k + K_k`` and
+``P_{k+1} = βP_k + K_k``, ``P_0 = 0`` (the discrete form of Kunin et al.'s damped evolution,
+ICLR 2021). For SEN no closed recursion exists (``∇Q`` is not linear in θ): its per-step
+momentum part ``β∇Q(θ_k)·Δθ_{k−1}`` is the printed first-order part instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
+
+from symbolic.laws import LAWS, QQ, Law, c, word_nodes
 
 EPS = sp.Symbol("epsilon")
 
@@ -51,114 +53,98 @@ class phi(sp.Function):  # noqa: N801  (a mathematical function name)
         return sp.exp(x) - 1 - x
 
 
-@dataclass(frozen=True)
-class Part:
-    """``expr`` over ``variables`` (each steps by ``d<name>``) and ``constants``; ``kind``:
-    ``scalar``, ``sum`` or ``gram`` (see the module docstring). For ``gram`` the variables
-    come in pairs ``(x_i, x_j)`` standing for two columns of one array."""
-
-    kind: str
-    expr: sp.Expr
-    variables: tuple[sp.Symbol, ...]
-    #: argument name of each variable's array (gram: both columns share one array)
-    arrays: tuple[str, ...]
+def step_base(base: sp.IndexedBase) -> sp.IndexedBase:
+    return sp.IndexedBase(f"d{base}", real=True)
 
 
-@dataclass(frozen=True)
-class StepLaw:
-    """A law's quantity as parts, its printed arguments and the claimed closed form of the
-    remainder (``None``: quadratic, closed form ``½ d²/dε²``)."""
-
-    name: str
-    function: str
-    parts: tuple[Part, ...]
-    constants: tuple[str, ...]
-    claimed_remainder: tuple[sp.Expr | None, ...]
+DC = sp.Symbol("dc", real=True)
 
 
-def _gram(sign, name):
-    i, j = sp.symbols(f"{name}_i {name}_j", real=True)
-    return Part("gram", sign * i * j, (i, j), (name, name))
+def _bases(law: Law) -> set:
+    """The bases that move in a step: the model's parameters and word-level nodes (``s``)."""
+    model = law.models[0]
+    return {prm.base for prm in model.params} | set(word_nodes(model))
 
 
-def _sen() -> StepLaw:
-    v = sp.Symbol("v", real=True)
-    s, c, m, q2 = sp.symbols("s c m q2", real=True)
-    dv, ds, dc = sp.symbols("dv ds dc", real=True)
-    score = -(s + sp.exp(s - c) / m) / q2
-    return StepLaw(
-        "SEN", "sen",
-        (Part("sum", v ** 2 / 2, (v,), ("v",)), Part("scalar", score, (s, c), ("s", "c"))),
-        ("m", "q2"),
-        (dv ** 2 / 2, -sp.exp(s - c) * phi(ds - dc) / (m * q2)))
+def moved(law: Law, expr: sp.Expr, scale=EPS, radial: bool = False) -> sp.Expr:
+    """``expr`` at ``θ + scale·Δθ`` (``c`` moves too; ``‖q‖²`` is fixed, A1); ``radial``:
+    the step is ``Δθ = θ`` itself (weight decay's direction)."""
+    bases = _bases(law)
+    shift = {x: x + scale * (x if radial else step_base(x.base)[x.indices])
+             for x in expr.atoms(sp.Indexed) if x.base in bases}
+    shift[c] = c + scale * (c if radial else DC)
+    return expr.xreplace(shift)
 
 
-def _relu_unit() -> StepLaw:
-    w2, w1, b1 = sp.symbols("w2 w1 b1", real=True)
-    return StepLaw("relu-unit", "relu_unit",
-                   (Part("sum", w2 ** 2, (w2,), ("w2",)), Part("sum", -w1 ** 2, (w1,), ("w1",)),
-                    Part("scalar", -b1 ** 2, (b1,), ("b1",))), (), (None, None, None))
+def _terms(law: Law):
+    """``Q`` as terms ``(coefficient, summand, limits)`` (limits ``()`` for a bare term)."""
+    out = []
+    for term in sp.Add.make_args(sp.expand(law.quantity)):
+        sums = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.Sum)]
+        if len(sums) > 1:
+            raise ValueError(f"law {law.name}: a term holds two sums: {term}")
+        if sums:
+            out.append((term / sums[0], sums[0].function, sums[0].limits))
+        else:
+            out.append((sp.Integer(1), term, ()))
+    return out
 
 
-#: Every law of ``numeric.laws`` with its quantity over the arrays the printed code receives:
-#: SEN per topic word (``v`` (K, d), ``s`` (K,), ``c``), the balance laws as Gram matrices
-#: (``query`` as a (1, d_key) array), relu-unit per hidden unit (``w2 = W2ᵀ``).
-STEP_LAWS = (
-    _sen(),
-    StepLaw("query-key", "query_key", (_gram(1, "query"), _gram(-1, "keys")), (),
-            (None, None)),
-    StepLaw("classifier-embedding", "classifier_embedding",
-            (_gram(1, "classifier"), _gram(-1, "embeddings")), (), (None, None)),
-    StepLaw("hidden-embedding", "hidden_embedding",
-            (_gram(1, "hidden_weight"), _gram(-1, "embeddings")), (), (None, None)),
-    _relu_unit(),
-)
+def _wrap(coeff, f, limits):
+    return coeff * (sp.Sum(f, *limits) if limits else f)
 
 
-def step_symbol(x: sp.Symbol) -> sp.Symbol:
-    return sp.Symbol(f"d{x.name}", real=True)
+def _first(law: Law, f: sp.Expr) -> sp.Expr:
+    return sp.expand(sp.diff(moved(law, f), EPS).subs(EPS, 0))
 
 
-def moved(part: Part, scale=EPS) -> sp.Expr:
-    """``Q_part(x + scale·Δx)``."""
-    return part.expr.xreplace({x: x + scale * step_symbol(x) for x in part.variables})
+def first_order(law: Law) -> sp.Expr:
+    """``∇Q·Δθ = d/dε Q(θ + εΔθ)|_{ε=0}``, term by term."""
+    return sp.Add(*(_wrap(k, _first(law, f), lim) for k, f, lim in _terms(law)))
 
 
-def first_order(part: Part) -> sp.Expr:
-    """``∇Q·Δx = d/dε Q(x + εΔx) |_{ε=0}``."""
-    return sp.expand(sp.diff(moved(part), EPS).subs(EPS, 0))
+def _closed_remainder(law: Law, f: sp.Expr) -> sp.Expr:
+    """The closed form of one summand's remainder (see the module docstring)."""
+    path = moved(law, f)
+    if sp.simplify(sp.diff(path, EPS, 3)) == 0:
+        return sp.expand(sp.diff(path, EPS, 2).subs(EPS, 0) / 2)
+    f = sp.powsimp(f)
+    exps = [x for x in sp.Mul.make_args(f) if isinstance(x, sp.exp)]
+    coeff = (sp.Mul(*(x for x in sp.Mul.make_args(f) if x is not exps[0]))
+             if len(exps) == 1 else None)
+    if coeff is None or moved(law, coeff) != coeff:
+        raise ArithmeticError(f"law {law.name}: no closed remainder for the term {f}")
+    h = exps[0].args[0]
+    if sp.simplify(sp.diff(moved(law, h), EPS, 2)) != 0:
+        raise ArithmeticError(f"law {law.name}: the exponent {h} is not linear in θ")
+    return coeff * sp.exp(h) * phi(_first(law, h))
 
 
-def raw_remainder(part: Part) -> sp.Expr:
-    """``R = Q(x + Δx) − Q(x) − ∇Q·Δx``, unsimplified."""
-    return moved(part, 1) - part.expr - first_order(part)
-
-
-def remainder(part: Part, claimed: sp.Expr | None) -> sp.Expr:
-    """The closed form of ``R``, checked against the raw Taylor remainder: ``½ d²/dε²`` for a
-    quadratic part (verified: no third derivative), else the claimed form (verified equal).
-    Raises ``ArithmeticError`` when the check fails."""
-    raw = raw_remainder(part)
-    if claimed is None:
-        third = sp.diff(moved(part), EPS, 3)
-        if sp.simplify(third) != 0:
-            raise ArithmeticError(f"{part.expr} is not quadratic: give R in closed form")
-        closed = sp.expand(sp.diff(moved(part), EPS, 2).subs(EPS, 0) / 2)
-    else:
-        closed = claimed
+def check_remainder(law: Law, f: sp.Expr, closed: sp.Expr) -> None:
+    """``ArithmeticError`` unless ``closed`` equals ``f(θ+Δθ) − f(θ) − ∇f·Δθ``."""
+    raw = moved(law, f, 1) - f - _first(law, f)
     if sp.simplify(sp.expand((closed.rewrite(sp.exp) - raw).rewrite(sp.exp))) != 0:
-        raise ArithmeticError(f"claimed remainder {closed} of {part.expr} differs from the "
-                              f"Taylor remainder {sp.simplify(raw)}")
-    return closed
+        raise ArithmeticError(f"law {law.name}: claimed remainder {closed} of {f} differs "
+                              f"from the Taylor remainder {sp.simplify(raw)}")
 
 
-def homogeneity_degree(law: StepLaw) -> int | None:
-    """``k`` with ``∇Q·θ = kQ`` (Euler) for every part, or ``None``: then weight decay gives
-    ``dQ/dτ = −kλQ`` along the flow, ``Q = Q₀e^{−kλτ}``."""
+def remainder(law: Law) -> sp.Expr:
+    """``R`` in closed form, every term checked against its Taylor remainder."""
+    out = []
+    for k, f, lim in _terms(law):
+        closed = _closed_remainder(law, f)
+        check_remainder(law, f, closed)
+        out.append(_wrap(k, closed, lim))
+    return sp.Add(*out)
+
+
+def homogeneity_degree(law: Law) -> int | None:
+    """``k`` with ``∇Q·θ = kQ`` (Euler) term by term, or ``None``; with weight decay λ the
+    flow then gives ``dQ/dτ = −kλQ``, ``Q = Q₀e^{−kλτ}``."""
     degrees = set()
-    for part in law.parts:
-        radial = first_order(part).xreplace({step_symbol(x): x for x in part.variables})
-        ratio = sp.simplify(radial / part.expr)
+    for _, f, _ in _terms(law):
+        radial = sp.diff(moved(law, f, radial=True), EPS).subs(EPS, 0)
+        ratio = sp.simplify(radial / f)
         if not ratio.is_number:
             return None
         degrees.add(int(ratio))
@@ -178,3 +164,7 @@ def lme_remainder_identity(n: int = 3) -> bool:
     rhs = sp.log(sum(sp.exp(si) / z * sp.exp(di) for si, di in zip(s, d)))
     diff = sp.expand_log(lme([si + di for si, di in zip(s, d)]) - lme(s) - rhs, force=True)
     return sp.simplify(sp.exp(diff)) == 1
+
+
+__all__ = ["LAWS", "QQ", "first_order", "remainder", "homogeneity_degree", "phi",
+           "check_remainder", "lme_remainder_identity", "moved", "step_base"]

@@ -25,50 +25,67 @@ MLP = Config(seed=10, n_classes=2, m=2, n_nontopic=3, n_sentences=8, d=2, d_key=
 
 # --- symbolic ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("law", broken.STEP_LAWS, ids=lambda law: law.name)
-def test_every_remainder_is_the_taylor_remainder(law):
-    for part, claimed in zip(law.parts, law.claimed_remainder):
-        closed = broken.remainder(part, claimed)
-        raw = broken.raw_remainder(part)
-        assert sp.simplify((closed.rewrite(sp.exp) - raw).rewrite(sp.exp)) == 0
+SEN_LAW = next(law for law in broken.LAWS if law.name == "sen")
+
+
+@pytest.mark.parametrize("law", broken.LAWS, ids=lambda law: law.name)
+def test_every_declared_law_has_a_checked_closed_remainder(law):
+    """remainder() checks each term's closed form against Q(θ+Δθ) − Q(θ) − ∇Q·Δθ."""
+    assert broken.remainder(law) != 0
+    assert broken.first_order(law) != 0
 
 
 def test_sen_remainder_closed_form():
-    v, s, c, m, q2, dv, ds, dc = sp.symbols("v s c m q2 dv ds dc", real=True)
-    law = broken.STEP_LAWS[0]
-    rest = [broken.remainder(p, c_) for p, c_ in zip(law.parts, law.claimed_remainder)]
-    assert rest[0] == dv ** 2 / 2
-    assert sp.simplify((rest[1] - (-(sp.exp(s + ds - c - dc) - sp.exp(s - c)
-                                     - sp.exp(s - c) * (ds - dc)) / (m * q2))
-                        ).rewrite(sp.exp)) == 0
+    """R = ½‖Δv‖² − e^{s−c}φ(Δs − Δc)/(m‖q‖²), read off the derivation."""
+    rest = broken.remainder(SEN_LAW)
+    text = str(rest)
+    assert "Sum(dV[w, k]**2, (k, 0, d - 1))/2" in text
+    assert "phi(-dc + ds[w])" in text and "exp(-c + s[w])" in text
+
+
+def _sen_exp_term():
+    from symbolic.laws import QQ, c, m, w
+    from symbolic.model import s
+    return -sp.exp(s[w] - c) / (m * QQ), (s, c, m, QQ, w)
 
 
 @pytest.mark.parametrize("wrong", ["factor 2", "dropped exponential", "dropped linear"])
 def test_a_wrong_claimed_remainder_is_rejected(wrong):
     """Negative control: the closed-form check catches a factor 2 or a dropped term."""
-    s, c, m, q2, ds, dc = sp.symbols("s c m q2 ds dc", real=True)
-    part = broken.STEP_LAWS[0].parts[1]
-    u = ds - dc
-    claimed = {"factor 2": -2 * sp.exp(s - c) * broken.phi(u) / (m * q2),
-               "dropped exponential": sp.exp(s - c) * u / (m * q2),
-               "dropped linear": -sp.exp(s - c) * (sp.exp(u) - 1) / (m * q2)}[wrong]
+    f, (s, c, m, qq, w) = _sen_exp_term()
+    u = broken.step_base(s)[w] - broken.DC
+    e = sp.exp(s[w] - c) / (m * qq)
+    claimed = {"factor 2": -2 * e * broken.phi(u), "dropped exponential": e * u,
+               "dropped linear": -e * (sp.exp(u) - 1)}[wrong]
+    broken.check_remainder(SEN_LAW, f, -e * broken.phi(u))      # the right one passes
     with pytest.raises(ArithmeticError, match="differs"):
-        broken.remainder(part, claimed)
+        broken.check_remainder(SEN_LAW, f, claimed)
 
 
-def test_non_quadratic_part_needs_a_closed_form():
-    with pytest.raises(ArithmeticError, match="not quadratic"):
-        broken.remainder(broken.STEP_LAWS[0].parts[1], None)
+def test_a_term_without_closed_form_is_refused():
+    from symbolic.laws import declare
+    law = declare("cubic", "a cubic quantity", "Sum(V[w,k]**3, (k,0,d-1))", "0",
+                  components=None)
+    with pytest.raises(ArithmeticError, match="no closed remainder"):
+        broken.remainder(law)
 
 
 def test_homogeneity_gives_the_weight_decay_rate():
-    degrees = {law.name: broken.homogeneity_degree(law) for law in broken.STEP_LAWS}
-    assert degrees == {"SEN": None, "query-key": 2, "classifier-embedding": 2,
+    degrees = {law.name: broken.homogeneity_degree(law) for law in broken.LAWS}
+    assert degrees == {"sen": None, "query-key": 2, "classifier-embedding": 2,
                        "hidden-embedding": 2, "relu-unit": 2}
 
 
 def test_log_mean_exp_remainder_identity():
     assert broken.lme_remainder_identity()
+
+
+def test_printed_module_is_the_derivation():
+    from pathlib import Path
+
+    from numeric._generated import broken as printed
+    from symbolic.print_broken import module_source
+    assert module_source() == Path(printed.__file__).read_text()
 
 
 # --- along trajectories --------------------------------------------------------------------
