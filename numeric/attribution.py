@@ -75,18 +75,25 @@ class SenAdapter(Adapter):
         super().__init__("SEN", "sen", [f"topic word {t}" for t in topics])
         self.topics, self.nontopics, self.m = topics, nontopics, m
 
+    def _state(self, p) -> tuple[dict, np.ndarray]:
+        """Values at θ and the softmax weights of the non-topic scores (cached per θ)."""
+        if getattr(self, "_at", None) is not p["keys"]:
+            q = p["query"]
+            s = p["keys"] @ q
+            c = laws._common_score(s[None], self.nontopics)[0]
+            sn = s[self.nontopics]
+            w = np.exp(sn - sn.max())
+            self._at, self._cache = p["keys"], (
+                {"V": p["embeddings"][self.topics], "s": s[self.topics], "c": c, "m": self.m,
+                 "q2": float(q @ q)}, w / w.sum())
+        return self._cache
+
     def arrays(self, p, d) -> dict:
-        q = p["query"]
-        s = p["keys"] @ q
-        c = laws._common_score(s[None], self.nontopics)[0]
-        sn = s[self.nontopics]
-        w = np.exp(sn - sn.max())
-        w /= w.sum()
-        ds = d["keys"] @ q
+        values, w = self._state(p)
+        ds = d["keys"] @ p["query"]
         self._c_parts = (w, ds[self.nontopics])
-        return {"V": p["embeddings"][self.topics], "s": s[self.topics], "c": c, "m": self.m,
-                "q2": float(q @ q), "dV": d["embeddings"][self.topics],
-                "ds": ds[self.topics], "dc": w @ ds[self.nontopics]}
+        return {**values, "dV": d["embeddings"][self.topics], "ds": ds[self.topics],
+                "dc": w @ ds[self.nontopics]}
 
     def remainder(self, p, d):
         env = self.arrays(p, d)

@@ -195,8 +195,7 @@ def explain(traj: Trajectory, opt: Optimizer, *, laws=None) -> tuple[Replay, lis
         for _ in range(int(n_steps)):
             g = numeric.gradient(p, traj.data, spec, wrt=names)
             d = _parts(p, g, buffer, opt, rows)
-            total = {n: d["assumptions"][n] + d["weight_decay"][n] + d["momentum"][n]
-                     for n in p}
+            total = _sum_parts(d, names)
             for law, a in ads.items():
                 for part in STEP_PARTS:
                     if part == "assumptions" or getattr(opt, part):
@@ -205,7 +204,7 @@ def explain(traj: Trajectory, opt: Optimizer, *, laws=None) -> tuple[Replay, lis
             if continuous:
                 buffer = {n: (total[n] - d["weight_decay"][n] * opt.decoupled) / opt.lr
                           for n in names}
-            p = {n: p[n] + total[n] for n in p}
+            p = {n: p[n] + total[n] if n in names else p[n] for n in p}
         recorded = _f64(traj.snapshot(i + 1))
         for n in names:
             gap = recorded[n] - p[n]
@@ -236,15 +235,36 @@ def _parts(p, g, buffer, opt: Optimizer, rows) -> dict[str, dict[str, np.ndarray
     """The step ``Δθ`` split into ``−η∇L``, ``−ηλθ`` and ``ηβ·b_{k−1}`` (flow-signed buffer),
     zero on frozen arrays and rows, matching ``numeric.integrate.gradient_descent``."""
     lr, lam, beta = opt.lr, opt.weight_decay, opt.momentum
-    zero = {n: np.zeros_like(x) for n, x in p.items()}
-    data, decay, mom = dict(zero), dict(zero), dict(zero)
-    for n, gn in g.items():
-        data[n] = _frozen_zero(-lr * gn, n, rows)
-        if lam:
-            decay[n] = _frozen_zero(-lr * lam * p[n], n, rows)
-        if beta and buffer is not None:
-            mom[n] = lr * beta * buffer[n]
-    return {"assumptions": data, "weight_decay": decay, "momentum": mom}
+    data = {n: _frozen_zero(-lr * gn, n, rows) for n, gn in g.items()}
+    decay = {n: _frozen_zero(-lr * lam * p[n], n, rows) for n in g} if lam else {}
+    mom = ({n: lr * beta * buffer[n] for n in g} if beta and buffer is not None else {})
+    return {"assumptions": _full(data, p), "weight_decay": _full(decay, p),
+            "momentum": _full(mom, p)}
+
+
+def _full(part, p):
+    """A step part on every parameter (frozen ones: 0, shared so never written to)."""
+    return {n: part[n] if n in part else _zeros(p[n]) for n in p}
+
+
+_ZEROS: dict = {}
+
+
+def _zeros(x):
+    key = (x.shape, x.dtype)
+    if key not in _ZEROS:
+        _ZEROS[key] = np.zeros_like(x)
+        _ZEROS[key].setflags(write=False)
+    return _ZEROS[key]
+
+
+def _sum_parts(d, names):
+    total = dict(d["assumptions"])
+    for part in ("weight_decay", "momentum"):
+        for n in names:
+            if d[part][n] is not _ZEROS.get((d[part][n].shape, d[part][n].dtype)):
+                total[n] = total[n] + d[part][n]
+    return total
 
 
 def _frozen_zero(x, name, rows):

@@ -102,10 +102,19 @@ def _term(law: Law, factors, letters: dict, args: list) -> str:
         for x in f.atoms(sp.Indexed):
             if str(x.base) not in args:
                 args.append(str(x.base))
-    subs = ",".join("".join(_letter(i, letters) for i in idx) for _, idx in operands)
+    subs = ["".join(_letter(i, letters) for i in idx) for _, idx in operands]
     out = "".join(_letter(i, letters) for i in law.components)
-    einsum = f"np.einsum('{subs}->{out}', {', '.join(op for op, _ in operands)})"
-    return " * ".join(scalars + [einsum])
+    return " * ".join(scalars + [_contraction(subs, [op for op, _ in operands], out)])
+
+
+def _contraction(subs: list[str], ops: list[str], out: str) -> str:
+    """``np.einsum``, or a BLAS product ``Xᵀ Y`` for the Gram pattern ``xa,xb->ab``."""
+    if len(subs) == 2 and all(len(x) == 2 for x in subs) and len(out) == 2:
+        (x0, a0), (x1, a1) = subs
+        if x0 == x1 and x0 not in out and {a0, a1} == set(out) and a0 != a1:
+            first, second = (0, 1) if a0 == out[0] else (1, 0)
+            return f"({ops[first]}.T @ {ops[second]})"
+    return f"np.einsum('{','.join(subs)}->{out}', {', '.join(ops)})"
 
 
 def kind_free(symbol) -> bool:

@@ -38,44 +38,44 @@ def sen_remainder(dV, q2, m, c, s, dc, ds):
 
 def query_key_first_order(K, q, dK, dq):
     """query-key: ∇Q·Δθ = dq[r]*q[t] + dq[t]*q[r] - Sum(K[w, r]*dK[w, t] + K[w, t]*dK[w, r], (w, 0, W - 1))"""
-    return (-1 * np.einsum('wr,wt->rt', K, dK)
-            + -1 * np.einsum('wt,wr->rt', K, dK)
+    return (-1 * (K.T @ dK)
+            + -1 * (dK.T @ K)
             + np.einsum('r,t->rt', q, dq)
             + np.einsum('t,r->rt', q, dq))
 
 
 def query_key_remainder(dK, dq):
     """query-key: R = dq[r]*dq[t] - Sum(dK[w, r]*dK[w, t], (w, 0, W - 1)) (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
-    return (-1 * np.einsum('wr,wt->rt', dK, dK)
+    return (-1 * (dK.T @ dK)
             + np.einsum('r,t->rt', dq, dq))
 
 
 def classifier_embedding_first_order(V, U, dV, dU):
     """classifier-embedding: ∇Q·Δθ = Sum(U[c, k]*dU[c, l] + U[c, l]*dU[c, k], (c, 0, C - 1)) - Sum(V[w, k]*dV[w, l] + V[w, l]*dV[w, k], (w, 0, W - 1))"""
-    return (-1 * np.einsum('wk,wl->kl', V, dV)
-            + -1 * np.einsum('wl,wk->kl', V, dV)
-            + np.einsum('ck,cl->kl', U, dU)
-            + np.einsum('cl,ck->kl', U, dU))
+    return (-1 * (V.T @ dV)
+            + -1 * (dV.T @ V)
+            + (U.T @ dU)
+            + (dU.T @ U))
 
 
 def classifier_embedding_remainder(dV, dU):
     """classifier-embedding: R = Sum(dU[c, k]*dU[c, l], (c, 0, C - 1)) - Sum(dV[w, k]*dV[w, l], (w, 0, W - 1)) (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
-    return (-1 * np.einsum('wk,wl->kl', dV, dV)
-            + np.einsum('ck,cl->kl', dU, dU))
+    return (-1 * (dV.T @ dV)
+            + (dU.T @ dU))
 
 
 def hidden_embedding_first_order(V, W1, dV, dW1):
     """hidden-embedding: ∇Q·Δθ = -Sum(V[w, k]*dV[w, l] + V[w, l]*dV[w, k], (w, 0, W - 1)) + Sum(W1[n, k]*dW1[n, l] + W1[n, l]*dW1[n, k], (n, 0, H - 1))"""
-    return (-1 * np.einsum('wk,wl->kl', V, dV)
-            + -1 * np.einsum('wl,wk->kl', V, dV)
-            + np.einsum('nk,nl->kl', W1, dW1)
-            + np.einsum('nl,nk->kl', W1, dW1))
+    return (-1 * (V.T @ dV)
+            + -1 * (dV.T @ V)
+            + (W1.T @ dW1)
+            + (dW1.T @ W1))
 
 
 def hidden_embedding_remainder(dV, dW1):
     """hidden-embedding: R = -Sum(dV[w, k]*dV[w, l], (w, 0, W - 1)) + Sum(dW1[n, k]*dW1[n, l], (n, 0, H - 1)) (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
-    return (-1 * np.einsum('wk,wl->kl', dV, dV)
-            + np.einsum('nk,nl->kl', dW1, dW1))
+    return (-1 * (dV.T @ dV)
+            + (dW1.T @ dW1))
 
 
 def relu_unit_first_order(W1, b1, W2, dW1, db1, dW2):
