@@ -70,8 +70,9 @@ def gradient_descent(params, data: Dataset, spec: ModelSpec, lr: float, steps: i
     ``weight_decay``, ``decoupled`` and ``momentum``: see the module docstring.
     """
     lr = _positive("lr", lr)
-    step = _gd_stepper(_non_negative("weight_decay", weight_decay), _flag("decoupled", decoupled),
-                       _momentum(momentum))
+    decay, beta = _non_negative("weight_decay", weight_decay), _momentum(momentum)
+    decoupled = _flag("decoupled", decoupled)
+    step = _gd_stepper(decay, decoupled, beta) if decay or beta else _gd_step
     return _fixed_step(params, data, spec, lr, steps, step, record_every, callback,
                        progress, desc or "gradient descent", frozen_rows)
 
@@ -85,7 +86,8 @@ def rk4(params, data: Dataset, spec: ModelSpec, dt: float, steps: int, *,
     (time ``τ = k·dt``).
     """
     dt = _positive("dt", dt)
-    step = _rk4_stepper(_non_negative("weight_decay", weight_decay))
+    decay = _non_negative("weight_decay", weight_decay)
+    step = _rk4_stepper(decay) if decay else _rk4_step
     return _fixed_step(params, data, spec, dt, steps, step, record_every, callback,
                        progress, desc or "RK4", frozen_rows)
 
@@ -157,6 +159,23 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
     losses = np.array([numeric.loss(p, data, spec) for p in snaps])
     return Trajectory(data, spec, sol.t, _stack(snaps, spec), losses, sol.t.copy(),
                       dense=lambda t: unflatten(sol.sol(t)), frozen_rows=rows or {})
+
+
+def _gd_step(p, data, spec, h, rows):
+    loss, f = trained_flow(p, data, spec, rows)
+    return loss, {n: p[n] + h * f[n] if n in f else p[n] for n in p}
+
+
+def _rk4_step(p, data, spec, h, rows):
+    def shifted(f, c):
+        return {n: p[n] + c * f[n] if n in f else p[n] for n in p}
+
+    loss, k1 = trained_flow(p, data, spec, rows)
+    _, k2 = trained_flow(shifted(k1, h / 2), data, spec, rows)
+    _, k3 = trained_flow(shifted(k2, h / 2), data, spec, rows)
+    _, k4 = trained_flow(shifted(k3, h), data, spec, rows)
+    return loss, {n: p[n] + h / 6 * (k1[n] + 2 * k2[n] + 2 * k3[n] + k4[n]) if n in k1 else p[n]
+                  for n in p}
 
 
 def _gd_stepper(decay: float, decoupled: bool, beta: float):
