@@ -61,7 +61,7 @@ def main(argv=None) -> None:
                   f"(accuracy {a.accuracy:.2g})")
             for k, label in enumerate(a.labels):
                 meas = n["measured"][k]
-                shares = "  ".join(f"{p} {n[p][k] / meas:7.2%}" if meas else f"{p} -"
+                shares = "  ".join(f"{p} {n[p][k] / meas:9.2e}" if meas else f"{p} -"
                                    for p in ("assumptions", "discretisation", "unexplained"))
                 signed = (f"ΔQ {a.measured[k]:+.4e}" if a.measured.ndim == 1
                           else f"‖ΔQ‖ {meas:.4e}")

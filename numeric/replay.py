@@ -336,3 +336,64 @@ def estimate_from_checkpoints(traj: Trajectory, opt: Optimizer, *, laws=None):
             "assumption violations and momentum not separated (first_order_rest); "
             "not a verdict"], estimate=True))
     return out, skipped
+
+
+class StepDrift:
+    """Training callback: the SEN drift of every topic word attributed step by step while
+    gradient descent runs (plain GD: each recorded step ``Δθ_k = θ_{k+1} − θ_k`` is
+    ``−η∇L``, so ``∇Q·Δθ_k`` is the assumptions' part and ``R(θ_k, Δθ_k)`` the
+    discretisation, both from the printed formulas); ``result()`` compares their sums with
+    ``Q(end) − Q(start)``. Use only for plain gradient descent."""
+
+    def __init__(self, params, data, spec):
+        one = Trajectory(data, spec, [0.0], {n: np.asarray(x)[None] for n, x in params.items()})
+        self.data, self.spec = data, spec
+        try:
+            self.adapter = adapters(one)[0]["SEN"]
+            self.why = ""
+        except KeyError:
+            self.adapter, self.why = None, adapters(one)[1].get("SEN", "SEN not defined")
+        self.first = self.prev = None
+        self.sums = {"assumptions": 0.0, "discretisation": 0.0}
+        self.steps = 0
+
+    def __call__(self, step, params, loss):
+        if self.adapter is None:
+            return None
+        p = _f64(params)
+        if self.prev is not None:
+            d = {n: p[n] - self.prev[n] for n in p}
+            self.sums["assumptions"] = self.sums["assumptions"] + self.adapter.first_order(
+                self.prev, d)
+            self.sums["discretisation"] = self.sums["discretisation"] + \
+                self.adapter.remainder(self.prev, d)
+            self.steps += 1
+        else:
+            self.first = p
+        self.prev = p
+        return None
+
+    def result(self) -> Attribution | None:
+        """The SEN attribution (``None`` when SEN is not defined on the run: ``why``)."""
+        if self.adapter is None or self.first is None:
+            return None
+        ends = {n: np.stack([self.first[n], self.prev[n]]) for n in self.first}
+        traj = Trajectory(self.data, dataclasses.replace(self.spec, dtype="float64"),
+                          [0.0, 1.0], ends)
+        q, sens = measured_quantity("SEN", traj)
+        eps = float(np.finfo(self.spec.float).eps)
+        acc = float(ACCURACY_ULPS * (self.steps + 1) * eps * sens.max())
+        return Attribution("SEN", self.adapter.labels, q[-1] - q[0],
+                           {k: np.asarray(v) for k, v in self.sums.items()}, acc)
+
+
+def sen_drift_summary(att: Attribution | None, why: str = "") -> dict:
+    """Per topic word: measured SEN drift ``Q(end) − Q(start)``, its assumptions' and
+    discretisation parts and the unexplained rest, with shares of the measured drift."""
+    if att is None:
+        return {"attributed": False, "reason": why}
+    out = att.to_dict()
+    worst = max((c["unexplained_share"] or 0.0) for c in out["components"])
+    return {"attributed": True, "verdict": out["verdict"],
+            "max_unexplained_share": worst,
+            "per_word": [{"word": c["component"], **c["signed"]} for c in out["components"]]}

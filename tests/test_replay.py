@@ -93,3 +93,24 @@ def test_times_must_be_multiples_of_lr():
 def test_optimizer_rejects_bad_options(kw, message):
     with pytest.raises(ValueError, match=message):
         Optimizer(**kw)
+
+
+def test_on_the_fly_sen_drift_matches_the_replay():
+    """StepDrift (used by `reproduce`) attributes the same drift as the replay."""
+    from attnflow.commands.reproduce import drift_cell
+    from numeric.replay import StepDrift, sen_drift_summary
+
+    s = build(RUN)
+    drift = StepDrift(s.params, s.data, s.spec)
+    traj = gradient_descent(s.params, s.data, s.spec, 0.05, 60, record_every=20,
+                            callback=drift)
+    att = drift.result()
+    _, atts, _ = explain(traj, Optimizer(0.05))
+    ref = next(a for a in atts if a.law == "SEN")
+    assert att.explained
+    for part in ("assumptions", "discretisation"):
+        np.testing.assert_allclose(att.parts[part], ref.parts[part], rtol=1e-9, atol=1e-15)
+    summary = sen_drift_summary(att)
+    assert summary["max_unexplained_share"] < 1e-9 and len(summary["per_word"]) == 4
+    assert "explained" in drift_cell(summary)
+    assert drift_cell(sen_drift_summary(None, "why")) == "not attributed (why)"
