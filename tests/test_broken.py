@@ -241,3 +241,17 @@ def test_adapters_report_why_sen_is_skipped():
     traj = Trajectory(s.data, s.spec, [0.0], {n: x[None] for n, x in s.params.items()})
     ads, skipped = adapters(traj)
     assert "SEN" not in ads and "query is trained" in skipped["SEN"]
+
+
+# --- the audit -----------------------------------------------------------------------------
+
+def test_discrete_step_theorem_holds_and_catches_a_wrong_remainder(monkeypatch):
+    from proofs import theorems_broken
+    from proofs.kernel import check_theorem
+
+    assert check_theorem(theorems_broken.discrete_step()).ok
+    closed = broken._closed_remainder
+    monkeypatch.setattr(broken, "_closed_remainder", lambda law, f: 2 * closed(law, f))
+    outcome = check_theorem(theorems_broken.discrete_step())
+    assert not outcome.ok
+    assert any("sen-step" in f for f in outcome.failures)
