@@ -12,14 +12,16 @@ import sympy as sp
 
 from proofs import derivations as D
 from proofs.derivations import QQ, G, V, a, c, j, k, m, p, q, r, s_t, v
-from proofs.kernel import Assumption, Normalised, Step, Theorem
+from proofs.kernel import Assumption, Normalised, Step, Theorem, check_theorem
 from proofs.theorems_sen import (
     A3,
     ANY_LOSS,
     DEF_Q,
     GF,
+    SEN_IDENTITY,
     attention_from,
     flow_embedding,
+    sen_identity,
     sen_quantity,
 )
 
@@ -148,8 +150,18 @@ DEF_Q0 = Assumption(
     "Q = ½‖v_t‖² − (s_t + e^{s_t}/m)/‖q‖² with s_t = q·κ_t",
     content=lambda: sen_quantity(v, s_t, 0))
 SEN_RATE = Assumption(
-    "SENR", "the SEN rate (theorem sen-identity, step sen-rate): per sentence holding t, "
-    "∇_v Q·v̇_t + (∂Q/∂s_t) q·κ̇_t = 0, for any G and whatever the query does")
+    "SENR", "imported from theorem sen-identity (re-checked in step sen-identity): "
+    + SEN_IDENTITY + " Its rate is linear in the flows, so the parts through v_t and κ_t are "
+    "the same whatever the query does (step same-flows)", content=sen_identity)
+
+
+def imported_identity(scope):
+    """Theorem sen-identity, re-checked: what SENR states is what it proves."""
+    outcome = check_theorem(scope.assumption("SENR")())
+    if not outcome.ok:
+        raise ValueError(f"theorem {outcome.theorem.name} does not hold: {outcome.failures[0]}")
+    failed = sp.Symbol("failed steps of sen-identity")
+    return sp.Eq(failed, 0, evaluate=False).subs(failed, len(outcome.failures))
 
 
 def query_gradient(scope):
@@ -183,7 +195,7 @@ def same_flows(scope):
 
 def deviation_query(scope):
     """The v and κ terms are the SEN rate (0); what is left is ∇_q Q · q̇."""
-    scope.assumption("SENR")
+    scope.step("sen-identity")
     scope.step("same-flows")
     gradient = scope.step("q-gradient").rhs
     extra = sp.Sum(gradient * _q_dot[r], (r, 0, D.d_key - 1))
@@ -227,10 +239,12 @@ def breaks_query() -> Theorem:
              query_gradient, uses=("Q",)),
         Step("same-flows", "the flows of the embeddings and keys are the same whether the "
              "query trains or not", "symbolic", same_flows, uses=("GF", "ANY", "TQ")),
+        Step("sen-identity", "theorem sen-identity holds (re-checked now)", "symbolic",
+             imported_identity, uses=("SENR",)),
         Step("deviation", "dQ/dτ = ∇_v Q·v̇ + ∇_κ Q·κ̇_t + ∇_q Q·q̇; the first two are the SEN "
-             "rate, 0 (SENR, unchanged by step same-flows), so "
+             "rate, 0 (step sen-identity, unchanged by step same-flows), so "
              "dQ/dτ = 2 (s_t + e^{s_t}/m) q·q̇/‖q‖⁴ − (1 + e^{s_t}/m) κ_t·q̇/‖q‖²",
-             "symbolic", deviation_query, uses=("q-gradient", "SENR", "same-flows")),
+             "symbolic", deviation_query, uses=("q-gradient", "sen-identity", "same-flows")),
         Step("q-flow", "per sentence, under A2k the query flow is −κ a_p (1 − a_p) G·v, "
              "with κ, v the key and embedding of the sentence's topic word", "symbolic",
              query_flow, uses=("GF", "ANY", "TQ", "A2k")),
