@@ -75,7 +75,9 @@ def explain(args, traj) -> tuple[dict | None, str, int]:
 
 def _share(entry, key):
     share = entry.get(f"{key}_share")
-    return "" if share is None else f" ({share:.1%})"
+    if share is None:
+        return ""
+    return f" ({share:.1%})" if share >= 1e-3 or share == 0 else f" ({share:.1e} of it)"
 
 
 def format_explanation(report: dict) -> str:
