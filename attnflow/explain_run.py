@@ -41,13 +41,23 @@ def add_arguments(p) -> None:
                         "never a verdict)")
 
 
+def option_problem(args) -> str:
+    """One line when the explaining options do not go together (checked before reading)."""
+    if args.lr is None and (args.weight_decay or args.momentum or args.decoupled
+                            or args.checkpoints_only):
+        return ("attnflow laws: --weight-decay, --momentum, --decoupled and "
+                "--checkpoints-only need --lr")
+    if args.decoupled and not args.weight_decay:
+        return "attnflow laws: --decoupled needs --weight-decay"
+    return ""
+
+
 def explain(args, traj) -> tuple[dict | None, str, int]:
     """``(report, text, status)``: status 0 when the replay matches and every law's drift is
     explained, 1 otherwise, 2 for options that do not fit the file (text says why)."""
+    if option_problem(args):
+        return None, option_problem(args), 2
     if args.lr is None:
-        if args.weight_decay or args.momentum or args.decoupled or args.checkpoints_only:
-            return None, ("attnflow laws: --weight-decay, --momentum, --decoupled and "
-                          "--checkpoints-only need --lr"), 2
         return None, "", 0
     from numeric.replay import Optimizer, estimate_from_checkpoints
     from numeric.replay import explain as replay_and_explain

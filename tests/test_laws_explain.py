@@ -5,7 +5,6 @@ import json
 import pytest
 
 from attnflow.cli import main
-from numeric.trajectory import Trajectory
 from tests.test_replay import _run
 
 
@@ -48,6 +47,7 @@ def test_checkpoint_only_estimate_is_never_a_verdict(files, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--weight-decay", "0.1"], "need --lr"), (["--lr", "0.05", "--momentum", "1"], "[0, 1)"),
+    (["--lr", "0.05", "--decoupled"], "needs --weight-decay"),
     (["--lr", "-1"], "> 0"), (["--lr", "nan"], "> 0"), (["--lr", "0.07"], "multiples of lr")])
 def test_bad_options_exit_2_with_one_line(files, capsys, argv, message):
     with pytest.raises(SystemExit) as e:
@@ -59,5 +59,3 @@ def test_bad_options_exit_2_with_one_line(files, capsys, argv, message):
     assert "Traceback" not in captured.out + captured.err
 
 
-def test_trajectory_file_roundtrip_keeps_times(files):
-    assert len(Trajectory.load(files / "good.npz")) == 4

@@ -4,9 +4,10 @@ of a PyTorch run), with each law's preconditions measured on the run."""
 from __future__ import annotations
 
 import json
+import sys
 
 from attnflow.explain_run import add_arguments as add_explain_arguments
-from attnflow.explain_run import explain
+from attnflow.explain_run import explain, option_problem
 
 #: Default relative drift accepted: gradient descent drifts by O(learning rate).
 DEFAULT_TOLERANCE = 1e-2
@@ -30,6 +31,9 @@ def run(args) -> int:
     from numeric.laws import check_laws
     from numeric.trajectory import Trajectory
 
+    if option_problem(args):
+        print(option_problem(args), file=sys.stderr)
+        return 2
     try:
         traj = Trajectory.load(args.file)
     except (ValueError, OSError) as e:
@@ -44,10 +48,11 @@ def run(args) -> int:
               "laws": [r.to_dict() for r in reports]}
     print(format_report(report))
     explanation, text, status = explain(args, traj)
+    if status == 2:
+        print(text, file=sys.stderr)
+        return 2
     if text:
         print(text)
-    if status == 2:
-        return 2
     if explanation is not None:
         report["explanation"] = explanation
         report["ok"] = status == 0
