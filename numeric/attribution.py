@@ -77,13 +77,14 @@ class SenAdapter(Adapter):
 
     def _state(self, p) -> tuple[dict, np.ndarray]:
         """Values at θ and the softmax weights of the non-topic scores (cached per θ)."""
-        if getattr(self, "_at", None) is not p["keys"]:
+        at = (p["keys"], p["embeddings"], p["query"])   # held, so identity is safe
+        if getattr(self, "_at", None) is None or any(x is not y for x, y in zip(at, self._at)):
             q = p["query"]
             s = p["keys"] @ q
             c = laws._common_score(s[None], self.nontopics)[0]
             sn = s[self.nontopics]
             w = np.exp(sn - sn.max())
-            self._at, self._cache = p["keys"], (
+            self._at, self._cache = at, (
                 {"V": p["embeddings"][self.topics], "s": s[self.topics], "c": c, "m": self.m,
                  "q2": float(q @ q)}, w / w.sum())
         return self._cache

@@ -255,3 +255,40 @@ def test_discrete_step_theorem_holds_and_catches_a_wrong_remainder(monkeypatch):
     outcome = check_theorem(theorems_broken.discrete_step())
     assert not outcome.ok
     assert any("sen-step" in f for f in outcome.failures)
+
+
+# --- property: any configuration, any optimizer -------------------------------------------
+
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.strategies import configs  # noqa: E402
+
+optimizers = st.fixed_dictionaries({
+    "weight_decay": st.sampled_from([0.0, 0.0, 0.3]),
+    "momentum": st.sampled_from([0.0, 0.0, 0.7]),
+    "decoupled": st.booleans()})
+
+
+@given(config=configs(max_sentences=12, max_m=6, max_dim=3), opt=optimizers)
+def test_every_law_is_explained_along_any_gradient_descent_run(config, opt):
+    """Whatever holds or fails (A1–A3, frozen parts, ragged sentences, ReLU kinks), the
+    derived parts — assumptions, weight decay, momentum, discretisation — add up to each
+    law's measured drift to rounding along a replayed run, and the replay is consistent."""
+    from numeric.replay import Optimizer, explain
+
+    if not opt["weight_decay"]:
+        opt["decoupled"] = False
+    s = build(config)
+    try:
+        traj = gradient_descent(s.params, s.data, s.spec, 0.05, 30, record_every=10,
+                                frozen_rows=s.frozen_rows, **opt)
+    except FloatingPointError:
+        assume(False)
+    traj = Trajectory(traj.data, traj.spec, traj.time, traj.params,
+                      frozen_rows=s.frozen_rows)
+    replay, atts, _ = explain(traj, Optimizer(0.05, **opt))
+    assert replay.consistent, replay.to_dict()
+    assert atts
+    for a in atts:
+        assert a.explained, a.to_dict()
