@@ -40,8 +40,9 @@ def test_faithful_run_is_consistent_and_every_law_explained():
 
 
 def test_wrong_learning_rate_is_flagged_with_its_size():
-    traj = _run(lr=0.045, claimed_lr=0.05)
-    replay, atts, _ = explain(traj, Optimizer(0.05))
+    """The file claims lr 0.1 (its times are k·0.1) but was trained at 0.09."""
+    traj = _run(lr=0.09, claimed_lr=0.1, every=5)   # short intervals: ratio ≈ 0.09/0.1
+    replay, atts, _ = explain(traj, Optimizer(0.1))
     assert not replay.consistent
     report = replay.to_dict()
     for name in ("embeddings", "keys", "classifier"):
