@@ -23,6 +23,21 @@ def _number(kind: str, low: float, high: float | None = None, strict_low=False):
     return parse
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _cores() -> int:
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
 def add_arguments(p) -> None:
     g = p.add_argument_group("explaining a run (replay + attribution; README 'Explaining a "
                              "run')")
@@ -35,6 +50,9 @@ def add_arguments(p) -> None:
                    help="the weight decay was decoupled (θ ← (1 − lr·λ)θ outside momentum)")
     g.add_argument("--momentum", type=_number("a number in [0, 1)", 0.0, 1.0), default=0.0,
                    help="heavy-ball momentum β of the run (PyTorch SGD convention)")
+    g.add_argument("--jobs", type=_positive_int, default=None,
+                   help="processes replaying groups of checkpoint intervals (default: the "
+                        "cores available; the replay is sequential with momentum)")
     g.add_argument("--checkpoints-only", action="store_true",
                    help="no replay on the data: a documented approximation from the "
                         "checkpoints alone (discretisation and weight decay estimated; "
@@ -68,7 +86,7 @@ def explain(args, traj) -> tuple[dict | None, str, int]:
             atts, skipped = estimate_from_checkpoints(traj, opt)
             replay = None
         else:
-            replay, atts, skipped = replay_and_explain(traj, opt)
+            replay, atts, skipped = replay_and_explain(traj, opt, jobs=args.jobs or _cores())
     except ValueError as e:
         return None, f"attnflow laws: {e}", 2
     ok = (replay is not None and replay.consistent

@@ -175,71 +175,117 @@ def step_counts(time: np.ndarray, lr: float) -> np.ndarray:
     return k.astype(np.int64)
 
 
-def explain(traj: Trajectory, opt: Optimizer, *, laws=None) -> tuple[Replay, list[Attribution],
-                                                                  dict[str, str]]:
+def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1
+            ) -> tuple[Replay, list[Attribution], dict[str, str]]:
     """Replay ``traj`` with ``opt`` and attribute every defined law's drift (``laws``: a
-    subset of names). Returns the replay, the attributions and the laws skipped (why)."""
+    subset of names). Returns the replay, the attributions and the laws skipped (why).
+    ``jobs > 1`` replays groups of intervals in that many forked processes (each interval
+    starts from its own checkpoint, so they are independent; not with momentum)."""
     import time as clock
 
     start = clock.perf_counter()
-    spec = dataclasses.replace(traj.spec, dtype="float64")
+    if not isinstance(jobs, (int, np.integer)) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     steps = step_counts(traj.time, opt.lr)
     ads, skipped = adapters(traj)
     if laws is not None:
         ads = {k: v for k, v in ads.items() if k in laws}
-    names = spec.trained
-    rows = traj.frozen_rows
-    sums = {k: {p: np.zeros((len(steps),) + a.first_order(
-        _f64(traj.snapshot(0)), _zero(traj.snapshot(0))).shape)
-        for p in STEP_PARTS + ("discretisation",)} for k, a in ads.items()}
-    eps = float(np.finfo(traj.spec.float).eps)
-    relative = {n: np.zeros(len(steps)) for n in names}
-    of_movement = {n: np.zeros(len(steps)) for n in names}
-    dots = {n: [0.0, 0.0] for n in names}
     continuous = opt.momentum > 0
-    p = _f64(traj.snapshot(0))
+    groups = np.array_split(np.arange(len(steps)), 1 if continuous else min(jobs, len(steps)))
+    if len(groups) == 1:
+        parts = [_replay_intervals(traj, opt, ads, steps, groups[0], continuous)]
+    else:
+        parts = _in_processes(traj, opt, ads, steps, groups)
+    out = {key: _concat([x[key] for x in parts]) for key in ("sums", "relative", "of_movement")}
+    names = traj.spec.trained
+    dots = np.sum([x["dots"] for x in parts], axis=0)
+    ratio = {n: (dots[k, 0] / dots[k, 1] if dots[k, 1] > 0 else float("nan"))
+             for k, n in enumerate(names)}
+    eps = float(np.finfo(traj.spec.float).eps)
+    floor = ACCURACY_ULPS * (steps + 1) * eps
+    if continuous:
+        floor = np.cumsum(floor)
+    replay = Replay(steps, out["relative"], out["of_movement"], ratio, floor, traj.spec.dtype,
+                    continuous)
+    attributions = []
+    for law, a in ads.items():
+        q, sens = measured_quantity(law, traj)
+        acc = float(ACCURACY_ULPS * ((steps + 1) * eps).sum() * sens.max())
+        attributions.append(Attribution(law, a.labels, q[-1] - q[0],
+                                        {k: v.sum(axis=0) for k, v in out["sums"][law].items()},
+                                        acc))
+    replay.seconds = clock.perf_counter() - start
+    return replay, attributions, skipped
+
+
+def _concat(items):
+    """Join per-group results along the interval axis (dicts recursively)."""
+    if isinstance(items[0], dict):
+        return {k: _concat([x[k] for x in items]) for k in items[0]}
+    return np.concatenate(items) if np.ndim(items[0]) else np.sum(items, axis=0)
+
+
+def _replay_intervals(traj, opt, ads, steps, intervals, continuous) -> dict:
+    """Replay ``intervals`` (consecutive), each from its checkpoint (or continuing, with
+    momentum): per interval the parts' sums per law, the distances, and movement dots."""
+    spec = dataclasses.replace(traj.spec, dtype="float64")
+    names, rows = spec.trained, traj.frozen_rows
+    zero = _zero(traj.snapshot(0))
+    sums = {k: {p: np.zeros((len(intervals),) + np.shape(a.first_order(
+        _f64(traj.snapshot(0)), zero))) for p in STEP_PARTS + ("discretisation",)}
+        for k, a in ads.items()}
+    relative = {n: np.zeros(len(intervals)) for n in names}
+    of_movement = {n: np.zeros(len(intervals)) for n in names}
+    dots = np.zeros((len(names), 2))
+    p = _f64(traj.snapshot(int(intervals[0])))
     buffer = None
-    for i, n_steps in enumerate(steps):
+    for j, i in enumerate(intervals):
         if not continuous:
-            p = _f64(traj.snapshot(i))
+            p = _f64(traj.snapshot(int(i)))
         begin = p
-        for _ in range(int(n_steps)):
+        for _ in range(int(steps[i])):
             g = numeric.gradient(p, traj.data, spec, wrt=names)
             d = _parts(p, g, buffer, opt, rows)
             total = _sum_parts(d, names)
             for law, a in ads.items():
                 for part in STEP_PARTS:
                     if part == "assumptions" or getattr(opt, part):
-                        sums[law][part][i] += a.first_order(p, d[part])
-                sums[law]["discretisation"][i] += a.remainder(p, total)
+                        sums[law][part][j] += a.first_order(p, d[part])
+                sums[law]["discretisation"][j] += a.remainder(p, total)
             if continuous:
                 buffer = {n: (total[n] - d["weight_decay"][n] * opt.decoupled) / opt.lr
                           for n in names}
             p = {n: p[n] + total[n] if n in names else p[n] for n in p}
-        recorded = _f64(traj.snapshot(i + 1))
-        for n in names:
+        recorded = _f64(traj.snapshot(int(i) + 1))
+        for k, n in enumerate(names):
             gap = recorded[n] - p[n]
             moved = p[n] - begin[n]
-            relative[n][i] = _ratio(np.linalg.norm(gap), np.linalg.norm(p[n]))
-            of_movement[n][i] = _ratio(np.linalg.norm(gap), np.linalg.norm(moved))
-            dots[n][0] += float(np.vdot(recorded[n] - begin[n], moved))
-            dots[n][1] += float(np.vdot(moved, moved))
-    ratio = {n: (dots[n][0] / dots[n][1] if dots[n][1] > 0 else float("nan")) for n in names}
-    floor = ACCURACY_ULPS * (steps + 1) * eps
-    if continuous:
-        floor = np.cumsum(floor)
-    replay = Replay(steps, relative, of_movement, ratio, floor, traj.spec.dtype, continuous)
-    attributions = []
-    for law, a in ads.items():
-        q, sens = measured_quantity(law, traj)
-        measured = q[-1] - q[0]
-        parts = {k: v.sum(axis=0) for k, v in sums[law].items()}
-        acc = float(ACCURACY_ULPS * ((steps + 1) * eps).sum() * sens.max())
-        attributions.append(Attribution(law, a.labels, measured, parts, acc))
-    replay.seconds = clock.perf_counter() - start
-    return replay, attributions, skipped
+            relative[n][j] = _ratio(np.linalg.norm(gap), np.linalg.norm(p[n]))
+            of_movement[n][j] = _ratio(np.linalg.norm(gap), np.linalg.norm(moved))
+            dots[k] += (float(np.vdot(recorded[n] - begin[n], moved)),
+                        float(np.vdot(moved, moved)))
+    return {"sums": sums, "relative": relative, "of_movement": of_movement, "dots": dots}
 
 
+#: What forked workers read (set just before the pool forks; never pickled).
+_SHARED: tuple = ()
+
+
+def _worker(group):
+    return _replay_intervals(*_SHARED[:4], group, False)
+
+
+def _in_processes(traj, opt, ads, steps, groups) -> list[dict]:
+    """Groups of intervals in forked processes (the trajectory is inherited, not pickled)."""
+    import multiprocessing
+
+    global _SHARED
+    _SHARED = (traj, opt, ads, steps)
+    try:
+        with multiprocessing.get_context("fork").Pool(len(groups)) as pool:
+            return pool.map(_worker, groups)
+    finally:
+        _SHARED = ()
 
 
 def _parts(p, g, buffer, opt: Optimizer, rows) -> dict[str, dict[str, np.ndarray]]:

@@ -115,3 +115,18 @@ def test_on_the_fly_sen_drift_matches_the_replay():
     assert summary["max_unexplained_share"] < 1e-9 and len(summary["per_word"]) == 4
     assert "explained" in drift_cell(summary)
     assert drift_cell(sen_drift_summary(None, "why")) == "not attributed (why)"
+
+
+def test_parallel_replay_gives_the_same_report():
+    traj = _run(every=10)
+    one, atts1, _ = explain(traj, Optimizer(0.05))
+    two, atts2, _ = explain(traj, Optimizer(0.05), jobs=2)
+    assert one.steps.tolist() == two.steps.tolist()
+    for n in one.relative:
+        np.testing.assert_array_equal(one.relative[n], two.relative[n])
+        assert one.movement_ratio[n] == pytest.approx(two.movement_ratio[n], rel=1e-12)
+    for a, b in zip(atts1, atts2):
+        for part in a.parts:
+            np.testing.assert_allclose(a.parts[part], b.parts[part], rtol=1e-12, atol=1e-18)
+    with pytest.raises(ValueError, match="jobs"):
+        explain(traj, Optimizer(0.05), jobs=0)
