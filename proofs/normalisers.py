@@ -71,7 +71,7 @@ def _value(expr, values: dict) -> sp.Expr:
     expr = expr.xreplace(SIZES).doit()
     expr = expr.replace(lambda x: isinstance(x, sp.Indexed),
                         lambda x: values[(x.base, tuple(int(n) for n in x.indices))])
-    return sp.simplify(expr.xreplace(values))
+    return expr.xreplace(values)
 
 
 def _values(seed: int) -> dict:

@@ -20,9 +20,9 @@ from symbolic import laws as SL
 SEN_IDENTITY = (
     "Under A1–A3 and the gradient flow, for every topic word t and any differentiable "
     "per-sentence loss ℓ (G_χ = ∂ℓ_χ/∂h; so for any classifier, trained or not): "
-    "d/dτ [ ½‖v_t‖² − (s_t + e^{s_t − c}/m) / ‖q‖² ] = 0. Each sentence χ holding t "
-    "contributes −a_t G_χ/|D| to dv_t/dτ and −‖q‖² a_t (1 − a_t) v_t·G_χ/|D| to ds_t/dτ, "
-    "where a_t = e^{s_t} / (e^{s_t} + m e^c) is the same in every sentence that holds t.")
+    "d/dτ [ ½‖v_t‖² − (s_t + e^{s_t − c}/m) / ‖q‖² ] = 0: the per-sentence rate along the "
+    "flow vanishes both in a sentence holding t (whose attention a_t = e^{s_t} / (e^{s_t} + "
+    "m e^c) is the same in every such sentence) and in one that does not.")
 
 
 def sen_identity() -> Theorem:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symbolic.derive import flow
-from symbolic.indexform import IExpr, IndexKind, Term, fresh, indices_in, kind_of
+from symbolic.indexform import IExpr, IndexKind, Term, fresh, kind_of
 from symbolic.model import (
     CLASS,
     EMBED,
@@ -533,8 +533,3 @@ def law(name: str) -> Law:
         if x.name == name:
             return x
     raise ValueError(f"no declared law {name!r}; declared: {[x.name for x in LAWS]}")
-
-
-def indices_of(expr) -> set:
-    """Index symbols occurring in ``expr`` (free or summed)."""
-    return indices_in(expr)
