@@ -25,8 +25,6 @@ STEP_PARTS = ("assumptions", "weight_decay", "momentum")
 #: Base names of the declarations (symbolic.laws) → numeric parameter names.
 BASES = {"V": "embeddings", "K": "keys", "q": "query", "U": "classifier",
          "W1": "hidden_weight", "b1": "hidden_bias", "W2": "output_weight"}
-#: Declared law name → numeric law name (numeric.laws).
-NUMERIC_NAME = {"sen": "SEN"}
 
 
 class Adapter:
