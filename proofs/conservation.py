@@ -76,8 +76,12 @@ def _late(name: str):
 
 
 def quantity(law: SL.Law) -> Assumption:
-    return Assumption("Q", f"definition (law {law.name}): Q = A − B with A = "
-                      f"{sp.sstr(law.a)}, B = {sp.sstr(law.b)}", content=law)
+    return Assumption("Q", f"definition (law {law.name}, symbolic/laws.py): Q = A − B with "
+                      f"A = {_text(law.a)}, B = {_text(law.b)}", content=law)
+
+
+def _text(expr) -> str:
+    return sp.sstr(expr).replace(str(SL.QQ), "‖q‖²")
 
 
 def law_assumptions(law: SL.Law) -> tuple[Assumption, ...]:

@@ -21,6 +21,16 @@ def _canonical_cancel(expr):
     return sp.cancel(D.canonical(expr))
 
 
+def idempotent_deltas(expr):
+    """δ^n = δ for n ≥ 1 (a Kronecker delta is 0 or 1)."""
+    return expr.replace(lambda x: x.is_Pow and isinstance(x.base, sp.KroneckerDelta)
+                        and x.exp.is_Integer and x.exp > 0, lambda x: x.base)
+
+
+def _canonical_cancel_deltas(expr):
+    return sp.cancel(D.canonical(idempotent_deltas(sp.expand(expr))))
+
+
 def _factor_sums_cancel(expr):
     return sp.cancel(D.factor_sums(expr))
 
@@ -29,6 +39,8 @@ def _factor_sums_cancel(expr):
 NORMALISERS = {
     "canonical": (D.canonical, D.CANONICAL_MEANING),
     "canonical-cancel": (_canonical_cancel, D.CANONICAL_MEANING + ", then cancelled"),
+    "canonical-cancel-deltas": (_canonical_cancel_deltas, "expanding, δ² = δ, then "
+                                + D.CANONICAL_MEANING + ", then cancelled"),
     "expand": (sp.expand, "expanding products and powers"),
     "factor-sums": (D.factor_sums, "splitting sums over independent factors"),
     "factor-sums-cancel": (_factor_sums_cancel,
@@ -57,7 +69,9 @@ def battery() -> dict[str, sp.Expr]:
     qq = D.norm2(q, _r)
     return {
         "deltas": sp.Sum(sp.KroneckerDelta(_i, D.p) * V[_i, _k] * G[_k], (_i, 0, D.L - 1),
-                         (_k, 0, D.d - 1)),
+                         (_k, 0, D.d - 1))
+        + sp.Sum(sp.KroneckerDelta(_i, D.p) ** 2 * V[_i, _k] * G[_k], (_i, 0, D.L - 1),
+                 (_k, 0, D.d - 1)),
         "independent sums": sp.Sum(q[_r] ** 2 * G[_k] * v[_k], (_r, 0, D.d_key - 1),
                                    (_k, 0, D.d - 1)) - D.QQ * sp.Sum(G[_k], (_k, 0, D.d - 1)),
         "norm in a fraction": (1 + sp.exp(D.s_t) / D.m) * qq / D.QQ

@@ -56,10 +56,10 @@ A2 = Assumption("A2", SL.A2.statement, content=dict(SL.A2.values))
 A3 = Assumption(
     "A3", "every sentence holds exactly one topic word and exactly m non-topic words: "
     "L = m + 1 tokens, the topic word t at exactly one token p",
-    content=dict(SL.A3.values))
+    content=dict(SL.A3.values, at_topic=SL.A3.cases["sentence holding w"]))
 DEF_Q = Assumption(
     "Q", "definition (the declared law sen): Q(v_t, s_t) = ½‖v_t‖² − (s_t + e^{s_t − c}/m)/‖q‖²",
-    content=sen_quantity)
+    content={"law": SL.SEN, "quantity": lambda: sen_quantity()})
 
 
 def flow_embedding(scope):

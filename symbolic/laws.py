@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symbolic.derive import flow
-from symbolic.indexform import IExpr, IndexKind, Term, fresh, kind_of
+from symbolic.indexform import IExpr, IndexKind, Term, canonical, fresh, kind_of
 from symbolic.model import (
     CLASS,
     EMBED,
@@ -77,7 +77,6 @@ kappa = sp.IndexedBase("kappa", real=True)
 s_t = sp.Symbol("s_t", real=True)
 c = sp.Symbol("c", real=True)
 m = sp.Symbol("m", integer=True, positive=True)
-
 
 
 def _idx(kind_name: str, n: int = 0):
@@ -298,7 +297,15 @@ def _parse(x):
 
 def derivative(law_expr, target, model: Model) -> sp.Expr:
     """``∂Q/∂target`` by the chain rule: directly, and through every word-level node read in
-    ``Q`` (``∂Q/∂s[y] · ∂s[y]/∂target``, ``s[y]`` by the model's definition)."""
+    ``Q`` (``∂Q/∂s[y] · ∂s[y]/∂target``, ``s[y]`` by the model's definition). The target's
+    indices may be any names (a clash with a summed index of ``Q`` is renamed apart)."""
+    own = target.indices if isinstance(target, sp.Indexed) else ()
+    clash = set(own) & (law_expr.atoms(sp.Symbol) | _node_symbols(model))
+    if clash:
+        apart = {x: fresh(kind_of(x)) for x in own}
+        result = derivative(law_expr, target.xreplace(apart), model)
+        back = {new: old for old, new in apart.items()}
+        return IExpr.from_sympy(result, FOLDS).xreplace(back, FOLDS).to_sympy()
     expr = unfold_norms(law_expr)
     total = sp.diff(expr, target)
     for base, node in word_nodes(model).items():
@@ -309,6 +316,10 @@ def derivative(law_expr, target, model: Model) -> sp.Expr:
         total += sp.Sum(sp.diff(expr, base[y]) * sp.diff(definition, target),
                         (y, 0, n_words - 1))
     return fold_norms(total)
+
+
+def _node_symbols(model: Model) -> set:
+    return set().union(*(nd.definition.atoms(sp.Symbol) for nd in word_nodes(model).values()))
 
 
 def sentence_rate(law: Law, model: Model, flows: Mapping[str, IExpr] | None = None,
@@ -363,7 +374,6 @@ def gather(expr: IExpr, model: Model) -> IExpr:
                 body = body.xreplace({ref: 1})
                 summed.remove(x)
         terms.append(Term(tm.coeff, body, tuple(summed)))
-    from symbolic.indexform import canonical
     return canonical(terms, FOLDS)
 
 
@@ -448,8 +458,8 @@ A2 = LawAssumption(
 
 
 def trains(*names: str) -> LawAssumption:
-    return LawAssumption("T", f"{', '.join(names)} train (anything else trained or not)",
-                         trained=names)
+    return LawAssumption("T", f"the parameters {', '.join(names)} train (anything else "
+                         "trained or not)", trained=names)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,14 @@ from symbolic import laws as SL
 THEOREMS = {law.name: conservation.theorem_name(law) for law in SL.LAWS}
 
 
+def clear_derivations():
+    """Forget cached derivations (the cache sits on ``derive`` or on a private helper)."""
+    for name in ("derive", "_derive"):
+        cached = getattr(symbolic.derive, name, None)
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+
 def build(law):
     return (sen_identity() if law.name == "sen" else conservation.conservation_theorem(law))
 
@@ -105,10 +113,10 @@ def doubled_score(monkeypatch):
         nodes = original()
         return [dataclasses.replace(nd, definition=2 * nd.definition) if nd.name == "s" else nd
                 for nd in nodes]
-    symbolic.derive.derive.cache_clear()
+    clear_derivations()
     monkeypatch.setattr(symbolic.model, "attention_nodes", doubled)
     yield
-    symbolic.derive.derive.cache_clear()
+    clear_derivations()
 
 
 def test_a_changed_node_fails_sen_at_the_gradient_and_the_rate_and_the_curve(doubled_score):
@@ -126,13 +134,13 @@ def test_a_changed_hidden_node_fails_the_relu_unit_law(monkeypatch):
     def doubled_bias(classifier):
         return [dataclasses.replace(nd, definition=nd.definition + symbolic.model.b1[
             symbolic.model.n]) if nd.name == "u" else nd for nd in original(classifier)]
-    symbolic.derive.derive.cache_clear()
+    clear_derivations()
     monkeypatch.setattr(symbolic.model, "classifier_nodes", doubled_bias)
     try:
         assert "gradient" in failing_steps(only(build(SL.RELU_UNIT), "gradient"))
     finally:
         monkeypatch.undo()
-        symbolic.derive.derive.cache_clear()
+        clear_derivations()
 
 
 def test_the_training_assumption_is_content_the_flow_is_built_from():
@@ -205,3 +213,20 @@ def test_a_law_declared_at_run_time_gets_a_theorem_that_fails_when_it_is_not_con
     norms = SL.declare("embedding-norms", "Σ_w ‖v_w‖²", "0", "Sum(V[w,k]**2, (w, 0, W - 1))",
                        assumptions=(SL.trains("embeddings"),))
     assert failing_steps(conservation.conservation_theorem(norms)) == {"rate", "dataset"}
+
+
+def test_a_flipped_flow_fails_the_theorems_that_read_the_sen_flows(monkeypatch):
+    from proofs.theorems_breaks import breaks_embeddings
+    original = symbolic.derive.flow
+    monkeypatch.setattr(symbolic.derive, "flow",
+                        lambda model, trainable: {n: -e for n, e in
+                                                  original(model, trainable).items()})
+    assert "flow-v" in failing_steps(only(breaks_embeddings(), "flow-v"))
+    assert failing_steps(only(sen_curve(), "imported")) == {"imported"}
+
+
+def test_derivative_renames_a_clashing_target_index_apart():
+    r = symbolic.model.KEY.index(0)        # also the summed index of the score node s
+    slope = SL.derivative(SL.SEN.quantity, symbolic.model.q[r], SL.ABSTRACT)
+    assert not slope.has(sp.Sum)           # no spurious Σ_r K[w, r] from a captured index
+    assert slope.has(symbolic.model.K[SL.w, r]) and slope.has(symbolic.model.q[r])

@@ -126,3 +126,19 @@ def test_derive_check_covers_the_printed_laws(monkeypatch):
     monkeypatch.setattr(SL, "LAWS", (wrong,) + SL.LAWS[1:])
     diffs = symbolic.generate.check_generated()
     assert len(diffs) == 1 and "laws.py" in diffs[0] and "m + 1" in diffs[0]
+
+
+def test_numeric_laws_take_their_terms_from_the_printed_code(monkeypatch):
+    from numeric import laws
+    from numeric.integrate import integrate_flow
+    s = build(Config(seed=4, n_classes=3, m=4, n_sentences=12,
+                     trainable=("keys", "embeddings", "classifier")))
+    traj = integrate_flow(s.params, s.data, s.spec, 20.0, frozen_rows=s.frozen_rows)
+    assert {r.law: r.verdict for r in laws.check_laws(traj, 1e-6)}["SEN"] == "holds"
+    right = printed.sen_terms
+
+    def drifting(**args):                  # a printed B that creeps with the snapshot index
+        a, b = right(**args)
+        return a, b * (1 + 1e-3 * np.arange(len(b))[:, None])
+    monkeypatch.setattr(printed, "sen_terms", drifting)
+    assert {r.law: r.verdict for r in laws.check_laws(traj, 1e-6)}["SEN"] == "violated"
