@@ -141,6 +141,12 @@ OPTION_CASES = [
     (["laws", "x.npz", "--tolerance", "-inf"], "--tolerance"),
     (["laws", "x.npz", "--json", f"{MISSING}/l.json"], "--json"),
     (["laws", "x.npz", "--json", "."], "--json"),
+    (["laws", "x.npz", "--lr", "0"], "--lr"),
+    (["laws", "x.npz", "--lr", "nan"], "--lr"),
+    (["laws", "x.npz", "--lr", "0.1", "--weight-decay", "-1"], "--weight-decay"),
+    (["laws", "x.npz", "--lr", "0.1", "--momentum", "1"], "--momentum"),
+    (["laws", "x.npz", "--lr", "0.1", "--jobs", "0"], "--jobs"),
+    (["laws", "x.npz", "--momentum", "0.9"], "--lr"),           # needs --lr: before reading
     (["reproduce", "synthetic", "--epochs", "0"], "--epochs"),
     (["reproduce", "synthetic", "--epochs", "-2"], "--epochs"),
     (["reproduce", "synthetic", "--epochs", "2.5"], "--epochs"),
@@ -226,6 +232,15 @@ def test_movement_below_the_accuracy_floor_is_not_evidence(gd_run):
     assert sen.verdict == "not checked" and "accuracy floor" in sen.reason
     # the real run (60 steps of gradient descent: drift O(lr)) moves: it is evidence
     assert {r.law: r.verdict for r in check_laws(traj, 0.1)}["SEN"] == "holds"
+
+
+def test_a_stated_optimizer_never_makes_a_vacuous_run_explained(files, capsys):
+    """With --lr the laws are replayed; one snapshot has nothing to replay (exit 3), and
+    snapshots that stand still while the replay moves are a mismatch (exit 1), never 0."""
+    status, printed, err = run(["laws", files / "one_snapshot.npz", "--lr", "0.1"], capsys)
+    assert status == 3 and "NOTHING CHECKED" in printed and not err
+    status, printed, _ = run(["laws", files / "identical.npz", "--lr", "0.1"], capsys)
+    assert status == 1 and "NOT EXPLAINED" in printed
 
 
 def test_negative_tolerance_can_no_longer_pass_a_drift(gd_run):
