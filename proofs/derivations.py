@@ -111,7 +111,12 @@ def canonical(expr) -> sp.Expr:
     Quantities outside index form (``s_t``, ``c``, ``m``) pass through as coefficients."""
     if isinstance(expr, sp.MatrixBase):
         return expr.applyfunc(canonical)
-    expr = expr.xreplace({QQ: norm2(q, r)})
+    # ‖q‖² in a numerator is written as its sum (so it meets Σ_r q_r² of a derivation); in a
+    # denominator it stays a positive symbol (index form has no sums in denominators).
+    inverse = sp.Dummy("inverse_norm_q", positive=True)
+    expr = expr.replace(lambda x: x.is_Pow and x.base == QQ and x.exp.is_negative,
+                        lambda x: inverse ** (-x.exp))
+    expr = expr.xreplace({QQ: norm2(q, r)}).xreplace({inverse: 1 / QQ})
     return fold_norm_q(factor_sums(IExpr.from_sympy(expr, FOLDS).to_sympy()))
 
 
