@@ -300,13 +300,14 @@ class Fields:
                            for t in range(targets) for p in patterns]
         self.frozen_values = frozen_values or {}
 
-    def full_point(self, x):
-        """Trained coordinates from ``x``, frozen ones from ``frozen_values``."""
-        return list(x) + [self.frozen_values[c] for c in self.coords[self.n:]]
+    def full_point(self, x, fast=False):
+        """Trained coordinates from ``x``, frozen ones (rationals) from ``frozen_values``."""
+        convert = float if fast else to_mp
+        return list(x) + [convert(self.frozen_values[c]) for c in self.coords[self.n:]]
 
     def __call__(self, g: Generator, x, fast=False) -> list:
         """``−∂ℓ_g/∂θ`` (the flow of one sentence) on the trained coordinates at ``x``."""
-        point = self.full_point(x)
+        point = self.full_point(x, fast)
         program = token_program(self.setting, len(g.words))
         args = []
         for name, at in (_split(sym) for sym in program.inputs):
@@ -344,18 +345,22 @@ def _split(sym) -> tuple[str, tuple]:
 
 @dataclass
 class Basis:
-    """An orthonormal basis grown by Gram–Schmidt; residual ratios kept on both sides."""
+    """An orthonormal basis grown by Gram–Schmidt; residual ratios kept on both sides.
 
+    A vector's residual is measured against ``max(its norm, scale)``, ``scale`` the largest
+    generator value at the point: a bracket that is exactly 0 comes out as rounding noise
+    (about ``10^(−DPS)`` of the scale) and must not be normalised up into a direction.
+    """
+
+    scale: mpmath.mpf = mpmath.mpf(1)
     vectors: list = field(default_factory=list)
     smallest_accepted: mpmath.mpf | None = None
     largest_rejected: mpmath.mpf | None = None
 
     def offer(self, v) -> bool:
-        """Add ``v`` if its residual exceeds ``THRESHOLD`` of its norm; say whether it did."""
-        norm = mpmath.sqrt(sum(x * x for x in v))
-        if norm == 0:
-            return False
-        w = [x / norm for x in v]
+        """Add ``v`` if its residual exceeds ``THRESHOLD`` of its size; say whether it did."""
+        size = max(mpmath.sqrt(sum(x * x for x in v)), self.scale)
+        w = [x / size for x in v]
         for _ in range(2):  # twice is enough (Kahan–Parlett)
             for b in self.vectors:
                 dot = sum(x * y for x, y in zip(w, b))
@@ -431,9 +436,10 @@ def lie_rank(fields: Fields, x, max_depth: int = 6) -> LieRank:
     start = time.perf_counter()
     with mpmath.workdps(DPS):
         x = [to_mp(v) for v in x]
-        basis, elements = Basis(), []
-        for g in fields.generators:
-            if basis.offer(fields(g, x)):
+        values = [fields(g, x) for g in fields.generators]
+        basis, elements = Basis(scale_of(values)), []
+        for g, value in zip(fields.generators, values):
+            if basis.offer(value):
                 elements.append(g)
             if basis.rank == fields.n:
                 break
@@ -461,15 +467,22 @@ def lie_rank(fields: Fields, x, max_depth: int = 6) -> LieRank:
 
 def linear_rank(fields: Fields, points) -> Basis:
     """``dim span{X(θ)}`` over every field and the given points: the directions ever moved."""
-    basis = Basis()
     with mpmath.workdps(DPS):
-        for x in points:
+        for k, x in enumerate(points):
             x = [to_mp(v) for v in x]
-            for g in fields.generators:
-                basis.offer(fields(g, x))
+            values = [fields(g, x) for g in fields.generators]
+            if k == 0:
+                basis = Basis(scale_of(values))
+            for value in values:
+                basis.offer(value)
                 if basis.rank == fields.n:
                     return basis
     return basis
+
+
+def scale_of(values) -> mpmath.mpf:
+    """The largest norm among field values (the scale residuals are measured against)."""
+    return max(mpmath.sqrt(sum(x * x for x in v)) for v in values) or mpmath.mpf(1)
 
 
 def random_point(setting: Setting, seed: int) -> dict:
@@ -483,3 +496,209 @@ def to_mp(x) -> mpmath.mpf:
     """A rational (``Fraction``) as an mpmath number at the working precision."""
     x = Fraction(x)
     return mpmath.mpf(x.numerator) / x.denominator
+
+
+# --- counting -------------------------------------------------------------------------------
+
+@dataclass
+class Count:
+    """``laws = dimension − rank`` at each point; ``directions`` of them say a direction
+    never moves (``dimension − dim span{X(θ)}`` over many points: linear laws)."""
+
+    setting: Setting
+    dimension: int
+    frozen: int
+    ranks: dict  # seed -> LieRank
+    linear_rank: int
+    linear_gap: float
+
+    @property
+    def rank(self) -> int:
+        values = {r.rank for r in self.ranks.values()}
+        if len(values) != 1:
+            raise RuntimeError(f"the rank differs between points: "
+                               f"{ {s: r.rank for s, r in self.ranks.items()} }")
+        return values.pop()
+
+    @property
+    def laws(self) -> int:
+        return self.dimension - self.rank
+
+    @property
+    def directions(self) -> int:
+        return self.dimension - self.linear_rank
+
+    @property
+    def gap_decades(self) -> float:
+        return min([r.gap_decades for r in self.ranks.values()] + [self.linear_gap])
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.ranks.values())
+
+    def summary(self) -> str:
+        return (f"{self.laws} independent laws at generic points on {self.dimension} trained "
+                f"coordinates (Lie algebra rank {self.rank} at points "
+                f"{sorted(self.ranks)}, bracket depth {max(r.depth for r in self.ranks.values())}"
+                f", gap ≥ {self.gap_decades:.0f} decades); {self.directions} of them say a "
+                f"direction never moves; {self.frozen} frozen coordinates are constant besides")
+
+
+def fields_at(setting: Setting, seed: int) -> tuple[Fields, list]:
+    """The fields with frozen coordinates at the random point ``seed``, and that point."""
+    point = random_point(setting, seed)
+    fields = Fields(setting, point)
+    return fields, [point[c] for c in setting.coordinates[:fields.n]]
+
+
+def count_laws(setting: Setting, seeds=(1, 2)) -> Count:
+    """Count at two random points (which must agree); frozen coordinates held at the first."""
+    if setting.n_trained == 0:
+        raise ValueError("nothing trains: every coordinate is trivially constant")
+    fields, _ = fields_at(setting, seeds[0])
+    ranks = {}
+    for seed in seeds:
+        point = random_point(setting, seed)
+        ranks[seed] = lie_rank(fields, [point[c] for c in setting.coordinates[:fields.n]])
+    span = linear_rank(fields, _points(setting, fields, seeds[0]))
+    count = Count(setting, fields.n, len(setting.coordinates) - fields.n, ranks, span.rank,
+                  span.gap_decades)
+    count.rank  # noqa: B018 - raises when the points disagree
+    if count.gap_decades < MIN_GAP:
+        raise RuntimeError(f"rank undecided: the gap between kept and dropped residuals is "
+                           f"only {count.gap_decades:.1f} decades")
+    return count
+
+
+def _points(setting, fields, seed, n=6):
+    """Random trained coordinates (the frozen ones stay) for the span of field values."""
+    out = []
+    for k in range(n):
+        point = random_point(setting, 1000 * seed + k)
+        out.append([point[c] for c in setting.coordinates[:fields.n]])
+    return out
+
+
+# --- closed forms: polynomial laws of degree ≤ 2 ---------------------------------------------
+
+@dataclass
+class PolynomialLaws:
+    """The conserved polynomials of degree ≤ 2 (no term in frozen coordinates only), as a
+    reduced-echelon basis with rational coefficients, each verified at fresh points."""
+
+    setting: Setting
+    symbols: tuple  # coordinate symbols, trained first
+    laws: list  # SymPy polynomials
+    independent: int  # functionally independent among them (Jacobian rank)
+    singular_gap: float  # decades between the kept and the dropped singular values
+    worst_residual: float  # largest |dQ/dτ| / scale over fresh points and fields (mpmath)
+
+
+def monomials(symbols) -> list:
+    """Degree 1 and 2 monomials in the trained coordinates (frozen ones are constants)."""
+    return list(symbols) + [x * y for i, x in enumerate(symbols) for y in symbols[i:]]
+
+
+def polynomial_laws(setting: Setting, seed: int = 7, max_denominator: int = 64):
+    """Solve ``∇Q·X = 0`` for every per-sentence field at random points, ``Q`` in the ansatz;
+    frozen coordinates are held at the rational values of random point 1. Products of linear
+    laws are conserved too and are dropped (they add nothing independent)."""
+    import numpy as np
+
+    fields, _ = fields_at(setting, 1)
+    symbols = tuple(coordinate_symbol(*c) for c in setting.coordinates[:fields.n])
+    basis = monomials(symbols)
+    grads = sp.lambdify(symbols, [[sp.diff(mnm, x) for x in symbols] for mnm in basis], "numpy")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(3 * len(basis) // max(1, fields.n) + 10):
+        x = rng.uniform(-1, 1, fields.n)
+        gm = np.array(grads(*x), dtype=float)  # (monomials, trained)
+        rows += [gm @ np.array(fields(g, x, fast=True), dtype=float) for g in fields.generators]
+    matrix = np.array(rows)
+    scales = np.linalg.norm(matrix, axis=0) + 1e-300
+    _, sing, vt = np.linalg.svd(matrix / scales, full_matrices=True)
+    sing = np.concatenate([sing, np.zeros(vt.shape[0] - len(sing))])
+    tol = 1e-9 * sing[0]
+    kept, dropped = sing[sing > tol], sing[sing <= tol]
+    gap = float(np.log10(kept.min() / max(dropped.max(), 1e-300))) if len(dropped) else 99.0
+    laws = _rational_echelon(vt[sing <= tol] / scales, basis, max_denominator)
+    laws = _drop_products(laws, symbols)
+    return PolynomialLaws(setting, symbols, laws, _functional_rank(laws, symbols, fields),
+                          gap, _verify(fields, setting, symbols, laws))
+
+
+def _drop_products(laws, symbols) -> list:
+    """Keep linear laws, and quadratic ones outside the span of products of linear laws."""
+    linear = [q for q in laws if sp.Poly(q, *symbols).total_degree() <= 1]
+    products = [sp.expand(x * y) for i, x in enumerate(linear) for y in linear[i:]]
+    keep, span = list(linear), list(products)
+    for q in laws:
+        if q in linear:
+            continue
+        if not _in_span(q, span, symbols):
+            keep.append(q)
+            span.append(q)
+    return keep
+
+
+def _in_span(q, span, symbols) -> bool:
+    """Whether ``q`` is a rational combination of ``span`` (exact linear algebra)."""
+    if not span:
+        return sp.expand(q) == 0
+    monos = sorted({m for p in span + [q] for m in sp.Poly(p, *symbols).as_dict()})
+    def vec(p):
+        d_ = sp.Poly(p, *symbols).as_dict()
+        return [d_.get(m, 0) for m in monos]
+    a_ = sp.Matrix([vec(p) for p in span]).T
+    return a_.rank() == a_.row_join(sp.Matrix(vec(q))).rank()
+
+
+def _rational_echelon(null, basis, max_denominator):
+    """Rows spanning the nullspace, reduced to echelon form on pivot columns and rounded to
+    rationals (exactness is then checked, not assumed)."""
+    import numpy as np
+    from scipy.linalg import qr
+
+    if len(null) == 0:
+        return []
+    _, _, piv = qr(null, pivoting=True)
+    pivots = sorted(piv[:len(null)])
+    reduced = np.linalg.solve(null[:, pivots], null)
+    laws = []
+    for row in reduced:
+        expr = sum(Fraction(float(cf)).limit_denominator(max_denominator) * mnm
+                   for cf, mnm in zip(row, basis) if abs(cf) > 1e-9)
+        laws.append(sp.nsimplify(sp.expand(sp.sympify(expr))))
+    return laws
+
+
+def _verify(fields, setting, symbols, laws, seeds=(11, 12)) -> float:
+    """``max |∇Q·X| / (‖∇Q‖ ‖X‖)`` over fresh rational points and every field (mpmath)."""
+    worst = mpmath.mpf(0)
+    if not laws:
+        return 0.0
+    grads = sp.lambdify(symbols, [[sp.diff(q, x) for x in symbols] for q in laws], "mpmath")
+    with mpmath.workdps(DPS):
+        for seed in seeds:
+            point = random_point(setting, seed)
+            x = [to_mp(point[c]) for c in setting.coordinates[:fields.n]]
+            values = [fields(g, x) for g in fields.generators]
+            for gv in grads(*x):
+                gnorm = mpmath.sqrt(sum(y * y for y in gv)) or 1
+                for val in values:
+                    vnorm = mpmath.sqrt(sum(y * y for y in val)) or 1
+                    worst = max(worst, abs(sum(a * b for a, b in zip(gv, val))) / (gnorm * vnorm))
+    return float(worst)
+
+
+def _functional_rank(laws, symbols, fields) -> int:
+    """How many of the laws are functionally independent: rank of their Jacobian in the
+    trained coordinates at a random point (exact, rational)."""
+    if not laws:
+        return 0
+    point = random_point(fields.setting, 99)
+    subs = {coordinate_symbol(*c): sp.Rational(v.numerator, v.denominator)
+            for c, v in point.items()}
+    jac = sp.Matrix([[sp.diff(q, x).xreplace(subs) for x in symbols] for q in laws])
+    return jac.rank()
