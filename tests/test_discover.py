@@ -16,6 +16,7 @@ from symbolic.discover import (
     topic_laws,
 )
 from symbolic.laws import QQ, m
+from tests.conftest import thorough
 
 w1, w2 = sp.symbols("w1 w2")
 
@@ -65,6 +66,7 @@ def test_any_loss_counts():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not thorough(), reason="long: runs in the thorough profile")
 def test_linear_closed_forms_explain_every_law_at_two_sizes():
     for setting in (Setting("linear", trainable=("embeddings", "keys", "query", "classifier")),
                     Setting("linear", trainable=("embeddings", "keys", "query", "classifier"),

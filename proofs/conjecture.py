@@ -1,0 +1,317 @@
+"""A researcher's candidate law: declared through ``symbolic.laws``, proved or refuted.
+
+The candidate ``Q`` (SymPy syntax over the model's names, word level) becomes a
+:class:`symbolic.laws.Law`; its per-sentence rate ``dQ/dτ`` along ``symbolic.derive.flow`` is
+rewritten under each stated assumption's cases, the nodes ``h`` and ``u`` written by their
+definitions and ``max(x, 0) = H(x)·x`` applied, and put in canonical index form. If every case
+reduces to exactly 0 the law is PROVED. Otherwise the residual is printed and a counterexample
+is searched at explicit small sizes: a data set and a parameter point where ``dQ/dτ ≠ 0``,
+computed exactly (jets, 50 digits) from the derived gradients; Hypothesis shrinks it and it is
+printed as a command that reruns it bit for bit (the point is rational, the data set explicit).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import sympy as sp
+
+from symbolic import laws as LW
+from symbolic.derive import flow
+from symbolic.indexform import IExpr, kind_of
+from symbolic.model import FOLDS, Model
+
+ASSUMPTIONS = {"A1": (LW.A1,), "A2": (LW.A2, LW.ATTENTION), "A3": (LW.A3,)}
+PARAMS = ("embeddings", "keys", "query", "classifier")
+ALLOWED = {LW.n_words, LW.QQ, LW.c, LW.m}
+
+
+@dataclass
+class Verdict:
+    expression: str
+    law: LW.Law
+    model: Model
+    trainable: tuple
+    assumptions: tuple
+    proved: bool
+    steps: list = field(default_factory=list)  # (what was done, SymPy expression)
+    residual: sp.Expr | None = None
+    counterexample: dict | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.proved:
+            return "PROVED"
+        return "REFUTED" if self.counterexample else "NOT PROVED"
+
+    @property
+    def exit_code(self) -> int:
+        return {"PROVED": 0, "REFUTED": 1, "NOT PROVED": 3}[self.status]
+
+
+def candidate_law(expression: str, classifier: str, trainable, assume=()) -> LW.Law:
+    """Declare ``expression`` as a law (``Q = expression − 0``); ValueError names an unknown
+    symbol or assumption."""
+    unknown_asm = [a for a in assume if a not in ASSUMPTIONS]
+    if unknown_asm:
+        raise ValueError(f"unknown assumption(s) {unknown_asm}; expected some of "
+                         f"{sorted(ASSUMPTIONS)}")
+    model = Model(classifier)
+    quantity = LW._parse(expression)
+    _check_names(quantity, model)
+    assumptions = [LW.trains(*trainable)] + [x for a in assume for x in ASSUMPTIONS[a]]
+    if "A2" in assume and "A3" not in assume:
+        raise ValueError("A2 is stated with A3 (its attention closed form needs L = m + 1)")
+    return LW.declare("conjecture", f"{expression} is constant", quantity, 0,
+                      models=(model,), classifiers=(classifier,),
+                      assumptions=tuple(assumptions))
+
+
+def _check_names(quantity, model: Model):
+    bases = {prm.base for prm in model.params} | set(LW.word_nodes(model))
+    for ref in quantity.atoms(sp.Indexed):
+        if ref.base not in bases:
+            raise ValueError(f"unknown symbol {ref.base} in the candidate; known arrays: "
+                             f"{sorted(map(str, bases))}")
+    labels = {ref.base.label for ref in quantity.atoms(sp.Indexed)}
+    for sym in quantity.free_symbols:
+        if (isinstance(sym, sp.Indexed) or sym in labels or sym in ALLOWED
+                or kind_of(sym) is not None):
+            continue
+        if sym in (LW.s_t,) or str(sym) in ("L", "d", "d_key", "C", "H"):
+            continue
+        raise ValueError(f"unknown symbol {sym} in the candidate; use the arrays "
+                         f"{sorted(map(str, bases))}, indices w, x, y (words), k, l, r, t, "
+                         f"c, e, n, and W, QQ, c, m")
+
+
+def _expand_nodes(expr, model: Model, names=("h", "u")):
+    for node in model.nodes:
+        if node.name in names:
+            expr = expr.replace(
+                lambda x, nd=node: isinstance(x, sp.Indexed) and x.base == nd.base,
+                lambda x, nd=node: nd.definition.xreplace(dict(zip(nd.indices, x.indices))))
+    return expr
+
+
+def sums_to_one(expr: IExpr) -> IExpr:
+    """``Σ_i a_i = 1``, ``Σ_c P_c = 1`` (softmax outputs) and ``Σ_c Y_c = 1`` (one-hot label):
+    a summed index that occurs only in one such factor (to the first power) is summed away."""
+    from symbolic.indexform import Term, canonical
+    from symbolic.model import Y, P, a
+    terms = []
+    for tm in expr.terms:
+        body, summed = tm.body, list(tm.summed)
+        for idx in list(summed):
+            uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
+            if (len(uses) == 1 and isinstance(uses[0], sp.Indexed)
+                    and uses[0].base in (a, P, Y) and uses[0].indices == (idx,)):
+                body = body.xreplace({uses[0]: 1})
+                summed.remove(idx)
+        terms.append(Term(tm.coeff, body, tuple(summed)))
+    return canonical(terms, FOLDS)
+
+
+def _cases(law: LW.Law):
+    """Every combination of the assumptions' cases, in the declared order."""
+    lists = [list(a.cases.items()) for a in law.assumptions if a.cases]
+    return list(itertools.product(*lists)) or [()]
+
+
+def prove(expression: str, classifier: str = "linear", trainable=("embeddings", "keys",
+          "classifier"), assume=(), search=True, max_examples=60) -> Verdict:
+    """PROVED / REFUTED (with a shrunk counterexample) / NOT PROVED."""
+    start = time.perf_counter()
+    trainable = tuple(_expand_trainable(trainable, classifier))
+    if "A1" in assume and "query" in trainable:
+        raise ValueError("A1 (query fixed) contradicts --trainable query")
+    law = candidate_law(expression, classifier, trainable, assume)
+    model = law.models[0]
+    flows = flow(model, trainable)
+    rate = LW.sentence_rate(law, model, flows)
+    steps = [("dQ/dτ per sentence along the derived flow (chain rule on the declaration)",
+              rate.to_sympy())]
+    residuals = []
+    for case in _cases(law):
+        expr = rate.to_sympy()
+        for label, rewrite in case:
+            expr = IExpr.from_sympy(rewrite(expr, model), FOLDS).to_sympy()
+        expr = LW._relu_gate(expr, model) if classifier == "mlp" else expr
+        expr = IExpr.from_sympy(_expand_nodes(expr, model), FOLDS)
+        expr = sums_to_one(expr)
+        reduced = expr.to_sympy()
+        if not expr.is_zero() and "A2" in assume:
+            reduced = sp.cancel(sp.together(reduced))
+        label = ", ".join(x for x, _ in case) or "no case split"
+        steps.append((f"case [{label}]: assumptions applied, h and u written by their "
+                      f"definitions, Σ_i a_i = Σ_c P_c = Σ_c Y_c = 1, canonical form",
+                      reduced))
+        if reduced != 0:
+            residuals.append(reduced)
+    verdict = Verdict(expression, law, model, trainable, tuple(assume), not residuals, steps,
+                      residuals[0] if residuals else None)
+    if residuals and search and not law.quantity.has(LW.c, LW.m):
+        verdict.counterexample = search_counterexample(law, classifier, trainable,
+                                                       max_examples=max_examples)
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def _expand_trainable(trainable, classifier):
+    mlp = ("hidden_weight", "hidden_bias", "output_weight", "output_bias")
+    for name in trainable:
+        if name == "classifier" and classifier == "mlp":
+            yield from mlp
+        else:
+            yield name
+
+
+# --- counterexamples at explicit sizes ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Example:
+    """A data set and a rational parameter point at explicit sizes (reruns exactly)."""
+
+    words: int
+    d: int
+    d_key: int
+    classes: int
+    hidden: int
+    sentences: tuple  # ((word ids), label), …
+    seed: int
+
+    def command(self, expression, classifier, trainable, assume) -> str:
+        data = ";".join(f"{'.'.join(map(str, s))}:{y}" for s, y in self.sentences)
+        parts = [f"attnflow conjecture '{expression}'", f"--classifier {classifier}",
+                 f"--trainable {','.join(trainable)}"]
+        if assume:
+            parts.append(f"--assume {','.join(assume)}")
+        parts.append(f"--at words={self.words},d={self.d},d_key={self.d_key},"
+                     f"classes={self.classes},hidden={self.hidden},seed={self.seed},"
+                     f"data={data}")
+        return " ".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Example:
+        try:
+            fields_ = dict(item.split("=", 1) for item in text.split(","))
+            sentences = tuple((tuple(int(x) for x in s.split(":")[0].split(".")),
+                               int(s.split(":")[1])) for s in fields_.pop("data").split(";"))
+            return cls(sentences=sentences, **{k: int(v) for k, v in fields_.items()})
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"cannot read --at {text!r}: {exc}") from None
+
+
+def instance(law: LW.Law, ex: Example, component: dict):
+    """``Q`` at explicit sizes over the coordinate symbols of ``symbolic.discover``."""
+    from symbolic import model as M
+    from symbolic.discover import coordinate_symbol
+    sizes = {LW.n_words: ex.words, M.d: ex.d, M.d_key: ex.d_key, M.C: ex.classes,
+             M.H: ex.hidden}
+    expr = LW.unfold_norms(law.quantity).xreplace(component).xreplace(sizes)
+    score = next(iter(LW.word_nodes(law.models[0]).values()))
+    expr = expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == score.base,
+                        lambda x: score.definition.xreplace({score.indices[0]: x.indices[0]}))
+    expr = expr.xreplace(sizes).doit()
+    names = {M.q: "query", M.K: "keys", M.V: "embeddings", M.U: "classifier",
+             M.W1: "hidden_weight", M.b1: "hidden_bias", M.W2: "output_weight",
+             M.b2: "output_bias"}
+    return expr.replace(lambda x: isinstance(x, sp.Indexed),
+                        lambda x: coordinate_symbol(names[x.base],
+                                                    tuple(int(i) for i in x.indices)))
+
+
+def drift_rate(law: LW.Law, classifier, trainable, ex: Example):
+    """The largest ``|dQ/dτ|`` over components, relative to ``‖∇Q‖·‖θ̇‖``, at ``ex``
+    (exact jets, 50 digits; the data-set flow is the sum of the sentences' fields)."""
+    import mpmath
+
+    from symbolic.discover import Fields, Generator, Setting, coordinate_symbol, to_mp
+    setting = Setting(classifier, "cross_entropy", tuple(trainable), ex.words, ex.d, ex.d_key,
+                      ex.classes, ex.hidden, max(len(s) for s, _ in ex.sentences))
+    from symbolic.discover import random_point
+    point = random_point(setting, ex.seed)
+    fields = Fields(setting, point)
+    symbols = [coordinate_symbol(*c) for c in setting.coordinates]
+    worst = 0.0
+    with mpmath.workdps(50):
+        x = [to_mp(point[c]) for c in setting.coordinates[:fields.n]]
+        velocity = [0] * fields.n
+        for words, label in ex.sentences:
+            pattern = tuple(1 for _ in range(ex.hidden)) if classifier == "mlp" else ()
+            value = fields(Generator(tuple(words), label, _pattern(setting, point, words)
+                                     if pattern else ()), x)
+            velocity = [a + b for a, b in zip(velocity, value)]
+        subs = {s_: sp.Rational(Fraction(point[c]).numerator, Fraction(point[c]).denominator)
+                for s_, c in zip(symbols, setting.coordinates)}
+        for component in _components(law, ex):
+            q = instance(law, ex, component)
+            grad = [sp.diff(q, s_).xreplace(subs) for s_ in symbols[:fields.n]]
+            g = [to_mp(Fraction(int(sp.fraction(e)[0]), int(sp.fraction(e)[1]))) for e in grad]
+            dot = abs(sum(a * b for a, b in zip(g, velocity)))
+            scale = (mpmath.sqrt(sum(a * a for a in g)) * mpmath.sqrt(sum(b * b for b in velocity))
+                     or 1)
+            worst = max(worst, float(dot / scale))
+    return worst
+
+
+def _pattern(setting, point, words):
+    """The ReLU pattern the sentence really has at the point (signs of u = W1 h + b1)."""
+    import mpmath
+
+    from symbolic.discover import to_mp
+    with mpmath.workdps(50):
+        s_ = [sum(to_mp(point[("query", (r,))]) * to_mp(point[("keys", (w, r))])
+                  for r in range(setting.d_key)) for w in words]
+        e = [mpmath.exp(x) for x in s_]
+        h = [sum(e[i] * to_mp(point[("embeddings", (w, k))]) for i, w in enumerate(words))
+             / sum(e) for k in range(setting.d)]
+        return tuple(int(sum(to_mp(point[("hidden_weight", (n, k))]) * h[k]
+                             for k in range(setting.d)) + to_mp(point[("hidden_bias", (n,))]) > 0)
+                     for n in range(setting.hidden))
+
+
+def _components(law, ex):
+    ranges = []
+    for idx in law.components:
+        size = kind_of(idx).size.xreplace({LW.n_words: ex.words}).subs(
+            {sp.Symbol("d", integer=True, positive=True): ex.d})
+        from symbolic import model as M
+        size = size.xreplace({M.d: ex.d, M.d_key: ex.d_key, M.C: ex.classes, M.H: ex.hidden})
+        ranges.append(range(int(size)))
+    return [dict(zip(law.components, at)) for at in itertools.product(*ranges)]
+
+
+#: A relative rate above this is a drift: exact zeros come out near 1e-50 at 50 digits.
+DRIFT = 1e-20
+
+
+def search_counterexample(law, classifier, trainable, max_examples=60):
+    """Hypothesis: the smallest example (sizes, data set, seed) with ``dQ/dτ ≠ 0``."""
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
+    @st.composite
+    def examples(draw):
+        words = draw(st.integers(1, 3))
+        classes = draw(st.integers(2, 3))
+        sentence = st.tuples(st.lists(st.integers(0, words - 1), min_size=1, max_size=3)
+                             .map(lambda x: tuple(sorted(x))), st.integers(0, classes - 1))
+        return Example(words, draw(st.integers(1, 2)), draw(st.integers(1, 2)), classes,
+                       draw(st.integers(1, 2)),
+                       tuple(draw(st.lists(sentence, min_size=1, max_size=3))),
+                       draw(st.integers(0, 20)))
+
+    try:
+        ex = find(examples(), lambda e: drift_rate(law, classifier, trainable, e) > DRIFT,
+                  settings=settings(max_examples=max_examples, deadline=None, database=None,
+                                    derandomize=True, phases=[Phase.generate, Phase.shrink],
+                                    suppress_health_check=list(HealthCheck)))
+    except NoSuchExample:
+        return None
+    return {"example": ex, "relative_rate": drift_rate(law, classifier, trainable, ex)}
