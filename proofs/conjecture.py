@@ -85,8 +85,9 @@ def _check_names(quantity, model: Model):
         if sym in (LW.s_t,) or str(sym) in ("L", "d", "d_key", "C", "H"):
             continue
         raise ValueError(f"unknown symbol {sym} in the candidate; use the arrays "
-                         f"{sorted(map(str, bases))}, indices w, x, y (words), k, l, r, t, "
-                         f"c, e, n, and W, QQ, c, m")
+                         f"{sorted(map(str, bases))}, indices w, x, y (words), k, l (embedding), "
+                         f"r, t (key), e (class; c is the non-topic score), n (hidden), "
+                         f"and W, QQ, c, m")
 
 
 def _expand_nodes(expr, model: Model, names=("h", "u")):
