@@ -103,7 +103,7 @@ def sums_to_one(expr: IExpr) -> IExpr:
     """``Σ_i a_i = 1``, ``Σ_c P_c = 1`` (softmax outputs) and ``Σ_c Y_c = 1`` (one-hot label):
     a summed index that occurs only in one such factor (to the first power) is summed away."""
     from symbolic.indexform import Term, canonical
-    from symbolic.model import Y, P, a
+    from symbolic.model import P, Y, a
     terms = []
     for tm in expr.terms:
         body, summed = tm.body, list(tm.summed)
@@ -139,14 +139,17 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
     residuals = []
     for case in _cases(law):
         expr = rate.to_sympy()
-        for label, rewrite in case:
+        for _label, rewrite in case:
             expr = IExpr.from_sympy(rewrite(expr, model), FOLDS).to_sympy()
         expr = LW._relu_gate(expr, model) if classifier == "mlp" else expr
         expr = IExpr.from_sympy(_expand_nodes(expr, model), FOLDS)
         expr = sums_to_one(expr)
         reduced = expr.to_sympy()
         if not expr.is_zero() and "A2" in assume:
-            reduced = sp.cancel(sp.together(reduced))
+            # A2 also says the topic token's score is s_t (e^{−s_p} included): s_p = s_t.
+            from symbolic.model import s as score
+            reduced = sp.cancel(sp.together(sp.powsimp(
+                reduced.xreplace({score[LW.p]: LW.s_t}), combine="exp")))
         label = ", ".join(x for x, _ in case) or "no case split"
         steps.append((f"case [{label}]: assumptions applied, h and u written by their "
                       f"definitions, Σ_i a_i = Σ_c P_c = Σ_c Y_c = 1, canonical form",

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import itertools
 import random
-from fractions import Fraction
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cache, cached_property
 
 import mpmath
@@ -602,7 +602,6 @@ def polynomial_laws(setting: Setting, seed: int = 7, max_denominator: int = 64):
     """Solve ``∇Q·X = 0`` for every per-sentence field at random points, ``Q`` in the ansatz;
     frozen coordinates are held at the rational values of random point 1. Products of linear
     laws are conserved too and are dropped (they add nothing independent)."""
-    import numpy as np
 
     fields, _ = fields_at(setting, 1)
     symbols = tuple(coordinate_symbol(*c) for c in setting.coordinates[:fields.n])
