@@ -190,9 +190,7 @@ def token_program(setting: Setting, tokens: int) -> TokenProgram:
         inputs += [_entry_symbol(pattern, (n,)) for n in range(setting.hidden)]
 
     def read(expr):
-        expr = expr.replace(lambda x: isinstance(x, sp.Max),
-                            lambda x: pattern[x.args[0].indices] * x.args[0]
-                            if x.args[1] == 0 else x)
+        expr = expr.replace(lambda x: isinstance(x, sp.Max), _gated)
         expr = expr.replace(sp.Heaviside, lambda x, *rest: pattern[x.indices])
         expr = expr.xreplace(sizes).doit()
         expr = expr.replace(lambda x: isinstance(x, sp.Indexed),
@@ -231,6 +229,15 @@ def token_program(setting: Setting, tokens: int) -> TokenProgram:
     args = ", ".join(printer.doprint(x) for x in inputs)
     source = f"def program({args}):\n" + "\n".join(body) + "\n"
     return TokenProgram(tuple(inputs), tuple(outputs), source)
+
+
+def _gated(relu):
+    """``max(u_n, 0)`` under the activation pattern: ``δ_n u_n`` (δ_n ∈ {0, 1} per field)."""
+    args = set(relu.args)
+    if sp.S.Zero not in args or len(args) != 2:
+        raise ValueError(f"only max(x, 0) is supported, not {relu}")
+    (inner,) = args - {sp.S.Zero}
+    return sp.IndexedBase("δ")[inner.indices] * inner
 
 
 class JExp(sp.Function):
