@@ -100,10 +100,10 @@ def _expand_nodes(expr, model: Model, names=("h", "u")):
 
 
 def sums_to_one(expr: IExpr) -> IExpr:
-    """``Σ_i a_i = 1``, ``Σ_c P_c = 1`` (softmax outputs) and ``Σ_c Y_c = 1`` (one-hot label):
-    a summed index that occurs only in one such factor (to the first power) is summed away."""
+    """``Σ_i a_i = 1``, ``Σ_c P_c = 1`` (softmax outputs), ``Σ_c Y_c = 1`` (one-hot label) and
+    ``Σ_r q_r² = ‖q‖²``: a summed index that occurs only in one such factor is summed away."""
     from symbolic.indexform import Term, canonical
-    from symbolic.model import P, Y, a
+    from symbolic.model import P, Y, a, q
     terms = []
     for tm in expr.terms:
         body, summed = tm.body, list(tm.summed)
@@ -112,6 +112,9 @@ def sums_to_one(expr: IExpr) -> IExpr:
             if (len(uses) == 1 and isinstance(uses[0], sp.Indexed)
                     and uses[0].base in (a, P, Y) and uses[0].indices == (idx,)):
                 body = body.xreplace({uses[0]: 1})
+                summed.remove(idx)
+            elif len(uses) == 1 and uses[0] == q[idx] ** 2:  # Σ_r q_r² = ‖q‖²
+                body = body.xreplace({uses[0]: LW.QQ})
                 summed.remove(idx)
         terms.append(Term(tm.coeff, body, tuple(summed)))
     return canonical(terms, FOLDS)
@@ -152,7 +155,8 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
                 reduced.xreplace({score[LW.p]: LW.s_t}), combine="exp")))
         label = ", ".join(x for x, _ in case) or "no case split"
         steps.append((f"case [{label}]: assumptions applied, h and u written by their "
-                      f"definitions, Σ_i a_i = Σ_c P_c = Σ_c Y_c = 1, canonical form",
+                      f"definitions, Σ_i a_i = Σ_c P_c = Σ_c Y_c = 1, Σ_r q_r² = ‖q‖², "
+                      f"canonical form",
                       reduced))
         if reduced != 0:
             residuals.append(reduced)

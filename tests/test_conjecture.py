@@ -39,9 +39,23 @@ def test_true_law_has_no_drift_at_the_same_example():
     assert drift_rate(verdict.law, "linear", verdict.trainable, ex) < DRIFT
 
 
-def test_sen_is_not_proved_without_its_assumptions():
-    sen = "Sum(V[w,k]**2,(k,0,d-1))/2 - (s[w] + exp(s[w] - c)/m)/QQ"
-    assert not prove(sen, trainable=("embeddings", "keys"), search=False).proved
+SEN = "Sum(V[w,k]**2,(k,0,d-1))/2 - (s[w] + exp(s[w] - c)/m)/QQ"
+
+
+def test_sen_is_proved_under_a1_a2_a3():
+    verdict = prove(SEN, trainable=("embeddings", "keys", "classifier"),
+                    assume=("A1", "A2", "A3"), search=False)
+    assert verdict.proved
+    assert [x.name for x in verdict.law.assumptions] == ["T", "A1", "A2", "A2A3-attention",
+                                                         "A3"]
+
+
+def test_sen_needs_its_assumptions_and_its_coefficient():
+    """Negative controls: no assumptions, or e^{s−c}/(2m) instead of e^{s−c}/m."""
+    assert not prove(SEN, trainable=("embeddings", "keys"), search=False).proved
+    wrong = SEN.replace("/m", "/(2*m)")
+    verdict = prove(wrong, trainable=("embeddings", "keys"), assume=("A1", "A2", "A3"))
+    assert verdict.status == "NOT PROVED" and verdict.exit_code == 3
 
 
 def test_cli_exit_codes(capsys):
