@@ -498,9 +498,9 @@ def scale_of(values) -> mpmath.mpf:
 
 
 def random_point(setting: Setting, seed: int) -> dict:
-    """Every coordinate a random non-zero rational ``n/16`` in [−1, 1] (exact, reproducible)."""
+    """Every coordinate a random non-zero rational ``n/97`` in (−1, 1) (exact, reproducible)."""
     rng = random.Random(seed)
-    return {c: Fraction(rng.choice([n for n in range(-16, 17) if n]), 16)
+    return {c: Fraction(rng.choice([n for n in range(-96, 97) if n]), 97)
             for c in setting.coordinates}
 
 
@@ -523,6 +523,7 @@ class Count:
     ranks: dict  # seed -> LieRank
     linear_rank: int
     linear_gap: float
+    lower: dict = field(default_factory=dict)  # seed -> a lower rank seen at a special point
 
     @property
     def rank(self) -> int:
@@ -552,8 +553,10 @@ class Count:
         return (f"{self.laws} independent laws at generic points on {self.dimension} trained "
                 f"coordinates (Lie algebra rank {self.rank} at points "
                 f"{sorted(self.ranks)}, bracket depth {max(r.depth for r in self.ranks.values())}"
-                f", gap ≥ {self.gap_decades:.0f} decades); {self.directions} of them say a "
-                f"direction never moves; {self.frozen} frozen coordinates are constant besides")
+                f", gap ≥ {self.gap_decades:.0f} decades"
+                + (f"; lower rank at special points {self.lower}" if self.lower else "")
+                + f"); {self.directions} of them say a direction never moves; {self.frozen} "
+                f"frozen coordinates are constant besides")
 
 
 def fields_at(setting: Setting, seed: int) -> tuple[Fields, list]:
@@ -563,22 +566,35 @@ def fields_at(setting: Setting, seed: int) -> tuple[Fields, list]:
     return fields, [point[c] for c in setting.coordinates[:fields.n]]
 
 
-def count_laws(setting: Setting, seeds=(1, 2)) -> Count:
-    """Count at two random points (which must agree); frozen coordinates held at the first."""
+def count_laws(setting: Setting, seeds=(1, 2), max_points: int = 5) -> Count:
+    """Count at random points until two agree on the largest rank seen (the rank at a special
+    point can only be lower than the generic one); frozen coordinates held at point 1."""
     if setting.n_trained == 0:
         raise ValueError("nothing trains: every coordinate is trivially constant")
     fields, _ = fields_at(setting, seeds[0])
-    ranks = {}
-    for seed in seeds:
-        ranks[seed] = lie_rank(fields, fields.point(seed))
+    ranks = {seed: lie_rank(fields, fields.point(seed)) for seed in seeds}
+    extra = max(seeds) + 1
+    while not _confirmed(ranks):
+        if len(ranks) >= max_points:
+            raise RuntimeError(f"no two of {len(ranks)} points agree on the largest rank: "
+                               f"{ {s: r.rank for s, r in ranks.items()} }")
+        ranks[extra] = lie_rank(fields, fields.point(extra))
+        extra += 1
+    top = max(r.rank for r in ranks.values())
     span = linear_rank(fields, _points(setting, fields, seeds[0]))
-    count = Count(setting, fields.n, len(setting.coordinates) - fields.n, ranks, span.rank,
+    count = Count(setting, fields.n, len(setting.coordinates) - fields.n,
+                  {s: r for s, r in ranks.items() if r.rank == top}, span.rank,
                   span.gap_decades)
-    count.rank  # noqa: B018 - raises when the points disagree
+    count.lower = {s: r.rank for s, r in ranks.items() if r.rank != top}
     if count.gap_decades < MIN_GAP:
         raise RuntimeError(f"rank undecided: the gap between kept and dropped residuals is "
                            f"only {count.gap_decades:.1f} decades")
     return count
+
+
+def _confirmed(ranks) -> bool:
+    top = max(r.rank for r in ranks.values())
+    return sum(r.rank == top for r in ranks.values()) >= 2
 
 
 def _points(setting, fields, seed, n=6):
@@ -836,7 +852,7 @@ class SymbolicFields:
 
     def point(self, seed: int) -> list:
         rng = random.Random(seed)
-        return [Fraction(rng.choice([n for n in range(-16, 17) if n]), 16)
+        return [Fraction(rng.choice([n for n in range(-96, 97) if n]), 97)
                 for _ in range(self.n)]
 
 
