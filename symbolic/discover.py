@@ -616,12 +616,28 @@ class PolynomialLaws:
     worst_residual: float  # largest |dQ/dτ| / scale over fresh points and fields (mpmath)
 
 
-def monomials(symbols) -> list:
-    """Degree 1 and 2 monomials in the trained coordinates (frozen ones are constants)."""
-    return list(symbols) + [x * y for i, x in enumerate(symbols) for y in symbols[i:]]
+def monomials(n: int) -> list[tuple]:
+    """Degree 1 and 2 monomials in ``n`` trained coordinates, as index tuples ``(i,)``,
+    ``(i, j)`` with ``i ≤ j`` (frozen coordinates are constants)."""
+    return [(i,) for i in range(n)] + [(i, j) for i in range(n) for j in range(i, n)]
 
 
-def polynomial_laws(setting: Setting, seed: int = 7, max_denominator: int = 64):
+def _monomial_gradients(monos, x):
+    """``∇m(x)`` for every monomial (rows), exactly as the product rule gives it."""
+    import numpy as np
+
+    out = np.zeros((len(monos), len(x)))
+    for row, mono in enumerate(monos):
+        if len(mono) == 1:
+            out[row, mono[0]] = 1.0
+        else:
+            i, j = mono
+            out[row, i] += x[j]
+            out[row, j] += x[i]
+    return out
+
+
+def polynomial_laws(setting: Setting, seed: int = 7, max_denominator: int = 10 ** 4):
     """Solve ``∇Q·X = 0`` for every per-sentence field at random points, ``Q`` in the ansatz;
     frozen coordinates are held at the rational values of random point 1. Products of linear
     laws are conserved too and are dropped (they add nothing independent)."""
@@ -631,58 +647,85 @@ def polynomial_laws(setting: Setting, seed: int = 7, max_denominator: int = 64):
     return conserved_polynomials(fields, symbols, seed, max_denominator)
 
 
-def conserved_polynomials(fields, symbols, seed: int = 7, max_denominator: int = 64):
-    """The ansatz solve for any field family (``fields.point(seed)`` gives rational points)."""
+def conserved_polynomials(fields, symbols, seed: int = 7, max_denominator: int = 10 ** 4):
+    """The ansatz solve for any field family (``fields.point(seed)`` gives rational points).
+
+    Float64 proposes (SVD nullspace, singular values below ``1e-9`` of the largest, the gap
+    reported), rationals are read off a reduced echelon basis, and every law is then checked
+    at fresh points in mpmath (``worst_residual``)."""
     import numpy as np
 
-    basis = monomials(symbols)
-    grads = sp.lambdify(symbols, [[sp.diff(mnm, x) for x in symbols] for mnm in basis], "numpy")
+    monos = monomials(fields.n)
     rng = np.random.default_rng(seed)
-    rows = []
-    for _ in range(3 * len(basis) // max(1, fields.n) + 10):
+    rows, n_points, k = [], 1, 0
+    while k < n_points:  # each point gives at most rank{X_g(x)} independent equations
         x = rng.uniform(-1, 1, fields.n)
-        gm = np.array(grads(*x), dtype=float)  # (monomials, trained)
-        rows += [gm @ np.array(fields(g, x, fast=True), dtype=float) for g in fields.generators]
+        values = np.array([fields(g, x, fast=True) for g in fields.generators], dtype=float)
+        if k == 0:
+            n_points = 2 * len(monos) // max(1, np.linalg.matrix_rank(values)) + 10
+        rows += list(values @ _monomial_gradients(monos, x).T)
+        k += 1
     matrix = np.array(rows)
     scales = np.linalg.norm(matrix, axis=0) + 1e-300
-    _, sing, vt = np.linalg.svd(matrix / scales, full_matrices=True)
-    sing = np.concatenate([sing, np.zeros(vt.shape[0] - len(sing))])
+    scaled = matrix / scales
+    if scaled.shape[0] < scaled.shape[1]:  # keep vt square: pad with zero rows
+        scaled = np.vstack([scaled, np.zeros((scaled.shape[1] - scaled.shape[0],
+                                              scaled.shape[1]))])
+    _, sing, vt = np.linalg.svd(scaled, full_matrices=False)
     tol = 1e-9 * sing[0]
     kept, dropped = sing[sing > tol], sing[sing <= tol]
     gap = float(np.log10(kept.min() / max(dropped.max(), 1e-300))) if len(dropped) else 99.0
-    laws = _rational_echelon(vt[sing <= tol] / scales, basis, max_denominator)
-    laws = _drop_products(laws, symbols)
+    coefficients = _drop_products(_rational_echelon(vt[sing <= tol] / scales, monos,
+                                                    max_denominator))
+    laws = [_as_polynomial(cf, symbols) for cf in coefficients]
     return PolynomialLaws(symbols, laws, _functional_rank(laws, symbols, fields),
                           gap, _verify(fields, symbols, laws))
 
 
-def _drop_products(laws, symbols) -> list:
+def _as_polynomial(coefficients: dict, symbols) -> sp.Expr:
+    return sp.Add(*(sp.Rational(cf.numerator, cf.denominator)
+                    * sp.Mul(*(symbols[i] for i in mono))
+                    for mono, cf in sorted(coefficients.items())))
+
+
+def _drop_products(laws: list[dict]) -> list[dict]:
     """Keep linear laws, and quadratic ones outside the span of products of linear laws."""
-    linear = [q for q in laws if sp.Poly(q, *symbols).total_degree() <= 1]
-    products = [sp.expand(x * y) for i, x in enumerate(linear) for y in linear[i:]]
+    linear = [q for q in laws if all(len(m) == 1 for m in q)]
+    products = []
+    for i, x in enumerate(linear):
+        for y in linear[i:]:
+            prod: dict = {}
+            for (a,), ca in x.items():
+                for (b,), cb in y.items():
+                    key = (min(a, b), max(a, b))
+                    prod[key] = prod.get(key, 0) + ca * cb
+            products.append(prod)
     keep, span = list(linear), list(products)
     for q in laws:
         if q in linear:
             continue
-        if not _in_span(q, span, symbols):
+        if not _in_span(q, span):
             keep.append(q)
             span.append(q)
     return keep
 
 
-def _in_span(q, span, symbols) -> bool:
-    """Whether ``q`` is a rational combination of ``span`` (exact linear algebra)."""
+def _in_span(q: dict, span: list[dict]) -> bool:
+    """Whether ``q`` is a rational combination of ``span`` (exact rank over ℚ)."""
+    from sympy.polys.domains import QQ as RATIONALS
+    from sympy.polys.matrices import DomainMatrix
+
     if not span:
-        return sp.expand(q) == 0
-    monos = sorted({m for p in span + [q] for m in sp.Poly(p, *symbols).as_dict()})
-    def vec(p):
-        d_ = sp.Poly(p, *symbols).as_dict()
-        return [d_.get(m, 0) for m in monos]
-    a_ = sp.Matrix([vec(p) for p in span]).T
-    return a_.rank() == a_.row_join(sp.Matrix(vec(q))).rank()
+        return not any(q.values())
+    monos = sorted({m for p in span + [q] for m in p})
+    rows = [[RATIONALS(p.get(m, 0).numerator, p.get(m, 0).denominator)
+             if p.get(m, 0) else RATIONALS(0) for m in monos] for p in span + [q]]
+    def rank(r):
+        return DomainMatrix(r, (len(r), len(monos)), RATIONALS).rank()
+    return rank(rows) == rank(rows[:-1])
 
 
-def _rational_echelon(null, basis, max_denominator):
+def _rational_echelon(null, monos, max_denominator) -> list[dict]:
     """Rows spanning the nullspace, reduced to echelon form on pivot columns and rounded to
     rationals (exactness is then checked, not assumed)."""
     import numpy as np
@@ -693,12 +736,9 @@ def _rational_echelon(null, basis, max_denominator):
     _, _, piv = qr(null, pivoting=True)
     pivots = sorted(piv[:len(null)])
     reduced = np.linalg.solve(null[:, pivots], null)
-    laws = []
-    for row in reduced:
-        expr = sum(Fraction(float(cf)).limit_denominator(max_denominator) * mnm
-                   for cf, mnm in zip(row, basis) if abs(cf) > 1e-9)
-        laws.append(sp.nsimplify(sp.expand(sp.sympify(expr))))
-    return laws
+    return [{m: Fraction(float(cf)).limit_denominator(max_denominator)
+             for cf, m in zip(row, monos)
+             if Fraction(float(cf)).limit_denominator(max_denominator)} for row in reduced]
 
 
 def _verify(fields, symbols, laws, seeds=(11, 12)) -> float:
