@@ -284,13 +284,12 @@ def _pattern(setting, point, words):
 
 
 def _components(law, ex):
-    ranges = []
-    for idx in law.components:
-        size = kind_of(idx).size.xreplace({LW.n_words: ex.words}).subs(
-            {sp.Symbol("d", integer=True, positive=True): ex.d})
-        from symbolic import model as M
-        size = size.xreplace({M.d: ex.d, M.d_key: ex.d_key, M.C: ex.classes, M.H: ex.hidden})
-        ranges.append(range(int(size)))
+    """Every assignment of the law's component indices at the example's sizes."""
+    from symbolic import model as M
+    sizes = {LW.n_words: ex.words, M.d: ex.d, M.d_key: ex.d_key, M.C: ex.classes,
+             M.H: ex.hidden}
+    ranges = [range(int(sp.sympify(kind_of(idx).size).xreplace(sizes)))
+              for idx in law.components]
     return [dict(zip(law.components, at)) for at in itertools.product(*ranges)]
 
 
@@ -323,3 +322,105 @@ def search_counterexample(law, classifier, trainable, max_examples=60):
     except NoSuchExample:
         return None
     return {"example": ex, "relative_rate": drift_rate(law, classifier, trainable, ex)}
+
+
+# --- discovered laws explained by proved generic declarations ---------------------------------
+
+#: Generic candidates (name, expression, classifier or None, needs the query fixed). Those that
+#: ``prove`` proves for a configuration are instantiated at its explicit sizes; every law the
+#: ansatz finds must lie in their span.
+GENERIC = (
+    ("query-key", "q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1))", None, False),
+    ("key-sum", "Sum(K[w,r],(w,0,W-1))", None, False),
+    ("key-across-query", "q[r]*K[w,t] - q[t]*K[w,r]", None, True),
+    ("classifier-embedding", "Sum(U[e,k]*U[e,l],(e,0,C-1)) - Sum(V[w,k]*V[w,l],(w,0,W-1))",
+     "linear", False),
+    ("classifier-sum", "Sum(U[e,k],(e,0,C-1))", "linear", False),
+    ("hidden-embedding", "Sum(W1[n,k]*W1[n,l],(n,0,H-1)) - Sum(V[w,k]*V[w,l],(w,0,W-1))",
+     "mlp", False),
+    ("relu-unit", "Sum(W2[e,n]**2,(e,0,C-1)) - Sum(W1[n,k]**2,(k,0,d-1)) - b1[n]**2", "mlp",
+     False),
+    ("output-weight-sum", "Sum(W2[e,n],(e,0,C-1))", "mlp", False),
+    ("output-bias-sum", "Sum(b2[e],(e,0,C-1))", "mlp", False),
+)
+
+
+@dataclass
+class Explanation:
+    proved: list  # (name, expression, Verdict) of generic laws proved for the configuration
+    explained: list  # found laws in the span of the proved laws' instances
+    unexplained: list  # found laws outside it
+
+
+def explain(setting, found) -> Explanation:
+    """Prove the generic candidates for ``setting`` and check every law in ``found`` (a
+    :class:`symbolic.discover.PolynomialLaws`) against the span of their explicit instances
+    (and products of linear ones), exactly over ℚ."""
+    from symbolic.discover import _drop_products, _in_span, fields_at
+
+    fields, _ = fields_at(setting, 1)
+    names = [x for x in setting.trained]
+    clf_names = {"classifier", "hidden_weight", "hidden_bias", "output_weight", "output_bias"}
+    trainable = tuple(n for n in names if n not in clf_names) + (
+        ("classifier",) if clf_names & set(names) else ())
+    assume = () if "query" in names else ("A1",)
+    proved, span = [], []
+    for name, expression, classifier, fixed_query in GENERIC:
+        if (classifier not in (None, setting.classifier)) or (fixed_query and not assume):
+            continue
+        try:
+            verdict = prove(expression, setting.classifier, trainable,
+                            assume if fixed_query else (), search=False)
+        except ValueError:
+            continue
+        if verdict.proved:
+            proved.append((name, expression, verdict))
+            span += _instances(verdict.law, setting, fields)
+    linear = [p for p in span if all(len(m) == 1 for m in p)]
+    span = span + _drop_products(linear)[len(linear):] + _products(linear)
+    explained, unexplained = [], []
+    symbols = found.symbols
+    for law in found.laws:
+        (explained if _in_span(_as_dict(law, symbols), span) else unexplained).append(law)
+    return Explanation(proved, explained, unexplained)
+
+
+def _products(linear):
+    out = []
+    for i, x in enumerate(linear):
+        for y in linear[i:]:
+            prod: dict = {}
+            for (a,), ca in x.items():
+                for (b,), cb in y.items():
+                    key = (min(a, b), max(a, b))
+                    prod[key] = prod.get(key, 0) + ca * cb
+            out.append(prod)
+    return out
+
+
+def _instances(law, setting, fields) -> list[dict]:
+    """Every component of ``law`` at the setting's sizes, frozen coordinates substituted,
+    constants dropped, as ``{monomial index tuple: Fraction}``."""
+    from symbolic.discover import coordinate_symbol
+    ex = Example(setting.words, setting.d, setting.d_key, setting.classes, setting.hidden,
+                 (), 0)
+    trained = [coordinate_symbol(*c) for c in setting.coordinates[:fields.n]]
+    frozen = {coordinate_symbol(*c): sp.Rational(v.numerator, v.denominator)
+              for c, v in fields.frozen_values.items()
+              if c in setting.coordinates[fields.n:]}
+    out = []
+    for component in _components(law, ex):
+        poly = sp.expand(instance(law, ex, component).xreplace(frozen))
+        as_dict = _as_dict(poly, trained)
+        if as_dict:
+            out.append(as_dict)
+    return out
+
+
+def _as_dict(poly, symbols) -> dict:
+    out = {}
+    for exps, cf in sp.Poly(poly, *symbols).as_dict().items():
+        mono = tuple(i for i, e in enumerate(exps) for _ in range(e))
+        if mono:
+            out[mono] = Fraction(int(sp.fraction(cf)[0]), int(sp.fraction(cf)[1]))
+    return out
