@@ -91,7 +91,8 @@ def _check_names(quantity, model: Model):
 
 
 def _expand_nodes(expr, model: Model, names=("h", "u")):
-    for node in model.nodes:
+    """Write the named nodes by their definitions, later nodes first (``u`` reads ``h``)."""
+    for node in reversed(model.nodes):
         if node.name in names:
             expr = expr.replace(
                 lambda x, nd=node: isinstance(x, sp.Indexed) and x.base == nd.base,
