@@ -369,6 +369,9 @@ def explain(setting, found) -> Explanation:
     for name, expression, classifier, fixed_query in GENERIC:
         if (classifier not in (None, setting.classifier)) or (fixed_query and not assume):
             continue
+        law = candidate_law(expression, setting.classifier, trainable)
+        if not set(law.parameters()) & set(names):
+            continue  # every parameter it reads is frozen: trivially constant
         try:
             verdict = prove(expression, setting.classifier, trainable,
                             assume if fixed_query else (), search=False)

@@ -560,9 +560,13 @@ class Count:
 
 
 def fields_at(setting: Setting, seed: int) -> tuple[Fields, list]:
-    """The fields with frozen coordinates at the random point ``seed``, and that point."""
+    """The fields with frozen coordinates at random values ``n/8`` (small denominators keep
+    the laws' rational coefficients small, e.g. ``q₁κ_w0 − q₀κ_w1``), and a random point."""
     point = random_point(setting, seed)
-    fields = Fields(setting, point)
+    rng = random.Random(-seed)
+    frozen = {c: Fraction(rng.choice([n for n in range(-8, 9) if n]), 8)
+              for c in setting.coordinates}
+    fields = Fields(setting, frozen)
     return fields, [point[c] for c in setting.coordinates[:fields.n]]
 
 
@@ -677,6 +681,9 @@ def conserved_polynomials(fields, symbols, seed: int = 7, max_denominator: int =
     gap = float(np.log10(kept.min() / max(dropped.max(), 1e-300))) if len(dropped) else 99.0
     coefficients = _drop_products(_rational_echelon(vt[sing <= tol] / scales, monos,
                                                     max_denominator))
+    # sign convention: the first monomial (in coordinate order) enters with a + sign
+    coefficients = [{m: -c if q[min(q)] < 0 else c for m, c in q.items()}
+                    for q in coefficients]
     laws = [_as_polynomial(cf, symbols) for cf in coefficients]
     return PolynomialLaws(symbols, laws, _functional_rank(laws, symbols, fields),
                           gap, _verify(fields, symbols, laws))

@@ -82,3 +82,20 @@ def test_closed_forms_frozen_query_match_count():
     found = polynomial_laws(setting)
     assert found.independent == 9
     assert found.worst_residual < 1e-40
+
+
+def test_every_law_found_is_explained_by_a_proved_declaration():
+    from proofs.conjecture import explain
+    setting = Setting("linear", trainable=("embeddings", "keys", "classifier"))
+    why = explain(setting, polynomial_laws(setting))
+    assert why.unexplained == []
+    assert {n for n, _, _ in why.proved} == {"key-sum", "key-across-query",
+                                           "classifier-embedding", "classifier-sum"}
+
+
+def test_cli_discover_any_loss_counts_only(capsys):
+    from attnflow.cli import main
+    assert main(["discover", "--loss", "any", "--trainable", "embeddings,keys,query",
+                 "--no-closed-forms"]) == 0
+    assert "5 independent laws" in capsys.readouterr().out
+    assert main(["discover", "--trainable", "bogus"]) == 2

@@ -63,7 +63,7 @@ def _closed_forms(setting, count) -> bool:
             print(f"  {law}")
         return found.independent == count.laws
     why = explain(setting, found)
-    proved = found.independent if not why.unexplained else "some"
+    proved = _independent(found, why.explained)
     print(f"{count.laws} independent laws at generic points; {found.independent} found in "
           f"closed form (degree ≤ 2, each verified at fresh points to "
           f"{found.worst_residual:.0e}), {proved} proved: they span the instances of these "
@@ -73,7 +73,8 @@ def _closed_forms(setting, count) -> bool:
         tag = "" if name in declared else "   [not in the project's law table before]"
         print(f"  {name}: {expression}{tag}")
     for law in why.unexplained:
-        print(f"  found but not explained by a proved declaration: {law}")
+        print(f"  found, verified at fresh points, but not proved (no declaration explains "
+              f"it): {law}")
     if found.independent < count.laws:
         print(f"  the other {count.laws - found.independent} are not polynomials of degree ≤ 2")
     return found.independent == count.laws and not why.unexplained
@@ -97,5 +98,25 @@ def _topic(setting) -> bool:
         verdict = prove(text, setting.classifier, ("embeddings", "keys") + clf_trainable,
                         ("A1", "A2", "A3"), search=False)
         ok = ok and verdict.proved
-        print(f"  {law}  — as a law: {text}: {verdict.status} under A1, A2, A3")
+        shown = str(law).replace("\\|q\\|^{2}", "‖q‖²")
+        print(f"  {shown}  — as a law: {text}: {verdict.status} under A1, A2, A3")
     return ok
+
+
+def _independent(found, laws) -> int:
+    from symbolic.discover import _functional_rank
+    return _functional_rank(laws, found.symbols, _Points(found.symbols)) if laws else 0
+
+
+class _Points:
+    """Random rational points for the Jacobian rank of a subset of the found laws."""
+
+    def __init__(self, symbols):
+        self.n = len(symbols)
+
+    def point(self, seed):
+        import random
+        from fractions import Fraction
+        rng = random.Random(seed)
+        return [Fraction(rng.choice([n for n in range(-96, 97) if n]), 97)
+                for _ in range(self.n)]
