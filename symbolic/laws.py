@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symbolic.derive import flow
-from symbolic.indexform import IExpr, IndexKind, Term, fresh, indices_in, kind_of
+from symbolic.indexform import IExpr, IndexKind, Term, fresh, kind_of
 from symbolic.model import (
     CLASS,
     EMBED,
@@ -58,7 +58,7 @@ from symbolic.model import (
 
 #: Vocabulary size and the word index kind (``Σ_w`` ranges over every word of the data set).
 n_words = sp.Symbol("W", integer=True, positive=True)
-WORD = IndexKind("word", n_words, ("w", "x", "y"))
+WORD = IndexKind("word", n_words, ("w", "w_x", "w_y"))
 w = WORD.index(0)
 #: ``ω[i, w]``: 1 when token ``i`` of the sentence holds word ``w``, else 0 (data, not a
 #: parameter; exactly one word per token).
@@ -135,7 +135,8 @@ class LawAssumption:
     ``frozen`` / ``trained``: parameter names the flow holds fixed / moves (they choose the
     flow's trainable set). ``cases``: ``{label: rewrite}``, each ``rewrite(expr, model)`` an
     exact substitution valid under the hypothesis (several cases: the rate must vanish in
-    each, e.g. a sentence that holds the topic word and one that does not). ``kind``:
+    each, e.g. a sentence that holds the topic word and one that does not). ``values``: named
+    content a lemma reads (A3's ``tokens = m + 1``, A2's score rewrite). ``kind``:
     ``"prose"`` when nothing of it is used (reported as trusted).
     """
 
@@ -144,6 +145,7 @@ class LawAssumption:
     frozen: tuple[str, ...] = ()
     trained: tuple[str, ...] = ()
     cases: Mapping[str, Callable] = field(default_factory=dict)
+    values: Mapping[str, object] = field(default_factory=dict)
     kind: str = "content"
 
     def __post_init__(self):
@@ -154,7 +156,8 @@ class LawAssumption:
         if self.kind not in ("content", "prose"):
             raise ValueError(f"law assumption {self.name!r}: kind must be 'content' or "
                              f"'prose', got {self.kind!r}")
-        if self.kind == "content" and not (self.frozen or self.trained or self.cases):
+        if self.kind == "content" and not (self.frozen or self.trained or self.cases
+                                           or self.values):
             raise ValueError(f"law assumption {self.name!r} has no content; mark it "
                              "kind='prose'")
 
@@ -207,6 +210,10 @@ class Law:
         names = [x.name for x in self.assumptions]
         if len(set(names)) != len(names):
             raise ValueError(f"law {self.name!r}: assumption names repeat: {names}")
+        unknown = [x for x in self.lemmas if x not in LEMMAS]
+        if unknown:
+            raise ValueError(f"law {self.name!r}: unknown lemma(s) {unknown}; known: "
+                             f"{sorted(LEMMAS)}")
 
     @property
     def quantity(self) -> sp.Expr:
@@ -291,7 +298,15 @@ def _parse(x):
 
 def derivative(law_expr, target, model: Model) -> sp.Expr:
     """``∂Q/∂target`` by the chain rule: directly, and through every word-level node read in
-    ``Q`` (``∂Q/∂s[y] · ∂s[y]/∂target``, ``s[y]`` by the model's definition)."""
+    ``Q`` (``∂Q/∂s[y] · ∂s[y]/∂target``, ``s[y]`` by the model's definition). The target's
+    indices may be any names (a clash with a summed index of ``Q`` is renamed apart)."""
+    own = target.indices if isinstance(target, sp.Indexed) else ()
+    clash = set(own) & (law_expr.atoms(sp.Symbol) | _node_symbols(model))
+    if clash:
+        apart = {x: fresh(kind_of(x)) for x in own}
+        result = derivative(law_expr, target.xreplace(apart), model)
+        back = {new: old for old, new in apart.items()}
+        return IExpr.from_sympy(result, FOLDS).xreplace(back, FOLDS).to_sympy()
     expr = unfold_norms(law_expr)
     total = sp.diff(expr, target)
     for base, node in word_nodes(model).items():
@@ -302,6 +317,10 @@ def derivative(law_expr, target, model: Model) -> sp.Expr:
         total += sp.Sum(sp.diff(expr, base[y]) * sp.diff(definition, target),
                         (y, 0, n_words - 1))
     return fold_norms(total)
+
+
+def _node_symbols(model: Model) -> set:
+    return set().union(*(nd.definition.atoms(sp.Symbol) for nd in word_nodes(model).values()))
 
 
 def sentence_rate(law: Law, model: Model, flows: Mapping[str, IExpr] | None = None,
@@ -424,13 +443,6 @@ def _a2(expr, model):
     return exp_scores_a2(embeddings_only_topic(expr))
 
 
-def _attention_a2_a3(expr, model):
-    closed = attention_closed_form(model, exp_scores_a2, m + 1)
-    (x,) = next(nd for nd in model.nodes if nd.base == a).indices
-    return expr.replace(lambda y: isinstance(y, sp.Indexed) and y.base == a,
-                        lambda y: closed.xreplace({x: y.indices[0]}))
-
-
 A1 = LawAssumption("A1", "the query q is fixed (not trained)", frozen=("query",))
 SEN_TRAINS = LawAssumption("T", "the topic word's embedding and key train",
                            trained=("embeddings", "keys"))
@@ -438,32 +450,57 @@ A3 = LawAssumption(
     "A3", "every sentence holds the topic word w at most once and exactly m non-topic words: "
     "L = m + 1 tokens; in a sentence holding w it sits at token p (ω[i, w] = δ_ip), in any "
     "other ω[i, w] = 0",
-    cases={"sentence holding w": _omega_at_topic, "sentence without w": _omega_absent})
+    cases={"sentence holding w": _omega_at_topic, "sentence without w": _omega_absent},
+    values={"tokens": m + 1})
 A2 = LawAssumption(
     "A2", "non-topic words do not contribute: every non-topic embedding is 0 and every "
     "non-topic score equals a common constant c (V_x = δ_xp v, e^{s_x} = δ_xp e^{s_t} + "
     "(1 − δ_xp) e^c, s_p = s_t; c does not move)",
-    cases={"A2": _a2})
-ATTENTION = LawAssumption(
-    "A2A3-attention", "under A2 and A3 the attention is the model's attention node with those "
-    "scores and L = m + 1: a_x = (δ_xp e^{s_t} + (1 − δ_xp) e^c)/(e^{s_t} + m e^c)",
-    cases={"attention": _attention_a2_a3})
+    cases={"A2": _a2}, values={"scores": exp_scores_a2, "embeddings": embeddings_only_topic})
 
 
 def trains(*names: str) -> LawAssumption:
-    return LawAssumption("T", f"{', '.join(names)} train (anything else trained or not)",
-                         trained=names)
+    return LawAssumption("T", f"the parameters {', '.join(names)} train (anything else "
+                         "trained or not)", trained=names)
 
 
-def _relu_gate(expr, model):
-    """``o_n = max(u_n, 0) = H(u_n) u_n`` (lemma relu)."""
-    from symbolic.model import o, u
-    return expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == o,
-                        lambda x: sp.Heaviside(u[x.indices]) * u[x.indices])
+@dataclass(frozen=True)
+class Lemma:
+    """A fact a law's proof establishes before reducing the rate, and how the reduction uses
+    it: ``rewrite(expr, model, established)`` with ``established`` what the proof's lemma step
+    returned (its checked claim), so a wrong lemma cannot feed the rate."""
+
+    name: str
+    statement: str
+    rewrite: Callable
 
 
-RELU = LawAssumption("relu", "max(x, 0) = H(x)·x for every real x (lemma relu, proved by "
-                     "cases)", cases={"relu": _relu_gate})
+def _attention_rewrite(expr, model, established):
+    """``a[y] → `` the closed form the lemma established for ``a[x]``, read at ``y``."""
+    (x,) = next(nd for nd in model.nodes if nd.base == a).indices
+    closed = established.claim.rhs
+    return expr.replace(lambda y: isinstance(y, sp.Indexed) and y.base == a,
+                        lambda y: closed.xreplace({x: y.indices[0]}))
+
+
+def _relu_rewrite(expr, model, established):
+    """``o_n = max(u_n, 0) = H(u_n) u_n`` (the lemma), so ``o`` is written through ``u``."""
+    node = next(nd for nd in model.nodes if nd.name == "o")
+    (pre,) = [x for x in node.definition.args if x != 0]
+    return expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == node.base,
+                        lambda x: (sp.Heaviside(pre) * pre).xreplace(
+                            dict(zip(node.indices, x.indices))))
+
+
+#: Named lemmas a law may list; ``proofs/conservation.py`` proves each before using it.
+LEMMAS = {
+    "attention": Lemma(
+        "attention", "under A2 and A3 the model's attention node gives a_x = (δ_xp e^{s_t} + "
+        "(1 − δ_xp) e^c)/(e^{s_t} + m e^c) for every token x", _attention_rewrite),
+    "relu": Lemma("relu", "max(x, 0) = H(x)·x for every real x (cases x > 0, x < 0, x = 0)",
+                  _relu_rewrite),
+}
+
 
 _r, _t = _idx("key", 0), _idx("key", 1)
 _ec, _n = _idx("class", 0), _idx("hidden", 0)
@@ -471,12 +508,12 @@ _ec, _n = _idx("class", 0), _idx("hidden", 0)
 SEN = Law(
     "sen", "½‖v_w‖² − (s_w + e^{s_w − c}/m)/‖q‖² is constant for every topic word w",
     *sen_quantity(), components=(w,), component="topic word", models=(ABSTRACT,),
-    classifiers=("linear", "mlp"), assumptions=(A1, SEN_TRAINS, A3, A2, ATTENTION),
-    constants={c: (), m: (w,)}, normaliser="canonical-cancel")
+    classifiers=("linear", "mlp"), assumptions=(A1, SEN_TRAINS, A3, A2),
+    constants={c: (), m: (w,)}, lemmas=("attention",), normaliser="canonical-cancel")
 QUERY_KEY = Law(
     "query-key", "q qᵀ − Σ_w κ_w κ_wᵀ is constant", q[_r] * q[_t],
     sp.Sum(K[w, _r] * K[w, _t], (w, 0, n_words - 1)), components=(_r, _t),
-    component="matrix", models=(ABSTRACT, LINEAR, MLP), classifiers=("linear", "mlp"),
+    component="matrix", models=(ABSTRACT,), classifiers=("linear", "mlp"),
     assumptions=(trains("query", "keys"),))
 CLASSIFIER_EMBEDDING = Law(
     "classifier-embedding", "UᵀU − Σ_w v_w v_wᵀ is constant",
@@ -495,7 +532,7 @@ RELU_UNIT = Law(
     sp.Sum(W2[_ec, _n] ** 2, (_ec, 0, C - 1)),
     sp.Sum(W1[_n, _k] ** 2, (_k, 0, d - 1)) + b1[_n] ** 2, components=(_n,),
     component="hidden unit", models=(MLP,), classifiers=("mlp",),
-    assumptions=(trains("output_weight", "hidden_weight", "hidden_bias"), RELU),
+    assumptions=(trains("output_weight", "hidden_weight", "hidden_bias"),),
     expand=("u",), lemmas=("relu",))
 
 #: Every declared law, in report order.
@@ -508,8 +545,3 @@ def law(name: str) -> Law:
         if x.name == name:
             return x
     raise ValueError(f"no declared law {name!r}; declared: {[x.name for x in LAWS]}")
-
-
-def indices_of(expr) -> set:
-    """Index symbols occurring in ``expr`` (free or summed)."""
-    return indices_in(expr)
