@@ -24,7 +24,7 @@ from symbolic.derive import flow
 from symbolic.indexform import IExpr, kind_of
 from symbolic.model import FOLDS, Model
 
-ASSUMPTIONS = {"A1": (LW.A1,), "A2": (LW.A2, LW.ATTENTION), "A3": (LW.A3,)}
+ASSUMPTIONS = {"A1": (LW.A1,), "A2": (LW.A2,), "A3": (LW.A3,)}
 PARAMS = ("embeddings", "keys", "query", "classifier")
 ALLOWED = {LW.n_words, LW.QQ, LW.c, LW.m}
 
@@ -85,9 +85,9 @@ def _check_names(quantity, model: Model):
         if sym in (LW.s_t,) or str(sym) in ("L", "d", "d_key", "C", "H"):
             continue
         raise ValueError(f"unknown symbol {sym} in the candidate; use the arrays "
-                         f"{sorted(map(str, bases))}, indices w, x, y (words), k, l (embedding), "
-                         f"r, t (key), e (class; c is the non-topic score), n (hidden), "
-                         f"and W, QQ, c, m")
+                         f"{sorted(map(str, bases))}, indices w, w_x, w_y (words), "
+                         f"k, l (embedding), r, t (key), e (class; c is the non-topic "
+                         f"score), n (hidden), and W, QQ, c, m")
 
 
 def _expand_nodes(expr, model: Model, names=("h", "u")):
@@ -121,6 +121,15 @@ def sums_to_one(expr: IExpr) -> IExpr:
     return canonical(terms, FOLDS)
 
 
+def _attention_closed(expr, model: Model):
+    """The model's attention node with A2's scores and L = m + 1 (SEN's lemma attention)."""
+    from symbolic.model import a
+    closed = LW.attention_closed_form(model, LW.exp_scores_a2, LW.m + 1)
+    (x,) = next(nd for nd in model.nodes if nd.base == a).indices
+    return expr.replace(lambda y: isinstance(y, sp.Indexed) and y.base == a,
+                        lambda y: closed.xreplace({x: y.indices[0]}))
+
+
 def _cases(law: LW.Law):
     """Every combination of the assumptions' cases, in the declared order."""
     lists = [list(a.cases.items()) for a in law.assumptions if a.cases]
@@ -145,7 +154,10 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
         expr = rate.to_sympy()
         for _label, rewrite in case:
             expr = IExpr.from_sympy(rewrite(expr, model), FOLDS).to_sympy()
-        expr = LW._relu_gate(expr, model) if classifier == "mlp" else expr
+        if "A2" in assume:  # lemma attention: a_x in closed form under A2 and A3
+            expr = IExpr.from_sympy(_attention_closed(expr, model), FOLDS).to_sympy()
+        if classifier == "mlp":  # lemma relu: o_n = H(u_n) u_n
+            expr = LW.LEMMAS["relu"].rewrite(expr, model, None)
         expr = IExpr.from_sympy(_expand_nodes(expr, model), FOLDS)
         expr = sums_to_one(expr)
         reduced = expr.to_sympy()

@@ -796,8 +796,17 @@ def topic_rates() -> dict:
     under the SEN declaration's assumptions A1–A3 (its case rewrites, applied in order)."""
     from symbolic.derive import flow
     from symbolic.indexform import IExpr
-    from symbolic.laws import ABSTRACT, SEN, _k, sentence_rate, w
-    from symbolic.model import V, s
+    from symbolic.laws import (
+        ABSTRACT,
+        SEN,
+        _k,
+        attention_closed_form,
+        exp_scores_a2,
+        m,
+        sentence_rate,
+        w,
+    )
+    from symbolic.model import V, a, s
 
     flows = flow(ABSTRACT, SEN.trainable(ABSTRACT))
 
@@ -807,7 +816,12 @@ def topic_rates() -> dict:
             for label, rewrite in assumption.cases.items():
                 if label != "sentence without w":
                     expr = IExpr.from_sympy(rewrite(expr, ABSTRACT), FOLDS).to_sympy()
-        return expr
+        # SEN's lemma attention: the model's attention node with A2's scores, L = m + 1
+        closed = attention_closed_form(ABSTRACT, exp_scores_a2, m + 1)
+        (x,) = next(nd for nd in ABSTRACT.nodes if nd.base == a).indices
+        expr = expr.replace(lambda y: isinstance(y, sp.Indexed) and y.base == a,
+                            lambda y: closed.xreplace({x: y.indices[0]}))
+        return IExpr.from_sympy(expr, FOLDS).to_sympy()
     return {"N": reduced(sp.Sum(V[w, _k] ** 2, (_k, 0, d - 1))), "s": reduced(s[w])}
 
 
