@@ -41,6 +41,8 @@ class Verdict:
     residual: sp.Expr | None = None
     counterexample: dict | None = None
     seconds: float = 0.0
+    kernel: object = None  # the TheoremOutcome when the audit's kernel proved it
+    method: str = ""  # how it was proved: "audit kernel" or "conjecture reduction"
 
     @property
     def status(self) -> str:
@@ -145,6 +147,13 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
         raise ValueError("A1 (query fixed) contradicts --trainable query")
     law = candidate_law(expression, classifier, trainable, assume)
     model = law.models[0]
+    kernel = kernel_proof(law, classifier, assume)
+    if kernel is not None:
+        steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}", o.detail)
+                 for o in kernel.steps]
+        return Verdict(expression, law, model, trainable, tuple(assume), True, steps,
+                       seconds=time.perf_counter() - start, kernel=kernel,
+                       method="audit kernel")
     flows = flow(model, trainable)
     rate = LW.sentence_rate(law, model, flows)
     steps = [("dQ/dτ per sentence along the derived flow (chain rule on the declaration)",
@@ -174,12 +183,66 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
         if reduced != 0:
             residuals.append(reduced)
     verdict = Verdict(expression, law, model, trainable, tuple(assume), not residuals, steps,
-                      residuals[0] if residuals else None)
+                      residuals[0] if residuals else None,
+                      method="" if residuals else "conjecture reduction")
     if residuals and search and not law.quantity.has(LW.c, LW.m):
         verdict.counterexample = search_counterexample(law, classifier, trainable,
                                                        max_examples=max_examples)
     verdict.seconds = time.perf_counter() - start
     return verdict
+
+
+def write_certificate(verdict: Verdict, path):
+    """The audit certificate (``attnflow-audit-certificate/1``) of a conjecture the audit's
+    kernel proved: its theorem and steps, with ``derive --check`` and the derivation hash."""
+    from datetime import datetime, timezone
+
+    from proofs import audit
+    if verdict.kernel is None:
+        raise ValueError("only a conjecture proved by the audit kernel has a certificate")
+    report = audit.AuditReport((verdict.kernel,), audit.check_sync(), audit.derivation_hash(),
+                               audit.versions(), verdict.kernel.seconds,
+                               datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return audit.write_certificate(report, path)
+
+
+def kernel_law(law: LW.Law, classifier: str, assume) -> LW.Law:
+    """The candidate with what the audit's generic theorem needs: the lemmas (attention under
+    A2, relu for the MLP) and the nodes written by their definitions."""
+    import dataclasses
+    lemmas = (("attention",) if "A2" in assume else ()) + (
+        ("relu",) if classifier == "mlp" else ())
+    expand = ("u", "h") if classifier == "mlp" else ("h",)
+    order = {"A1": 0, "T": 1, "A3": 2, "A2": 3}  # the order the SEN declaration applies them
+    return dataclasses.replace(
+        law, a=_split_exp(law.a), b=_split_exp(law.b),
+        assumptions=tuple(sorted(law.assumptions, key=lambda x: order.get(x.name, 9))),
+        lemmas=lemmas, expand=expand if "A2" not in assume else (),
+        normaliser="canonical-cancel" if "A2" in assume else "canonical")
+
+
+def _split_exp(expr):
+    """``e^{x + y} = e^x e^y`` (so ``e^{s_w − c}`` meets A2's rewriting of ``e^{s_w}``)."""
+    return expr.replace(sp.exp, lambda x: sp.Mul(*[sp.exp(t) for t in sp.Add.make_args(x)]))
+
+
+def kernel_proof(law: LW.Law, classifier: str, assume):
+    """``proofs.conservation.conservation_theorem`` of the candidate, re-checked by the
+    audit's kernel; its outcome if every step passes, else None."""
+    from proofs.conservation import conservation_theorem
+    from proofs.kernel import check_theorem
+    try:
+        theorem = conservation_theorem(kernel_law(law, classifier, assume),
+                                       name=f"conjecture-{_slug(law.statement)}")
+        outcome = check_theorem(theorem)
+    except (ValueError, KeyError, TypeError, NotImplementedError):
+        return None
+    return outcome if outcome.ok else None
+
+
+def _slug(text: str) -> str:
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _expand_trainable(trainable, classifier):

@@ -19,6 +19,8 @@ def add_parser(sub):
                    help="how the proof steps and the residual are printed")
     p.add_argument("--max-examples", type=int, default=40,
                    help="Hypothesis examples for the counterexample search (default 40)")
+    p.add_argument("--certificate", metavar="FILE",
+                   help="when the audit's kernel proves it, write its audit certificate (JSON)")
     p.add_argument("--at", metavar="SPEC",
                    help="rerun one counterexample (as printed by a refutation)")
     p.set_defaults(func=run)
@@ -56,7 +58,14 @@ def run(args) -> int:
         rate = drift_rate(verdict.law, args.classifier, verdict.trainable, at)
         print(f"at {args.at}: |dQ/dτ| / (‖∇Q‖‖θ̇‖) = {rate:.3e} (exact jets, 50 digits)")
         return 1 if rate > DRIFT else 0
-    print(f"verdict: {verdict.status} ({verdict.seconds:.1f} s)")
+    how = f", by the {verdict.method}" if verdict.proved else ""
+    print(f"verdict: {verdict.status}{how} ({verdict.seconds:.1f} s)")
+    if args.certificate:
+        if verdict.kernel is None:
+            print("no certificate: only a conjecture the audit's kernel proves gets one")
+        else:
+            from proofs.conjecture import write_certificate
+            print(f"audit certificate: {write_certificate(verdict, args.certificate)}")
     if verdict.counterexample:
         ex = verdict.counterexample["example"]
         print(f"counterexample (shrunk by Hypothesis): {ex}\n  dQ/dτ ≠ 0 there: relative rate "
