@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from symbolic.derive import flow
-from symbolic.indexform import IExpr, IndexKind, Term, fresh, kind_of
+from symbolic.indexform import IExpr, IndexKind, Term, canonical, fresh, kind_of
 from symbolic.model import (
     CLASS,
     EMBED,
@@ -77,7 +77,6 @@ kappa = sp.IndexedBase("kappa", real=True)
 s_t = sp.Symbol("s_t", real=True)
 c = sp.Symbol("c", real=True)
 m = sp.Symbol("m", integer=True, positive=True)
-
 
 
 def _idx(kind_name: str, n: int = 0):
@@ -375,7 +374,6 @@ def gather(expr: IExpr, model: Model) -> IExpr:
                 body = body.xreplace({ref: 1})
                 summed.remove(x)
         terms.append(Term(tm.coeff, body, tuple(summed)))
-    from symbolic.indexform import canonical
     return canonical(terms, FOLDS)
 
 
