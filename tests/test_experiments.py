@@ -193,6 +193,10 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["reproduce", "synthetic", "--epochs", "0"])
+    for bad in ("0", "-2", "two"):
+        with pytest.raises(SystemExit):
+            cli(["reproduce", "synthetic", "--jobs", bad])
+    assert "--jobs" in capsys.readouterr().err
 
 
 def tiny_sst():
