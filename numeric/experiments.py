@@ -33,6 +33,7 @@ from numeric import plots
 from numeric.data import Splits, load_sst, synthetic_topic_data
 from numeric.integrate import gradient_descent
 from numeric.model import Dataset, ModelSpec
+from numeric.replay import StepDrift, sen_drift_summary
 
 #: name → (classifier, classifier trained?) as in the paper.
 MODELS = {"Attn-FC": ("linear", False), "Attn-TC": ("linear", True),
@@ -151,6 +152,8 @@ class Run:
     loss: np.ndarray
     trace: WordTrace
     seconds: float
+    #: the measured SEN drift per topic word beside its derived attribution
+    sen_drift: dict | None = None
 
 
 def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale,
@@ -163,11 +166,18 @@ def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale
     params = numeric.init_params(spec, train, seed=seed, query_scale=0.3, key_scale=0.0,
                                  embedding_scale=embedding_scale)
     trace = WordTrace(np.flatnonzero(train.topic_class >= 0))
-    bar, callback = _progress_and_callback(progress, trace)
+    drift = StepDrift(params, train, spec)      # SEN drift attributed on the fly (issue 13)
+
+    def both(step, p, loss):
+        drift(step, p, loss)
+        return trace(step, p, loss)
+
+    bar, callback = _progress_and_callback(progress, both)
     start = time.perf_counter()
     traj = gradient_descent(params, train, spec, LR, epochs, callback=callback,
                             progress=bar, desc=name)
-    return Run(name, spec, traj.final, traj.loss, trace, time.perf_counter() - start)
+    return Run(name, spec, traj.final, traj.loss, trace, time.perf_counter() - start,
+               sen_drift_summary(drift.result(), drift.why))
 
 
 def _progress_and_callback(progress, callback):
@@ -389,7 +399,8 @@ def synthetic_model(name, data: Splits, epochs, seed, out, progress) -> tuple[di
             "final_train_loss": float(run.loss[-1]),
             "train_accuracy": accuracy(run.params, data.train, run.spec),
             "test_accuracy": accuracy(run.params, data.test, run.spec),
-            "sen": sen_summary(run, m), "final": word_statistics(run.params, topic),
+            "sen": sen_summary(run, m), "sen_drift": run.sen_drift,
+            "final": word_statistics(run.params, topic),
             "figures": [p.name for p in files]}, run.seconds
 
 
@@ -441,7 +452,8 @@ def ablation_run(name, variant, data: Splits, epochs, seed, threshold,
             "epochs_to_threshold": epochs_to_threshold(run.loss, threshold),
             "final_train_loss": float(run.loss[-1]),
             "test_accuracy": accuracy(run.params, data.test, spec),
-            "final_mean_topic_score": float(run.trace.scores[-1].mean())}, curve, run.seconds
+            "final_mean_topic_score": float(run.trace.scores[-1].mean()),
+            "sen_drift": run.sen_drift}, curve, run.seconds
 
 
 def word_sentence_incidence(data: Dataset) -> sp.csr_matrix:
