@@ -31,6 +31,8 @@ except ImportError:  # pragma: no cover - not POSIX: the lock degrades to an exc
 #: Name of the lock file a run keeps in its output folder while it writes there.
 LOCK_NAME = ".attnflow.lock"
 RESULTS_NAME = "results.json"
+#: Files a run writes beside results.json (wall times), cleared with it.
+SIDE_FILES = ("timings.json",)
 
 
 class OutputError(ValueError):
@@ -141,10 +143,13 @@ def claim_folder(out) -> Iterator[Path]:
 
 
 def clear_previous(out: Path) -> list[str]:
-    """Remove ``out/results.json`` and the figure files it names; return what was removed."""
+    """Remove ``out/results.json``, the figure files it names and its side files; return what
+    was removed."""
     results = out / RESULTS_NAME
     if not results.is_file():
         return []
+    for name in SIDE_FILES:
+        (out / name).unlink(missing_ok=True)
     try:
         names = list(_figure_names(json.loads(results.read_text(encoding="utf-8"))))
     except (ValueError, UnicodeDecodeError):

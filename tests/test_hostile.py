@@ -158,6 +158,9 @@ OPTION_CASES = [
     (["derive", "--render", "pdf"], "--render"),
     (["audit", "--json", f"{MISSING}/c.json"], "--json"),
     (["audit", "--markdown", "."], "--markdown"),
+    (["conjecture", "q", "--max-examples", "0"], "--max-examples"),
+    (["conjecture", "q", "--certificate", f"{MISSING}/c.json"], "--certificate"),
+    (["discover", "--classifier", "svm"], "--classifier"),
     (["frobnicate"], "frobnicate"),
 ]
 
