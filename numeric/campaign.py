@@ -348,7 +348,8 @@ def shard_seed(campaign_seed: int, index: int) -> int:
 class Shard:
     """Shard ``index`` of the campaign with ``campaign_seed``: a Hypothesis run of at most
     ``examples`` examples, stopped at wall-clock ``deadline`` (``time.time()``); ``stored``:
-    example-database entries replayed first."""
+    example-database entries replayed first; ``limits``: size bounds for
+    ``campaign_configurations`` (e.g. ``(("max_sentences", 6),)``)."""
 
     campaign_seed: int
     index: int
@@ -357,6 +358,7 @@ class Shard:
     targeted: bool = True
     stored: tuple[tuple[bytes, tuple[bytes, ...]], ...] = ()
     fault: WrongSign | None = None
+    limits: tuple[tuple[str, int], ...] = ()
 
     @property
     def seed(self) -> int:
@@ -445,13 +447,16 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
             out.found_at = out.found_at or time.time()
             raise LawViolated(f"{', '.join(violated)} violated on {config.to_text()}")
 
-    phases = [p for p in Phase if shard.targeted or p is not Phase.target]
+    # no explain phase: it would spend trajectories on commentary the report does not print
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
+    phases += [Phase.target] if shard.targeted else []
     database = _recording_database(shard.stored)
     # settings outside seed(): seed() alone switches the example database off
+    search = given(campaign_configurations(**dict(shard.limits)))(example)
     test = settings(max_examples=shard.examples, database=database, deadline=None,
                     derandomize=False, phases=phases, report_multiple_bugs=False,
                     suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
-                    print_blob=False)(seed(shard.seed)(given(campaign_configurations())(example)))
+                    print_blob=False)(seed(shard.seed)(search))
     # a fixed key (as hypothesis.find sets it), so stored examples move between machines
     test._hypothesis_internal_database_key = DATABASE_KEY
     fault = shard.fault.applied() if shard.fault else contextlib.nullcontext()
@@ -630,15 +635,18 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
                  workers: int | None = None, *, scheduler: str | None = None,
                  examples: int = EXAMPLES_PER_SHARD, max_shards: int | None = None,
                  targeted: bool = True, database=None, fault: WrongSign | None = None,
-                 stop_at_violation: bool = True) -> CampaignResult:
+                 limits: dict | None = None, stop_at_violation: bool = True
+                 ) -> CampaignResult:
     """Run shards 0, 1, … of the campaign with ``seed`` until ``budget`` seconds of wall time
     are spent (shards running then stop at their next example) or ``max_shards`` are done.
 
     ``scheduler``: None for ``workers`` local processes (default: all cores), ``"local"`` for
     a Dask ``LocalCluster``, else a Dask scheduler address. ``database``: a folder or a
     Hypothesis example database; shard 0 replays its entries first, and every shard's saves
-    and deletes are applied to it. ``fault``: a negative
-    control (testing only). After a violation no new shard starts (``stop_at_violation``).
+    and deletes are applied to it. ``fault``: a negative control (testing only).
+    ``limits``: size bounds of the configurations (``max_sentences``, ``max_m``,
+    ``max_dim``; default the strategies' own). After a violation no new shard starts
+    (``stop_at_violation``).
     Ctrl-C stops the shards and returns what was done (``interrupted``).
     """
     from numeric.executors import DaskCluster, LocalProcesses
@@ -663,7 +671,8 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
             while open_for_more and len(pending) < executor.workers + 1 \
                     and (max_shards is None or next_index < max_shards):
                 shard = Shard(seed, next_index, examples, start + budget, targeted,
-                              stored if next_index == 0 else (), fault)
+                              stored if next_index == 0 else (), fault,
+                              tuple(sorted((limits or {}).items())))
                 pending.add(executor.submit(shard))
                 next_index += 1
             if not pending:
