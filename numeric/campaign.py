@@ -18,7 +18,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -428,7 +428,8 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
     out = ShardResult(shard.index, shard.seed, started=time.time())
     seen: dict[Config, TrajectoryResult] = {}
 
-    def example(config):
+    def checked(config) -> TrajectoryResult:
+        """The trajectory of ``config`` (each distinct one run once, reported as it ends)."""
         if time.time() > shard.deadline or (channel is not None and channel.stopped()):
             raise OutOfBudget
         r = seen.get(config)
@@ -438,14 +439,17 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
             if channel is not None:
                 usage = [rep.usage for rep in r.reports if rep.applicable]
                 channel.put((len(usage), max(usage, default=float("nan"))))
+        return r
+
+    def example(config):
+        r = checked(config)
         if shard.targeted:
             for label, value in targets(r.reports).items():
                 target(value, label=label)
-        violated = [rep.law for rep in r.reports if rep.verdict == "violated"]
-        if violated:
+        if violated_laws(r):
             out.violation = r
             out.found_at = out.found_at or time.time()
-            raise LawViolated(f"{', '.join(violated)} violated on {config.to_text()}")
+            raise LawViolated(f"{', '.join(violated_laws(r))} violated on {config.to_text()}")
 
     # no explain phase: it would spend trajectories on commentary the report does not print
     phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
@@ -462,9 +466,11 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
     fault = shard.fault.applied() if shard.fault else contextlib.nullcontext()
     try:
         with fault:
-            test()
-    except LawViolated:
-        out.shrunk = True  # Hypothesis re-raises after its last shrink: out.violation is it
+            try:
+                test()
+            except LawViolated:  # re-raised after Hypothesis's last shrink: out.violation
+                out.shrunk = True
+                _to_smallest_sizes(out, checked)
     except OutOfBudget:
         out.stopped = True  # a violation found so far is the smallest seen, not fully shrunk
     except Unsatisfiable:
@@ -472,6 +478,32 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
     out.database_log = database.log
     out.finished = time.time()
     return out
+
+
+def violated_laws(r: TrajectoryResult) -> list[str]:
+    return [rep.law for rep in r.reports if rep.verdict == "violated"]
+
+
+#: Data seeds tried per size when ``_to_smallest_sizes`` sets that size to its minimum.
+SEEDS_PER_SIZE = 8
+
+
+def _to_smallest_sizes(out: ShardResult, checked):
+    """After Hypothesis's shrink: each size still above the strategies' minimum is set to the
+    minimum with the first of ``SEEDS_PER_SIZE`` data seeds that still fails. (Hypothesis
+    shrinks one choice at a time, so a size the violation does not need can stay above its
+    minimum when the data seed drawn with it only fails at that size.)"""
+    from numeric.strategies import SMALLEST
+
+    for name, low in SMALLEST.items():
+        config = out.violation.config
+        if getattr(config, name) <= low:
+            continue
+        for s in range(SEEDS_PER_SIZE):
+            r = checked(replace(config, **{name: low, "seed": s}))
+            if violated_laws(r):
+                out.violation = r
+                break
 
 
 # --- merged report ----------------------------------------------------------------------------
@@ -608,9 +640,9 @@ def violations(shards: list[ShardResult], start: float) -> list[Violation]:
     out = []
     for s in sorted(shards, key=lambda s: s.index):
         if s.violation is not None:
-            laws = [rep.law for rep in s.violation.reports if rep.verdict == "violated"]
-            out.append(Violation(laws, s.violation.config, s.index, s.seed, s.shrunk,
-                                 s.found_at - start, s.finished - s.found_at))
+            out.append(Violation(violated_laws(s.violation), s.violation.config, s.index,
+                                 s.seed, s.shrunk, s.found_at - start,
+                                 s.finished - s.found_at))
     return out
 
 
@@ -645,8 +677,8 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
     Hypothesis example database; shard 0 replays its entries first, and every shard's saves
     and deletes are applied to it. ``fault``: a negative control (testing only).
     ``limits``: size bounds of the configurations (``max_sentences``, ``max_m``,
-    ``max_dim``; default the strategies' own). After a violation no new shard starts
-    (``stop_at_violation``).
+    ``max_dim``; default the strategies' own). After a violation no new shard starts, and
+    once one is shrunk the running shards stop (``stop_at_violation``).
     Ctrl-C stops the shards and returns what was done (``interrupted``).
     """
     from numeric.executors import DaskCluster, LocalProcesses
@@ -668,7 +700,7 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
             open_for_more = (time.time() - start < budget
                              and (max_shards is None or next_index < max_shards)
                              and not (stop_at_violation and any(s.violation for s in done)))
-            while open_for_more and len(pending) < executor.workers + 1 \
+            while open_for_more and len(pending) < executor.workers \
                     and (max_shards is None or next_index < max_shards):
                 shard = Shard(seed, next_index, examples, start + budget, targeted,
                               stored if next_index == 0 else (), fault,
@@ -681,6 +713,8 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
             for f in finished:
                 done.append(executor.result(f))
                 bar.shard(done[-1])
+                if stop_at_violation and done[-1].violation and done[-1].shrunk:
+                    executor.stop()  # the others would only find and shrink it again
             bar.trajectories(executor.progress(), time.time() - start)
     except KeyboardInterrupt:
         interrupted = True

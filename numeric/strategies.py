@@ -18,6 +18,13 @@ from hypothesis import strategies as st
 from numeric.campaign import TRAINABLE, Config
 
 seeds = st.integers(0, 2 ** 32 - 1)
+#: The smallest value each size takes (what a size shrinks to).
+SMALLEST = dict(n_classes=2, topics_per_class=1, m=1, n_nontopic=1, n_sentences=2, d=1,
+                d_key=1, hidden=1)
+
+
+def _size(name: str, high: int):
+    return st.integers(SMALLEST[name], high)
 
 
 def log_uniform(low: float, high: float, shrink_to: float | None = None):
@@ -39,17 +46,16 @@ def configurations(draw, *, classifier=None, sen=None, trainable=None, ragged=No
         if sen:
             trainable = tuple(n for n in TRAINABLE if n in {"keys", "embeddings"}
                               or (n == "classifier" and "classifier" in trainable))
-    return Config(
-        seed=draw(seeds),
-        n_classes=draw(st.integers(2, 5)),
-        topics_per_class=draw(st.integers(1, 3)),
-        m=draw(st.integers(1, max_m)),
-        n_nontopic=draw(st.integers(1, 15)),
-        n_sentences=draw(st.integers(2, max_sentences)),
-        d=draw(st.integers(1, max_dim)),
-        d_key=draw(st.integers(1, max_dim)),
+    sizes = dict(
+        n_classes=draw(_size("n_classes", 5)),
+        topics_per_class=draw(_size("topics_per_class", 3)),
+        m=draw(_size("m", max_m)),
+        n_nontopic=draw(_size("n_nontopic", 15)),
+        n_sentences=draw(_size("n_sentences", max_sentences)),
+        d=draw(_size("d", max_dim)),
+        d_key=draw(_size("d_key", max_dim)),
         classifier=classifier or draw(st.sampled_from(["linear", "mlp"])),
-        hidden=draw(st.integers(1, 5)),
+        hidden=draw(_size("hidden", 5)),
         trainable=tuple(trainable),
         a2=True if sen else draw(st.booleans()),
         ragged=(False if sen else draw(st.booleans())) if ragged is None else ragged,
@@ -58,6 +64,9 @@ def configurations(draw, *, classifier=None, sen=None, trainable=None, ragged=No
         embedding_scale=draw(log_uniform(1e-6, 1.0, shrink_to=0.1)),
         horizon=draw(log_uniform(100.0, 10000.0)),
     )
+    # the seed is drawn last: Hypothesis shrinks earlier choices first, so the sizes reach
+    # their minimum and the seed (data and initial values) adapts to them
+    return Config(seed=draw(seeds), **sizes)
 
 
 def sen_configurations(**kwargs):
