@@ -179,9 +179,9 @@ def format_summary(result) -> str:
     lines.append("(worst case = largest usage of the allowance; drift relative to the "
                  "movement of the law's terms; allowed = accuracy + accuracy × sensitivity "
                  "/ movement; laws whose preconditions fail are counted in runs, not checked)")
-    for v in result.violations:
-        state = ("shrunk" if v.shrunk else "NOT fully shrunk (budget or Ctrl-C stopped the "
-                 "shrinker; smallest seen so far)")
+    for v in sorted(result.violations, key=lambda v: not v.shrunk):
+        state = ("shrunk" if v.shrunk else "NOT fully shrunk (the budget, Ctrl-C or another "
+                 "shard's shrunk violation stopped it; smallest seen so far)")
         lines += [f"VIOLATION of {', '.join(v.laws)} (shard {v.shard}, Hypothesis seed "
                   f"{v.shard_seed}), {state}: found after {v.find_seconds:.1f} s, shrinking "
                   f"took {v.shrink_seconds:.1f} s",
