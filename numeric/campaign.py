@@ -689,7 +689,8 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
 
         database = DirectoryBasedExampleDatabase(database)
     start = time.time()
-    stored = tuple((k, tuple(database.fetch(k))) for k in DATABASE_KEYS) if database else ()
+    stored = tuple((k, tuple(database.fetch(k))) for k in DATABASE_KEYS) \
+        if database is not None else ()
     executor = LocalProcesses(workers) if scheduler is None else DaskCluster(scheduler, workers)
     bar = _ProgressBar(budget, progress, streamed=isinstance(executor, LocalProcesses))
     done: list[ShardResult] = []
