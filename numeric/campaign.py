@@ -18,6 +18,7 @@ import contextlib
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -421,7 +422,7 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
     """Run one shard. ``channel`` (optional, local processes): ``.put(item)`` receives
     ``(laws checked, worst usage)`` per trajectory and ``.stopped()`` asks the shard to stop."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings, target
-    from hypothesis.errors import Unsatisfiable
+    from hypothesis.errors import HypothesisDeprecationWarning, Unsatisfiable
 
     from numeric.strategies import campaign_configurations
 
@@ -465,7 +466,10 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
     test._hypothesis_internal_database_key = DATABASE_KEY
     fault = shard.fault.applied() if shard.fault else contextlib.nullcontext()
     try:
-        with fault:
+        with fault, warnings.catch_warnings():
+            # a Dask worker's own threads use the global `random` while Hypothesis draws;
+            # the examples never do (their data come from the config's seed)
+            warnings.simplefilter("ignore", HypothesisDeprecationWarning)
             try:
                 test()
             except LawViolated:  # re-raised after Hypothesis's last shrink: out.violation
@@ -732,11 +736,16 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
                           examples, interrupted, fault, violations(done, start))
 
 
+#: Seconds to wait, after Ctrl-C, for running shards to hand in what they did.
+DRAIN_SECONDS = 30.0
+
+
 def _drain(executor, pending):
     """Results of the shards still running after a stop (they end within one trajectory);
-    shards whose worker died with the interrupt are left out."""
-    finished = []
-    while pending:
+    shards whose worker died with the interrupt, or that do not answer within
+    ``DRAIN_SECONDS``, are left out."""
+    finished, give_up = [], time.time() + DRAIN_SECONDS
+    while pending and time.time() < give_up:
         done, pending = executor.wait(pending, timeout=1.0)
         for f in done:
             with contextlib.suppress(Exception):

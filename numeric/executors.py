@@ -8,8 +8,10 @@ Both give ``submit(shard)`` → future, ``wait(futures, timeout)`` → (done, pe
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import signal
+import threading
 import uuid
 from multiprocessing.managers import SyncManager
 
@@ -69,6 +71,20 @@ class LocalProcesses:
         self._manager.shutdown()
 
 
+@contextlib.contextmanager
+def _interrupts_ignored_by_children():
+    """Processes started inside inherit an ignored SIGINT (it survives exec), so Ctrl-C
+    reaches only this process, which stops the shards and collects their work."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _DaskChannel:
     """The stop flag as a Dask ``Event`` (checked once per example); no progress stream."""
 
@@ -96,9 +112,10 @@ class DaskCluster:
                              "python3 -m pip install -e \".[cluster]\"") from None
         self._cluster = None
         if address == "local":
-            self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
-                                         threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
+            with _interrupts_ignored_by_children():
+                self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                                             threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
             self._client = Client(self._cluster)
         else:
             try:
@@ -134,6 +151,7 @@ class DaskCluster:
         Event(self._stop_name, client=self._client).set()
 
     def close(self):
-        self._client.close()
+        # bounded: after Ctrl-C a LocalCluster's workers may already be gone
+        self._client.close(timeout=10)
         if self._cluster is not None:
-            self._cluster.close()
+            self._cluster.close(timeout=10)

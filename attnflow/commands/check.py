@@ -134,7 +134,9 @@ def run(args) -> int:
     for path in [args.out / "report.json"] + ([args.json] if args.json else []):
         path.write_text(json.dumps(report, indent=2))
         print(f"wrote {path}")
-    return 0 if result.ok else 1
+    if not result.ok:
+        return 1
+    return 130 if result.interrupted else 0  # the shell's code for a run stopped by Ctrl-C
 
 
 def rerun(config, fault=None) -> int:
