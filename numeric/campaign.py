@@ -234,13 +234,17 @@ class TrajectoryResult:
     seconds: float = 0.0
 
 
-def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL) -> TrajectoryResult:
-    """Integrate ``config`` adaptively to its horizon and check every law on the snapshots."""
+def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
+                   deadline: float | None = None) -> TrajectoryResult:
+    """Integrate ``config`` adaptively to its horizon and check every law on the snapshots.
+    Past wall-clock ``deadline`` (``time.time()``) the run is abandoned: ``OutOfBudget``."""
     start = time.perf_counter()
     s = build(config)
     s0 = s.params["keys"] @ s.params["query"]
 
     def stop(p):
+        if deadline is not None and time.time() > deadline:
+            raise OutOfBudget  # a BaseException: solve_ivp lets it through
         grown = np.abs(p["keys"] @ p["query"] - s0).max() - SCORE_GROWTH
         if config.classifier == "linear":
             return grown
@@ -435,7 +439,7 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
             raise OutOfBudget
         r = seen.get(config)
         if r is None:
-            r = seen[config] = run_trajectory(config)
+            r = seen[config] = run_trajectory(config, deadline=shard.deadline)
             out.results.append(r)
             if channel is not None:
                 usage = [rep.usage for rep in r.reports if rep.applicable]
