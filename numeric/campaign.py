@@ -202,7 +202,9 @@ def build(config: Config) -> Setup:
 
 
 def random_config(seed: int) -> Config:
-    """A configuration drawn from the campaign's distribution, reproducible from ``seed``."""
+    """The NumPy-sampled configuration with this seed: what ``attnflow check`` drew before
+    it became a Hypothesis search (kept so that old reports' configuration seeds rerun, and as
+    the benchmark's "before")."""
     rng = np.random.default_rng(seed)
     subset = tuple(n for n in TRAINABLE if rng.random() < 0.5)
     if rng.random() < 0.5:  # half the runs in the SEN setting, where the identity applies
