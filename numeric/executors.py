@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import multiprocessing
 import os
 import signal
 import threading
@@ -31,23 +32,48 @@ class _Channel:
         return self.event.is_set()
 
 
-def _ignore_interrupt():
-    """Workers leave Ctrl-C to the parent, which stops them and still collects their work."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+@contextlib.contextmanager
+def _interrupts_ignored_by_children():
+    """Processes started inside inherit an ignored SIGINT (it survives exec, and Python then
+    installs no KeyboardInterrupt handler), so Ctrl-C reaches only this process, which stops
+    the shards and still collects their work."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+#: What Dask's nanny sets in every worker's environment (``distributed.nanny.pre-spawn-environ``):
+#: single-threaded BLAS. Local workers get the same, so that a shard's floating-point results
+#: — and the report — are bit for bit those of a Dask worker.
+WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                      "MKL_NUM_THREADS": "1"}
 
 
 class LocalProcesses:
-    """Shards on ``workers`` local processes."""
+    """Shards on ``workers`` fresh local processes (spawned, not forked: BLAS reads its
+    thread count when NumPy loads, and a patch of this process must not leak into shards)."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
+        # workers are spawned on demand, while shards are submitted: the environment they
+        # inherit stays set until close()
+        self._saved = {k: os.environ.get(k) for k in WORKER_ENVIRONMENT}
+        os.environ.update(WORKER_ENVIRONMENT)
         self._manager = SyncManager()
-        self._manager.start(_ignore_interrupt)  # Ctrl-C must not kill the shared queue
+        with _interrupts_ignored_by_children():  # Ctrl-C must not kill the shared queue
+            self._manager.start()
         self.channel = _Channel(self._manager.Queue(), self._manager.Event())
-        self._pool = cf.ProcessPoolExecutor(self.workers, initializer=_ignore_interrupt)
+        self._pool = cf.ProcessPoolExecutor(self.workers,
+                                            mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, shard: Shard):
-        return self._pool.submit(run_shard, shard, self.channel)
+        with _interrupts_ignored_by_children():  # a worker may be spawned now
+            return self._pool.submit(run_shard, shard, self.channel)
 
     def wait(self, futures, timeout: float):
         done, pending = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
@@ -69,20 +95,11 @@ class LocalProcesses:
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._manager.shutdown()
-
-
-@contextlib.contextmanager
-def _interrupts_ignored_by_children():
-    """Processes started inside inherit an ignored SIGINT (it survives exec), so Ctrl-C
-    reaches only this process, which stops the shards and collects their work."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        for k, v in self._saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class _DaskChannel:
