@@ -386,9 +386,12 @@ def _vanish(*names):
 
 # --- the laws discovery found (issue 10): printed terms, measured preconditions ------------
 
-def _printed_terms(name: str, params: tuple[str, ...], label: str) -> Callable:
+def _printed_terms(name: str, params: tuple[str, ...], label: str,
+                   per_word: bool = False) -> Callable:
     """``A``, ``B`` and the sensitivity of the declared law ``name`` from its printed
-    evaluators; components after the snapshot axis are flattened (one label each)."""
+    evaluators; components after the snapshot axis are flattened (one label each), or, with
+    ``per_word``, one component per word holding its matrix (Frobenius norms; the
+    sensitivity the Frobenius norm of the per-entry bounds, as for the balance matrices)."""
     fn = name.replace("-", "_")
 
     def terms(traj: Trajectory) -> Terms:
@@ -396,6 +399,11 @@ def _printed_terms(name: str, params: tuple[str, ...], label: str) -> Callable:
         a, b = getattr(printed, f"{fn}_terms")(**args)
         sens = getattr(printed, f"{fn}_sensitivity")(**args)
         n, shape = len(traj.time), np.shape(a)[1:]
+        if per_word:
+            a, b, sens = (np.asarray(x, dtype=float).reshape(n, shape[0], -1)
+                          for x in (a, b, sens))
+            sens = np.sqrt((sens ** 2).sum(axis=2))
+            return a, b, sens, [f"{label} {x}" for x in range(shape[0])]
         a, b, sens = (np.asarray(x, dtype=float).reshape(n, -1) for x in (a, b, sens))
         labels = [f"{label} {tuple(map(int, at)) if len(at) > 1 else int(at[0])}"
                   for at in np.ndindex(*shape)] if shape else [label]
@@ -457,7 +465,7 @@ LAWS = (
         _summands_movement("key-sum", ("keys",))),
     Law("key-across-query", "q_r κ_{w,t} − q_t κ_{w,r} is constant for every word w when the "
         "query is fixed", ("linear", "mlp"),
-        _printed_terms("key-across-query", ("keys", "query"), "(word, r, t)"),
+        _printed_terms("key-across-query", ("keys", "query"), "word", per_word=True),
         _needs("keys", query_fixed=True)),
     Law("classifier-sum", "Σ_c U[c, :] is constant (cross-entropy)", ("linear",),
         _printed_terms("classifier-sum", ("classifier",), "embedding entry"),
