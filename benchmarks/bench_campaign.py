@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Speed of the randomized law campaign (``attnflow check``).
+"""Speed of the law campaign (``attnflow check``): trajectories per minute of the Hypothesis
+search (targeted, and plain sampling) beside the old NumPy sampler, measured in alternation
+so that all three see the same machine load.
 
-Prints: the cost of one gradient evaluation on a small random configuration; seconds per
-adaptive trajectory with its law checks (median and 90th percentile over the campaign's
-configurations); and trajectories per minute of ``run_campaign`` on 1 and on all cores.
+Prints the cost of one gradient evaluation, then for each round and each sampler the
+trajectories finished in ``--budget`` seconds on ``--workers`` processes, and the median per
+minute. The old sampler is the loop ``attnflow check`` ran before the Hypothesis search:
+``numeric.campaign.random_config`` with seeds from ``SeedSequence([seed, i])``, two
+configurations in flight per worker.
 
-    python3 benchmarks/bench_campaign.py [--configs N] [--budget SECONDS]
+    python3 benchmarks/bench_campaign.py [--budget SECONDS] [--rounds N] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +27,41 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numeric  # noqa: E402
-from numeric.campaign import build, config_seed, random_config, run_campaign, run_trajectory  # noqa: E402
+from numeric.campaign import build, random_config, run_campaign, run_trajectory  # noqa: E402
+
+
+def old_sampler(budget: float, seed: int, workers: int) -> tuple[int, float]:
+    """(trajectories, seconds) of the pre-Hypothesis campaign loop."""
+    start, done, i = time.perf_counter(), 0, 0
+    with ProcessPoolExecutor(workers) as pool:
+        pending = set()
+        while pending or time.perf_counter() - start < budget:
+            while len(pending) < 2 * workers and time.perf_counter() - start < budget:
+                s = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+                pending.add(pool.submit(run_trajectory, random_config(s)))
+                i += 1
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            done += sum(f.result().status == "ok" for f in finished)
+    return done, time.perf_counter() - start
+
+
+def hypothesis_search(budget: float, seed: int, workers: int, targeted: bool):
+    r = run_campaign(budget, seed=seed, progress=False, workers=workers, targeted=targeted)
+    return r.trajectories, r.seconds
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", type=int, default=40,
-                        help="configurations timed one by one (default 40)")
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds per run_campaign measurement (default 20)")
+    parser.add_argument("--budget", type=float, default=60.0,
+                        help="seconds per measurement (default 60)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of (old, targeted, plain) in alternation (default 1)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes (default: all cores)")
     args = parser.parse_args(argv)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
-    s = build(random_config(config_seed(0, 0)))
+    s = build(random_config(0))
     n = 200
     start = time.perf_counter()
     for _ in range(n):
@@ -41,19 +69,21 @@ def main(argv=None) -> None:
     print(f"value_and_gradient on {s.data!r}: "
           f"{1e6 * (time.perf_counter() - start) / n:.0f} µs per call")
 
-    results = [run_trajectory(random_config(config_seed(1, i))) for i in range(args.configs)]
-    seconds = [r.seconds for r in results]
-    steps = [r.n_steps for r in results if r.status == "ok"]
-    print(f"one adaptive trajectory with its law checks, {args.configs} configurations: "
-          f"median {np.median(seconds):.2f} s, 90th percentile {np.percentile(seconds, 90):.2f}"
-          f" s, median {np.median(steps):.0f} accepted steps, "
-          f"{sum(r.status == 'stalled' for r in results)} stalled")
-
-    for workers in sorted({1, os.cpu_count() or 1}):
-        r = run_campaign(args.budget, seed=0, progress=False, workers=workers)
-        print(f"run_campaign on {workers} worker(s): {r.trajectories} trajectories in "
-              f"{r.seconds:.1f} s = {60 * r.trajectories / r.seconds:.0f} per minute "
-              f"({r.stalled} stalled), ok={r.ok}")
+    samplers = {"old NumPy sampler": lambda seed: old_sampler(args.budget, seed, args.workers),
+                "Hypothesis, targeted": lambda seed: hypothesis_search(
+                    args.budget, seed, args.workers, True),
+                "Hypothesis, plain": lambda seed: hypothesis_search(
+                    args.budget, seed, args.workers, False)}
+    rates = {name: [] for name in samplers}
+    for round_ in range(args.rounds):
+        for name, measure in samplers.items():
+            n_done, seconds = measure(round_)
+            rates[name].append(60 * n_done / seconds)
+            print(f"round {round_}, {name}: {n_done} trajectories in {seconds:.1f} s = "
+                  f"{rates[name][-1]:.0f} per minute on {args.workers} worker(s) "
+                  f"(load {os.getloadavg()[0]:.1f})")
+    for name, r in rates.items():
+        print(f"{name}: median {statistics.median(r):.0f} trajectories per minute")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,27 @@
-"""Randomized campaign: random configurations, adaptive trajectories, every law checked.
+"""Law campaign: a Hypothesis search over configurations, every applicable law checked along
+an adaptive trajectory of each.
 
-A configuration (``Config``) is reproducible from its seed alone (``random_config(seed)``);
-a campaign with seed N checks configurations with seeds derived from (N, 0), (N, 1), … until
-its time budget is spent. Along each trajectory (DOP853, ``RTOL``/``ATOL``) every applicable
-law must hold to ``adaptive_tolerance``.
+A configuration (``Config``) reruns exactly from its text (``Config.to_text`` /
+``Config.from_text``; ``run_case``). A campaign with seed N runs shards: shard k is one
+Hypothesis run of ``examples`` examples with seed ``shard_seed(N, k)``, drawing from
+``numeric.strategies.campaign_configurations``; each example integrates its configuration
+(DOP853, ``RTOL``/``ATOL``), checks every applicable law to ``adaptive_tolerance`` and calls
+``hypothesis.target`` with each law's usage of its allowance and its relative drift, so the
+search climbs towards the cases closest to failing. A violated law fails the example, and
+Hypothesis shrinks it to the smallest configuration it can. Shards run on local processes or
+a Dask cluster (``numeric.executors``) and merge into one ``CampaignResult``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
-from tqdm.auto import tqdm
 
 import numeric
 from numeric.integrate import integrate_flow
@@ -71,12 +78,87 @@ class Config:
     embedding_scale: float = 0.1
     horizon: float = 200.0
 
+    def __post_init__(self):
+        for name, low in SIZE_MINIMUM.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < low:
+                raise ValueError(f"Config.{name} must be an integer >= {low}, got {value!r}")
+        if self.classifier not in ("linear", "mlp"):
+            raise ValueError(f"Config.classifier must be 'linear' or 'mlp', got "
+                             f"{self.classifier!r}")
+        unknown = set(self.trainable) - set(TRAINABLE)
+        if unknown or len(set(self.trainable)) != len(self.trainable):
+            raise ValueError(f"Config.trainable must be distinct names among {TRAINABLE}, "
+                             f"got {self.trainable!r}")
+        for name, positive in [("query_scale", True), ("key_scale", False),
+                               ("embedding_scale", True), ("horizon", True)]:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)
+                    and (value > 0 if positive else value >= 0)):
+                raise ValueError(f"Config.{name} must be a finite number "
+                                 f"{'> 0' if positive else '>= 0'}, got {value!r}")
+
     def describe(self) -> str:
         """Only the fields that differ from the defaults, for short readable reports."""
         default = Config(seed=self.seed)
         parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v!r}"
                  for k, v in asdict(self).items() if k == "seed" or v != getattr(default, k)]
         return f"Config({', '.join(parts)})"
+
+    def to_text(self) -> str:
+        """``seed=…,field=value,…`` (fields that differ from the defaults; floats exact), safe
+        to paste unquoted into a shell; ``Config.from_text`` gives back this config."""
+        default = Config(seed=self.seed)
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "seed" and value == getattr(default, f.name):
+                continue
+            if f.name == "trainable":
+                text = "+".join(value) or "none"
+            elif isinstance(value, bool):
+                text = "yes" if value else "no"
+            else:
+                text = repr(value) if isinstance(value, float) else str(value)
+            parts.append(f"{f.name}={text}")
+        return ",".join(parts)
+
+    @classmethod
+    def from_text(cls, text: str) -> Config:
+        """The config written by ``to_text``; ValueError names a malformed or unknown field."""
+        kinds = {f.name: f.type for f in fields(cls)}
+        values = {}
+        for part in text.split(","):
+            name, sep, raw = part.strip().partition("=")
+            if not sep or name not in kinds:
+                raise ValueError(f"bad case field {part.strip()!r}: expected NAME=VALUE with "
+                                 f"NAME among {', '.join(kinds)}")
+            values[name] = _parse_field(name, kinds[name], raw.strip())
+        if "seed" not in values:
+            raise ValueError("a case needs its seed (seed=N)")
+        return cls(**values)
+
+
+#: Smallest value of each size field.
+SIZE_MINIMUM = {"seed": 0, "n_classes": 2, "topics_per_class": 1, "m": 1, "n_nontopic": 1,
+                "n_sentences": 1, "d": 1, "d_key": 1, "hidden": 1}
+
+
+def _parse_field(name: str, kind: str, raw: str):
+    """One ``NAME=VALUE`` of a case text, by the field's annotated type."""
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return {"yes": True, "no": False, "true": True, "false": False}[raw.lower()]
+    except (ValueError, KeyError):
+        raise ValueError(f"bad case field {name}={raw!r}: expected a {kind}") from None
+    if name == "trainable":
+        return () if raw == "none" else tuple(raw.split("+"))
+    return raw
 
 
 @dataclass
@@ -120,7 +202,9 @@ def build(config: Config) -> Setup:
 
 
 def random_config(seed: int) -> Config:
-    """A configuration drawn from the campaign's distribution, reproducible from ``seed``."""
+    """The NumPy-sampled configuration with this seed: what ``attnflow check`` drew before
+    it became a Hypothesis search (kept so that old reports' configuration seeds rerun, and as
+    the benchmark's "before")."""
     rng = np.random.default_rng(seed)
     subset = tuple(n for n in TRAINABLE if rng.random() < 0.5)
     if rng.random() < 0.5:  # half the runs in the SEN setting, where the identity applies
@@ -152,13 +236,17 @@ class TrajectoryResult:
     seconds: float = 0.0
 
 
-def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL) -> TrajectoryResult:
-    """Integrate ``config`` adaptively to its horizon and check every law on the snapshots."""
+def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
+                   deadline: float | None = None) -> TrajectoryResult:
+    """Integrate ``config`` adaptively to its horizon and check every law on the snapshots.
+    Past wall-clock ``deadline`` (``time.time()``) the run is abandoned: ``OutOfBudget``."""
     start = time.perf_counter()
     s = build(config)
     s0 = s.params["keys"] @ s.params["query"]
 
     def stop(p):
+        if deadline is not None and time.time() > deadline:
+            raise OutOfBudget  # a BaseException: solve_ivp lets it through
         grown = np.abs(p["keys"] @ p["query"] - s0).max() - SCORE_GROWTH
         if config.classifier == "linear":
             return grown
@@ -179,10 +267,262 @@ def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL) -> Tr
                             accuracy, growth, time.perf_counter() - start)
 
 
+
+
+def run_case(case: str | Config) -> TrajectoryResult:
+    """Rerun one case exactly, from its text (``Config.to_text``) or its ``Config``."""
+    return run_trajectory(Config.from_text(case) if isinstance(case, str) else case)
+
+
+# --- negative control -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WrongSign:
+    """FOR TESTING THE CHECKER ONLY: while ``applied()``, the engine returns the gradient of
+    ``parameter`` — or only its entry ``index`` — with the wrong sign (a negative control:
+    the campaign must find and shrink the violation). Entries outside the array are left
+    alone."""
+
+    parameter: str
+    index: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_text(cls, text: str) -> WrongSign:
+        """``NAME`` or ``NAME:I,J,…`` (e.g. ``keys:0,0``)."""
+        name, _, index = text.partition(":")
+        if not name.isidentifier():
+            raise ValueError(f"bad parameter name in {text!r}: expected NAME or NAME:I,J")
+        try:
+            idx = tuple(int(i) for i in index.split(",")) if index else None
+        except ValueError:
+            raise ValueError(f"bad index in {text!r}: expected integers, e.g. keys:0,0") \
+                from None
+        return cls(name, idx)
+
+    def __str__(self) -> str:
+        where = "" if self.index is None else "[" + ",".join(map(str, self.index)) + "]"
+        return f"wrong sign in the gradient of {self.parameter}{where}"
+
+    @contextlib.contextmanager
+    def applied(self):
+        """Patch ``numeric.value_and_gradient`` (what the integrators call) in this process."""
+        import numeric
+
+        engine = numeric.value_and_gradient
+
+        def wrong(params, data, spec, wrt=None):
+            loss, grad = engine(params, data, spec, wrt=wrt)
+            if self.parameter not in grad:
+                return loss, grad
+            g = np.array(grad[self.parameter])
+            if self.index is None:
+                g = -g
+            elif len(self.index) == g.ndim and all(0 <= i < n
+                                                   for i, n in zip(self.index, g.shape)):
+                g[self.index] = -g[self.index]
+            return loss, dict(grad, **{self.parameter: g})
+
+        numeric.value_and_gradient = wrong
+        try:
+            yield
+        finally:
+            numeric.value_and_gradient = engine
+
+
+# --- shards: one Hypothesis run each ----------------------------------------------------------
+
+#: Key of the campaign's examples in a Hypothesis example database (fixed, so the client can
+#: hand stored examples to a shard on another machine and store what it returns).
+DATABASE_KEY = b"attnflow-check"
+DATABASE_KEYS = (DATABASE_KEY, DATABASE_KEY + b".secondary", DATABASE_KEY + b".pareto")
+
+
+class OutOfBudget(BaseException):  # noqa: N818  (a stop signal, not an error)
+    """The campaign's wall-time budget is spent or it was interrupted: the shard stops at the
+    next example (a BaseException, so Hypothesis propagates it instead of shrinking it)."""
+
+
+class LawViolated(AssertionError):
+    """An applicable law failed on an example: Hypothesis shrinks the example."""
+
+
+def shard_seed(campaign_seed: int, index: int) -> int:
+    """Hypothesis seed of shard ``index`` of a campaign."""
+    return int(np.random.SeedSequence([campaign_seed, index]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of the campaign with ``campaign_seed``: a Hypothesis run of at most
+    ``examples`` examples, stopped at wall-clock ``deadline`` (``time.time()``); ``stored``:
+    example-database entries replayed first; ``limits``: size bounds for
+    ``campaign_configurations`` (e.g. ``(("max_sentences", 6),)``)."""
+
+    campaign_seed: int
+    index: int
+    examples: int
+    deadline: float
+    targeted: bool = True
+    stored: tuple[tuple[bytes, tuple[bytes, ...]], ...] = ()
+    fault: WrongSign | None = None
+    limits: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def seed(self) -> int:
+        return shard_seed(self.campaign_seed, self.index)
+
+
+@dataclass
+class ShardResult:
+    """What a shard did: every distinct trajectory it ran (in order), the shrunk violation if
+    any, the example-database operations to store, and its timing."""
+
+    index: int
+    seed: int
+    results: list[TrajectoryResult] = field(default_factory=list)
+    violation: TrajectoryResult | None = None
+    shrunk: bool = False
+    stopped: bool = False
+    database_log: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    started: float = 0.0
+    found_at: float | None = None
+    finished: float = 0.0
+
+
+def _recording_database(stored):
+    """An in-memory Hypothesis example database holding ``stored`` that logs every save and
+    delete (the client applies the log to the database under the output folder)."""
+    from hypothesis.database import InMemoryExampleDatabase
+
+    class Recording(InMemoryExampleDatabase):
+        def __init__(self):
+            super().__init__()
+            self.log = []
+            for key, values in stored:
+                self.data[key] = set(values)
+
+        def save(self, key, value):
+            self.log.append(("save", key, value))
+            super().save(key, value)
+
+        def delete(self, key, value):
+            self.log.append(("delete", key, value))
+            super().delete(key, value)
+
+    return Recording()
+
+
+def targets(reports: list) -> dict[str, float]:
+    """What the search maximises, per applicable law: log10 of its usage of the allowance and
+    of its relative drift (logs, so that 1e-12 → 1e-10 counts as much as 1e-3 → 1e-1)."""
+    out = {}
+    for rep in reports:
+        if rep.applicable:
+            for what, x in (("usage", rep.usage), ("drift", rep.drift)):
+                if np.isfinite(x):
+                    out[f"{rep.law} {what}"] = math.log10(max(x, 1e-300))
+    return out
+
+
+def run_shard(shard: Shard, channel=None) -> ShardResult:
+    """Run one shard. ``channel`` (optional, local processes): ``.put(item)`` receives
+    ``(laws checked, worst usage)`` per trajectory and ``.stopped()`` asks the shard to stop."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings, target
+    from hypothesis.errors import HypothesisDeprecationWarning, Unsatisfiable
+
+    from numeric.strategies import campaign_configurations
+
+    out = ShardResult(shard.index, shard.seed, started=time.time())
+    seen: dict[Config, TrajectoryResult] = {}
+
+    def checked(config) -> TrajectoryResult:
+        """The trajectory of ``config`` (each distinct one run once, reported as it ends)."""
+        if time.time() > shard.deadline or (channel is not None and channel.stopped()):
+            raise OutOfBudget
+        r = seen.get(config)
+        if r is None:
+            r = seen[config] = run_trajectory(config, deadline=shard.deadline)
+            out.results.append(r)
+            if channel is not None:
+                usage = [rep.usage for rep in r.reports if rep.applicable]
+                channel.put((len(usage), max(usage, default=float("nan"))))
+        return r
+
+    def example(config):
+        r = checked(config)
+        if shard.targeted:
+            for label, value in targets(r.reports).items():
+                target(value, label=label)
+        if violated_laws(r):
+            out.violation = r
+            out.found_at = out.found_at or time.time()
+            raise LawViolated(f"{', '.join(violated_laws(r))} violated on {config.to_text()}")
+
+    # no explain phase: it would spend trajectories on commentary the report does not print
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink]
+    phases += [Phase.target] if shard.targeted else []
+    database = _recording_database(shard.stored)
+    # settings outside seed(): seed() alone switches the example database off
+    search = given(campaign_configurations(**dict(shard.limits)))(example)
+    test = settings(max_examples=shard.examples, database=database, deadline=None,
+                    derandomize=False, phases=phases, report_multiple_bugs=False,
+                    suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+                    print_blob=False)(seed(shard.seed)(search))
+    # a fixed key (as hypothesis.find sets it), so stored examples move between machines
+    test._hypothesis_internal_database_key = DATABASE_KEY
+    fault = shard.fault.applied() if shard.fault else contextlib.nullcontext()
+    try:
+        with fault, warnings.catch_warnings():
+            # a Dask worker's own threads use the global `random` while Hypothesis draws;
+            # the examples never do (their data come from the config's seed)
+            warnings.simplefilter("ignore", HypothesisDeprecationWarning)
+            try:
+                test()
+            except LawViolated:  # re-raised after Hypothesis's last shrink: out.violation
+                out.shrunk = True
+                _to_smallest_sizes(out, checked)
+    except OutOfBudget:
+        out.stopped = True  # a violation found so far is the smallest seen, not fully shrunk
+    except Unsatisfiable:
+        pass  # every example stalled: nothing was checked, and the report says so
+    out.database_log = database.log
+    out.finished = time.time()
+    return out
+
+
+def violated_laws(r: TrajectoryResult) -> list[str]:
+    return [rep.law for rep in r.reports if rep.verdict == "violated"]
+
+
+#: Data seeds tried per size when ``_to_smallest_sizes`` sets that size to its minimum.
+SEEDS_PER_SIZE = 8
+
+
+def _to_smallest_sizes(out: ShardResult, checked):
+    """After Hypothesis's shrink: each size still above the strategies' minimum is set to the
+    minimum with the first of ``SEEDS_PER_SIZE`` data seeds that still fails. (Hypothesis
+    shrinks one choice at a time, so a size the violation does not need can stay above its
+    minimum when the data seed drawn with it only fails at that size.)"""
+    from numeric.strategies import SMALLEST
+
+    for name, low in SMALLEST.items():
+        config = out.violation.config
+        if getattr(config, name) <= low:
+            continue
+        for s in range(SEEDS_PER_SIZE):
+            r = checked(replace(config, **{name: low, "seed": s}))
+            if violated_laws(r):
+                out.violation = r
+                break
+
+
+# --- merged report ----------------------------------------------------------------------------
+
 @dataclass
 class LawRow:
-    """Summary of one law over a campaign; ``worst``: the applicable report that used the
-    largest share of its allowance."""
+    """One law over a campaign; ``worst``: the applicable report that used the largest share
+    of its allowance, on ``worst_config``, found by shard ``worst_shard`` (seed
+    ``worst_shard_seed``)."""
 
     law: str
     trajectories: int = 0
@@ -190,6 +530,8 @@ class LawRow:
     violated: int = 0
     worst: LawReport | None = None
     worst_config: Config | None = None
+    worst_shard: int | None = None
+    worst_shard_seed: int | None = None
     worst_not_applicable: float = 0.0
 
     def to_dict(self) -> dict:
@@ -201,7 +543,31 @@ class LawRow:
                 "allowed_at_worst": None if w is None else w.allowed,
                 "worst_config": None if self.worst_config is None
                 else asdict(self.worst_config),
+                "worst_case": None if self.worst_config is None
+                else self.worst_config.to_text(),
+                "worst_shard": self.worst_shard, "worst_shard_seed": self.worst_shard_seed,
                 "worst_not_applicable_drift": self.worst_not_applicable}
+
+
+@dataclass
+class Violation:
+    """The smallest violating case a shard reached: ``shrunk`` when Hypothesis finished
+    shrinking (False: the budget ran out first, it is the smallest seen so far)."""
+
+    laws: list[str]
+    config: Config
+    shard: int
+    shard_seed: int
+    shrunk: bool
+    find_seconds: float
+    shrink_seconds: float
+
+    def to_dict(self) -> dict:
+        return {"laws": self.laws, "case": self.config.to_text(),
+                "config": asdict(self.config), "shard": self.shard,
+                "shard_seed": self.shard_seed, "shrunk": self.shrunk,
+                "find_seconds": self.find_seconds, "shrink_seconds": self.shrink_seconds,
+                "rerun": f"attnflow check --trajectory {self.config.to_text()}"}
 
 
 @dataclass
@@ -209,8 +575,17 @@ class CampaignResult:
     seed: int
     budget: float
     seconds: float
-    results: list[TrajectoryResult]
+    shards: list[ShardResult]
     rows: list[LawRow]
+    targeted: bool = True
+    examples: int = 0
+    interrupted: bool = False
+    fault: WrongSign | None = None
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def results(self) -> list[TrajectoryResult]:
+        return [r for s in self.shards for r in s.results]
 
     @property
     def trajectories(self) -> int:
@@ -230,80 +605,210 @@ class CampaignResult:
         checked = [row for row in self.rows if row.worst is not None]
         worst = max(checked, key=lambda row: row.worst.usage, default=None)
         violated = sum(row.violated for row in self.rows)
-        text = (f"{self.trajectories} random trajectories (seed {self.seed}), "
-                f"{sum(row.applicable for row in self.rows)} applicable law checks, "
+        text = (f"{self.trajectories} trajectories (seed {self.seed}, {len(self.shards)} "
+                f"shards), {sum(row.applicable for row in self.rows)} applicable law checks, "
                 f"{violated} violated")
         if worst is not None:
             text += (f"; worst: {worst.law} drift {worst.worst.drift:.1e} "
-                     f"(allowed {worst.worst.allowed:.1e}, config seed "
-                     f"{worst.worst_config.seed})")
+                     f"(allowed {worst.worst.allowed:.1e}, shard {worst.worst_shard})")
         return text
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "seed": self.seed, "budget_seconds": self.budget,
-                "seconds": self.seconds, "trajectories": self.trajectories,
-                "stalled": self.stalled, "rtol": RTOL, "atol": ATOL,
+                "seconds": self.seconds, "targeted": self.targeted,
+                "examples_per_shard": self.examples, "shards": len(self.shards),
+                "interrupted": self.interrupted,
+                "negative_control": None if self.fault is None else str(self.fault),
+                "trajectories": self.trajectories, "stalled": self.stalled,
+                "rtol": RTOL, "atol": ATOL,
                 "laws": [row.to_dict() for row in self.rows],
-                "violations": [{"law": rep.law, "relative_drift": rep.drift,
-                                "allowed": rep.allowed, "config": asdict(r.config)}
-                               for r in self.results for rep in r.reports
-                               if rep.verdict == "violated"]}
+                "violations": [v.to_dict() for v in self.violations]}
 
 
-def summarize(results: list[TrajectoryResult]) -> list[LawRow]:
-    rows = {law.name: LawRow(law.name) for law in LAWS}
-    for r in results:
-        for rep in r.reports:
-            row = rows[rep.law]
-            row.trajectories += 1
-            if not rep.applicable:
-                if np.isfinite(rep.drift):
-                    row.worst_not_applicable = max(row.worst_not_applicable, rep.drift)
-                continue
-            row.applicable += 1
-            row.violated += rep.verdict == "violated"
-            if row.worst is None or rep.usage > row.worst.usage:
-                row.worst, row.worst_config = rep, r.config
+def summarize(shards: list[ShardResult], laws=None) -> list[LawRow]:
+    """Per-law rows over the shards' trajectories, in shard order (ties: the first wins)."""
+    rows = {law.name: LawRow(law.name) for law in (LAWS if laws is None else laws)}
+    for shard in sorted(shards, key=lambda s: s.index):
+        for r in shard.results:
+            for rep in r.reports:
+                row = rows.setdefault(rep.law, LawRow(rep.law))
+                row.trajectories += 1
+                if not rep.applicable:
+                    if np.isfinite(rep.drift):
+                        row.worst_not_applicable = max(row.worst_not_applicable, rep.drift)
+                    continue
+                row.applicable += 1
+                row.violated += rep.verdict == "violated"
+                if row.worst is None or rep.usage > row.worst.usage:
+                    row.worst, row.worst_config = rep, r.config
+                    row.worst_shard, row.worst_shard_seed = shard.index, shard.seed
     return list(rows.values())
 
 
-def config_seed(campaign_seed: int, i: int) -> int:
-    """Seed of the i-th configuration of a campaign."""
-    return int(np.random.SeedSequence([campaign_seed, i]).generate_state(1)[0])
+def violations(shards: list[ShardResult], start: float) -> list[Violation]:
+    """The violating case of each shard that found one, in shard order."""
+    out = []
+    for s in sorted(shards, key=lambda s: s.index):
+        if s.violation is not None:
+            out.append(Violation(violated_laws(s.violation), s.violation.config, s.index,
+                                 s.seed, s.shrunk, s.found_at - start,
+                                 s.finished - s.found_at))
+    return out
+
+
+def compare_worst(targeted: CampaignResult, plain: CampaignResult) -> list[tuple]:
+    """Per law: (law, worst usage with targeting, worst usage by plain sampling); None where
+    the law was never applicable."""
+    plain_rows = {row.law: row for row in plain.rows}
+
+    def usage(row):
+        return None if row is None or row.worst is None else row.worst.usage
+
+    return [(row.law, usage(row), usage(plain_rows.get(row.law))) for row in targeted.rows]
+
+
+# --- the campaign -----------------------------------------------------------------------------
+
+#: Examples per shard: enough for Hypothesis to spend half of them hill-climbing its targets.
+EXAMPLES_PER_SHARD = 40
 
 
 def run_campaign(budget: float, seed: int = 0, progress: bool = True,
-                 workers: int | None = None) -> CampaignResult:
-    """Check random configurations for ``budget`` seconds of wall time on ``workers``
-    processes (default: all cores); trajectories already started are finished."""
-    if not np.isfinite(budget) or budget <= 0:
-        raise ValueError(f"budget must be a positive number of seconds, got {budget}")
-    workers = workers or os.cpu_count() or 1
-    start = time.perf_counter()
-    results: list[TrajectoryResult] = []
-    bar = tqdm(total=round(budget), disable=not progress, desc="attnflow check", unit="s")
+                 workers: int | None = None, *, scheduler: str | None = None,
+                 examples: int = EXAMPLES_PER_SHARD, max_shards: int | None = None,
+                 targeted: bool = True, database=None, fault: WrongSign | None = None,
+                 limits: dict | None = None, stop_at_violation: bool = True
+                 ) -> CampaignResult:
+    """Run shards 0, 1, … of the campaign with ``seed`` until ``budget`` seconds of wall time
+    are spent (shards running then stop at their next example) or ``max_shards`` are done.
 
-    def tick(r: TrajectoryResult):
-        results.append(r)
-        bar.update(max(0, min(round(time.perf_counter() - start), bar.total) - bar.n))
-        bar.set_postfix(trajectories=sum(x.status == "ok" for x in results), refresh=False)
+    ``scheduler``: None for ``workers`` local processes (default: all cores), ``"local"`` for
+    a Dask ``LocalCluster``, else a Dask scheduler address. ``database``: a folder or a
+    Hypothesis example database; shard 0 replays its entries first, and every shard's saves
+    and deletes are applied to it. ``fault``: a negative control (testing only).
+    ``limits``: size bounds of the configurations (``max_sentences``, ``max_m``,
+    ``max_dim``; default the strategies' own). After a violation no new shard starts, and
+    once one is shrunk the running shards stop (``stop_at_violation``).
+    Ctrl-C stops the shards and returns what was done (``interrupted``).
+    """
+    from numeric.executors import DaskCluster, LocalProcesses
 
-    i = 0
-    if workers == 1:
-        while time.perf_counter() - start < budget:
-            tick(run_trajectory(random_config(config_seed(seed, i))))
-            i += 1
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            pending = set()
-            while pending or time.perf_counter() - start < budget:
-                while len(pending) < 2 * workers and time.perf_counter() - start < budget:
-                    pending.add(pool.submit(run_trajectory,
-                                            random_config(config_seed(seed, i))))
-                    i += 1
-                done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                for f in done:
-                    tick(f.result())
-    bar.close()
-    return CampaignResult(seed, budget, time.perf_counter() - start, results,
-                          summarize(results))
+    _check_campaign_arguments(budget, seed, workers, examples, max_shards)
+    if isinstance(database, (str, os.PathLike)):
+        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        database = DirectoryBasedExampleDatabase(database)
+    start = time.time()
+    stored = tuple((k, tuple(database.fetch(k))) for k in DATABASE_KEYS) \
+        if database is not None else ()
+    executor = LocalProcesses(workers) if scheduler is None else DaskCluster(scheduler, workers)
+    bar = _ProgressBar(budget, progress, streamed=isinstance(executor, LocalProcesses))
+    done: list[ShardResult] = []
+    interrupted = False
+    try:
+        pending, next_index = set(), 0
+        while True:
+            open_for_more = (time.time() - start < budget
+                             and (max_shards is None or next_index < max_shards)
+                             and not (stop_at_violation and any(s.violation for s in done)))
+            while open_for_more and len(pending) < executor.workers \
+                    and (max_shards is None or next_index < max_shards):
+                shard = Shard(seed, next_index, examples, start + budget, targeted,
+                              stored if next_index == 0 else (), fault,
+                              tuple(sorted((limits or {}).items())))
+                pending.add(executor.submit(shard))
+                next_index += 1
+            if not pending:
+                break
+            finished, pending = executor.wait(pending, timeout=0.5)
+            for f in finished:
+                done.append(executor.result(f))
+                bar.shard(done[-1])
+                if stop_at_violation and done[-1].violation and done[-1].shrunk:
+                    executor.stop()  # the others would only find and shrink it again
+            bar.trajectories(executor.progress(), time.time() - start)
+    except KeyboardInterrupt:
+        interrupted = True
+        executor.stop()  # running shards stop at their next example; collect what they did
+        finished, _ = _drain(executor, pending)
+        done.extend(finished)
+    finally:
+        bar.close()
+        executor.close()
+    if database is not None:
+        _store(database, done)
+    done.sort(key=lambda s: s.index)
+    return CampaignResult(seed, budget, time.time() - start, done, summarize(done), targeted,
+                          examples, interrupted, fault, violations(done, start))
+
+
+#: Seconds to wait, after Ctrl-C, for running shards to hand in what they did.
+DRAIN_SECONDS = 30.0
+
+
+def _drain(executor, pending):
+    """Results of the shards still running after a stop (they end within one trajectory);
+    shards whose worker died with the interrupt, or that do not answer within
+    ``DRAIN_SECONDS``, are left out."""
+    finished, give_up = [], time.time() + DRAIN_SECONDS
+    while pending and time.time() < give_up:
+        done, pending = executor.wait(pending, timeout=1.0)
+        for f in done:
+            with contextlib.suppress(Exception):
+                finished.append(executor.result(f))
+    return finished, pending
+
+
+def _store(database, shards: list[ShardResult]):
+    """Apply the shards' example-database saves and deletes, in shard order."""
+    for s in sorted(shards, key=lambda s: s.index):
+        for op, key, value in s.database_log:
+            (database.save if op == "save" else database.delete)(key, value)
+
+
+def _check_campaign_arguments(budget, seed, workers, examples, max_shards):
+    if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
+        raise ValueError(f"budget must be a positive number of seconds, got {budget!r}")
+    for name, value, low in [("seed", seed, 0), ("workers", workers, 1),
+                             ("examples", examples, 1), ("max_shards", max_shards, 1)]:
+        if value is None and name in ("workers", "max_shards"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+class _ProgressBar:
+    """tqdm over the budget's seconds, showing trajectories done, laws checked and the worst
+    usage so far (per trajectory on local processes, per shard on Dask)."""
+
+    def __init__(self, budget: float, enabled: bool, streamed: bool):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=round(budget), disable=not enabled, desc="attnflow check",
+                        unit="s")
+        self.streamed = streamed
+        self.n = self.laws = 0
+        self.worst = float("nan")
+
+    def _add(self, laws: int, usage: float):
+        self.n += 1
+        self.laws += laws
+        if not usage <= self.worst:  # NaN-safe max
+            self.worst = usage if np.isfinite(usage) else self.worst
+
+    def trajectories(self, items, elapsed: float):
+        for laws, usage in items:
+            self._add(laws, usage)
+        self.bar.update(max(0, min(round(elapsed), self.bar.total) - self.bar.n))
+        self.bar.set_postfix(trajectories=self.n, laws=self.laws,
+                             worst_usage=f"{self.worst:.1e}", refresh=False)
+
+    def shard(self, s: ShardResult):
+        if self.streamed:
+            return  # already counted trajectory by trajectory
+        for r in s.results:
+            usage = [rep.usage for rep in r.reports if rep.applicable]
+            self._add(len(usage), max(usage, default=float("nan")))
+
+    def close(self):
+        self.bar.close()

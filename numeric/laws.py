@@ -127,6 +127,10 @@ class Law:
     classifiers: tuple[str, ...]
     terms: Callable[[Trajectory], Terms]
     conditions: Callable[[Trajectory], list[Condition]]
+    #: Per component, the movement the drift is measured against, when ``max ‖ΔA‖ +
+    #: max ‖ΔB‖`` is not it: for a sum law (``B = 0``, ``A`` conserved) ``‖ΔA‖`` is the drift
+    #: itself, so the movement is that of its summands.
+    movement: Callable[[Trajectory], np.ndarray] | None = None
 
     def check(self, traj: Trajectory, tolerance: float,
               accuracy: float | None = None) -> LawReport:
@@ -146,6 +150,8 @@ class Law:
             return LawReport(self.name, self.statement, conditions + (missing,), nan, nan,
                              nan, nan, "", tolerance, accuracy)
         absolute, movement, sens = drift_measures(a, b, sens)
+        if self.movement is not None:
+            movement = self.movement(traj)
         budget = tolerance * movement + accuracy * sens
         usage = _ratio(absolute, budget)
         k = int(np.argmax(usage))
@@ -421,6 +427,71 @@ def _vanish(*names):
     return lambda traj: [_frozen_parts_vanish(traj, names)]
 
 
+# --- the laws discovery found (issue 10): printed terms, measured preconditions ------------
+
+def _printed_terms(name: str, params: tuple[str, ...], label: str,
+                   per_word: bool = False) -> Callable:
+    """``A``, ``B`` and the sensitivity of the declared law ``name`` from its printed
+    evaluators; components after the snapshot axis are flattened (one label each), or, with
+    ``per_word``, one component per word holding its matrix (Frobenius norms; the
+    sensitivity the Frobenius norm of the per-entry bounds, as for the balance matrices)."""
+    fn = name.replace("-", "_")
+
+    def terms(traj: Trajectory) -> Terms:
+        args = _args(traj, params)
+        a, b = getattr(printed, f"{fn}_terms")(**args)
+        sens = getattr(printed, f"{fn}_sensitivity")(**args)
+        n, shape = len(traj.time), np.shape(a)[1:]
+        if per_word:
+            a, b, sens = (np.asarray(x, dtype=float).reshape(n, shape[0], -1)
+                          for x in (a, b, sens))
+            sens = np.sqrt((sens ** 2).sum(axis=2))
+            return a, b, sens, [f"{label} {x}" for x in range(shape[0])]
+        a, b, sens = (np.asarray(x, dtype=float).reshape(n, -1) for x in (a, b, sens))
+        labels = [f"{label} {tuple(map(int, at)) if len(at) > 1 else int(at[0])}"
+                  for at in np.ndindex(*shape)] if shape else [label]
+        return a, b, sens, labels
+    return terms
+
+
+def _summands_movement(name: str, params: tuple[str, ...]) -> Callable:
+    """``max_τ Σ_idx |∂Q/∂θ_idx|·|θ_idx(τ) − θ_idx(0)|`` per component: the printed
+    sensitivity of a law linear in ``θ`` evaluated at the displacement — how far its summands
+    moved, which their sum should not."""
+    fn = name.replace("-", "_")
+
+    def movement(traj: Trajectory) -> np.ndarray:
+        moved = {n: traj.params[n] - traj.params[n][:1] for n in params}
+        sens = getattr(printed, f"{fn}_sensitivity")(**moved)
+        return np.asarray(sens, dtype=float).reshape(len(traj.time), -1).max(axis=0)
+    return movement
+
+
+def _moves(traj: Trajectory, name: str) -> Condition:
+    """``name`` is trained, no row of it is frozen, and it moves on the run (a frozen array
+    makes a law about it trivially constant: not evidence)."""
+    rows = traj.frozen_rows.get(name)
+    trained = name in traj.spec.trained and (rows is None or rows.size == 0)
+    moved = _relative_movement(traj.params[name])
+    return Condition(f"trains-{name}", f"every entry of {name} follows the flow, and it moves",
+                     trained and moved > PRECONDITION_TOL, moved,
+                     "relative movement max_τ ‖θ(τ) − θ(0)‖∞ / max ‖θ‖∞"
+                     + ("" if trained else f"; {name} is frozen (entirely or some rows)"))
+
+
+def _query_fixed(traj: Trajectory) -> Condition:
+    moved = _relative_movement(traj.params["query"])
+    return Condition("A1", "the query q is fixed", moved <= PRECONDITION_TOL, moved,
+                     "relative movement max_τ ‖q(τ) − q(0)‖∞ / max ‖q‖∞")
+
+
+def _needs(*names, query_fixed=False):
+    def conditions(traj: Trajectory) -> list[Condition]:
+        out = [_query_fixed(traj)] if query_fixed else []
+        return out + [_moves(traj, n) for n in names]
+    return conditions
+
+
 LAWS = (
     Law("SEN", "½‖v_t‖² − (s_t + e^{s_t−c}/m)/‖q‖² is constant for every topic word t",
         ("linear", "mlp"), sen_terms, sen_conditions),
@@ -432,6 +503,22 @@ LAWS = (
         hidden_embedding_terms, _vanish("hidden_weight", "embeddings")),
     Law("relu-unit", "‖W2[:, j]‖² − ‖W1[j, :]‖² − b1_j² is constant for every hidden unit j",
         ("mlp",), relu_unit_terms, _vanish("output_weight", "hidden_weight", "hidden_bias")),
+    Law("key-sum", "Σ_w κ_w is constant", ("linear", "mlp"),
+        _printed_terms("key-sum", ("keys",), "key entry"), _needs("keys"),
+        _summands_movement("key-sum", ("keys",))),
+    Law("key-across-query", "q_r κ_{w,t} − q_t κ_{w,r} is constant for every word w when the "
+        "query is fixed", ("linear", "mlp"),
+        _printed_terms("key-across-query", ("keys", "query"), "word", per_word=True),
+        _needs("keys", query_fixed=True)),
+    Law("classifier-sum", "Σ_c U[c, :] is constant (cross-entropy)", ("linear",),
+        _printed_terms("classifier-sum", ("classifier",), "embedding entry"),
+        _needs("classifier"), _summands_movement("classifier-sum", ("classifier",))),
+    Law("output-weight-sum", "Σ_c W2[c, :] is constant (cross-entropy)", ("mlp",),
+        _printed_terms("output-weight-sum", ("output_weight",), "hidden unit"),
+        _needs("output_weight"), _summands_movement("output-weight-sum", ("output_weight",))),
+    Law("output-bias-sum", "Σ_c b2_c is constant (cross-entropy)", ("mlp",),
+        _printed_terms("output-bias-sum", ("output_bias",), "sum"), _needs("output_bias"),
+        _summands_movement("output-bias-sum", ("output_bias",))),
 )
 
 

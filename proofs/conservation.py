@@ -293,5 +293,6 @@ BALANCE = ("query-key", "classifier-embedding", "hidden-embedding", "relu-unit")
 
 
 def theorems() -> tuple[Theorem, ...]:
-    """The balance laws' theorems (the SEN identity is built in ``proofs/theorems_sen.py``)."""
-    return tuple(conservation_theorem(SL.law(x)) for x in BALANCE)
+    """Every declared law's theorem but SEN's (built in ``proofs/theorems_sen.py``): the
+    balance laws, then the laws discovery found."""
+    return tuple(conservation_theorem(x) for x in SL.LAWS if x.name != "sen")

@@ -15,6 +15,8 @@ import sympy as sp
 
 from proofs import derivations as D
 from proofs.kernel import Normalised, Step, Theorem
+from symbolic.indexform import IExpr, Term, canonical, kind_of
+from symbolic.model import CLASS, FOLDS, TOKEN, P, a
 
 
 def _canonical_cancel(expr):
@@ -35,6 +37,35 @@ def _factor_sums_cancel(expr):
     return sp.cancel(D.factor_sums(expr))
 
 
+#: Softmax outputs of the model and the index kind each sums to 1 over: the attention
+#: ``Σ_i a_i = 1`` (over the L tokens) and the class probabilities ``Σ_c P_c = 1``.
+SOFTMAX_OUTPUTS = {a: TOKEN, P: CLASS}
+
+
+def softmax_sums(expr):
+    """``Σ_i a_i = 1`` and ``Σ_c P_c = 1``: in each term of the index form, a summed index
+    read by exactly one factor, that factor ``a_i`` (token range) or ``P_c`` (class range),
+    is summed away. Exact where ``a`` and ``P`` are the model's softmax nodes."""
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(softmax_sums)
+    terms = []
+    for tm in IExpr.from_sympy(expr, FOLDS).terms:
+        body, summed = tm.body, list(tm.summed)
+        for idx in list(summed):
+            uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
+            if (len(uses) == 1 and isinstance(uses[0], sp.Indexed)
+                    and SOFTMAX_OUTPUTS.get(uses[0].base) is kind_of(idx)
+                    and uses[0].indices == (idx,)):
+                body = body.xreplace({uses[0]: 1})
+                summed.remove(idx)
+        terms.append(Term(tm.coeff, body, tuple(summed)))
+    return canonical(terms, FOLDS).to_sympy()
+
+
+def _canonical_softmax_sums(expr):
+    return D.canonical(softmax_sums(D.canonical(expr)))
+
+
 #: name → (rewriting, what it does). Every entry is exact: it preserves the value.
 NORMALISERS = {
     "canonical": (D.canonical, D.CANONICAL_MEANING),
@@ -45,6 +76,8 @@ NORMALISERS = {
     "factor-sums": (D.factor_sums, "splitting sums over independent factors"),
     "factor-sums-cancel": (_factor_sums_cancel,
                            "splitting sums over independent factors, then cancelling"),
+    "canonical-softmax-sums": (_canonical_softmax_sums, D.CANONICAL_MEANING + ", then Σ_i a_i "
+                               "= 1 and Σ_c P_c = 1 (the softmax outputs) summed away"),
 }
 
 
@@ -59,7 +92,8 @@ def normalised(claim, name: str) -> Normalised:
 # --- the self-test the audit runs -------------------------------------------------------------
 
 _i, _j, _k, _r = D.i, D.j, D.k, D.r
-SIZES = {D.L: 3, D.d: 2, D.d_key: 2, D.p: 1}
+_c = CLASS.index(0)
+SIZES = {D.L: 3, D.d: 2, D.d_key: 2, D.p: 1, D.C: 2}
 
 
 def battery() -> dict[str, sp.Expr]:
@@ -77,6 +111,11 @@ def battery() -> dict[str, sp.Expr]:
         "norm in a fraction": (1 + sp.exp(D.s_t) / D.m) * qq / D.QQ
         - sp.Sum(K[D.p, _r] * q[_r], (_r, 0, D.d_key - 1)) / (D.m * D.QQ),
         "rational": (sp.exp(D.s_t) + D.m * sp.exp(D.c)) / (sp.exp(D.s_t) * D.QQ) - 1 / D.m,
+        "softmax sums": sp.Sum(a[_i] * a[_j] * V[_j, _k] * G[_k], (_i, 0, D.L - 1),
+                               (_j, 0, D.L - 1), (_k, 0, D.d - 1))
+        - sp.Sum(a[_i] * V[_i, _k] * G[_k], (_i, 0, D.L - 1), (_k, 0, D.d - 1))
+        + sp.Sum(P[_c] * G[_k] * v[_k], (_c, 0, D.C - 1), (_k, 0, D.d - 1))
+        + sp.Sum(a[_i] ** 2 * G[_k], (_i, 0, D.L - 1), (_k, 0, D.d - 1)),
     }
 
 
@@ -94,6 +133,11 @@ def _values(seed: int) -> dict:
     for base, shape in ((D.G, (2,)), (D.V, (3, 2)), (D.K, (3, 2)), (D.q, (2,)), (D.v, (2,))):
         for at in _entries(shape):
             out[(base, at)] = sp.Rational(rng.randint(-9, 9), rng.randint(1, 5))
+    # the softmax outputs: positive and summing to 1, as the model's a and P are
+    for base, size in ((a, 3), (P, 2)):
+        weights = [sp.Integer(rng.randint(1, 9)) for _ in range(size)]
+        for x in range(size):
+            out[(base, (x,))] = weights[x] / sum(weights)
     out[D.s_t], out[D.c], out[D.m] = sp.Rational(rng.randint(-5, 5), 3), sp.Rational(1, 2), 2
     out[D.QQ] = sum(out[(D.q, (x,))] ** 2 for x in range(2))
     return out

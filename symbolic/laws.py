@@ -48,6 +48,7 @@ from symbolic.model import (
     V,
     a,
     b1,
+    b2,
     d,
     d_key,
     q,
@@ -533,8 +534,62 @@ RELU_UNIT = Law(
     assumptions=(trains("output_weight", "hidden_weight", "hidden_bias"),),
     expand=("u",), lemmas=("relu",))
 
+
+# --- the laws `attnflow discover` found (issue 10) ------------------------------------------
+
+def labels_sum_to_one(expr, model=None):
+    """One-hot label: ``Σ_c Y_c = 1`` — a summed class index read only by ``Y`` is summed
+    away (exact for a one-hot ``Y``)."""
+    from symbolic.indexform import Term
+    from symbolic.model import CLASS as _CLASS
+    from symbolic.model import Y
+    terms = []
+    for tm in IExpr.from_sympy(expr, FOLDS).terms:
+        body, summed = tm.body, list(tm.summed)
+        for idx in list(summed):
+            uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
+            if (len(uses) == 1 and uses[0] == Y[idx] and kind_of(idx) is _CLASS):
+                body = body.xreplace({uses[0]: 1})
+                summed.remove(idx)
+        terms.append(Term(tm.coeff, body, tuple(summed)))
+    return canonical(terms, FOLDS).to_sympy()
+
+
+ONE_HOT = LawAssumption(
+    "Y", "cross-entropy against a one-hot label: Y_c ∈ {0, 1} and Σ_c Y_c = 1",
+    cases={"one-hot label": labels_sum_to_one})
+
+KEY_SUM = Law(
+    "key-sum", "Σ_w κ_w is constant (any loss of the context, query trained or not)",
+    sp.Sum(K[w, _r], (w, 0, n_words - 1)), sp.S.Zero, components=(_r,), component="vector",
+    models=(ABSTRACT,), classifiers=("linear", "mlp"), assumptions=(trains("keys"),),
+    normaliser="canonical-softmax-sums")
+KEY_ACROSS_QUERY = Law(
+    "key-across-query", "q_r κ_{w,t} − q_t κ_{w,r} is constant for every word w when the "
+    "query is fixed", q[_r] * K[w, _t], q[_t] * K[w, _r], components=(w, _r, _t),
+    component="word", models=(ABSTRACT,), classifiers=("linear", "mlp"),
+    assumptions=(A1, trains("keys")))
+CLASSIFIER_SUM = Law(
+    "classifier-sum", "Σ_c U[c, :] is constant under cross-entropy",
+    sp.Sum(U[_ec, _k], (_ec, 0, C - 1)), sp.S.Zero, components=(_k,), component="vector",
+    models=(LINEAR,), classifiers=("linear",), assumptions=(trains("classifier"), ONE_HOT),
+    normaliser="canonical-softmax-sums")
+OUTPUT_WEIGHT_SUM = Law(
+    "output-weight-sum", "Σ_c W2[c, :] is constant under cross-entropy",
+    sp.Sum(W2[_ec, _n], (_ec, 0, C - 1)), sp.S.Zero, components=(_n,), component="vector",
+    models=(MLP,), classifiers=("mlp",), assumptions=(trains("output_weight"), ONE_HOT),
+    normaliser="canonical-softmax-sums")
+OUTPUT_BIAS_SUM = Law(
+    "output-bias-sum", "Σ_c b2_c is constant under cross-entropy",
+    sp.Sum(b2[_ec], (_ec, 0, C - 1)), sp.S.Zero, components=(), component="scalar",
+    models=(MLP,), classifiers=("mlp",), assumptions=(trains("output_bias"), ONE_HOT),
+    normaliser="canonical-softmax-sums")
+
+#: The laws declared by hand (issue 8), then the ones discovery found (issue 10).
+ORIGINAL = (SEN, QUERY_KEY, CLASSIFIER_EMBEDDING, HIDDEN_EMBEDDING, RELU_UNIT)
+DISCOVERED = (KEY_SUM, KEY_ACROSS_QUERY, CLASSIFIER_SUM, OUTPUT_WEIGHT_SUM, OUTPUT_BIAS_SUM)
 #: Every declared law, in report order.
-LAWS = (SEN, QUERY_KEY, CLASSIFIER_EMBEDDING, HIDDEN_EMBEDDING, RELU_UNIT)
+LAWS = ORIGINAL + DISCOVERED
 
 
 def law(name: str) -> Law:

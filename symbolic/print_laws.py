@@ -195,7 +195,9 @@ class _LawPrinter:
         return ", ".join(sizes) + ("," if len(sizes) == 1 else "")
 
     def size_code(self, idx) -> str:
-        for prm in self.model.params:
+        """The length of ``idx``'s axis, read from a parameter the law's evaluators take."""
+        read = set(self.law.parameters())
+        for prm in [x for x in self.model.params if x.name in read]:
             ref_kinds = [kind_of(x) for x in prm.indices]
             kind = kind_of(idx)
             if kind is SL.WORD and prm.per_token:

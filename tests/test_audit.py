@@ -77,7 +77,11 @@ def test_every_registered_theorem_holds():
 
 @pytest.mark.parametrize("name", ["sen-identity", "balance-query-keys",
                                   "balance-classifier-embeddings", "balance-hidden-embeddings",
-                                  "balance-relu-unit"])
+                                  "balance-relu-unit", "conservation-key-sum",
+                                  "conservation-key-across-query",
+                                  "conservation-classifier-sum",
+                                  "conservation-output-weight-sum",
+                                  "conservation-output-bias-sum"])
 def test_sen_identity_and_balance_laws_are_symbolic_but_for_the_explicit_gradient(name):
     kinds = {s.name: s.kind for s in registered(name).steps}
     assert kinds.pop("gradient") == "instance" and set(kinds.values()) == {"symbolic"}

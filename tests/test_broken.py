@@ -73,7 +73,9 @@ def test_a_term_without_closed_form_is_refused():
 def test_homogeneity_gives_the_weight_decay_rate():
     degrees = {law.name: broken.homogeneity_degree(law) for law in broken.LAWS}
     assert degrees == {"sen": None, "query-key": 2, "classifier-embedding": 2,
-                       "hidden-embedding": 2, "relu-unit": 2}
+                       "hidden-embedding": 2, "relu-unit": 2, "key-sum": 1,
+                       "key-across-query": 2, "classifier-sum": 1, "output-weight-sum": 1,
+                       "output-bias-sum": 1}
 
 
 def test_log_mean_exp_remainder_identity():

@@ -53,7 +53,9 @@ def with_assumption(theorem, name, **changes):
 
 def test_every_law_is_declared_once_with_checkable_assumptions():
     assert [x.name for x in SL.LAWS] == ["sen", "query-key", "classifier-embedding",
-                                         "hidden-embedding", "relu-unit"]
+                                         "hidden-embedding", "relu-unit", "key-sum",
+                                         "key-across-query", "classifier-sum",
+                                         "output-weight-sum", "output-bias-sum"]
     for law in SL.LAWS:
         assert SL.law(law.name) is law
         assert all(x.kind == "content" for x in law.assumptions), law.name

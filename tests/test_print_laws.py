@@ -19,7 +19,8 @@ def snapshots():
          "query": RNG.standard_normal((T, DK)), "classifier": RNG.standard_normal((T, C, D)),
          "hidden_weight": RNG.standard_normal((T, H, D)),
          "hidden_bias": RNG.standard_normal((T, H)),
-         "output_weight": RNG.standard_normal((T, C, H))}
+         "output_weight": RNG.standard_normal((T, C, H)),
+         "output_bias": RNG.standard_normal((T, C))}
     const = {"c": RNG.standard_normal(T), "m": RNG.integers(1, 5, (T, W)).astype(float)}
     return p, const
 
@@ -36,6 +37,15 @@ def reference_terms(name, p, const):
                                                       p["classifier"]),
             "hidden-embedding": lambda: np.einsum("thi,thj->tij", p["hidden_weight"],
                                                   p["hidden_weight"])}
+    sums = {"key-sum": lambda: p["keys"].sum(axis=1),
+            "classifier-sum": lambda: p["classifier"].sum(axis=1),
+            "output-weight-sum": lambda: p["output_weight"].sum(axis=1),
+            "output-bias-sum": lambda: p["output_bias"].sum(axis=1)}
+    if name in sums:
+        return sums[name](), 0.0
+    if name == "key-across-query":  # (T, W, r, t): q_r κ_{w,t} and q_t κ_{w,r}
+        return (np.einsum("tr,twu->twru", p["query"], p["keys"]),
+                np.einsum("tu,twr->twru", p["query"], p["keys"]))
     if name in gram:
         words = p["keys"] if name == "query-key" else p["embeddings"]
         return gram[name](), np.einsum("twi,twj->tij", words, words)

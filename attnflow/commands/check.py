@@ -1,67 +1,212 @@
-"""``attnflow check``: randomized campaign — random configurations and trajectories, every
-applicable law checked, the worst case reported with the seed that reproduces it."""
+"""``attnflow check``: the law campaign as a Hypothesis search — targeted towards the cases
+closest to failing, a violation shrunk to its smallest configuration, shards on local
+processes or a Dask cluster, one merged report (``numeric.campaign``)."""
 
 from __future__ import annotations
 
-from attnflow.options import nonnegative_int, output_file, positive_finite_float, positive_int
+import argparse
+import math
+from pathlib import Path
+
+from attnflow.options import output_file
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return x
+
+
+def _integer_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return n
+    return parse
+
+
+def _case(text: str):
+    """A case text (``seed=…,d=…``) or, from reports before the Hypothesis search, the bare
+    seed of a NumPy-sampled configuration."""
+    from numeric.campaign import Config, random_config
+
+    try:
+        return random_config(int(text)) if text.isdigit() else Config.from_text(text)
+    except ValueError as why:
+        raise argparse.ArgumentTypeError(str(why)) from None
+
+
+def _fault(text: str):
+    from numeric.campaign import WrongSign
+
+    try:
+        return WrongSign.from_text(text)
+    except ValueError as why:
+        raise argparse.ArgumentTypeError(str(why)) from None
+
+
+def _output_folder(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    return path
 
 
 def add_parser(sub):
-    p = sub.add_parser("check", help="randomized campaign: random configurations and "
-                                     "trajectories, every applicable law checked",
-                       description="Integrate random configurations adaptively (DOP853) for "
-                                   "a time budget and check every applicable law; exit 0 "
-                                   "only if all hold.")
-    p.add_argument("--budget", type=positive_finite_float, default=60.0,
-                   help="wall-clock seconds to spend (default 60)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="campaign seed (default 0)")
+    p = sub.add_parser(
+        "check", help="law campaign: a targeted, shrinking Hypothesis search over "
+                      "configurations, every applicable law checked along each trajectory",
+        description="Search configurations with Hypothesis (targeted towards the laws' "
+                    "largest usage of their allowance), integrate each adaptively (DOP853) "
+                    "and check every applicable law; a violation is shrunk to the smallest "
+                    "configuration. Exit 0 only if every applicable law holds.")
+    p.add_argument("--budget", type=_positive_seconds, default=60.0,
+                   help="wall-clock seconds across all shards (default 60)")
+    p.add_argument("--seed", type=_integer_at_least(0), default=0,
+                   help="campaign seed: shard k runs Hypothesis with a seed derived from "
+                        "(seed, k) (default 0)")
+    p.add_argument("--workers", type=_integer_at_least(1), default=None,
+                   help="local processes, or LocalCluster workers (default: all cores)")
+    p.add_argument("--examples", type=_integer_at_least(1), default=None,
+                   help="examples per shard (default 40)")
+    p.add_argument("--shards", type=_integer_at_least(1), default=None,
+                   help="stop after this many shards (default: until the budget is spent)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run shards on a Dask distributed cluster: a scheduler address "
+                        "(tcp://host:8786), or 'local' to start a LocalCluster")
+    p.add_argument("--out", type=_output_folder, default=Path("attnflow-check"),
+                   help="output folder: report.json and the example database examples/ "
+                        "(default attnflow-check)")
     p.add_argument("--json", metavar="FILE", type=output_file,
-                   help="write the result as JSON to FILE")
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help="processes (default: all cores)")
-    p.add_argument("--trajectory", type=nonnegative_int, metavar="SEED",
-                   help="rerun the single configuration with this seed (from a report) "
-                        "and print its laws")
+                   help="also write the report as JSON to FILE")
+    p.add_argument("--plain", action="store_true",
+                   help="plain sampling: no hypothesis.target() climbing")
+    p.add_argument("--compare", action="store_true",
+                   help="after the targeted search, run plain sampling with the same budget "
+                        "and seed and print how far targeting moved each law's worst case")
+    p.add_argument("--trajectory", type=_case, metavar="CASE",
+                   help="rerun one case exactly and print its laws: the case text from a "
+                        "report (seed=…,d=…) or an old report's configuration seed")
+    p.add_argument("--negative-control", type=_fault, metavar="PARAM[:I,J]",
+                   help="FOR TESTING THE CHECKER ONLY: patch the engine so that the gradient "
+                        "of PARAM (or its entry I,J) has the wrong sign; the report says so")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from numeric.campaign import random_config, run_campaign, run_trajectory
-
     if args.trajectory is not None:
-        r = run_trajectory(random_config(args.trajectory))
-        print(r.config.describe())
-        print(f"status {r.status}, {r.n_steps} adaptive steps, score growth "
-              f"{r.score_growth:.3g}, relative accuracy {r.tolerance:.2e}")
-        for rep in r.reports:
-            print(f"  {rep.law:22s} {rep.verdict:15s} relative drift {rep.drift:.2e}, "
-                  f"allowed {rep.allowed:.2e} ({rep.worst})")
-        return 0 if all(rep.verdict != "violated" for rep in r.reports) else 1
-    result = run_campaign(args.budget, args.seed, progress=True, workers=args.workers)
+        return rerun(args.trajectory, args.negative_control)
+    from numeric.campaign import EXAMPLES_PER_SHARD, run_campaign
+    from numeric.outputs import write_json
+
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as why:
+        print(f"attnflow check: cannot create the output folder {args.out}: {why}")
+        return 2
+    options = dict(workers=args.workers, scheduler=args.scheduler,
+                   examples=args.examples or EXAMPLES_PER_SHARD, max_shards=args.shards,
+                   fault=args.negative_control)
+    try:
+        result = run_campaign(args.budget, args.seed, targeted=not args.plain,
+                              database=args.out / "examples",
+                              **options)
+        plain = None
+        if args.compare and not result.interrupted:
+            print("plain sampling with the same budget, for comparison:")
+            plain = run_campaign(args.budget, args.seed, targeted=False, database=None,
+                                 **options)
+    except ValueError as why:  # e.g. an unreachable scheduler, dask not installed
+        print(f"attnflow check: {why}")
+        return 2
     print(format_summary(result))
-    if args.json:
-        from numeric.outputs import write_json
-        write_json(args.json, result.to_dict())
-        print(f"wrote {args.json}")
-    return 0 if result.ok else 1
+    if plain is not None:
+        print(format_comparison(result, plain))
+    report = result.to_dict()
+    if plain is not None:
+        report["plain_sampling"] = plain.to_dict()
+    for path in [args.out / "report.json"] + ([args.json] if args.json else []):
+        print(f"wrote {write_json(path, report)}")
+    if not result.ok:
+        return 1
+    return 130 if result.interrupted else 0  # the shell's code for a run stopped by Ctrl-C
+
+
+def rerun(config, fault=None) -> int:
+    """One case, its laws, and exit 1 if one is violated."""
+    import contextlib
+
+    from numeric.campaign import run_case
+
+    with fault.applied() if fault else contextlib.nullcontext():
+        r = run_case(config)
+    if fault:
+        print(f"NEGATIVE CONTROL (testing only): {fault}")
+    print(r.config.describe())
+    print(f"status {r.status}, {r.n_steps} adaptive steps, score growth "
+          f"{r.score_growth:.3g}, relative accuracy {r.tolerance:.2e}")
+    for rep in r.reports:
+        print(f"  {rep.law:22s} {rep.verdict:15s} relative drift {rep.drift:.2e}, "
+              f"allowed {rep.allowed:.2e}, usage {rep.usage:.2e} ({rep.worst})")
+    return 0 if all(rep.verdict != "violated" for rep in r.reports) else 1
 
 
 def format_summary(result) -> str:
-    lines = [f"\n{result.trajectories} trajectories in {result.seconds:.1f} s (seed "
-             f"{result.seed}); {result.stalled} stalled adaptive runs skipped",
-             f"{'law':22s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} "
-             f"{'usage':>8s} {'drift':>9s} {'allowed':>9s}  worst case (rerun: attnflow "
-             f"check --trajectory SEED)"]
+    mode = "targeted search" if result.targeted else "plain sampling"
+    lines = [f"\n{result.trajectories} trajectories in {result.seconds:.1f} s ({mode}, seed "
+             f"{result.seed}, {len(result.shards)} shards of up to {result.examples} "
+             f"examples); {result.stalled} stalled adaptive runs skipped"]
+    if result.fault is not None:
+        lines.append(f"NEGATIVE CONTROL (testing only): engine patched, {result.fault}")
+    if result.interrupted:
+        lines.append("INTERRUPTED (Ctrl-C): the report covers the trajectories finished")
+    lines.append(f"{'law':22s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} {'usage':>8s} "
+                 f"{'drift':>9s} {'allowed':>9s}  shard  worst case (rerun: attnflow check "
+                 f"--trajectory CASE)")
     for row in result.rows:
         w = row.worst
         figures = (f"{w.usage:8.1e} {w.drift:9.2e} {w.allowed:9.2e}" if w
                    else f"{'-':>8s} {'-':>9s} {'-':>9s}")
-        worst = row.worst_config.describe() if row.worst_config else "-"
+        shard = f"{row.worst_shard:5d}" if row.worst_shard is not None else f"{'-':>5s}"
+        worst = row.worst_config.to_text() if row.worst_config else "-"
         lines.append(f"{row.law:22s} {row.trajectories:5d} {row.applicable:7d} "
-                     f"{row.violated:8d} {figures}  {worst}")
+                     f"{row.violated:8d} {figures}  {shard}  {worst}")
     lines.append("(worst case = largest usage of the allowance; drift relative to the "
                  "movement of the law's terms; allowed = accuracy + accuracy × sensitivity "
                  "/ movement; laws whose preconditions fail are counted in runs, not checked)")
+    for v in sorted(result.violations, key=lambda v: not v.shrunk):
+        state = ("shrunk" if v.shrunk else "NOT fully shrunk (the budget, Ctrl-C or another "
+                 "shard's shrunk violation stopped it; smallest seen so far)")
+        lines += [f"VIOLATION of {', '.join(v.laws)} (shard {v.shard}, Hypothesis seed "
+                  f"{v.shard_seed}), {state}: found after {v.find_seconds:.1f} s, shrinking "
+                  f"took {v.shrink_seconds:.1f} s",
+                  f"  smallest case: {v.config.describe()}",
+                  f"  rerun exactly: attnflow check --trajectory {v.config.to_text()}"]
     lines.append("attnflow check: " + ("every applicable law holds" if result.ok
                                        else "FAILED"))
     return "\n".join(lines)
+
+
+def format_comparison(targeted, plain) -> str:
+    from numeric.campaign import compare_worst
+
+    lines = [f"\nworst usage of the allowance, same budget and seed: targeted search "
+             f"({targeted.trajectories} trajectories) vs plain sampling "
+             f"({plain.trajectories})",
+             f"{'law':22s} {'targeted':>9s} {'plain':>9s} {'ratio':>7s}"]
+    for law, t, p in compare_worst(targeted, plain):
+        ratio = f"{t / p:7.2f}" if t is not None and p else f"{'-':>7s}"
+        lines.append(f"{law:22s} {_fmt(t):>9s} {_fmt(p):>9s} {ratio}")
+    return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.2e}"

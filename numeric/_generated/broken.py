@@ -92,6 +92,60 @@ def relu_unit_remainder(db1, dW1, dW2):
             + np.einsum('cn,cn->n', dW2, dW2))
 
 
+def key_sum_first_order(dK):
+    """key-sum: ∇Q·Δθ = Sum(dK[w, r], (w, 0, W - 1))"""
+    return (np.einsum('wr->r', dK))
+
+
+def key_sum_remainder():
+    """key-sum: R = Sum(0, (w, 0, W - 1))"""
+    return (0 * np.einsum('->r', ))
+
+
+def key_across_query_first_order(q, K, dK, dq):
+    """key-across-query: ∇Q·Δθ = -K[w, r]*dq[t] + K[w, t]*dq[r] - dK[w, r]*q[t] + dK[w, t]*q[r]"""
+    return (np.einsum('r,wt->wrt', q, dK)
+            + np.einsum('wt,r->wrt', K, dq)
+            + -1 * np.einsum('t,wr->wrt', q, dK)
+            + -1 * np.einsum('wr,t->wrt', K, dq))
+
+
+def key_across_query_remainder(dq, dK):
+    """key-across-query: R = -dK[w, r]*dq[t] + dK[w, t]*dq[r] (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
+    return (np.einsum('r,wt->wrt', dq, dK)
+            + -1 * np.einsum('t,wr->wrt', dq, dK))
+
+
+def classifier_sum_first_order(dU):
+    """classifier-sum: ∇Q·Δθ = Sum(dU[c, k], (c, 0, C - 1))"""
+    return (np.einsum('ck->k', dU))
+
+
+def classifier_sum_remainder():
+    """classifier-sum: R = Sum(0, (c, 0, C - 1))"""
+    return (0 * np.einsum('->k', ))
+
+
+def output_weight_sum_first_order(dW2):
+    """output-weight-sum: ∇Q·Δθ = Sum(dW2[c, n], (c, 0, C - 1))"""
+    return (np.einsum('cn->n', dW2))
+
+
+def output_weight_sum_remainder():
+    """output-weight-sum: R = Sum(0, (c, 0, C - 1))"""
+    return (0 * np.einsum('->n', ))
+
+
+def output_bias_sum_first_order(db2):
+    """output-bias-sum: ∇Q·Δθ = Sum(db2[c], (c, 0, C - 1))"""
+    return (np.einsum('c->', db2))
+
+
+def output_bias_sum_remainder():
+    """output-bias-sum: R = Sum(0, (c, 0, C - 1))"""
+    return (0 * np.einsum('->', ))
+
+
 ARGUMENTS = {
     'sen_first_order': ('V', 'q2', 'm', 'c', 's', 'dV', 'ds', 'dc'),
     'sen_remainder': ('dV', 'q2', 'm', 'c', 's', 'dc', 'ds'),
@@ -103,4 +157,14 @@ ARGUMENTS = {
     'hidden_embedding_remainder': ('dV', 'dW1'),
     'relu_unit_first_order': ('W1', 'b1', 'W2', 'dW1', 'db1', 'dW2'),
     'relu_unit_remainder': ('db1', 'dW1', 'dW2'),
+    'key_sum_first_order': ('dK',),
+    'key_sum_remainder': (),
+    'key_across_query_first_order': ('q', 'K', 'dK', 'dq'),
+    'key_across_query_remainder': ('dq', 'dK'),
+    'classifier_sum_first_order': ('dU',),
+    'classifier_sum_remainder': (),
+    'output_weight_sum_first_order': ('dW2',),
+    'output_weight_sum_remainder': (),
+    'output_bias_sum_first_order': ('db2',),
+    'output_bias_sum_remainder': (),
 }

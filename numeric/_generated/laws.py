@@ -156,6 +156,126 @@ def relu_unit_slopes(hidden_weight, hidden_bias, output_weight):
     return {}
 
 
+def key_sum_terms(keys):
+    """Law key-sum: Σ_w κ_w is constant (any loss of the context, query trained or not). A = Sum(K[w, r], (w, 0, W - 1)), B = 0; each (T, *components)."""
+    T_ = keys.shape[0]
+    return np.broadcast_to(np.einsum("Twr->Tr", keys), (T_, keys.shape[2])), np.full((T_, keys.shape[2]), 0)
+
+
+def key_sum_sensitivity(keys):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = keys.shape[0]
+    return np.broadcast_to(np.einsum("Twr->Tr", np.abs(keys)), (T_, keys.shape[2]))
+
+
+def key_sum_rate(keys, d_keys):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = keys.shape[0]
+    return np.broadcast_to(np.einsum("Twr->Tr", d_keys), (T_, keys.shape[2]))
+
+
+def key_sum_slopes(keys):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = keys.shape[0]
+    return {}
+
+
+def key_across_query_terms(keys, query):
+    """Law key-across-query: q_r κ_{w,t} − q_t κ_{w,r} is constant for every word w when the query is fixed. A = K[w, t]*q[r], B = K[w, r]*q[t]; each (T, *components)."""
+    T_ = keys.shape[0]
+    return np.broadcast_to(_at(np.einsum("Tr,Twt->Trwt", query, keys), "rwt", "wrt"), (T_, keys.shape[1], keys.shape[2], keys.shape[2])), np.broadcast_to(_at(np.einsum("Tt,Twr->Ttwr", query, keys), "twr", "wrt"), (T_, keys.shape[1], keys.shape[2], keys.shape[2]))
+
+
+def key_across_query_sensitivity(keys, query):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = keys.shape[0]
+    return np.broadcast_to(_at((2 * (np.einsum("Tr,Twt->Trwt", np.abs(query), np.abs(keys)))) + (_at(2 * (np.einsum("Tt,Twr->Ttwr", np.abs(query), np.abs(keys))), "twr", "rwt")), "rwt", "wrt"), (T_, keys.shape[1], keys.shape[2], keys.shape[2]))
+
+
+def key_across_query_rate(keys, query, d_keys, d_query):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = keys.shape[0]
+    return np.broadcast_to(_at((np.einsum("Tr,Twt->Trwt", d_query, keys)) + (np.einsum("Tr,Twt->Trwt", query, d_keys)) + (_at(-1 * (np.einsum("Tt,Twr->Ttwr", d_query, keys)), "twr", "rwt")) + (_at(-1 * (np.einsum("Tt,Twr->Ttwr", query, d_keys)), "twr", "rwt")), "rwt", "wrt"), (T_, keys.shape[1], keys.shape[2], keys.shape[2]))
+
+
+def key_across_query_slopes(keys, query):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = keys.shape[0]
+    return {}
+
+
+def classifier_sum_terms(classifier):
+    """Law classifier-sum: Σ_c U[c, :] is constant under cross-entropy. A = Sum(U[c, k], (c, 0, C - 1)), B = 0; each (T, *components)."""
+    T_ = classifier.shape[0]
+    return np.broadcast_to(np.einsum("Tck->Tk", classifier), (T_, classifier.shape[2])), np.full((T_, classifier.shape[2]), 0)
+
+
+def classifier_sum_sensitivity(classifier):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = classifier.shape[0]
+    return np.broadcast_to(np.einsum("Tck->Tk", np.abs(classifier)), (T_, classifier.shape[2]))
+
+
+def classifier_sum_rate(classifier, d_classifier):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = classifier.shape[0]
+    return np.broadcast_to(np.einsum("Tck->Tk", d_classifier), (T_, classifier.shape[2]))
+
+
+def classifier_sum_slopes(classifier):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = classifier.shape[0]
+    return {}
+
+
+def output_weight_sum_terms(output_weight):
+    """Law output-weight-sum: Σ_c W2[c, :] is constant under cross-entropy. A = Sum(W2[c, n], (c, 0, C - 1)), B = 0; each (T, *components)."""
+    T_ = output_weight.shape[0]
+    return np.broadcast_to(np.einsum("Tcn->Tn", output_weight), (T_, output_weight.shape[2])), np.full((T_, output_weight.shape[2]), 0)
+
+
+def output_weight_sum_sensitivity(output_weight):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = output_weight.shape[0]
+    return np.broadcast_to(np.einsum("Tcn->Tn", np.abs(output_weight)), (T_, output_weight.shape[2]))
+
+
+def output_weight_sum_rate(output_weight, d_output_weight):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = output_weight.shape[0]
+    return np.broadcast_to(np.einsum("Tcn->Tn", d_output_weight), (T_, output_weight.shape[2]))
+
+
+def output_weight_sum_slopes(output_weight):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = output_weight.shape[0]
+    return {}
+
+
+def output_bias_sum_terms(output_bias):
+    """Law output-bias-sum: Σ_c b2_c is constant under cross-entropy. A = Sum(b2[c], (c, 0, C - 1)), B = 0; each (T, *components)."""
+    T_ = output_bias.shape[0]
+    return np.broadcast_to(np.einsum("Tc->T", output_bias), (T_,)), np.full((T_,), 0)
+
+
+def output_bias_sum_sensitivity(output_bias):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = output_bias.shape[0]
+    return np.broadcast_to(np.einsum("Tc->T", np.abs(output_bias)), (T_,))
+
+
+def output_bias_sum_rate(output_bias, d_output_bias):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = output_bias.shape[0]
+    return np.broadcast_to(np.einsum("Tc->T", d_output_bias), (T_,))
+
+
+def output_bias_sum_slopes(output_bias):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = output_bias.shape[0]
+    return {}
+
+
 def context_gradient_linear(fw, labels, classifier, **_):
     """G = ∂ℓ/∂h per sentence (linear classifier, cross-entropy), (S, d): the backward pass down to the context."""
     P = fw["P"]
@@ -183,4 +303,4 @@ def context_gradient_mlp(fw, labels, hidden_weight, output_weight, **_):
     return g_h
 
 
-LAWS = ("sen", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit",)
+LAWS = ("sen", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit", "key-sum", "key-across-query", "classifier-sum", "output-weight-sum", "output-bias-sum",)
