@@ -518,8 +518,10 @@ def test_every_report_is_strict_json_with_finite_numbers(files, tmp_path, capsys
         run(["laws", files / name, "--json", out], capsys)
         reports.append(out)
     out = tmp_path / "check.json"
-    assert run(["check", "--budget", "1", "--workers", "1", "--json", out], capsys)[0] == 0
-    reports.append(out)
+    status = run(["check", "--budget", "1", "--workers", "1", "--out", tmp_path / "check",
+                  "--json", out], capsys)[0]
+    assert status in (0, 1) and out.exists()   # 1 s may find too few cases for a verdict
+    reports += [out, tmp_path / "check" / "report.json"]
     data = synthetic_topic_data(0, n_classes=2, topics_per_class=1, n_nontopic=30, m=3,
                                 n_sentences=60, n_train=40, n_valid=10)
     experiments.run_ablation(tmp_path / "ablation", epochs=3, data=data, progress=False)
