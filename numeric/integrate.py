@@ -33,6 +33,7 @@ class StalledIntegration(RuntimeError):
 
 def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None):
     """``(L(θ), −∇L(θ))`` with the flow on trained arrays only, zero on frozen rows."""
+    frozen_rows = _checked_rows(frozen_rows, spec, params)
     loss, grad = numeric.value_and_gradient(params, data, spec, wrt=spec.trained)
     flow = {}
     for name in spec.trained:
