@@ -265,6 +265,64 @@ def text_mutants(path: str, source: str) -> list[tuple[int, int, int, str, str]]
     return out
 
 
+#: The bugs issue 9 names, as exact text replacements ``(file, old, new, name)``; each must be
+#: killed (``--named`` runs them all). ``old`` must occur exactly once in the file.
+NAMED = [
+    ("symbolic/printer.py", "{arg} - {arg}_max", "{arg}", "softmax without the row maximum"),
+    ("symbolic/printer.py", 'self.emit("z_max = z.max(axis=1, keepdims=True)")',
+     'self.emit("z_max = 0.0 * z.max(axis=1, keepdims=True)")',
+     "log-sum-exp without the row maximum"),
+    ("symbolic/printer.py", "np.where(mask, {arg}, -np.inf).max(", "{arg}.max(",
+     "padding left in the row maximum"),
+    ("numeric/campaign.py", "return 10 * max(n_steps, 1) * rtol",
+     "return 10_000 * max(n_steps, 1) * rtol", "campaign tolerance loosened 1000x"),
+    ("numeric/laws.py", "PRECONDITION_TOL = 1e-10", "PRECONDITION_TOL = 1e-9",
+     "precondition threshold 10x looser"),
+    ("numeric/laws.py", "PRECONDITION_TOL = 1e-10", "PRECONDITION_TOL = 1e-11",
+     "precondition threshold 10x stricter"),
+    ("numeric/laws.py", "self.usage <= 1.0", "self.usage <= 10.0", "verdict threshold 10x"),
+    ("numeric/laws.py", "self.usage <= 1.0", "self.usage <= 0.1", "verdict threshold /10"),
+    ("numeric/experiments.py", '"test_accuracy": accuracy(run.params, data.test, run.spec)',
+     '"test_accuracy": accuracy(run.params, data.train, run.spec)',
+     "synthetic test accuracy on the training set"),
+    ("numeric/experiments.py", '"test_accuracy": accuracy(run.params, data.test, spec)',
+     '"test_accuracy": accuracy(run.params, data.train, spec)',
+     "ablation test accuracy on the training set"),
+    ("numeric/experiments.py", '"test_accuracy": accuracy(best, data.test, spec)',
+     '"test_accuracy": accuracy(best, data.train, spec)',
+     "SST test accuracy on the training set"),
+    ("numeric/experiments.py", "mean_sentence_length(data.train) - 1.0",
+     "mean_sentence_length(data.train)", "SST m per word off by one"),
+    ("numeric/experiments.py", "best = stop.best", "best = traj.final",
+     "last model reported instead of the best"),
+    ("numeric/experiments.py", "int(outside[-1]) + 1", "int(outside[0]) + 1",
+     "settled epoch from the first excursion"),
+    ("numeric/model.py", "(tokens >= n_words)", "(tokens > n_words)",
+     "word id n_words accepted"),
+    ("numeric/model.py", "if x.dtype != spec.float:", "if False:",
+     "float32 parameter under a float64 spec accepted"),
+    ("numeric/integrate.py", "idx.max() >= n", "idx.max() > n", "frozen row n_words accepted"),
+    ("numeric/laws.py", "+ 2 * np.abs(b)", "", "SEN sensitivity without the |B| term"),
+    ("numeric/laws.py", "return a, b, 2 * trace,", "return a, b, trace,",
+     "balance sensitivity halved"),
+    ("numeric/laws.py", "return a, b, 2 * trace,", "return a, b, 20 * trace,",
+     "balance sensitivity 10x too large"),
+]
+
+
+def named_mutants() -> list[Mutant]:
+    out = []
+    for i, (path, old, new, name) in enumerate(NAMED):
+        source = (ROOT / path).read_text(encoding="utf-8")
+        if source.count(old) != 1:
+            raise SystemExit(f"named mutant {name!r}: {old!r} occurs {source.count(old)} "
+                             f"times in {path}; update NAMED")
+        start = source.index(old)
+        out.append(Mutant(path, 10_000 + i, source[:start].count("\n") + 1, start,
+                          start + len(old), new, f"named: {name}"))
+    return out
+
+
 def all_mutants() -> list[Mutant]:
     mutants = []
     for path in TARGETS:
@@ -332,17 +390,19 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per mutant")
     ap.add_argument("--files", nargs="*", help="only mutate these files")
     ap.add_argument("--only", nargs="*", help="run these mutant ids (path:index)")
+    ap.add_argument("--named", action="store_true",
+                    help="run only the bugs issue 9 names (NAMED), all of them")
     ap.add_argument("--list", action="store_true", help="list the mutants and stop")
     ap.add_argument("--log", help="also append one line per mutant to this file")
     args = ap.parse_args(argv)
 
-    mutants = all_mutants()
+    mutants = named_mutants() if args.named else all_mutants()
     sources = {p: (ROOT / p).read_text(encoding="utf-8") for p in TARGETS}
     if args.files:
         mutants = [m for m in mutants if m.path in args.files]
     if args.only:
         mutants = [m for m in mutants if m.id in set(args.only)]
-    elif args.sample and args.sample < len(mutants):
+    elif args.sample and args.sample < len(mutants) and not args.named:
         mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
                          key=lambda m: (m.path, m.index))
     if args.list:
