@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import io
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -71,6 +71,10 @@ TESTS = {
                               _KILLERS, "tests/test_engine.py"],
     "proofs/kernel.py": ["tests/test_kernel.py", "tests/test_audit.py"],
 }
+#: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
+#: under load they fail without any mutant, which would count as false kills.
+DESELECT = ["tests/test_laws.py::test_campaign_passes_and_catches_a_broken_engine",
+            "tests/test_laws.py::test_check_command_writes_json"]
 IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".hypothesis",
                                 "results", "*.egg-info", ".ruff_cache")
 
@@ -152,6 +156,10 @@ def _annotation_nodes(tree: ast.AST) -> set[int]:
 def _ast_mutations(node: ast.AST):
     """``(replacement node or source, operator name)`` for one node."""
     if isinstance(node, ast.BinOp):
+        if any(isinstance(x, ast.JoinedStr) or (isinstance(x, ast.Constant)
+                                                and isinstance(x.value, str))
+               for x in (node.left, node.right)):
+            return  # string building: a type error, not a realistic bug
         swap = _BINOP_SWAP.get(type(node.op))
         if swap:
             yield ast.BinOp(node.left, swap(), node.right), f"{type(node.op).__name__}->" \
@@ -370,7 +378,8 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
             if _engine_signature(copy / "numeric" / "_generated") == baseline_engine:
                 return "equivalent", time.perf_counter() - start, "same generated engine"
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-p", "no:randomly", *[t for t in TESTS[m.path] if (copy / t).exists()]]
+               "-p", "no:randomly", *[t for t in TESTS[m.path] if (copy / t).exists()],
+               *[f"--deselect={t}" for t in DESELECT]]
         try:
             r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
                                timeout=timeout)
@@ -403,7 +412,14 @@ def main(argv=None) -> int:
     if args.only:
         mutants = [m for m in mutants if m.id in set(args.only)]
     elif args.sample and args.sample < len(mutants) and not args.named:
-        mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
+        # the N mutants with the smallest seeded hash of what they change: the same mutants
+        # are drawn again after unrelated edits elsewhere (so runs can be compared)
+        def key(m):
+            src = sources[m.path]
+            line = src.splitlines()[m.line - 1].strip()
+            text = f"{args.seed}|{m.path}|{line}|{src[m.start:m.end]}|{m.replacement}|{m.operator}"
+            return hashlib.sha256(text.encode()).hexdigest()
+        mutants = sorted(sorted(mutants, key=key)[:args.sample],
                          key=lambda m: (m.path, m.index))
     if args.list:
         for m in mutants:
