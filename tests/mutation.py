@@ -55,20 +55,21 @@ TARGETS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "numeric").glob
                  if p.name not in ("__init__.py", "plots.py")) + [
     "symbolic/printer.py", "symbolic/indexform.py", "proofs/kernel.py"]
 #: Test files run for a mutant of each file (fast, targeted ones first; -x stops early).
-_KILLERS = "tests/test_bug_killers.py"
+_ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
+_EXPERIMENTS = "tests/test_kill_experiments.py"
 TESTS = {
-    "numeric/model.py": [_KILLERS, "tests/test_engine.py", "tests/test_integrate.py"],
-    "numeric/engine.py": [_KILLERS, "tests/test_engine.py", "tests/test_integrate.py"],
-    "numeric/checks.py": ["tests/test_engine.py", _KILLERS],
-    "numeric/data.py": ["tests/test_data.py", _KILLERS],
-    "numeric/integrate.py": ["tests/test_integrate.py", _KILLERS, "tests/test_laws.py"],
-    "numeric/trajectory.py": ["tests/test_integrate.py", _KILLERS, "tests/test_laws.py"],
-    "numeric/laws.py": [_KILLERS, "tests/test_laws.py", "tests/test_properties.py"],
-    "numeric/campaign.py": [_KILLERS, "tests/test_laws.py"],
-    "numeric/experiments.py": [_KILLERS, "tests/test_experiments.py"],
-    "symbolic/printer.py": ["tests/test_generated.py", _KILLERS, "tests/test_engine.py"],
+    "numeric/model.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
+    "numeric/engine.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
+    "numeric/checks.py": ["tests/test_engine.py"],
+    "numeric/data.py": ["tests/test_data.py", _EXPERIMENTS],
+    "numeric/integrate.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
+    "numeric/trajectory.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
+    "numeric/laws.py": [_LAWS, "tests/test_laws.py", "tests/test_properties.py"],
+    "numeric/campaign.py": [_LAWS, "tests/test_laws.py"],
+    "numeric/experiments.py": [_EXPERIMENTS, "tests/test_experiments.py"],
+    "symbolic/printer.py": ["tests/test_generated.py", _ENGINE, "tests/test_engine.py"],
     "symbolic/indexform.py": ["tests/test_generated.py", "tests/test_derivation.py",
-                              _KILLERS, "tests/test_engine.py"],
+                              _ENGINE, "tests/test_engine.py"],
     "proofs/kernel.py": ["tests/test_kernel.py", "tests/test_audit.py"],
 }
 #: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
