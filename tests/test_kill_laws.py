@@ -340,3 +340,20 @@ def test_summary_counts_applicable_violated_and_keeps_the_worst():
     ok = CampaignResult(0, 5.0, 5.0, fine, summarize(fine))
     assert ok.ok and "0 violated" in ok.headline()
     assert not CampaignResult(0, 1.0, 1.0, [], summarize([])).ok   # nothing ran: not ok
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_campaign_runs_the_seeded_configurations_in_order(workers):
+    """However many trajectories fit in the budget (machine load), they are the campaign's
+    configurations ``config_seed(seed, 0), config_seed(seed, 1), …`` and the rows summarise
+    exactly them."""
+    from numeric.campaign import run_campaign, summarize
+    r = run_campaign(0.5, seed=7, progress=False, workers=workers)
+    seeds = [x.config.seed for x in r.results]
+    expected = [config_seed(7, i) for i in range(len(seeds))]
+    assert len(seeds) >= 1 and sorted(seeds) == sorted(expected)
+    assert all(x.config == random_config(s) for x, s in zip(r.results, seeds))
+    assert r.trajectories + r.stalled == len(r.results) and r.budget == 0.5
+    assert [row.to_dict() for row in r.rows] == [row.to_dict()
+                                                 for row in summarize(r.results)]
+    assert r.seconds >= 0.5
