@@ -3,7 +3,7 @@
 Not collected by pytest (no ``test_`` prefix) and not run in CI: it takes tens of minutes.
 Run from the repository root, niced (the machine is shared)::
 
-    nice python3 tests/mutation.py --sample 120 --seed 0          # sample, run, report
+    nice python3 tests/mutation.py --sample 100 --seed 0 --jobs 2  # sample, run, report
     nice python3 tests/mutation.py --list                         # every mutant, not run
     nice python3 tests/mutation.py --only numeric/laws.py:37      # one mutant by its id
 
@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import tokenize
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -395,7 +396,7 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sample", type=int, default=120, help="mutants to run (0: all)")
+    ap.add_argument("--sample", type=int, default=100, help="mutants to run (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sample")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per mutant")
     ap.add_argument("--files", nargs="*", help="only mutate these files")
@@ -403,6 +404,7 @@ def main(argv=None) -> int:
     ap.add_argument("--named", action="store_true",
                     help="run only the bugs issue 9 names (NAMED), all of them")
     ap.add_argument("--list", action="store_true", help="list the mutants and stop")
+    ap.add_argument("--jobs", type=int, default=1, help="mutants run at the same time")
     ap.add_argument("--log", help="also append one line per mutant to this file")
     args = ap.parse_args(argv)
 
@@ -441,8 +443,7 @@ def main(argv=None) -> int:
     survivors = []
     log = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115
     t0 = time.perf_counter()
-    for i, m in enumerate(mutants, 1):
-        status, seconds, detail = run_mutant(m, args.timeout, baseline)
+    def report(i, m, status, seconds, detail):
         counts[status] = counts.get(status, 0) + 1
         line = (f"[{i}/{len(mutants)}] {status:10s} {seconds:6.1f}s "
                 f"{m.describe(sources[m.path])}" + (f"  <- {detail}" if detail else ""))
@@ -452,6 +453,11 @@ def main(argv=None) -> int:
             log.flush()
         if status == "survived":
             survivors.append(m)
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        outcomes = pool.map(lambda m: (m, *run_mutant(m, args.timeout, baseline)), mutants)
+        for i, (m, status, seconds, detail) in enumerate(outcomes, 1):
+            report(i, m, status, seconds, detail)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     equivalent = counts.get("equivalent", 0)
     judged = len(mutants) - equivalent
