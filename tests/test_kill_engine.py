@@ -137,3 +137,14 @@ def test_frozen_row_outside_the_vocabulary_is_named(small, call, row, ok):
     else:
         with pytest.raises(ValueError, match="frozen_rows.*embeddings"):
             run()
+
+
+def test_adaptive_snapshots_at_requested_times_and_bad_times_are_named(small):
+    s = small
+    traj = integrate_flow(s.params, s.data, s.spec, 1.0, t_eval=[0.0, 0.25, 1.0])
+    assert traj.time.tolist() == [0.0, 0.25, 1.0]
+    for bad in ([[0.0, 0.5]], [-0.1, 0.5], [0.0, 1.5]):
+        with pytest.raises(ValueError, match="t_eval"):
+            integrate_flow(s.params, s.data, s.spec, 1.0, t_eval=bad)
+    free = integrate_flow(s.params, s.data, s.spec, 1.0)
+    assert free.time[0] == 0.0 and free.time[-1] == 1.0

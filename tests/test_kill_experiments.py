@@ -168,3 +168,44 @@ def test_word_statistics_split_topic_and_nontopic_words():
     assert out["topic_scores"] == [3.0] and out["topic_norms"] == [5.0]
     assert out["nontopic_score_abs_max"] == 2.0 and out["nontopic_norm_max"] == 3.0
     assert out["nontopic_score_mean"] == -0.5 and out["nontopic_norm_mean"] == 2.0
+
+
+def test_orthogonal_distance_of_the_origin_is_zero():
+    assert ex.sen_orthogonal_distance(0.0, 0.0, 20) == 0.0
+    assert ex.sen_orthogonal_distance(1.0, ex.sen_curve(1.0, 20), 20) < 1e-6
+
+
+def test_experiments_use_the_papers_settings(monkeypatch, tmp_path):
+    """Synthetic: embeddings N(0, (1e-6)²); ablation: N(0, 0.1²); both q ~ N(0, 0.3²), keys 0,
+    learning rate 0.1, every epoch; the final loss reported is the last epoch's."""
+    calls, real_init, real_gd = [], numeric.init_params, ex.gradient_descent
+
+    def init(spec, data, seed=0, **kw):
+        calls.append(("init", kw))
+        return real_init(spec, data, seed, **kw)
+
+    def gd(params, data, spec, lr, steps, **kw):
+        calls.append(("gd", lr, steps))
+        return real_gd(params, data, spec, lr, steps, **kw)
+
+    monkeypatch.setattr(numeric, "init_params", init)
+    monkeypatch.setattr(ex, "gradient_descent", gd)
+    d = _tiny_topic_splits()
+    syn = ex.run_synthetic(tmp_path / "s", epochs=3, data=d, models=("Attn-FC",),
+                           progress=False)
+    paper = dict(query_scale=0.3, key_scale=0.0, embedding_scale=1e-6)
+    assert calls == [("init", paper), ("gd", 0.1, 3)]
+    calls.clear()
+    abl = ex.run_ablation(tmp_path / "a", epochs=3, data=d, progress=False)
+    assert calls == [("init", dict(paper, embedding_scale=0.1)), ("gd", 0.1, 3)] * 6
+    calls.clear()
+    sst = ex.run_sst(tmp_path / "t", None, data=_sst_like(False), epochs=3, progress=False)
+    assert calls == [("init", paper), ("gd", 0.1, 3)] * 2
+    # the reported final loss is the last epoch's (loss falls from the first epoch on)
+    run = ex.train_topic_model("Attn-FC", ex.model_spec("Attn-FC"), d, 3, seed=0,
+                               embedding_scale=1e-6, progress=False)
+    assert syn["models"]["Attn-FC"]["final_train_loss"] == run.loss[-1] != run.loss[1]
+    assert abl["runs"]["Attn-FC, both trained"]["final_train_loss"] == ex.train_topic_model(
+        "x", ex.model_spec("Attn-FC", trainable=("keys", "embeddings")), d, 3, seed=0,
+        embedding_scale=0.1, progress=False).loss[-1]
+    assert sst["models"]["Attn-FC"]["epochs_run"] == 3

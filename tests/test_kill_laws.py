@@ -357,3 +357,51 @@ def test_campaign_runs_the_seeded_configurations_in_order(workers):
     assert [row.to_dict() for row in r.rows] == [row.to_dict()
                                                  for row in summarize(r.results)]
     assert r.seconds >= 0.5
+
+
+# --- measurements behind every law --------------------------------------------------------------
+
+def test_drift_measures_take_the_largest_change_and_the_largest_sensitivity():
+    from numeric.laws import drift_measures
+    a = np.array([1.0, 3.0, 2.0])[:, None]                     # (T, K = 1), scalar terms
+    b = np.array([0.0, 1.5, 1.0])[:, None]
+    sens = np.array([5.0, 2.0, 9.0])[:, None]
+    absolute, movement, sigma = drift_measures(a, b, sens)
+    assert (absolute[0], movement[0], sigma[0]) == (0.5, 2.0 + 1.5, 9.0)
+    # matrix terms: Frobenius norms of the change from the first snapshot
+    a = np.zeros((2, 1, 2, 2))
+    a[1, 0] = [[3.0, 0.0], [0.0, 4.0]]
+    absolute, movement, _ = drift_measures(a, np.zeros_like(a), np.ones((2, 1)))
+    assert absolute[0] == 5.0 and movement[0] == 5.0
+
+
+def _one_topic_trajectory(query_scale=1.0):
+    """Word 0 is the only topic word present, word 2 the only non-topic word (word 1, a
+    topic word of class 1, occurs in no sentence)."""
+    data = numeric.Dataset([[0, 2], [2, 0]], [0, 0], 3, 2, topic_class=[0, 1, -1])
+    spec = numeric.ModelSpec(d=2, d_key=2, trainable=("keys", "embeddings"))
+    rng = np.random.default_rng(0)
+    params = {"embeddings": rng.standard_normal((3, 2)), "keys": rng.standard_normal((3, 2)),
+              "query": query_scale * rng.standard_normal(2),
+              "classifier": rng.standard_normal((2, 2))}
+    params["embeddings"][2] = 0.0
+    traj = integrate_flow(params, data, spec, 2.0, frozen_rows={"embeddings": [2],
+                                                                "keys": [2]})
+    return traj
+
+
+def test_sen_is_computed_with_one_topic_and_one_nontopic_word():
+    sen = by_law(check_laws(_one_topic_trajectory(), 1e-6))["SEN"]
+    assert sen.worst == "topic word 0" and sen.verdict == "holds"
+    assert np.isfinite(sen.drift) and sen.absolute_drift < 1e-9
+
+
+def test_sen_with_a_zero_query_in_one_snapshot_is_undefined_and_says_why():
+    traj = _one_topic_trajectory()
+    query = traj.params["query"].copy()
+    query[-1] = 0.0
+    bent = Trajectory(traj.data, traj.spec, traj.time, dict(traj.params, query=query),
+                      frozen_rows=traj.frozen_rows)
+    sen = by_law(check_laws(bent, 1e-6))["SEN"]
+    assert sen.verdict == "not applicable" and np.isnan(sen.drift)
+    assert "‖q‖ = 0" in sen.conditions[-1].detail
