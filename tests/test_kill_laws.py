@@ -405,3 +405,31 @@ def test_sen_with_a_zero_query_in_one_snapshot_is_undefined_and_says_why():
     sen = by_law(check_laws(bent, 1e-6))["SEN"]
     assert sen.verdict == "not applicable" and np.isnan(sen.drift)
     assert "‖q‖ = 0" in sen.conditions[-1].detail
+
+
+def test_runs_stop_once_scores_have_moved_or_at_a_relu_kink(monkeypatch):
+    """A run ends where some score has moved by ``SCORE_GROWTH`` from its start (not where
+    it reaches that size), and a ReLU run where a pre-activation comes within
+    ``KINK_MARGIN`` of 0, never past it."""
+    import numeric.campaign as campaign
+    seen, real = [], campaign.integrate_flow
+
+    def spy(*args, **kw):
+        seen.append(real(*args, **kw))
+        return seen[-1]
+
+    monkeypatch.setattr(campaign, "integrate_flow", spy)
+    r = run_trajectory(Config(seed=0, key_scale=0.3, query_scale=3.0, horizon=1e4, m=1,
+                              n_nontopic=1))
+    s0 = build(r.config).params
+    assert np.abs(s0["keys"] @ s0["query"]).max() > 2.0       # scores start far from 0
+    assert r.score_growth == pytest.approx(campaign.SCORE_GROWTH, rel=1e-6)
+    assert seen[-1].time[-1] < 1e4
+    config = Config(seed=1, classifier="mlp", a2=False, hidden=3, horizon=1e4,
+                    embedding_scale=1.0, trainable=("embeddings", "classifier"))
+    run_trajectory(config)
+    traj, data = seen[-1], build(config).data
+    gaps = [np.abs(numeric.context(p, data) @ p["hidden_weight"].T + p["hidden_bias"]).min()
+            for p in map(traj.snapshot, range(len(traj)))]
+    assert min(gaps) >= campaign.KINK_MARGIN * (1 - 1e-9)
+    assert gaps[-1] == pytest.approx(campaign.KINK_MARGIN, rel=1e-6) and traj.time[-1] < 1e4
