@@ -62,7 +62,7 @@ TESTS = {
     "numeric/model.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
     "numeric/engine.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
     "numeric/checks.py": ["tests/test_engine.py"],
-    "numeric/data.py": ["tests/test_data.py", _EXPERIMENTS],
+    "numeric/data.py": ["tests/test_data.py", _ENGINE, _EXPERIMENTS],
     "numeric/integrate.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
     "numeric/trajectory.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
     "numeric/laws.py": [_LAWS, "tests/test_laws.py", "tests/test_properties.py"],

@@ -148,3 +148,33 @@ def test_adaptive_snapshots_at_requested_times_and_bad_times_are_named(small):
             integrate_flow(s.params, s.data, s.spec, 1.0, t_eval=bad)
     free = integrate_flow(s.params, s.data, s.spec, 1.0)
     assert free.time[0] == 0.0 and free.time[-1] == 1.0
+
+
+LEAST = dict(n_classes=2, topics_per_class=1, n_nontopic=1, m=0, n_train=1, n_valid=1)
+
+
+@pytest.mark.parametrize("knob", list(LEAST))
+def test_synthetic_knobs_at_their_least_value(knob):
+    """Each knob works at its least allowed value and is refused one below it."""
+    from numeric.data import synthetic_topic_data
+    small = dict(n_classes=2, topics_per_class=1, n_nontopic=2, m=1, n_sentences=6,
+                 n_train=3, n_valid=1)
+    d = synthetic_topic_data(0, **dict(small, **{knob: LEAST[knob]}))
+    assert len(d.train) == (LEAST[knob] if knob == "n_train" else 3)
+    with pytest.raises(ValueError, match=knob):
+        synthetic_topic_data(0, **dict(small, **{knob: LEAST[knob] - 1}))
+
+
+def test_datasets_are_read_only(small):
+    d = small.data
+    for a in (d.tokens, d.labels, d.topic_class):
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 0
+
+
+def test_non_finite_value_in_a_later_snapshot_is_named(small):
+    s = small
+    params = {k: np.stack([v, v]) for k, v in s.params.items()}
+    params["keys"][1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="keys holds a non-finite value in snapshot 1"):
+        Trajectory(s.data, s.spec, [0.0, 1.0], params)
