@@ -178,3 +178,16 @@ def test_non_finite_value_in_a_later_snapshot_is_named(small):
     params["keys"][1, 0, 0] = np.nan
     with pytest.raises(ValueError, match="keys holds a non-finite value in snapshot 1"):
         Trajectory(s.data, s.spec, [0.0, 1.0], params)
+
+
+@pytest.mark.parametrize("name,bad", [("keys", lambda x: x[:1]), ("query", lambda x: x[:, 0]),
+                                      ("classifier", lambda x: x[0])])
+def test_file_without_a_snapshot_axis_is_named(small, name, bad):
+    s = small
+    traj = gradient_descent(s.params, s.data, s.spec, 0.1, 2, record_every=1)
+    fields = {"tokens": s.data.tokens, "labels": s.data.labels, "n_classes": np.int64(2),
+              "time": traj.time, **traj.params}
+    fields[name] = bad(fields[name])
+    with pytest.raises(ValueError, match=f"{name} has shape .*: expected a leading snapshot "
+                                         f"axis of length 3"):
+        Trajectory.from_fields(fields)
