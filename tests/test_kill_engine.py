@@ -191,3 +191,39 @@ def test_file_without_a_snapshot_axis_is_named(small, name, bad):
     with pytest.raises(ValueError, match=f"{name} has shape .*: expected a leading snapshot "
                                          f"axis of length 3"):
         Trajectory.from_fields(fields)
+
+
+@pytest.mark.parametrize("classifier", ["linear", "mlp"])
+def test_gradient_never_forms_a_sentences_by_tokens_by_width_array(classifier):
+    """README: "No (S, L, d) array is formed" — the printer contracts the attention through
+    a sparse (S, W) matrix. A gathered (S, L, d) embedding array would take S·L·d·8 bytes."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    n, length, d = 1000, 40, 64
+    data = numeric.Dataset(rng.integers(0, 50, (n, length)), rng.integers(0, 3, n), 50, 3)
+    spec = numeric.ModelSpec(d=d, d_key=4, classifier=classifier, hidden=4)
+    params = numeric.init_params(spec, data, seed=0, key_scale=0.1)
+    data.scatter(np.float64)                                  # built once per data set
+    tracemalloc.start()
+    try:
+        numeric.value_and_gradient(params, data, spec)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < n * length * d * 8 / 4, peak
+
+
+def test_mlp_trajectory_file_round_trip_and_bad_hidden_weight(tmp_path):
+    s = build(Config(seed=2, classifier="mlp", hidden=3,
+                     trainable=("keys", "embeddings", "classifier")))
+    traj = gradient_descent(s.params, s.data, s.spec, 0.1, 3, record_every=1,
+                            frozen_rows=s.frozen_rows)
+    traj.save(tmp_path / "mlp.npz")
+    back = Trajectory.load(tmp_path / "mlp.npz")
+    assert back.spec.classifier == "mlp" and back.spec.hidden == 3
+    for name in s.spec.param_names:
+        np.testing.assert_array_equal(back.params[name], traj.params[name])
+    fields = dict(np.load(tmp_path / "mlp.npz"))
+    fields["hidden_weight"] = fields["hidden_weight"][..., 0]
+    with pytest.raises(ValueError, match=r"hidden_weight must be \(T, H, d\)"):
+        Trajectory.from_fields(fields)
