@@ -196,12 +196,13 @@ def test_file_without_a_snapshot_axis_is_named(small, name, bad):
 @pytest.mark.parametrize("classifier", ["linear", "mlp"])
 def test_gradient_never_forms_a_sentences_by_tokens_by_width_array(classifier):
     """README: "No (S, L, d) array is formed" — the printer contracts the attention through
-    a sparse (S, W) matrix. A gathered (S, L, d) embedding array would take S·L·d·8 bytes."""
+    a sparse (S, W) matrix and scores words before gathering them. A gathered (S, L, d)
+    embedding or (S, L, d_key) key array would take S·L·64·8 bytes here."""
     import tracemalloc
     rng = np.random.default_rng(0)
     n, length, d = 1000, 40, 64
     data = numeric.Dataset(rng.integers(0, 50, (n, length)), rng.integers(0, 3, n), 50, 3)
-    spec = numeric.ModelSpec(d=d, d_key=4, classifier=classifier, hidden=4)
+    spec = numeric.ModelSpec(d=d, d_key=d, classifier=classifier, hidden=4)
     params = numeric.init_params(spec, data, seed=0, key_scale=0.1)
     data.scatter(np.float64)                                  # built once per data set
     tracemalloc.start()
