@@ -71,7 +71,8 @@ TESTS = {
     "symbolic/printer.py": ["tests/test_generated.py", _ENGINE, "tests/test_engine.py"],
     "symbolic/indexform.py": ["tests/test_generated.py", "tests/test_derivation.py",
                               _ENGINE, "tests/test_engine.py"],
-    "proofs/kernel.py": ["tests/test_kernel.py", "tests/test_audit.py"],
+    "proofs/kernel.py": ["tests/test_kill_proofs.py", "tests/test_kernel.py",
+                         "tests/test_audit.py"],
 }
 #: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
 #: under load they fail without any mutant, which would count as false kills.
