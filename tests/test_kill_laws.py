@@ -355,14 +355,16 @@ def test_campaign_runs_the_seeded_configurations_in_order(monkeypatch, workers):
     instantly, so many fit in the budget whatever the machine's load."""
     import numeric.campaign as campaign
     monkeypatch.setattr(campaign, "run_trajectory", _instant_run)
-    r = campaign.run_campaign(0.3, seed=7, progress=False, workers=workers)
+    r = campaign.run_campaign(2.0, seed=7, progress=False, workers=workers)
     seeds = [x.config.seed for x in r.results]
     expected = [config_seed(7, i) for i in range(len(seeds))]
-    assert len(seeds) >= 5 and sorted(seeds) == sorted(expected)
+    # 2 s, not less: starting the worker processes can take a fraction of a second on a
+    # loaded machine, and the pool path needs 2·workers submissions within the budget
+    assert len(seeds) >= 2 * workers and sorted(seeds) == sorted(expected)
     if workers == 1:
         assert seeds == expected
     assert all(x.config == random_config(s) for x, s in zip(r.results, seeds))
-    assert r.trajectories == len(r.results) and r.budget == 0.3 and r.seconds >= 0.3
+    assert r.trajectories == len(r.results) and r.budget == 2.0 and r.seconds >= 2.0
     assert [row.to_dict() for row in r.rows] == [row.to_dict()
                                                  for row in campaign.summarize(r.results)]
     assert r.rows[0].applicable == len(seeds) and r.ok
