@@ -13,6 +13,7 @@ THEOREM_MODULES = (
     "proofs.theorems_balance",
     "proofs.theorems_breaks",
     "proofs.theorems_convergence",
+    "proofs.theorems_engine",
 )
 
 

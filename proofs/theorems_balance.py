@@ -13,6 +13,8 @@ import sympy as sp
 from proofs import derivations as D
 from proofs.derivations import K, V, c_, i, k, l, n_, q, r, t
 from proofs.kernel import Assumption, Normalised, Step, Theorem
+from proofs.rewritings import definition as definition_of
+from proofs.rewritings import each_sentence, rewriting
 from symbolic.model import W1, W2, U, b1, h, o, u
 
 SHARED = (q, U, W1, W2, b1)
@@ -27,12 +29,13 @@ ANY_LOSS = Assumption(
     "ANY", "the loss downstream is arbitrary: the upstream gradient g_Y = ∂ℓ/∂Y of the node "
     "after the pair (g_s for query and keys, g_z for the classifier, g_u for the hidden layer) "
     "is left a symbol", content={"abstract": D.ABSTRACT, "linear": D.CLASSIFIERS[0],
-                                 "mlp": D.CLASSIFIERS[1]})
+                                 "mlp": D.CLASSIFIERS[1]},
+    derivations=(D.ABSTRACT, *D.CLASSIFIERS))
 
 
 def _trains(names: str) -> Assumption:
     return Assumption("T", f"{names} are trained (any other parameters trained or not)",
-                      content=True)
+                      content=True, kind="prose")
 
 
 def _rate(scope, model_name: str, name: str, keep: tuple[str, ...]) -> sp.Expr:
@@ -45,8 +48,15 @@ def _dataset(scope):
     per_sentence = scope.step("law").claim.lhs
     reduce = scope.step("law").normalise
     return Normalised(sp.Eq(D.mean_over_sentences(per_sentence, SHARED), 0, evaluate=False),
-                      D.reduce_each_sentence(lambda e: sp.cancel(reduce(e))),
+                      each_sentence(_as_rewriting(reduce).then(rewriting("cancel"))),
                       "reducing each sentence's term as in step law")
+
+
+def _as_rewriting(normaliser):
+    """A registered function (e.g. ``D.canonical``) as its registered rewriting."""
+    from proofs.rewritings import _FUNCTIONS, REGISTRY
+    named = [n for n, fn in _FUNCTIONS.items() if fn is normaliser]
+    return REGISTRY[named[0]] if named else normaliser
 
 
 _DATASET = ("over the data set, the rate is (1/|D|) Σ_χ of the per-sentence rate "
@@ -116,7 +126,7 @@ def _layer_law(model: str, base, hidden_index):
             - sp.Sum(v_dot[k] * V[i, l] + V[i, k] * v_dot[l], (i, 0, D.L - 1)))
         definition = scope.assumption("ANY")[model]
         return Normalised(sp.Eq(per_sentence, 0, evaluate=False),
-                          lambda e: D.canonical(D.expand_node(e, definition, h)),
+                          definition_of(definition, h).then(rewriting(D.CANONICAL)),
                           "writing the context h by its definition Σ_i a_i V_i, then "
                           + D.CANONICAL)
     return check
@@ -192,10 +202,9 @@ def unit_law(scope):
     pre_activation = next(nd for nd in mlp.nodes if nd.base == u).definition
     # o = max(u, 0) (the node's definition) = H(u) u (step relu), then u by its definition.
     scope.step("relu")
-    relu = {o[n_]: sp.Heaviside(u[n_]) * pre_activation}
-
-    def normalise(e):
-        return D.canonical(e.xreplace(relu))
+    del pre_activation  # u_n is written by its definition below
+    normalise = definition_of(mlp, o).then(rewriting("relu as gate"), definition_of(mlp, u),
+                                           rewriting(D.CANONICAL))
     return Normalised(sp.Eq(per_sentence, 0, evaluate=False), normalise,
                       "writing o_n = max(u_n, 0) as H(u_n) u_n (step relu) and u_n by its "
                       "definition Σ_k W1_nk h_k + b1_n, then " + D.CANONICAL)

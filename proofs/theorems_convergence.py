@@ -27,7 +27,8 @@ _grad_s = sp.Symbol(r"\partial_{s}\ell", real=True)
 _w = sp.IndexedBase("w", real=True)                      # a direction in embedding space
 
 FIXED = Assumption("U", "the classifier is linear and fixed: logits z = U h with U (C × d) not "
-                   "trained; the loss is the cross-entropy", content=D.CLASSIFIERS[0])
+                   "trained; the loss is the cross-entropy", content=D.CLASSIFIERS[0],
+                   derivations=(D.CLASSIFIERS[0],))
 LABEL = Assumption("Y", "every sentence holding t is labelled y, the class of t: Y_c = δ_cy",
                    content={Y: lambda x: sp.KroneckerDelta(x.indices[0], y)})
 SOFTMAX = Assumption("SM", "P = softmax(z) sums to 1: Σ_c P_c = 1 (theorem softmax-jacobian, "

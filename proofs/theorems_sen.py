@@ -11,6 +11,7 @@ import sympy as sp
 from proofs import derivations as D
 from proofs.derivations import QQ, G, a, c, k, l, m, p, q, r, s_t, v
 from proofs.kernel import Assumption, Citation, Normalised, Step, Theorem
+from proofs.rewritings import rewriting, substitution, within_sums
 
 # --- assumptions (shared with the other theorems about the SEN quantity) --------------------
 
@@ -22,7 +23,8 @@ GF = Assumption(
 ANY_LOSS = Assumption(
     "ANY", "ℓ_χ is any differentiable function of the context h(χ); G_χ = ∂ℓ_χ/∂h is left "
     "symbolic (the abstract loss of the derivation; any classifier, trained or not)",
-    content={"model": D.ABSTRACT, "classifiers": D.CLASSIFIERS})
+    content={"model": D.ABSTRACT, "classifiers": D.CLASSIFIERS},
+    derivations=(D.ABSTRACT, *D.CLASSIFIERS))
 A1 = Assumption("A1", "the query q is fixed (not trained)", content={"frozen": ("query",)})
 A2 = Assumption(
     "A2", "non-topic words do not contribute: every non-topic score equals a common constant c "
@@ -115,7 +117,8 @@ def sen_rate(scope):
             + sp.diff(quantity, s_t) * scope.step("flow-s").claim.rhs)
     at = {a[p]: _topic_attention(scope)}
     return Normalised(sp.Eq(rate, 0, evaluate=False),
-                      lambda e: sp.cancel(D.canonical(e).xreplace(at)),
+                      rewriting(D.CANONICAL).then(substitution("attention", at),
+                                                  rewriting("cancel")),
                       "the canonical index form, a_p replaced by its closed form (step "
                       "attention), and cancelling")
 
@@ -132,11 +135,8 @@ def dataset_rate(scope):
                                   lambda x: _G_chi[_sentence, x.indices[0]])
     total = sp.Sum(in_chi, (_sentence, 0, _n_t - 1)) / _n_data
     at = {a[p]: _topic_attention(scope)}
-
-    def each_term(e):
-        return e.replace(lambda x: isinstance(x, sp.Sum) and x.limits[0][0] == _sentence,
-                         lambda x: sp.Sum(sp.cancel(D.canonical(x.function).xreplace(at)),
-                                          *x.limits))
+    each_term = within_sums(_sentence, rewriting(D.CANONICAL).then(
+        substitution("attention", at), rewriting("cancel")))
     return Normalised(sp.Eq(total, 0, evaluate=False), each_term,
                       "reducing each sentence's term as in step sen-rate")
 

@@ -28,7 +28,11 @@ def derivative_of_square(scope):
     return sp.Eq(sp.diff(scope.assumption("S"), x), 2 * x, evaluate=False)
 
 
-def theorem(*steps, assumptions=(SQUARE,)):
+def theorem(*steps, assumptions=None):
+    """A toy theorem; by default it assumes S when some step declares it (an unread content
+    assumption is itself a failure, tested below)."""
+    if assumptions is None:
+        assumptions = (SQUARE,) if any("S" in s.uses for s in steps) else ()
     return Theorem("toy", "toy theorem", "d/dx x² = 2x", tuple(assumptions), tuple(steps))
 
 
@@ -140,7 +144,8 @@ def test_malformed_steps_and_theorems_are_rejected_on_construction():
     with pytest.raises(ValueError, match="tuple of names"):
         Step("s", "claim", "symbolic", derivative_of_square, uses="S")
     with pytest.raises(ValueError, match="names used twice"):
-        theorem(Step("S", "clash with the assumption", "symbolic", derivative_of_square))
+        theorem(Step("S", "clash with the assumption", "symbolic", derivative_of_square),
+                assumptions=(SQUARE,))
     with pytest.raises(ValueError, match="no steps"):
         theorem()
 
