@@ -405,7 +405,10 @@ def _run(step: Step, scope: Scope, granted: frozenset, reached: set):
         return FAILED, "rewriting refused: " + "; ".join(refused), (), None
     verdict = {"symbolic": _judge_symbolic, "instance": _judge_instance,
                "numeric": _judge_numeric}[step.kind]
-    ok, detail, latex = verdict(value)
+    try:
+        ok, detail, latex = verdict(value)
+    except Exception as exc:  # deciding the claim crashed (e.g. in its rewriting): not shown
+        return FAILED, f"deciding the claim raised {type(exc).__name__}: {exc}", (), None
     return (PASSED if ok else FAILED), detail, latex, value
 
 

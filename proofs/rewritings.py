@@ -246,6 +246,31 @@ register("relu as gate", "max(x, 0) = H(x)·x for every real x (whatever H(0))",
                              lambda x: sp.Heaviside(x.args[0] if x.args[1] == 0 else x.args[1])
                              * (x.args[0] if x.args[1] == 0 else x.args[1])),
          examples=(sp.Max(_x - _y, 0) + sp.Max(_y - 2 * _x, 0),))
+def _peel(expr):
+    """Σ_{x=lo}^{N} f(x) = Σ_{x=lo}^{N−1} f(x) + f(N), for sums up to a symbol N ≥ lo."""
+    def peel(total):
+        (x, lo, hi), = total.limits
+        return sp.Sum(total.function, (x, lo, hi - 1)) + total.function.xreplace({x: hi})
+    return expr.replace(lambda u: isinstance(u, sp.Sum) and len(u.limits) == 1
+                        and u.limits[0][2].is_Symbol
+                        and (u.limits[0][2] - u.limits[0][1]).is_nonnegative, peel)
+
+
+def _complete(expr):
+    """Σ_{x=lo}^{N−1} f(x) = Σ_{x=lo}^{N} f(x) − f(N), for sums up to N − 1 (N a symbol ≥ lo)."""
+    def complete(total):
+        (x, lo, hi), = total.limits
+        return sp.Sum(total.function, (x, lo, hi + 1)) - total.function.xreplace({x: hi + 1})
+    return expr.replace(lambda u: isinstance(u, sp.Sum) and len(u.limits) == 1
+                        and (u.limits[0][2] + 1).is_Symbol
+                        and (u.limits[0][2] + 1 - u.limits[0][1]).is_nonnegative, complete)
+
+
+_N = sp.Symbol("N_", integer=True, positive=True)
+register("peel last term", "Σ_{x=0}^{N} f(x) = Σ_{x=0}^{N−1} f(x) + f(N) (N a size ≥ 0)", _peel,
+         examples=(sp.Sum(_f[_i] * _x, (_i, 0, _N)),))
+register("complete last term", "Σ_{x=0}^{N−1} f(x) = Σ_{x=0}^{N} f(x) − f(N) (N a size ≥ 1)",
+         _complete, examples=(sp.Sum(_f[_i] ** 2, (_i, 0, _N - 1)),))
 register("in-range deltas", "Σ_c δ_cy f(c) = f(y): a Kronecker delta summed over a range its "
          "index lies in (the in-range branch of SymPy's Piecewise; y is a class)",
          lambda e: _in_range_branch(e.doit()),
