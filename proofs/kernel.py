@@ -225,6 +225,8 @@ class StepOutcome:
     seconds: float
     derivations: tuple = ()
     value: Any = field(default=None, compare=False, repr=False)
+    #: The names the check read through its scope (assumptions and earlier steps).
+    reads: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -362,12 +364,12 @@ def check_theorem(theorem: Theorem) -> TheoremOutcome:
         problems = scope_problems(theorem, index)
         broken = [u for u in step.uses if u in failed]
         reached: set = set()
+        scope = Scope(step, assumptions, results)
         if problems:
             status, detail, latex, value = FAILED, "out of scope: " + "; ".join(problems), (), None
         elif broken:
             status, detail, latex, value = FAILED, f"uses failed step(s) {broken}", (), None
         else:
-            scope = Scope(step, assumptions, results)
             status, detail, latex, value = _run(step, scope, _granted(step, assumptions),
                                                 reached)
             read |= set(scope.reads)
@@ -377,7 +379,8 @@ def check_theorem(theorem: Theorem) -> TheoremOutcome:
             results[step.name] = value
         outcomes.append(StepOutcome(theorem.name, step, status, detail, latex,
                                     time.perf_counter() - start,
-                                    tuple(sorted(reached, key=repr)), value))
+                                    tuple(sorted(reached, key=repr)), value,
+                                    tuple(scope.reads)))
     return TheoremOutcome(theorem, tuple(outcomes),
                           tuple(assumption_problems(theorem, read)))
 
