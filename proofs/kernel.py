@@ -297,9 +297,14 @@ def _code_of(fn):
     return getattr(fn, "__code__", None)
 
 
+#: Modules whose functions are never a step's check (not followed when looking for calls).
+_LIBRARIES = ("sympy", "numpy", "scipy", "symbolic", "numeric", "builtins", "functools")
+
+
 def _codes_reachable(fn, depth: int = 4) -> set:
     """Code objects ``fn`` may run: its own, nested ones, and those of the functions it names
-    (globals, closure cells) defined in ``proofs`` modules, to ``depth`` levels."""
+    (globals, closure cells) outside the libraries and layers below ``proofs``, to ``depth``
+    levels."""
     seen: set = set()
 
     def visit(code, namespace, cells, level):
@@ -313,7 +318,8 @@ def _codes_reachable(fn, depth: int = 4) -> set:
         if level >= depth:
             return
         for obj in named:
-            if isinstance(obj, types.FunctionType) and obj.__module__.startswith("proofs."):
+            if isinstance(obj, types.FunctionType) and not str(obj.__module__).startswith(
+                    _LIBRARIES):
                 visit(obj.__code__, obj.__globals__, _cell_values(obj), level + 1)
     code = _code_of(fn)
     if code is not None:

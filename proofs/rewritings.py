@@ -225,7 +225,7 @@ def _in_range_branch(expr):
 register("expand", "expanding products and powers (sympy.expand)", sp.expand,
          examples=((_x + _y) ** 2, (_x + 1) * (_y - 2)))
 register("cancel", "cancelling rational functions (sympy.cancel)", sp.cancel,
-         examples=((_x ** 2 - 1) / (_x - 1 + 2 * _y * 0), _x / (_x * _y + _x)))
+         examples=((_x ** 2 - _y ** 2) / (_x + _y), _x / (_x * _y + _x)))
 register("simplify", "SymPy's simplify (value-preserving)", sp.simplify,
          examples=(sp.sin(_x) ** 2 + sp.cos(_x) ** 2, sp.log(sp.exp(_x) * _y)))
 register("expand logarithms", "log(x y) = log x + log y and log(xⁿ) = n log x, for the "

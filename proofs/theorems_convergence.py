@@ -551,11 +551,11 @@ def convergence() -> Theorem:
         Step("system", "the decoupled system: v̇_t = −α a_p Σ_c U_ck (P_c − δ_cy), "
              "ṡ_t = −α ‖q‖² a_p (1 − a_p) Σ_k v_k Σ_c U_ck (P_c − δ_cy), from the derived flows "
              "of the embedding and key at the topic token (C = C_o + 1 classes)", "symbolic",
-             system, uses=("GF", "A1", "U", "A2", "Y", "C2", "context")),
+             system, uses=("GF", "A1", "U", "A2", "Y", "context")),
         Step("gradient-system", "it is the gradient flow of α ℓ_t(v, s), ℓ_t the cross-entropy "
              "of z = a(s) U v, for the inverse metric diag(I, ‖q‖²): v̇ = −α ∂ℓ_t/∂v, "
              "ṡ = −α ‖q‖² ∂ℓ_t/∂s, with a′(s) from step da", "symbolic", gradient_system,
-             uses=("U", "Y", "C2", "attention", "da", "system")),
+             uses=("U", "Y", "attention", "da", "system")),
         Step("descent", "so dℓ_t/dτ = −α (‖∂ℓ_t/∂v‖² + ‖q‖² (∂ℓ_t/∂s)²) ≤ 0, with the "
              "derived gradient entries named g_l, g_s (real)", "symbolic", descent,
              uses=("gradient-system",)),
