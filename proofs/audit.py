@@ -486,7 +486,8 @@ def _markdown_theorem(number: int, outcome: TheoremOutcome) -> list[str]:
     out.append("∎" if outcome.ok else
                "**Not proved**: " + "; ".join(s.step.name for s in outcome.steps if not s.ok)
                + " failed.")
-    return out
+    return out + ["", "*Trusted, not checked.*", "",
+                  *(f"- {line.strip()}" for line in format_axioms(outcome).splitlines()[1:])]
 
 
 def _writable(path) -> Path:

@@ -306,3 +306,19 @@ def test_a_normalised_claim_keeps_its_registered_rewriting_in_the_report(converg
     names = {r["name"] for r in audit.axioms(convergence_report.outcomes[0])["rewritings"]}
     assert {"peel last term", "the canonical index form"} <= names
     assert isinstance(Normalised, type)
+
+
+def test_the_sign_step_of_the_sen_curve_is_symbolic_and_fails_when_flipped():
+    th = registered("sen-curve")
+    sign = next(s for s in th.steps if s.name == "sign")
+    assert sign.kind == "symbolic" and sign.citation is None
+
+    def flipped(scope):
+        claim = sign.check(scope)
+        return sp.Gt(claim.lhs, claim.rhs, evaluate=False)
+    assert step_failed(failures_naming(replace_step(th, "sign", check=flipped)), "sign")
+
+
+def test_the_markdown_report_lists_what_is_trusted(convergence_report):
+    text = audit.markdown_report(convergence_report)
+    assert "*Trusted, not checked.*" in text and "- prose      GE:" in text
