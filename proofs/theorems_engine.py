@@ -155,8 +155,10 @@ def printed_engine() -> Theorem:
                  f"{EXACT_SIZES[classifier]}", "instance", derivation_matches_explicit(classifier),
                  uses=("M",)),
             Step(f"engine-{classifier}", f"{classifier}: the printed engine's loss and "
-                 f"gradient on that explicit sentence equal the explicit instance's at random "
-                 f"points", "numeric", engine_matches_explicit(classifier),
+                 f"gradient on an explicit sentence ({SIZES[classifier]}) equal those of the "
+                 f"explicit instance (the model written out, as step derivation-{classifier} "
+                 f"checks it against the derivation) at random points", "numeric",
+                 engine_matches_explicit(classifier),
                  uses=("E", f"derivation-{classifier}")),
             Step(f"fd-{classifier}", f"{classifier}: the printed gradient agrees with central "
                  f"differences of the printed loss on random padded batches", "numeric",
