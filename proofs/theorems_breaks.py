@@ -46,12 +46,6 @@ SCORES_ONLY = Assumption(
     content={"embeddings": _embeddings_topic_and_others, "scores": D.exp_scores_a2})
 
 
-def _idempotent_deltas(expr):
-    """δ² = δ (a Kronecker delta is 0 or 1)."""
-    return expr.replace(lambda x: x.is_Pow and isinstance(x.base, sp.KroneckerDelta)
-                        and x.exp.is_Integer and x.exp > 0, lambda x: x.base)
-
-
 def _g_dot(x):
     return D.dot(G[k], x[k] if x is v else x[j, k], k)
 
