@@ -250,22 +250,28 @@ def declared_hypotheses(value) -> dict[str, tuple[str, ...]]:
 
 
 def _rewritings_used(value) -> list:
-    from proofs import rewritings
+    """The registered rewritings (and named normalisers) a step's claims were decided after."""
     out = []
     for claim in (value.values() if isinstance(value, Mapping) else (value,)):
         normaliser = getattr(claim, "normalise", None)
-        if isinstance(normaliser, rewritings.Rewriting):
+        if normaliser is not None:
             out += _leaves(normaliser)
-        elif normaliser is not None:
-            out += [r for r in rewritings.REGISTRY.values()
-                    if rewritings._FUNCTIONS[r.name] is normaliser]
     return out
 
 
-def _leaves(rewriting) -> list:
-    if rewriting.kind in ("chain", "within-sums", "per-sentence"):
-        return [leaf for part in rewriting.parts for leaf in _leaves(part)]
-    return [rewriting]
+def _leaves(rewrite) -> list:
+    """Registered rewritings as themselves; a plain function as the registered rewriting or
+    named normaliser it is; chains and per-sum or per-sentence rewritings by their parts."""
+    from proofs import rewritings
+    kind = getattr(rewrite, "kind", None)
+    if kind in ("chain", "within-sums", "per-sentence"):
+        return [leaf for part in rewrite.parts for leaf in _leaves(part)]
+    if kind is not None:
+        return [rewrite]
+    named = [r for r in rewritings.REGISTRY.values() if rewritings._FUNCTIONS[r.name] is rewrite]
+    named += [rewritings.Rewriting(name, f"the named normaliser {name!r} (proofs.normalisers)")
+              for name, fn in rewritings._named_normalisers().items() if fn is rewrite]
+    return named[:1]
 
 
 def axioms(outcome: TheoremOutcome) -> dict:

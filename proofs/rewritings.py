@@ -114,20 +114,29 @@ def definition(model, base) -> Rewriting:
                      f"model", "definition", index=base, model=model)
 
 
-def within_sums(index, inner: Rewriting) -> Rewriting:
+def within_sums(index, inner) -> Rewriting:
     """``inner`` applied to the body of every sum over ``index`` (exact as ``inner`` is)."""
-    return Rewriting(f"within each sum over {index}: {inner.name}",
-                     f"within each sum over {index}: {inner.meaning}", "within-sums",
+    return Rewriting(f"within each sum over {index}: {_name(inner)}",
+                     f"within each sum over {index}: {_meaning(inner)}", "within-sums",
                      parts=(inner,), index=index)
 
 
-def each_sentence(inner: Rewriting) -> Rewriting:
-    """``inner`` applied to each sentence's term of a sum over sentences χ, read as the
-    per-sentence expression (``X[χ, x]`` as ``X[x]``): exact as ``inner`` is, since the term
-    of sentence χ is the per-sentence expression at that sentence's quantities."""
-    return Rewriting(f"each sentence's term: {inner.name}",
-                     f"each sentence's term as one sentence's: {inner.meaning}",
+def each_sentence(inner) -> Rewriting:
+    """``inner`` (a rewriting, or a registered function) applied to each sentence's term of a
+    sum over sentences χ, read as the per-sentence expression (``X[χ, x]`` as ``X[x]``): exact
+    as ``inner`` is, since the term of sentence χ is the per-sentence expression at that
+    sentence's quantities."""
+    return Rewriting(f"each sentence's term: {_name(inner)}",
+                     f"each sentence's term as one sentence's: {_meaning(inner)}",
                      "per-sentence", parts=(inner,))
+
+
+def _name(rewrite) -> str:
+    return getattr(rewrite, "name", None) or getattr(rewrite, "__name__", "a rewriting")
+
+
+def _meaning(rewrite) -> str:
+    return getattr(rewrite, "meaning", None) or _name(rewrite)
 
 
 # --- validation (called by the kernel on the rewritings a step's claims use) ----------------
