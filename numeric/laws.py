@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import numeric
+from numeric._generated import laws as printed
 from numeric.trajectory import ROW_FROZEN, Trajectory
 
 #: A precondition measured as a relative deviation holds when it is at most this.
@@ -200,18 +201,6 @@ def _frozen_parts_vanish(traj: Trajectory, names: tuple[str, ...]) -> Condition:
                      f"largest frozen entry relative to its array: {where}" if where else "")
 
 
-def _outer_sum(x: np.ndarray) -> np.ndarray:
-    """``Σ_w x_w x_wᵀ`` per snapshot, shape (T, 1, k, k)."""
-    return np.einsum("twi,twj->tij", x, x)[:, None]
-
-
-def _gram_terms(a: np.ndarray, b: np.ndarray) -> Terms:
-    """Terms of a balance between Gram matrices; ``σ ≤ 2(tr A + tr B)`` since
-    ``‖δ(XᵀX)‖ ≤ 2δ‖X‖² = 2δ tr XᵀX``."""
-    trace = np.trace(a, axis1=2, axis2=3) + np.trace(b, axis1=2, axis2=3)
-    return a, b, 2 * trace, ["matrix"]
-
-
 # --- SEN: the persisting identity ---------------------------------------------------------
 
 def _topic_structure(traj: Trajectory):
@@ -248,13 +237,18 @@ def _sentence_sizes(traj: Trajectory, topics, topic_tok, nontopic_tok) -> np.nda
     return m
 
 
-def sen_terms(traj: Trajectory):
-    """``A_t = ½‖v_t‖²``, ``B_t = (s_t + e^{s_t−c}/m_t)/‖q‖²`` per topic word t; sensitivity
-    ``‖v_t‖² + ((1 + e^{s_t−c}/m) 2‖q‖‖κ_t‖ + e^{s_t−c}/m · 2‖q‖ max_n‖κ_n‖)/‖q‖² + 2|B_t|``.
+def _args(traj: Trajectory, names) -> dict:
+    return {n: traj.params[n] for n in names}
 
-    ``c`` is the common non-topic score (log-mean-exp of the non-topic scores, exact under
-    A2) and ``m_t`` the mean number of non-topic words of the sentences holding t (= m
-    under A3).
+
+def sen_terms(traj: Trajectory):
+    """``A_t``, ``B_t`` of the declared law ``sen`` per topic word t, and its sensitivity,
+    all from the printed evaluators (``numeric/_generated/laws.py``).
+
+    The run supplies the law's constants: ``c``, the common non-topic score (log-mean-exp of
+    the non-topic scores, exact under A2), and ``m_t``, the mean number of non-topic words of
+    the sentences holding t (= m under A3). A perturbation of ``c`` counts with
+    ``|∂Q/∂c| · δc``, ``δc ≤ max_n 2‖q‖‖κ_n‖`` (c moves with the non-topic scores).
     """
     topic_tok, nontopic_tok, topics, nontopics = _topic_structure(traj)
     m = _sentence_sizes(traj, topics, topic_tok, nontopic_tok)
@@ -264,19 +258,14 @@ def sen_terms(traj: Trajectory):
     q2 = (traj.params["query"] ** 2).sum(axis=1)
     if (q2 == 0).any():
         raise NotComputable("the query is zero in some snapshot (‖q‖ = 0)")
-    s = scores(traj)
-    c = _common_score(s, nontopics)
-    st = s[:, topics]
-    v2 = (traj.params["embeddings"][:, topics] ** 2).sum(axis=2)
-    e = np.exp(st - c[:, None]) / m
-    a = 0.5 * v2
-    b = (st + e) / q2[:, None]
-    # δs_w ≤ 2δ‖q‖‖κ_w‖ and δc ≤ max_n δs_n; ‖q‖² contributes 2δ|B|
-    qn = np.sqrt(q2)[:, None]
+    c = _common_score(scores(traj), nontopics)
+    m_words = np.ones((len(traj.time), traj.data.n_words))
+    m_words[:, topics] = m
+    args = dict(_args(traj, ("embeddings", "keys", "query")), c=c, m=m_words)
+    a, b = (x[:, topics] for x in printed.sen_terms(**args))
     kn = np.linalg.norm(traj.params["keys"], axis=2)
-    ds_t = 2 * qn * kn[:, topics]
-    dc = 2 * qn * kn[:, nontopics].max(axis=1, keepdims=True)
-    sens = v2 + ((1 + e) * ds_t + e * dc) / q2[:, None] + 2 * np.abs(b)
+    dc = 2 * np.sqrt(q2)[:, None] * kn[:, nontopics].max(axis=1, keepdims=True)
+    sens = (printed.sen_sensitivity(**args) + printed.sen_slopes(**args)["c"] * dc)[:, topics]
     return a, b, sens, [f"topic word {t}" for t in topics]
 
 
@@ -321,78 +310,68 @@ def sen_conditions(traj: Trajectory) -> list[Condition]:
 
 
 def context_gradient(params, data, spec) -> np.ndarray:
-    """``G_χ = ∂ℓ_χ/∂h(χ)`` per sentence, (S, d): cross-entropy back through the classifier."""
-    z = numeric.logits(params, data, spec)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    p[np.arange(len(p)), data.labels] -= 1.0
-    if spec.classifier == "linear":
-        return p @ params["classifier"]
-    u = numeric.context(params, data) @ params["hidden_weight"].T + params["hidden_bias"]
-    return ((p @ params["output_weight"]) * (u > 0)) @ params["hidden_weight"]
+    """``G_χ = ∂ℓ_χ/∂h(χ)`` per sentence, (S, d): the printed backward pass down to ``h``."""
+    fw = numeric.forward(params, data, spec)
+    return getattr(printed, f"context_gradient_{spec.classifier}")(fw, data.labels, **params)
 
 
 def sen_deviation_rate(params, data, spec, frozen_rows=None) -> np.ndarray:
-    """``dQ_t/dτ`` per topic word when A1 or A2's zero embeddings fail (A3 and equal, fixed
-    non-topic scores ``c`` assumed), in the order of ``sen_terms``:
-
-        −(1/|D|) a_t/(1−a_t) Σ_{χ∋t} (h_χ − a_t v_t)·G_χ
-        − (1 + e^{s_t−c}/m)(κ_t·q̇)/‖q‖² + 2 (s_t + e^{s_t−c}/m)(q·q̇)/‖q‖⁴,
-
-    with ``a_t = e^{s_t}/(e^{s_t} + m e^c)``: the non-topic words' share of the context, and
-    the query's motion ``q̇ = −∂L/∂q`` (zero when the query is frozen).
+    """``dQ_t/dτ`` per topic word (in the order of ``sen_terms``) when A1 or A2's zero
+    embeddings fail: the printed rate of the declared law ``sen`` (the chain rule on its
+    quantity, ``numeric/_generated/laws.py``) along the engine's flow ``−∇L`` (frozen arrays
+    and rows at 0), with ``c`` the measured common non-topic score held fixed. It vanishes
+    under A1–A3; theorems sen-breaks-embeddings and sen-breaks-query give its closed forms.
     """
     from numeric.integrate import trained_flow
 
     traj = Trajectory(data, spec, [0.0], {n: x[None] for n, x in params.items()})
     topic_tok, nontopic_tok, topics, nontopics = _topic_structure(traj)
-    m = _sentence_sizes(traj, topics, topic_tok, nontopic_tok)
-    s = params["keys"] @ params["query"]
-    c = _common_score(s[None], nontopics)[0]
-    st, v = s[topics], params["embeddings"][topics]
-    a = 1.0 / (1.0 + m * np.exp(c - st))
-    G = context_gradient(params, data, spec)
-    h = numeric.context(params, data)
-    holds = (data.tokens[:, :, None] == topics).any(axis=1)         # (S, K): χ ∋ t
-    context_part = holds * ((h * G).sum(axis=1)[:, None] - a * (G @ v.T))
-    rate = -(a / (1 - a)) * context_part.sum(axis=0) / len(data)
-    if "query" in spec.trained:
-        qdot = trained_flow(params, data, spec, frozen_rows)[1]["query"]
-        q2 = params["query"] @ params["query"]
-        e = np.exp(st - c) / m
-        rate += (-(1 + e) * (params["keys"][topics] @ qdot) / q2
-                 + 2 * (st + e) * (params["query"] @ qdot) / q2 ** 2)
-    return rate
+    m_words = np.ones((1, data.n_words))
+    m_words[0, topics] = _sentence_sizes(traj, topics, topic_tok, nontopic_tok)
+    c = _common_score(scores(traj), nontopics)
+    velocity = trained_flow(params, data, spec, frozen_rows)[1]
+    names = ("embeddings", "keys", "query")
+    args = {n: traj.params[n] for n in names}
+    args.update({f"d_{n}": np.asarray(velocity.get(n, np.zeros_like(params[n])))[None]
+                 for n in names})
+    return printed.sen_rate(**args, c=c, m=m_words)[0, topics]
 
 
 # --- balance laws -------------------------------------------------------------------------
 
+def _matrix_terms(traj: Trajectory, name: str, params) -> Terms:
+    """A balance between matrices, printed: ``A``, ``B`` as one component ``(T, 1, k, k)``;
+    its sensitivity the Frobenius norm of the per-entry bounds (``‖δQ‖_F ≤ δ‖σ‖_F``)."""
+    fn = name.replace("-", "_")
+    args = _args(traj, params)
+    a, b = getattr(printed, f"{fn}_terms")(**args)
+    entries = getattr(printed, f"{fn}_sensitivity")(**args)
+    sens = np.sqrt((entries ** 2).sum(axis=(1, 2)))[:, None]
+    return a[:, None], b[:, None], sens, ["matrix"]
+
+
 def query_key_terms(traj: Trajectory):
-    """``A = q qᵀ``, ``B = Σ_w κ_w κ_wᵀ``."""
-    q = traj.params["query"]
-    return _gram_terms(np.einsum("ti,tj->tij", q, q)[:, None], _outer_sum(traj.params["keys"]))
+    """``A = q qᵀ``, ``B = Σ_w κ_w κ_wᵀ`` (declared law query-key)."""
+    return _matrix_terms(traj, "query-key", ("keys", "query"))
 
 
 def classifier_embedding_terms(traj: Trajectory):
-    """``A = UᵀU`` (U the (C, d) linear classifier), ``B = Σ_w v_w v_wᵀ``."""
-    u = traj.params["classifier"]
-    return _gram_terms(np.einsum("tci,tcj->tij", u, u)[:, None],
-                       _outer_sum(traj.params["embeddings"]))
+    """``A = UᵀU``, ``B = Σ_w v_w v_wᵀ`` (declared law classifier-embedding)."""
+    return _matrix_terms(traj, "classifier-embedding", ("embeddings", "classifier"))
 
 
 def hidden_embedding_terms(traj: Trajectory):
-    """``A = W1ᵀW1`` (W1 the (H, d) hidden weight), ``B = Σ_w v_w v_wᵀ``."""
-    w1 = traj.params["hidden_weight"]
-    return _gram_terms(np.einsum("thi,thj->tij", w1, w1)[:, None],
-                       _outer_sum(traj.params["embeddings"]))
+    """``A = W1ᵀW1``, ``B = Σ_w v_w v_wᵀ`` (declared law hidden-embedding)."""
+    return _matrix_terms(traj, "hidden-embedding", ("embeddings", "hidden_weight"))
 
 
 def relu_unit_terms(traj: Trajectory):
-    """Per hidden unit j: ``A_j = ‖W2[:, j]‖²``, ``B_j = ‖W1[j, :]‖² + b1_j²``; σ = 2(A + B)."""
-    p = traj.params
-    a = (p["output_weight"] ** 2).sum(axis=1)
-    b = (p["hidden_weight"] ** 2).sum(axis=2) + p["hidden_bias"] ** 2
-    return a, b, 2 * (a + b), [f"hidden unit {j}" for j in range(a.shape[1])]
+    """Per hidden unit j: ``A_j = ‖W2[:, j]‖²``, ``B_j = ‖W1[j, :]‖² + b1_j²`` (declared law
+    relu-unit), with the printed sensitivity."""
+    args = _args(traj, ("hidden_weight", "hidden_bias", "output_weight"))
+    a, b = printed.relu_unit_terms(**args)
+    return a, b, printed.relu_unit_sensitivity(**args), [f"hidden unit {j}"
+                                                         for j in range(a.shape[1])]
 
 
 def _vanish(*names):

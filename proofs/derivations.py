@@ -13,7 +13,7 @@ import sympy as sp
 
 from proofs.kernel import Normalised
 from symbolic.derive import derive, flow
-from symbolic.indexform import IExpr, Term, fresh, kind_of
+from symbolic.indexform import IExpr
 from symbolic.model import (
     CLASS,
     EMBED,
@@ -111,7 +111,12 @@ def canonical(expr) -> sp.Expr:
     Quantities outside index form (``s_t``, ``c``, ``m``) pass through as coefficients."""
     if isinstance(expr, sp.MatrixBase):
         return expr.applyfunc(canonical)
-    expr = expr.xreplace({QQ: norm2(q, r)})
+    # ‖q‖² in a numerator is written as its sum (so it meets Σ_r q_r² of a derivation); in a
+    # denominator it stays a positive symbol (index form has no sums in denominators).
+    inverse = sp.Dummy("inverse_norm_q", positive=True)
+    expr = expr.replace(lambda x: x.is_Pow and x.base == QQ and x.exp.is_negative,
+                        lambda x: inverse ** (-x.exp))
+    expr = expr.xreplace({QQ: norm2(q, r)}).xreplace({inverse: 1 / QQ})
     return fold_norm_q(factor_sums(IExpr.from_sympy(expr, FOLDS).to_sympy()))
 
 
@@ -124,36 +129,6 @@ def fold_norm_q(expr) -> sp.Expr:
                 and x.function.base.indices == (x.limits[0][0],)
                 and x.limits[0][1] == 0 and x.limits[0][2] == d_key - 1)
     return expr.replace(is_norm_q, lambda x: QQ)
-
-
-def inline_except(der, name: str, keep: tuple[str, ...]) -> IExpr:
-    """``∂ℓ/∂name`` with every upstream symbol ``g_Y`` substituted except those in ``keep``."""
-    expr = der.grads[name]
-    for _ in range(len(der.grads) + 1):
-        pending = {nm: sym for nm, sym in der.symbols.items()
-                   if nm != name and nm not in keep and expr.to_sympy().has(sym)}
-        if not pending:
-            return expr
-        for nm, sym in pending.items():
-            expr = _substitute(expr, sym, der._indices(nm), der.grads[nm])
-    raise RuntimeError(f"upstream symbols of {name} do not resolve")
-
-
-def _substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
-    """Replace ``sym[x]`` by ``value`` read at ``x``; value's summed indices made fresh first,
-    so no index of ``expr`` is captured."""
-    def at(ref):
-        apart = [Term(tm.coeff, tm.body.xreplace(new), tuple(new.values()))
-                 for tm in value.terms
-                 for new in [{x: fresh(kind_of(x)) for x in tm.summed}]]
-        indices = ref.indices if own else ()
-        return IExpr(apart).to_sympy().xreplace(dict(zip(own, indices)))
-    body = expr.to_sympy()
-    if own:
-        body = body.replace(lambda x: isinstance(x, sp.Indexed) and x.base == sym, at)
-    else:
-        body = body.xreplace({sym: at(None)})
-    return IExpr.from_sympy(body, FOLDS)
 
 
 def index_claim(lhs, rhs, how: str = CANONICAL) -> Normalised:

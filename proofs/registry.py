@@ -10,10 +10,11 @@ from proofs.kernel import Theorem
 THEOREM_MODULES = (
     "proofs.theorems_softmax",
     "proofs.theorems_sen",
-    "proofs.theorems_balance",
+    "proofs.conservation",
     "proofs.theorems_breaks",
     "proofs.theorems_convergence",
     "proofs.theorems_engine",
+    "proofs.normalisers",
 )
 
 

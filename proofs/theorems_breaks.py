@@ -14,17 +14,20 @@ import sympy as sp
 
 from proofs import derivations as D
 from proofs.derivations import QQ, G, V, a, c, j, k, m, p, q, r, s_t, v
-from proofs.kernel import Assumption, Normalised, Step, Theorem
-from proofs.rewritings import rewriting, substitution
+from proofs.kernel import Assumption, Step, Theorem, check_theorem
+from proofs.normalisers import normalised
 from proofs.theorems_sen import (
     A3,
     ANY_LOSS,
     DEF_Q,
     GF,
+    SEN_IDENTITY,
     attention_from,
     flow_embedding,
+    sen_identity,
     sen_quantity,
 )
+from symbolic import laws as SL
 
 #: Non-topic embeddings of the sentence's tokens (arbitrary; read at non-topic tokens only).
 w = sp.IndexedBase("w", real=True)
@@ -73,20 +76,25 @@ def _attention_values(scope) -> dict:
 
 
 def deviation_embeddings(scope):
-    """∇_v Q · v̇ + ∂Q/∂s_t ṡ = −(a_t/m) Σ_{j≠p} G·w_j per sentence."""
-    quantity = scope.assumption("Q")()
-    rate = (sp.Sum(D.canonical(sp.diff(quantity, v[k])) * scope.step("flow-v").claim.rhs,
-                   (k, 0, D.d - 1))
-            + sp.diff(quantity, s_t) * scope.step("flow-s").claim.rhs)
-    mean_others = sp.Sum((1 - sp.KroneckerDelta(j, p)) * _g_dot(w), (j, 0, D.L - 1)) / m
-    claimed = -a[p] * mean_others
+    """The declared law's rate along the flow (the chain rule on Q, symbolic.laws), in a
+    sentence holding t (A3), with A2's scores and arbitrary non-topic embeddings (A2s) and
+    a_x by step attention: −(a_t/m) Σ_{j≠p} G·w_j."""
+    law, model = scope.assumption("Q")["law"], scope.assumption("ANY")["model"]
+    frozen = scope.assumption("A1")["frozen"]
+    flows = scope.assumption("GF")(model, tuple(x for x in ("embeddings", "keys", "query")
+                                                if x not in frozen))
+    rate = SL.sentence_rate(law, model, flows).to_sympy()
+    rate = scope.assumption("A3")["at_topic"](rate, model)
+    a2s = scope.assumption("A2s")
+    rate = a2s["scores"](a2s["embeddings"](rate))
     values = _attention_values(scope)
-
-    normalise = substitution("attention", values).then(
-        rewriting("expand", "idempotent deltas", D.CANONICAL, "cancel"))
-    return Normalised(sp.Eq(rate, claimed.xreplace({a[p]: values[a[p]]}), evaluate=False),
-                      normalise, "a_x replaced by its closed form (step attention), δ² = δ, "
-                      "then " + D.CANONICAL)
+    (x,) = D.attention_definition()[1]
+    closed = scope.step("attention").claim.rhs
+    rate = rate.replace(lambda y: isinstance(y, sp.Indexed) and y.base == a,
+                        lambda y: closed.xreplace({x: y.indices[0]}))
+    mean_others = sp.Sum((1 - sp.KroneckerDelta(j, p)) * _g_dot(w), (j, 0, D.L - 1)) / m
+    claimed = (-a[p] * mean_others).xreplace({a[p]: values[a[p]]})
+    return normalised(sp.Eq(rate, claimed, evaluate=False), "canonical-cancel-deltas")
 
 
 def example_embeddings(scope):
@@ -112,7 +120,8 @@ def breaks_embeddings() -> Theorem:
              uses=("A2s", "A3")),
         Step("deviation", "per sentence, ∇_v Q · v̇ + (∂Q/∂s_t) ṡ = −a_t G_χ · w̄_χ, where "
              "w̄_χ = (1/m) Σ_{j≠p} w_j is the mean non-topic embedding of the sentence",
-             "symbolic", deviation_embeddings, uses=("Q", "flow-v", "flow-s", "attention")),
+             "symbolic", deviation_embeddings,
+             uses=("GF", "ANY", "A1", "A2s", "A3", "Q", "flow-v", "flow-s", "attention")),
         Step("example", "the extra term is not identically 0: on the explicit case d = 1, "
              "m = 1, s_t = c = 0, G = w = 1 it is −1/2", "instance", example_embeddings,
              uses=("deviation",)),
@@ -142,21 +151,34 @@ A2_KEYS = Assumption(
 DEF_Q0 = Assumption(
     "Q", "definition (the SEN quantity with c = 0, as a function of q): "
     "Q = ½‖v_t‖² − (s_t + e^{s_t}/m)/‖q‖² with s_t = q·κ_t",
-    content=lambda: sen_quantity(v, s_t, 0))
+    content={"law": SL.SEN, "quantity": lambda: sen_quantity(v, s_t, 0)})
 SEN_RATE = Assumption(
-    "SENR", "the SEN rate (theorem sen-identity, step sen-rate): per sentence holding t, "
-    "∇_v Q·v̇_t + (∂Q/∂s_t) q·κ̇_t = 0, for any G and whatever the query does", kind="prose")
+    "SENR", "imported from theorem sen-identity (re-checked in step sen-identity): "
+    + SEN_IDENTITY + " Its rate is linear in the flows, so the parts through v_t and κ_t are "
+    "the same whatever the query does (step same-flows)", content=sen_identity)
+
+
+def imported_identity(scope):
+    """Theorem sen-identity, re-checked: what SENR states is what it proves."""
+    outcome = check_theorem(scope.assumption("SENR")())
+    if not outcome.ok:
+        raise ValueError(f"theorem {outcome.theorem.name} does not hold: {outcome.failures[0]}")
+    failed = sp.Symbol("failed steps of sen-identity")
+    return sp.Eq(failed, 0, evaluate=False).subs(failed, len(outcome.failures))
 
 
 def query_gradient(scope):
-    """∂Q/∂q_r by the chain rule through s_t = Σ q κ_t and ‖q‖² = Σ q²."""
-    quantity = scope.assumption("Q")()
-    score, norm = D.dot(q[r], kappa_t[r], r), D.norm2(q, r)
-    ds, dn = [D.canonical(sp.diff(x.xreplace({r: D.t}), q[r])) for x in (score, norm)]
-    derived = sp.diff(quantity, _s) * ds + sp.diff(quantity, _n2) * dn
+    """∂Q/∂q_r of the declared quantity (c = 0), by ``symbolic.laws.derivative`` (the chain
+    rule through the score node s_w = Σ q κ_w and ‖q‖²), read with s_w = s_t, κ_w = κ_t."""
+    law = scope.assumption("Q")["law"]
+    model = scope.assumption("ANY")["model"]
+    slope = SL.derivative(law.quantity.xreplace({SL.c: 0}), q[r], model)
+    slope = D.canonical(slope).xreplace({SL.s[SL.w]: _s})
+    derived = slope.replace(lambda x: isinstance(x, sp.Indexed) and x.base == D.K
+                            and x.indices[0] == SL.w, lambda x: kappa_t[x.indices[1]])
     claimed = (-(1 + sp.exp(_s) / m) * kappa_t[r] / _n2
                + 2 * (_s + sp.exp(_s) / m) * q[r] / _n2 ** 2)
-    return sp.Eq(derived, claimed, evaluate=False)
+    return normalised(sp.Eq(derived, claimed, evaluate=False), "canonical-cancel")
 
 
 def query_flow(scope):
@@ -179,14 +201,13 @@ def same_flows(scope):
 
 def deviation_query(scope):
     """The v and κ terms are the SEN rate (0); what is left is ∇_q Q · q̇."""
-    scope.assumption("SENR")
+    scope.step("sen-identity")
     scope.step("same-flows")
-    gradient = scope.step("q-gradient").rhs
+    gradient = scope.step("q-gradient").claim.rhs
     extra = sp.Sum(gradient * _q_dot[r], (r, 0, D.d_key - 1))
     claimed = (2 * (_s + sp.exp(_s) / m) / _n2 ** 2 * D.dot(q[r], _q_dot[r], r)
                - (1 + sp.exp(_s) / m) / _n2 * D.dot(kappa_t[r], _q_dot[r], r))
-    return Normalised(sp.Eq(extra, claimed, evaluate=False), D.factor_sums,
-                      "splitting sums over independent factors")
+    return normalised(sp.Eq(extra, claimed, evaluate=False), "factor-sums")
 
 
 def deviation_per_sentence(scope):
@@ -198,9 +219,7 @@ def deviation_per_sentence(scope):
     g_v = a[p] * (1 - a[p]) * _g_dot(v)
     claimed = -g_v / D.n_data * (2 * (_s + sp.exp(_s) / m) / _n2 ** 2 * D.dot(q[r], kappa[r], r)
                                  - (1 + sp.exp(_s) / m) / _n2 * D.dot(kappa_t[r], kappa[r], r))
-    return Normalised(sp.Eq(extra, claimed, evaluate=False),
-                      rewriting("factored sums", "cancel"),
-                      "splitting sums over independent factors and cancelling")
+    return normalised(sp.Eq(extra, claimed, evaluate=False), "factor-sums-cancel")
 
 
 def example_query(scope):
@@ -220,13 +239,15 @@ def breaks_query() -> Theorem:
     steps = (
         Step("q-gradient", "∂Q/∂q_r = −(1 + e^{s_t}/m) κ_t,r/‖q‖² + 2 (s_t + e^{s_t}/m) "
              "q_r/‖q‖⁴ (chain rule through s_t = q·κ_t and ‖q‖²)", "symbolic",
-             query_gradient, uses=("Q",)),
+             query_gradient, uses=("Q", "ANY")),
         Step("same-flows", "the flows of the embeddings and keys are the same whether the "
              "query trains or not", "symbolic", same_flows, uses=("GF", "ANY", "TQ")),
+        Step("sen-identity", "theorem sen-identity holds (re-checked now)", "symbolic",
+             imported_identity, uses=("SENR",)),
         Step("deviation", "dQ/dτ = ∇_v Q·v̇ + ∇_κ Q·κ̇_t + ∇_q Q·q̇; the first two are the SEN "
-             "rate, 0 (SENR, unchanged by step same-flows), so "
+             "rate, 0 (step sen-identity, unchanged by step same-flows), so "
              "dQ/dτ = 2 (s_t + e^{s_t}/m) q·q̇/‖q‖⁴ − (1 + e^{s_t}/m) κ_t·q̇/‖q‖²",
-             "symbolic", deviation_query, uses=("q-gradient", "SENR", "same-flows")),
+             "symbolic", deviation_query, uses=("q-gradient", "sen-identity", "same-flows")),
         Step("q-flow", "per sentence, under A2k the query flow is −κ a_p (1 − a_p) G·v, "
              "with κ, v the key and embedding of the sentence's topic word", "symbolic",
              query_flow, uses=("GF", "ANY", "TQ", "A2k")),

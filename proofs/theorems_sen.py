@@ -9,172 +9,76 @@ from __future__ import annotations
 import sympy as sp
 
 from proofs import derivations as D
-from proofs.derivations import QQ, G, a, c, k, l, m, p, q, r, s_t, v
-from proofs.kernel import Assumption, Citation, Normalised, Step, Theorem
-from proofs.rewritings import rewriting, substitution, within_sums
+from proofs.conservation import _late, conservation_theorem
+from proofs.derivations import QQ, G, a, c, k, l, m, p, s_t, v
+from proofs.kernel import Assumption, Citation, Step, Theorem, check_theorem
+from proofs.normalisers import normalised
+from symbolic import laws as SL
 
-# --- assumptions (shared with the other theorems about the SEN quantity) --------------------
+# --- the identity: the conservation theorem of the declared law ``sen`` ----------------------
+
+SEN_IDENTITY = (
+    "Under A1–A3 and the gradient flow, for every topic word t and any differentiable "
+    "per-sentence loss ℓ (G_χ = ∂ℓ_χ/∂h; so for any classifier, trained or not): "
+    "d/dτ [ ½‖v_t‖² − (s_t + e^{s_t − c}/m) / ‖q‖² ] = 0: the per-sentence rate along the "
+    "flow vanishes both in a sentence holding t (whose attention a_t = e^{s_t} / (e^{s_t} + "
+    "m e^c) is the same in every such sentence) and in one that does not.")
+
+
+def sen_identity() -> Theorem:
+    """Built generically from the declaration ``symbolic.laws.SEN`` (proofs/conservation.py)."""
+    return conservation_theorem(SL.SEN, "sen-identity", SEN_IDENTITY)
+
+
+def sen_quantity(vv=v, score=s_t, shift=c, law: SL.Law = SL.SEN) -> sp.Expr:
+    """The declared ``Q`` of one topic word written with its embedding ``vv``, its score
+    ``score`` and the common non-topic score ``shift`` (read from the declaration)."""
+    expr = law.quantity.xreplace({SL.s[SL.w]: score, SL.c: shift})
+    expr = expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == D.V,
+                        lambda x: vv[x.indices[1]])
+    return expr.xreplace({k: l})
+
+
+# --- assumptions of PAPER.md for the theorems about SEN that are not conservation theorems ---
+# (where SEN breaks, convergence), with content read from the declarations of symbolic/laws.py
 
 GF = Assumption(
     "GF", "training follows the gradient flow dθ/dτ = −∇L(θ) of L = (1/|D|) Σ_χ ℓ_χ; a word's "
     "embedding and key receive, from each sentence χ, −∂ℓ_χ/∂(the copy gathered at each token "
     "where the word occurs), as the engine scatters them",
-    content=D.flow)
+    content=_late("flow"), derivations=(D.ABSTRACT,) + D.CLASSIFIERS)
 ANY_LOSS = Assumption(
     "ANY", "ℓ_χ is any differentiable function of the context h(χ); G_χ = ∂ℓ_χ/∂h is left "
     "symbolic (the abstract loss of the derivation; any classifier, trained or not)",
-    content={"model": D.ABSTRACT, "classifiers": D.CLASSIFIERS},
-    derivations=(D.ABSTRACT, *D.CLASSIFIERS))
-A1 = Assumption("A1", "the query q is fixed (not trained)", content={"frozen": ("query",)})
-A2 = Assumption(
-    "A2", "non-topic words do not contribute: every non-topic score equals a common constant c "
-    "and every non-topic embedding is 0 (so in a sentence holding the topic word t at token p, "
-    "V_x = δ_xp v_t and e^{s_x} = δ_xp e^{s_t} + (1 − δ_xp) e^c)",
-    content={"embeddings": D.embeddings_only_topic, "scores": D.exp_scores_a2})
+    content={"model": D.ABSTRACT, "classifiers": D.CLASSIFIERS})
+A1 = Assumption("A1", SL.A1.statement, content={"frozen": SL.A1.frozen})
+A2 = Assumption("A2", SL.A2.statement, content=dict(SL.A2.values))
 A3 = Assumption(
     "A3", "every sentence holds exactly one topic word and exactly m non-topic words: "
     "L = m + 1 tokens, the topic word t at exactly one token p",
-    content={"tokens": m + 1})
-
-
-def sen_quantity(vv=v, score=s_t, shift=c) -> sp.Expr:
-    """``Q(v_t, s_t) = ½‖v_t‖² − (s_t + e^{s_t − c}/m) / ‖q‖²``."""
-    return sp.Rational(1, 2) * D.norm2(vv, l) - (score + sp.exp(score - shift) / m) / QQ
-
-
+    content=dict(SL.A3.values, at_topic=SL.A3.cases["sentence holding w"]))
 DEF_Q = Assumption(
-    "Q", "definition (the SEN quantity): Q(v_t, s_t) = ½‖v_t‖² − (s_t + e^{s_t − c}/m)/‖q‖²",
-    content=sen_quantity)
-
-
-def _trainable(scope, extra=()) -> tuple[str, ...]:
-    frozen = scope.assumption("A1")["frozen"]
-    return tuple(n for n in ("embeddings", "keys", "query") if n not in frozen) + tuple(extra)
-
-
-# --- steps ----------------------------------------------------------------------------------
-
-def any_classifier(scope):
-    """Concrete classifiers give the abstract-loss gradients with G = g_h = ∂ℓ/∂h."""
-    loss = scope.assumption("ANY")
-    abstract = D.derive(loss["model"])
-    lhs, rhs = [], []
-    for model in loss["classifiers"]:
-        der = D.derive(model)
-        g_h = der.symbols["h"]
-        for name in ("embeddings", "keys"):
-            lhs.append(D.inline_except(der, name, keep=("h",)).to_sympy())
-            rhs.append(abstract.inlined(name).to_sympy().xreplace({G: g_h}))
-    return D.index_claim(sp.Matrix(lhs), sp.Matrix(rhs))
+    "Q", "definition (the declared law sen): Q(v_t, s_t) = ½‖v_t‖² − (s_t + e^{s_t − c}/m)/‖q‖²",
+    content={"law": SL.SEN, "quantity": lambda: sen_quantity()})
 
 
 def flow_embedding(scope):
-    flows = scope.assumption("GF")(scope.assumption("ANY")["model"], _trainable(scope))
+    """Per sentence, the flow of the embedding at the topic token p is −a_p G_k."""
+    frozen = scope.assumption("A1")["frozen"]
+    trainable = tuple(x for x in ("embeddings", "keys", "query") if x not in frozen)
+    flows = scope.assumption("GF")(scope.assumption("ANY")["model"], trainable)
     return D.index_claim(D.at_topic(flows["embeddings"]), -a[p] * G[k])
-
-
-def flow_key(scope):
-    flows = scope.assumption("GF")(scope.assumption("ANY")["model"], _trainable(scope))
-    derived = scope.assumption("A2")["embeddings"](D.at_topic(flows["keys"]))
-    claimed = -q[r] * a[p] * (1 - a[p]) * D.dot(G[k], v[k], k)
-    return D.index_claim(derived, claimed)
-
-
-def flow_score(scope):
-    """ṡ_t per sentence = q·κ̇_t + κ_t·q̇, and q̇ = 0 under A1."""
-    flows = scope.assumption("GF")(scope.assumption("ANY")["model"], _trainable(scope))
-    key_rate = scope.step("flow-k").claim.rhs
-    query_rate = flows["query"].to_sympy()
-    derived = D.dot(q[r], key_rate, r) + D.dot(D.K[p, r], query_rate, r)
-    return D.index_claim(derived, -QQ * a[p] * (1 - a[p]) * D.dot(G[k], v[k], k))
 
 
 def attention_from(scores_assumption: str):
     """The step: a_x = (δ_xp e^{s_t} + (1 − δ_xp) e^c) / (e^{s_t} + m e^c) for every token x,
     from the model's attention node and the scores of ``scores_assumption``, and A3."""
     def attention_closed_form(scope):
-        definition, (x,) = D.attention_definition()
         scores = scope.assumption(scores_assumption)["scores"]
-        numerator, denominator = sp.fraction(definition)
-        total = D.canonical(scores(denominator)).subs(D.L, scope.assumption("A3")["tokens"])
-        derived = scores(numerator) / total
-        return Normalised(sp.Eq(derived, D.attention_a2_a3(x), evaluate=False), sp.expand,
-                          "expanding")
+        derived = SL.attention_closed_form(D.ABSTRACT, scores, scope.assumption("A3")["tokens"])
+        (x,) = D.attention_definition()[1]
+        return normalised(sp.Eq(derived, D.attention_a2_a3(x), evaluate=False), "expand")
     return attention_closed_form
-
-
-def _topic_attention(scope) -> sp.Expr:
-    claim = scope.step("attention").claim
-    x = D.attention_definition()[1][0]
-    return claim.rhs.xreplace({x: p})
-
-
-def sen_rate(scope):
-    """Per sentence: ∇_v Q · (flow of v_t) + ∂Q/∂s_t · (flow of s_t) = 0."""
-    quantity = scope.assumption("Q")()
-    gradient_v = D.canonical(sp.diff(quantity, v[k]))
-    rate = (sp.Sum(gradient_v * scope.step("flow-v").claim.rhs, (k, 0, D.d - 1))
-            + sp.diff(quantity, s_t) * scope.step("flow-s").claim.rhs)
-    at = {a[p]: _topic_attention(scope)}
-    return Normalised(sp.Eq(rate, 0, evaluate=False),
-                      rewriting(D.CANONICAL).then(substitution("attention", at),
-                                                  rewriting("cancel")),
-                      "the canonical index form, a_p replaced by its closed form (step "
-                      "attention), and cancelling")
-
-
-_sentence = sp.Symbol("chi", integer=True, nonnegative=True)
-_n_t, _n_data = sp.symbols("n_t N", integer=True, positive=True)
-_G_chi = sp.IndexedBase("G")
-
-
-def dataset_rate(scope):
-    """dQ/dτ = (1/|D|) Σ_{χ∋t} (per-sentence rate with G = G_χ): a sum of zeros."""
-    per_sentence = scope.step("sen-rate").claim.lhs
-    in_chi = per_sentence.replace(lambda x: isinstance(x, sp.Indexed) and x.base == G,
-                                  lambda x: _G_chi[_sentence, x.indices[0]])
-    total = sp.Sum(in_chi, (_sentence, 0, _n_t - 1)) / _n_data
-    at = {a[p]: _topic_attention(scope)}
-    each_term = within_sums(_sentence, rewriting(D.CANONICAL).then(
-        substitution("attention", at), rewriting("cancel")))
-    return Normalised(sp.Eq(total, 0, evaluate=False), each_term,
-                      "reducing each sentence's term as in step sen-rate")
-
-
-SEN_IDENTITY = (
-    "Under A1–A3 and the gradient flow, for every topic word t and any differentiable "
-    "per-sentence loss ℓ (G_χ = ∂ℓ_χ/∂h; so for any classifier, trained or not): "
-    "d/dτ [ ½‖v_t‖² − (s_t + e^{s_t − c}/m) / ‖q‖² ] = 0. Each sentence χ holding t "
-    "contributes −a_t G_χ/|D| to dv_t/dτ and −‖q‖² a_t (1 − a_t) v_t·G_χ/|D| to ds_t/dτ, "
-    "where a_t = e^{s_t} / (e^{s_t} + m e^c) is the same in every sentence that holds t.")
-
-
-def sen_identity() -> Theorem:
-    steps = (
-        Step("any-classifier", "for the linear and the two-layer classifier with cross-entropy, "
-             "∂ℓ/∂V and ∂ℓ/∂K are the abstract-loss ones with G = ∂ℓ/∂h: the identity below, "
-             "proved for an arbitrary G, covers every classifier", "symbolic", any_classifier,
-             uses=("ANY",)),
-        Step("flow-v", "per sentence, the flow of the embedding at the topic token p is "
-             "−a_p G_k", "symbolic", flow_embedding, uses=("GF", "ANY", "A1")),
-        Step("flow-k", "per sentence, under A2 the flow of the key at the topic token is "
-             "−q_r a_p (1 − a_p) Σ_k G_k v_k", "symbolic", flow_key,
-             uses=("GF", "ANY", "A1", "A2")),
-        Step("flow-s", "per sentence, the flow of the score s_t = q·κ_t is q·κ̇_t + κ_t·q̇ "
-             "= −‖q‖² a_p (1 − a_p) Σ_k G_k v_k, since q̇ = 0 (A1)", "symbolic", flow_score,
-             uses=("GF", "ANY", "A1", "flow-k")),
-        Step("attention", "under A2 and A3 the attention of token x is "
-             "(δ_xp e^{s_t} + (1 − δ_xp) e^c) / (e^{s_t} + m e^c); in particular "
-             "a_p = e^{s_t} / (e^{s_t} + m e^c) depends on s_t alone, the same in every "
-             "sentence holding t", "symbolic", attention_from("A2"), uses=("A2", "A3")),
-        Step("sen-rate", "per sentence, ∇_v Q · v̇ + (∂Q/∂s_t) ṡ = 0 for Q = ½‖v_t‖² − "
-             "(s_t + e^{s_t − c}/m)/‖q‖², whatever G_χ", "symbolic", sen_rate,
-             uses=("Q", "flow-v", "flow-s", "attention")),
-        Step("dataset", "over the data set dQ/dτ = (1/|D|) Σ_{χ∋t} (the per-sentence rate with "
-             "G = G_χ) = 0", "symbolic", dataset_rate, uses=("GF", "sen-rate", "attention")),
-    )
-    return Theorem("sen-identity", "The SEN identity", SEN_IDENTITY,
-                   (GF, ANY_LOSS, A1, A2, A3, DEF_Q), steps)
 
 
 # --- corollary: the SEN curve ----------------------------------------------------------------
@@ -183,8 +87,10 @@ _v0 = sp.IndexedBase("v^{0}", real=True)
 _s = sp.Symbol("s", real=True)
 _norm_v = sp.Symbol(r"\|v_t\|^{2}", nonnegative=True)
 
-SEN = Assumption("SEN", "the SEN identity (theorem sen-identity): Q(v_t, s_t) = ½‖v_t‖² − "
-                 "(s_t + e^{s_t − c}/m)/‖q‖² is constant along the flow", content=sen_quantity)
+SEN = Assumption("SEN", "the SEN identity, imported from theorem sen-identity (re-checked in "
+                 "step imported): the declared quantity Q(v_t, s_t) = ½‖v_t‖² − "
+                 "(s_t + e^{s_t − c}/m)/‖q‖² is constant along the flow",
+                 content={"theorem": sen_identity, "quantity": sen_quantity})
 START = Assumption("I0", "keys start at 0, so c = 0 and s_t(0) = 0; the topic embedding starts "
                    "at v_t(0) = v⁰ (the paper's curve: v⁰ = 0)",
                    content={"shift": 0, "score": 0, "embedding": _v0})
@@ -194,16 +100,26 @@ def _g(x):
     return x + (sp.exp(x) - 1) / m
 
 
+def imported(scope):
+    """The SEN identity holds: its theorem, built from the same declaration, re-checked."""
+    outcome = check_theorem(scope.assumption("SEN")["theorem"]())
+    if not outcome.ok:
+        raise ValueError(f"theorem {outcome.theorem.name} does not hold: {outcome.failures[0]}")
+    failed = sp.Symbol("failed steps of sen-identity")
+    return sp.Eq(failed, 0, evaluate=False).subs(failed, len(outcome.failures))
+
+
 def initial_value(scope):
     start = scope.assumption("I0")
-    value = scope.assumption("SEN")(start["embedding"], start["score"], start["shift"])
+    value = scope.assumption("SEN")["quantity"](start["embedding"], start["score"],
+                                                start["shift"])
     return sp.Eq(value, sp.Rational(1, 2) * D.norm2(_v0, l) - 1 / (m * QQ), evaluate=False)
 
 
 def level_set(scope):
     """2‖q‖² (Q(v_t, s_t) − Q(v⁰, 0)) = ‖q‖²‖v_t‖² − 2 g(s_t) − ‖q‖²‖v⁰‖²."""
     quantity, start = scope.assumption("SEN"), scope.assumption("I0")
-    lhs = 2 * QQ * (quantity(v, s_t, start["shift"]) - scope.step("initial").rhs)
+    lhs = 2 * QQ * (quantity["quantity"](v, s_t, start["shift"]) - scope.step("initial").rhs)
     rhs = QQ * D.norm2(v, l) - 2 * _g(s_t) - QQ * D.norm2(_v0, l)
     return sp.Eq(lhs, rhs, evaluate=False)
 
@@ -239,11 +155,13 @@ MVT = Citation(
 
 def sen_curve() -> Theorem:
     steps = (
+        Step("imported", "theorem sen-identity holds (re-checked now, from the declaration of "
+             "the law sen that Q below is read from)", "symbolic", imported, uses=("SEN",)),
         Step("initial", "at the start Q(v⁰, 0) = ½‖v⁰‖² − 1/(m ‖q‖²) (c = 0)", "symbolic",
              initial_value, uses=("SEN", "I0")),
         Step("level-set", "2‖q‖² (Q(v_t, s_t) − Q(v⁰, 0)) = ‖q‖²‖v_t‖² − 2 g(s_t) − "
              "‖q‖²‖v⁰‖² with g(s) = s + (e^s − 1)/m; by SEN the left side stays 0",
-             "symbolic", level_set, uses=("SEN", "I0", "initial")),
+             "symbolic", level_set, uses=("SEN", "I0", "initial", "imported")),
         Step("g-increasing", "g′(s) = 1 + e^s/m > 0 for every real s", "symbolic",
              g_increasing),
         Step("g-zero", "g(0) = 0", "symbolic", g_zero),

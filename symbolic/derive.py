@@ -108,13 +108,14 @@ class Derivation:
     def node(self, name: str) -> Node:
         return next(n for n in self.model.nodes if n.name == name)
 
-    def inlined(self, name: str) -> IExpr:
-        """``∂ℓ/∂X`` with every upstream symbol substituted: forward quantities only."""
+    def inlined(self, name: str, keep: tuple[str, ...] = ()) -> IExpr:
+        """``∂ℓ/∂X`` with every upstream symbol substituted: forward quantities only (except
+        the upstream symbols ``g_Y`` of the nodes named in ``keep``, left as symbols)."""
         _require_granted(self.model)
         expr = self.grads[name]
         for _ in range(len(self.grads) + 1):
             hits = {nm: sym for nm, sym in self.symbols.items()
-                    if nm != name and expr.to_sympy().has(sym)}
+                    if nm != name and nm not in keep and expr.to_sympy().has(sym)}
             if not hits:
                 return expr
             for nm, sym in hits.items():
