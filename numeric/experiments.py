@@ -23,6 +23,7 @@ from numeric import plots
 from numeric.data import Splits, load_sst, synthetic_topic_data
 from numeric.integrate import gradient_descent
 from numeric.model import Dataset, ModelSpec
+from numeric.replay import StepDrift, sen_drift_summary
 
 #: name → (classifier, classifier trained?) as in the paper.
 MODELS = {"Attn-FC": ("linear", False), "Attn-TC": ("linear", True),
@@ -141,6 +142,8 @@ class Run:
     loss: np.ndarray
     trace: WordTrace
     seconds: float
+    #: the measured SEN drift per topic word beside its derived attribution
+    sen_drift: dict | None = None
 
 
 def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale,
@@ -150,10 +153,17 @@ def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale
     params = numeric.init_params(spec, train, seed=seed, query_scale=0.3, key_scale=0.0,
                                  embedding_scale=embedding_scale)
     trace = WordTrace(np.flatnonzero(train.topic_class >= 0))
+    drift = StepDrift(params, train, spec)      # SEN drift attributed on the fly (issue 13)
+
+    def both(step, p, loss):
+        drift(step, p, loss)
+        return trace(step, p, loss)
+
     start = time.perf_counter()
-    traj = gradient_descent(params, train, spec, LR, epochs, callback=trace,
+    traj = gradient_descent(params, train, spec, LR, epochs, callback=both,
                             progress=progress, desc=name)
-    return Run(name, spec, traj.final, traj.loss, trace, time.perf_counter() - start)
+    return Run(name, spec, traj.final, traj.loss, trace, time.perf_counter() - start,
+               sen_drift_summary(drift.result(), drift.why))
 
 
 def sen_summary(run: Run, m: int) -> dict:
@@ -224,7 +234,8 @@ def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
             "final_train_loss": float(run.loss[-1]),
             "train_accuracy": accuracy(run.params, data.train, run.spec),
             "test_accuracy": accuracy(run.params, data.test, run.spec),
-            "sen": sen_summary(run, m), "final": word_statistics(run.params, topic),
+            "sen": sen_summary(run, m), "sen_drift": run.sen_drift,
+            "final": word_statistics(run.params, topic),
             "figures": [p.name for p in files]}
     return _write(out, results)
 
@@ -264,6 +275,7 @@ def run_ablation(out, *, epochs: int = ABLATION_EPOCHS, seed: int = 0,
                 "final_train_loss": float(run.loss[-1]),
                 "test_accuracy": accuracy(run.params, data.test, spec),
                 "final_mean_topic_score": float(run.trace.scores[-1].mean()),
+                "sen_drift": run.sen_drift,
                 "wall_time_s": round(run.seconds, 2)}
     files = plots.ablation_figure(curves, threshold, out / "ablation")
     results["figures"] = [p.name for p in files]

@@ -5,6 +5,13 @@
 - ``integrate_flow``: adaptive high-order integration (SciPy ``solve_ivp``, DOP853 by
   default) with dense output.
 
+Weight decay ``λ`` (``weight_decay``) adds the L2 penalty ``λ/2‖θ‖²`` on the trained arrays:
+the flow becomes ``dθ/dτ = −∇L − λθ``. For gradient descent ``decoupled=True`` instead shrinks
+``θ ← (1 − lr·λ)θ`` outside the gradient (and its momentum); without momentum the two coincide.
+Heavy-ball momentum ``β`` (gradient descent only; PyTorch's SGD convention): ``b_{k+1} =
+β b_k + g_k``, ``θ_{k+1} = θ_k − lr b_{k+1}`` with ``b_0 = 0`` and ``g_k`` the (penalised)
+gradient. The recorded loss is the data loss ``L(θ)`` without the penalty.
+
 Frozen parameters stay constant. ``frozen_rows`` additionally holds rows of trained arrays
 fixed, e.g. ``{"embeddings": nontopic, "keys": nontopic}`` for the paper's assumption A2
 (non-topic words do not move). All return a ``numeric.trajectory.Trajectory``.
@@ -31,12 +38,15 @@ class StalledIntegration(RuntimeError):
     kink, where the flow is discontinuous and the step size collapses (sliding mode)."""
 
 
-def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None):
-    """``(L(θ), −∇L(θ))`` with the flow on trained arrays only, zero on frozen rows."""
+def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None,
+                 weight_decay: float = 0.0):
+    """``(L(θ), −∇L(θ) − λθ)`` with the flow on trained arrays only, zero on frozen rows."""
     loss, grad = numeric.value_and_gradient(params, data, spec, wrt=spec.trained)
     flow = {}
     for name in spec.trained:
         f = -np.asarray(grad[name])
+        if weight_decay:
+            f = f - weight_decay * params[name]
         if frozen_rows and name in frozen_rows:
             f = f.copy()
             f[frozen_rows[name]] = 0.0
@@ -47,7 +57,8 @@ def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None):
 def gradient_descent(params, data: Dataset, spec: ModelSpec, lr: float, steps: int, *,
                      record_every: int | None = None, callback: Callback | None = None,
                      progress: bool = False, desc: str | None = None,
-                     frozen_rows: Mapping | None = None) -> Trajectory:
+                     frozen_rows: Mapping | None = None, weight_decay: float = 0.0,
+                     decoupled: bool = False, momentum: float = 0.0) -> Trajectory:
     """Full-batch gradient descent ``θ_{k+1} = θ_k − lr ∇L(θ_k)`` for ``steps`` steps.
 
     The loss is recorded at every iterate (``traj.loss[k] = L(θ_k)`` at ``traj.loss_time[k]
@@ -56,22 +67,28 @@ def gradient_descent(params, data: Dataset, spec: ModelSpec, lr: float, steps: i
     ``k = 0, …, steps`` before its update; the arrays it receives are never modified later,
     so it may keep them; if it returns true the run stops with ``θ_k`` as the last snapshot
     (early stopping). A non-finite loss raises ``FloatingPointError`` (learning rate too large).
+    ``weight_decay``, ``decoupled`` and ``momentum``: see the module docstring.
     """
     lr = _positive("lr", lr)
-    return _fixed_step(params, data, spec, lr, steps, _gd_step, record_every, callback,
+    decay, beta = _non_negative("weight_decay", weight_decay), _momentum(momentum)
+    decoupled = _flag("decoupled", decoupled)
+    step = _gd_stepper(decay, decoupled, beta) if decay or beta else _gd_step
+    return _fixed_step(params, data, spec, lr, steps, step, record_every, callback,
                        progress, desc or "gradient descent", frozen_rows)
 
 
 def rk4(params, data: Dataset, spec: ModelSpec, dt: float, steps: int, *,
         record_every: int | None = None, callback: Callback | None = None,
         progress: bool = False, desc: str | None = None,
-        frozen_rows: Mapping | None = None) -> Trajectory:
-    """Classical Runge–Kutta (order 4) on the gradient flow, fixed step ``dt``.
-
-    Loss, snapshots and ``callback`` as in ``gradient_descent`` (time ``τ = k·dt``).
+        frozen_rows: Mapping | None = None, weight_decay: float = 0.0) -> Trajectory:
+    """Classical Runge–Kutta (order 4) on the gradient flow (``−λθ`` added with weight decay
+    ``λ``), fixed step ``dt``. Loss, snapshots and ``callback`` as in ``gradient_descent``
+    (time ``τ = k·dt``).
     """
     dt = _positive("dt", dt)
-    return _fixed_step(params, data, spec, dt, steps, _rk4_step, record_every, callback,
+    decay = _non_negative("weight_decay", weight_decay)
+    step = _rk4_stepper(decay) if decay else _rk4_step
+    return _fixed_step(params, data, spec, dt, steps, step, record_every, callback,
                        progress, desc or "RK4", frozen_rows)
 
 
@@ -79,8 +96,10 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
                    rtol: float = 1e-10, atol: float = 1e-12, method: str = "DOP853",
                    t_eval=None, frozen_rows: Mapping | None = None, progress: bool = False,
                    desc: str | None = None, max_evaluations: int | None = None,
-                   stop_when: Callable[[dict], float] | None = None) -> Trajectory:
-    """Solve ``dθ/dτ = −∇L(θ)`` on ``[0, t_end]`` with ``solve_ivp`` and dense output.
+                   stop_when: Callable[[dict], float] | None = None,
+                   weight_decay: float = 0.0) -> Trajectory:
+    """Solve ``dθ/dτ = −∇L(θ) − λθ`` (``λ = weight_decay``, default 0) on ``[0, t_end]`` with
+    ``solve_ivp`` and dense output.
 
     The state is the trained arrays flattened (frozen ones constant). Snapshots at ``t_eval``
     (default: the solver's accepted steps); ``traj.loss`` holds the loss at the snapshots
@@ -90,6 +109,7 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
     """
     p0 = _checked(params, data, spec)
     t_end = _positive("t_end", t_end)
+    decay = _non_negative("weight_decay", weight_decay)
     rows = _checked_rows(frozen_rows, spec, p0)
     names = spec.trained
     shapes = [p0[n].shape for n in names]
@@ -113,7 +133,7 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
             raise StalledIntegration(f"{method} stalled at τ = {t:.6g} of {t_end} after "
                                      f"{max_evaluations} gradient evaluations")
         bar.update(max(0.0, min(t, t_end) - bar.n))
-        _, flow = trained_flow(unflatten(y), data, spec, rows)
+        _, flow = trained_flow(unflatten(y), data, spec, rows, decay)
         return np.concatenate([flow[n].ravel() for n in names]) if names else y
 
     if t_eval is not None:
@@ -156,6 +176,49 @@ def _rk4_step(p, data, spec, h, rows):
     _, k4 = trained_flow(shifted(k3, h), data, spec, rows)
     return loss, {n: p[n] + h / 6 * (k1[n] + 2 * k2[n] + 2 * k3[n] + k4[n]) if n in k1 else p[n]
                   for n in p}
+
+
+def _gd_stepper(decay: float, decoupled: bool, beta: float):
+    """One step of gradient descent: ``b ← βb + g`` (``g = ∇L + λθ``, or ``∇L`` when the decay
+    is decoupled), ``θ ← θ − h b`` (and ``− hλθ`` when decoupled). The momentum buffer lives
+    in the closure: one stepper per run."""
+    coupled = 0.0 if decoupled else decay
+    buffer: dict[str, np.ndarray] = {}
+
+    def step(p, data, spec, h, rows):
+        loss, f = trained_flow(p, data, spec, rows, coupled)
+        if beta:
+            for n in f:
+                f[n] = beta * buffer[n] + f[n] if n in buffer else f[n]
+                buffer[n] = f[n]
+        if decoupled and decay:
+            f = {n: f[n] - decay * _unfrozen(p[n], n, rows) for n in f}
+        return loss, {n: p[n] + h * f[n] if n in f else p[n] for n in p}
+
+    return step
+
+
+def _unfrozen(x, name, rows):
+    """``x`` with its frozen rows zeroed (frozen rows do not decay)."""
+    if rows and name in rows:
+        x = x.copy()
+        x[rows[name]] = 0.0
+    return x
+
+
+def _rk4_stepper(decay: float):
+    def step(p, data, spec, h, rows):
+        def shifted(f, c):
+            return {n: p[n] + c * f[n] if n in f else p[n] for n in p}
+
+        loss, k1 = trained_flow(p, data, spec, rows, decay)
+        _, k2 = trained_flow(shifted(k1, h / 2), data, spec, rows, decay)
+        _, k3 = trained_flow(shifted(k2, h / 2), data, spec, rows, decay)
+        _, k4 = trained_flow(shifted(k3, h), data, spec, rows, decay)
+        return loss, {n: p[n] + h / 6 * (k1[n] + 2 * k2[n] + 2 * k3[n] + k4[n])
+                      if n in k1 else p[n] for n in p}
+
+    return step
 
 
 def _fixed_step(params, data, spec, h, steps, step, record_every, callback, progress, desc,
@@ -228,3 +291,25 @@ def _positive(name, x) -> float:
     if not np.isfinite(x) or x <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {x}")
     return x
+
+
+def _non_negative(name, x) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a non-negative finite number, got {x!r}")
+    x = float(x)
+    if not np.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {x}")
+    return x
+
+
+def _momentum(beta) -> float:
+    beta = _non_negative("momentum", beta)
+    if beta >= 1:
+        raise ValueError(f"momentum must lie in [0, 1), got {beta}")
+    return beta
+
+
+def _flag(name, x) -> bool:
+    if not isinstance(x, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {x!r}")
+    return bool(x)

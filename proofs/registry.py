@@ -13,6 +13,7 @@ THEOREM_MODULES = (
     "proofs.conservation",
     "proofs.theorems_breaks",
     "proofs.theorems_convergence",
+    "proofs.theorems_broken",
     "proofs.theorems_engine",
     "proofs.normalisers",
 )

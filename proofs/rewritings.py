@@ -292,10 +292,48 @@ register("peel last term", "Σ_{x=0}^{N} f(x) = Σ_{x=0}^{N−1} f(x) + f(N) (N 
          examples=(sp.Sum(_f[_i] * _x, (_i, 0, _N)),))
 register("complete last term", "Σ_{x=0}^{N−1} f(x) = Σ_{x=0}^{N} f(x) − f(N) (N a size ≥ 1)",
          _complete, examples=(sp.Sum(_f[_i] ** 2, (_i, 0, _N - 1)),))
+def _open_sums(expr):
+    """Sums opened summand by summand — a *sufficient* condition for ``expr = 0``, not a
+    value-preserving rewriting: applied only when every term of the expanded expression is a
+    sum over the same ranges (with the same dummies) times a factor free of them, where
+    Σ_x f(x) − Σ_x g(x) = Σ_x (f − g)(x) vanishes if f − g does; otherwise ``expr`` is left
+    as it is (so the claim is decided unopened). Exponential functions written with exp."""
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(_open_sums)
+    terms = sp.Add.make_args(sp.expand(expr))
+    limits = {_sum_limits(t) for t in terms}
+    if len(limits) != 1 or None in limits:
+        return sp.expand(expr.rewrite(sp.exp))          # nothing opened: exact
+    bodies = [t.replace(lambda x: isinstance(x, sp.Sum), lambda x: x.function) for t in terms]
+    return sp.expand(sp.Add(*bodies).rewrite(sp.exp))
+
+
+def _sum_limits(term):
+    """The limits of the one sum a term holds (times factors free of its dummies), or None."""
+    sums = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.Sum)]
+    if len(sums) != 1:
+        return None
+    dummies = {lim[0] for lim in sums[0].limits}
+    rest = [f for f in sp.Mul.make_args(term) if f is not sums[0]]
+    if any(f.free_symbols & dummies for f in rest):
+        return None
+    return sums[0].limits
+
+
+#: Rewritings that are sufficient conditions for ``claim = 0`` (not value-preserving): their
+#: test checks that they leave alone what they may not open.
+SUFFICIENT = {"open sums": "a sum of sums over the same ranges is 0 if its summand is 0 "
+              "(sums opened summand by summand only when every term is such a sum)"}
+
+
 register("in-range deltas", "Σ_c δ_cy f(c) = f(y): a Kronecker delta summed over a range its "
          "index lies in (the in-range branch of SymPy's Piecewise; y is a class)",
          lambda e: _in_range_branch(e.doit()),
          examples=(sp.Sum(_f[_i] * sp.KroneckerDelta(_i, 2), (_i, 0, 4)),))
+
+
+REGISTRY["open sums"] = Rewriting("open sums", SUFFICIENT["open sums"])
+_FUNCTIONS["open sums"] = _open_sums
 
 
 # --- the index-form rewritings of proofs.derivations (registered here: it imports the kernel) --

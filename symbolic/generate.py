@@ -8,6 +8,7 @@ from pathlib import Path
 
 from symbolic import print_laws
 from symbolic.model import CLASSIFIER_PARAMS, Model
+from symbolic.print_broken import module_source as broken_source
 from symbolic.printer import RUNTIME, module_source
 
 GENERATED = Path(__file__).resolve().parent.parent / "numeric" / "_generated"
@@ -25,6 +26,7 @@ def generated_sources() -> dict[str, str]:
     out = {f"{c}.py": module_source(Model(c)) for c in sorted(CLASSIFIER_PARAMS)}
     out["laws.py"] = print_laws.module_source()
     out["_runtime.py"] = RUNTIME
+    out["broken.py"] = broken_source()
     out["__init__.py"] = INIT.format(modules=", ".join(sorted(CLASSIFIER_PARAMS) + ["laws"]))
     return out
 

@@ -44,7 +44,7 @@ def preserves_values(rewrite, examples, points: int = 3) -> bool:
     return True
 
 
-@pytest.mark.parametrize("name", sorted(rewritings.REGISTRY))
+@pytest.mark.parametrize("name", sorted(set(rewritings.REGISTRY) - set(rewritings.SUFFICIENT)))
 def test_every_registered_rewriting_preserves_the_value_of_its_examples(name):
     assert rewritings.EXAMPLES[name]
     assert preserves_values(rewritings.REGISTRY[name], rewritings.EXAMPLES[name]), name
@@ -71,3 +71,21 @@ def test_chains_and_substitutions_are_described_by_data():
     assert sub(x + 1) == 3 and sub.source == "A"
     with pytest.raises(KeyError, match="no registered rewriting"):
         rewritings.rewriting("e -> 0")
+
+
+def test_opening_sums_is_a_sufficient_condition_used_only_where_it_is_sound():
+    open_sums = rewritings.REGISTRY["open sums"]
+    i = sp.Symbol("i", integer=True, nonnegative=True)
+    n, m = sp.symbols("n m", integer=True, positive=True)
+    a, b = sp.IndexedBase("a"), sp.IndexedBase("b")
+    x = sp.Symbol("x")
+    # same ranges, summands cancel: the claim Σ (a+b)² − Σ a² − Σ (2ab + b²) = 0 opens to 0
+    same = (sp.Sum((a[i] + b[i]) ** 2, (i, 0, n - 1)) - sp.Sum(a[i] ** 2, (i, 0, n - 1))
+            - sp.Sum(2 * a[i] * b[i] + b[i] ** 2, (i, 0, n - 1)))
+    assert open_sums(same) == 0
+    # different ranges, a term outside the sums, or a factor on the dummy: left unopened
+    for unsound in (sp.Sum(a[i], (i, 0, n - 1)) - sp.Sum(a[i], (i, 0, m - 1)),
+                    sp.Sum(a[i], (i, 0, n - 1)) - a[i],
+                    i * sp.Sum(a[i], (i, 0, n - 1)) - sp.Sum(i * a[i], (i, 0, n - 1))):
+        assert open_sums(unsound) != 0 and open_sums(unsound).has(sp.Sum)
+    assert open_sums(x * (x + 1) - x ** 2 - x) == 0          # no sums: only expanded

@@ -4,6 +4,10 @@ of a PyTorch run), with each law's preconditions measured on the run."""
 from __future__ import annotations
 
 import json
+import sys
+
+from attnflow.explain_run import add_arguments as add_explain_arguments
+from attnflow.explain_run import explain, option_problem
 
 #: Default relative drift accepted: gradient descent drifts by O(learning rate).
 DEFAULT_TOLERANCE = 1e-2
@@ -19,6 +23,7 @@ def add_parser(sub):
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                    help=f"relative drift accepted (default {DEFAULT_TOLERANCE:g}; gradient "
                         f"descent drifts in proportion to its learning rate)")
+    add_explain_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -26,6 +31,9 @@ def run(args) -> int:
     from numeric.laws import check_laws
     from numeric.trajectory import Trajectory
 
+    if option_problem(args):
+        print(option_problem(args), file=sys.stderr)
+        return 2
     try:
         traj = Trajectory.load(args.file)
     except (ValueError, OSError) as e:
@@ -39,10 +47,21 @@ def run(args) -> int:
               "ok": all(r.verdict != "violated" for r in reports),
               "laws": [r.to_dict() for r in reports]}
     print(format_report(report))
+    explanation, text, status = explain(args, traj)
+    if status == 2:
+        print(text, file=sys.stderr)
+        return 2
+    if text:
+        print(text)
+    if explanation is not None:
+        report["explanation"] = explanation
+        report["ok"] = status == 0
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
         print(f"wrote {args.json}")
+    if explanation is not None:
+        return status
     return 0 if report["ok"] else 1
 
 

@@ -64,22 +64,22 @@ def summary(results: dict) -> str:
     """A plain-text table of the headline numbers of a results dict."""
     if results["experiment"] == "ablation":
         rows = [("run", f"epochs to loss < {results['loss_threshold']}", "final loss",
-                 "test acc", "time (s)")]
+                 "test acc", "time (s)", DRIFT_HEADER)]
         for name, r in results["runs"].items():
             reached = r["epochs_to_threshold"]
             rows.append((name, "not reached" if reached is None else str(reached),
                          f"{r['final_train_loss']:.4g}", f"{r['test_accuracy']:.4f}",
-                         f"{r['wall_time_s']:.1f}"))
+                         f"{r['wall_time_s']:.1f}", drift_cell(r.get("sen_drift"))))
     elif results["experiment"] == "synthetic":
         start = next(iter(results["models"].values()))["sen"]["from_epoch"]
         rows = [("model", "test acc", "final loss", f"SEN max rel. dist. (epoch >= {start})",
-                 "SEN orthogonal dist. (all epochs)", "time (s)")]
+                 "SEN orthogonal dist. (all epochs)", "time (s)", DRIFT_HEADER)]
         for name, r in results["models"].items():
             dist = r["sen"]["max_rel_distance"]
             rows.append((name, f"{r['test_accuracy']:.4f}", f"{r['final_train_loss']:.4g}",
                          "n/a" if dist is None else f"{dist:.4%}",
                          f"{r['sen']['max_orthogonal_rel_distance']:.4%}",
-                         f"{r['wall_time_s']:.1f}"))
+                         f"{r['wall_time_s']:.1f}", drift_cell(r.get("sen_drift"))))
     else:
         rows = [("model", "test acc", "best epoch", "epochs run",
                  "SEN rel. dist. top words (median / max)", "picked purity (first -> last)",
@@ -92,6 +92,20 @@ def summary(results: dict) -> str:
                          f"{purity[0]:.3f} -> {purity[-1]:.3f}", f"{r['wall_time_s']:.1f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+DRIFT_HEADER = "SEN drift ΔQ (largest word) = assumptions + discretisation; unexplained"
+
+
+def drift_cell(drift: dict | None) -> str:
+    """The topic word with the largest measured SEN drift, split into its derived parts."""
+    if not drift:
+        return "n/a"
+    if not drift["attributed"]:
+        return f"not attributed ({drift['reason']})"
+    w = max(drift["per_word"], key=lambda x: abs(x["measured"]))
+    return (f"{w['measured']:+.3e} = {w['assumptions']:+.2e} + {w['discretisation']:+.2e}; "
+            f"{drift['max_unexplained_share']:.1e} of it unexplained ({drift['verdict']})")
 
 
 def _positive_int(text: str) -> int:

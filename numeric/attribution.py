@@ -1,0 +1,136 @@
+"""Each law's drift over one optimizer step, split by the derived formulas of
+``numeric/_generated/broken.py`` (from ``symbolic/broken.py``):
+
+    Q(θ_{k+1}) − Q(θ_k) = ∇Q·Δθ_data + ∇Q·Δθ_decay + ∇Q·Δθ_momentum + R(θ_k, Δθ_k),
+
+with ``Δθ_data = −η∇L`` (its part ``η·dQ/dτ`` is 0 wherever the law's assumptions hold, so it
+measures their violation), ``Δθ_decay = −ηλθ`` and ``Δθ_momentum = ηβ·b_{k−1}``. An adapter
+maps the parameters to the arrays the printed functions take (per component: topic word,
+hidden unit, or one matrix). SEN needs a fixed query (A1): its remainder is derived for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numeric import laws
+from numeric._generated import broken
+from numeric.laws import NotComputable
+from numeric.trajectory import Trajectory
+
+#: The parts of a step, in report order.
+STEP_PARTS = ("assumptions", "weight_decay", "momentum")
+
+
+#: Base names of the declarations (symbolic.laws) → numeric parameter names.
+BASES = {"V": "embeddings", "K": "keys", "q": "query", "U": "classifier",
+         "W1": "hidden_weight", "b1": "hidden_bias", "W2": "output_weight"}
+
+
+class Adapter:
+    """A declared law's printed ``∇Q·Δθ`` and ``R``, called with the arrays they name
+    (``broken.ARGUMENTS``): the parameters, and their steps ``d<base>``."""
+
+    def __init__(self, name: str, function: str, labels: list[str]):
+        self.name, self.labels = name, labels
+        self._first = getattr(broken, f"{function}_first_order")
+        self._rest = getattr(broken, f"{function}_remainder")
+        self._first_args = broken.ARGUMENTS[f"{function}_first_order"]
+        self._rest_args = broken.ARGUMENTS[f"{function}_remainder"]
+
+    def arrays(self, p, d) -> dict:
+        out = {b: p[n] for b, n in BASES.items() if n in p}
+        out.update({f"d{b}": d[n] for b, n in BASES.items() if n in d})
+        return out
+
+    def first_order(self, p, d) -> np.ndarray:
+        env = self.arrays(p, d)
+        return self._shape(self._first(**{a: env[a] for a in self._first_args}))
+
+    def remainder(self, p, d) -> np.ndarray:
+        env = self.arrays(p, d)
+        return self._shape(self._rest(**{a: env[a] for a in self._rest_args}))
+
+    def _shape(self, x):
+        """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
+        x = np.asarray(x)
+        return x[None] if len(self.labels) == 1 and self.labels[0] == "matrix" else x
+
+
+class SenAdapter(Adapter):
+    """SEN per topic word with ``c = log mean_n e^{s_n}``: ``dc`` in the first-order part is
+    ``Σ_n w_n Δs_n``; ``c``'s own remainder ``R_c`` enters the discretisation through
+    ``∂Q/∂c·R_c`` (the printed first-order part with only ``Δc = R_c``). Query fixed (A1)."""
+
+    def __init__(self, traj: Trajectory):
+        topic_tok, nontopic_tok, topics, nontopics = laws._topic_structure(traj)
+        m = laws._sentence_sizes(traj, topics, topic_tok, nontopic_tok)
+        if (m == 0).any():
+            raise NotComputable("a topic word occurs only without non-topic words (m = 0)")
+        if "query" in traj.spec.trained:
+            raise NotComputable("the query is trained (A1 fails): the SEN remainder is "
+                                "derived for a fixed query")
+        super().__init__("SEN", "sen", [f"topic word {t}" for t in topics])
+        self.topics, self.nontopics, self.m = topics, nontopics, m
+
+    def _state(self, p) -> tuple[dict, np.ndarray]:
+        """Values at θ and the softmax weights of the non-topic scores (cached per θ)."""
+        at = (p["keys"], p["embeddings"], p["query"])   # held, so identity is safe
+        if getattr(self, "_at", None) is None or any(x is not y for x, y in zip(at, self._at)):
+            q = p["query"]
+            s = p["keys"] @ q
+            c = laws._common_score(s[None], self.nontopics)[0]
+            sn = s[self.nontopics]
+            w = np.exp(sn - sn.max())
+            self._at, self._cache = at, (
+                {"V": p["embeddings"][self.topics], "s": s[self.topics], "c": c, "m": self.m,
+                 "q2": float(q @ q)}, w / w.sum())
+        return self._cache
+
+    def arrays(self, p, d) -> dict:
+        values, w = self._state(p)
+        ds = d["keys"] @ p["query"]
+        self._c_parts = (w, ds[self.nontopics])
+        return {**values, "dV": d["embeddings"][self.topics], "ds": ds[self.topics],
+                "dc": w @ ds[self.nontopics]}
+
+    def remainder(self, p, d):
+        env = self.arrays(p, d)
+        rc = broken.lme_remainder(*self._c_parts)
+        through_c = broken.sen_first_order(**{**{a: env[a] for a in self._first_args},
+                                              "dV": 0 * env["dV"], "ds": 0 * env["ds"],
+                                              "dc": rc})
+        env["dc"] = env["dc"] + rc
+        return broken.sen_remainder(**{a: env[a] for a in self._rest_args}) + through_c
+
+
+def adapters(traj: Trajectory) -> tuple[dict[str, Adapter], dict[str, str]]:
+    """The adapters of the laws defined for this run (by numeric name), and why the others
+    are not."""
+    out, skipped = {}, {}
+    try:
+        out["SEN"] = SenAdapter(traj)
+    except NotComputable as why:
+        skipped["SEN"] = str(why)
+    out["query-key"] = Adapter("query-key", "query_key", ["matrix"])
+    if traj.spec.classifier == "linear":
+        out["classifier-embedding"] = Adapter("classifier-embedding", "classifier_embedding",
+                                              ["matrix"])
+    else:
+        out["hidden-embedding"] = Adapter("hidden-embedding", "hidden_embedding", ["matrix"])
+        h = traj.params["hidden_weight"].shape[1]
+        out["relu-unit"] = Adapter("relu-unit", "relu_unit",
+                                   [f"hidden unit {j}" for j in range(h)])
+    return out, skipped
+
+
+#: law name → ``numeric.laws`` terms function (the measured ``Q = A − B``).
+TERMS = {"SEN": laws.sen_terms, "query-key": laws.query_key_terms,
+         "classifier-embedding": laws.classifier_embedding_terms,
+         "hidden-embedding": laws.hidden_embedding_terms, "relu-unit": laws.relu_unit_terms}
+
+
+def measured_quantity(name: str, traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
+    """``Q = A − B`` per snapshot and component, and the law's sensitivity ``σ``."""
+    a, b, sens, _ = TERMS[name](traj)
+    return a - b, sens
