@@ -13,7 +13,7 @@ import sys
 
 import attnflow.commands
 
-ORDER = ("verify", "derive", "audit", "check", "laws", "reproduce")
+ORDER = ("verify", "derive", "audit", "check", "laws", "reproduce", "conjecture", "discover")
 
 
 def _commands() -> list[str]:

@@ -32,10 +32,21 @@ def _check_data(data) -> Dataset:
     return data
 
 
-def forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """Forward intermediates: ``s``, ``a``, ``h``, logits ``z``, ``P``, per-sentence ``ell``."""
+def _flat_forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The generated forward pass: token-level ``s`` and ``a`` over the real tokens only."""
     p = check_params(params, spec, _check_data(data))
-    return _MODULES[spec.classifier].forward(data.safe_tokens, data.mask, data.labels, **p)
+    return _MODULES[spec.classifier].forward(data.flat_tokens, data.offsets, data.labels, **p)
+
+
+def forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Forward intermediates: ``s``, ``a`` per sentence and position (0 at padding), ``h``,
+    logits ``z``, ``P``, per-sentence ``ell``."""
+    fw = _flat_forward(params, data, spec)
+    for name in ("s", "a"):
+        padded = np.zeros(data.tokens.shape, dtype=fw[name].dtype)
+        padded[data.mask] = fw[name]  # row-major, the order of the flat tokens
+        fw[name] = padded
+    return fw
 
 
 def value_and_gradient(params, data: Dataset, spec: ModelSpec, wrt=None):
@@ -43,15 +54,14 @@ def value_and_gradient(params, data: Dataset, spec: ModelSpec, wrt=None):
     wrt = _check_wrt(wrt, spec)
     p = check_params(params, spec, _check_data(data))
     module = _MODULES[spec.classifier]
-    fw = module.forward(data.safe_tokens, data.mask, data.labels, **p)
-    grads = module.backward(fw, data.safe_tokens, data.labels, data.scatter(spec.float), **p,
-                            wrt=wrt)
+    fw = module.forward(data.flat_tokens, data.offsets, data.labels, **p)
+    grads = module.backward(fw, data.flat_tokens, data.offsets, data.labels, **p, wrt=wrt)
     return float(fw["ell"].mean()), grads
 
 
 def loss(params, data: Dataset, spec: ModelSpec) -> float:
     """Mean cross-entropy ``L(θ) = (1/|D|) Σ_χ ℓ_χ``."""
-    return float(forward(params, data, spec)["ell"].mean())
+    return float(_flat_forward(params, data, spec)["ell"].mean())
 
 
 def gradient(params, data: Dataset, spec: ModelSpec, wrt=None) -> dict[str, np.ndarray]:
@@ -78,12 +88,12 @@ def attention(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarra
 
 def context(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarray:
     """``h(χ) = Σ_w a_w v_w`` per sentence."""
-    return _attention_spec_forward(params, data, spec)["h"]
+    return _flat_forward(params, data, spec or _spec_of(params))["h"]
 
 
 def logits(params, data: Dataset, spec: ModelSpec) -> np.ndarray:
     """Classifier outputs ``F(h(χ))`` per sentence."""
-    return forward(params, data, spec)["z"]
+    return _flat_forward(params, data, spec)["z"]
 
 
 def _attention_spec_forward(params, data, spec):

@@ -2,7 +2,10 @@
 
 Each ``run_*`` trains with ``numeric.integrate.gradient_descent`` (full batch, one step per
 epoch), writes its figures (PNG and PDF) and ``results.json`` into ``out`` and returns the
-results as a dict. The same seed gives the same numbers (wall times aside).
+results as a dict; wall times go to ``timings.json`` beside it. The same seed gives the same
+``results.json``, byte for byte, however the runs are scheduled: the independent models of
+an experiment run one after the other in this process (``jobs=None``) or in ``jobs`` worker
+processes with one combined progress bar (``run_jobs``).
 
 The SEN curve (persisting identity, keys starting at 0 and embeddings near 0):
 ``‖q‖‖v_t‖ = sqrt(2 (s_t + (e^{s_t} − 1)/m))``.
@@ -10,13 +13,20 @@ The SEN curve (persisting identity, keys starting at 0 and embeddings near 0):
 
 from __future__ import annotations
 
+import ctypes
 import json
+import multiprocessing
+import os
+import queue as queues
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm.auto import tqdm
 
 import numeric
 from numeric import plots
@@ -148,7 +158,10 @@ class Run:
 
 def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale,
                       progress=True) -> Run:
-    """Gradient descent on the synthetic training set, tracing the topic words each epoch."""
+    """Gradient descent on the synthetic training set, tracing the topic words each epoch.
+
+    ``progress``: a bar of its own when true, or a reporter ``progress(epoch)`` (``run_jobs``).
+    """
     train = data.train
     params = numeric.init_params(spec, train, seed=seed, query_scale=0.3, key_scale=0.0,
                                  embedding_scale=embedding_scale)
@@ -159,11 +172,152 @@ def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale
         drift(step, p, loss)
         return trace(step, p, loss)
 
+    bar, callback = _progress_and_callback(progress, both)
     start = time.perf_counter()
-    traj = gradient_descent(params, train, spec, LR, epochs, callback=both,
-                            progress=progress, desc=name)
+    traj = gradient_descent(params, train, spec, LR, epochs, callback=callback,
+                            progress=bar, desc=name)
     return Run(name, spec, traj.final, traj.loss, trace, time.perf_counter() - start,
                sen_drift_summary(drift.result(), drift.why))
+
+
+def _progress_and_callback(progress, callback):
+    """``gradient_descent``'s ``(progress, callback)`` for a bool or a reporter ``f(epoch)``."""
+    if not callable(progress):
+        return bool(progress), callback
+
+    def report_then_call(step, params, loss):
+        progress(step)
+        return callback(step, params, loss)
+    return False, report_then_call
+
+
+# --- independent runs, one after the other or in worker processes --------------------------
+
+#: Thread pools read these when NumPy loads: each worker process uses one core.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One independent run: ``task(**kwargs, progress=…)``, at most ``epochs`` epochs long.
+
+    ``task`` is a module-level function (worker processes import it by name)."""
+
+    label: str
+    epochs: int
+    task: Callable
+    kwargs: dict = field(default_factory=dict)
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_jobs(jobs) -> int | None:
+    """``None`` (this process) or a positive integer number of worker processes."""
+    if jobs is None:
+        return None
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (worker processes) or None, "
+                         f"got {jobs!r}")
+    return int(jobs)
+
+
+def run_jobs(jobs: list[Job], n_jobs: int | None = None, *, progress=True,
+             desc: str = "") -> list:
+    """``[job.task(**job.kwargs) for job in jobs]``, in order.
+
+    ``n_jobs=None``: one after the other in this process, each with its own progress bar.
+    ``n_jobs=N``: in ``min(N, len(jobs))`` fresh worker processes (spawned, one BLAS thread
+    each, so the numbers do not depend on ``N``) with one combined progress bar; a worker's
+    exception is raised here.
+    """
+    n_jobs = check_jobs(n_jobs)
+    if n_jobs is None:
+        return [job.task(**job.kwargs, progress=progress) for job in jobs]
+    context = multiprocessing.get_context("spawn")
+    reports = context.Queue()
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update({name: "1" for name in _THREAD_VARIABLES})  # inherited at spawn
+    try:
+        with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=context,
+                                 initializer=_start_worker, initargs=(reports,)) as pool:
+            futures = [pool.submit(_run_job, index, job) for index, job in enumerate(jobs)]
+            _follow(futures, reports, jobs, progress, desc)
+            return [future.result() for future in futures]
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_REPORTS = None
+
+
+def _start_worker(reports):
+    global _REPORTS
+    _REPORTS = reports
+    keep_freed_memory()
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed blocks of up to 32 MB for reuse instead of handing
+    them back to the system (``mallopt``; process-wide, so only for processes that only
+    train). Each SST epoch frees and re-allocates several ``(W, d)`` arrays (24 MB for
+    width 200); pages fresh from the system cost a fault each, about a fifth of the
+    gradient's time. Returns whether it applied (False without glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(
+        libc.mallopt(m_trim_threshold, 2**31 - 1))
+
+
+class _Reporter:
+    """``reporter(epoch)`` sends the job's progress to the parent at most every 0.2 s."""
+
+    def __init__(self, index: int):
+        self.index, self.sent = index, 0.0
+
+    def __call__(self, epoch: int):
+        now = time.monotonic()
+        if now - self.sent >= 0.2:
+            _REPORTS.put((self.index, epoch))
+            self.sent = now
+
+
+def _run_job(index: int, job: Job):
+    out = job.task(**job.kwargs, progress=_Reporter(index))
+    _REPORTS.put((index, job.epochs))  # finished (an early stop skips the rest)
+    return out
+
+
+def _follow(futures, reports, jobs, progress, desc):
+    """One bar over the epochs of every job until all have finished."""
+    done = [0] * len(jobs)
+    with tqdm(total=sum(job.epochs for job in jobs), disable=not progress, desc=desc,
+              unit="epoch") as bar:
+        while True:
+            finished = sum(future.done() for future in futures)
+            try:
+                index, epoch = reports.get(timeout=0.2)
+            except queues.Empty:
+                if finished == len(futures):
+                    break
+                continue
+            epoch = min(epoch, jobs[index].epochs)
+            if epoch > done[index]:
+                bar.update(epoch - done[index])
+                done[index] = epoch
+            bar.set_postfix_str(f"{finished}/{len(jobs)} runs finished", refresh=False)
 
 
 def sen_summary(run: Run, m: int) -> dict:
@@ -206,38 +360,48 @@ def word_statistics(params, topic: np.ndarray) -> dict:
 
 
 def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
-                  data: Splits | None = None, models=tuple(MODELS), progress=True) -> dict:
+                  data: Splits | None = None, models=tuple(MODELS), progress=True,
+                  jobs: int | None = None) -> dict:
     """Attn-FC, Attn-TC and Attn-TL on the synthetic data with the paper's settings.
 
     Per model: SEN figure, loss curve, final distributions; ``results.json`` with test
-    accuracy and the largest relative distance from the SEN curve.
+    accuracy and the largest relative distance from the SEN curve. ``jobs``: see
+    ``run_jobs`` (the models are independent).
     """
     out = _folder(out)
+    jobs = check_jobs(jobs)
     data = data or synthetic_topic_data(seed)
-    topic = data.train.topic_class >= 0
-    m = data.train.tokens.shape[1] - 1
     results = {"experiment": "synthetic", "seed": seed, "epochs": epochs, "lr": LR,
                "data": _describe(data), "models": {}}
-    for name in models:
-        run = train_topic_model(name, model_spec(name), data, epochs, seed=seed,
-                                embedding_scale=1e-6, progress=progress)
-        tag = name.lower()
-        files = [*plots.sen_figure(run.trace.scores, run.trace.sen_norms, m, sen_curve,
-                                   sen_distance, out / f"{tag}_sen", title=name,
-                                   from_epoch=SEN_FROM_EPOCH, tolerance=SEN_TOLERANCE),
-                 *plots.loss_figure({name: run.loss}, out / f"{tag}_loss", title=name),
-                 *plots.distribution_figure(numeric.score(run.params),
-                                            np.linalg.norm(run.params["embeddings"], axis=1),
-                                            topic, out / f"{tag}_distributions", title=name)]
-        results["models"][name] = {
-            "trainable": list(run.spec.trained), "wall_time_s": round(run.seconds, 2),
+    runs = run_jobs([Job(name, epochs, synthetic_model, dict(
+        name=name, data=data, epochs=epochs, seed=seed, out=out)) for name in models],
+        jobs, progress=progress, desc="synthetic")
+    results["models"] = {name: entry for name, (entry, _) in zip(models, runs)}
+    _write_timings(out, jobs, {name: seconds for name, (_, seconds) in zip(models, runs)})
+    return _write(out, results)
+
+
+def synthetic_model(name, data: Splits, epochs, seed, out, progress) -> tuple[dict, float]:
+    """One model of ``run_synthetic``: its figures and ``results.json`` entry, wall time."""
+    topic = data.train.topic_class >= 0
+    m = data.train.tokens.shape[1] - 1
+    run = train_topic_model(name, model_spec(name), data, epochs, seed=seed,
+                            embedding_scale=1e-6, progress=progress)
+    tag = name.lower()
+    files = [*plots.sen_figure(run.trace.scores, run.trace.sen_norms, m, sen_curve,
+                               sen_distance, out / f"{tag}_sen", title=name,
+                               from_epoch=SEN_FROM_EPOCH, tolerance=SEN_TOLERANCE),
+             *plots.loss_figure({name: run.loss}, out / f"{tag}_loss", title=name),
+             *plots.distribution_figure(numeric.score(run.params),
+                                        np.linalg.norm(run.params["embeddings"], axis=1),
+                                        topic, out / f"{tag}_distributions", title=name)]
+    return {"trainable": list(run.spec.trained),
             "final_train_loss": float(run.loss[-1]),
             "train_accuracy": accuracy(run.params, data.train, run.spec),
             "test_accuracy": accuracy(run.params, data.test, run.spec),
             "sen": sen_summary(run, m), "sen_drift": run.sen_drift,
             "final": word_statistics(run.params, topic),
-            "figures": [p.name for p in files]}
-    return _write(out, results)
+            "figures": [p.name for p in files]}, run.seconds
 
 
 def epochs_to_threshold(loss: np.ndarray, threshold: float = LOSS_THRESHOLD) -> int | None:
@@ -248,38 +412,48 @@ def epochs_to_threshold(loss: np.ndarray, threshold: float = LOSS_THRESHOLD) -> 
 
 def run_ablation(out, *, epochs: int = ABLATION_EPOCHS, seed: int = 0,
                  data: Splits | None = None, threshold: float = LOSS_THRESHOLD,
-                 progress=True) -> dict:
+                 progress=True, jobs: int | None = None) -> dict:
     """Attn-FC and Attn-TC with keys frozen, embeddings frozen, or both trained.
 
     Embeddings start at N(0, 0.1²). Loss, mean topic score and mean topic ‖v‖ on shared
     axes; ``results.json`` with, per run, the first epoch of loss below ``threshold``.
+    ``jobs``: see ``run_jobs`` (the six runs are independent).
     """
     out = _folder(out)
+    jobs = check_jobs(jobs)
     data = data or synthetic_topic_data(seed)
     results = {"experiment": "ablation", "seed": seed, "epochs": epochs, "lr": LR,
                "embedding_scale": 0.1, "loss_threshold": threshold,
                "data": _describe(data), "runs": {}}
+    keys = [(name, variant) for name in ("Attn-FC", "Attn-TC") for variant in ABLATION_VARIANTS]
+    runs = run_jobs([Job(f"{name}, {variant}", epochs, ablation_run, dict(
+        name=name, variant=variant, data=data, epochs=epochs, seed=seed, threshold=threshold))
+        for name, variant in keys], jobs, progress=progress, desc="ablation")
     curves = {}
-    for name in ("Attn-FC", "Attn-TC"):
-        for variant, trainable in ABLATION_VARIANTS.items():
-            spec = model_spec(name, trainable=trainable)
-            run = train_topic_model(f"{name}, {variant}", spec, data, epochs, seed=seed,
-                                    embedding_scale=0.1, progress=progress)
-            q = np.linalg.norm(run.params["query"])
-            curves[(name, variant)] = {"loss": run.loss,
-                                       "score": run.trace.scores.mean(axis=1),
-                                       "norm": run.trace.sen_norms.mean(axis=1) / q}
-            results["runs"][f"{name}, {variant}"] = {
-                "model": name, "variant": variant, "trainable": list(spec.trained),
-                "epochs_to_threshold": epochs_to_threshold(run.loss, threshold),
-                "final_train_loss": float(run.loss[-1]),
-                "test_accuracy": accuracy(run.params, data.test, spec),
-                "final_mean_topic_score": float(run.trace.scores[-1].mean()),
-                "sen_drift": run.sen_drift,
-                "wall_time_s": round(run.seconds, 2)}
+    for key, (entry, curve, _) in zip(keys, runs):
+        results["runs"][", ".join(key)] = entry
+        curves[key] = curve
+    _write_timings(out, jobs, {", ".join(key): seconds for key, (*_, seconds) in zip(keys, runs)})
     files = plots.ablation_figure(curves, threshold, out / "ablation")
     results["figures"] = [p.name for p in files]
     return _write(out, results)
+
+
+def ablation_run(name, variant, data: Splits, epochs, seed, threshold,
+                 progress) -> tuple[dict, dict, float]:
+    """One run of ``run_ablation``: its ``results.json`` entry, curves, wall time."""
+    spec = model_spec(name, trainable=ABLATION_VARIANTS[variant])
+    run = train_topic_model(f"{name}, {variant}", spec, data, epochs, seed=seed,
+                            embedding_scale=0.1, progress=progress)
+    q = np.linalg.norm(run.params["query"])
+    curve = {"loss": run.loss, "score": run.trace.scores.mean(axis=1),
+             "norm": run.trace.sen_norms.mean(axis=1) / q}
+    return {"model": name, "variant": variant, "trainable": list(spec.trained),
+            "epochs_to_threshold": epochs_to_threshold(run.loss, threshold),
+            "final_train_loss": float(run.loss[-1]),
+            "test_accuracy": accuracy(run.params, data.test, spec),
+            "final_mean_topic_score": float(run.trace.scores[-1].mean()),
+            "sen_drift": run.sen_drift}, curve, run.seconds
 
 
 def word_sentence_incidence(data: Dataset) -> sp.csr_matrix:
@@ -302,7 +476,10 @@ def label_purity(data: Dataset) -> np.ndarray:
 
 
 def picked_purity(attention: np.ndarray, data: Dataset, purity: np.ndarray) -> float:
-    """Mean over sentences of the label purity of the word attention picks (ties share)."""
+    """Mean over sentences of the label purity of the word attention picks (ties share).
+
+    ``attention`` may be any array that is largest where attention is, e.g. ``word_scores``.
+    """
     top = data.mask & (attention == attention.max(axis=1, keepdims=True))
     values = np.where(top, purity[data.safe_tokens], 0.0)
     return float(np.mean(values.sum(axis=1) / top.sum(axis=1)))
@@ -316,74 +493,104 @@ def mean_sentence_length(data: Dataset) -> np.ndarray:
 
 
 class EarlyStopping:
-    """Callback: every ``every`` epochs, validation loss and picked-word purity; stops when
-    the validation loss has not improved for ``patience`` evaluations; keeps the best."""
+    """Callback: at every ``every``-th epoch and at the last one (``last``), validation loss
+    and picked-word purity; stops when the validation loss has not improved for
+    ``patience`` evaluations; keeps the parameters of the best evaluation (the model the
+    results report). An evaluation costs one forward pass on the validation set and one
+    score lookup on the training set, against ``every`` gradients on the training set."""
 
-    def __init__(self, valid, spec, train, purity, every, patience):
+    def __init__(self, valid, spec, train, purity, every, patience, last=None):
         self.valid, self.spec, self.train, self.purity = valid, spec, train, purity
-        self.every, self.patience = every, patience
+        self.every, self.patience, self.last = every, patience, last
         self.epochs, self.valid_loss, self.picked_purity = [], [], []
         self.best, self.best_epoch, self.best_loss = None, None, np.inf
 
     def __call__(self, step, params, loss):
-        if step % self.every:
+        if step % self.every and step != self.last:
             return False
         val = numeric.loss(params, self.valid, self.spec)
         self.epochs.append(step)
         self.valid_loss.append(val)
-        self.picked_purity.append(picked_purity(numeric.attention(params, self.train, self.spec),
-                                                self.train, self.purity))
+        self.picked_purity.append(picked_purity(word_scores(params, self.train), self.train,
+                                                self.purity))
         if val < self.best_loss:
             # the integrator never modifies arrays it handed out, so keeping them is safe
             self.best, self.best_epoch, self.best_loss = params, step, val
         return len(self.epochs) - 1 - self.epochs.index(self.best_epoch) >= self.patience
 
 
+def word_scores(params, data: Dataset) -> np.ndarray:
+    """``s_w = q·κ_w`` at every position (``-inf`` at padding): attention is the softmax of
+    these per sentence, so it is largest exactly where they are (``picked_purity``)."""
+    return np.where(data.mask, numeric.score(params)[data.safe_tokens], -np.inf)
+
+
 def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed: int = 0,
             data: Splits | None = None, eval_every: int = SST_EVAL_EVERY,
-            patience: int = SST_PATIENCE, progress=True) -> dict:
+            patience: int = SST_PATIENCE, progress=True, jobs: int | None = None) -> dict:
     """Attn-FC (width 200) and Attn-TC (width 100) on SST-2 or SST-5, early stopping.
 
     Per model: SEN figure of the ``SST_TOP_WORDS`` words with the largest scores (``m`` per
     word = average length − 1 of the training sentences holding it), label purity over
     training of the word attention picks, test accuracy at the best validation loss.
+    ``jobs``: see ``run_jobs`` (the two models are independent).
     """
     out = _folder(out)
+    jobs = check_jobs(jobs)
+    for name, value in (("eval_every", eval_every), ("patience", patience)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     data = data or load_sst(data_dir, task)
     purity = label_purity(data.train)
-    m_word = mean_sentence_length(data.train) - 1.0
     uniform = float(np.nanmean(np.where(data.train.mask, purity[data.train.safe_tokens],
                                         np.nan), axis=1).mean())
     results = {"experiment": task, "seed": seed, "max_epochs": epochs, "lr": LR,
                "eval_every": eval_every, "patience": patience, "data": _describe(data),
                "uniform_pick_purity": uniform, "models": {}}
-    for name, width in SST_WIDTH.items():
-        spec = model_spec(name, d=width)
-        params = numeric.init_params(spec, data.train, seed=seed, query_scale=0.3,
-                                     key_scale=0.0, embedding_scale=1e-6)
-        stop = EarlyStopping(data.valid, spec, data.train, purity, eval_every, patience)
-        start = time.perf_counter()
-        traj = gradient_descent(params, data.train, spec, LR, epochs, callback=stop,
-                                progress=progress, desc=f"{task} {name}")
-        seconds = time.perf_counter() - start
-        best = stop.best
-        s = numeric.score(best)
-        y = np.linalg.norm(best["query"]) * np.linalg.norm(best["embeddings"], axis=1)
-        seen = np.flatnonzero(np.isfinite(m_word))  # words of the training sentences
-        top = seen[np.argsort(-s[seen], kind="stable")[:SST_TOP_WORDS]]
-        dist = sen_distance(s[top], y[top], m_word[top])
-        tag = f"{task}_{name.lower()}"
-        files = [*plots.sst_sen_figure(s[top], y[top], m_word[top], sen_curve,
-                                       out / f"{tag}_sen", title=f"{task.upper()} {name}"),
-                 *plots.purity_figure(stop.epochs, stop.picked_purity, uniform,
-                                      out / f"{tag}_purity", title=f"{task.upper()} {name}"),
-                 *plots.loss_figure({"train": traj.loss}, out / f"{tag}_loss",
-                                    title=f"{task.upper()} {name}",
-                                    extra={"validation": (stop.epochs, stop.valid_loss)})]
-        results["models"][name] = {
-            "width": width, "trainable": list(spec.trained), "epochs_run": len(traj.loss) - 1,
+    runs = run_jobs([Job(f"{task} {name}", epochs, sst_model, dict(
+        name=name, width=width, task=task, data=data, epochs=epochs, seed=seed,
+        eval_every=eval_every, patience=patience, uniform=uniform, out=out))
+        for name, width in SST_WIDTH.items()], jobs, progress=progress, desc=task)
+    for name, (entry, _) in zip(SST_WIDTH, runs):
+        results["models"][name] = entry
+    _write_timings(out, jobs, {name: seconds for name, (_, seconds) in zip(SST_WIDTH, runs)})
+    return _write(out, results)
+
+
+def sst_model(name, width, task, data: Splits, epochs, seed, eval_every, patience, uniform,
+              out, progress) -> tuple[dict, float]:
+    """One model of ``run_sst``: trained with early stopping; its figures and
+    ``results.json`` entry, all measured on the selected (best-validation) parameters."""
+    purity = label_purity(data.train)
+    m_word = mean_sentence_length(data.train) - 1.0
+    spec = model_spec(name, d=width)
+    params = numeric.init_params(spec, data.train, seed=seed, query_scale=0.3,
+                                 key_scale=0.0, embedding_scale=1e-6)
+    stop = EarlyStopping(data.valid, spec, data.train, purity, eval_every, patience,
+                         last=epochs)
+    bar, callback = _progress_and_callback(progress, stop)
+    start = time.perf_counter()
+    traj = gradient_descent(params, data.train, spec, LR, epochs, callback=callback,
+                            progress=bar, desc=f"{task} {name}")
+    seconds = time.perf_counter() - start
+    best = stop.best
+    s = numeric.score(best)
+    y = np.linalg.norm(best["query"]) * np.linalg.norm(best["embeddings"], axis=1)
+    seen = np.flatnonzero(np.isfinite(m_word))  # words of the training sentences
+    top = seen[np.argsort(-s[seen], kind="stable")[:SST_TOP_WORDS]]
+    dist = sen_distance(s[top], y[top], m_word[top])
+    tag = f"{task}_{name.lower()}"
+    title = f"{task.upper()} {name}"
+    files = [*plots.sst_sen_figure(s[top], y[top], m_word[top], sen_curve,
+                                   out / f"{tag}_sen", title=title),
+             *plots.purity_figure(stop.epochs, stop.picked_purity, uniform,
+                                  out / f"{tag}_purity", title=title),
+             *plots.loss_figure({"train": traj.loss}, out / f"{tag}_loss", title=title,
+                                extra={"validation": (stop.epochs, stop.valid_loss)})]
+    return {"width": width, "trainable": list(spec.trained), "epochs_run": len(traj.loss) - 1,
             "best_epoch": stop.best_epoch, "best_valid_loss": float(stop.best_loss),
-            "stopped_early": len(traj.loss) - 1 < epochs, "wall_time_s": round(seconds, 2),
+            "validated_epochs": len(stop.epochs),
+            "stopped_early": len(traj.loss) - 1 < epochs,
             "train_accuracy": accuracy(best, data.train, spec),
             "test_accuracy": accuracy(best, data.test, spec),
             "picked_purity": {"epochs": stop.epochs, "values": stop.picked_purity},
@@ -392,8 +599,7 @@ def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed
                            "rel_distance": float(d)} for w, d in zip(top, dist)],
             "sen_rel_distance_median": float(np.median(dist)),
             "sen_rel_distance_max": float(dist.max()),
-            "figures": [p.name for p in files]}
-    return _write(out, results)
+            "figures": [p.name for p in files]}, seconds
 
 
 def _describe(data: Splits) -> dict:
@@ -406,6 +612,18 @@ def _folder(out) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _write_timings(out: Path, jobs: int | None, seconds: dict) -> None:
+    """``timings.json``: wall time per run (kept out of ``results.json``, which depends only
+    on the seed and settings)."""
+    timings = {"jobs": jobs, "wall_time_s": {name: round(s, 2) for name, s in seconds.items()}}
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
+
+
+def read_timings(out) -> dict:
+    """``timings.json`` of a finished run: ``{"jobs": …, "wall_time_s": {run: seconds}}``."""
+    return json.loads((Path(out) / "timings.json").read_text(encoding="utf-8"))
 
 
 def _write(out: Path, results: dict) -> dict:

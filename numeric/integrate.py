@@ -162,8 +162,22 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
 
 
 def _gd_step(p, data, spec, h, rows):
-    loss, f = trained_flow(p, data, spec, rows)
-    return loss, {n: p[n] + h * f[n] if n in f else p[n] for n in p}
+    """``θ + h·(−∇L)`` on the trained arrays, computed inside the gradient arrays the engine
+    has just made (bitwise the same as ``p + h * (−g)``, without two full-size temporaries
+    per array: a (W, d) update is memory-bound); frozen rows keep their values."""
+    loss, grad = numeric.value_and_gradient(p, data, spec, wrt=spec.trained)
+    new, seen = dict(p), set()
+    for name, g in grad.items():
+        if not (isinstance(g, np.ndarray) and g.flags.writeable and g.base is None
+                and id(g) not in seen):
+            g = np.array(g)  # never write into an array someone else may hold
+        seen.add(id(g))
+        np.multiply(g, -h, out=g)
+        np.add(p[name], g, out=g)
+        if rows and name in rows:
+            g[rows[name]] = p[name][rows[name]]
+        new[name] = g
+    return float(loss), new
 
 
 def _rk4_step(p, data, spec, h, rows):

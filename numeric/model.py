@@ -109,6 +109,16 @@ class Dataset:
         """Number of tokens of each sentence."""
         return self.mask.sum(axis=1)
 
+    @cached_property
+    def flat_tokens(self) -> np.ndarray:
+        """The real tokens (padding dropped), sentence after sentence: ``(N,)``."""
+        return self.tokens[self.mask]
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """``flat_tokens[offsets[b]:offsets[b + 1]]`` are sentence ``b``'s tokens: ``(S + 1,)``."""
+        return np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+
     def scatter(self, dtype=np.float64) -> sp.csr_matrix:
         """Sparse ``(W, S·L)`` 0/1 matrix adding per-position values into their words."""
         key = np.dtype(dtype)

@@ -1,10 +1,17 @@
 """Prints a derivation as vectorised NumPy over a batch of sentences (axis ``b``).
 
+Token-level arrays hold only the real tokens of the batch, sentence after sentence (the
+CSR layout: ``tokens`` of shape ``(N,)`` and ``offsets`` of shape ``(S + 1,)``), so padding
+never enters a product and ragged data costs in proportion to its tokens. A token-level
+operand is indexed by its token letter alone (the flat axis); a sentence-level one by the
+batch letter ``b``.
+
 Each term of an index-form expression becomes one ``einsum`` (operands contracted pairwise,
 summed indices as early as possible). Per-token parameters are gathered by word id;
 gradients of per-token parameters are added into the vocabulary with a sparse scatter
 matrix, and shared factors are pulled out of the scatter. Softmax and log-sum-exp are
-printed stably (row maximum subtracted, padding masked).
+printed stably (maximum per sentence subtracted; padding is not stored). The upstream
+gradient of the loss carries the mean's ``1/S`` once, so every gradient is of the mean loss.
 """
 
 from __future__ import annotations
@@ -35,8 +42,12 @@ class PrinterConfig:
 
 @dataclass(frozen=True)
 class Operand:
+    """Printed array ``code`` with einsum subscripts ``subs``; ``token``: indexed by a token
+    letter first, i.e. laid out over the flat real tokens of the batch."""
+
     code: str
     subs: str
+    token: bool = False
 
 
 class _Printer:
@@ -72,24 +83,46 @@ class _Printer:
         base, power = factor.as_base_exp()
         if isinstance(base, sp.Heaviside):
             inner = self.operand(base.args[0], letters)
-            op = Operand(f"np.heaviside({inner.code}, 0.0)", inner.subs)
+            op = Operand(f"np.heaviside({inner.code}, 0.0)", inner.subs, inner.token)
         elif isinstance(base, sp.Max) and 0 in base.args:
             inner = self.operand(next(x for x in base.args if x != 0), letters)
-            op = Operand(f"np.maximum({inner.code}, 0.0)", inner.subs)
+            op = Operand(f"np.maximum({inner.code}, 0.0)", inner.subs, inner.token)
         elif isinstance(base, sp.Indexed):
             subs = "".join(letters[i] for i in base.indices)
-            batch = b if self.batched(base.base) else ""
-            op = Operand(self.name_of(base.base), batch + subs)
+            token = self.batched(base.base) and _token_level(base.indices)
+            batch = b if self.batched(base.base) and not token else ""
+            op = Operand(self.name_of(base.base), batch + subs, token)
         else:
             raise ValueError(f"cannot print factor {factor}")
         if power != 1:
-            op = Operand(f"{op.code} ** {power}", op.subs)
+            op = Operand(f"{op.code} ** {power}", op.subs, op.token)
         return op
+
+    def batch_out(self, out_indices, letters) -> str:
+        """Subscripts of a per-sentence result: ``b`` first unless it is token-level (flat)."""
+        lead = "" if _token_level(out_indices) else self.config.batch
+        return lead + "".join(letters[i] for i in out_indices)
+
+    def check_flat(self, ops: list[Operand], out: str):
+        """In the flat layout a token-level operand may meet shared parameters and token-level
+        operands of the same token only: with a sentence-level operand (or a ``b`` output)
+        or a second token, einsum would pair every token with every sentence (or token)."""
+        tokens = {o.subs[0] for o in ops if o.token}
+        if not tokens:
+            return
+        sentence = [o for o in ops if not o.token and self.config.batch in o.subs]
+        if len(tokens) > 1 or sentence or self.config.batch in out:
+            raise ValueError(
+                "no flat-layout printing rule for the contraction "
+                + ",".join(o.subs for o in ops) + f"->{out} (token-level operands of "
+                + f"{sorted(tokens)} with sentence-level ones or another token): add a "
+                + "segment-sum rule to symbolic/printer.py")
 
     # --- contractions -----------------------------------------------------------------------
     def contract(self, ops: list[Operand], out: str) -> str:
         """One einsum per pair, contracting each summed index as soon as it is private."""
         ops = list(ops)
+        self.check_flat(ops, out)
         while len(ops) > 2:
             best = None
             for x in range(len(ops)):
@@ -99,7 +132,9 @@ class _Printer:
                     if best is None or len(keep) < len(best[2]):
                         best = (x, y, keep)
             x, y, keep = best
-            merged = Operand(self.einsum([ops[x], ops[y]], keep), keep)
+            token = next((o.subs[0] for o in (ops[x], ops[y]) if o.token), None)
+            merged = Operand(self.einsum([ops[x], ops[y]], keep), keep,
+                             token is not None and keep.startswith(token))
             ops = [o for n, o in enumerate(ops) if n not in (x, y)] + [merged]
         # A lone operand already in output order (or lacking only the batch axis, which
         # broadcasting supplies) needs no einsum.
@@ -126,7 +161,8 @@ class _Printer:
             if rows:
                 return _scaled(term.coeff, rows)
         ops = [self.operand(f, letters) for f in sp.Mul.make_args(term.body) if f != 1]
-        out = (self.config.batch if batch_out else "") + "".join(letters[i] for i in out_indices)
+        out = (self.batch_out(out_indices, letters) if batch_out
+               else "".join(letters[i] for i in out_indices))
         return _scaled(term.coeff, self.contract(ops, out))
 
     def sum_code(self, expr: IExpr, out_indices, **kw) -> str:
@@ -140,7 +176,7 @@ class _Printer:
             codes = [self.scattered_term(t, param.indices) for t in expr.terms]
         else:
             codes = [self.shared_term(t, param.indices) for t in expr.terms]
-        return f"({_join(codes)}) / n_sentences"
+        return _join(codes)
 
     def weighted_rows(self, term: Term, out_indices, letters) -> str | None:
         """``Σ_i x[b, i] X[b, i, …]`` with ``X`` gathered: ``(S × W sparse of x) @ param``."""
@@ -178,7 +214,7 @@ class _Printer:
                 and y.indices == g.indices[1:] and g.indices[1] in term.summed):
             return None
         y_code = self.operand(y, letters).code
-        return f"_row_dot({self.params[g.base].name}, tokens, {y_code})"
+        return f"_row_dot({self.params[g.base].name}, tokens, offsets, {y_code})"
 
     def scattered_term(self, term: Term, out_indices) -> str:
         """``Σ_{(b,i): token = w}`` of the term. Factors that do not depend on the sentence
@@ -202,8 +238,8 @@ class _Printer:
             scattered = f"rows_{x}.T @ {_atom(y)}"
         else:
             inner = self.contract([self.operand(f, letters) for f in batch],
-                                  self.config.batch + letters[tok] + keep_subs)
-            scattered = self.word_names.get(inner, f"_scatter(scatter, {inner})")
+                                  letters[tok] + keep_subs)
+            scattered = self.word_names.get(inner, f"_scatter(tokens, n_words, {inner})")
         ops = [Operand(scattered, self.config.word + keep_subs)]
         ops += [self.word_operand(f, tok, letters) for f in word]
         out = self.config.word + "".join(letters[i] for i in rest)
@@ -235,7 +271,7 @@ class _Printer:
                     and tuple(out_indices) == g.indices[1:]):
                 letters = self.letters(indices_in(term.body))
                 x_code = self.operand(x, letters).code
-                scattered = self.word_names.get(x_code, f"_scatter(scatter, {x_code})")
+                scattered = self.word_names.get(x_code, f"_scatter(tokens, n_words, {x_code})")
                 return _scaled(term.coeff, f"{scattered} @ {self.params[g.base].name}")
         return self.term_code(term, out_indices, batch_out=False)
 
@@ -260,6 +296,11 @@ def _matmul(x: Operand, y: Operand, out: str) -> str | None:
     left = _atom(x.code) if x.subs.endswith(k) else f"{_atom(x.code)}.T"
     right = _atom(y.code) if y.subs.startswith(k) else f"{_atom(y.code)}.T"
     return f"{left} @ {right}"
+
+
+def _token_level(indices) -> bool:
+    """Whether an array indexed by ``indices`` is laid out over tokens (its first index)."""
+    return bool(indices) and kind_of(indices[0]) is TOKEN
 
 
 def _atom(code: str) -> str:
@@ -294,34 +335,57 @@ def _join(codes) -> str:
 # --- modules -------------------------------------------------------------------------------
 
 RUNTIME = '''# Generated by `attnflow derive` from symbolic/printer.py. Do not edit: regenerate.
-"""Array helpers shared by the generated modules: sparse gathers and scatters by word id."""
+"""Array helpers shared by the generated modules: softmax per sentence, sparse gathers and
+scatters by word id.
+
+The batch is laid out as CSR: ``tokens[offsets[b]:offsets[b + 1]]`` are the word ids of
+sentence ``b`` (real tokens only; every sentence has at least one).
+"""
 
 import numpy as np
 import scipy.sparse as sp
 
 
-def _scatter(scatter, x):
-    """Adds per-position rows ``x[b, i, ...]`` into their words: ``(W, ...)``."""
-    flat = x.reshape(scatter.shape[1], -1)
-    return np.asarray(scatter @ flat).reshape((scatter.shape[0],) + x.shape[2:])
+def _segment_softmax(s, offsets):
+    """``a_i = exp(s_i − m_b) / Σ_j exp(s_j − m_b)`` over the tokens of each sentence ``b``,
+    with ``m_b`` the sentence's largest score: every exponent is ≤ 0, so nothing overflows."""
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    exp_s = np.exp(s - np.repeat(np.maximum.reduceat(s, starts), lengths))
+    return exp_s / np.repeat(np.add.reduceat(exp_s, starts), lengths)
 
 
-def _row_dot(table, tokens, y, chunk_elements=2**20):
-    """``table[tokens[b, i]] · y[b]`` per position, gathered a chunk of sentences at a time
-    (about ``chunk_elements`` gathered numbers, so memory stays bounded for wide tables)."""
+def _rows(x, tokens, offsets, n_words):
+    """The sparse ``(S, W)`` matrix ``Σ_i x[b, i] [token(b, i) = w]``: one entry per token."""
+    return sp.csr_matrix((x, tokens, offsets), shape=(offsets.shape[0] - 1, n_words))
+
+
+def _scatter_product(rows, xy, x, y):
+    """``rowsᵀ (x y)`` (given ``xy = x y``) in the cheaper order: ``(rowsᵀ x) y`` when ``x``
+    has fewer columns than ``y`` (e.g. classes or hidden units against the width ``d``)."""
+    if x.shape[1] < y.shape[1]:
+        return (rows.T @ x) @ y
+    return rows.T @ xy
+
+
+def _scatter(tokens, n_words, x):
+    """Adds per-token rows ``x[n, ...]`` into their words: ``(W, ...)``."""
+    flat = x.reshape(tokens.shape[0], -1)
+    ones = np.ones(tokens.shape[0], dtype=x.dtype)
+    words = sp.csr_matrix((ones, (tokens, np.arange(tokens.shape[0]))),
+                          shape=(n_words, tokens.shape[0]))
+    return np.asarray(words @ flat).reshape((n_words,) + x.shape[1:])
+
+
+def _row_dot(table, tokens, offsets, y, chunk_elements=2**20):
+    """``table[tokens[n]] · y[b]`` for every token ``n`` of sentence ``b``, gathered a chunk
+    of tokens at a time (about ``chunk_elements`` numbers, so memory stays bounded)."""
+    sentence = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
     out = np.empty(tokens.shape, dtype=np.result_type(table, y))
-    chunk = max(1, chunk_elements // (tokens.shape[1] * table.shape[1]))
+    chunk = max(1, chunk_elements // table.shape[1])
     for start in range(0, tokens.shape[0], chunk):
         rows = np.take(table, tokens[start:start + chunk], axis=0)
-        out[start:start + chunk] = np.matmul(rows, y[start:start + chunk, :, None])[..., 0]
+        out[start:start + chunk] = np.einsum("nk,nk->n", rows, y[sentence[start:start + chunk]])
     return out
-
-
-def _rows(x, tokens, n_words):
-    """The sparse ``(S, W)`` matrix ``Σ_i x[b, i] [token(b, i) = w]`` (padding has x = 0)."""
-    n, length = tokens.shape
-    indptr = np.arange(0, n * length + 1, length)
-    return sp.csr_matrix((x.ravel(), tokens.ravel(), indptr), shape=(n, n_words))
 
 
 def _one_hot(labels, n_classes, dtype):
@@ -347,9 +411,15 @@ class _ModulePrinter(_Printer):
     def param_args(self) -> str:
         return ", ".join(p.name for p in self.der.model.params)
 
+    @property
+    def n_words(self) -> str:
+        """The vocabulary size, read off the first per-token parameter."""
+        return next(f"{p.name}.shape[0]" for p in self.der.model.params if p.per_token)
+
     def forward(self):
-        self.emit(f"def forward(tokens, mask, labels, {self.param_args}):", 0)
-        self.emit('"""Forward pass over sentences ``b`` (padding masked): every intermediate."""')
+        self.emit(f"def forward(tokens, offsets, labels, {self.param_args}):", 0)
+        self.emit('"""Forward pass over sentences ``b`` (real tokens only, CSR layout): every '
+                  'intermediate."""')
         out = []
         for node in self.der.model.nodes:
             self.node(node)
@@ -370,7 +440,7 @@ class _ModulePrinter(_Printer):
             code = self.sum_code(expr, node.indices)
             self.gather(code, 1)
             for weights in sorted(set(re.findall(r"\brows_(\w+)", code))):
-                self.emit(f"rows_{weights} = _rows({weights}, tokens, embeddings.shape[0])")
+                self.emit(f"rows_{weights} = _rows({weights}, tokens, offsets, {self.n_words})")
             self.emit(f"{node.name} = {code}")
 
     def gather(self, code: str, depth: int):
@@ -406,9 +476,7 @@ class _ModulePrinter(_Printer):
 
     def softmax(self, node: Node):
         name, arg = node.name, str(_exp_argument(node).base)
-        self.emit(f"{arg}_max = np.where(mask, {arg}, -np.inf).max(axis=1, keepdims=True)")
-        self.emit(f"exp_{arg} = np.exp(np.where(mask, {arg} - {arg}_max, -np.inf))")
-        self.emit(f"{name} = exp_{arg} / exp_{arg}.sum(axis=1, keepdims=True)")
+        self.emit(f"{name} = _segment_softmax({arg}, offsets)")
 
     def cross_entropy(self, node: Node):
         self.emit("z_max = z.max(axis=1, keepdims=True)")
@@ -418,19 +486,21 @@ class _ModulePrinter(_Printer):
 
     def backward(self):
         params = self.der.model.params
-        self.emit(f"def backward(fw, tokens, labels, scatter, {self.param_args}, wrt):", 0)
+        self.emit(f"def backward(fw, tokens, offsets, labels, {self.param_args}, wrt):", 0)
         self.emit('"""Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""')
         fw_names = sorted({str(b) for t in self._all_terms() for b in _bases(t)}
                           & {"a", "h", "z", "u", "o", "P", "s"})
         for nm in fw_names:
             self.emit(f'{nm} = fw["{nm}"]')
         self.emit("n_sentences = labels.shape[0]")
+        self.emit(f"n_words = {self.n_words}")
         self.emit("Y = _one_hot(labels, P.shape[1], P.dtype)")
         self.emit("grads = {}")
         rows_at = len(self.lines)
         needers = self.needers()
         words = self.word_level_nodes()
         inlined = set().union(*(self.inlined_into(n) for n in words)) if words else set()
+        roots = self.roots()
         for name in self.der.order:
             if name in {p.name for p in params} or name in inlined:
                 continue
@@ -442,6 +512,9 @@ class _ModulePrinter(_Printer):
             self.comment(f"g_{name}{_idx(node.indices)}", self.der.grads[name].to_sympy(),
                          depth)
             code = self.sum_code(self.der.grads[name], node.indices)
+            if name in roots:
+                # ∂L/∂ℓ_χ = 1/S for the mean loss: carried once, at the loss's own gradient
+                code = f"({code}) / n_sentences"
             self.gather(code, depth)
             self.emit(f"g_{name} = {code}", depth)
         for p in params:
@@ -453,7 +526,23 @@ class _ModulePrinter(_Printer):
         self.emit("return grads")
         self.share_scatters(rows_at)
         if any("rows_a" in line for line in self.lines[rows_at:]):
-            self.lines.insert(rows_at, "    rows_a = _rows(a, tokens, scatter.shape[0])")
+            self.lines.insert(rows_at, "    rows_a = _rows(a, tokens, offsets, n_words)")
+        if not any(re.search(r"\bn_words\b", line) for line in self.lines[rows_at:]):
+            self.lines.remove(f"    n_words = {self.n_words}")
+
+    def roots(self) -> set[str]:
+        """Nodes whose gradient reads no upstream gradient (the loss's inputs): every other
+        gradient is linear in theirs, so scaling them by ``1/S`` gives the mean loss's."""
+        grad_names = {str(grad_symbol(self.der.node(n))) for n in self.der.grads
+                      if n not in {p.name for p in self.der.model.params}}
+        out = set()
+        for name, expr in self.der.grads.items():
+            if not {str(b) for t in expr.terms for b in _bases(t)} & grad_names:
+                if name in {p.name for p in self.der.model.params}:
+                    raise ValueError(f"the gradient of parameter {name} reads no upstream "
+                                     f"gradient; the mean's 1/S has no node to ride on")
+                out.add(name)
+        return out
 
     def share_scatters(self, start: int):
         """A scatter ``rows_x.T @ g_Y`` that several gradients use is computed once, right
@@ -474,9 +563,12 @@ class _ModulePrinter(_Printer):
             at = next(n for n in range(start, len(self.lines))
                       if self.lines[n].lstrip().startswith(f"{g} = "))
             indent = self.lines[at][:len(self.lines[at]) - len(self.lines[at].lstrip())]
+            product = re.fullmatch(r"(\w+) @ (\w+)", self.lines[at].strip()[len(f"{g} = "):])
+            scatter = (f"_scatter_product(rows_{x}, {g}, {product[1]}, {product[2]})"
+                       if product else f"rows_{x}.T @ {g}")
             self.lines[at + 1:at + 1] = [
                 f"{indent}# Σ_(b,i): token = w of {x}[i] {g}[…], shared by the gradients below",
-                f"{indent}{name} = rows_{x}.T @ {g}"]
+                f"{indent}{name} = {scatter}"]
 
     def word_level_nodes(self) -> list[str]:
         """Token-indexed nodes whose gradient feeds only parameter gradients: they are

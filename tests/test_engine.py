@@ -140,3 +140,86 @@ def test_unknown_wrt_name_is_named():
     params, data, spec = _problem()
     with pytest.raises(ValueError, match="unknown parameter.*'kees'"):
         numeric.gradient(params, data, spec, wrt=("kees",))
+
+
+@pytest.mark.parametrize("scale", [1000.0, -1000.0])
+def test_scores_of_a_thousand_do_not_overflow_in_float64(scale):
+    """exp(1000) overflows float64: only the per-sentence maximum subtracted keeps it finite.
+    Sentences holding the word (score ±1000) and sentences without it are both checked."""
+    params, data, spec = random_problem(4, "linear")
+    params["query"] = np.full_like(params["query"], 1.0)
+    params["keys"] = np.zeros_like(params["keys"])
+    word = data.tokens[1, 0]
+    params["keys"][word, 0] = scale
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow is fine
+        value, grads = numeric.value_and_gradient(params, data, spec)
+        a = numeric.attention(params, data, spec)
+    assert np.isfinite(value) and all(np.isfinite(g).all() for g in grads.values())
+    np.testing.assert_allclose(a.sum(axis=1), 1.0)
+    holds = (data.tokens == word).any(axis=1)
+    picked = np.where(data.tokens == word, a, 0.0).sum(axis=1)
+    np.testing.assert_allclose(picked[holds], 1.0 if scale > 0 else 0.0, atol=1e-300)
+
+
+def test_only_real_tokens_are_stored():
+    """The flat layout holds the real tokens only, sentence after sentence; padding is not
+    stored, so a long padded row costs nothing beyond its tokens."""
+    tokens = [[3, -1, -1, -1, -1, -1], [1, 2, 4, 0, 2, 2], [4, 4, -1, -1, -1, -1]]
+    data = numeric.Dataset(tokens, [0, 1, 0], 5, 2)
+    np.testing.assert_array_equal(data.flat_tokens, [3, 1, 2, 4, 0, 2, 2, 4, 4])
+    np.testing.assert_array_equal(data.offsets, [0, 1, 7, 9])
+    from numeric._generated._runtime import _rows
+    rows = _rows(np.ones(9), data.flat_tokens, data.offsets, 5)
+    assert rows.nnz == 9 and rows.shape == (3, 5)
+
+
+def test_ragged_sentences_match_the_reference():
+    """Sentences of very different lengths (1 to 40 tokens): the flat engine agrees with the
+    padded, independent reference."""
+    rng = np.random.default_rng(3)
+    lengths = [1, 40, 2, 17, 1, 33]
+    tokens = np.full((len(lengths), 40), -1)
+    for b, n in enumerate(lengths):
+        tokens[b, :n] = rng.integers(0, 12, n)
+    data = numeric.Dataset(tokens, rng.integers(0, 3, len(lengths)), 12, 3)
+    for classifier in ("linear", "mlp"):
+        spec = numeric.ModelSpec(d=4, d_key=3, classifier=classifier, hidden=5,
+                                 trainable=("keys", "embeddings", "query", "classifier"))
+        params = numeric.init_params(spec, data, seed=1, key_scale=0.5, embedding_scale=0.5)
+        assert numeric.loss(params, data, spec) == pytest.approx(
+            reference_loss(params, data, spec), rel=1e-13)
+        ref = reference_gradient(params, data, spec)
+        for name, g in numeric.gradient(params, data, spec).items():
+            np.testing.assert_allclose(g, ref[name], rtol=1e-11, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.parametrize("columns", [2, 30])
+def test_scatter_product_is_the_same_in_either_order(columns):
+    """``rowsᵀ (x y)`` and ``(rowsᵀ x) y`` agree whichever order the helper picks; a wrong
+    helper (forgetting ``y``) is caught."""
+    from numeric._generated._runtime import _rows, _scatter_product
+    rng = np.random.default_rng(0)
+    data = numeric.Dataset(rng.integers(0, 9, (5, 4)), np.zeros(5, int), 9, 2)
+    rows = _rows(rng.random(20), data.flat_tokens, data.offsets, 9)
+    x, y = rng.random((5, columns)), rng.random((columns, 8))
+    expected = rows.toarray().T @ x @ y
+    np.testing.assert_allclose(_scatter_product(rows, x @ y, x, y), expected, rtol=1e-13)
+    assert not np.allclose(np.asarray(rows.T @ x)[:, :1], expected[:, :1])
+
+
+def test_flat_fallback_helpers_add_per_token_values_into_words():
+    """``_scatter`` and ``_row_dot`` (printing rules no current model reaches) in the flat
+    layout, against loops over the padded sentences."""
+    from numeric._generated._runtime import _row_dot, _scatter
+    rng = np.random.default_rng(1)
+    tokens = np.array([[2, 0, -1], [1, 2, 2], [3, -1, -1]])
+    data = numeric.Dataset(tokens, [0, 1, 0], 4, 2)
+    x = rng.random((data.flat_tokens.size, 2))
+    expected = np.zeros((4, 2))
+    for n, w in enumerate(data.flat_tokens):
+        expected[w] += x[n]
+    np.testing.assert_allclose(_scatter(data.flat_tokens, 4, x), expected)
+    table, y = rng.random((4, 3)), rng.random((3, 3))
+    want = [table[w] @ y[b] for b in range(3) for w in tokens[b] if w >= 0]
+    np.testing.assert_allclose(_row_dot(table, data.flat_tokens, data.offsets, y,
+                                        chunk_elements=6), want)

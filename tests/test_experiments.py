@@ -13,6 +13,7 @@ import numeric
 from attnflow.commands import reproduce
 from numeric import experiments as ex
 from numeric.data import Splits, load_sst, synthetic_topic_data
+from tests.conftest import thorough
 
 SST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst"
 needs_sst = pytest.mark.skipif(not SST_DIR.is_dir(),
@@ -192,3 +193,81 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["reproduce", "synthetic", "--epochs", "0"])
+    for bad in ("0", "-2", "two"):
+        with pytest.raises(SystemExit):
+            cli(["reproduce", "synthetic", "--jobs", bad])
+    assert "--jobs" in capsys.readouterr().err
+
+
+def tiny_sst():
+    """An SST-shaped set without the text files: the reduced synthetic task (words unnamed)."""
+    return synthetic_topic_data(0, **SMALL)
+
+
+@pytest.mark.parametrize("experiment", ["sst", pytest.param("synthetic", marks=pytest.mark.skipif(
+    not thorough(), reason="thorough profile only (SST covers the worker path in CI)"))])
+def test_worker_processes_write_the_same_bytes_as_one_process(tmp_path, experiment):
+    """Same seed → the same results.json byte for byte, whether the models run one after
+    the other here or in worker processes; wall times stay out of it."""
+    data = tiny_sst()
+    texts = []
+    for jobs in (None, 2) + ((1,) if thorough() else ()):
+        out = tmp_path / str(jobs)
+        if experiment == "synthetic":
+            ex.run_synthetic(out, epochs=30, data=data, progress=False, jobs=jobs,
+                             models=("Attn-FC", "Attn-TL"))
+        else:
+            ex.run_sst(out, None, "sst2", epochs=12, data=data, eval_every=4, patience=2,
+                       progress=False, jobs=jobs)
+        texts.append((out / "results.json").read_bytes())
+        timings = ex.read_timings(out)
+        assert timings["jobs"] == jobs and all(s > 0 for s in timings["wall_time_s"].values())
+    assert len(set(texts)) == 1
+    assert b"wall_time" not in texts[0]
+
+
+def test_bad_jobs_are_rejected(tmp_path):
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="jobs must be a positive integer"):
+            ex.run_synthetic(tmp_path, epochs=1, data=tiny_sst(), progress=False, jobs=bad)
+
+
+def test_worker_errors_reach_the_caller():
+    def job(epoch):
+        return ex.Job("bad", 1, ex.synthetic_model, dict(name="Attn-XX", data=tiny_sst(),
+                                                          epochs=epoch, seed=0, out=Path(".")))
+    with pytest.raises(ValueError, match="unknown model 'Attn-XX'"):
+        ex.run_jobs([job(1)], 1, progress=False)
+
+
+def test_short_runs_validate_at_the_end(tmp_path):
+    """--epochs 2 with validation every 10 epochs: the last epoch is validated too, so the
+    reported model is the trained one, not the untrained epoch-0 model."""
+    r = ex.run_sst(tmp_path, None, "sst2", epochs=2, data=tiny_sst(), progress=False)
+    for m in r["models"].values():
+        assert m["picked_purity"]["epochs"] == [0, 2] and m["validated_epochs"] == 2
+        assert m["best_epoch"] == 2 and m["epochs_run"] == 2
+
+
+def test_the_reported_model_is_the_selected_one(tmp_path):
+    """Early stopping reports the parameters of the best validation loss, not the last ones.
+    With the validation labels flipped, validation loss rises from the start: the run stops
+    ``patience`` evaluations in and reports epoch 0, whose numbers retraining reproduces
+    exactly (and the last iterate's differ)."""
+    data = tiny_sst()
+    valid = data.valid
+    flipped = Splits(data.train, numeric.Dataset(valid.tokens, 1 - valid.labels, valid.n_words,
+                                                 valid.n_classes), data.test)
+    r = ex.run_sst(tmp_path, None, "sst2", epochs=400, data=flipped, eval_every=7, patience=3,
+                   progress=False)
+    for name, m in r["models"].items():
+        assert m["stopped_early"] and m["best_epoch"] == 0
+        assert m["picked_purity"]["epochs"] == [0, 7, 14, 21] and m["epochs_run"] == 21
+        spec = ex.model_spec(name, d=ex.SST_WIDTH[name])
+        p0 = numeric.init_params(spec, data.train, seed=0, query_scale=0.3, key_scale=0.0,
+                                 embedding_scale=1e-6)
+        assert numeric.loss(p0, flipped.valid, spec) == m["best_valid_loss"]
+        assert ex.accuracy(p0, data.train, spec) == m["train_accuracy"]
+        last = numeric.gradient_descent(p0, data.train, spec, ex.LR, 21).final
+        assert numeric.loss(last, flipped.valid, spec) > m["best_valid_loss"]
+        assert ex.accuracy(last, data.train, spec) != m["train_accuracy"]

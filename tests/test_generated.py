@@ -21,9 +21,9 @@ def test_stale_file_is_caught(tmp_path):
     write_generated(tmp_path)
     assert check_generated(tmp_path) == []
     path = tmp_path / "linear.py"
-    path.write_text(path.read_text().replace("g_z = P - Y", "g_z = Y - P"))
+    path.write_text(path.read_text().replace("g_z = (P - Y)", "g_z = (Y - P)"))
     diffs = check_generated(tmp_path)
-    assert len(diffs) == 1 and "-    g_z = Y - P" in diffs[0] and "+    g_z = P - Y" in diffs[0]
+    assert len(diffs) == 1 and "-    g_z = (Y - P)" in diffs[0] and "+    g_z = (P - Y)" in diffs[0]
 
 
 def test_generation_is_deterministic():
@@ -34,3 +34,23 @@ def test_generation_is_deterministic():
 def test_importing_numeric_does_not_load_sympy():
     code = "import sys, numeric; numeric.gradient; sys.exit('sympy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_printer_refuses_contractions_the_flat_layout_cannot_express():
+    """Token-level operands are laid out over the flat tokens of the whole batch: meeting a
+    sentence-level operand or a second token in one einsum would pair every token with every
+    sentence, so the printer refuses rather than print wrong code; same-token products and
+    shared parameters print."""
+    import pytest
+
+    from symbolic.derive import derive
+    from symbolic.model import Model
+    from symbolic.printer import Operand, PrinterConfig, _Printer
+
+    printer = _Printer(derive(Model("linear")), PrinterConfig())
+    a_i, g_j = Operand("a", "i", True), Operand("g_a", "j", True)
+    for ops, out in (([a_i, Operand("h", "bk")], "ik"), ([a_i, g_j], "i"), ([a_i], "bi")):
+        with pytest.raises(ValueError, match="no flat-layout printing rule"):
+            printer.contract(ops, out)
+    assert printer.contract([a_i, Operand("g_a", "i", True)], "i") == "a * g_a"
+    assert printer.contract([a_i, Operand("query", "r")], "ir") == 'np.einsum("i,r->ir", a, query)'

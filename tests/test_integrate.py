@@ -165,3 +165,20 @@ def test_load_infers_trainable_from_motion(setup, tmp_path):
     back = Trajectory.load(tmp_path / "t.npz")
     assert back.trainable_inferred
     assert set(back.spec.trained) == {"keys", "embeddings", "classifier"}
+
+
+def test_gradient_descent_step_is_bitwise_theta_plus_lr_times_flow():
+    """The in-place update equals ``θ + lr·(−∇L)`` byte for byte, keeps frozen rows, and
+    never writes into the arrays of the previous iterate."""
+    from numeric.checks import random_problem
+    from numeric.integrate import trained_flow
+
+    params, data, spec = random_problem(9, "mlp")
+    rows = {"embeddings": np.array([0, 2])}
+    before = {n: x.copy() for n, x in params.items()}
+    traj = gradient_descent(params, data, spec, 0.05, 1, record_every=1, frozen_rows=rows)
+    _, flow = trained_flow(params, data, spec, rows)
+    for name in spec.param_names:
+        want = params[name] + 0.05 * flow[name] if name in flow else params[name]
+        assert traj.params[name][-1].tobytes() == want.tobytes(), name
+        assert params[name].tobytes() == before[name].tobytes(), name

@@ -25,6 +25,9 @@ def add_parser(subparsers) -> None:
                    help="folder holding the SST files stsa.binary.* / stsa.fine.* "
                         "(sst2/sst5 only; required there)")
     p.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes for the experiment's independent models (default: "
+                        "the cores available); any N gives the same results.json")
     p.set_defaults(func=run)
 
 
@@ -41,7 +44,7 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     out = args.out or Path("results") / args.experiment
-    kwargs = {"seed": args.seed}
+    kwargs = {"seed": args.seed, "jobs": args.jobs or experiments.available_cores()}
     if args.epochs is not None:
         kwargs["epochs"] = args.epochs
     start = time.perf_counter()
@@ -55,13 +58,18 @@ def run(args) -> int:
     except ValueError as err:
         print(f"attnflow reproduce {args.experiment}: {err}", file=sys.stderr)
         return 2
-    print(summary(results))
+    print(summary(results, experiments.read_timings(out)["wall_time_s"]))
     print(f"wall time {time.perf_counter() - start:.1f} s; figures and results.json in {out}")
     return 0
 
 
-def summary(results: dict) -> str:
-    """A plain-text table of the headline numbers of a results dict."""
+def summary(results: dict, seconds: dict | None = None) -> str:
+    """A plain-text table of the headline numbers of a results dict, with the wall time of
+    each run when ``seconds`` (run → seconds, from ``timings.json``) is given."""
+    seconds = seconds or {}
+
+    def took(name: str) -> str:
+        return f"{seconds[name]:.1f}" if name in seconds else "n/a"
     if results["experiment"] == "ablation":
         rows = [("run", f"epochs to loss < {results['loss_threshold']}", "final loss",
                  "test acc", "time (s)", DRIFT_HEADER)]
@@ -69,7 +77,7 @@ def summary(results: dict) -> str:
             reached = r["epochs_to_threshold"]
             rows.append((name, "not reached" if reached is None else str(reached),
                          f"{r['final_train_loss']:.4g}", f"{r['test_accuracy']:.4f}",
-                         f"{r['wall_time_s']:.1f}", drift_cell(r.get("sen_drift"))))
+                         took(name), drift_cell(r.get("sen_drift"))))
     elif results["experiment"] == "synthetic":
         start = next(iter(results["models"].values()))["sen"]["from_epoch"]
         rows = [("model", "test acc", "final loss", f"SEN max rel. dist. (epoch >= {start})",
@@ -79,7 +87,7 @@ def summary(results: dict) -> str:
             rows.append((name, f"{r['test_accuracy']:.4f}", f"{r['final_train_loss']:.4g}",
                          "n/a" if dist is None else f"{dist:.4%}",
                          f"{r['sen']['max_orthogonal_rel_distance']:.4%}",
-                         f"{r['wall_time_s']:.1f}", drift_cell(r.get("sen_drift"))))
+                         took(name), drift_cell(r.get("sen_drift"))))
     else:
         rows = [("model", "test acc", "best epoch", "epochs run",
                  "SEN rel. dist. top words (median / max)", "picked purity (first -> last)",
@@ -89,7 +97,7 @@ def summary(results: dict) -> str:
             rows.append((name, f"{r['test_accuracy']:.4f}", str(r["best_epoch"]),
                          str(r["epochs_run"]), f"{r['sen_rel_distance_median']:.3f} / "
                          f"{r['sen_rel_distance_max']:.3f}",
-                         f"{purity[0]:.3f} -> {purity[-1]:.3f}", f"{r['wall_time_s']:.1f}"))
+                         f"{purity[0]:.3f} -> {purity[-1]:.3f}", took(name)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
 

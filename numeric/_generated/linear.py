@@ -7,19 +7,17 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 
 import numpy as np
 
-from numeric._generated._runtime import _one_hot, _rows
+from numeric._generated._runtime import _one_hot, _rows, _scatter_product, _segment_softmax
 
 
-def forward(tokens, mask, labels, embeddings, keys, query, classifier):
-    """Forward pass over sentences ``b`` (padding masked): every intermediate."""
+def forward(tokens, offsets, labels, embeddings, keys, query, classifier):
+    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
     s = (query @ keys.T)[tokens]
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
-    s_max = np.where(mask, s, -np.inf).max(axis=1, keepdims=True)
-    exp_s = np.exp(np.where(mask, s - s_max, -np.inf))
-    a = exp_s / exp_s.sum(axis=1, keepdims=True)
+    a = _segment_softmax(s, offsets)
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
-    rows_a = _rows(a, tokens, embeddings.shape[0])
+    rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
     h = rows_a @ embeddings
     # z[c] = Sum(U[c, k]*h[k], (k, 0, d - 1))
     z = h @ classifier.T
@@ -31,35 +29,36 @@ def forward(tokens, mask, labels, embeddings, keys, query, classifier):
     return {"s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P}
 
 
-def backward(fw, tokens, labels, scatter, embeddings, keys, query, classifier, wrt):
+def backward(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):
     """Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""
     P = fw["P"]
     a = fw["a"]
     h = fw["h"]
     n_sentences = labels.shape[0]
+    n_words = embeddings.shape[0]
     Y = _one_hot(labels, P.shape[1], P.dtype)
     grads = {}
-    rows_a = _rows(a, tokens, scatter.shape[0])
+    rows_a = _rows(a, tokens, offsets, n_words)
     # g_z[c] = P[c] - Y[c]
-    g_z = P - Y
+    g_z = (P - Y) / n_sentences
     if wrt & {"embeddings", "keys", "query"}:
         # g_h[k] = Sum(U[c, k]*g_z[c], (c, 0, C - 1))
         g_h = g_z @ classifier
         # Σ_(b,i): token = w of a[i] g_h[…], shared by the gradients below
-        g_h_words = rows_a.T @ g_h
+        g_h_words = _scatter_product(rows_a, g_h, g_z, classifier)
     if wrt & {"keys", "query"}:
         # w_s[w] = Σ_(b,i): token = w of g_s[i] = Sum(V[i, k]*a[i]*g_h[k], (k, 0, d - 1)) - Sum(a[i]*g_h[k]*h[k], (k, 0, d - 1))
         w_s = np.einsum("wk,wk->w", g_h_words, embeddings) - rows_a.T @ (np.einsum("bk,bk->b", g_h, h))
     if "embeddings" in wrt:
         # ∂ℓ/∂V[i, k] = a[i]*g_h[k]
-        grads["embeddings"] = (g_h_words) / n_sentences
+        grads["embeddings"] = g_h_words
     if "keys" in wrt:
         # ∂ℓ/∂K[i, r] = g_s[i]*q[r]
-        grads["keys"] = (np.einsum("w,r->wr", w_s, query)) / n_sentences
+        grads["keys"] = np.einsum("w,r->wr", w_s, query)
     if "query" in wrt:
         # ∂ℓ/∂q[r] = Sum(K[i, r]*g_s[i], (i, 0, L - 1))
-        grads["query"] = (w_s @ keys) / n_sentences
+        grads["query"] = w_s @ keys
     if "classifier" in wrt:
         # ∂ℓ/∂U[c, k] = g_z[c]*h[k]
-        grads["classifier"] = (g_z.T @ h) / n_sentences
+        grads["classifier"] = g_z.T @ h
     return grads

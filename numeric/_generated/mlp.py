@@ -7,19 +7,17 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 
 import numpy as np
 
-from numeric._generated._runtime import _one_hot, _rows
+from numeric._generated._runtime import _one_hot, _rows, _scatter_product, _segment_softmax
 
 
-def forward(tokens, mask, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias):
-    """Forward pass over sentences ``b`` (padding masked): every intermediate."""
+def forward(tokens, offsets, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias):
+    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
     s = (query @ keys.T)[tokens]
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
-    s_max = np.where(mask, s, -np.inf).max(axis=1, keepdims=True)
-    exp_s = np.exp(np.where(mask, s - s_max, -np.inf))
-    a = exp_s / exp_s.sum(axis=1, keepdims=True)
+    a = _segment_softmax(s, offsets)
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
-    rows_a = _rows(a, tokens, embeddings.shape[0])
+    rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
     h = rows_a @ embeddings
     # u[n] = b1[n] + Sum(W1[n, k]*h[k], (k, 0, d - 1))
     u = hidden_bias + h @ hidden_weight.T
@@ -35,7 +33,7 @@ def forward(tokens, mask, labels, embeddings, keys, query, hidden_weight, hidden
     return {"s": s, "a": a, "h": h, "u": u, "o": o, "z": z, "ell": ell, "P": P}
 
 
-def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias, wrt):
+def backward(fw, tokens, offsets, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias, wrt):
     """Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""
     P = fw["P"]
     a = fw["a"]
@@ -43,11 +41,12 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
     o = fw["o"]
     u = fw["u"]
     n_sentences = labels.shape[0]
+    n_words = embeddings.shape[0]
     Y = _one_hot(labels, P.shape[1], P.dtype)
     grads = {}
-    rows_a = _rows(a, tokens, scatter.shape[0])
+    rows_a = _rows(a, tokens, offsets, n_words)
     # g_z[c] = P[c] - Y[c]
-    g_z = P - Y
+    g_z = (P - Y) / n_sentences
     if wrt & {"embeddings", "hidden_bias", "hidden_weight", "keys", "query"}:
         # g_o[n] = Sum(W2[c, n]*g_z[c], (c, 0, C - 1))
         g_o = g_z @ output_weight
@@ -58,29 +57,29 @@ def backward(fw, tokens, labels, scatter, embeddings, keys, query, hidden_weight
         # g_h[k] = Sum(W1[n, k]*g_u[n], (n, 0, H - 1))
         g_h = g_u @ hidden_weight
         # Σ_(b,i): token = w of a[i] g_h[…], shared by the gradients below
-        g_h_words = rows_a.T @ g_h
+        g_h_words = _scatter_product(rows_a, g_h, g_u, hidden_weight)
     if wrt & {"keys", "query"}:
         # w_s[w] = Σ_(b,i): token = w of g_s[i] = Sum(V[i, k]*a[i]*g_h[k], (k, 0, d - 1)) - Sum(a[i]*g_h[k]*h[k], (k, 0, d - 1))
         w_s = np.einsum("wk,wk->w", g_h_words, embeddings) - rows_a.T @ (np.einsum("bk,bk->b", g_h, h))
     if "embeddings" in wrt:
         # ∂ℓ/∂V[i, k] = a[i]*g_h[k]
-        grads["embeddings"] = (g_h_words) / n_sentences
+        grads["embeddings"] = g_h_words
     if "keys" in wrt:
         # ∂ℓ/∂K[i, r] = g_s[i]*q[r]
-        grads["keys"] = (np.einsum("w,r->wr", w_s, query)) / n_sentences
+        grads["keys"] = np.einsum("w,r->wr", w_s, query)
     if "query" in wrt:
         # ∂ℓ/∂q[r] = Sum(K[i, r]*g_s[i], (i, 0, L - 1))
-        grads["query"] = (w_s @ keys) / n_sentences
+        grads["query"] = w_s @ keys
     if "hidden_weight" in wrt:
         # ∂ℓ/∂W1[n, k] = g_u[n]*h[k]
-        grads["hidden_weight"] = (g_u.T @ h) / n_sentences
+        grads["hidden_weight"] = g_u.T @ h
     if "hidden_bias" in wrt:
         # ∂ℓ/∂b1[n] = g_u[n]
-        grads["hidden_bias"] = (np.einsum("bn->n", g_u)) / n_sentences
+        grads["hidden_bias"] = np.einsum("bn->n", g_u)
     if "output_weight" in wrt:
         # ∂ℓ/∂W2[c, n] = g_z[c]*o[n]
-        grads["output_weight"] = (g_z.T @ o) / n_sentences
+        grads["output_weight"] = g_z.T @ o
     if "output_bias" in wrt:
         # ∂ℓ/∂b2[c] = g_z[c]
-        grads["output_bias"] = (np.einsum("bc->c", g_z)) / n_sentences
+        grads["output_bias"] = np.einsum("bc->c", g_z)
     return grads

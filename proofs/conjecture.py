@@ -1,0 +1,506 @@
+"""A researcher's candidate law: declared through ``symbolic.laws``, proved or refuted.
+
+The candidate ``Q`` (SymPy syntax over the model's names, word level) becomes a
+:class:`symbolic.laws.Law`; its per-sentence rate ``dQ/dτ`` along ``symbolic.derive.flow`` is
+rewritten under each stated assumption's cases, the nodes ``h`` and ``u`` written by their
+definitions and ``max(x, 0) = H(x)·x`` applied, and put in canonical index form. If every case
+reduces to exactly 0 the law is PROVED. Otherwise the residual is printed and a counterexample
+is searched at explicit small sizes: a data set and a parameter point where ``dQ/dτ ≠ 0``,
+computed exactly (jets, 50 digits) from the derived gradients; Hypothesis shrinks it and it is
+printed as a command that reruns it bit for bit (the point is rational, the data set explicit).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import sympy as sp
+
+from symbolic import laws as LW
+from symbolic.derive import flow
+from symbolic.indexform import IExpr, kind_of
+from symbolic.model import FOLDS, Model
+
+ASSUMPTIONS = {"A1": (LW.A1,), "A2": (LW.A2,), "A3": (LW.A3,)}
+PARAMS = ("embeddings", "keys", "query", "classifier")
+ALLOWED = {LW.n_words, LW.QQ, LW.c, LW.m}
+
+
+@dataclass
+class Verdict:
+    expression: str
+    law: LW.Law
+    model: Model
+    trainable: tuple
+    assumptions: tuple
+    proved: bool
+    steps: list = field(default_factory=list)  # (what was done, SymPy expression)
+    residual: sp.Expr | None = None
+    counterexample: dict | None = None
+    seconds: float = 0.0
+    kernel: object = None  # the TheoremOutcome when the audit's kernel proved it
+    method: str = ""  # how it was proved: "audit kernel" or "conjecture reduction"
+
+    @property
+    def status(self) -> str:
+        if self.proved:
+            return "PROVED"
+        return "REFUTED" if self.counterexample else "NOT PROVED"
+
+    @property
+    def exit_code(self) -> int:
+        return {"PROVED": 0, "REFUTED": 1, "NOT PROVED": 3}[self.status]
+
+
+def candidate_law(expression: str, classifier: str, trainable, assume=()) -> LW.Law:
+    """Declare ``expression`` as a law (``Q = expression − 0``); ValueError names an unknown
+    symbol or assumption."""
+    unknown_asm = [a for a in assume if a not in ASSUMPTIONS]
+    if unknown_asm:
+        raise ValueError(f"unknown assumption(s) {unknown_asm}; expected some of "
+                         f"{sorted(ASSUMPTIONS)}")
+    model = Model(classifier)
+    quantity = LW._parse(expression)
+    _check_names(quantity, model)
+    assumptions = [LW.trains(*trainable)] + [x for a in assume for x in ASSUMPTIONS[a]]
+    if "A2" in assume and "A3" not in assume:
+        raise ValueError("A2 is stated with A3 (its attention closed form needs L = m + 1)")
+    return LW.declare("conjecture", f"{expression} is constant", quantity, 0,
+                      models=(model,), classifiers=(classifier,),
+                      assumptions=tuple(assumptions))
+
+
+def _check_names(quantity, model: Model):
+    bases = {prm.base for prm in model.params} | set(LW.word_nodes(model))
+    for ref in quantity.atoms(sp.Indexed):
+        if ref.base not in bases:
+            raise ValueError(f"unknown symbol {ref.base} in the candidate; known arrays: "
+                             f"{sorted(map(str, bases))}")
+    labels = {ref.base.label for ref in quantity.atoms(sp.Indexed)}
+    for sym in quantity.free_symbols:
+        if (isinstance(sym, sp.Indexed) or sym in labels or sym in ALLOWED
+                or kind_of(sym) is not None):
+            continue
+        if sym in (LW.s_t,) or str(sym) in ("L", "d", "d_key", "C", "H"):
+            continue
+        raise ValueError(f"unknown symbol {sym} in the candidate; use the arrays "
+                         f"{sorted(map(str, bases))}, indices w, w_x, w_y (words), "
+                         f"k, l (embedding), r, t (key), e (class; c is the non-topic "
+                         f"score), n (hidden), and W, QQ, c, m")
+
+
+def _expand_nodes(expr, model: Model, names=("h", "u")):
+    """Write the named nodes by their definitions, later nodes first (``u`` reads ``h``)."""
+    for node in reversed(model.nodes):
+        if node.name in names:
+            expr = expr.replace(
+                lambda x, nd=node: isinstance(x, sp.Indexed) and x.base == nd.base,
+                lambda x, nd=node: nd.definition.xreplace(dict(zip(nd.indices, x.indices))))
+    return expr
+
+
+def sums_to_one(expr: IExpr) -> IExpr:
+    """``Σ_i a_i = 1``, ``Σ_c P_c = 1`` (softmax outputs), ``Σ_c Y_c = 1`` (one-hot label) and
+    ``Σ_r q_r² = ‖q‖²``: a summed index that occurs only in one such factor is summed away."""
+    from symbolic.indexform import Term, canonical
+    from symbolic.model import P, Y, a, q
+    terms = []
+    for tm in expr.terms:
+        body, summed = tm.body, list(tm.summed)
+        for idx in list(summed):
+            uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
+            if (len(uses) == 1 and isinstance(uses[0], sp.Indexed)
+                    and uses[0].base in (a, P, Y) and uses[0].indices == (idx,)):
+                body = body.xreplace({uses[0]: 1})
+                summed.remove(idx)
+            elif len(uses) == 1 and uses[0] == q[idx] ** 2:  # Σ_r q_r² = ‖q‖²
+                body = body.xreplace({uses[0]: LW.QQ})
+                summed.remove(idx)
+        terms.append(Term(tm.coeff, body, tuple(summed)))
+    return canonical(terms, FOLDS)
+
+
+def _attention_closed(expr, model: Model):
+    """The model's attention node with A2's scores and L = m + 1 (SEN's lemma attention)."""
+    from symbolic.model import a
+    closed = LW.attention_closed_form(model, LW.exp_scores_a2, LW.m + 1)
+    (x,) = next(nd for nd in model.nodes if nd.base == a).indices
+    return expr.replace(lambda y: isinstance(y, sp.Indexed) and y.base == a,
+                        lambda y: closed.xreplace({x: y.indices[0]}))
+
+
+def _cases(law: LW.Law):
+    """Every combination of the assumptions' cases, in the declared order."""
+    lists = [list(a.cases.items()) for a in law.assumptions if a.cases]
+    return list(itertools.product(*lists)) or [()]
+
+
+def prove(expression: str, classifier: str = "linear", trainable=("embeddings", "keys",
+          "classifier"), assume=(), search=True, max_examples=60, kernel=True) -> Verdict:
+    """PROVED / REFUTED (with a shrunk counterexample) / NOT PROVED. ``kernel``: try the
+    audit's generic conservation theorem first (slower; gives an audit certificate)."""
+    start = time.perf_counter()
+    trainable = tuple(_expand_trainable(trainable, classifier))
+    if "A1" in assume and "query" in trainable:
+        raise ValueError("A1 (query fixed) contradicts --trainable query")
+    law = candidate_law(expression, classifier, trainable, assume)
+    model = law.models[0]
+    kernel = kernel_proof(law, classifier, assume) if kernel else None
+    if kernel is not None:
+        steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}", o.detail)
+                 for o in kernel.steps]
+        return Verdict(expression, law, model, trainable, tuple(assume), True, steps,
+                       seconds=time.perf_counter() - start, kernel=kernel,
+                       method="audit kernel")
+    flows = flow(model, trainable)
+    rate = LW.sentence_rate(law, model, flows)
+    steps = [("dQ/dτ per sentence along the derived flow (chain rule on the declaration)",
+              rate.to_sympy())]
+    residuals = []
+    for case in _cases(law):
+        expr = rate.to_sympy()
+        for _label, rewrite in case:
+            expr = IExpr.from_sympy(rewrite(expr, model), FOLDS).to_sympy()
+        if "A2" in assume:  # lemma attention: a_x in closed form under A2 and A3
+            expr = IExpr.from_sympy(_attention_closed(expr, model), FOLDS).to_sympy()
+        if classifier == "mlp":  # lemma relu: o_n = H(u_n) u_n
+            expr = LW.LEMMAS["relu"].rewrite(expr, model, None)
+        expr = IExpr.from_sympy(_expand_nodes(expr, model), FOLDS)
+        expr = sums_to_one(expr)
+        reduced = expr.to_sympy()
+        if not expr.is_zero() and "A2" in assume:
+            # A2 also says the topic token's score is s_t (e^{−s_p} included): s_p = s_t.
+            from symbolic.model import s as score
+            reduced = sp.cancel(sp.together(sp.powsimp(
+                reduced.xreplace({score[LW.p]: LW.s_t}), combine="exp")))
+        label = ", ".join(x for x, _ in case) or "no case split"
+        steps.append((f"case [{label}]: assumptions applied, h and u written by their "
+                      f"definitions, Σ_i a_i = Σ_c P_c = Σ_c Y_c = 1, Σ_r q_r² = ‖q‖², "
+                      f"canonical form",
+                      reduced))
+        if reduced != 0:
+            residuals.append(reduced)
+    verdict = Verdict(expression, law, model, trainable, tuple(assume), not residuals, steps,
+                      residuals[0] if residuals else None,
+                      method="" if residuals else "conjecture reduction")
+    if residuals and search and not law.quantity.has(LW.c, LW.m):
+        verdict.counterexample = search_counterexample(law, classifier, trainable,
+                                                       max_examples=max_examples)
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def write_certificate(verdict: Verdict, path):
+    """The audit certificate (``attnflow-audit-certificate/1``) of a conjecture the audit's
+    kernel proved: its theorem and steps, with ``derive --check`` and the derivation hash."""
+    from datetime import datetime, timezone
+
+    from proofs import audit
+    if verdict.kernel is None:
+        raise ValueError("only a conjecture proved by the audit kernel has a certificate")
+    report = audit.AuditReport((verdict.kernel,), audit.check_sync(), audit.derivation_hash(),
+                               audit.versions(), verdict.kernel.seconds,
+                               datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return audit.write_certificate(report, path)
+
+
+def kernel_law(law: LW.Law, classifier: str, assume) -> LW.Law:
+    """The candidate with what the audit's generic theorem needs: the lemmas (attention under
+    A2, relu for the MLP) and the nodes written by their definitions."""
+    import dataclasses
+    lemmas = (("attention",) if "A2" in assume else ()) + (
+        ("relu",) if classifier == "mlp" else ())
+    expand = ("u", "h") if classifier == "mlp" else ("h",)
+    order = {"A1": 0, "T": 1, "A3": 2, "A2": 3}  # the order the SEN declaration applies them
+    return dataclasses.replace(
+        law, a=_split_exp(law.a), b=_split_exp(law.b),
+        assumptions=tuple(sorted(law.assumptions, key=lambda x: order.get(x.name, 9))),
+        lemmas=lemmas, expand=expand if "A2" not in assume else (),
+        normaliser="canonical-cancel" if "A2" in assume else "canonical")
+
+
+def _split_exp(expr):
+    """``e^{x + y} = e^x e^y`` (so ``e^{s_w − c}`` meets A2's rewriting of ``e^{s_w}``)."""
+    return expr.replace(sp.exp, lambda x: sp.Mul(*[sp.exp(t) for t in sp.Add.make_args(x)]))
+
+
+def kernel_proof(law: LW.Law, classifier: str, assume):
+    """``proofs.conservation.conservation_theorem`` of the candidate, re-checked by the
+    audit's kernel; its outcome if every step passes, else None."""
+    from proofs.conservation import conservation_theorem
+    from proofs.kernel import check_theorem
+    try:
+        theorem = conservation_theorem(kernel_law(law, classifier, assume),
+                                       name=f"conjecture-{_slug(law.statement)}")
+        outcome = check_theorem(theorem)
+    except (ValueError, KeyError, TypeError, NotImplementedError):
+        return None
+    return outcome if outcome.ok else None
+
+
+def _slug(text: str) -> str:
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _expand_trainable(trainable, classifier):
+    mlp = ("hidden_weight", "hidden_bias", "output_weight", "output_bias")
+    for name in trainable:
+        if name == "classifier" and classifier == "mlp":
+            yield from mlp
+        else:
+            yield name
+
+
+# --- counterexamples at explicit sizes ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Example:
+    """A data set and a rational parameter point at explicit sizes (reruns exactly)."""
+
+    words: int
+    d: int
+    d_key: int
+    classes: int
+    hidden: int
+    sentences: tuple  # ((word ids), label), …
+    seed: int
+
+    def command(self, expression, classifier, trainable, assume) -> str:
+        data = ";".join(f"{'.'.join(map(str, s))}:{y}" for s, y in self.sentences)
+        parts = [f"attnflow conjecture '{expression}'", f"--classifier {classifier}",
+                 f"--trainable {','.join(trainable)}"]
+        if assume:
+            parts.append(f"--assume {','.join(assume)}")
+        parts.append(f"--at words={self.words},d={self.d},d_key={self.d_key},"
+                     f"classes={self.classes},hidden={self.hidden},seed={self.seed},"
+                     f"data={data}")
+        return " ".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> Example:
+        try:
+            fields_ = dict(item.split("=", 1) for item in text.split(","))
+            sentences = tuple((tuple(int(x) for x in s.split(":")[0].split(".")),
+                               int(s.split(":")[1])) for s in fields_.pop("data").split(";"))
+            return cls(sentences=sentences, **{k: int(v) for k, v in fields_.items()})
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"cannot read --at {text!r}: {exc}") from None
+
+
+def instance(law: LW.Law, ex: Example, component: dict):
+    """``Q`` at explicit sizes over the coordinate symbols of ``symbolic.discover``."""
+    from symbolic import model as M
+    from symbolic.discover import coordinate_symbol
+    sizes = {LW.n_words: ex.words, M.d: ex.d, M.d_key: ex.d_key, M.C: ex.classes,
+             M.H: ex.hidden}
+    expr = LW.unfold_norms(law.quantity).xreplace(component).xreplace(sizes)
+    score = next(iter(LW.word_nodes(law.models[0]).values()))
+    expr = expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == score.base,
+                        lambda x: score.definition.xreplace({score.indices[0]: x.indices[0]}))
+    expr = expr.xreplace(sizes).doit()
+    names = {M.q: "query", M.K: "keys", M.V: "embeddings", M.U: "classifier",
+             M.W1: "hidden_weight", M.b1: "hidden_bias", M.W2: "output_weight",
+             M.b2: "output_bias"}
+    return expr.replace(lambda x: isinstance(x, sp.Indexed),
+                        lambda x: coordinate_symbol(names[x.base],
+                                                    tuple(int(i) for i in x.indices)))
+
+
+def drift_rate(law: LW.Law, classifier, trainable, ex: Example):
+    """The largest ``|dQ/dτ|`` over components, relative to ``‖∇Q‖·‖θ̇‖``, at ``ex``
+    (exact jets, 50 digits; the data-set flow is the sum of the sentences' fields)."""
+    import mpmath
+
+    from symbolic.discover import Fields, Generator, Setting, coordinate_symbol, to_mp
+    setting = Setting(classifier, "cross_entropy", tuple(trainable), ex.words, ex.d, ex.d_key,
+                      ex.classes, ex.hidden, max(len(s) for s, _ in ex.sentences))
+    from symbolic.discover import random_point
+    point = random_point(setting, ex.seed)
+    fields = Fields(setting, point)
+    symbols = [coordinate_symbol(*c) for c in setting.coordinates]
+    worst = 0.0
+    with mpmath.workdps(50):
+        x = [to_mp(point[c]) for c in setting.coordinates[:fields.n]]
+        velocity = [0] * fields.n
+        for words, label in ex.sentences:
+            pattern = tuple(1 for _ in range(ex.hidden)) if classifier == "mlp" else ()
+            value = fields(Generator(tuple(words), label, _pattern(setting, point, words)
+                                     if pattern else ()), x)
+            velocity = [a + b for a, b in zip(velocity, value)]
+        subs = {s_: sp.Rational(Fraction(point[c]).numerator, Fraction(point[c]).denominator)
+                for s_, c in zip(symbols, setting.coordinates)}
+        for component in _components(law, ex):
+            q = instance(law, ex, component)
+            grad = [sp.diff(q, s_).xreplace(subs) for s_ in symbols[:fields.n]]
+            g = [to_mp(Fraction(int(sp.fraction(e)[0]), int(sp.fraction(e)[1]))) for e in grad]
+            dot = abs(sum(a * b for a, b in zip(g, velocity)))
+            scale = (mpmath.sqrt(sum(a * a for a in g)) * mpmath.sqrt(sum(b * b for b in velocity))
+                     or 1)
+            worst = max(worst, float(dot / scale))
+    return worst
+
+
+def _pattern(setting, point, words):
+    """The ReLU pattern the sentence really has at the point (signs of u = W1 h + b1)."""
+    import mpmath
+
+    from symbolic.discover import to_mp
+    with mpmath.workdps(50):
+        s_ = [sum(to_mp(point[("query", (r,))]) * to_mp(point[("keys", (w, r))])
+                  for r in range(setting.d_key)) for w in words]
+        e = [mpmath.exp(x) for x in s_]
+        h = [sum(e[i] * to_mp(point[("embeddings", (w, k))]) for i, w in enumerate(words))
+             / sum(e) for k in range(setting.d)]
+        return tuple(int(sum(to_mp(point[("hidden_weight", (n, k))]) * h[k]
+                             for k in range(setting.d)) + to_mp(point[("hidden_bias", (n,))]) > 0)
+                     for n in range(setting.hidden))
+
+
+def _components(law, ex):
+    """Every assignment of the law's component indices at the example's sizes."""
+    from symbolic import model as M
+    sizes = {LW.n_words: ex.words, M.d: ex.d, M.d_key: ex.d_key, M.C: ex.classes,
+             M.H: ex.hidden}
+    ranges = [range(int(sp.sympify(kind_of(idx).size).xreplace(sizes)))
+              for idx in law.components]
+    return [dict(zip(law.components, at)) for at in itertools.product(*ranges)]
+
+
+#: A relative rate above this is a drift: exact zeros come out near 1e-50 at 50 digits.
+DRIFT = 1e-20
+
+
+def search_counterexample(law, classifier, trainable, max_examples=60):
+    """Hypothesis: the smallest example (sizes, data set, seed) with ``dQ/dτ ≠ 0``."""
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import NoSuchExample
+
+    @st.composite
+    def examples(draw):
+        words = draw(st.integers(1, 3))
+        classes = draw(st.integers(2, 3))
+        sentence = st.tuples(st.lists(st.integers(0, words - 1), min_size=1, max_size=3)
+                             .map(lambda x: tuple(sorted(x))), st.integers(0, classes - 1))
+        return Example(words, draw(st.integers(1, 2)), draw(st.integers(1, 2)), classes,
+                       draw(st.integers(1, 2)),
+                       tuple(draw(st.lists(sentence, min_size=1, max_size=3))),
+                       draw(st.integers(0, 20)))
+
+    try:
+        ex = find(examples(), lambda e: drift_rate(law, classifier, trainable, e) > DRIFT,
+                  settings=settings(max_examples=max_examples, deadline=None, database=None,
+                                    derandomize=True, phases=[Phase.generate, Phase.shrink],
+                                    suppress_health_check=list(HealthCheck)))
+    except NoSuchExample:
+        return None
+    return {"example": ex, "relative_rate": drift_rate(law, classifier, trainable, ex)}
+
+
+# --- discovered laws explained by proved generic declarations ---------------------------------
+
+#: Generic candidates (name, expression, classifier or None, needs the query fixed). Those that
+#: ``prove`` proves for a configuration are instantiated at its explicit sizes; every law the
+#: ansatz finds must lie in their span.
+GENERIC = (
+    ("query-key", "q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1))", None, False),
+    ("key-sum", "Sum(K[w,r],(w,0,W-1))", None, False),
+    ("key-across-query", "q[r]*K[w,t] - q[t]*K[w,r]", None, True),
+    ("classifier-embedding", "Sum(U[e,k]*U[e,l],(e,0,C-1)) - Sum(V[w,k]*V[w,l],(w,0,W-1))",
+     "linear", False),
+    ("classifier-sum", "Sum(U[e,k],(e,0,C-1))", "linear", False),
+    ("hidden-embedding", "Sum(W1[n,k]*W1[n,l],(n,0,H-1)) - Sum(V[w,k]*V[w,l],(w,0,W-1))",
+     "mlp", False),
+    ("relu-unit", "Sum(W2[e,n]**2,(e,0,C-1)) - Sum(W1[n,k]**2,(k,0,d-1)) - b1[n]**2", "mlp",
+     False),
+    ("output-weight-sum", "Sum(W2[e,n],(e,0,C-1))", "mlp", False),
+    ("output-bias-sum", "Sum(b2[e],(e,0,C-1))", "mlp", False),
+)
+
+
+@dataclass
+class Explanation:
+    proved: list  # (name, expression, Verdict) of generic laws proved for the configuration
+    explained: list  # found laws in the span of the proved laws' instances
+    unexplained: list  # found laws outside it
+
+
+def explain(setting, found) -> Explanation:
+    """Prove the generic candidates for ``setting`` and check every law in ``found`` (a
+    :class:`symbolic.discover.PolynomialLaws`) against the span of their explicit instances
+    (and products of linear ones), exactly over ℚ."""
+    from symbolic.discover import _drop_products, _in_span, fields_at
+
+    fields, _ = fields_at(setting, 1)
+    names = [x for x in setting.trained]
+    clf_names = {"classifier", "hidden_weight", "hidden_bias", "output_weight", "output_bias"}
+    trainable = tuple(n for n in names if n not in clf_names) + (
+        ("classifier",) if clf_names & set(names) else ())
+    assume = () if "query" in names else ("A1",)
+    proved, span = [], []
+    for name, expression, classifier, fixed_query in GENERIC:
+        if (classifier not in (None, setting.classifier)) or (fixed_query and not assume):
+            continue
+        law = candidate_law(expression, setting.classifier, trainable)
+        if not set(law.parameters()) & set(names):
+            continue  # every parameter it reads is frozen: trivially constant
+        try:
+            verdict = prove(expression, setting.classifier, trainable,
+                            assume if fixed_query else (), search=False, kernel=False)
+        except ValueError:
+            continue
+        if verdict.proved:
+            proved.append((name, expression, verdict))
+            span += _instances(verdict.law, setting, fields)
+    linear = [p for p in span if all(len(m) == 1 for m in p)]
+    span = span + _drop_products(linear)[len(linear):] + _products(linear)
+    explained, unexplained = [], []
+    symbols = found.symbols
+    for law in found.laws:
+        (explained if _in_span(_as_dict(law, symbols), span) else unexplained).append(law)
+    return Explanation(proved, explained, unexplained)
+
+
+def _products(linear):
+    out = []
+    for i, x in enumerate(linear):
+        for y in linear[i:]:
+            prod: dict = {}
+            for (a,), ca in x.items():
+                for (b,), cb in y.items():
+                    key = (min(a, b), max(a, b))
+                    prod[key] = prod.get(key, 0) + ca * cb
+            out.append(prod)
+    return out
+
+
+def _instances(law, setting, fields) -> list[dict]:
+    """Every component of ``law`` at the setting's sizes, frozen coordinates substituted,
+    constants dropped, as ``{monomial index tuple: Fraction}``."""
+    from symbolic.discover import coordinate_symbol
+    ex = Example(setting.words, setting.d, setting.d_key, setting.classes, setting.hidden,
+                 (), 0)
+    trained = [coordinate_symbol(*c) for c in setting.coordinates[:fields.n]]
+    frozen = {coordinate_symbol(*c): sp.Rational(v.numerator, v.denominator)
+              for c, v in fields.frozen_values.items()
+              if c in setting.coordinates[fields.n:]}
+    out = []
+    for component in _components(law, ex):
+        poly = sp.expand(instance(law, ex, component).xreplace(frozen))
+        as_dict = _as_dict(poly, trained)
+        if as_dict:
+            out.append(as_dict)
+    return out
+
+
+def _as_dict(poly, symbols) -> dict:
+    out = {}
+    for exps, cf in sp.Poly(poly, *symbols).as_dict().items():
+        mono = tuple(i for i, e in enumerate(exps) for _ in range(e))
+        if mono:
+            out[mono] = Fraction(int(sp.fraction(cf)[0]), int(sp.fraction(cf)[1]))
+    return out

@@ -1,0 +1,101 @@
+"""Counting and finding conservation laws (symbolic/discover.py): controls with known answers."""
+
+import pytest
+import sympy as sp
+
+from symbolic.discover import (
+    E_T,
+    N_T,
+    S_T,
+    Setting,
+    SymbolicFields,
+    conserved_polynomials,
+    count_laws,
+    count_symbolic,
+    polynomial_laws,
+    topic_laws,
+)
+from symbolic.laws import QQ, m
+from tests.conftest import thorough
+
+w1, w2 = sp.symbols("w1 w2")
+
+
+def test_two_layer_linear_map_has_exactly_the_balance_law():
+    """x ↦ w₂w₁x under any loss: per-sample fields ∝ (w₂x, w₁x); one law, w₁² − w₂²."""
+    fields = SymbolicFields((w1, w2), [[w2 * x, w1 * x] for x in (1, 2)])
+    assert count_symbolic(fields) == {1: 1, 2: 1}
+    found = conserved_polynomials(fields, (w1, w2))
+    assert found.laws == [w1 ** 2 - w2 ** 2]
+    assert found.worst_residual < 1e-40
+
+
+def test_a_model_without_law_has_none():
+    fields = SymbolicFields((w1, w2), [[x, x ** 2 * sp.exp(w1)] for x in (1, 2)])
+    assert count_symbolic(fields) == {1: 0, 2: 0}
+    assert conserved_polynomials(fields, (w1, w2)).laws == []
+
+
+def test_wrong_sign_field_gives_another_law():
+    """Negative control: flipping one component's sign must change what is found."""
+    fields = SymbolicFields((w1, w2), [[w2 * x, -w1 * x] for x in (1, 2)])
+    assert conserved_polynomials(fields, (w1, w2)).laws == [w1 ** 2 + w2 ** 2]
+
+
+def test_topic_structure_rediscovers_sen_untold():
+    """The reduced A1–A3 system, ansatz in ‖v_t‖², s_t, e^{s_t−c} (degree ≤ 2): exactly SEN."""
+    (law,) = topic_laws().laws
+    assert sp.simplify(law - (N_T / 2 - (S_T + E_T / m) / QQ)) == 0
+
+
+@pytest.mark.parametrize("trainable, laws, directions", [
+    (("embeddings", "keys", "classifier"), 9, 6),
+    (("embeddings", "keys", "query", "classifier"), 10, 4),
+])
+def test_linear_classifier_counts_agree_at_two_points(trainable, laws, directions):
+    count = count_laws(Setting("linear", trainable=trainable))
+    assert set(r.rank for r in count.ranks.values()) == {count.rank}
+    assert (count.laws, count.directions) == (laws, directions)
+    assert count.gap_decades > 30
+
+
+def test_any_loss_counts():
+    """Any loss of the context, query trained: q qᵀ − Σκκᵀ (3) and Σ_w κ_w (2)."""
+    count = count_laws(Setting(loss="any", trainable=("embeddings", "keys", "query")))
+    assert (count.laws, count.directions) == (5, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not thorough(), reason="long: runs in the thorough profile")
+def test_linear_closed_forms_explain_every_law_at_two_sizes():
+    for setting in (Setting("linear", trainable=("embeddings", "keys", "query", "classifier")),
+                    Setting("linear", trainable=("embeddings", "keys", "query", "classifier"),
+                            words=4, d=3, classes=3)):
+        count = count_laws(setting)
+        found = polynomial_laws(setting)
+        assert found.independent == count.laws
+        assert found.worst_residual < 1e-40
+
+
+def test_closed_forms_frozen_query_match_count():
+    setting = Setting("linear", trainable=("embeddings", "keys", "classifier"))
+    found = polynomial_laws(setting)
+    assert found.independent == 9
+    assert found.worst_residual < 1e-40
+
+
+def test_every_law_found_is_explained_by_a_proved_declaration():
+    from proofs.conjecture import explain
+    setting = Setting("linear", trainable=("embeddings", "keys", "classifier"))
+    why = explain(setting, polynomial_laws(setting))
+    assert why.unexplained == []
+    assert {n for n, _, _ in why.proved} == {"key-sum", "key-across-query",
+                                           "classifier-embedding", "classifier-sum"}
+
+
+def test_cli_discover_any_loss_counts_only(capsys):
+    from attnflow.cli import main
+    assert main(["discover", "--loss", "any", "--trainable", "embeddings,keys,query",
+                 "--no-closed-forms"]) == 0
+    assert "5 independent laws" in capsys.readouterr().out
+    assert main(["discover", "--trainable", "bogus"]) == 2
