@@ -107,8 +107,8 @@ def engine_matches_explicit(classifier: str):
                 continue                                # a ReLU at its kink: not differentiable
             tried += 1
             arrays = _engine_arrays(ex, entries, values)
-            fw = module.forward(data.safe_tokens, data.mask, data.labels, **arrays)
-            grads = module.backward(fw, data.safe_tokens, data.labels, data.scatter(),
+            fw = module.forward(data.flat_tokens, data.offsets, data.labels, **arrays)
+            grads = module.backward(fw, data.flat_tokens, data.offsets, data.labels,
                                     **arrays, wrt=set(arrays))
             expected = [loss(*values, *label)] + list(grad(*values, *label))
             got = [float(fw["ell"][0])] + [float(grads[name][at]) for name, at, _ in entries]
