@@ -77,8 +77,9 @@ def doubled_score_softmax():
 
     def softmax_of_twice(self, node):
         original(self, node)
-        exp_line = next(k for k, line in enumerate(self.lines) if "exp_s = np.exp(" in line)
-        self.lines[exp_line] = self.lines[exp_line].replace("s - s_max", "2 * (s - s_max)")
+        line = next(k for k, text in enumerate(self.lines) if "_segment_softmax(" in text)
+        self.lines[line] = self.lines[line].replace("_segment_softmax(s,",
+                                                    "_segment_softmax(2 * s,")
     symbolic.printer._ModulePrinter.softmax = softmax_of_twice
     try:
         yield symbolic.printer.module_source(Model("linear"))
@@ -88,7 +89,7 @@ def doubled_score_softmax():
 
 def test_a_forward_template_of_softmax_2s_passes_derive_check_but_fails_the_audit(
         doubled_score_softmax, tmp_path, monkeypatch):
-    assert "np.exp(np.where(mask, 2 * (s - s_max)" in doubled_score_softmax
+    assert "a = _segment_softmax(2 * s, offsets)" in doubled_score_softmax
     # regenerated with the tampered printer, derive --check is green: it only compares bytes
     monkeypatch.setattr(symbolic.generate, "module_source",
                         lambda model: doubled_score_softmax if model.classifier == "linear"
@@ -104,8 +105,7 @@ def test_a_forward_template_of_softmax_2s_passes_derive_check_but_fails_the_audi
 
 @pytest.mark.parametrize("classifier, line, changed", [
     ("linear", "z = h @ classifier.T", "z = h @ classifier.T * 1.000001"),
-    ("linear", 'grads["classifier"] = (g_z.T @ h) / n_sentences',
-     'grads["classifier"] = (g_z.T @ h) / n_sentences * 0.5'),
+    ("linear", 'grads["classifier"] = g_z.T @ h', 'grads["classifier"] = g_z.T @ h * 0.5'),
     ("mlp", "np.maximum(", "np.abs("),
     ("linear", "ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]",
      "ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels] + 1e-9"),
