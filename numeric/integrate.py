@@ -45,6 +45,7 @@ class StalledIntegration(RuntimeError):
 def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None,
                  weight_decay: float = 0.0):
     """``(L(θ), −∇L(θ) − λθ)`` with the flow on trained arrays only, zero on frozen rows."""
+    frozen_rows = _checked_rows(frozen_rows, spec, params)
     loss, grad = numeric.value_and_gradient(params, data, spec, wrt=spec.trained)
     flow = {}
     for name in spec.trained:

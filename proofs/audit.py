@@ -13,8 +13,9 @@ import hashlib
 import importlib.metadata
 import platform
 import re
+import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +23,16 @@ from pathlib import Path
 import sympy as sp
 
 from proofs.derivations import CANONICAL_MEANING
-from proofs.kernel import CITED, FAILED, KINDS, PASSED, Theorem, TheoremOutcome, check_theorem
+from proofs.kernel import (
+    CITED,
+    FAILED,
+    KINDS,
+    PASSED,
+    Normalised,
+    Theorem,
+    TheoremOutcome,
+    check_theorem,
+)
 
 #: Longer LaTeX than this is summarised in the Markdown report rather than displayed.
 MAX_LATEX = 2000
@@ -47,6 +57,7 @@ class AuditReport:
     versions: dict
     seconds: float
     created: str
+    sources: dict = None          # SHA-256 of symbolic/, proofs/, numeric/_generated/; git
 
     @property
     def ok(self) -> bool:
@@ -67,11 +78,15 @@ class AuditReport:
 def _summary_row(outcome: TheoremOutcome) -> dict:
     statuses = [s.status for s in outcome.steps]
     kinds = [s.step.kind for s in outcome.steps]
+    linked = model_linked(outcome)
+    on_model = {k: sum(1 for s in outcome.steps if s.step.kind == k and s.status == PASSED
+                       and s.step.name in linked) for k in KINDS if k != "cited"}
     return {"theorem": outcome.theorem.name, "title": outcome.theorem.title,
             "steps": len(statuses), "passed": statuses.count(PASSED),
             "cited": statuses.count(CITED), "failed": statuses.count(FAILED),
-            "kinds": {k: kinds.count(k) for k in KINDS}, "seconds": outcome.seconds,
-            "ok": outcome.ok}
+            "kinds": {k: kinds.count(k) for k in KINDS}, "on_model": on_model,
+            "prose_assumptions": sum(a.kind == "prose" for a in outcome.theorem.assumptions),
+            "seconds": outcome.seconds, "ok": outcome.ok}
 
 
 def _generate_api(name: str):
@@ -131,6 +146,39 @@ def derivation_hash() -> dict:
                       f"SHA-256 of the bytes of each, in sorted order)"}
 
 
+def _tree_hash(root: Path, pattern: str = "*.py") -> str:
+    """SHA-256 over the files of ``root`` matching ``pattern`` (relative path and the
+    SHA-256 of its bytes, in sorted order; caches left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob(pattern)
+                       if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def source_hashes() -> dict:
+    """SHA-256 of the Python sources of symbolic/, proofs/ and numeric/_generated/, and the
+    git commit (with whether those directories differ from it), when run from a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    out = {name: _tree_hash(root / name)
+           for name in ("symbolic", "proofs", "numeric/_generated")}
+    out["git_commit"], out["git_dirty"] = _git_state(root)
+    return out
+
+
+def _git_state(root: Path):
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "symbolic", "proofs",
+                                  "numeric/_generated"], cwd=root, capture_output=True,
+                                 text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit, bool(changed)
+
+
 def versions() -> dict:
     try:
         attnflow = importlib.metadata.version("attnflow")
@@ -157,7 +205,136 @@ def run_audit(theorems: Iterable[Theorem] | None = None, *, sync: bool = True,
         if on_theorem is not None:
             on_theorem(outcome)
     return AuditReport(tuple(outcomes), status, derivation_hash(), versions(),
-                       time.perf_counter() - start, created)
+                       time.perf_counter() - start, created, source_hashes())
+
+
+# --- what is trusted rather than checked ----------------------------------------------------
+
+#: SymPy assumptions that are hypotheses about a quantity (not index typing).
+_HYPOTHESES = ("positive", "nonnegative", "negative", "nonpositive", "nonzero", "real",
+               "integer", "finite")
+
+
+def _claims(value) -> list:
+    """The SymPy claims a step's check returned (for reading their symbols)."""
+    if isinstance(value, Mapping):
+        return [c for v in value.values() for c in _claims(v)]
+    if isinstance(value, Normalised):
+        return [value.claim]
+    if isinstance(value, (sp.Basic, sp.MatrixBase)):
+        return [value]
+    return []
+
+
+def declared_hypotheses(value) -> dict[str, tuple[str, ...]]:
+    """Symbol name → the hypotheses its SymPy declaration makes (``positive=True`` …), for
+    the free symbols and indexed bases of the claims a step checked. Index symbols (declared
+    only integer and nonnegative: positions in a typed range) are left out."""
+    out: dict[str, tuple[str, ...]] = {}
+    for claim in _claims(value):
+        labels = {x.base.label for x in claim.atoms(sp.Indexed)}
+        for atom in claim.atoms(sp.Symbol, sp.Indexed):
+            if atom in labels:
+                continue
+            if isinstance(atom, sp.Indexed):
+                name, declared = f"{atom.base.label}[·]", atom.base.label._assumptions_orig
+            elif atom in claim.free_symbols:
+                name, declared = str(atom), atom._assumptions_orig
+            else:
+                continue
+            facts = tuple(k for k in _HYPOTHESES if declared.get(k))
+            if facts and set(facts) != {"integer", "nonnegative"}:
+                out[name] = facts
+    return out
+
+
+def _rewritings_used(value) -> list:
+    """The registered rewritings (and named normalisers) a step's claims were decided after."""
+    out = []
+    for claim in (value.values() if isinstance(value, Mapping) else (value,)):
+        normaliser = getattr(claim, "normalise", None)
+        if normaliser is not None:
+            out += _leaves(normaliser)
+    return out
+
+
+def _leaves(rewrite) -> list:
+    """Registered rewritings as themselves; a plain function as the registered rewriting or
+    named normaliser it is; chains and per-sum or per-sentence rewritings by their parts."""
+    from proofs import rewritings
+    kind = getattr(rewrite, "kind", None)
+    if kind in ("chain", "within-sums", "per-sentence"):
+        return [leaf for part in rewrite.parts for leaf in _leaves(part)]
+    if kind is not None:
+        return [rewrite]
+    named = [r for r in rewritings.REGISTRY.values() if rewritings._FUNCTIONS[r.name] is rewrite]
+    named += [rewritings.Rewriting(name, f"the named normaliser {name!r} (proofs.normalisers)")
+              for name, fn in rewritings._named_normalisers().items() if fn is rewrite]
+    return named[:1]
+
+
+def axioms(outcome: TheoremOutcome) -> dict:
+    """What the theorem trusts rather than checks: cited steps (with what they cite), prose
+    assumptions, hypotheses made by symbol declarations, and the registered rewritings."""
+    th = outcome.theorem
+    cited = [{"step": s.step.name, "claim": s.step.claim, "quote": s.step.citation.quote,
+              "source": s.step.citation.source}
+             for s in outcome.steps if s.step.citation is not None]
+    prose = [{"name": a.name, "statement": a.statement}
+             for a in th.assumptions if a.kind == "prose"]
+    symbols: dict[str, dict] = {}
+    used: dict[str, dict] = {}
+    for s in outcome.steps:
+        for name, facts in declared_hypotheses(s.value).items():
+            entry = symbols.setdefault(name, {"symbol": name, "declared": list(facts),
+                                              "steps": []})
+            entry["steps"].append(s.step.name)
+        for leaf in _rewritings_used(s.value):
+            if leaf.kind == "registered":
+                entry = used.setdefault(leaf.name, {"name": leaf.name, "meaning": leaf.meaning,
+                                                    "steps": []})
+                if s.step.name not in entry["steps"]:
+                    entry["steps"].append(s.step.name)
+    return {"cited": cited, "prose_assumptions": prose,
+            "symbol_hypotheses": sorted(symbols.values(), key=lambda e: e["symbol"]),
+            "rewritings": sorted(used.values(), key=lambda e: e["name"])}
+
+
+def model_linked(outcome: TheoremOutcome) -> set[str]:
+    """Steps whose checked expressions come from the model: the check read a derivation, an
+    assumption holding a model (``derivations`` granted or a Model in its content), or an
+    earlier step that did."""
+    from symbolic.model import Model
+    assumptions = {a.name: a for a in outcome.theorem.assumptions}
+
+    def holds_model(content) -> bool:
+        if isinstance(content, Model):
+            return True
+        if isinstance(content, Mapping):
+            return any(holds_model(v) for v in content.values())
+        return isinstance(content, (tuple, list)) and any(holds_model(v) for v in content)
+    linked: set[str] = set()
+    for s in outcome.steps:
+        for name in s.reads:
+            a = assumptions.get(name)
+            if name in linked or (a is not None and (a.derivations or holds_model(a.content))):
+                linked.add(s.step.name)
+        if s.derivations:
+            linked.add(s.step.name)
+    return linked
+
+
+def format_axioms(outcome: TheoremOutcome) -> str:
+    """The trusted part of a theorem, as plain text."""
+    found = axioms(outcome)
+    lines = ["  Trusted, not checked:"]
+    lines += [f"    cited      {c['step']}: {c['source']} — “{c['quote']}”" for c in found["cited"]]
+    lines += [f"    prose      {a['name']}: {a['statement']}" for a in found["prose_assumptions"]]
+    lines += [f"    declared   {h['symbol']}: {', '.join(h['declared'])} "
+              f"(steps {', '.join(h['steps'])})" for h in found["symbol_hypotheses"]]
+    lines += [f"    rewriting  {r['name']} (steps {', '.join(r['steps'])})"
+              for r in found["rewritings"]]
+    return "\n".join(lines if len(lines) > 1 else lines + ["    (nothing)"])
 
 
 # --- renderings -----------------------------------------------------------------------------
@@ -175,17 +352,33 @@ def format_theorem(outcome: TheoremOutcome) -> str:
         lines.append(f"    {s.step.name:<12} {s.step.kind:<9} {s.status:<7} {s.seconds:7.3f} s  "
                      f"{s.step.claim}{uses}")
         lines.append(f"    {'':<12} {s.detail}")
+    lines += [f"  Theorem-level failure: {p}" for p in outcome.problems]
+    lines.append(format_axioms(outcome))
     return "\n".join(lines)
 
 
 def format_summary(report: AuditReport) -> str:
+    rows = report.rows
+    total = {k: sum(r["kinds"][k] for r in rows) for k in KINDS}
+    on_model = {k: sum(r["on_model"][k] for r in rows) for k in KINDS if k != "cited"}
     lines = [f"derive --check: {report.sync.message}",
              f"derivation hash (SHA-256): {report.derivation['sha256']} "
              f"({report.derivation['source']})",
              f"SymPy {report.versions['sympy']}, attnflow {report.versions['attnflow']}",
              f"{len(report.outcomes)} theorem(s), "
              f"{sum(len(o.steps) for o in report.outcomes)} step(s) re-checked in "
-             f"{report.seconds:.2f} s"]
+             f"{report.seconds:.2f} s",
+             "steps by kind: " + ", ".join(
+                 f"{k} {total[k]}" + (f" ({on_model[k]} passed on the model's expressions)"
+                                      if k in on_model else " (trusted, not checked)")
+                 for k in KINDS)
+             + f"; prose assumptions (trusted) {sum(r['prose_assumptions'] for r in rows)}"]
+    if report.sources:
+        lines.append("sources (SHA-256): " + ", ".join(
+            f"{k} {v[:16]}…" for k, v in report.sources.items()
+            if k not in ("git_commit", "git_dirty"))
+            + f"; git commit {report.sources['git_commit']}"
+            + (" (with uncommitted changes)" if report.sources["git_dirty"] else ""))
     failures = report.failures
     lines += ["AUDIT FAILED:"] + [f"  {f}" for f in failures] if failures else ["AUDIT PASSED"]
     return "\n".join(lines)
@@ -204,20 +397,27 @@ def certificate(report: AuditReport) -> dict:
                          "differing_files": list(report.sync.differing),
                          "message": report.sync.message},
         "seconds": report.seconds, "failures": report.failures,
+        "sources": report.sources,
         "theorems": [_theorem_record(o) for o in report.outcomes],
     }
 
 
 def _theorem_record(outcome: TheoremOutcome) -> dict:
     th = outcome.theorem
+    linked = model_linked(outcome)
     return {
         "name": th.name, "title": th.title, "statement": th.statement, "ok": outcome.ok,
-        "seconds": outcome.seconds,
-        "assumptions": [{"name": a.name, "statement": a.statement} for a in th.assumptions],
+        "seconds": outcome.seconds, "problems": list(outcome.problems),
+        "assumptions": [{"name": a.name, "statement": a.statement, "kind": a.kind,
+                         "derivations": [f"{m.classifier}/{m.loss}" for m in a.derivations]}
+                        for a in th.assumptions],
+        "axioms": axioms(outcome),
         "steps": [{
             "name": s.step.name, "claim": s.step.claim, "kind": s.step.kind,
             "uses": list(s.step.uses), "outcome": s.status, "detail": s.detail,
             "seconds": s.seconds, "latex": list(s.latex),
+            "reads": list(s.reads), "on_model": s.step.name in linked,
+            "derivations_read": [f"{m.classifier}/{m.loss}" for m in s.derivations],
             "citation": (None if s.step.citation is None else
                          {"quote": s.step.citation.quote, "source": s.step.citation.source}),
         } for s in outcome.steps],
@@ -291,7 +491,8 @@ def _markdown_theorem(number: int, outcome: TheoremOutcome) -> list[str]:
     out.append("∎" if outcome.ok else
                "**Not proved**: " + "; ".join(s.step.name for s in outcome.steps if not s.ok)
                + " failed.")
-    return out
+    return out + ["", "*Trusted, not checked.*", "",
+                  *(f"- {line.strip()}" for line in format_axioms(outcome).splitlines()[1:])]
 
 
 def write_certificate(report: AuditReport, path) -> Path:

@@ -26,6 +26,7 @@ import symbolic.derive as SD
 from proofs import derivations as D
 from proofs.kernel import Assumption, Normalised, Step, Theorem
 from proofs.normalisers import normalised
+from proofs.rewritings import each_sentence
 from symbolic import laws as SL
 from symbolic.explicit import ExplicitModel, Sizes, _Opaque, _read_explicitly
 from symbolic.indexform import kind_of
@@ -266,7 +267,7 @@ def _dataset_step(law: SL.Law):
         total = per_sentence.applyfunc(
             lambda e: D.mean_over_sentences(e, _shared_bases(law)))
         return Normalised(sp.Eq(total, sp.zeros(*per_sentence.shape), evaluate=False),
-                          D.reduce_each_sentence(rule.normalise),
+                          each_sentence(rule.normalise),
                           f"reducing each sentence's term by {rule.how}, as in step rate")
     return Step("dataset", "over the data set dQ/dτ = (1/|D|) Σ_χ R_χ (GF: the sum over words "
                 "regrouped by the tokens holding them) is a sum of zeros", "symbolic", check,

@@ -12,19 +12,34 @@ A step claims one thing and says how the claim is checked:
 A step names what it uses (assumptions of its theorem and earlier steps). Its check receives a
 :class:`Scope` through which, and only through which, it reads those: an assumption's content
 or an earlier step's established result. Anything else — a later step, an undeclared
-assumption, an unknown name — is out of scope and the step is rejected. Checks are callables
-re-run on every :func:`check_theorem`; nothing is cached between runs.
+assumption, an unknown name — is out of scope and the step is rejected. The kernel also
+enforces that
+
+- a check reaches the derivation of a model (``symbolic.derive.derive``, ``flow``,
+  ``Derivation.inlined``) only when an assumption the step uses grants that model
+  (``Assumption.derivations``);
+- a check does not call another step's check (it reads that step's result through
+  ``scope.step``);
+- a claim decided after a rewriting (:class:`Normalised`) uses one from
+  ``proofs.rewritings.REGISTRY``, or substitutes equalities its scope gave it;
+- every ``content`` assumption has content, and some step reads it.
+
+Checks are callables re-run on every :func:`check_theorem`; nothing is cached between runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
+
+from symbolic.derive import DerivationAccessError, derivations_granted
 
 KINDS = ("symbolic", "instance", "numeric", "cited")
 PASSED, FAILED, CITED = "passed", "failed", "cited"
@@ -83,11 +98,18 @@ class Measured:
 @dataclass(frozen=True)
 class Normalised:
     """A claim shown as stated and decided after an exact rewriting ``normalise`` (named by
-    ``how``) applied to both of its sides, e.g. collapsing Kronecker deltas over a range."""
+    ``how``) applied to both of its sides, e.g. collapsing Kronecker deltas over a range.
+    The kernel accepts only rewritings of ``proofs.rewritings`` (registered, or substitutions
+    of what the step read)."""
 
     claim: Any
     normalise: Callable[[Any], Any]
-    how: str
+    how: str = ""
+
+    def __post_init__(self):
+        if not self.how:
+            object.__setattr__(self, "how", getattr(self.normalise, "meaning", "") or
+                               getattr(self.normalise, "__name__", "a rewriting"))
 
     def decided(self):
         """The claim with both sides rewritten: what :func:`holds` decides."""
@@ -163,6 +185,8 @@ class Scope:
     def __init__(self, step: Step, assumptions: Mapping[str, Assumption],
                  results: Mapping[str, Any]):
         self._step, self._assumptions, self._results = step, assumptions, results
+        #: name → value of everything the check read (what substitutions may rely on).
+        self.reads: dict[str, Any] = {}
 
     def _allowed(self, name: str) -> None:
         if name not in self._step.uses:
@@ -175,7 +199,8 @@ class Scope:
         if name not in self._assumptions:
             raise ScopeError(f"step {self._step.name} reads assumption {name!r}, which the "
                              f"theorem does not declare")
-        return self._assumptions[name].content
+        self.reads[name] = self._assumptions[name].content
+        return self.reads[name]
 
     def step(self, name: str) -> Any:
         """The result an earlier step established (what its check returned)."""
@@ -183,12 +208,14 @@ class Scope:
         if name not in self._results:
             raise ScopeError(f"step {self._step.name} reads {name!r}, which is not an "
                              f"earlier step")
-        return self._results[name]
+        self.reads[name] = self._results[name]
+        return self.reads[name]
 
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What re-checking one step gave: status, a one-line detail, rendered maths, time."""
+    """What re-checking one step gave: status, a one-line detail, rendered maths, time, and
+    the models whose derivation its check read."""
 
     theorem: str
     step: Step
@@ -196,6 +223,10 @@ class StepOutcome:
     detail: str
     latex: tuple[str, ...]
     seconds: float
+    derivations: tuple = ()
+    value: Any = field(default=None, compare=False, repr=False)
+    #: The names the check read through its scope (assumptions and earlier steps).
+    reads: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -211,10 +242,12 @@ class StepOutcome:
 class TheoremOutcome:
     theorem: Theorem
     steps: tuple[StepOutcome, ...] = field(default_factory=tuple)
+    #: Theorem-level problems, each naming the assumption at fault.
+    problems: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return all(s.ok for s in self.steps)
+        return all(s.ok for s in self.steps) and not self.problems
 
     @property
     def seconds(self) -> float:
@@ -222,11 +255,13 @@ class TheoremOutcome:
 
     @property
     def failures(self) -> list[str]:
-        return [s.message for s in self.steps if not s.ok]
+        return ([f"theorem {self.theorem.name}, {p}" for p in self.problems]
+                + [s.message for s in self.steps if not s.ok])
 
 
 def scope_problems(theorem: Theorem, index: int) -> list[str]:
-    """Why step ``index`` may not use what it names: later steps, undeclared or unknown names."""
+    """Why step ``index`` may not use what it names: later steps, undeclared or unknown names;
+    and whether its check calls another step's check instead of reading its result."""
     step = theorem.steps[index]
     declared = {a.name for a in theorem.assumptions}
     position = {s.name: k for k, s in enumerate(theorem.steps)}
@@ -240,7 +275,87 @@ def scope_problems(theorem: Theorem, index: int) -> list[str]:
         elif position[name] >= index:
             problems.append(f"uses step {name!r}, which is not an earlier step "
                             f"(it is step {position[name] + 1}, this is step {index + 1})")
+    return problems + direct_calls(theorem, index)
+
+
+def direct_calls(theorem: Theorem, index: int) -> list[str]:
+    """Steps whose check the check of step ``index`` reaches by Python reference (a global
+    name, a closure, a nested function) instead of reading its result through ``scope.step``."""
+    step = theorem.steps[index]
+    if step.check is None:
+        return []
+    own = _code_of(step.check)
+    reached = _codes_reachable(step.check)
+    return [f"its check calls the check of step {other.name!r} directly; read that step's "
+            f"result through scope.step({other.name!r})"
+            for other in theorem.steps
+            if other is not step and other.check is not None
+            and _code_of(other.check) is not own and _code_of(other.check) in reached]
+
+
+def _code_of(fn):
+    return getattr(fn, "__code__", None)
+
+
+#: Modules whose functions are never a step's check (not followed when looking for calls).
+_LIBRARIES = ("sympy", "numpy", "scipy", "symbolic", "numeric", "builtins", "functools")
+
+
+def _codes_reachable(fn, depth: int = 4) -> set:
+    """Code objects ``fn`` may run: its own, nested ones, and those of the functions it names
+    (globals, closure cells) outside the libraries and layers below ``proofs``, to ``depth``
+    levels."""
+    seen: set = set()
+
+    def visit(code, namespace, cells, level):
+        if code in seen:
+            return
+        seen.add(code)
+        named = [namespace.get(n) for n in code.co_names] + list(cells)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                visit(const, namespace, (), level)
+        if level >= depth:
+            return
+        for obj in named:
+            if isinstance(obj, types.FunctionType) and not str(obj.__module__).startswith(
+                    _LIBRARIES):
+                visit(obj.__code__, obj.__globals__, _cell_values(obj), level + 1)
+    code = _code_of(fn)
+    if code is not None:
+        visit(code, getattr(fn, "__globals__", {}), _cell_values(fn), 0)
+    return seen
+
+
+def _cell_values(fn) -> list:
+    out = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):  # an empty cell (a name not yet bound)
+            out.append(cell.cell_contents)
+    return out
+
+
+def assumption_problems(theorem: Theorem, read: set[str]) -> list[str]:
+    """A ``content`` assumption must carry content and be read by some step."""
+    problems = []
+    for a in theorem.assumptions:
+        if a.kind != "content":
+            continue
+        if _trivial(a.content):
+            problems.append(f"assumption {a.name}: declared as content but its content "
+                            f"({a.content!r}) is empty; give it content a step uses, or mark "
+                            f"it kind='prose'")
+        elif a.name not in read:
+            problems.append(f"assumption {a.name}: declared as content but no step reads it")
     return problems
+
+
+def _trivial(content) -> bool:
+    if content is None or isinstance(content, (bool, sp.logic.boolalg.BooleanAtom)):
+        return True
+    if isinstance(content, (str, bytes, Mapping, list, tuple, set, frozenset)):
+        return len(content) == 0
+    return False
 
 
 def check_theorem(theorem: Theorem) -> TheoremOutcome:
@@ -248,39 +363,73 @@ def check_theorem(theorem: Theorem) -> TheoremOutcome:
     assumptions = {a.name: a for a in theorem.assumptions}
     results: dict[str, Any] = {}
     failed: set[str] = set()
+    read: set[str] = set()
     outcomes = []
     for index, step in enumerate(theorem.steps):
         start = time.perf_counter()
         problems = scope_problems(theorem, index)
         broken = [u for u in step.uses if u in failed]
+        reached: set = set()
+        scope = Scope(step, assumptions, results)
         if problems:
             status, detail, latex, value = FAILED, "out of scope: " + "; ".join(problems), (), None
         elif broken:
             status, detail, latex, value = FAILED, f"uses failed step(s) {broken}", (), None
         else:
-            status, detail, latex, value = _run(step, Scope(step, assumptions, results))
+            status, detail, latex, value = _run(step, scope, _granted(step, assumptions),
+                                                reached)
+            read |= set(scope.reads)
         if status == FAILED:
             failed.add(step.name)
         else:
             results[step.name] = value
         outcomes.append(StepOutcome(theorem.name, step, status, detail, latex,
-                                    time.perf_counter() - start))
-    return TheoremOutcome(theorem, tuple(outcomes))
+                                    time.perf_counter() - start,
+                                    tuple(sorted(reached, key=repr)), value,
+                                    tuple(scope.reads)))
+    return TheoremOutcome(theorem, tuple(outcomes),
+                          tuple(assumption_problems(theorem, read)))
 
 
-def _run(step: Step, scope: Scope):
+def _granted(step: Step, assumptions: Mapping[str, Assumption]) -> frozenset:
+    """The models whose derivation the step may read: those its assumptions grant."""
+    return frozenset(m for name in step.uses if name in assumptions
+                     for m in assumptions[name].derivations)
+
+
+def _run(step: Step, scope: Scope, granted: frozenset, reached: set):
     if step.kind == "cited":
         return CITED, f"cited from {step.citation.source}", (), step.citation
     try:
-        value = step.check(scope)
+        with derivations_granted(granted, reached):
+            value = step.check(scope)
     except ScopeError as exc:
         return FAILED, f"out of scope: {exc}", (), None
+    except DerivationAccessError as exc:
+        return FAILED, f"out of scope: step {step.name} {exc}", (), None
     except Exception as exc:  # a check that crashes is a step that does not hold
         return FAILED, f"check raised {type(exc).__name__}: {exc}", (), None
+    refused = _rewriting_problems(value, scope.reads)
+    if refused:
+        return FAILED, "rewriting refused: " + "; ".join(refused), (), None
     verdict = {"symbolic": _judge_symbolic, "instance": _judge_instance,
                "numeric": _judge_numeric}[step.kind]
-    ok, detail, latex = verdict(value)
+    try:
+        ok, detail, latex = verdict(value)
+    except Exception as exc:  # deciding the claim crashed (e.g. in its rewriting): not shown
+        return FAILED, f"deciding the claim raised {type(exc).__name__}: {exc}", (), None
     return (PASSED if ok else FAILED), detail, latex, value
+
+
+def _rewriting_problems(value, reads) -> list[str]:
+    """Every normaliser of the claims a check returned must be an allowed rewriting."""
+    from proofs import rewritings  # imported late: rewritings registers proofs' own forms
+    claims = value.values() if isinstance(value, Mapping) else (value,)
+    out: list[str] = []
+    for claim in claims:
+        if isinstance(claim, Normalised):
+            out += [p for p in rewritings.problems(claim.normalise, reads) if p not in out]
+    return out
 
 
 def holds(claim) -> tuple[bool, str]:

@@ -14,6 +14,7 @@ THEOREM_MODULES = (
     "proofs.theorems_breaks",
     "proofs.theorems_convergence",
     "proofs.theorems_broken",
+    "proofs.theorems_engine",
     "proofs.normalisers",
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sympy as sp
 
 from proofs.kernel import Assumption, Normalised, Step, Theorem
+from proofs.rewritings import rewriting
 from symbolic import broken
 
 DECLARED = Assumption(
@@ -26,19 +27,13 @@ DECLARED = Assumption(
     content={law.name: law for law in broken.LAWS})
 
 
-def _open(expr):
-    """Open sums (one range per term, so summands compare) and write φ(x) = e^x − 1 − x."""
-    expr = expr.replace(lambda x: isinstance(x, sp.Sum), lambda x: x.function)
-    return sp.expand(expr.rewrite(sp.exp))
-
-
 def _taylor(name):
     def check(scope):
         law = scope.assumption("DECL")[name]
         # one entry per term of Q: a summand's identity is its sum's (same range)
         residuals = [broken.moved(law, f, 1) - f - broken._first(law, f)
                      - broken._closed_remainder(law, f) for _, f, _ in broken._terms(law)]
-        return Normalised(sp.Matrix(residuals), lambda m: m.applyfunc(_open),
+        return Normalised(sp.Matrix(residuals), rewriting("open sums"),
                           "φ(x) = e^x − 1 − x, term by term of Q (summands)")
     return check
 
@@ -48,7 +43,8 @@ def _euler(name):
         law = scope.assumption("DECL")[name]
         radial = sp.diff(broken.moved(law, law.quantity, radial=True), broken.EPS).subs(
             broken.EPS, 0)
-        return Normalised(radial - 2 * law.quantity, _open, "opening sums over one range")
+        return Normalised(radial - 2 * law.quantity, rewriting("open sums"),
+                          "opening sums over one range")
     return check
 
 
@@ -60,8 +56,8 @@ def _momentum(name):
         at_next = first.xreplace({x: x + broken.step_base(x.base)[x.indices]
                                   for x in first.atoms(sp.Indexed)
                                   if not str(x.base).startswith("d")})
-        return Normalised(at_next / 2 - first / 2 - broken.remainder(law, checked=False), _open,
-                          "opening sums over one range")
+        return Normalised(at_next / 2 - first / 2 - broken.remainder(law, checked=False),
+                          rewriting("open sums"), "opening sums over one range")
     return check
 
 

@@ -140,6 +140,12 @@ def curve(scope):
                  evaluate=False)
 
 
+def negative_below_zero(scope):
+    """g(−log(1 + w)) = −log(1 + w) − w/(m (1 + w)) < 0 for w > 0."""
+    w = sp.Symbol("w", positive=True)
+    return sp.Lt(_g(-sp.log(1 + w)), 0, evaluate=False)
+
+
 MVT = Citation(
     "If f is a real continuous function on [a, b] which is differentiable in (a, b), then "
     "there is a point x ∈ (a, b) at which f(b) − f(a) = (b − a) f′(x).",
@@ -159,10 +165,9 @@ def sen_curve() -> Theorem:
         Step("g-increasing", "g′(s) = 1 + e^s/m > 0 for every real s", "symbolic",
              g_increasing),
         Step("g-zero", "g(0) = 0", "symbolic", g_zero),
-        Step("sign", "by the mean value theorem, g(s) − g(0) = s g′(ξ) has the sign of s: "
-             "g(s) ≥ 0 exactly when s ≥ 0, so ‖q‖²‖v_t‖² = 2 g(s_t) ≥ 0 forces s_t ≥ 0 "
-             "along the flow when v⁰ = 0", "cited", citation=MVT,
-             uses=("g-increasing", "g-zero", "level-set")),
+        Step("sign", "g(s) < 0 for every s < 0 (written s = −log(1 + w), w > 0), so "
+             "‖q‖²‖v_t‖² = 2 g(s_t) ≥ 0 forces s_t ≥ 0 along the flow when v⁰ = 0",
+             "symbolic", negative_below_zero),
         Step("curve", "with v⁰ = 0: ‖q‖·‖v_t‖ = sqrt(2 (s_t + (e^{s_t} − 1)/m)), the "
              "non-negative root", "symbolic", curve, uses=("SEN", "level-set")),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sympy as sp
 
 from proofs.kernel import Assumption, Normalised, Step, Theorem
+from proofs.rewritings import register, rewriting, substitution
 
 _s = sp.IndexedBase("s")
 _i, _p, _j = sp.symbols("i p j", integer=True, nonnegative=True)
@@ -74,27 +75,31 @@ def _delta_rule(expr):
                     for term in sp.Add.make_args(sp.expand(expr))))
 
 
+CANONICAL_SUMS = register(
+    "canonical sums", "pulling factors free of the summation index out of each sum and "
+    "naming all summation indices alike", _canonical_sums,
+    examples=(sp.Sum(_s[_j] ** 2 * sp.exp(_s[_i]), (_j, 0, 3)) - sp.Sum(_s[_i] ** 2, (_i, 0, 3)),))
+DELTA_RULE = register(
+    "delta rule", "δ_ip f(i) = δ_ip f(p)", _delta_rule,
+    examples=(sp.KroneckerDelta(_i, _p) * sp.exp(_s[_i]) + _s[_i],))
+
+
 def _symmetric(scope):
     jac = scope.step("J").rhs
     swapped = jac.subs({_i: _p, _p: _i}, simultaneous=True)
-    return Normalised(sp.Eq(jac, swapped, evaluate=False), _delta_rule,
-                      "the rule δ_ip f(i) = δ_ip f(p)")
+    return Normalised(sp.Eq(jac, swapped, evaluate=False), DELTA_RULE)
 
 
 def _normalised(scope):
     d = scope.assumption("D")
     total = sp.Sum(d["a"](_i, d["n"]), (_i, 0, d["n"] - 1))
-    return Normalised(sp.Eq(total, 1, evaluate=False), _canonical_sums,
-                      "pulling factors free of the summation index out of each sum and "
-                      "naming all summation indices alike")
+    return Normalised(sp.Eq(total, 1, evaluate=False), CANONICAL_SUMS)
 
 
 def _rows_sum_to_zero(scope):
     in_range = scope.assumption("R")
-
-    def collapse(expr):
-        return _canonical_sums(sp.expand(expr).expand().doit().subs(in_range))
     total = sp.Sum(sp.expand(scope.step("J").rhs), (_i, 0, _n - 1))
+    collapse = rewriting("expand", "doit").then(substitution("R", in_range), CANONICAL_SUMS)
     return Normalised(sp.Eq(total, 0, evaluate=False), collapse,
                       "summing the Kronecker delta over i in range (assumption R), pulling "
                       "constant factors out of sums and naming summation indices alike")

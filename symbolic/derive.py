@@ -7,7 +7,9 @@ textbook form; :meth:`Derivation.inlined` substitutes them away when a closed fo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -15,6 +17,47 @@ import sympy as sp
 
 from symbolic.indexform import IExpr, Term, _renamed_apart, _terms, canonical, fresh, kind_of
 from symbolic.model import FOLDS, G, Model, Node, Param
+
+
+class DerivationAccessError(Exception):
+    """A computation reached the derivation of a model it was not granted."""
+
+
+#: The models whose derivation may be read now (``None``: no restriction). The proof kernel
+#: sets it while a step's check runs, to the models granted by the assumptions the step uses.
+_GRANTED: ContextVar[frozenset | None] = ContextVar("derivations_granted", default=None)
+#: Models whose derivation was read while the current grant was active (recorded per step).
+_REACHED: ContextVar[set | None] = ContextVar("derivations_reached", default=None)
+
+
+@contextlib.contextmanager
+def derivations_granted(models, reached: set | None = None):
+    """Within the block, only the derivations of ``models`` may be read; each model read is
+    added to ``reached`` (so a caller can tell which derivations a computation used)."""
+    token = _GRANTED.set(frozenset(models))
+    token_reached = _REACHED.set(reached)
+    try:
+        yield
+    finally:
+        _GRANTED.reset(token)
+        _REACHED.reset(token_reached)
+
+
+def _require_granted(model) -> None:
+    granted = _GRANTED.get()
+    if granted is None:
+        return
+    if model not in granted:
+        allowed = ", ".join(sorted(_describe(m) for m in granted)) or "none"
+        raise DerivationAccessError(f"reads the derivation of {_describe(model)}, which no "
+                                    f"assumption it uses grants (granted: {allowed})")
+    reached = _REACHED.get()
+    if reached is not None:
+        reached.add(model)
+
+
+def _describe(model) -> str:
+    return f"Model({model.classifier!r}, {model.loss!r})"
 
 
 def grad_symbol(x: Node | Param):
@@ -68,6 +111,7 @@ class Derivation:
     def inlined(self, name: str, keep: tuple[str, ...] = ()) -> IExpr:
         """``∂ℓ/∂X`` with every upstream symbol substituted: forward quantities only (except
         the upstream symbols ``g_Y`` of the nodes named in ``keep``, left as symbols)."""
+        _require_granted(self.model)
         expr = self.grads[name]
         for _ in range(len(self.grads) + 1):
             hits = {nm: sym for nm, sym in self.symbols.items()
@@ -97,9 +141,15 @@ def substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
     return IExpr.from_sympy(new, FOLDS)
 
 
-@cache
 def derive(model: Model) -> Derivation:
-    """Backpropagate through the model's nodes: seed ``∂ℓ/∂ℓ = 1`` or ``∂ℓ/∂h = G``."""
+    """Backpropagate through the model's nodes: seed ``∂ℓ/∂ℓ = 1`` or ``∂ℓ/∂h = G``
+    (computed once per model; reading it is subject to :func:`derivations_granted`)."""
+    _require_granted(model)
+    return _derive(model)
+
+
+@cache
+def _derive(model: Model) -> Derivation:
     nodes = model.nodes
     upstream, grads, order = {}, {}, []
     if model.loss == "abstract":

@@ -28,7 +28,11 @@ def derivative_of_square(scope):
     return sp.Eq(sp.diff(scope.assumption("S"), x), 2 * x, evaluate=False)
 
 
-def theorem(*steps, assumptions=(SQUARE,)):
+def theorem(*steps, assumptions=None):
+    """A toy theorem; by default it assumes S when some step declares it (an unread content
+    assumption is itself a failure, tested below)."""
+    if assumptions is None:
+        assumptions = (SQUARE,) if any("S" in s.uses for s in steps) else ()
     return Theorem("toy", "toy theorem", "d/dx x² = 2x", tuple(assumptions), tuple(steps))
 
 
@@ -140,7 +144,8 @@ def test_malformed_steps_and_theorems_are_rejected_on_construction():
     with pytest.raises(ValueError, match="tuple of names"):
         Step("s", "claim", "symbolic", derivative_of_square, uses="S")
     with pytest.raises(ValueError, match="names used twice"):
-        theorem(Step("S", "clash with the assumption", "symbolic", derivative_of_square))
+        theorem(Step("S", "clash with the assumption", "symbolic", derivative_of_square),
+                assumptions=(SQUARE,))
     with pytest.raises(ValueError, match="no steps"):
         theorem()
 
@@ -201,3 +206,100 @@ def test_later_steps_read_what_earlier_steps_established():
     second = Step("dd", "d²/dx² x² = 2", "symbolic",
                   lambda sc: sp.Eq(sp.diff(sc.step("d").rhs, x), 2), uses=("d",))
     assert check_theorem(theorem(first, second)).ok
+
+
+# --- the scope of derivations, direct calls, rewritings, content assumptions ------------------
+
+def _reads_linear_derivation(scope):
+    from symbolic.derive import derive
+    from symbolic.model import Model
+    scope.assumption("M")
+    grads = derive(Model("linear")).grads
+    return sp.Eq(sp.S(len(grads)), len(grads), evaluate=False)
+
+
+def _model_theorem(grants):
+    from symbolic.model import Model
+    model = Assumption("M", "the linear model", content=Model("linear"), derivations=grants)
+    step = Step("g", "reads the linear derivation", "symbolic", _reads_linear_derivation,
+                uses=("M",))
+    return theorem(step, assumptions=(model,))
+
+
+def test_a_step_reads_a_derivation_only_when_an_assumption_it_uses_grants_it():
+    from symbolic.model import Model
+    granted = check_theorem(_model_theorem((Model("linear"),)))
+    assert granted.ok and granted.steps[0].derivations == (Model("linear"),)
+    refused = outcome_of(_model_theorem((Model("mlp"),)), "g")
+    assert refused.status == FAILED and "step g" in refused.message
+    assert "Model('linear', 'cross_entropy')" in refused.detail and "grants" in refused.detail
+
+
+def test_derivations_outside_the_kernel_are_not_restricted():
+    from symbolic.derive import derive
+    from symbolic.model import Model
+    assert "classifier" in derive(Model("linear")).grads
+
+
+def test_a_check_calling_another_steps_check_is_rejected():
+    def copies(scope):                      # recomputes step d instead of reading its result
+        return derivative_of_square(scope)
+    first = Step("d", "d/dx x² = 2x", "symbolic", derivative_of_square, uses=("S",))
+    second = Step("e", "the same, recomputed", "symbolic", copies, uses=("S",))
+    failed = outcome_of(theorem(first, second), "e")
+    assert failed.status == FAILED and "calls the check of step 'd' directly" in failed.detail
+
+
+def test_a_normaliser_outside_the_registry_is_refused():
+    from proofs.rewritings import rewriting
+    zero = Step("z", "sin(2x) = 2 sin x cos x, decided after e ↦ 0", "symbolic",
+                lambda sc: Normalised(sp.Eq(sp.sin(2 * x), 3 * x), lambda e: 0, "e ↦ 0"))
+    failed = outcome_of(theorem(zero), "z")
+    assert failed.status == FAILED and "not a registered rewriting" in failed.detail
+    registered = Step("z", "(x + 1)² = x² + 2x + 1", "symbolic",
+                      lambda sc: Normalised(sp.Eq((x + 1) ** 2, x ** 2 + 2 * x + 1),
+                                            rewriting("expand")))
+    assert check_theorem(theorem(registered)).ok
+
+
+def test_a_forged_rewriting_under_a_registered_name_runs_the_registered_function():
+    from proofs.rewritings import Rewriting
+    forged = Rewriting("expand", "expanding, really e ↦ 0")
+    step = Step("z", "x = 0 (false)", "symbolic",
+                lambda sc: Normalised(sp.Eq(x, 0, evaluate=False), forged))
+    assert not check_theorem(theorem(step)).ok
+
+
+def test_a_substitution_must_be_stated_by_what_the_step_read():
+    from proofs.rewritings import substitution
+    def slips_in_zero(sc):
+        sc.assumption("F")
+        return Normalised(sp.Eq(sp.Function("f")(x), 0),
+                          substitution("F", {sp.Function("f")(x): 0}))
+    slipped = Step("s", "f(x) = 0 with f(x) ↦ 0 slipped in", "symbolic", slips_in_zero,
+                   uses=("F",))
+    stated = Assumption("F", "f(x) = x²", content={sp.Function("f")(x): x ** 2})
+    good = Step("s", "f(x) = x² by F", "symbolic",
+                lambda sc: Normalised(sp.Eq(sp.Function("f")(x), x ** 2),
+                                      substitution("F", sc.assumption("F"))), uses=("F",))
+    assert check_theorem(theorem(good, assumptions=(stated,))).ok
+    failed = outcome_of(theorem(slipped, assumptions=(stated,)), "s")
+    assert failed.status == FAILED and "which 'F' does not state" in failed.detail
+
+
+@pytest.mark.parametrize("content", [None, True, {}, ()])
+def test_a_content_assumption_without_content_fails_naming_it(content):
+    empty = Assumption("T", "the pair is trained", content=content)
+    step = Step("d", "d/dx x² = 2x", "symbolic", derivative_of_square, uses=("S",))
+    out = check_theorem(theorem(step, assumptions=(SQUARE, empty)))
+    assert not out.ok and any("assumption T" in f and "empty" in f for f in out.failures)
+
+
+def test_a_content_assumption_no_step_reads_fails_and_a_prose_one_is_trusted():
+    step = Step("d", "d/dx x² = 2x", "symbolic", derivative_of_square, uses=("S",))
+    unread = Assumption("U", "unused", content={"x": 1})
+    out = check_theorem(theorem(step, assumptions=(SQUARE, unread)))
+    assert out.failures == ["theorem toy, assumption U: declared as content but no step "
+                            "reads it"]
+    prose = Assumption("U", "a fact stated in words", kind="prose")
+    assert check_theorem(theorem(step, assumptions=(SQUARE, prose))).ok

@@ -9,9 +9,12 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "audit", help="re-check every step of every theorem",
         description="Run `derive --check`, then re-check every step of every registered "
-                    "theorem and print, per theorem, its statement, assumptions and steps "
-                    "with how each was checked, its outcome and time. Exit status 1 if any "
-                    "step fails or the generated code differs from the derivation.")
+                    "theorem (including the printed engine against the explicit model) and "
+                    "print, per theorem, its statement, assumptions and steps with how each "
+                    "was checked, its outcome and time, and what it trusts rather than checks "
+                    "(cited steps, prose assumptions, hypotheses in symbol declarations, "
+                    "rewritings). Exit status 1 if any step or theorem-level rule fails or "
+                    "the generated code differs from the derivation.")
     parser.add_argument("--json", metavar="FILE", type=output_file,
                         help="write the audit certificate (JSON) to FILE")
     parser.add_argument("--markdown", metavar="FILE", type=output_file,

@@ -1,0 +1,486 @@
+"""Mutation testing of attnflow: does the test suite kill realistic one-line bugs?
+
+Not collected by pytest (no ``test_`` prefix) and not run in CI: it takes tens of minutes.
+Run from the repository root, niced (the machine is shared)::
+
+    nice python3 tests/mutation.py --sample 100 --seed 0 --jobs 2  # sample, run, report
+    nice python3 tests/mutation.py --list                         # every mutant, not run
+    nice python3 tests/mutation.py --only numeric/laws.py:37      # one mutant by its id
+
+Each mutant is one small change to one of ``numeric/*.py``, ``symbolic/printer.py``,
+``symbolic/indexform.py``, ``proofs/kernel.py``, applied in a fresh temporary copy of the
+repository (the checkout is never touched). Operators:
+
+- AST: ``+``↔``−``, ``*``↔``/``, ``//``→``/``, ``**``→``*``; drop the right or left term of
+  ``+``/``−``; ``<``↔``<=``, ``>``↔``>=``, ``==``↔``!=``, ``in``↔``not in``, ``is``↔``is not``;
+  ``and``↔``or``; drop ``not`` and unary minus; integer constants ±1 (off-by-one, slices and
+  ranges included), float constants ×10 and ÷10; ``True``↔``False``; ``max``↔``min``,
+  ``maximum``↔``minimum``, ``argmax``↔``argmin``, ``any``↔``all``; augmented ``+=``↔``−=``.
+- Text, in the code that ``symbolic/printer.py`` emits (its string literals): `` - x``
+  dropped, `` - ``↔`` + ``, `` * ``↔`` / ``, ``max``↔``min``, ``-np.inf``→``0.0``,
+  ``axis=1``→``axis=0`` — so "softmax printed without subtracting the row maximum" is a
+  mutant like any other.
+
+Docstrings, annotations, ``raise`` statements (their messages) and f-string contents are not
+mutated. When a file under ``symbolic/`` is mutated, ``numeric/_generated`` is regenerated
+in the copy (``python3 -m attnflow derive``) before the tests run, and a mutant of the
+printer whose regenerated engine is identical to today's (comments aside) is reported as
+*equivalent (same engine)* without running tests: the engine is the printer's only
+product. The relevant test files for the mutated file (see ``TESTS``) then run with
+``CI=true``, ``-x`` and a per-mutant timeout; a mutant is *killed* when they fail (a
+timeout counts as killed: the bug hangs the suite), *survived* when they pass. The report
+gives the kill rate and lists every survivor with its diff line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tokenize
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: ``numeric/plots.py`` is left out: it only draws figures (sizes, colours, labels), and no
+#: reported number or verdict depends on it.
+TARGETS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "numeric").glob("*.py")
+                 if p.name not in ("__init__.py", "plots.py")) + [
+    "symbolic/printer.py", "symbolic/indexform.py", "proofs/kernel.py"]
+#: Test files run for a mutant of each file (fast, targeted ones first; -x stops early).
+_ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
+_EXPERIMENTS = "tests/test_kill_experiments.py"
+TESTS = {
+    "numeric/model.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
+    "numeric/engine.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
+    "numeric/checks.py": ["tests/test_engine.py"],
+    "numeric/data.py": ["tests/test_data.py", _ENGINE, _EXPERIMENTS],
+    "numeric/integrate.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
+    "numeric/trajectory.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
+    "numeric/laws.py": [_LAWS, "tests/test_laws.py", "tests/test_properties.py"],
+    "numeric/campaign.py": [_LAWS, "tests/test_laws.py"],
+    "numeric/experiments.py": [_EXPERIMENTS, "tests/test_experiments.py"],
+    "symbolic/printer.py": ["tests/test_generated.py", _ENGINE, "tests/test_engine.py"],
+    "symbolic/indexform.py": ["tests/test_generated.py", "tests/test_derivation.py",
+                              _ENGINE, "tests/test_engine.py", "tests/test_audit.py"],
+    "proofs/kernel.py": ["tests/test_kill_proofs.py", "tests/test_kernel.py",
+                         "tests/test_audit.py"],
+}
+#: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
+#: under load they fail without any mutant, which would count as false kills.
+DESELECT = ["tests/test_laws.py::test_campaign_passes_and_catches_a_broken_engine",
+            "tests/test_laws.py::test_check_command_writes_json"]
+IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".hypothesis",
+                                "results", "*.egg-info", ".ruff_cache")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    path: str          # file, relative to the repository root
+    index: int         # number within the file (stable for a given source)
+    line: int
+    start: int         # character offsets into the file's source
+    end: int
+    replacement: str
+    operator: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.path}:{self.index}"
+
+    def apply(self, source: str) -> str:
+        return source[:self.start] + self.replacement + source[self.end:]
+
+    def describe(self, source: str) -> str:
+        old = source[self.start:self.end]
+        return f"{self.id} line {self.line} [{self.operator}]: {old!r} -> {self.replacement!r}"
+
+
+# --- AST operators -------------------------------------------------------------------------
+
+_BINOP_SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+               ast.FloorDiv: ast.Div, ast.Pow: ast.Mult}
+_CMP_SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+             ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
+             ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+_NAME_SWAP = {"max": "min", "min": "max", "maximum": "minimum", "minimum": "maximum",
+              "argmax": "argmin", "argmin": "argmax", "any": "all", "all": "any",
+              "nanmax": "nanmin", "nanmin": "nanmax"}
+
+
+def _line_offsets(source: str) -> list[int]:
+    offsets, total = [0], 0
+    for line in source.splitlines(keepends=True):
+        total += len(line)
+        offsets.append(total)
+    return offsets
+
+
+def _skipped_ranges(tree: ast.AST) -> list[tuple[int, int]]:
+    """Line ranges never mutated: docstrings, annotations, raise statements, f-strings."""
+    skip = []
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            skip.append((body[0].lineno, body[0].end_lineno))
+        if isinstance(node, ast.Raise):
+            skip.append((node.lineno, node.end_lineno))
+    return skip
+
+
+def _annotation_nodes(tree: ast.AST) -> set[int]:
+    out = set()
+    for node in ast.walk(tree):
+        anns = []
+        if isinstance(node, ast.AnnAssign):
+            anns.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            anns.append(node.returns)
+            args = node.args
+            for a in args.args + args.posonlyargs + args.kwonlyargs + [args.vararg,
+                                                                       args.kwarg]:
+                if a is not None:
+                    anns.append(a.annotation)
+        for ann in anns:
+            if ann is not None:
+                out.update(id(n) for n in ast.walk(ann))
+    return out
+
+
+def _ast_mutations(node: ast.AST):
+    """``(replacement node or source, operator name)`` for one node."""
+    if isinstance(node, ast.BinOp):
+        if any(isinstance(x, ast.JoinedStr) or (isinstance(x, ast.Constant)
+                                                and isinstance(x.value, str))
+               for x in (node.left, node.right)):
+            return  # string building: a type error, not a realistic bug
+        swap = _BINOP_SWAP.get(type(node.op))
+        if swap:
+            yield ast.BinOp(node.left, swap(), node.right), f"{type(node.op).__name__}->" \
+                                                           f"{swap.__name__}"
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            yield node.left, "drop right term"
+            if isinstance(node.op, ast.Add):
+                yield node.right, "drop left term"
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1:
+        swap = _CMP_SWAP.get(type(node.ops[0]))
+        if swap:
+            yield ast.Compare(node.left, [swap()], node.comparators), \
+                f"{type(node.ops[0]).__name__}->{swap.__name__}"
+    elif isinstance(node, ast.BoolOp):
+        other = ast.Or if isinstance(node.op, ast.And) else ast.And
+        yield ast.BoolOp(other(), node.values), f"{type(node.op).__name__}->{other.__name__}"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+        yield node.operand, f"drop {type(node.op).__name__}"
+    elif isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)):
+        v = node.value
+        if isinstance(v, bool):
+            yield ast.Constant(not v), "flip bool"
+        elif isinstance(v, int):
+            yield ast.Constant(v + 1), "int +1"
+            if v != 0:
+                yield ast.Constant(v - 1), "int -1"
+        elif isinstance(v, float):
+            if v == 0.0:
+                yield ast.Constant(1.0), "float 0->1"
+            else:
+                yield ast.Constant(v * 10), "float x10"
+                yield ast.Constant(v / 10), "float /10"
+    elif isinstance(node, ast.Name) and node.id in _NAME_SWAP and isinstance(node.ctx,
+                                                                             ast.Load):
+        yield ast.Name(_NAME_SWAP[node.id], ast.Load()), f"{node.id}->{_NAME_SWAP[node.id]}"
+    elif isinstance(node, ast.Attribute) and node.attr in _NAME_SWAP:
+        yield ast.Attribute(node.value, _NAME_SWAP[node.attr], node.ctx), \
+            f".{node.attr}->.{_NAME_SWAP[node.attr]}"
+    elif isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)):
+        other = ast.Sub if isinstance(node.op, ast.Add) else ast.Add
+        yield ast.AugAssign(node.target, other(), node.value), "augmented +/- swap"
+
+
+def ast_mutants(path: str, source: str) -> list[tuple[int, int, int, str, str]]:
+    tree = ast.parse(source)
+    offsets = _line_offsets(source)
+    skip = _skipped_ranges(tree)
+    annotations = _annotation_nodes(tree)
+    in_fstring = {id(n) for f in ast.walk(tree) if isinstance(f, ast.JoinedStr)
+                  for n in ast.walk(f)}
+    out = []
+    for node in ast.walk(tree):
+        if not hasattr(node, "lineno") or id(node) in annotations or id(node) in in_fstring:
+            continue
+        if any(a <= node.lineno <= b for a, b in skip):
+            continue
+        start = offsets[node.lineno - 1] + _char_col(source, offsets, node.lineno,
+                                                     node.col_offset)
+        end = offsets[node.end_lineno - 1] + _char_col(source, offsets, node.end_lineno,
+                                                       node.end_col_offset)
+        for new, name in _ast_mutations(node):
+            text = ast.unparse(new)
+            if not isinstance(node, (ast.AugAssign,)):
+                text = f"({text})"
+            out.append((node.lineno, start, end, text, name))
+    return out
+
+
+def _char_col(source, offsets, lineno, byte_col) -> int:
+    """AST column offsets count UTF-8 bytes; convert to characters."""
+    line = source[offsets[lineno - 1]:offsets[lineno]]
+    return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+
+# --- text operators on the code the printer emits --------------------------------------------
+
+_TEXT_OPERATORS = [
+    (re.compile(r" - [\w{}.]+(?:\[(?:[^\[\]]|\[[^\[\]]*\])*\])?(?:\([^()]*\))?"), lambda m: "",
+     "emitted: drop subtracted term"),
+    (re.compile(r" - "), lambda m: " + ", "emitted: - -> +"),
+    (re.compile(r" \+ "), lambda m: " - ", "emitted: + -> -"),
+    (re.compile(r" \* "), lambda m: " / ", "emitted: * -> /"),
+    (re.compile(r" / "), lambda m: " * ", "emitted: / -> *"),
+    (re.compile(r"\bmax\b"), lambda m: "min", "emitted: max -> min"),
+    (re.compile(r"\bmaximum\b"), lambda m: "minimum", "emitted: maximum -> minimum"),
+    (re.compile(r"-np\.inf"), lambda m: "0.0", "emitted: -inf -> 0"),
+    (re.compile(r"axis=1"), lambda m: "axis=0", "emitted: axis=1 -> axis=0"),
+    (re.compile(r"\bmask\b(?=, )"), lambda m: "True", "emitted: mask -> True"),
+]
+
+
+def text_mutants(path: str, source: str) -> list[tuple[int, int, int, str, str]]:
+    """Mutations inside the code-carrying string literals of the printer (not docstrings,
+    comments or header text)."""
+    if path != "symbolic/printer.py":
+        return []
+    tree = ast.parse(source)
+    skip = _skipped_ranges(tree)
+    offsets = _line_offsets(source)
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.STRING or any(a <= tok.start[0] <= b for a, b in skip):
+            continue
+        if tok.string.lstrip("rbfRBF").startswith(("'#", '"#', "'''\\\n#")):
+            continue
+        base = offsets[tok.start[0] - 1] + tok.start[1]
+        for pattern, repl, name in _TEXT_OPERATORS:
+            for m in pattern.finditer(tok.string):
+                line = tok.start[0] + tok.string[:m.start()].count("\n")
+                out.append((line, base + m.start(), base + m.end(), repl(m), name))
+    return out
+
+
+#: The bugs issue 9 names, as exact text replacements ``(file, old, new, name)``; each must be
+#: killed (``--named`` runs them all). ``old`` must occur exactly once in the file.
+NAMED = [
+    ("symbolic/printer.py", "np.exp(s - np.repeat(np.maximum.reduceat(s, starts), lengths))",
+     "np.exp(s)", "softmax without the row maximum"),
+    ("symbolic/printer.py", 'self.emit("z_max = z.max(axis=1, keepdims=True)")',
+     'self.emit("z_max = 0.0 * z.max(axis=1, keepdims=True)")',
+     "log-sum-exp without the row maximum"),
+    # "padding left in the row maximum" has no counterpart since the softmax runs over real
+    # tokens only (segments); tests/test_kill_engine.py keeps its regression test.
+    ("numeric/campaign.py", "return 10 * max(n_steps, 1) * rtol",
+     "return 10_000 * max(n_steps, 1) * rtol", "campaign tolerance loosened 1000x"),
+    ("numeric/laws.py", "PRECONDITION_TOL = 1e-10", "PRECONDITION_TOL = 1e-9",
+     "precondition threshold 10x looser"),
+    ("numeric/laws.py", "PRECONDITION_TOL = 1e-10", "PRECONDITION_TOL = 1e-11",
+     "precondition threshold 10x stricter"),
+    ("numeric/laws.py", "self.usage <= 1.0", "self.usage <= 10.0", "verdict threshold 10x"),
+    ("numeric/laws.py", "self.usage <= 1.0", "self.usage <= 0.1", "verdict threshold /10"),
+    ("numeric/experiments.py", '"test_accuracy": accuracy(run.params, data.test, run.spec)',
+     '"test_accuracy": accuracy(run.params, data.train, run.spec)',
+     "synthetic test accuracy on the training set"),
+    ("numeric/experiments.py", '"test_accuracy": accuracy(run.params, data.test, spec)',
+     '"test_accuracy": accuracy(run.params, data.train, spec)',
+     "ablation test accuracy on the training set"),
+    ("numeric/experiments.py", '"test_accuracy": accuracy(best, data.test, spec)',
+     '"test_accuracy": accuracy(best, data.train, spec)',
+     "SST test accuracy on the training set"),
+    ("numeric/experiments.py", "mean_sentence_length(data.train) - 1.0",
+     "mean_sentence_length(data.train)", "SST m per word off by one"),
+    ("numeric/experiments.py", "best = stop.best", "best = traj.final",
+     "last model reported instead of the best"),
+    ("numeric/experiments.py", "int(outside[-1]) + 1", "int(outside[0]) + 1",
+     "settled epoch from the first excursion"),
+    ("numeric/model.py", "(tokens >= n_words)", "(tokens > n_words)",
+     "word id n_words accepted"),
+    ("numeric/model.py", "if x.dtype != spec.float:", "if False:",
+     "float32 parameter under a float64 spec accepted"),
+    ("numeric/integrate.py", "idx.max() >= n", "idx.max() > n", "frozen row n_words accepted"),
+    ("numeric/laws.py", '(printed.sen_sensitivity(**args) + printed.sen_slopes(**args)["c"] * dc)',
+     "(printed.sen_sensitivity(**args))", "SEN sensitivity without its common-score term"),
+    ("numeric/laws.py", "sens = np.sqrt((entries ** 2).sum(axis=(1, 2)))[:, None]",
+     "sens = 0.5 * np.sqrt((entries ** 2).sum(axis=(1, 2)))[:, None]",
+     "balance sensitivity halved"),
+    ("numeric/laws.py", "sens = np.sqrt((entries ** 2).sum(axis=(1, 2)))[:, None]",
+     "sens = 10 * np.sqrt((entries ** 2).sum(axis=(1, 2)))[:, None]",
+     "balance sensitivity 10x too large"),
+]
+
+
+def named_mutants() -> list[Mutant]:
+    out = []
+    for i, (path, old, new, name) in enumerate(NAMED):
+        source = (ROOT / path).read_text(encoding="utf-8")
+        if source.count(old) != 1:
+            raise SystemExit(f"named mutant {name!r}: {old!r} occurs {source.count(old)} "
+                             f"times in {path}; update NAMED")
+        start = source.index(old)
+        out.append(Mutant(path, 10_000 + i, source[:start].count("\n") + 1, start,
+                          start + len(old), new, f"named: {name}"))
+    return out
+
+
+def all_mutants() -> list[Mutant]:
+    mutants = []
+    for path in TARGETS:
+        source = (ROOT / path).read_text(encoding="utf-8")
+        found = sorted(set(ast_mutants(path, source) + text_mutants(path, source)))
+        for i, (line, start, end, text, name) in enumerate(found):
+            m = Mutant(path, i, line, start, end, text, name)
+            try:
+                ast.parse(m.apply(source))
+            except SyntaxError:
+                continue
+            mutants.append(m)
+    return mutants
+
+
+# --- running -------------------------------------------------------------------------------
+
+def _engine_signature(gen: Path) -> str:
+    """The generated modules with comments and docstrings dropped (``ast.dump``)."""
+    parts = []
+    for p in sorted(gen.glob("*.py")):
+        try:
+            parts.append(p.name + ast.dump(ast.parse(p.read_text(encoding="utf-8"))))
+        except SyntaxError:
+            parts.append(p.name + "<syntax error>")
+    return "\n".join(parts)
+
+
+def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, float, str]:
+    """``(status, seconds, detail)``; status: killed, survived, timeout, equivalent."""
+    start = time.perf_counter()
+    env = dict(os.environ, CI="true", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("HYPOTHESIS_PROFILE", None)
+    with tempfile.TemporaryDirectory(prefix="attnflow-mutant-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(ROOT, copy, ignore=IGNORE)
+        target = copy / m.path
+        target.write_text(m.apply(target.read_text(encoding="utf-8")), encoding="utf-8")
+        if m.path.startswith("symbolic/"):
+            try:
+                derive = subprocess.run([sys.executable, "-m", "attnflow", "derive"],
+                                        cwd=copy, env=env, capture_output=True,
+                                        timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return "timeout", time.perf_counter() - start, "derive hung"
+            # the printer's only product is the engine; indexform also serves the proofs.
+            # A derive that fails leaves the old engine in place: then the tests decide.
+            if m.path == "symbolic/printer.py" and derive.returncode == 0 and _engine_signature(
+                    copy / "numeric" / "_generated") == baseline_engine:
+                return "equivalent", time.perf_counter() - start, "same generated engine"
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+               "-p", "no:randomly", *[t for t in TESTS[m.path] if (copy / t).exists()],
+               *[f"--deselect={t}" for t in DESELECT]]
+        try:
+            r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return "timeout", time.perf_counter() - start, "tests exceeded the timeout"
+    seconds = time.perf_counter() - start
+    if r.returncode == 0:
+        return "survived", seconds, ""
+    failed = [ln for ln in r.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    return "killed", seconds, failed[0] if failed else f"pytest exit {r.returncode}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sample", type=int, default=100, help="mutants to run (0: all)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    ap.add_argument("--timeout", type=float, default=240.0, help="seconds per mutant")
+    ap.add_argument("--files", nargs="*", help="only mutate these files")
+    ap.add_argument("--only", nargs="*", help="run these mutant ids (path:index)")
+    ap.add_argument("--named", action="store_true",
+                    help="run only the bugs issue 9 names (NAMED), all of them")
+    ap.add_argument("--list", action="store_true", help="list the mutants and stop")
+    ap.add_argument("--jobs", type=int, default=1, help="mutants run at the same time")
+    ap.add_argument("--log", help="also append one line per mutant to this file")
+    args = ap.parse_args(argv)
+
+    mutants = named_mutants() if args.named else all_mutants()
+    sources = {p: (ROOT / p).read_text(encoding="utf-8") for p in TARGETS}
+    if args.files:
+        mutants = [m for m in mutants if m.path in args.files]
+    if args.only:
+        mutants = [m for m in mutants if m.id in set(args.only)]
+    elif args.sample and args.sample < len(mutants) and not args.named:
+        # the N mutants with the smallest seeded hash of what they change: the same mutants
+        # are drawn again after unrelated edits elsewhere (so runs can be compared)
+        def key(m):
+            src = sources[m.path]
+            line = src.splitlines()[m.line - 1].strip()
+            text = f"{args.seed}|{m.path}|{line}|{src[m.start:m.end]}|{m.replacement}|{m.operator}"
+            return hashlib.sha256(text.encode()).hexdigest()
+        mutants = sorted(sorted(mutants, key=key)[:args.sample],
+                         key=lambda m: (m.path, m.index))
+    if args.list:
+        for m in mutants:
+            print(m.describe(sources[m.path]))
+        print(f"{len(mutants)} mutants")
+        return 0
+
+    baseline = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        copy = Path(tmp) / "repo"
+        shutil.copytree(ROOT, copy, ignore=IGNORE)
+        subprocess.run([sys.executable, "-m", "attnflow", "derive"], cwd=copy, env=env,
+                       capture_output=True, check=True)
+        baseline = _engine_signature(copy / "numeric" / "_generated")
+
+    counts: dict[str, int] = {}
+    survivors = []
+    log = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115
+    t0 = time.perf_counter()
+    def report(i, m, status, seconds, detail):
+        counts[status] = counts.get(status, 0) + 1
+        line = (f"[{i}/{len(mutants)}] {status:10s} {seconds:6.1f}s "
+                f"{m.describe(sources[m.path])}" + (f"  <- {detail}" if detail else ""))
+        print(line, flush=True)
+        if log:
+            log.write(line + "\n")
+            log.flush()
+        if status == "survived":
+            survivors.append(m)
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        outcomes = pool.map(lambda m: (m, *run_mutant(m, args.timeout, baseline)), mutants)
+        for i, (m, status, seconds, detail) in enumerate(outcomes, 1):
+            report(i, m, status, seconds, detail)
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    equivalent = counts.get("equivalent", 0)
+    judged = len(mutants) - equivalent
+    print(f"\n{len(mutants)} mutants in {time.perf_counter() - t0:.0f} s: "
+          f"{counts.get('killed', 0)} killed, {counts.get('timeout', 0)} timed out (killed), "
+          f"{len(survivors)} survived, {equivalent} equivalent (same generated engine)")
+    if judged:
+        print(f"kill rate {killed}/{judged} = {killed / judged:.1%} of the mutants not "
+              f"shown equivalent")
+    for m in survivors:
+        print("SURVIVED", m.describe(sources[m.path]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
