@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -21,8 +22,15 @@ def _commands() -> list[str]:
     return [c for c in ORDER if c in present] + sorted(present - set(ORDER))
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line (exit status 2) naming the option, with a pointer to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="attnflow",
         description="Symbolic verification of the training dynamics of attention models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -32,8 +40,68 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """Run one command; its exit status: 0 holds, 1 violated/failed, 2 bad usage or
+    unreadable input, 3 nothing could be checked (130: interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)  # --help may meet a closed pipe too
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    stdout, sys.stdout = sys.stdout, PipeSafe(sys.stdout)
+    try:
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return status
+    except KeyboardInterrupt:
+        print(f"attnflow {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        outputs = sys.modules.get("numeric.outputs")
+        if outputs is not None and isinstance(err, outputs.OutputError):
+            print(f"attnflow {args.command}: {err}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        sys.stdout = stdout
+
+
+class PipeSafe:
+    """stdout that a reader may stop reading (``attnflow laws run.npz | head``): once the pipe
+    is closed, further output is dropped and the command still finishes its work (files it
+    writes, its exit status) instead of dying with a BrokenPipeError traceback."""
+
+    def __init__(self, stream):
+        self._stream, self.closed_pipe = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.closed_pipe = True
+        _silence_stdout()  # the interpreter's own flush at exit must not fail either
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (e.g. captured in tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -538,9 +538,12 @@ class LawRow:
         w = self.worst
         return {"law": self.law, "trajectories": self.trajectories,
                 "applicable": self.applicable, "violated": self.violated,
-                "worst_usage": None if w is None else w.usage,
-                "worst_relative_drift": None if w is None else w.drift,
-                "allowed_at_worst": None if w is None else w.allowed,
+                "worst_usage": None if w is None else _finite(w.usage),
+                "worst_relative_drift": None if w is None else _finite(w.drift),
+                # infinite when the worst case's terms did not move (its floor is ∞): null,
+                # with the law report's reason beside it
+                "allowed_at_worst": None if w is None else _finite(w.allowed),
+                "worst_reason": None if w is None else w.reason,
                 "worst_config": None if self.worst_config is None
                 else asdict(self.worst_config),
                 "worst_case": None if self.worst_config is None
@@ -812,3 +815,8 @@ class _ProgressBar:
 
     def close(self):
         self.bar.close()
+
+
+def _finite(x: float) -> float | None:
+    """A JSON-safe number: ``None`` for NaN or ±∞ (strict JSON has neither)."""
+    return float(x) if np.isfinite(x) else None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numeric.model import PAD, Dataset
+from numeric.model import PAD, Dataset, integer
 
 #: Id of the unknown word in a vocabulary built from text (see ``load_sst``).
 UNK, UNK_WORD = 0, "<unk>"
@@ -46,9 +46,9 @@ def synthetic_topic_data(seed: int = 0, *, n_classes: int = 4, topics_per_class:
     """
     for name, value, least in (("n_classes", n_classes, 2), ("topics_per_class",
                                topics_per_class, 1), ("n_nontopic", n_nontopic, 1), ("m", m, 0),
-                               ("n_train", n_train, 1), ("n_valid", n_valid, 1)):
-        if int(value) != value or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+                               ("n_sentences", n_sentences, 3), ("n_train", n_train, 1),
+                               ("n_valid", n_valid, 1)):
+        integer(name, value, least)
     if n_sentences - n_train - n_valid < 1:
         raise ValueError(f"n_sentences = {n_sentences} leaves no test sentences after "
                          f"n_train = {n_train} and n_valid = {n_valid}")
@@ -83,24 +83,25 @@ def read_sst_file(path, n_classes: int, *, keep_punctuation: bool = True
     """
     rows = []
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            where = f"{path}, line {number}"
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as err:
-                raise ValueError(f"{where}: not valid UTF-8 ({err.reason})") from None
-            if not line:
-                raise ValueError(f"{where}: empty line; expected 'label sentence'")
-            label, *words = line.split()
-            if not (label.isascii() and label.isdigit() and int(label) < n_classes):
-                raise ValueError(f"{where}: unknown label {label!r}; expected an integer in "
-                                 f"0..{n_classes - 1} followed by a space and the sentence")
-            if not keep_punctuation:
-                words = [w for w in words if not is_punctuation(w)]
-            if not words:
-                raise ValueError(f"{where}: no sentence after the label {label!r}"
-                                 + ("" if keep_punctuation else " (once punctuation is dropped)"))
-            rows.append((int(label), words))
+        lines = f.read().splitlines()  # \n, \r\n and old-Mac \r all end a line
+    for number, raw in enumerate(lines, start=1):
+        where = f"{path}, line {number}"
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{where}: not valid UTF-8 ({err.reason})") from None
+        if not line:
+            raise ValueError(f"{where}: empty line; expected 'label sentence'")
+        label, *words = line.split()
+        if not (label.isascii() and label.isdigit() and int(label) < n_classes):
+            raise ValueError(f"{where}: unknown label {label!r}; expected an integer in "
+                             f"0..{n_classes - 1} followed by a space and the sentence")
+        if not keep_punctuation:
+            words = [w for w in words if not is_punctuation(w)]
+        if not words:
+            raise ValueError(f"{where}: no sentence after the label {label!r}"
+                             + ("" if keep_punctuation else " (once punctuation is dropped)"))
+        rows.append((int(label), words))
     if not rows:
         raise ValueError(f"{path}: no sentences")
     return rows

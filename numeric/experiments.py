@@ -14,6 +14,7 @@ The SEN curve (persisting identity, keys starting at 0 and embeddings near 0):
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import multiprocessing
 import os
@@ -29,7 +30,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 import numeric
-from numeric import plots
+from numeric import outputs, plots
 from numeric.data import Splits, load_sst, synthetic_topic_data
 from numeric.integrate import gradient_descent
 from numeric.model import Dataset, ModelSpec
@@ -359,6 +360,18 @@ def word_statistics(params, topic: np.ndarray) -> dict:
             "nontopic_norm_mean": float(n[~topic].mean())}
 
 
+def _claims_output(run):
+    """Run ``run(out, …)`` holding ``out`` (``outputs.claim_folder``): a second concurrent run
+    into the same folder is refused, and the previous run's results.json and figures are
+    removed first, so the folder never mixes two runs."""
+    @functools.wraps(run)
+    def claimed(out, *args, **kwargs):
+        with outputs.claim_folder(out) as folder:
+            return run(folder, *args, **kwargs)
+    return claimed
+
+
+@_claims_output
 def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
                   data: Splits | None = None, models=tuple(MODELS), progress=True,
                   jobs: int | None = None) -> dict:
@@ -410,6 +423,7 @@ def epochs_to_threshold(loss: np.ndarray, threshold: float = LOSS_THRESHOLD) -> 
     return int(below[0]) if below.size else None
 
 
+@_claims_output
 def run_ablation(out, *, epochs: int = ABLATION_EPOCHS, seed: int = 0,
                  data: Splits | None = None, threshold: float = LOSS_THRESHOLD,
                  progress=True, jobs: int | None = None) -> dict:
@@ -525,6 +539,7 @@ def word_scores(params, data: Dataset) -> np.ndarray:
     return np.where(data.mask, numeric.score(params)[data.safe_tokens], -np.inf)
 
 
+@_claims_output
 def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed: int = 0,
             data: Splits | None = None, eval_every: int = SST_EVAL_EVERY,
             patience: int = SST_PATIENCE, progress=True, jobs: int | None = None) -> dict:
@@ -618,7 +633,7 @@ def _write_timings(out: Path, jobs: int | None, seconds: dict) -> None:
     """``timings.json``: wall time per run (kept out of ``results.json``, which depends only
     on the seed and settings)."""
     timings = {"jobs": jobs, "wall_time_s": {name: round(s, 2) for name, s in seconds.items()}}
-    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
+    outputs.write_json(out / "timings.json", timings)
 
 
 def read_timings(out) -> dict:
@@ -627,5 +642,6 @@ def read_timings(out) -> dict:
 
 
 def _write(out: Path, results: dict) -> dict:
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    """results.json last and atomically: once it exists, the run and its figures are whole."""
+    outputs.write_json(out / outputs.RESULTS_NAME, results)
     return results

@@ -26,11 +26,15 @@ from scipy.integrate import solve_ivp
 from tqdm.auto import tqdm
 
 import numeric
-from numeric.model import Dataset, ModelSpec, check_params
+from numeric.model import Dataset, ModelSpec, check_params, integer
 from numeric.trajectory import ROW_FROZEN, Trajectory
 
 #: ``callback(step, params, loss) -> bool | None``; a true result stops the run at ``params``.
 Callback = Callable[[int, dict, float], "bool | None"]
+
+
+#: Smallest relative tolerance SciPy's adaptive solvers accept (they clamp smaller ones).
+RTOL_MIN = 100 * np.finfo(np.float64).eps
 
 
 class StalledIntegration(RuntimeError):
@@ -110,6 +114,13 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
     """
     p0 = _checked(params, data, spec)
     t_end = _positive("t_end", t_end)
+    rtol, atol = _positive("rtol", rtol), _non_negative("atol", atol)
+    if rtol < RTOL_MIN:  # SciPy would raise it to this floor with only a warning
+        raise ValueError(f"rtol must be at least {RTOL_MIN:.1e} (100 ε), got {rtol!r}")
+    if max_evaluations is not None:
+        max_evaluations = integer("max_evaluations", max_evaluations, 1)
+    if t_eval is not None:
+        t_eval = _times("t_eval", t_eval, t_end)
     decay = _non_negative("weight_decay", weight_decay)
     rows = _checked_rows(frozen_rows, spec, p0)
     names = spec.trained
@@ -137,10 +148,6 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
         _, flow = trained_flow(unflatten(y), data, spec, rows, decay)
         return np.concatenate([flow[n].ravel() for n in names]) if names else y
 
-    if t_eval is not None:
-        t_eval = np.asarray(t_eval, dtype=np.float64)
-        if t_eval.ndim != 1 or t_eval[0] < 0 or t_eval[-1] > t_end:
-            raise ValueError(f"t_eval must be a 1-D array inside [0, t_end = {t_end}]")
     y0 = np.concatenate([p0[n].ravel() for n in names]).astype(np.float64) if names \
         else np.zeros(0)
     events = None
@@ -240,12 +247,9 @@ def _fixed_step(params, data, spec, h, steps, step, record_every, callback, prog
                 frozen_rows) -> Trajectory:
     p = _checked(params, data, spec)
     rows = _checked_rows(frozen_rows, spec, p)
-    if not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if record_every is not None and (not isinstance(record_every, (int, np.integer))
-                                     or record_every < 1):
-        raise ValueError(f"record_every must be a positive integer or None, got "
-                         f"{record_every!r}")
+    steps = integer("steps", steps, 0)
+    if record_every is not None:
+        record_every = integer("record_every", record_every, 1)
     times, snaps, losses = [0.0], [p], []
     every = max(1, steps // 200)
     with tqdm(total=steps, disable=not progress, desc=desc) as bar:
@@ -302,10 +306,29 @@ def _checked_rows(frozen_rows, spec, params):
 
 
 def _positive(name, x) -> float:
-    x = float(x)
+    """``x`` as a float if it is a real number (not a string or bool), finite and > 0."""
+    what = f"{name} must be a positive finite number"
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer,
+                                                              np.floating)):
+        raise ValueError(f"{what}, got {x!r} ({type(x).__name__})")
     if not np.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {x}")
-    return x
+        raise ValueError(f"{what}, got {x!r}")
+    return float(x)
+
+
+def _times(name, t, t_end: float) -> np.ndarray:
+    """Output times: a non-empty, finite, strictly increasing 1-D array in ``[0, t_end]``."""
+    try:
+        t = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D array of numbers, got {t!r}") from None
+    if t.ndim != 1 or t.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {t.shape}")
+    if not np.isfinite(t).all():
+        raise ValueError(f"{name}[{int(np.flatnonzero(~np.isfinite(t))[0])}] is not finite")
+    if t[0] < 0 or t[-1] > t_end or (np.diff(t) <= 0).any():
+        raise ValueError(f"{name} must increase strictly inside [0, t_end = {t_end}]")
+    return t
 
 
 def _non_negative(name, x) -> float:

@@ -15,7 +15,9 @@ matrix; Frobenius norms):
 A law holds when ``‖ΔQ‖ ≤ tolerance·movement + accuracy·σ``, i.e. relative drift ≤
 tolerance + floor. Preconditions are measured on the data and the snapshots (not taken from
 the configuration alone); a law whose preconditions fail is reported "not applicable" with
-its measured drift, never as holding.
+its measured drift, never as holding. A law holds only on evidence: at least two snapshots
+and terms that move by more than the accuracy floor ``accuracy·σ`` in some component;
+otherwise it is "not checked", with the reason.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class LawReport:
     worst: str
     tolerance: float
     accuracy: float
+    #: why the run holds no evidence for or against the law ("" when it does)
+    unchecked: str = ""
 
     @property
     def applicable(self) -> bool:
@@ -80,18 +84,31 @@ class LawReport:
 
     @property
     def verdict(self) -> str:
-        """``"holds"``, ``"violated"`` or ``"not applicable"`` (preconditions fail)."""
+        """``"holds"``, ``"violated"``, ``"not applicable"`` (preconditions fail) or
+        ``"not checked"`` (no evidence: one snapshot, or nothing moved above the floor)."""
         if not self.applicable:
             return "not applicable"
-        return "holds" if self.usage <= 1.0 else "violated"
+        if self.usage > 1.0:
+            return "violated"
+        return "not checked" if self.unchecked else "holds"
+
+    @property
+    def reason(self) -> str | None:
+        """Why the verdict is neither "holds" nor "violated" (``None`` when it is one)."""
+        if not self.applicable:
+            failed = [c for c in self.conditions if not c.holds]
+            return "; ".join(f"{c.name} fails" + (f" ({c.detail})" if c.detail else "")
+                             for c in failed)
+        return self.unchecked or None
 
     def to_dict(self) -> dict:
         return {"law": self.law, "statement": self.statement, "verdict": self.verdict,
+                "reason": self.reason,
                 "applicable": self.applicable, "relative_drift": _num(self.drift),
                 "floor": _num(self.floor), "allowed": _num(self.allowed),
                 "usage": _num(self.usage), "absolute_drift": _num(self.absolute_drift),
-                "worst_component": self.worst, "tolerance": self.tolerance,
-                "accuracy": self.accuracy,
+                "worst_component": self.worst, "tolerance": _num(self.tolerance),
+                "accuracy": _num(self.accuracy),
                 "conditions": [c.to_dict() for c in self.conditions]}
 
 
@@ -121,6 +138,8 @@ class Law:
         rounding only)."""
         if accuracy is None:
             accuracy = 64 * float(np.finfo(traj.spec.float).eps)
+        tolerance, accuracy = _allowance("tolerance", tolerance), _allowance("accuracy",
+                                                                             accuracy)
         conditions = tuple(self.conditions(traj))
         try:
             a, b, sens, labels = self.terms(traj)
@@ -139,7 +158,31 @@ class Law:
         return LawReport(self.name, self.statement, conditions,
                          float(_ratio(absolute, movement)[k]),
                          float(_ratio(accuracy * sens, movement)[k]), float(usage[k]),
-                         float(absolute[k]), labels[k], tolerance, accuracy)
+                         float(absolute[k]), labels[k], tolerance, accuracy,
+                         no_evidence(len(traj), movement, accuracy * sens))
+
+
+def no_evidence(snapshots: int, movement: np.ndarray, floor: np.ndarray) -> str:
+    """Why snapshots give no evidence for a law (``""`` if they do): a law can only hold when
+    some component's terms moved by more than the accuracy floor ``accuracy·σ`` — below it,
+    conservation cannot be told from standing still."""
+    if snapshots < 2:
+        return "the trajectory has a single snapshot: nothing to compare"
+    if not (movement > floor).any():
+        return (f"the law's terms did not move beyond the accuracy floor (movement "
+                f"{float(movement.max()):.1e}, floor {float(floor.max()):.1e}): "
+                f"standing still cannot be told from conservation")
+    return ""
+
+
+def _allowance(name: str, x) -> float:
+    """A tolerance or accuracy: a finite number ≥ 0 (a negative one would pass any drift)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer,
+                                                              np.floating)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
+    if not np.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {x!r}")
+    return float(x)
 
 
 def drift_measures(a: np.ndarray, b: np.ndarray, sensitivity: np.ndarray):

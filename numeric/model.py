@@ -30,7 +30,23 @@ def _int_array(name: str, x, ndim: int) -> np.ndarray:
         raise ValueError(f"{name} must be an integer array, got dtype {x.dtype}")
     if x.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {x.shape}")
+    if x.dtype.kind == "u" and x.size and x.max() > np.iinfo(np.int64).max:
+        # casting would wrap 2**64 - 1 round to -1, the padding id
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(x), x.shape))
+        raise ValueError(f"{name}{list(where)} = {x.max()} is out of range of int64 ids")
     return x.astype(np.int64, copy=False)
+
+
+def integer(name: str, value, least: int) -> int:
+    """``value`` as an ``int`` if it is an integer (Python or NumPy; not a bool, float or
+    string) of at least ``least``; else ``ValueError`` naming ``name``."""
+    what = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        least, f"an integer >= {least}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+    if value < least:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
 
 
 class Dataset:
@@ -42,11 +58,7 @@ class Dataset:
     def __init__(self, tokens, labels, n_words: int, n_classes: int, topic_class=None):
         tokens = _int_array("tokens", tokens, 2)
         labels = _int_array("labels", labels, 1)
-        n_words, n_classes = int(n_words), int(n_classes)
-        if n_words < 1:
-            raise ValueError(f"n_words must be at least 1, got {n_words}")
-        if n_classes < 2:
-            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        n_words, n_classes = integer("n_words", n_words, 1), integer("n_classes", n_classes, 2)
         if tokens.shape[0] == 0 or tokens.shape[1] == 0:
             raise ValueError(f"tokens must hold at least one sentence and one position, "
                              f"got shape {tokens.shape}")
@@ -149,16 +161,14 @@ class ModelSpec:
 
     def __post_init__(self):
         for name in ("d", "d_key", "hidden"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"ModelSpec.{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, integer(f"ModelSpec.{name}", getattr(self, name), 1))
         if self.classifier not in CLASSIFIER_PARAMS:
             raise ValueError(f"unknown classifier {self.classifier!r}; expected one of "
                              f"{sorted(CLASSIFIER_PARAMS)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
-        if isinstance(self.trainable, str):
-            raise ValueError(f"trainable must be a collection of names, got the string "
+        if isinstance(self.trainable, str) or not hasattr(self.trainable, "__iter__"):
+            raise ValueError(f"trainable must be a collection of names, got "
                              f"{self.trainable!r}")
         expanded = set()
         for name in self.trainable:
@@ -205,6 +215,12 @@ def init_params(spec: ModelSpec, data: Dataset, seed=0, *, query_scale: float = 
     A linear classifier is standard normal with its diagonal set to 1 (the authors' Attn-FC);
     the MLP uses ``N(0, 1/fan_in)`` weights and zero biases.
     """
+    seed = integer("seed", seed, 0)
+    for name, scale in (("query_scale", query_scale), ("key_scale", key_scale),
+                        ("embedding_scale", embedding_scale)):
+        if isinstance(scale, (bool, np.bool_)) or not isinstance(
+                scale, (int, float, np.integer, np.floating)) or not 0 <= scale < np.inf:
+            raise ValueError(f"{name} must be a finite number >= 0, got {scale!r}")
     rng = np.random.default_rng(seed)
     shapes = spec.shapes(data.n_words, data.n_classes)
     p = {"embeddings": embedding_scale * rng.standard_normal(shapes["embeddings"]),
@@ -227,6 +243,8 @@ def check_params(params, spec: ModelSpec, data: Dataset) -> dict[str, np.ndarray
     """Validate names, shapes, dtypes and finiteness; return arrays in the spec's dtype."""
     if not isinstance(params, dict):
         raise ValueError(f"params must be a dict of arrays, got {type(params).__name__}")
+    if not isinstance(spec, ModelSpec):
+        raise ValueError(f"spec must be a ModelSpec, got {type(spec).__name__}")
     shapes = spec.shapes(data.n_words, data.n_classes)
     unknown = sorted(set(params) - set(shapes))
     if unknown:

@@ -12,6 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from numeric.outputs import atomic_path
+
 #: Points per word drawn on a SEN figure (the trace holds every epoch).
 SEN_POINTS = 300
 
@@ -23,7 +25,8 @@ def save(fig: Figure, stem) -> list[Path]:
     fig.draw_without_rendering()  # lay out once, then keep the positions for both files
     fig.set_layout_engine("none")
     for path in paths:
-        fig.savefig(path, dpi=150)
+        with atomic_path(path) as tmp:  # a half-written figure never replaces a whole one
+            fig.savefig(tmp, dpi=150, format=path.suffix[1:])
     return paths
 
 

@@ -22,6 +22,8 @@ Files are read with ``allow_pickle=False``; a missing, unknown or inconsistent f
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -88,6 +90,10 @@ class Trajectory:
         if (self.loss is None) != (self.loss_time is None):
             raise ValueError("loss and loss_time must be given together")
         if self.loss is not None:
+            for name, x in (("loss", self.loss), ("loss_time", self.loss_time)):
+                if np.asarray(x).dtype.kind not in "fiu":  # complex would lose its imaginary
+                    raise ValueError(f"{name} must be real numbers, got dtype "
+                                     f"{np.asarray(x).dtype}")
             self.loss = np.asarray(self.loss, dtype=np.float64)
             self.loss_time = np.asarray(self.loss_time, dtype=np.float64)
             if self.loss.ndim != 1 or self.loss.shape != self.loss_time.shape:
@@ -129,10 +135,12 @@ class Trajectory:
 
     @classmethod
     def load(cls, path) -> Trajectory:
-        """Read an ``.npz`` trajectory file without pickle; report bad fields by name."""
-        with np.load(path, allow_pickle=False) as f:
-            fields = {k: f[k] for k in f.files}
-        return cls.from_fields(fields)
+        """Read an ``.npz`` trajectory file without pickle; report bad fields by name.
+
+        A file that is not a readable ``.npz`` archive (empty, truncated, corrupt, a plain
+        ``.npy``, text) raises ``ValueError`` saying so; ``OSError`` if it cannot be opened.
+        """
+        return cls.from_fields(read_archive(path))
 
     @classmethod
     def from_fields(cls, fields: dict) -> Trajectory:
@@ -195,6 +203,50 @@ class Trajectory:
                   if f"frozen_rows_{n}" in fields}
         return cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
                    trainable_inferred=inferred, frozen_rows=frozen)
+
+
+#: What np.load raises on bytes that are not an archive (or an archive member that is damaged).
+_DAMAGED = (EOFError, zipfile.BadZipFile, zlib.error, ValueError, TypeError, KeyError)
+
+
+def read_archive(path) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` archive ``path``, read without pickle."""
+    not_npz = "not a readable trajectory archive (.npz, as written by numpy.savez)"
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except OSError:
+        raise
+    except _DAMAGED as err:
+        # numpy takes unknown bytes for a pickle and suggests loading it unsafely; say plainly
+        # what the file is not instead
+        raise ValueError(f"{not_npz}: {_damage(err)}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{not_npz}: it holds a single array (a plain .npy file), not the "
+                         f"named fields of a trajectory")
+    fields = {}
+    with archive:
+        for name in archive.files:
+            try:
+                fields[name] = archive[name]
+            except ValueError as err:
+                if "Object arrays" in str(err):
+                    raise ValueError(f"field {name!r} is an object array; a trajectory "
+                                     f"holds numeric and string arrays only") from None
+                raise ValueError(f"{not_npz}: field {name!r} is damaged ({err})") from None
+            except _DAMAGED as err:
+                raise ValueError(f"{not_npz}: field {name!r} is damaged "
+                                 f"({_damage(err)})") from None
+            if not isinstance(fields[name], np.ndarray):  # a zip member that is no .npy
+                raise ValueError(f"{not_npz}: field {name!r} is not a NumPy array")
+    return fields
+
+
+def _damage(err: BaseException) -> str:
+    if isinstance(err, EOFError):
+        return "the file is empty or ends early"
+    if isinstance(err, zipfile.BadZipFile):
+        return f"truncated or corrupt zip data ({err})"
+    return "unrecognised contents"
 
 
 def _classifier_kind(fields) -> str:

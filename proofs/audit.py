@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 import platform
 import re
 import subprocess
@@ -496,21 +495,14 @@ def _markdown_theorem(number: int, outcome: TheoremOutcome) -> list[str]:
                   *(f"- {line.strip()}" for line in format_axioms(outcome).splitlines()[1:])]
 
 
-def _writable(path) -> Path:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(f"cannot write {path}: directory {path.parent} does not exist")
-    return path
-
-
 def write_certificate(report: AuditReport, path) -> Path:
-    path = _writable(path)
-    path.write_text(json.dumps(certificate(report), indent=2, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
-    return path
+    """The certificate as strict JSON, written atomically (``numeric.outputs``)."""
+    from numeric.outputs import write_json
+
+    return write_json(path, certificate(report))
 
 
 def write_markdown(report: AuditReport, path) -> Path:
-    path = _writable(path)
-    path.write_text(markdown_report(report), encoding="utf-8")
-    return path
+    from numeric.outputs import write_text
+
+    return write_text(path, markdown_report(report))

@@ -370,5 +370,6 @@ def test_command_exits_non_zero_when_a_step_fails(monkeypatch, capsys):
 
 
 def test_command_refuses_a_missing_output_directory(tmp_path, capsys):
-    assert run_command(["audit", "--json", str(tmp_path / "nowhere" / "c.json")]) == 2
-    assert "does not exist" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:   # refused while parsing, before the audit
+        run_command(["audit", "--json", str(tmp_path / "nowhere" / "c.json")])
+    assert stop.value.code == 2 and "does not exist" in capsys.readouterr().err

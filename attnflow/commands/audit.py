@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from attnflow.options import output_file
 
 
 def add_parser(subparsers) -> None:
@@ -15,9 +15,9 @@ def add_parser(subparsers) -> None:
                     "(cited steps, prose assumptions, hypotheses in symbol declarations, "
                     "rewritings). Exit status 1 if any step or theorem-level rule fails or "
                     "the generated code differs from the derivation.")
-    parser.add_argument("--json", metavar="FILE", type=Path,
+    parser.add_argument("--json", metavar="FILE", type=output_file,
                         help="write the audit certificate (JSON) to FILE")
-    parser.add_argument("--markdown", metavar="FILE", type=Path,
+    parser.add_argument("--markdown", metavar="FILE", type=output_file,
                         help="write a human report with the mathematics rendered to FILE")
     parser.set_defaults(func=run)
 
@@ -25,10 +25,6 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from proofs import audit
 
-    for path in (args.json, args.markdown):
-        if path is not None and not path.parent.is_dir():
-            print(f"attnflow audit: cannot write {path}: directory {path.parent} does not exist")
-            return 2
     report = audit.run_audit(on_theorem=lambda o: print(audit.format_theorem(o) + "\n",
                                                         flush=True))
     print(audit.format_summary(report))

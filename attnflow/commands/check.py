@@ -5,9 +5,10 @@ processes or a Dask cluster, one merged report (``numeric.campaign``)."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
+
+from attnflow.options import output_file
 
 
 def _positive_seconds(text: str) -> float:
@@ -84,7 +85,7 @@ def add_parser(sub):
     p.add_argument("--out", type=_output_folder, default=Path("attnflow-check"),
                    help="output folder: report.json and the example database examples/ "
                         "(default attnflow-check)")
-    p.add_argument("--json", metavar="FILE", type=Path,
+    p.add_argument("--json", metavar="FILE", type=output_file,
                    help="also write the report as JSON to FILE")
     p.add_argument("--plain", action="store_true",
                    help="plain sampling: no hypothesis.target() climbing")
@@ -104,6 +105,7 @@ def run(args) -> int:
     if args.trajectory is not None:
         return rerun(args.trajectory, args.negative_control)
     from numeric.campaign import EXAMPLES_PER_SHARD, run_campaign
+    from numeric.outputs import write_json
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -132,8 +134,7 @@ def run(args) -> int:
     if plain is not None:
         report["plain_sampling"] = plain.to_dict()
     for path in [args.out / "report.json"] + ([args.json] if args.json else []):
-        path.write_text(json.dumps(report, indent=2))
-        print(f"wrote {path}")
+        print(f"wrote {write_json(path, report)}")
     if not result.ok:
         return 1
     return 130 if result.interrupted else 0  # the shell's code for a run stopped by Ctrl-C

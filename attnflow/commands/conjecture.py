@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from attnflow.options import output_file, positive_int
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -17,9 +19,9 @@ def add_parser(sub):
     p.add_argument("--assume", default="", help="comma-separated subset of A1,A2,A3")
     p.add_argument("--render", choices=("text", "md", "tex"), default="text",
                    help="how the proof steps and the residual are printed")
-    p.add_argument("--max-examples", type=int, default=40,
+    p.add_argument("--max-examples", type=positive_int, default=40,
                    help="Hypothesis examples for the counterexample search (default 40)")
-    p.add_argument("--certificate", metavar="FILE",
+    p.add_argument("--certificate", metavar="FILE", type=output_file,
                    help="when the audit's kernel proves it, write its audit certificate (JSON)")
     p.add_argument("--at", metavar="SPEC",
                    help="rerun one counterexample (as printed by a refutation)")

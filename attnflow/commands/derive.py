@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from attnflow.options import output_file
+
 
 def add_parser(sub):
     p = sub.add_parser("derive", help="regenerate derivations and numeric/_generated/",
@@ -16,11 +18,16 @@ def add_parser(sub):
                         "derivation")
     p.add_argument("--render", choices=("md", "tex"),
                    help="also write the derivations as mathematics (Markdown or LaTeX)")
-    p.add_argument("--out", type=Path, help="file for --render (default derivations.md/.tex)")
+    p.add_argument("--out", type=output_file,
+                   help="file for --render (default derivations.md/.tex)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.out is not None and args.render is None:
+        print("attnflow derive: --out names the file for --render; give --render md|tex",
+              file=sys.stderr)
+        return 2
     from symbolic.generate import GENERATED, check_generated, write_generated
 
     start = time.perf_counter()
@@ -41,6 +48,8 @@ def run(args) -> int:
         from symbolic.render import render
 
         out = args.out or Path(f"derivations.{args.render}")
-        out.write_text(render(args.render))
+        from numeric.outputs import write_text
+
+        write_text(out, render(args.render))
         print(f"derive: derivations written to {out}")
     return status

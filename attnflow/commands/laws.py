@@ -3,11 +3,11 @@ of a PyTorch run), with each law's preconditions measured on the run."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 from attnflow.explain_run import add_arguments as add_explain_arguments
 from attnflow.explain_run import explain, option_problem
+from attnflow.options import nonnegative_finite_float, output_file
 
 #: Default relative drift accepted: gradient descent drifts by O(learning rate).
 DEFAULT_TOLERANCE = 1e-2
@@ -17,52 +17,86 @@ def add_parser(sub):
     p = sub.add_parser("laws", help="check the laws on a saved trajectory (.npz)",
                        description="Check every law on the snapshots of a trajectory file "
                                    "(format in the README); per law: preconditions, relative "
-                                   "drift, verdict. Exit 1 if an applicable law is violated.")
+                                   "drift, verdict. Exit status 0 if some law was checked and "
+                                   "none is violated, 1 if an applicable law is violated, 2 if "
+                                   "the file is unreadable, 3 if no law could be checked (one "
+                                   "snapshot, nothing moved, preconditions fail).")
     p.add_argument("file", metavar="FILE.npz", help="trajectory file")
-    p.add_argument("--json", metavar="FILE", help="write the report as JSON to FILE")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help=f"relative drift accepted (default {DEFAULT_TOLERANCE:g}; gradient "
-                        f"descent drifts in proportion to its learning rate)")
+    p.add_argument("--json", metavar="FILE", type=output_file,
+                   help="write the report as JSON to FILE (never the input file)")
+    p.add_argument("--tolerance", type=nonnegative_finite_float, default=DEFAULT_TOLERANCE,
+                   help=f"relative drift accepted, a finite number >= 0 (default "
+                        f"{DEFAULT_TOLERANCE:g}; gradient descent drifts in proportion to "
+                        f"its learning rate)")
     add_explain_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from numeric.laws import check_laws
+    from numeric.outputs import OutputError, check_output_file, write_json
     from numeric.trajectory import Trajectory
 
     if option_problem(args):
         print(option_problem(args), file=sys.stderr)
         return 2
+    if args.json is not None:
+        try:
+            check_output_file(args.json, inputs=[args.file])
+        except OutputError as e:
+            print(f"attnflow laws: --json: {e}", file=sys.stderr)
+            return 2
     try:
         traj = Trajectory.load(args.file)
     except (ValueError, OSError) as e:
-        print(f"attnflow laws: cannot read {args.file}: {e}")
+        print(f"attnflow laws: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
-    reports = check_laws(traj, args.tolerance)
-    report = {"file": str(args.file), "snapshots": len(traj),
-              "time": [float(traj.time[0]), float(traj.time[-1])],
-              "classifier": traj.spec.classifier, "trainable": list(traj.spec.trained),
-              "trainable_inferred": traj.trainable_inferred, "tolerance": args.tolerance,
-              "ok": all(r.verdict != "violated" for r in reports),
-              "laws": [r.to_dict() for r in reports]}
+    report = laws_report(args.file, traj, check_laws(traj, args.tolerance), args.tolerance)
     print(format_report(report))
-    explanation, text, status = explain(args, traj)
+    # one snapshot: no interval to replay, and nothing to explain
+    explanation, text, status = explain(args, traj) if len(traj) > 1 else (None, "", 0)
     if status == 2:
         print(text, file=sys.stderr)
         return 2
     if text:
         print(text)
     if explanation is not None:
+        # with the optimizer stated, the verdict is whether every drift is explained; a run
+        # whose laws could not be checked is never "explained" (a replay that moves while
+        # the snapshots stand still is a real mismatch: status 1)
         report["explanation"] = explanation
+        if report["verdict"] == "not checked" and status == 0:
+            status = EXIT_STATUS["not checked"]
         report["ok"] = status == 0
+    else:
+        status = EXIT_STATUS[report["verdict"]]
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"wrote {args.json}")
-    if explanation is not None:
-        return status
-    return 0 if report["ok"] else 1
+        print(f"wrote {write_json(args.json, report)}")
+    return status
+
+
+#: Exit status per overall verdict (README, "Exit statuses").
+EXIT_STATUS = {"holds": 0, "violated": 1, "not checked": 3}
+
+
+def laws_report(file, traj, reports, tolerance: float) -> dict:
+    """The JSON report: ``verdict`` "violated" if any law is, else "holds" if some law was
+    checked and holds, else "not checked" (with the ``reason``); ``ok`` = "holds"."""
+    verdicts = [r.verdict for r in reports]
+    if "violated" in verdicts:
+        verdict, reason = "violated", None
+    elif "holds" in verdicts:
+        verdict, reason = "holds", None
+    else:
+        verdict = "not checked"
+        reason = "no law could be checked: " + "; ".join(
+            f"{r.law} {r.verdict} ({r.reason})" for r in reports)
+    return {"file": str(file), "snapshots": len(traj),
+            "time": [float(traj.time[0]), float(traj.time[-1])],
+            "classifier": traj.spec.classifier, "trainable": list(traj.spec.trained),
+            "trainable_inferred": traj.trainable_inferred, "tolerance": tolerance,
+            "ok": verdict == "holds", "verdict": verdict, "reason": reason,
+            "laws": [r.to_dict() for r in reports]}
 
 
 def format_report(report: dict) -> str:
@@ -71,6 +105,10 @@ def format_report(report: dict) -> str:
              f"to {report['time'][1]:g}; {report['classifier']} classifier; trainable "
              f"{report['trainable']}{inferred}"]
     for law in report["laws"]:
+        if law["verdict"] == "not checked":
+            lines.append(f"\n{law['law']}: NOT CHECKED — {law['reason']}")
+            lines.append(f"  {law['statement']}")
+            continue
         drift = law["relative_drift"]
         drift = "undefined" if drift is None else f"{drift:.2e}"
         allowed = "n/a" if law["allowed"] is None else f"{law['allowed']:.2e}"
@@ -82,6 +120,9 @@ def format_report(report: dict) -> str:
             measured = "n/a" if c["measured"] is None else f"{c['measured']:.2e}"
             lines.append(f"  [{'ok' if c['holds'] else 'FAILS'}] {c['name']}: {c['statement']}"
                          f" — measured {measured}" + (f" ({c['detail']})" if c["detail"] else ""))
-    lines.append("\nattnflow laws: " + ("no applicable law is violated" if report["ok"]
-                                        else "an applicable law is VIOLATED"))
+    lines.append("\nattnflow laws: " + {
+        "holds": "every law checked holds (none is violated)",
+        "violated": "an applicable law is VIOLATED",
+        "not checked": "NOTHING CHECKED — no law could be checked on this trajectory"}[
+            report["verdict"]])
     return "\n".join(lines)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
+
+from attnflow.options import nonnegative_int, output_folder, positive_int
 
 EXPERIMENTS = ("synthetic", "ablation", "sst2", "sst5")
 
@@ -16,16 +17,17 @@ def add_parser(subparsers) -> None:
         description="Run one of the paper's experiments with its settings (PAPER.md) and "
                     "write PNG/PDF figures and results.json into --out.")
     p.add_argument("experiment", choices=EXPERIMENTS)
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=output_folder, default=None,
                    help="output folder (default: results/EXPERIMENT)")
-    p.add_argument("--epochs", type=_positive_int, default=None,
+    p.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs (default: the paper's: synthetic 5000, ablation 6000; "
                         "sst2/sst5: at most 3000, early stopping on the validation loss)")
     p.add_argument("--data", type=Path, default=None,
                    help="folder holding the SST files stsa.binary.* / stsa.fine.* "
                         "(sst2/sst5 only; required there)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of data and initialisation")
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="worker processes for the experiment's independent models (default: "
                         "the cores available); any N gives the same results.json")
     p.set_defaults(func=run)
@@ -54,7 +56,11 @@ def run(args) -> int:
         elif args.experiment == "ablation":
             results = experiments.run_ablation(out, **kwargs)
         else:
-            results = experiments.run_sst(out, args.data, args.experiment, **kwargs)
+            from numeric.data import load_sst
+
+            # read (or refuse) the data before the output folder's previous run is cleared
+            data = load_sst(args.data, args.experiment)
+            results = experiments.run_sst(out, args.data, args.experiment, data=data, **kwargs)
     except ValueError as err:
         print(f"attnflow reproduce {args.experiment}: {err}", file=sys.stderr)
         return 2
@@ -115,9 +121,3 @@ def drift_cell(drift: dict | None) -> str:
     return (f"{w['measured']:+.3e} = {w['assumptions']:+.2e} + {w['discretisation']:+.2e}; "
             f"{drift['max_unexplained_share']:.1e} of it unexplained ({drift['verdict']})")
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from attnflow.options import nonnegative_int, positive_finite_float
+
 
 @dataclass
 class Row:
@@ -18,9 +20,10 @@ def add_parser(sub):
     p = sub.add_parser("verify", help="derive --check, finite differences, audit, randomized "
                                       "check; one summary table",
                        description="Run every check attnflow has; exit 0 only if all hold.")
-    p.add_argument("--budget", type=float, default=20.0,
+    p.add_argument("--budget", type=positive_finite_float, default=20.0,
                    help="seconds for the randomized campaign (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random configurations")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the random configurations")
     p.set_defaults(func=run)
 
 
