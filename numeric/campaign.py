@@ -636,7 +636,8 @@ def summarize(shards: list[ShardResult], laws=None) -> list[LawRow]:
             for rep in r.reports:
                 row = rows.setdefault(rep.law, LawRow(rep.law))
                 row.trajectories += 1
-                if not rep.applicable:
+                # a law that was not checked (nothing moved above the floor) is no evidence
+                if not rep.applicable or rep.verdict == "not checked":
                     if np.isfinite(rep.drift):
                         row.worst_not_applicable = max(row.worst_not_applicable, rep.drift)
                     continue

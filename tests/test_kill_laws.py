@@ -417,3 +417,15 @@ def test_runs_stop_once_scores_have_moved_or_at_a_relu_kink(monkeypatch):
             for p in map(traj.snapshot, range(len(traj)))]
     assert min(gaps) >= campaign.KINK_MARGIN * (1 - 1e-9)
     assert gaps[-1] == pytest.approx(campaign.KINK_MARGIN, rel=1e-6) and traj.time[-1] < 1e4
+
+
+def test_summary_does_not_count_an_unchecked_law_as_evidence():
+    """A report whose terms never moved ("not checked") must not count as an applicable check."""
+    from dataclasses import replace
+
+    from numeric.campaign import ShardResult, TrajectoryResult, summarize
+    unchecked = replace(_report("SEN", 0.0), unchecked="no term moved above the accuracy floor")
+    assert unchecked.verdict == "not checked"
+    rows = {r.law: r for r in summarize([ShardResult(0, 1, [
+        TrajectoryResult(Config(seed=1), "ok", [unchecked])])])}
+    assert (rows["SEN"].trajectories, rows["SEN"].applicable, rows["SEN"].worst) == (1, 0, None)
