@@ -32,7 +32,7 @@ import numpy as np
 
 import numeric
 from numeric.attribution import STEP_PARTS, adapters, measured_quantity
-from numeric.integrate import _momentum, _non_negative, _positive
+from numeric.integrate import _momentum, _non_negative, _positive, _unfrozen
 from numeric.trajectory import Trajectory
 
 #: A faithful replay lands within this many roundings per step of the recorded checkpoint.
@@ -292,8 +292,8 @@ def _parts(p, g, buffer, opt: Optimizer, rows) -> dict[str, dict[str, np.ndarray
     """The step ``Δθ`` split into ``−η∇L``, ``−ηλθ`` and ``ηβ·b_{k−1}`` (flow-signed buffer),
     zero on frozen arrays and rows, matching ``numeric.integrate.gradient_descent``."""
     lr, lam, beta = opt.lr, opt.weight_decay, opt.momentum
-    data = {n: _frozen_zero(-lr * gn, n, rows) for n, gn in g.items()}
-    decay = {n: _frozen_zero(-lr * lam * p[n], n, rows) for n in g} if lam else {}
+    data = {n: _unfrozen(-lr * gn, n, rows) for n, gn in g.items()}
+    decay = {n: _unfrozen(-lr * lam * p[n], n, rows) for n in g} if lam else {}
     mom = ({n: lr * beta * buffer[n] for n in g} if beta and buffer is not None else {})
     return {"assumptions": _full(data, p), "weight_decay": _full(decay, p),
             "momentum": _full(mom, p)}
@@ -322,13 +322,6 @@ def _sum_parts(d, names):
             if d[part][n] is not _ZEROS.get((d[part][n].shape, d[part][n].dtype)):
                 total[n] = total[n] + d[part][n]
     return total
-
-
-def _frozen_zero(x, name, rows):
-    if rows and name in rows:
-        x = x.copy()
-        x[rows[name]] = 0.0
-    return x
 
 
 def _f64(params):
@@ -367,7 +360,7 @@ def estimate_from_checkpoints(traj: Trajectory, opt: Optimizer, *, laws=None):
             disc = disc + n * 0.5 * (a.remainder(snaps[i], delta)
                                      + a.remainder(snaps[i + 1], delta))
             if opt.weight_decay:
-                radial = [{k: _frozen_zero(-opt.lr * opt.weight_decay * x[k], k,
+                radial = [{k: _unfrozen(-opt.lr * opt.weight_decay * x[k], k,
                                            traj.frozen_rows) if k in trained
                            else np.zeros_like(x[k]) for k in x} for x in snaps[i:i + 2]]
                 decay = decay + n * 0.5 * (a.first_order(snaps[i], radial[0])

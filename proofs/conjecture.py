@@ -433,7 +433,7 @@ def explain(setting, found) -> Explanation:
     """Prove the generic candidates for ``setting`` and check every law in ``found`` (a
     :class:`symbolic.discover.PolynomialLaws`) against the span of their explicit instances
     (and products of linear ones), exactly over ℚ."""
-    from symbolic.discover import _drop_products, _in_span, fields_at
+    from symbolic.discover import _drop_products, _in_span, fields_at, products
 
     fields, _ = fields_at(setting, 1)
     names = [x for x in setting.trained]
@@ -457,25 +457,12 @@ def explain(setting, found) -> Explanation:
             proved.append((name, expression, verdict))
             span += _instances(verdict.law, setting, fields)
     linear = [p for p in span if all(len(m) == 1 for m in p)]
-    span = span + _drop_products(linear)[len(linear):] + _products(linear)
+    span = span + _drop_products(linear)[len(linear):] + products(linear)
     explained, unexplained = [], []
     symbols = found.symbols
     for law in found.laws:
         (explained if _in_span(_as_dict(law, symbols), span) else unexplained).append(law)
     return Explanation(proved, explained, unexplained)
-
-
-def _products(linear):
-    out = []
-    for i, x in enumerate(linear):
-        for y in linear[i:]:
-            prod: dict = {}
-            for (a,), ca in x.items():
-                for (b,), cb in y.items():
-                    key = (min(a, b), max(a, b))
-                    prod[key] = prod.get(key, 0) + ca * cb
-            out.append(prod)
-    return out
 
 
 def _instances(law, setting, fields) -> list[dict]:

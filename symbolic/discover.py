@@ -695,10 +695,9 @@ def _as_polynomial(coefficients: dict, symbols) -> sp.Expr:
                     for mono, cf in sorted(coefficients.items())))
 
 
-def _drop_products(laws: list[dict]) -> list[dict]:
-    """Keep linear laws, and quadratic ones outside the span of products of linear laws."""
-    linear = [q for q in laws if all(len(m) == 1 for m in q)]
-    products = []
+def products(linear: list[dict]) -> list[dict]:
+    """Every product ``x·y`` of two linear laws (``x`` before or equal to ``y``), as quadratics."""
+    out = []
     for i, x in enumerate(linear):
         for y in linear[i:]:
             prod: dict = {}
@@ -706,8 +705,14 @@ def _drop_products(laws: list[dict]) -> list[dict]:
                 for (b,), cb in y.items():
                     key = (min(a, b), max(a, b))
                     prod[key] = prod.get(key, 0) + ca * cb
-            products.append(prod)
-    keep, span = list(linear), list(products)
+            out.append(prod)
+    return out
+
+
+def _drop_products(laws: list[dict]) -> list[dict]:
+    """Keep linear laws, and quadratic ones outside the span of products of linear laws."""
+    linear = [q for q in laws if all(len(m) == 1 for m in q)]
+    keep, span = list(linear), products(linear)
     for q in laws:
         if q in linear:
             continue
