@@ -21,8 +21,15 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    import os
+    import sys
     import time
 
+    if "numpy" not in sys.modules:
+        # The ansatz's SVD is a few thousand rows by a few hundred columns: a second BLAS
+        # thread gains little there, and on a loaded 2-core machine it made the SVD 15× slower.
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
     from symbolic.discover import Setting, count_laws
 
     try:
