@@ -599,9 +599,22 @@ class CampaignResult:
         return sum(r.status == "stalled" for r in self.results)
 
     @property
+    def checked(self) -> int:
+        """Law checks with evidence: applicable, and their terms moved above the floor."""
+        return sum(row.applicable for row in self.rows)
+
+    @property
+    def verdict(self) -> str:
+        """"violated", "not checked" (no law could be checked: no evidence either way) or
+        "holds"."""
+        if any(row.violated for row in self.rows):
+            return "violated"
+        return "holds" if self.checked else "not checked"
+
+    @property
     def ok(self) -> bool:
-        """Every applicable law held on every trajectory, and at least one trajectory ran."""
-        return self.trajectories > 0 and all(row.violated == 0 for row in self.rows)
+        """Every applicable law held on every trajectory, and at least one law was checked."""
+        return self.verdict == "holds"
 
     def headline(self) -> str:
         """One line for a summary table (``attnflow verify``)."""
@@ -617,7 +630,8 @@ class CampaignResult:
         return text
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "seed": self.seed, "budget_seconds": self.budget,
+        return {"ok": self.ok, "verdict": self.verdict, "seed": self.seed,
+                "budget_seconds": self.budget,
                 "seconds": self.seconds, "targeted": self.targeted,
                 "examples_per_shard": self.examples, "shards": len(self.shards),
                 "interrupted": self.interrupted,

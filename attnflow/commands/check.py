@@ -135,13 +135,13 @@ def run(args) -> int:
         report["plain_sampling"] = plain.to_dict()
     for path in [args.out / "report.json"] + ([args.json] if args.json else []):
         print(f"wrote {write_json(path, report)}")
-    if not result.ok:
-        return 1
+    if result.verdict != "holds":
+        return {"violated": 1, "not checked": 3}[result.verdict]
     return 130 if result.interrupted else 0  # the shell's code for a run stopped by Ctrl-C
 
 
 def rerun(config, fault=None) -> int:
-    """One case, its laws, and exit 1 if one is violated."""
+    """One case, its laws; exit 1 if one is violated, 3 if none could be checked."""
     import contextlib
 
     from numeric.campaign import run_case
@@ -156,7 +156,13 @@ def rerun(config, fault=None) -> int:
     for rep in r.reports:
         print(f"  {rep.law:22s} {rep.verdict:15s} relative drift {rep.drift:.2e}, "
               f"allowed {rep.allowed:.2e}, usage {rep.usage:.2e} ({rep.worst})")
-    return 0 if all(rep.verdict != "violated" for rep in r.reports) else 1
+    verdicts = {rep.verdict for rep in r.reports}
+    if "violated" in verdicts:
+        return 1
+    if "holds" not in verdicts:
+        print("attnflow check: NOTHING CHECKED: no law was applicable with its terms moving")
+        return 3
+    return 0
 
 
 def format_summary(result) -> str:
@@ -190,8 +196,11 @@ def format_summary(result) -> str:
                   f"took {v.shrink_seconds:.1f} s",
                   f"  smallest case: {v.config.describe()}",
                   f"  rerun exactly: attnflow check --trajectory {v.config.to_text()}"]
-    lines.append("attnflow check: " + ("every applicable law holds" if result.ok
-                                       else "FAILED"))
+    lines.append("attnflow check: " + {
+        "holds": "every applicable law holds",
+        "violated": "FAILED",
+        "not checked": "NOTHING CHECKED: no trajectory gave an applicable law whose terms "
+                       "moved (a longer --budget runs more)"}[result.verdict])
     return "\n".join(lines)
 
 
