@@ -266,14 +266,10 @@ def _law_q(law, data, spec, params):
     return (a - b)[0].reshape(a.shape[1], -1), sens[0]
 
 
-@pytest.mark.parametrize("name", list(SIGMA_CASES))
-def test_sensitivity_bounds_the_change_under_relative_perturbations(name):
-    """Perturbing every parameter by a relative δ in the worst direction changes each
-    component of Q by at most δ·σ, and by at least δ·σ/4 (σ is a bound, not a wild one)."""
-    law = next(x for x in LAWS if x.name == name)
-    s = build(SIGMA_CASES[name])
-    params = {n: x.astype(np.float64) for n, x in s.params.items()}
-    q0, sigma = _law_q(law, s.data, s.spec, params)
+def _worst_changes(law, data, spec, params, delta=1e-7):
+    """Per component: (|ΔQ| under a relative δ perturbation of every parameter in the worst
+    direction, δ·σ). The worst direction's signs come from central differences."""
+    q0, sigma = _law_q(law, data, spec, params)
     assert q0.shape[1] == 1, "scalar components, so the worst direction is a sign pattern"
     # c_i = θ_i ∂Q/∂θ_i per component, by central differences (Q is a polynomial or smooth)
     h = 1e-6
@@ -286,16 +282,54 @@ def test_sensitivity_bounds_the_change_under_relative_perturbations(name):
             plus[n], minus[n] = x.copy(), x.copy()
             plus[n][idx] *= 1 + h
             minus[n][idx] *= 1 - h
-            diff = _law_q(law, s.data, s.spec, plus)[0] - _law_q(law, s.data, s.spec, minus)[0]
+            diff = _law_q(law, data, spec, plus)[0] - _law_q(law, data, spec, minus)[0]
             coeffs[n][(slice(None),) + idx] = diff[:, 0] / (2 * h)
-    delta = 1e-7
+    out = []
     for k in range(q0.shape[0]):
         worst = {n: x * (1 + delta * np.sign(coeffs[n][k])) for n, x in params.items()}
-        change = abs(_law_q(law, s.data, s.spec, worst)[0][k, 0] - q0[k, 0])
-        total = sum(np.abs(c[k]).sum() for c in coeffs.values())
-        assert total > 0
-        assert change <= delta * sigma[k] * (1 + 1e-6), (k, change, delta * sigma[k])
-        assert change >= delta * sigma[k] / 4, (k, change / (delta * sigma[k]))
+        assert sum(np.abs(c[k]).sum() for c in coeffs.values()) > 0
+        out.append((abs(_law_q(law, data, spec, worst)[0][k, 0] - q0[k, 0]),
+                    delta * sigma[k]))
+    return out
+
+
+@pytest.mark.parametrize("name", list(SIGMA_CASES))
+def test_sensitivity_bounds_the_change_under_relative_perturbations(name):
+    """Perturbing every parameter by a relative δ in the worst direction changes each
+    component of Q by at most δ·σ, and by at least δ·σ/4 (σ is a bound, not a wild one)."""
+    law = next(x for x in LAWS if x.name == name)
+    s = build(SIGMA_CASES[name])
+    params = {n: x.astype(np.float64) for n, x in s.params.items()}
+    for k, (change, bound) in enumerate(_worst_changes(law, s.data, s.spec, params)):
+        assert change <= bound * (1 + 1e-6), (k, change, bound)
+        assert change >= bound / 4, (k, change / bound)
+
+
+def _common_score_case():
+    """SEN where the non-topic keys are 30× the topic keys: Q's change through the common
+    score c (log-mean-exp of the non-topic scores) dominates its sensitivity."""
+    s = build(SIGMA_CASES["SEN"])
+    params = {n: x.astype(np.float64) for n, x in s.params.items()}
+    nontopic = s.data.topic_class < 0
+    params["keys"][nontopic] *= 30
+    return next(x for x in LAWS if x.name == "SEN"), s, params
+
+
+def test_sen_sensitivity_bounds_the_change_through_the_common_score():
+    law, s, params = _common_score_case()
+    for k, (change, bound) in enumerate(_worst_changes(law, s.data, s.spec, params)):
+        assert change <= bound * (1 + 1e-6), (k, change, bound)
+
+
+def test_sen_sensitivity_without_its_common_score_term_is_caught(monkeypatch):
+    """Negative control: σ without |∂Q/∂c|·δc no longer bounds that change."""
+    import numeric._generated.laws as printed
+    slopes = printed.sen_slopes
+    monkeypatch.setattr(printed, "sen_slopes", lambda **kw: dict(
+        slopes(**kw), c=np.zeros_like(slopes(**kw)["c"])))
+    law, s, params = _common_score_case()
+    assert any(change > bound * (1 + 1e-6)
+               for change, bound in _worst_changes(law, s.data, s.spec, params))
 
 
 # --- the campaign's summary (deterministic: no time budget involved) ---------------------------
