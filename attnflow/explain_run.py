@@ -4,33 +4,14 @@ explain each law's drift (numeric.replay). The options and the report; ``laws.py
 
 from __future__ import annotations
 
-import argparse
-import math
+from attnflow.options import (
+    fraction_below_one,
+    nonnegative_finite_float,
+    positive_finite_float,
+    positive_int,
+)
 
 PARTS = ("assumptions", "weight_decay", "momentum", "discretisation")
-
-
-def _number(kind: str, low: float, high: float | None = None, strict_low=False):
-    def parse(text: str) -> float:
-        try:
-            x = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(x) or x < low or (strict_low and x <= low) or (
-                high is not None and x >= high):
-            raise argparse.ArgumentTypeError(f"{kind}, got {text}")
-        return x
-    return parse
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _cores() -> int:
@@ -41,16 +22,16 @@ def _cores() -> int:
 def add_arguments(p) -> None:
     g = p.add_argument_group("explaining a run (replay + attribution; README 'Explaining a "
                              "run')")
-    g.add_argument("--lr", type=_number("a finite number > 0", 0.0, strict_low=True),
+    g.add_argument("--lr", type=positive_finite_float,
                    help="learning rate of the recorded gradient-descent run: replay it from "
                         "every checkpoint and split each law's drift into its derived parts")
-    g.add_argument("--weight-decay", type=_number("a finite number >= 0", 0.0), default=0.0,
+    g.add_argument("--weight-decay", type=nonnegative_finite_float, default=0.0,
                    help="L2 weight decay λ of the run (penalty λ/2‖θ‖² on trained arrays)")
     g.add_argument("--decoupled", action="store_true",
                    help="the weight decay was decoupled (θ ← (1 − lr·λ)θ outside momentum)")
-    g.add_argument("--momentum", type=_number("a number in [0, 1)", 0.0, 1.0), default=0.0,
+    g.add_argument("--momentum", type=fraction_below_one, default=0.0,
                    help="heavy-ball momentum β of the run (PyTorch SGD convention)")
-    g.add_argument("--jobs", type=_positive_int, default=None,
+    g.add_argument("--jobs", type=positive_int, default=None,
                    help="processes replaying groups of checkpoint intervals (default: the "
                         "cores available; the replay is sequential with momentum)")
     g.add_argument("--checkpoints-only", action="store_true",

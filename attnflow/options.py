@@ -39,6 +39,14 @@ def nonnegative_finite_float(text: str) -> float:
     return x
 
 
+def fraction_below_one(text: str) -> float:
+    """A number in [0, 1) (a momentum coefficient)."""
+    x = _number(text)
+    if not 0 <= x < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
+    return x
+
+
 def positive_int(text: str) -> int:
     """An integer ≥ 1 (epochs, worker processes)."""
     n = _integer(text)
