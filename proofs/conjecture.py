@@ -40,6 +40,7 @@ class Verdict:
     steps: list = field(default_factory=list)  # (what was done, SymPy expression)
     residual: sp.Expr | None = None
     search: object = None  # the proofs.counterexample.Search run on the residual, if any
+    not_searched: str = ""  # why no search ran although the residual is not 0
     seconds: float = 0.0
     kernel: object = None  # the TheoremOutcome when the audit's kernel proved it
     method: str = ""  # how it was proved: "audit kernel" or "conjecture reduction"
@@ -219,9 +220,13 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
                       residuals[0] if residuals else None,
                       method="" if residuals else "conjecture reduction")
     if residuals and search:
+        from proofs.counterexample import NotEvaluable
         from proofs.counterexample import search as search_trajectories
-        verdict.search = search_trajectories(law, classifier, names, assume,
-                                             max_examples=max_examples)
+        try:
+            verdict.search = search_trajectories(law, classifier, names, assume,
+                                                 max_examples=max_examples)
+        except NotEvaluable as why:  # no search: NOT PROVED, and the reason is kept
+            verdict.not_searched = str(why)
     verdict.seconds = time.perf_counter() - start
     return verdict
 

@@ -56,15 +56,43 @@ def config_trainable(trainable) -> tuple[str, ...]:
 
 # --- the candidate as NumPy evaluators ------------------------------------------------------
 
+class NotEvaluable(ValueError):
+    """The candidate cannot be evaluated numerically (the law printer cannot print it)."""
+
+
+def _sizes() -> dict:
+    """Size symbols a candidate may read as numbers, the constant standing for each (a name
+    of its own: the same symbol also bounds sums, and ``∂Q/∂W`` of a sum has no meaning), and
+    how to read it off a trajectory."""
+    from symbolic import model as M
+    return {LW.n_words: (sp.Symbol("W_size"), lambda traj: traj.data.n_words),
+            M.d: (sp.Symbol("d_size"), lambda traj: traj.params["embeddings"].shape[2]),
+            M.d_key: (sp.Symbol("d_key_size"), lambda traj: traj.params["keys"].shape[2]),
+            M.C: (sp.Symbol("C_size"), lambda traj: traj.data.n_classes),
+            M.H: (sp.Symbol("H_size"), lambda traj: traj.spec.hidden)}
+
+
+def _outside_sum_bounds(expr, mapping):
+    """``expr`` with ``mapping`` applied everywhere except in the bounds of its sums."""
+    if isinstance(expr, sp.Sum):
+        return sp.Sum(_outside_sum_bounds(expr.function, mapping), *expr.limits)
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    return expr.func(*[_outside_sum_bounds(x, mapping) for x in expr.args])
+
+
 def numeric_declaration(law: LW.Law) -> LW.Law:
     """The candidate as the printer needs it: ``A`` its terms with a positive sign, ``B`` the
     others negated (so the movement of its terms is measured as a declared law's ``A``, ``B``
-    are), and ``c``, ``m`` declared as per-snapshot constants (equal for every word under
-    A2/A3)."""
-    q = law.quantity
+    are), and ``c``, ``m`` and the sizes it reads as numbers declared as per-snapshot
+    constants (``c``, ``m`` are equal for every word under A2/A3)."""
+    stand_in = {size: const for size, (const, _) in _sizes().items()}
+    q = _outside_sum_bounds(law.quantity, stand_in)
     plus = [t for t in sp.Add.make_args(q) if not t.could_extract_minus_sign()]
     minus = [-t for t in sp.Add.make_args(q) if t.could_extract_minus_sign()]
-    constants = {x: () for x in (LW.c, LW.m) if q.has(x)}
+    constants = {x: () for x in (LW.c, LW.m, *stand_in.values()) if x in q.free_symbols}
     return dataclasses.replace(law, a=sp.Add(*plus), b=sp.Add(*minus), constants=constants)
 
 
@@ -82,10 +110,13 @@ class Evaluators:
 
 def evaluators(law: LW.Law) -> Evaluators:
     """Print ``law`` with ``symbolic.print_laws`` (the printer of ``numeric/_generated/laws.py``)
-    and compile it in memory. ValueError when the printer cannot print it."""
+    and compile it in memory. NotEvaluable when the printer cannot print it."""
     from symbolic import print_laws as PL
     decl = numeric_declaration(law)
-    source = PL.HEADER + "\n\n" + "\n\n\n".join(PL.law_functions(decl)) + "\n"
+    try:
+        source = PL.HEADER + "\n\n" + "\n\n\n".join(PL.law_functions(decl)) + "\n"
+    except (ValueError, TypeError, KeyError, StopIteration) as why:
+        raise NotEvaluable(f"the law printer cannot evaluate the candidate: {why}") from None
     namespace: dict = {}
     exec(compile(source, f"<printed evaluators of {law.statement}>", "exec"), namespace)
     name = decl.name.replace("-", "_")
@@ -109,8 +140,10 @@ def candidate_terms(ev: Evaluators, assume):
 
     def terms(traj):
         args = {n: traj.params[n] for n in ev.law.parameters()}
+        args.update({str(x): np.full(len(traj.time), float(size(traj)))
+                     for x, size in _sizes().values() if x in ev.law.constants})
         c_moves = None
-        if ev.law.constants:
+        if LW.c in ev.law.constants or LW.m in ev.law.constants:
             topic_tok, nontopic_tok, topics, nontopics = NL._topic_structure(traj)
             if LW.c in ev.law.constants:
                 args["c"] = NL._common_score(NL.scores(traj), nontopics)

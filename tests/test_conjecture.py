@@ -180,3 +180,14 @@ def test_rerun_of_a_trajectory_within_the_accuracy_decides_nothing(capsys):
     assert main(["conjecture", BALANCE, "--trainable", ",".join(ALL),
                  "--trajectory", case]) == 3
     assert "decides nothing" in capsys.readouterr().out
+
+
+def test_sizes_read_by_the_candidate_are_taken_from_the_run():
+    """``W·q_r``: the vocabulary size is a constant of the run, read off its data (a size
+    that only bounds a sum is not passed at all)."""
+    law, _ = declared("W*q[r] - Sum(K[w,r],(w,0,W-1))", "linear", ALL)
+    traj = integrate_case(Config(seed=2, n_nontopic=3, a2=False, trainable=ALL))
+    a, b, _, labels = X.numeric_law(law, "linear", ()).terms(traj)
+    np.testing.assert_array_equal(a, traj.data.n_words * traj.params["query"])
+    np.testing.assert_allclose(b, traj.params["keys"].sum(axis=1), rtol=1e-15)
+    assert labels == ["r=0", "r=1"]

@@ -86,6 +86,8 @@ def run(args) -> int:
             print(f"audit certificate: {write_certificate(verdict, args.certificate)}")
     if verdict.search is not None:
         print(_search_report(verdict.search, args, trainable, assume))
+    elif verdict.not_searched:
+        print(f"no counterexample search: {verdict.not_searched}")
     return verdict.exit_code
 
 
