@@ -61,7 +61,7 @@ def figures(text: str) -> list[str]:
 def rerun_matches(out: str) -> bool:
     """The printed rerun command, run in a fresh process, prints the same drift figures."""
     command = next(x for x in out.splitlines() if "rerun: " in x).split("rerun: ")[1]
-    done, _, _ = timed(shlex.split(command)[2:])  # drop "attnflow conjecture"
+    done, _, _ = timed(shlex.split(command)[1:])  # "conjecture EXPR …" without "attnflow"
     return done.returncode == 1 and figures(done.stdout) == figures(out)
 
 

@@ -174,22 +174,36 @@ def declared(expression: str, classifier: str, trainable, assume=()):
 def prove(expression: str, classifier: str = "linear", trainable=("embeddings", "keys",
           "classifier"), assume=(), search=True, max_examples=40, kernel=True) -> Verdict:
     """PROVED / REFUTED (with a shrunk trajectory on which Q drifts beyond the integrator's
-    accuracy) / NOT PROVED. ``kernel``: try the audit's generic conservation theorem first
-    (slower; gives an audit certificate). ``search``: look for that trajectory when the
-    residual does not reduce to 0 (``max_examples`` Hypothesis examples)."""
+    accuracy) / NOT PROVED. The conjecture reduction runs first (fast); a residual that does
+    not reduce to 0 is searched for such a trajectory (``search``, ``max_examples`` Hypothesis
+    examples), which refutes it. Otherwise ``kernel`` tries the audit's generic conservation
+    theorem (slower; preferred as the proof: it gives an audit certificate)."""
     start = time.perf_counter()
     names = tuple(trainable)  # as given: what a Config trains (the MLP's arrays as one)
     law, trainable = declared(expression, classifier, names, assume)
     model = law.models[0]
-    kernel = kernel_proof(law, classifier, assume) if kernel else None
-    if kernel is not None:
-        steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}", o.detail)
-                 for o in kernel.steps]
-        return Verdict(expression, law, model, trainable, tuple(assume), True, steps,
-                       seconds=time.perf_counter() - start, kernel=kernel,
-                       method="audit kernel")
-    flows = flow(model, trainable)
-    rate = LW.sentence_rate(law, model, flows)
+    steps, residuals = reduction(law, model, classifier, trainable, assume)
+    verdict = Verdict(expression, law, model, trainable, tuple(assume), False, steps,
+                      residuals[0] if residuals else None)
+    if residuals and search:
+        _search(verdict, classifier, names, max_examples)
+    outcome = kernel_proof(law, classifier, assume) \
+        if kernel and verdict.counterexample is None else None
+    if outcome is not None:
+        verdict.steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}",
+                          o.detail) for o in outcome.steps]
+        verdict.proved, verdict.kernel, verdict.method = True, outcome, "audit kernel"
+        verdict.residual = None
+    elif not residuals:
+        verdict.proved, verdict.method = True, "conjecture reduction"
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def reduction(law: LW.Law, model: Model, classifier: str, trainable, assume):
+    """``(steps, residuals)``: the rate along the derived flow, then per case of the
+    assumptions the reduced rate; the nonzero ones are the residuals."""
+    rate = LW.sentence_rate(law, model, flow(model, trainable))
     steps = [("dQ/dτ per sentence along the derived flow (chain rule on the declaration)",
               rate.to_sympy())]
     residuals = []
@@ -216,19 +230,21 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
                       reduced))
         if reduced != 0:
             residuals.append(reduced)
-    verdict = Verdict(expression, law, model, trainable, tuple(assume), not residuals, steps,
-                      residuals[0] if residuals else None,
-                      method="" if residuals else "conjecture reduction")
-    if residuals and search:
-        from proofs.counterexample import NotEvaluable
-        from proofs.counterexample import search as search_trajectories
-        try:
-            verdict.search = search_trajectories(law, classifier, names, assume,
-                                                 max_examples=max_examples)
-        except NotEvaluable as why:  # no search: NOT PROVED, and the reason is kept
-            verdict.not_searched = str(why)
-    verdict.seconds = time.perf_counter() - start
-    return verdict
+    return steps, residuals
+
+
+# --- the counterexample search on a residual ---------------------------------------------------
+
+def _search(verdict: Verdict, classifier: str, names, max_examples: int):
+    """A trajectory on which the candidate drifts beyond the integrator's accuracy
+    (``proofs.counterexample``), kept in ``verdict.search``; a candidate the law printer
+    cannot evaluate is not searched (``verdict.not_searched`` says why)."""
+    from proofs.counterexample import NotEvaluable, search
+    try:
+        verdict.search = search(verdict.law, classifier, names, verdict.assumptions,
+                                max_examples=max_examples)
+    except NotEvaluable as why:
+        verdict.not_searched = str(why)
 
 
 def write_certificate(verdict: Verdict, path):

@@ -84,7 +84,9 @@ def run(args) -> int:
         else:
             from proofs.conjecture import write_certificate
             print(f"audit certificate: {write_certificate(verdict, args.certificate)}")
-    if verdict.search is not None:
+    if verdict.proved:
+        pass  # the proof above; a search that found nothing adds nothing to it
+    elif verdict.search is not None:
         print(_search_report(verdict.search, args, trainable, assume))
     elif verdict.not_searched:
         print(f"no counterexample search: {verdict.not_searched}")
