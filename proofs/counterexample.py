@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import shlex
 import time
 from dataclasses import dataclass
 
@@ -131,30 +132,17 @@ def _word_axes(law: LW.Law) -> list[int]:
 
 def candidate_terms(ev: Evaluators, assume):
     """``traj -> (A, B, σ, labels)`` of ``numeric.laws.Law``: the printed evaluators at the
-    run's parameters, ``c`` the measured common non-topic score and ``m`` the measured number
-    of non-topic tokens per sentence (exact under A2, A3; the preconditions say whether they
-    hold). Under A3 a free word index is the topic word of the sentences holding it (A3's
-    cases put it at the topic token), so it ranges over the topic words, as SEN's components
-    do; ``σ`` gains ``|∂Q/∂c|·2‖q‖ max_n‖κ_n‖`` for the measured ``c``, as SEN's does."""
+    run's parameters and measured constants (``run_constants``), per component. Under A3 a
+    free word index is the topic word of the sentences holding it (A3's cases put it at the
+    topic token), so it ranges over the topic words, as SEN's components do."""
     from numeric import laws as NL
 
     def terms(traj):
-        args = {n: traj.params[n] for n in ev.law.parameters()}
-        args.update({str(x): np.full(len(traj.time), float(size(traj)))
-                     for x, size in _sizes().values() if x in ev.law.constants})
-        c_moves = None
-        if LW.c in ev.law.constants or LW.m in ev.law.constants:
-            topic_tok, nontopic_tok, topics, nontopics = NL._topic_structure(traj)
-            if LW.c in ev.law.constants:
-                args["c"] = NL._common_score(NL.scores(traj), nontopics)
-                kn = np.linalg.norm(traj.params["keys"], axis=2)
-                c_moves = 2 * np.linalg.norm(traj.params["query"], axis=1) \
-                    * kn[:, nontopics].max(axis=1)
-            if LW.m in ev.law.constants:
-                args["m"] = np.full(len(traj.time), nontopic_tok.sum(axis=1).mean())
+        args, c_moves = run_constants(ev.law, traj)
+        args.update({n: traj.params[n] for n in ev.law.parameters()})
         a, b = (np.asarray(x, dtype=float) for x in ev.terms(**args))
         sens = np.asarray(ev.sensitivity(**args), dtype=float)
-        if c_moves is not None:
+        if c_moves is not None:  # as SEN's: c is only known as well as the scores it is of
             slope = np.asarray(ev.slopes(**args)["c"], dtype=float)
             sens = sens + slope * c_moves.reshape((-1,) + (1,) * (slope.ndim - 1))
         keep = [np.arange(n) for n in a.shape[1:]]
@@ -163,9 +151,32 @@ def candidate_terms(ev: Evaluators, assume):
                 keep[axis] = NL._topic_structure(traj)[2]
         rows = np.ix_(np.arange(a.shape[0]), *keep)
         a, b, sens = (x[rows].reshape(a.shape[0], -1) for x in (a, b, sens))
-        labels = [_label(ev.law, at) for at in itertools.product(*keep)]
-        return a, b, sens, labels
+        return a, b, sens, [_label(ev.law, at) for at in itertools.product(*keep)]
     return terms
+
+
+def run_constants(law: LW.Law, traj):
+    """``({name: (T,) array}, c_moves)``: the constants the declaration reads, measured on
+    the run — ``c`` the common non-topic score (log-mean-exp of the non-topic scores, as
+    the SEN check measures it; exact under A2), ``m`` the mean number of non-topic tokens per
+    sentence (exact under A3), the sizes from the arrays — and ``c_moves``, the bound
+    ``2‖q‖ max_n‖κ_n‖`` on how far ``c`` moves with a relative perturbation of the state
+    (None when ``c`` is not read)."""
+    from numeric import laws as NL
+    n = len(traj.time)
+    args = {str(x): np.full(n, float(size(traj)))
+            for x, size in _sizes().values() if x in law.constants}
+    c_moves = None
+    if LW.c in law.constants or LW.m in law.constants:
+        _, nontopic_tok, _, nontopics = NL._topic_structure(traj)
+        if LW.c in law.constants:
+            args["c"] = NL._common_score(NL.scores(traj), nontopics)
+            kn = np.linalg.norm(traj.params["keys"], axis=2)
+            c_moves = 2 * np.linalg.norm(traj.params["query"], axis=1) \
+                * kn[:, nontopics].max(axis=1)
+        if LW.m in law.constants:
+            args["m"] = np.full(n, nontopic_tok.sum(axis=1).mean())
+    return args, c_moves
 
 
 def _label(law: LW.Law, at) -> str:
@@ -231,6 +242,8 @@ class Drift:
         for c in r.conditions:
             out.append(f"precondition {c.name}: {'holds' if c.holds else 'FAILS'} "
                        f"(measured {c.measured!r}) — {c.statement}")
+        if r.reason and not self.drifts:
+            out.append(f"no evidence either way: {r.reason}")
         return out
 
 
@@ -267,7 +280,7 @@ class Search:
 
     def command(self, expression, classifier, trainable, assume) -> str:
         """The command that reruns the found trajectory and prints its figures."""
-        parts = [f"attnflow conjecture '{expression}'", f"--classifier {classifier}",
+        parts = [f"attnflow conjecture {shlex.quote(expression)}", f"--classifier {classifier}",
                  f"--trainable {','.join(trainable)}"]
         if assume:
             parts.append(f"--assume {','.join(assume)}")
