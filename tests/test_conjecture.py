@@ -123,6 +123,16 @@ def test_wrong_sen_coefficient_is_refuted_on_a_trajectory_where_a1_a2_a3_hold():
     assert int(found.report.worst.split("=")[1]) < n_topic  # a topic word
 
 
+def test_m_alone_is_searched_under_a3_on_configurations_where_everything_moves():
+    """Under A3 alone: equal sentence lengths, non-topic words trained (no A2), m measured."""
+    verdict = prove("Sum(V[w,k]**2,(k,0,d-1)) - m*s[w]", trainable=("embeddings", "keys"),
+                    assume=("A3",), kernel=False, max_examples=EXAMPLES)
+    found = verdict.counterexample.found
+    assert [c.name for c in found.report.conditions] == ["A3"]
+    assert found.report.conditions[0].holds and not found.config.ragged
+    assert not found.config.a2 and _at_minimum(found.config)
+
+
 def test_candidate_evaluator_is_the_declared_sen_evaluator():
     """The candidate printed at run time gives the declared SEN's Q and sensitivity (the same
     printer, c and m measured the same way), on topic words only."""
@@ -147,7 +157,7 @@ def test_right_laws_are_never_refuted_by_the_search():
         law, _ = declared(expression, "linear", trainable, assume)
         search = X.search(law, "linear", trainable, assume, max_examples=EXAMPLES)
         assert search.found is None, search.config.to_text()
-        assert search.trajectories - search.stalled >= EXAMPLES // 2
+        assert search.trajectories - search.stalled >= min(EXAMPLES, X.MAX_TRAJECTORIES) // 2
 
 
 def test_c_and_m_need_the_assumptions_that_define_them(capsys):
@@ -191,3 +201,11 @@ def test_sizes_read_by_the_candidate_are_taken_from_the_run():
     np.testing.assert_array_equal(a, traj.data.n_words * traj.params["query"])
     np.testing.assert_allclose(b, traj.params["keys"].sum(axis=1), rtol=1e-15)
     assert labels == ["r=0", "r=1"]
+
+
+def test_candidate_the_printer_cannot_evaluate_is_not_proved_with_the_reason(capsys):
+    """``L`` (tokens per sentence) has no single value on a run: no search, exit 3, never
+    REFUTED without a trajectory."""
+    assert main(["conjecture", "L*q[r]", "--trainable", "query,keys"]) == 3
+    out = capsys.readouterr().out
+    assert "NOT PROVED" in out and "cannot evaluate" in out and "REFUTED" not in out
