@@ -6,7 +6,8 @@ Runs each candidate as a user would (a fresh ``python -m attnflow conjecture`` p
 imports count), ``--rounds`` times, and prints per candidate the exit status, the median wall
 and CPU seconds (CPU of the child process: the fair figure on a shared machine) and the load
 average around it; for a refutation it also runs the printed rerun command and checks that
-its drift figures are the same bytes.
+its drift figures are the same bytes, and that every round found the same counterexample
+(the search is seeded and capped by a count of trajectories, not by time).
 
     python3 benchmarks/bench_conjecture.py [--rounds 3]
 """
@@ -58,6 +59,12 @@ def figures(text: str) -> list[str]:
             if x.strip().startswith(("trajectory:", "worst component"))]
 
 
+def case_text(out: str) -> str:
+    """The counterexample's case text (its line also holds the search's time, which varies)."""
+    return next((x.split("): ", 1)[1] for x in out.splitlines()
+                 if x.startswith("counterexample (")), "")
+
+
 def rerun_matches(out: str) -> bool:
     """The printed rerun command, run in a fresh process, prints the same drift figures."""
     command = next(x for x in out.splitlines() if "rerun: " in x).split("rerun: ")[1]
@@ -73,16 +80,18 @@ def main(argv=None) -> int:
     print(f"{'candidate':36s} {'exit':>4s} {'wall s':>7s} {'CPU s':>6s} {'load':>5s}  rerun")
     met = True
     for label, expected, case in CASES:
-        walls, cpus, loads, codes, rerun = [], [], [], set(), ""
+        walls, cpus, loads, codes, found, rerun = [], [], [], set(), set(), ""
         for _ in range(args.rounds):
             loads.append(os.getloadavg()[0])
             done, wall, cpu = timed(["conjecture", *case])
             walls.append(wall)
             cpus.append(cpu)
             codes.add(done.returncode)
+            found.add((case_text(done.stdout), tuple(figures(done.stdout))))
         if expected == 1 and codes == {1}:
-            rerun = "same bytes" if rerun_matches(done.stdout) else "DIFFERENT"
-            met = met and rerun == "same bytes"
+            same = rerun_matches(done.stdout) and len(found) == 1
+            rerun = "same bytes" if same else "DIFFERENT"
+            met = met and same
         wall, cpu = statistics.median(walls), statistics.median(cpus)
         met = met and codes == {expected} and wall <= TARGET
         print(f"{label:36s} {'/'.join(map(str, sorted(codes))):>4s} {wall:7.1f} {cpu:6.1f} "
