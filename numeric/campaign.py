@@ -27,6 +27,7 @@ import numeric
 from numeric.integrate import integrate_flow
 from numeric.laws import LAWS, LawReport, check_laws
 from numeric.model import Dataset, ModelSpec, init_params
+from numeric.trajectory import Trajectory
 
 RTOL, ATOL = 1e-10, 1e-12
 #: Gradient evaluations after which an adaptive run counts as stalled (ReLU kink).
@@ -236,11 +237,12 @@ class TrajectoryResult:
     seconds: float = 0.0
 
 
-def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
-                   deadline: float | None = None) -> TrajectoryResult:
-    """Integrate ``config`` adaptively to its horizon and check every law on the snapshots.
-    Past wall-clock ``deadline`` (``time.time()``) the run is abandoned: ``OutOfBudget``."""
-    start = time.perf_counter()
+def integrate_case(config: Config, rtol: float = RTOL, atol: float = ATOL,
+                   deadline: float | None = None) -> Trajectory:
+    """The adaptive trajectory of ``config`` (DOP853 at ``rtol``/``atol``) to its horizon, or
+    until some score has moved by ``SCORE_GROWTH`` (ReLU runs: or a unit nears its kink).
+    RuntimeError when the solver stalls; past wall-clock ``deadline`` (``time.time()``):
+    ``OutOfBudget``. Its parameters are known to ``adaptive_tolerance(len(traj) - 1)``."""
     s = build(config)
     s0 = s.params["keys"] @ s.params["query"]
 
@@ -254,10 +256,18 @@ def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
         u = numeric.context(p, s.data) @ p["hidden_weight"].T + p["hidden_bias"]
         return max(grown, KINK_MARGIN - np.abs(u).min())
 
+    return integrate_flow(s.params, s.data, s.spec, config.horizon, rtol=rtol, atol=atol,
+                          frozen_rows=s.frozen_rows, max_evaluations=MAX_EVALUATIONS,
+                          stop_when=stop)
+
+
+def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
+                   deadline: float | None = None) -> TrajectoryResult:
+    """Integrate ``config`` adaptively to its horizon and check every law on the snapshots.
+    Past wall-clock ``deadline`` (``time.time()``) the run is abandoned: ``OutOfBudget``."""
+    start = time.perf_counter()
     try:
-        traj = integrate_flow(s.params, s.data, s.spec, config.horizon, rtol=rtol, atol=atol,
-                              frozen_rows=s.frozen_rows, max_evaluations=MAX_EVALUATIONS,
-                              stop_when=stop)
+        traj = integrate_case(config, rtol, atol, deadline)
     except RuntimeError:  # StalledIntegration, or solve_ivp giving up on a stiff stretch
         return TrajectoryResult(config, "stalled", seconds=time.perf_counter() - start)
     accuracy = adaptive_tolerance(len(traj) - 1, rtol)
@@ -265,8 +275,6 @@ def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
     growth = float(np.abs(sc - sc[:1]).max())
     return TrajectoryResult(config, "ok", check_laws(traj, accuracy, accuracy), len(traj) - 1,
                             accuracy, growth, time.perf_counter() - start)
-
-
 
 
 def run_case(case: str | Config) -> TrajectoryResult:

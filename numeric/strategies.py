@@ -36,11 +36,11 @@ def log_uniform(low: float, high: float, shrink_to: float | None = None):
 
 
 @st.composite
-def configurations(draw, *, classifier=None, sen=None, trainable=None, ragged=None,
+def configurations(draw, *, classifier=None, sen=None, trainable=None, ragged=None, a2=None,
                    max_sentences=60, max_m=25, max_dim=8):
     """Any configuration. ``sen=True``: the paper's setting (A1–A3 hold, embeddings and keys
     trained, query fixed); otherwise anything allowed. Keyword arguments fix a field
-    (``classifier``, ``trainable``, ``ragged``) or bound a size."""
+    (``classifier``, ``trainable``, ``ragged``, ``a2``) or bound a size."""
     if trainable is None:
         trainable = tuple(n for n in TRAINABLE if draw(st.booleans()))
         if sen:
@@ -57,7 +57,7 @@ def configurations(draw, *, classifier=None, sen=None, trainable=None, ragged=No
         classifier=classifier or draw(st.sampled_from(["linear", "mlp"])),
         hidden=draw(_size("hidden", 5)),
         trainable=tuple(trainable),
-        a2=True if sen else draw(st.booleans()),
+        a2=(True if sen else draw(st.booleans())) if a2 is None else a2,
         ragged=(False if sen else draw(st.booleans())) if ragged is None else ragged,
         query_scale=draw(log_uniform(0.3, 3.0, shrink_to=1.0)),
         key_scale=draw(st.sampled_from([0.0, 0.01, 0.1, 1.0])),

@@ -5,9 +5,9 @@ The candidate ``Q`` (SymPy syntax over the model's names, word level) becomes a
 rewritten under each stated assumption's cases, the nodes ``h`` and ``u`` written by their
 definitions and ``max(x, 0) = H(x)·x`` applied, and put in canonical index form. If every case
 reduces to exactly 0 the law is PROVED. Otherwise the residual is printed and a counterexample
-is searched at explicit small sizes: a data set and a parameter point where ``dQ/dτ ≠ 0``,
-computed exactly (jets, 50 digits) from the derived gradients; Hypothesis shrinks it and it is
-printed as a command that reruns it bit for bit (the point is rational, the data set explicit).
+is searched (``proofs.counterexample``): a configuration of the campaign's strategies whose
+adaptive trajectory makes ``Q`` drift beyond the integrator's accuracy, found and shrunk by
+Hypothesis and printed as a command that reruns it bit for bit (its ``Config`` text).
 """
 
 from __future__ import annotations
@@ -39,10 +39,17 @@ class Verdict:
     proved: bool
     steps: list = field(default_factory=list)  # (what was done, SymPy expression)
     residual: sp.Expr | None = None
-    counterexample: dict | None = None
+    search: object = None  # the proofs.counterexample.Search run on the residual, if any
+    not_searched: str = ""  # why no search ran although the residual is not 0
     seconds: float = 0.0
     kernel: object = None  # the TheoremOutcome when the audit's kernel proved it
     method: str = ""  # how it was proved: "audit kernel" or "conjecture reduction"
+
+    @property
+    def counterexample(self):
+        """The search, when it found a trajectory on which Q drifts beyond the integrator's
+        accuracy (its ``found``), else None."""
+        return self.search if self.search is not None and self.search.found else None
 
     @property
     def status(self) -> str:
@@ -68,6 +75,7 @@ def candidate_law(expression: str, classifier: str, trainable, assume=()) -> LW.
     assumptions = [LW.trains(*trainable)] + [x for a in assume for x in ASSUMPTIONS[a]]
     if "A2" in assume and "A3" not in assume:
         raise ValueError("A2 is stated with A3 (its attention closed form needs L = m + 1)")
+    _check_constants(quantity, assume)
     return LW.declare("conjecture", f"{expression} is constant", quantity, 0,
                       models=(model,), classifiers=(classifier,),
                       assumptions=tuple(assumptions))
@@ -90,6 +98,20 @@ def _check_names(quantity, model: Model):
                          f"{sorted(map(str, bases))}, indices w, w_x, w_y (words), "
                          f"k, l (embedding), r, t (key), e (class; c is the non-topic "
                          f"score), n (hidden), and W, QQ, c, m")
+
+
+#: The constants a candidate may read, and the assumption that defines each.
+CONSTANTS = {LW.c: ("A2", "the common non-topic score"),
+             LW.m: ("A3", "the number of non-topic words per sentence")}
+
+
+def _check_constants(quantity, assume):
+    """``c`` is defined only under A2 and ``m`` only under A3: elsewhere there is no such
+    number to evaluate (nor to hold fixed in the proof)."""
+    for sym, (needs, what) in CONSTANTS.items():
+        if quantity.has(sym) and needs not in assume:
+            raise ValueError(f"the candidate uses {sym} ({what}), which is defined only "
+                             f"under {needs}: add --assume {'A1,A2,A3' if needs == 'A2' else 'A3'}")
 
 
 def _expand_nodes(expr, model: Model, names=("h", "u")):
@@ -138,25 +160,50 @@ def _cases(law: LW.Law):
     return list(itertools.product(*lists)) or [()]
 
 
-def prove(expression: str, classifier: str = "linear", trainable=("embeddings", "keys",
-          "classifier"), assume=(), search=True, max_examples=60, kernel=True) -> Verdict:
-    """PROVED / REFUTED (with a shrunk counterexample) / NOT PROVED. ``kernel``: try the
-    audit's generic conservation theorem first (slower; gives an audit certificate)."""
-    start = time.perf_counter()
+def declared(expression: str, classifier: str, trainable, assume=()):
+    """``(law, trainable)``: the candidate declared, with the classifier's trainable names
+    expanded (``classifier`` of the MLP is its four arrays); ValueError on bad usage."""
+    from proofs.counterexample import config_trainable
+    config_trainable(trainable)  # names the campaign cannot train are an error, here
     trainable = tuple(_expand_trainable(trainable, classifier))
     if "A1" in assume and "query" in trainable:
         raise ValueError("A1 (query fixed) contradicts --trainable query")
-    law = candidate_law(expression, classifier, trainable, assume)
+    return candidate_law(expression, classifier, trainable, assume), trainable
+
+
+def prove(expression: str, classifier: str = "linear", trainable=("embeddings", "keys",
+          "classifier"), assume=(), search=True, max_examples=40, kernel=True) -> Verdict:
+    """PROVED / REFUTED (with a shrunk trajectory on which Q drifts beyond the integrator's
+    accuracy) / NOT PROVED. The conjecture reduction runs first (fast); a residual that does
+    not reduce to 0 is searched for such a trajectory (``search``, ``max_examples`` Hypothesis
+    examples), which refutes it. Otherwise ``kernel`` tries the audit's generic conservation
+    theorem (slower; preferred as the proof: it gives an audit certificate)."""
+    start = time.perf_counter()
+    names = tuple(trainable)  # as given: what a Config trains (the MLP's arrays as one)
+    law, trainable = declared(expression, classifier, names, assume)
     model = law.models[0]
-    kernel = kernel_proof(law, classifier, assume) if kernel else None
-    if kernel is not None:
-        steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}", o.detail)
-                 for o in kernel.steps]
-        return Verdict(expression, law, model, trainable, tuple(assume), True, steps,
-                       seconds=time.perf_counter() - start, kernel=kernel,
-                       method="audit kernel")
-    flows = flow(model, trainable)
-    rate = LW.sentence_rate(law, model, flows)
+    steps, residuals = reduction(law, model, classifier, trainable, assume)
+    verdict = Verdict(expression, law, model, trainable, tuple(assume), False, steps,
+                      residuals[0] if residuals else None)
+    if residuals and search:
+        _search(verdict, classifier, names, max_examples)
+    outcome = kernel_proof(law, classifier, assume) \
+        if kernel and verdict.counterexample is None else None
+    if outcome is not None:
+        verdict.steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}",
+                          o.detail) for o in outcome.steps]
+        verdict.proved, verdict.kernel, verdict.method = True, outcome, "audit kernel"
+        verdict.residual = None
+    elif not residuals:
+        verdict.proved, verdict.method = True, "conjecture reduction"
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def reduction(law: LW.Law, model: Model, classifier: str, trainable, assume):
+    """``(steps, residuals)``: the rate along the derived flow, then per case of the
+    assumptions the reduced rate; the nonzero ones are the residuals."""
+    rate = LW.sentence_rate(law, model, flow(model, trainable))
     steps = [("dQ/dτ per sentence along the derived flow (chain rule on the declaration)",
               rate.to_sympy())]
     residuals = []
@@ -183,14 +230,21 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
                       reduced))
         if reduced != 0:
             residuals.append(reduced)
-    verdict = Verdict(expression, law, model, trainable, tuple(assume), not residuals, steps,
-                      residuals[0] if residuals else None,
-                      method="" if residuals else "conjecture reduction")
-    if residuals and search and not law.quantity.has(LW.c, LW.m):
-        verdict.counterexample = search_counterexample(law, classifier, trainable,
-                                                       max_examples=max_examples)
-    verdict.seconds = time.perf_counter() - start
-    return verdict
+    return steps, residuals
+
+
+# --- the counterexample search on a residual ---------------------------------------------------
+
+def _search(verdict: Verdict, classifier: str, names, max_examples: int):
+    """A trajectory on which the candidate drifts beyond the integrator's accuracy
+    (``proofs.counterexample``), kept in ``verdict.search``; a candidate the law printer
+    cannot evaluate is not searched (``verdict.not_searched`` says why)."""
+    from proofs.counterexample import NotEvaluable, search
+    try:
+        verdict.search = search(verdict.law, classifier, names, verdict.assumptions,
+                                max_examples=max_examples)
+    except NotEvaluable as why:
+        verdict.not_searched = str(why)
 
 
 def write_certificate(verdict: Verdict, path):
@@ -255,11 +309,11 @@ def _expand_trainable(trainable, classifier):
             yield name
 
 
-# --- counterexamples at explicit sizes ---------------------------------------------------------
+# --- explicit sizes (the instances discover compares with) -----------------------------------
 
 @dataclass(frozen=True)
 class Example:
-    """A data set and a rational parameter point at explicit sizes (reruns exactly)."""
+    """Explicit sizes (and, for callers that need one, a data set and a seed)."""
 
     words: int
     d: int
@@ -268,27 +322,6 @@ class Example:
     hidden: int
     sentences: tuple  # ((word ids), label), …
     seed: int
-
-    def command(self, expression, classifier, trainable, assume) -> str:
-        data = ";".join(f"{'.'.join(map(str, s))}:{y}" for s, y in self.sentences)
-        parts = [f"attnflow conjecture '{expression}'", f"--classifier {classifier}",
-                 f"--trainable {','.join(trainable)}"]
-        if assume:
-            parts.append(f"--assume {','.join(assume)}")
-        parts.append(f"--at words={self.words},d={self.d},d_key={self.d_key},"
-                     f"classes={self.classes},hidden={self.hidden},seed={self.seed},"
-                     f"data={data}")
-        return " ".join(parts)
-
-    @classmethod
-    def parse(cls, text: str) -> Example:
-        try:
-            fields_ = dict(item.split("=", 1) for item in text.split(","))
-            sentences = tuple((tuple(int(x) for x in s.split(":")[0].split(".")),
-                               int(s.split(":")[1])) for s in fields_.pop("data").split(";"))
-            return cls(sentences=sentences, **{k: int(v) for k, v in fields_.items()})
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            raise ValueError(f"cannot read --at {text!r}: {exc}") from None
 
 
 def instance(law: LW.Law, ex: Example, component: dict):
@@ -310,56 +343,6 @@ def instance(law: LW.Law, ex: Example, component: dict):
                                                     tuple(int(i) for i in x.indices)))
 
 
-def drift_rate(law: LW.Law, classifier, trainable, ex: Example):
-    """The largest ``|dQ/dτ|`` over components, relative to ``‖∇Q‖·‖θ̇‖``, at ``ex``
-    (exact jets, 50 digits; the data-set flow is the sum of the sentences' fields)."""
-    import mpmath
-
-    from symbolic.discover import Fields, Generator, Setting, coordinate_symbol, to_mp
-    setting = Setting(classifier, "cross_entropy", tuple(trainable), ex.words, ex.d, ex.d_key,
-                      ex.classes, ex.hidden, max(len(s) for s, _ in ex.sentences))
-    from symbolic.discover import random_point
-    point = random_point(setting, ex.seed)
-    fields = Fields(setting, point)
-    symbols = [coordinate_symbol(*c) for c in setting.coordinates]
-    worst = 0.0
-    with mpmath.workdps(50):
-        x = [to_mp(point[c]) for c in setting.coordinates[:fields.n]]
-        velocity = [0] * fields.n
-        for words, label in ex.sentences:
-            pattern = tuple(1 for _ in range(ex.hidden)) if classifier == "mlp" else ()
-            value = fields(Generator(tuple(words), label, _pattern(setting, point, words)
-                                     if pattern else ()), x)
-            velocity = [a + b for a, b in zip(velocity, value)]
-        subs = {s_: sp.Rational(Fraction(point[c]).numerator, Fraction(point[c]).denominator)
-                for s_, c in zip(symbols, setting.coordinates)}
-        for component in _components(law, ex):
-            q = instance(law, ex, component)
-            grad = [sp.diff(q, s_).xreplace(subs) for s_ in symbols[:fields.n]]
-            g = [to_mp(Fraction(int(sp.fraction(e)[0]), int(sp.fraction(e)[1]))) for e in grad]
-            dot = abs(sum(a * b for a, b in zip(g, velocity)))
-            scale = (mpmath.sqrt(sum(a * a for a in g)) * mpmath.sqrt(sum(b * b for b in velocity))
-                     or 1)
-            worst = max(worst, float(dot / scale))
-    return worst
-
-
-def _pattern(setting, point, words):
-    """The ReLU pattern the sentence really has at the point (signs of u = W1 h + b1)."""
-    import mpmath
-
-    from symbolic.discover import to_mp
-    with mpmath.workdps(50):
-        s_ = [sum(to_mp(point[("query", (r,))]) * to_mp(point[("keys", (w, r))])
-                  for r in range(setting.d_key)) for w in words]
-        e = [mpmath.exp(x) for x in s_]
-        h = [sum(e[i] * to_mp(point[("embeddings", (w, k))]) for i, w in enumerate(words))
-             / sum(e) for k in range(setting.d)]
-        return tuple(int(sum(to_mp(point[("hidden_weight", (n, k))]) * h[k]
-                             for k in range(setting.d)) + to_mp(point[("hidden_bias", (n,))]) > 0)
-                     for n in range(setting.hidden))
-
-
 def _components(law, ex):
     """Every assignment of the law's component indices at the example's sizes."""
     from symbolic import model as M
@@ -368,37 +351,6 @@ def _components(law, ex):
     ranges = [range(int(sp.sympify(kind_of(idx).size).xreplace(sizes)))
               for idx in law.components]
     return [dict(zip(law.components, at)) for at in itertools.product(*ranges)]
-
-
-#: A relative rate above this is a drift: exact zeros come out near 1e-50 at 50 digits.
-DRIFT = 1e-20
-
-
-def search_counterexample(law, classifier, trainable, max_examples=60):
-    """Hypothesis: the smallest example (sizes, data set, seed) with ``dQ/dτ ≠ 0``."""
-    from hypothesis import HealthCheck, Phase, find, settings
-    from hypothesis import strategies as st
-    from hypothesis.errors import NoSuchExample
-
-    @st.composite
-    def examples(draw):
-        words = draw(st.integers(1, 3))
-        classes = draw(st.integers(2, 3))
-        sentence = st.tuples(st.lists(st.integers(0, words - 1), min_size=1, max_size=3)
-                             .map(lambda x: tuple(sorted(x))), st.integers(0, classes - 1))
-        return Example(words, draw(st.integers(1, 2)), draw(st.integers(1, 2)), classes,
-                       draw(st.integers(1, 2)),
-                       tuple(draw(st.lists(sentence, min_size=1, max_size=3))),
-                       draw(st.integers(0, 20)))
-
-    try:
-        ex = find(examples(), lambda e: drift_rate(law, classifier, trainable, e) > DRIFT,
-                  settings=settings(max_examples=max_examples, deadline=None, database=None,
-                                    derandomize=True, phases=[Phase.generate, Phase.shrink],
-                                    suppress_health_check=list(HealthCheck)))
-    except NoSuchExample:
-        return None
-    return {"example": ex, "relative_rate": drift_rate(law, classifier, trainable, ex)}
 
 
 # --- discovered laws explained by proved generic declarations ---------------------------------

@@ -1,16 +1,37 @@
-"""Conjectures (proofs/conjecture.py, attnflow conjecture): proved, refuted, bad usage."""
+"""Conjectures (proofs/conjecture.py, proofs/counterexample.py, attnflow conjecture): proved,
+refuted by a trajectory that drifts beyond the integrator's accuracy, bad usage."""
 
+import dataclasses
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
+from hypothesis import settings
 
 from attnflow.cli import main
-from proofs.conjecture import DRIFT, Example, drift_rate, prove
+from numeric.campaign import Config, integrate_case
+from numeric.strategies import SMALLEST
+from proofs import counterexample as X
+from proofs.conjecture import declared, prove
 
 ALL = ("embeddings", "keys", "query", "classifier")
+ROOT = Path(__file__).resolve().parents[1]
+SEN = "Sum(V[w,k]**2,(k,0,d-1))/2 - (s[w] + exp(s[w] - c)/m)/QQ"
+#: SEN with a wrong coefficient: e^{s−c}/(m+1) instead of e^{s−c}/m.
+WRONG_SEN = SEN.replace("/m)", "/(m+1))")
+SEN_SETTING = dict(trainable=("embeddings", "keys", "classifier"), assume=("A1", "A2", "A3"))
+BALANCE = "q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1))"
+WRONG_BALANCE = BALANCE.replace(" - ", " + ")
+#: Examples for the searches that must find nothing (the profile's: dev 10, ci 25).
+EXAMPLES = settings.default.max_examples
 
 
 def test_balance_of_query_and_keys_is_proved_by_the_audit_kernel(tmp_path):
     import json
-    verdict = prove("q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1))", trainable=ALL, search=False)
+    verdict = prove(BALANCE, trainable=ALL, search=False)
     assert verdict.status == "PROVED" and verdict.exit_code == 0
     assert verdict.method == "audit kernel"
     from proofs.conjecture import write_certificate
@@ -26,47 +47,165 @@ def test_shift_invariance_laws_are_proved(expression):
     assert verdict.proved and verdict.method == "conjecture reduction"
 
 
-def test_wrong_sign_balance_is_refuted_with_a_shrunk_counterexample():
-    verdict = prove("q[r]*q[t] + Sum(K[w,r]*K[w,t],(w,0,W-1))", trainable=ALL,
-                    max_examples=20)
+# --- refuted by a trajectory ----------------------------------------------------------------
+
+def _at_minimum(config: Config, **above) -> bool:
+    return all(getattr(config, n) == above.get(n, low) for n, low in SMALLEST.items())
+
+
+def test_wrong_sign_balance_is_refuted_by_a_drifting_trajectory():
+    verdict = prove(WRONG_BALANCE, trainable=ALL, kernel=False, max_examples=EXAMPLES)
     assert verdict.status == "REFUTED" and verdict.exit_code == 1
-    ex = verdict.counterexample["example"]
-    assert (ex.d, ex.d_key, len(ex.sentences)) == (1, 1, 1)
-    # the printed command reruns it exactly
-    again = Example.parse(ex.command(verdict.expression, "linear", ALL, ())
-                          .split("--at ")[1])
-    assert again == ex
-    assert drift_rate(verdict.law, "linear", verdict.trainable, again) > DRIFT
+    found = verdict.counterexample.found
+    report = found.report
+    assert report.applicable and report.verdict == "violated"
+    # beyond the allowance δ·movement + δ·σ (relative: δ + floor), δ from the accepted steps
+    assert report.drift > report.allowed
+    assert report.tolerance == report.accuracy == found.accuracy == 10 * found.steps * 1e-10
+    assert _at_minimum(found.config) and verdict.counterexample.shrunk
+    # negative control on the same trajectory: the right sign stays within the allowance
+    right, _ = declared(BALANCE, "linear", ALL)
+    control = X.rerun(right, "linear", (), found.config)
+    assert control.report.verdict == "holds" and not control.drifts
 
 
-def test_true_law_has_no_drift_at_the_same_example():
-    """Negative control of the counterexample check: the right sign does not drift there."""
-    verdict = prove("q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1))", trainable=ALL, search=False)
-    ex = Example(2, 1, 1, 2, 1, (((0, 1), 0),), 0)
-    assert drift_rate(verdict.law, "linear", verdict.trainable, ex) < DRIFT
+def test_search_shrinks_a_drift_that_needs_two_key_coordinates():
+    """``q_r κ_{w,t} − q_t κ_{w,r}`` is conserved only with the query fixed; with the query
+    trained it drifts, but only where ``d_key ≥ 2`` (at d_key = 1 it is identically 0). The
+    search's first example (every size at its minimum) does not drift, so the counterexample
+    is found elsewhere and shrunk: back to the minimum in every size but d_key = 2."""
+    expression = "q[r]*K[w,t] - q[t]*K[w,r]"
+    law, _ = declared(expression, "linear", ALL)
+    search = X.search(law, "linear", ALL, max_examples=40)
+    assert search.found is not None and search.shrunk and search.trajectories > 1
+    assert _at_minimum(search.config, d_key=2), search.config
+    smaller = dataclasses.replace(search.config, d_key=1)
+    assert not X.rerun(law, "linear", (), smaller).drifts
 
 
-SEN = "Sum(V[w,k]**2,(k,0,d-1))/2 - (s[w] + exp(s[w] - c)/m)/QQ"
+def test_printed_command_reruns_the_same_figures_byte_for_byte(capsys):
+    assert main(["conjecture", WRONG_BALANCE, "--trainable", ",".join(ALL),
+                 "--max-examples", str(EXAMPLES)]) == 1
+    out = capsys.readouterr().out
+    command = next(x for x in out.splitlines() if "rerun: " in x).split("rerun: ")[1]
+    figures = [x.strip() for x in out.splitlines() if x.startswith("  trajectory:")
+               or x.startswith("  worst component")]
+    assert len(figures) == 2
+    args = shlex.split(command)
+    assert args[0] == "attnflow" and "--trajectory" in args
+    # a fresh process, as a reader would run it
+    done = subprocess.run([sys.executable, "-m", "attnflow", *args[1:]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    again = [x for x in done.stdout.splitlines() if x.startswith("trajectory:")
+             or x.startswith("worst component")]
+    assert again == figures
+    assert "REFUTED" in done.stdout
 
+
+# --- c and m: instantiated from the configuration ------------------------------------------
 
 def test_sen_is_proved_under_a1_a2_a3():
-    verdict = prove(SEN, trainable=("embeddings", "keys", "classifier"),
-                    assume=("A1", "A2", "A3"), search=False)
+    verdict = prove(SEN, **SEN_SETTING, search=False)
     assert verdict.proved and verdict.method == "audit kernel"
     assert [x.name for x in verdict.law.assumptions] == ["T", "A1", "A2", "A3"]
 
 
-def test_sen_needs_its_assumptions_and_its_coefficient():
-    """Negative controls: no assumptions, or e^{s−c}/(2m) instead of e^{s−c}/m."""
-    assert not prove(SEN, trainable=("embeddings", "keys"), search=False).proved
-    wrong = SEN.replace("/m", "/(2*m)")
-    verdict = prove(wrong, trainable=("embeddings", "keys"), assume=("A1", "A2", "A3"))
-    assert verdict.status == "NOT PROVED" and verdict.exit_code == 3
+def test_wrong_sen_coefficient_is_refuted_on_a_trajectory_where_a1_a2_a3_hold():
+    verdict = prove(WRONG_SEN, **SEN_SETTING, kernel=False, max_examples=EXAMPLES)
+    assert verdict.status == "REFUTED"
+    found = verdict.counterexample.found
+    assert {c.name for c in found.report.conditions} == {"A1", "A2-embeddings", "A2-scores",
+                                                        "A3"}
+    assert all(c.holds for c in found.report.conditions)
+    assert found.config.a2 and not found.config.ragged and _at_minimum(found.config)
+    n_topic = found.config.n_classes * found.config.topics_per_class
+    assert int(found.report.worst.split("=")[1]) < n_topic  # a topic word
 
+
+def test_m_alone_is_searched_under_a3_on_configurations_where_everything_moves():
+    """Under A3 alone: equal sentence lengths, non-topic words trained (no A2), m measured."""
+    verdict = prove("Sum(V[w,k]**2,(k,0,d-1)) - m*s[w]", trainable=("embeddings", "keys"),
+                    assume=("A3",), kernel=False, max_examples=EXAMPLES)
+    found = verdict.counterexample.found
+    assert [c.name for c in found.report.conditions] == ["A3"]
+    assert found.report.conditions[0].holds and not found.config.ragged
+    assert not found.config.a2 and _at_minimum(found.config)
+
+
+def test_candidate_evaluator_is_the_declared_sen_evaluator():
+    """The candidate printed at run time gives the declared SEN's Q and sensitivity (the same
+    printer, c and m measured the same way), on topic words only."""
+    from numeric import laws as NL
+    law, _ = declared(SEN, "linear", ("embeddings", "keys"), SEN_SETTING["assume"])
+    config = Config(seed=4, n_classes=3, topics_per_class=2, n_nontopic=4, m=3, d=2, d_key=3,
+                    key_scale=0.1)
+    traj = integrate_case(config)
+    judge = X.numeric_law(law, "linear", SEN_SETTING["assume"])
+    a, b, sens, labels = judge.terms(traj)
+    a0, b0, sens0, labels0 = NL.sen_terms(traj)
+    np.testing.assert_allclose(a - b, a0 - b0, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(sens, sens0, rtol=1e-12)
+    assert [x.split("=")[1] for x in labels] == [x.split()[-1] for x in labels0]
+
+
+def test_right_laws_are_never_refuted_by_the_search():
+    """Run the search itself (not the proof) on true laws: nothing drifts beyond the
+    accuracy. The same search refutes the wrong variants above."""
+    for expression, trainable, assume in [(SEN, SEN_SETTING["trainable"],
+                                           SEN_SETTING["assume"]), (BALANCE, ALL, ())]:
+        law, _ = declared(expression, "linear", trainable, assume)
+        search = X.search(law, "linear", trainable, assume, max_examples=EXAMPLES)
+        assert search.found is None, search.config.to_text()
+        assert search.trajectories - search.stalled >= min(EXAMPLES, X.MAX_TRAJECTORIES) // 2
+
+
+def test_c_and_m_need_the_assumptions_that_define_them(capsys):
+    assert main(["conjecture", SEN]) == 2
+    assert "uses c" in capsys.readouterr().out
+    assert main(["conjecture", "s[w] + m", "--assume", "A1"]) == 2
+    out = capsys.readouterr().out
+    assert "uses m" in out and "A3" in out and "Traceback" not in out
+
+
+# --- usage ------------------------------------------------------------------------------------
 
 def test_cli_exit_codes(capsys):
     assert main(["conjecture", "q[r] + foo"]) == 2
     assert "unknown symbol foo" in capsys.readouterr().out
-    assert main(["conjecture", "Sum(V[w,k],(w,0,W-1))", "--at",
-                 "words=2,d=1,d_key=1,classes=2,hidden=1,seed=0,data=0.1:0"]) == 1
     assert main(["conjecture", "q[r]", "--assume", "A9"]) == 2
+    assert main(["conjecture", "q[r]", "--trainable", "hidden_weight"]) == 2
+    assert "unknown trainable" in capsys.readouterr().out
+    case = "seed=0,n_sentences=2,classifier=mlp,trainable=keys+embeddings+classifier"
+    assert main(["conjecture", "Sum(K[w,r],(w,0,W-1))", "--trajectory", case]) == 2
+    assert "classifier=mlp" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["conjecture", "q[r]", "--trajectory", "seed=x"])
+    assert exc.value.code == 2
+
+
+def test_rerun_of_a_trajectory_within_the_accuracy_decides_nothing(capsys):
+    """A true law on one trajectory: no drift, exit 3 (one trajectory proves nothing)."""
+    case = "seed=1,n_sentences=2,trainable=query+keys+embeddings+classifier,a2=no"
+    assert main(["conjecture", BALANCE, "--trainable", ",".join(ALL),
+                 "--trajectory", case]) == 3
+    assert "decides nothing" in capsys.readouterr().out
+
+
+def test_sizes_read_by_the_candidate_are_taken_from_the_run():
+    """``W·q_r``: the vocabulary size is a constant of the run, read off its data (a size
+    that only bounds a sum is not passed at all)."""
+    law, _ = declared("W*q[r] - Sum(K[w,r],(w,0,W-1))", "linear", ALL)
+    traj = integrate_case(Config(seed=2, n_nontopic=3, a2=False, trainable=ALL))
+    a, b, _, labels = X.numeric_law(law, "linear", ()).terms(traj)
+    np.testing.assert_array_equal(a, traj.data.n_words * traj.params["query"])
+    np.testing.assert_allclose(b, traj.params["keys"].sum(axis=1), rtol=1e-15)
+    assert labels == ["r=0", "r=1"]
+
+
+def test_candidate_the_printer_cannot_evaluate_is_not_proved_with_the_reason(capsys):
+    """``L`` (tokens per sentence) has no single value on a run: no search, exit 3, never
+    REFUTED without a trajectory."""
+    assert main(["conjecture", "L*q[r]", "--trainable", "query,keys"]) == 3
+    out = capsys.readouterr().out
+    assert "NOT PROVED" in out and "cannot evaluate" in out and "REFUTED" not in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from attnflow.options import output_file, positive_int
 
 
@@ -10,8 +12,9 @@ def add_parser(sub):
         "conjecture", help="prove or refute a candidate conserved quantity",
         description="Declare EXPR (SymPy syntax over the model's names, see the README) as a "
                     "law, differentiate it along the derived flow and either prove it (exit 0) "
-                    "or refute it with a shrunk counterexample (exit 1). Exit 2: bad usage; "
-                    "3: not proved and no counterexample found.")
+                    "or refute it with a trajectory on which it drifts beyond the integrator's "
+                    "accuracy, shrunk by Hypothesis (exit 1). Exit 2: bad usage; 3: not "
+                    "proved and no trajectory drifted.")
     p.add_argument("expression", metavar="EXPR")
     p.add_argument("--classifier", choices=("linear", "mlp"), default="linear")
     p.add_argument("--trainable", default="embeddings,keys,classifier",
@@ -20,12 +23,23 @@ def add_parser(sub):
     p.add_argument("--render", choices=("text", "md", "tex"), default="text",
                    help="how the proof steps and the residual are printed")
     p.add_argument("--max-examples", type=positive_int, default=40,
-                   help="Hypothesis examples for the counterexample search (default 40)")
+                   help="Hypothesis examples (trajectories) for the counterexample search "
+                        "(default 40)")
     p.add_argument("--certificate", metavar="FILE", type=output_file,
                    help="when the audit's kernel proves it, write its audit certificate (JSON)")
-    p.add_argument("--at", metavar="SPEC",
-                   help="rerun one counterexample (as printed by a refutation)")
+    p.add_argument("--trajectory", metavar="CASE", type=_case,
+                   help="rerun one counterexample trajectory (the case text a refutation "
+                        "prints) and print its drift figures; no proof is attempted")
     p.set_defaults(func=run)
+
+
+def _case(text: str):
+    from numeric.campaign import Config
+
+    try:
+        return Config.from_text(text)
+    except ValueError as why:
+        raise argparse.ArgumentTypeError(str(why)) from None
 
 
 def _split(text):
@@ -40,26 +54,28 @@ def _math(expr, fmt):
 
 
 def run(args) -> int:
-    from proofs.conjecture import DRIFT, Example, drift_rate, prove
+    from proofs.conjecture import declared, prove
 
     trainable, assume = _split(args.trainable), _split(args.assume)
     try:
-        at = Example.parse(args.at) if args.at else None
-        verdict = prove(args.expression, args.classifier, trainable, assume,
-                        search=at is None, max_examples=args.max_examples)
+        if args.trajectory is not None:
+            law, expanded = declared(args.expression, args.classifier, trainable, assume)
+            _check_case(args.trajectory, args.classifier, trainable)
+        else:
+            verdict = prove(args.expression, args.classifier, trainable, assume,
+                            max_examples=args.max_examples)
+            law, expanded = verdict.law, verdict.trainable
     except ValueError as exc:
         print(f"attnflow conjecture: {exc}")
         return 2
     print(f"candidate: Q = {args.expression}")
     print(f"model: {args.classifier} classifier, cross-entropy; trained: "
-          f"{', '.join(verdict.trainable)}; assumptions used: "
-          f"{', '.join(x.name for x in verdict.law.assumptions)}")
+          f"{', '.join(expanded)}; assumptions used: "
+          f"{', '.join(x.name for x in law.assumptions)}")
+    if args.trajectory is not None:
+        return rerun(law, args, assume)
     for what, expr in verdict.steps:
         print(f"- {what}:\n    {_math(expr, args.render)}")
-    if at is not None:
-        rate = drift_rate(verdict.law, args.classifier, verdict.trainable, at)
-        print(f"at {args.at}: |dQ/dτ| / (‖∇Q‖‖θ̇‖) = {rate:.3e} (exact jets, 50 digits)")
-        return 1 if rate > DRIFT else 0
     how = f", by the {verdict.method}" if verdict.proved else ""
     print(f"verdict: {verdict.status}{how} ({verdict.seconds:.1f} s)")
     if args.certificate:
@@ -68,12 +84,56 @@ def run(args) -> int:
         else:
             from proofs.conjecture import write_certificate
             print(f"audit certificate: {write_certificate(verdict, args.certificate)}")
-    if verdict.counterexample:
-        ex = verdict.counterexample["example"]
-        print(f"counterexample (shrunk by Hypothesis): {ex}\n  dQ/dτ ≠ 0 there: relative rate "
-              f"{verdict.counterexample['relative_rate']:.3e}, so Q drifts\n  rerun: "
-              + ex.command(args.expression, args.classifier, trainable, assume))
-    elif not verdict.proved:
-        print("no counterexample found at the sizes searched; the residual above may still "
-              "vanish by an identity the canonical form does not know")
+    if verdict.proved:
+        pass  # the proof above; a search that found nothing adds nothing to it
+    elif verdict.search is not None:
+        print(_search_report(verdict.search, args, trainable, assume))
+    elif verdict.not_searched:
+        print(f"no counterexample search: {verdict.not_searched}")
     return verdict.exit_code
+
+
+def _check_case(config, classifier, trainable):
+    """The case must be a configuration of the candidate's model (its classifier and
+    trainable set), or its drift says nothing about the candidate."""
+    from proofs.counterexample import config_trainable
+
+    if config.classifier != classifier:
+        raise ValueError(f"--trajectory has classifier={config.classifier}, the candidate "
+                         f"--classifier {classifier}")
+    if tuple(config.trainable) != config_trainable(trainable):
+        raise ValueError(f"--trajectory trains {'+'.join(config.trainable) or 'none'}, the "
+                         f"candidate --trainable {','.join(trainable)}")
+
+
+def _search_report(search, args, trainable, assume) -> str:
+    n = search.trajectories
+    how = (f"Hypothesis, {n} {'trajectory' if n == 1 else 'trajectories'} ({search.stalled} "
+           f"stalled) in {search.seconds:.1f} s")
+    if search.found is None:
+        return (f"no trajectory drifted beyond the integrator's accuracy ({how}, "
+                f"{search.max_examples} examples); the residual above may still vanish by "
+                "an identity the canonical form does not know")
+    state = "shrunk" if search.shrunk else "not fully shrunk: the trajectory cap stopped it"
+    lines = [f"counterexample ({how}; {state}): {search.config.to_text()}"]
+    lines += [f"  {x}" for x in search.found.figures()]
+    lines.append("  so Q drifts beyond the integrator's accuracy there; rerun: "
+                 + search.command(args.expression, args.classifier, trainable, assume))
+    return "\n".join(lines)
+
+
+def rerun(law, args, assume) -> int:
+    """One trajectory: its figures; 1 if Q drifts beyond the accuracy there, else 3 (one
+    trajectory within the accuracy decides nothing)."""
+    from proofs.counterexample import rerun as drift
+
+    d = drift(law, args.classifier, assume, args.trajectory)
+    print(f"case: {args.trajectory.to_text()}")
+    print("\n".join(d.figures()))
+    if d.drifts:
+        print("verdict on this trajectory: Q drifts beyond the integrator's accuracy "
+              "(REFUTED)")
+        return 1
+    print("verdict on this trajectory: no drift beyond the integrator's accuracy with every "
+          "assumed precondition holding; one trajectory decides nothing")
+    return 3
