@@ -162,23 +162,23 @@ def test_right_laws_are_never_refuted_by_the_search():
 
 def test_c_and_m_need_the_assumptions_that_define_them(capsys):
     assert main(["conjecture", SEN]) == 2
-    assert "uses c" in capsys.readouterr().out
+    assert "uses c" in capsys.readouterr().err
     assert main(["conjecture", "s[w] + m", "--assume", "A1"]) == 2
-    out = capsys.readouterr().out
-    assert "uses m" in out and "A3" in out and "Traceback" not in out
+    err = capsys.readouterr().err
+    assert "uses m" in err and "A3" in err and "Traceback" not in err
 
 
 # --- usage ------------------------------------------------------------------------------------
 
 def test_cli_exit_codes(capsys):
     assert main(["conjecture", "q[r] + foo"]) == 2
-    assert "unknown symbol foo" in capsys.readouterr().out
+    assert "unknown symbol foo" in capsys.readouterr().err
     assert main(["conjecture", "q[r]", "--assume", "A9"]) == 2
     assert main(["conjecture", "q[r]", "--trainable", "hidden_weight"]) == 2
-    assert "unknown trainable" in capsys.readouterr().out
+    assert "unknown trainable" in capsys.readouterr().err
     case = "seed=0,n_sentences=2,classifier=mlp,trainable=keys+embeddings+classifier"
     assert main(["conjecture", "Sum(K[w,r],(w,0,W-1))", "--trajectory", case]) == 2
-    assert "classifier=mlp" in capsys.readouterr().out
+    assert "classifier=mlp" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["conjecture", "q[r]", "--trajectory", "seed=x"])
     assert exc.value.code == 2

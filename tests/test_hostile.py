@@ -162,6 +162,12 @@ OPTION_CASES = [
     (["conjecture", "q", "--certificate", f"{MISSING}/c.json"], "--certificate"),
     (["discover", "--classifier", "svm"], "--classifier"),
     (["frobnicate"], "frobnicate"),
+    # errors the commands find after parsing: the same one line on stderr
+    (["conjecture", "q[r] + foo"], "unknown symbol foo"),
+    (["conjecture", "q[r]", "--assume", "A9"], "A9"),
+    (["conjecture", "s[w] + c"], "uses c"),
+    (["discover", "--trainable", "bogus"], "bogus"),
+    (["discover", "--size", "words=0"], "words"),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from attnflow.options import output_file
@@ -110,7 +111,7 @@ def run(args) -> int:
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as why:
-        print(f"attnflow check: cannot create the output folder {args.out}: {why}")
+        print(f"attnflow check: cannot create the output folder {args.out}: {why}", file=sys.stderr)
         return 2
     options = dict(workers=args.workers, scheduler=args.scheduler,
                    examples=args.examples or EXAMPLES_PER_SHARD, max_shards=args.shards,
@@ -125,7 +126,7 @@ def run(args) -> int:
             plain = run_campaign(args.budget, args.seed, targeted=False, database=None,
                                  **options)
     except ValueError as why:  # e.g. an unreachable scheduler, dask not installed
-        print(f"attnflow check: {why}")
+        print(f"attnflow check: {why}", file=sys.stderr)
         return 2
     print(format_summary(result))
     if plain is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from attnflow.options import output_file, positive_int
 
@@ -66,7 +67,7 @@ def run(args) -> int:
                             max_examples=args.max_examples)
             law, expanded = verdict.law, verdict.trainable
     except ValueError as exc:
-        print(f"attnflow conjecture: {exc}")
+        print(f"attnflow conjecture: {exc}", file=sys.stderr)
         return 2
     print(f"candidate: Q = {args.expression}")
     print(f"model: {args.classifier} classifier, cross-entropy; trained: "

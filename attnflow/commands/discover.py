@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -22,7 +24,6 @@ def add_parser(sub):
 
 def run(args) -> int:
     import os
-    import sys
     import time
 
     if "numpy" not in sys.modules:
@@ -37,14 +38,14 @@ def run(args) -> int:
         trainable = tuple(x.strip() for x in args.trainable.split(",") if x.strip())
         setting = Setting(args.classifier, args.loss.replace("-", "_"), trainable, **sizes)
     except (ValueError, TypeError) as exc:
-        print(f"attnflow discover: {exc}")
+        print(f"attnflow discover: {exc}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     print(setting.describe())
     try:
         count = count_laws(setting)
     except (ValueError, RuntimeError) as exc:
-        print(f"attnflow discover: {exc}")
+        print(f"attnflow discover: {exc}", file=sys.stderr)
         return 3
     print(count.summary())
     ok = True
