@@ -564,7 +564,7 @@ def _across_instances(law, setting, fields, directions) -> list[dict]:
             expr = law.quantity.xreplace({SL.w: word, l_index: 0, M.d: setting.d}).doit()
             expr = expr.replace(
                 lambda x: isinstance(x, sp.Indexed) and x.base in (SL.Pi, M.V),
-                lambda x: n[int(x.indices[1])] if x.base == SL.Pi
+                lambda x, n=n: n[int(x.indices[1])] if x.base == SL.Pi
                 else coordinate_symbol("embeddings", tuple(int(i) for i in x.indices)))
             as_dict = _as_dict(sp.expand(expr), trained)
             if as_dict:
