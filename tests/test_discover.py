@@ -93,6 +93,35 @@ def test_every_law_found_is_explained_by_a_proved_declaration():
                                            "classifier-embedding", "classifier-sum"}
 
 
+@pytest.mark.parametrize("d, classes, directions", [(2, 2, 1), (2, 3, 0), (3, 3, 1)])
+def test_attn_fc_embedding_laws_are_explained_by_embedding_across_classifier(d, classes,
+                                                                             directions):
+    """Attn-FC (U frozen): each embedding's component along every direction orthogonal to all
+    U_c − U_0 is conserved — d − (C − 1) per word, none when C − 1 ≥ d — and every law the
+    ansatz finds is in the span of the proved declarations (words=2 keeps the rational
+    products of the linear laws within the ansatz's rounding at d = 3)."""
+    from proofs.conjecture import explain
+    setting = Setting("linear", trainable=("embeddings", "keys"), words=2, d=d,
+                      classes=classes)
+    found = polynomial_laws(setting)
+    why = explain(setting, found)
+    assert why.unexplained == []
+    across = [p for p in why.proved if p[0] == "embedding-across-classifier"]
+    assert len(across) == 1 and across[0][2].ok
+    assert f"{directions} per word" in across[0][1]
+    assert found.independent == count_laws(setting).laws
+
+
+def test_the_embedding_laws_are_not_explained_without_their_declaration(monkeypatch):
+    """Negative control: with the across-classifier explanation withheld, Attn-FC's embedding
+    laws stay unexplained (the span check is not vacuous)."""
+    from proofs import conjecture
+    from proofs.conjecture import explain
+    monkeypatch.setattr(conjecture, "_across_classifier", lambda setting, fields: None)
+    setting = Setting("linear", trainable=("embeddings", "keys"), words=2)
+    assert len(explain(setting, polynomial_laws(setting)).unexplained) == 2
+
+
 def test_cli_discover_any_loss_counts_only(capsys):
     from attnflow.cli import main
     assert main(["discover", "--loss", "any", "--trainable", "embeddings,keys,query",

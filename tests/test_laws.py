@@ -115,9 +115,11 @@ def test_balance_needs_frozen_factors_to_vanish():
 
 def test_every_law_is_checked_for_its_classifier():
     both = {"SEN", "query-key", "key-sum", "key-across-query"}
-    for classifier, expected in [("linear", both | {"classifier-embedding", "classifier-sum"}),
+    for classifier, expected in [("linear", both | {"classifier-embedding", "classifier-sum",
+                                                    "embedding-across-classifier"}),
                                  ("mlp", both | {"hidden-embedding", "relu-unit",
-                                                 "output-weight-sum", "output-bias-sum"})]:
+                                                 "output-weight-sum", "output-bias-sum",
+                                          "embedding-across-classifier"})]:
         r = run_trajectory(Config(seed=1, classifier=classifier,
                                   trainable=("keys", "embeddings", "classifier")))
         assert {rep.law for rep in r.reports} == expected
