@@ -118,15 +118,15 @@ def test_every_law_is_checked_for_its_classifier():
     for classifier, expected in [("linear", both | {"classifier-embedding", "classifier-sum",
                                                     "embedding-across-classifier"}),
                                  ("mlp", both | {"hidden-embedding", "relu-unit",
-                                                 "output-weight-sum", "output-bias-sum",
-                                          "embedding-across-classifier"})]:
+                                                 "output-weight-sum", "output-bias-sum"})]:
         r = run_trajectory(Config(seed=1, classifier=classifier,
                                   trainable=("keys", "embeddings", "classifier")))
         assert {rep.law for rep in r.reports} == expected
     assert {law.name for law in LAWS} == {"SEN", "query-key", "classifier-embedding",
                                           "hidden-embedding", "relu-unit", "key-sum",
                                           "key-across-query", "classifier-sum",
-                                          "output-weight-sum", "output-bias-sum"}
+                                          "output-weight-sum", "output-bias-sum",
+                                          "embedding-across-classifier"}
 
 
 def test_laws_command_on_a_saved_gradient_descent_run(tmp_path, capsys):
