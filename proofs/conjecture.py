@@ -526,17 +526,12 @@ def _across_classifier(setting, fields):
 
 def _across_theorem():
     """The audit theorem conservation-embedding-across-classifier, checked by the kernel (the
-    same for every setting: its sizes are symbolic), once per process."""
-    global _ACROSS_OUTCOME
-    if _ACROSS_OUTCOME is None:
-        from proofs.conservation import conservation_theorem
-        from proofs.kernel import check_theorem
-        from symbolic import laws as SL
-        _ACROSS_OUTCOME = check_theorem(conservation_theorem(SL.EMBEDDING_ACROSS_CLASSIFIER))
-    return _ACROSS_OUTCOME
-
-
-_ACROSS_OUTCOME = None
+    same for every setting: its sizes are symbolic). Re-checked on every call (under a second
+    of CPU), never cached: a derivation changed since must not leave a stale "proved"."""
+    from proofs.conservation import conservation_theorem
+    from proofs.kernel import check_theorem
+    from symbolic import laws as SL
+    return check_theorem(conservation_theorem(SL.EMBEDDING_ACROSS_CLASSIFIER))
 
 
 def _directions_across(setting, fields) -> list:

@@ -119,9 +119,21 @@ def test_the_embedding_laws_are_not_explained_without_their_declaration(monkeypa
     laws stay unexplained (the span check is not vacuous)."""
     from proofs import conjecture
     from proofs.conjecture import explain
-    monkeypatch.setattr(conjecture, "_across_classifier", lambda setting, fields: None)
     setting = Setting("linear", trainable=("embeddings", "keys"))
-    assert len(explain(setting, polynomial_laws(setting)).unexplained) == 3
+    found = polynomial_laws(setting)
+    with monkeypatch.context() as patch:
+        patch.setattr(conjecture, "_across_classifier", lambda setting, fields: None)
+        assert len(explain(setting, found).unexplained) == 3
+    # a declaration whose theorem fails (N applied without the lemma that it persists) proves
+    # nothing: discover re-checks the theorem instead of trusting the declaration
+    import dataclasses
+
+    from symbolic import laws as SL
+    monkeypatch.setattr(SL, "EMBEDDING_ACROSS_CLASSIFIER",
+                        dataclasses.replace(SL.EMBEDDING_ACROSS_CLASSIFIER, lemmas=()))
+    why = explain(setting, found)
+    assert len(why.unexplained) == 3
+    assert "embedding-across-classifier" not in {p[0] for p in why.proved}
 
 
 def test_cli_discover_any_loss_counts_only(capsys):
