@@ -492,6 +492,76 @@ def _needs(*names, query_fixed=False):
     return conditions
 
 
+# --- embeddings across a fixed classifier -----------------------------------------------
+
+def across_projector(classifier: np.ndarray) -> tuple[np.ndarray, int]:
+    """``Π = I − B Bᵀ``, ``B`` an orthonormal basis of span{U_c − U_0} (SVD, rank by NumPy's
+    ``matrix_rank`` threshold), and that rank: Π's rows meet every class row of ``U`` equally
+    (assumption N of the declared law), and ``‖Π v‖`` is the length of ``v``'s part that the
+    flow of a fixed ``U`` never moves (``d − rank`` directions)."""
+    differences = classifier[1:] - classifier[:1]
+    d = classifier.shape[1]
+    if not differences.size or not np.abs(differences).max() > 0:
+        return np.eye(d), 0
+    _, sv, vt = np.linalg.svd(differences)
+    rank = int((sv > sv.max() * max(differences.shape) * np.finfo(float).eps).sum())
+    basis = vt[:rank]
+    return np.eye(d) - basis.T @ basis, rank
+
+
+def _across_args(traj: Trajectory) -> dict:
+    """The embeddings and Π from the classifier at the first snapshot, held fixed along the run
+    (the law is about a fixed U; condition FC checks that it is)."""
+    pi, _ = across_projector(traj.params["classifier"][0].astype(float))
+    return {"embeddings": traj.params["embeddings"],
+            "Pi": np.broadcast_to(pi, (len(traj.time),) + pi.shape)}
+
+
+def _per_word(x: np.ndarray) -> np.ndarray:
+    """``(T, W, d)`` per-entry bounds → ``(T, W)`` Frobenius norms per word."""
+    return np.sqrt((np.asarray(x, dtype=float) ** 2).sum(axis=2))
+
+
+def across_terms(traj: Trajectory) -> Terms:
+    """Per word ``w``: ``A_w = Π v_w`` (declared law embedding-across-classifier, printed),
+    ``B = 0``; the sensitivity the Frobenius norm of the per-entry bounds."""
+    args = _across_args(traj)
+    a, b = printed.embedding_across_classifier_terms(**args)
+    sens = _per_word(printed.embedding_across_classifier_sensitivity(**args))
+    return a, b, sens, [f"word {x}" for x in range(a.shape[1])]
+
+
+def across_movement(traj: Trajectory) -> np.ndarray:
+    """Per word: ``max_τ ‖Σ_k |Π_lk|·|v_wk(τ) − v_wk(0)|‖`` — how far the embedding moved
+    (the printed sensitivity at the displacement), which its part Π v_w should not."""
+    args = _across_args(traj)
+    args["embeddings"] = args["embeddings"] - args["embeddings"][:1]
+    return _per_word(printed.embedding_across_classifier_sensitivity(**args)).max(axis=0)
+
+
+def across_conditions(traj: Trajectory) -> list[Condition]:
+    """FC the classifier does not move; the embeddings are trained (frozen rows are
+    trivially constant, so they may be; a run where they did not move is "not checked" by the
+    evidence rule, not passed); some direction meets every class row equally
+    (rank{U_c − U_0} < d) — each measured on the run."""
+    clf, emb = traj.params["classifier"], traj.params["embeddings"]
+    moved_u = _relative_movement(clf)
+    _, rank = across_projector(clf[0].astype(float))
+    trained = "embeddings" in traj.spec.trained
+    return [
+        Condition("FC", "the linear classifier U is fixed (Π is computed from U at the first "
+                  "snapshot)", moved_u <= PRECONDITION_TOL, moved_u,
+                  "relative movement max_τ ‖U(τ) − U(0)‖∞ / max ‖U‖∞"),
+        Condition("trains-embeddings", "the embeddings follow the flow (frozen rows allowed: "
+                  "their part is trivially constant)", trained,
+                  _relative_movement(emb), "relative movement max_τ ‖v(τ) − v(0)‖∞ / max ‖v‖∞"
+                  + ("" if trained else "; the embeddings are frozen (trivially constant)")),
+        Condition("N", "some direction meets every class row of U equally (d − rank{U_c − U_0}"
+                  " ≥ 1)", rank < emb.shape[2], float(emb.shape[2] - rank),
+                  f"conserved directions per word: d − rank = {emb.shape[2]} − {rank}"),
+    ]
+
+
 LAWS = (
     Law("SEN", "½‖v_t‖² − (s_t + e^{s_t−c}/m)/‖q‖² is constant for every topic word t",
         ("linear", "mlp"), sen_terms, sen_conditions),
@@ -519,6 +589,9 @@ LAWS = (
     Law("output-bias-sum", "Σ_c b2_c is constant (cross-entropy)", ("mlp",),
         _printed_terms("output-bias-sum", ("output_bias",), "sum"), _needs("output_bias"),
         _summands_movement("output-bias-sum", ("output_bias",))),
+    Law("embedding-across-classifier", "Π v_w is constant for every word w, Π the projector "
+        "onto the directions every class row of the fixed classifier U meets equally "
+        "(cross-entropy)", ("linear",), across_terms, across_conditions, across_movement),
 )
 
 

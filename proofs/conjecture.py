@@ -408,6 +408,10 @@ def explain(setting, found) -> Explanation:
         if verdict.proved:
             proved.append((name, expression, verdict))
             span += _instances(verdict.law, setting, fields)
+    across = _across_classifier(setting, fields)
+    if across is not None:
+        proved.append(across[0])
+        span += across[1]
     linear = [p for p in span if all(len(m) == 1 for m in p)]
     span = span + _drop_products(linear)[len(linear):] + products(linear)
     explained, unexplained = [], []
@@ -442,4 +446,74 @@ def _as_dict(poly, symbols) -> dict:
         mono = tuple(i for i, e in enumerate(exps) for _ in range(e))
         if mono:
             out[mono] = Fraction(int(sp.fraction(cf)[0]), int(sp.fraction(cf)[1]))
+    return out
+
+
+# --- declared laws over a constant array of the run: embedding-across-classifier -------------
+
+def _across_classifier(setting, fields):
+    """``((name, text, outcome), instances)`` of the declared law embedding-across-classifier
+    where it applies (linear classifier, frozen, cross-entropy, embeddings trained), else None.
+
+    Its quantity reads a constant array Π (rows meeting every class row of the fixed U
+    equally), which no conjecture over the model's names can state, so it is proved by its
+    own audit theorem (the generic conservation theorem, at symbolic sizes, for any number of
+    classes) and instantiated here with Π's rows an exact basis over ℚ of the directions
+    orthogonal to every U_c − U_0 at the frozen values of U."""
+    from symbolic import laws as SL
+    law = SL.EMBEDDING_ACROSS_CLASSIFIER
+    trained = set(setting.trained)
+    if (setting.classifier != "linear" or setting.loss != "cross_entropy"
+            or "embeddings" not in trained or "classifier" in trained):
+        return None
+    outcome = _across_theorem()
+    if not outcome.ok:
+        return None
+    directions = _directions_across(setting, fields)
+    text = (f"{sp.sstr(law.a)} for every row of Pi orthogonal to every U[c] − U[e] "
+            f"({len(directions)} per word at these sizes" + (": " + ", ".join(
+                str(tuple(n)) for n in directions) if directions else "") + ")")
+    return (law.name, text, outcome), _across_instances(law, setting, fields, directions)
+
+
+def _across_theorem():
+    """The audit theorem conservation-embedding-across-classifier, checked by the kernel (the
+    same for every setting: its sizes are symbolic). Re-checked on every call (under a second
+    of CPU), never cached: a derivation changed since must not leave a stale "proved"."""
+    from proofs.conservation import conservation_theorem
+    from proofs.kernel import check_theorem
+    from symbolic import laws as SL
+    return check_theorem(conservation_theorem(SL.EMBEDDING_ACROSS_CLASSIFIER))
+
+
+def _directions_across(setting, fields) -> list:
+    """An exact basis (over ℚ) of ``{n : n·(U_c − U_0) = 0 for every class c}`` at the frozen
+    values of U (the rows of Π at these sizes)."""
+    values = fields.frozen_values
+    rows = [[sp.Rational(values[("classifier", (c, k))].numerator,
+                         values[("classifier", (c, k))].denominator)
+             for k in range(setting.d)] for c in range(setting.classes)]
+    differences = sp.Matrix([[x - y for x, y in zip(row, rows[0])] for row in rows[1:]])
+    return [list(n) for n in differences.nullspace()]
+
+
+def _across_instances(law, setting, fields, directions) -> list[dict]:
+    """``Σ_k Π[l,k] V[w,k]`` read from the declaration at the setting's sizes, for every
+    direction (as row ``l`` of Π) and every word, over the trained coordinates."""
+    from symbolic import laws as SL
+    from symbolic import model as M
+    from symbolic.discover import coordinate_symbol
+    (l_index,) = [x for x in law.components if x is not SL.w]
+    trained = [coordinate_symbol(*c) for c in setting.coordinates[:fields.n]]
+    out = []
+    for n in directions:
+        for word in range(setting.words):
+            expr = law.quantity.xreplace({SL.w: word, l_index: 0, M.d: setting.d}).doit()
+            expr = expr.replace(
+                lambda x: isinstance(x, sp.Indexed) and x.base in (SL.Pi, M.V),
+                lambda x, n=n: n[int(x.indices[1])] if x.base == SL.Pi
+                else coordinate_symbol("embeddings", tuple(int(i) for i in x.indices)))
+            as_dict = _as_dict(sp.expand(expr), trained)
+            if as_dict:
+                out.append(as_dict)
     return out

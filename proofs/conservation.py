@@ -203,7 +203,25 @@ def _relu_lemma(law: SL.Law):
     return Step("relu", SL.LEMMAS["relu"].statement, "symbolic", relu_homogeneous)
 
 
-LEMMA_STEPS = {"attention": _attention_lemma, "relu": _relu_lemma}
+def _rows_persist_lemma(law: SL.Law):
+    """N is stated at the start; it holds at every τ only if ``Σ_k Π[l,k] U[c,k]`` does not
+    move: its rate along the flow of GF (the chain rule, as for Q) must be exactly 0 — so a
+    trained classifier fails here, even though Q itself does not read U."""
+    def check(scope):
+        law = scope.assumption("Q")
+        rows = scope.assumption(SL.ACROSS.name).values["rows"]
+        flows_of = scope.assumption("GF")["flow"]
+        rates = [SL.sentence_rate(law, model, flows_of(model, _trainable(scope, law, model)),
+                                  quantity=rows).to_sympy() for model in law.models]
+        return normalised(sp.Eq(sp.Matrix(rates), sp.zeros(len(rates), 1), evaluate=False),
+                          "canonical")
+    return Step("rows-persist", SL.LEMMAS["rows-persist"].statement + ": along the flow of "
+                "GF, d/dτ Σ_k Π[l,k] U[c,k] = Σ_k Π[l,k] U̇[c,k] is exactly 0", "symbolic",
+                check, uses=("GF", "Q", SL.ACROSS.name) + _training_uses(law))
+
+
+LEMMA_STEPS = {"attention": _attention_lemma, "relu": _relu_lemma,
+               "rows-persist": _rows_persist_lemma}
 
 
 # --- the rate and the data set ---------------------------------------------------------------
@@ -220,9 +238,11 @@ def reduced_rates(scope) -> list[sp.Expr]:
         rate = SL.sentence_rate(declared, model, flows_of(model, _trainable(scope, law, model)))
         branches = [rate.to_sympy()]
         for x in law.assumptions:
-            cases = scope.assumption(x.name).cases
-            if cases:
-                branches = [rewrite(e, model) for e in branches for rewrite in cases.values()]
+            content = scope.assumption(x.name)
+            if content.cases:
+                _persists(scope, content)
+                branches = [rewrite(e, model) for e in branches
+                            for rewrite in content.cases.values()]
         for name in law.lemmas:
             established = scope.step(name)
             branches = [SL.LEMMAS[name].rewrite(e, model, established) for e in branches]
@@ -231,6 +251,15 @@ def reduced_rates(scope) -> list[sp.Expr]:
             branches = [D.expand_node(e, model, node.base) for e in branches]
         out.extend(branches)
     return out
+
+
+def _persists(scope, content) -> None:
+    """An assumption stated at the start (``values["persists by"]``: N's Π U_c = β) is applied
+    at every τ only after the lemma that shows it persists; reading that step fails unless the
+    law proves it (out of scope) and it passed."""
+    lemma = content.values.get("persists by")
+    if lemma is not None:
+        scope.step(lemma)
 
 
 def _rate_step(law: SL.Law):

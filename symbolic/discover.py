@@ -684,8 +684,8 @@ def conserved_polynomials(fields, symbols, seed: int = 7, max_denominator: int =
     tol = 1e-9 * sing[0]
     kept, dropped = sing[sing > tol], sing[sing <= tol]
     gap = float(np.log10(kept.min() / max(dropped.max(), 1e-300))) if len(dropped) else 99.0
-    coefficients = _drop_products(_rational_echelon(vt[sing <= tol] / scales, monos,
-                                                    max_denominator))
+    null = _only_linear_if_rest_are_products(vt[sing <= tol] / scales, monos, max_denominator)
+    coefficients = _drop_products(_rational_echelon(null, monos, max_denominator))
     # sign convention: the first monomial (in coordinate order) enters with a + sign
     coefficients = [{m: -c if q[min(q)] < 0 else c for m, c in q.items()}
                     for q in coefficients]
@@ -740,6 +740,41 @@ def _in_span(q: dict, span: list[dict]) -> bool:
     def rank(r):
         return DomainMatrix(r, (len(r), len(monos)), RATIONALS).rank()
     return rank(rows) == rank(rows[:-1])
+
+
+def _only_linear_if_rest_are_products(null, monos, max_denominator, tol=1e-9):
+    """The linear laws of the float nullspace alone when every vector of it is a combination
+    of them and their products, else the nullspace unchanged.
+
+    Products of linear laws are conserved and dropped (``_drop_products``), but only after
+    rounding, exactly; a product's coefficients have the squared denominators of its factors,
+    which rounding to ``max_denominator`` can miss, leaving a rounded product that is no law
+    (it then verifies to ~1e-8 instead of ~1e-50). So the products are recognised before
+    rounding: the linear laws (nullspace vectors without quadratic part) are rounded, their
+    products formed exactly, and the nullspace is replaced by the linear laws when its rank
+    does not grow over theirs and their products' — rank decided, as for the nullspace itself,
+    by singular values above ``tol`` of the largest (unit rows)."""
+    import numpy as np
+
+    quad = [n for n, m in enumerate(monos) if len(m) == 2]
+    if len(null) == 0 or not quad:
+        return null
+    u, sing, _ = np.linalg.svd(null[:, quad])
+    small = [n for n in range(len(null)) if n >= len(sing) or sing[n] <= tol * sing.max()]
+    if not small or len(small) == len(null):
+        return null
+    linear = u[:, small].T @ null                 # combinations without quadratic part
+    exact = _rational_echelon(linear, monos, max_denominator)
+    span = [[float(q.get(m, 0)) for m in monos] for q in exact + products(exact)]
+
+    def rank(rows):
+        rows = np.array(rows, dtype=float)
+        rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        values = np.linalg.svd(rows, compute_uv=False)
+        return int((values > tol * values.max()).sum())
+    if rank(span + list(null)) > rank(span):
+        return null                               # a law beyond the products: keep all
+    return linear
 
 
 def _rational_echelon(null, monos, max_denominator) -> list[dict]:

@@ -256,7 +256,10 @@ def _free_indices(expr) -> set:
 
 
 def _unknown_bases(law: Law, model: Model) -> set[str]:
-    known = {prm.base for prm in model.params} | set(word_nodes(model))
+    # a declared constant array (Π of embedding-across-classifier) is data of the run, not
+    # a parameter: the flow does not move it
+    known = ({prm.base for prm in model.params} | set(word_nodes(model))
+             | {x for x in law.constants if isinstance(x, sp.IndexedBase)})
     return {str(x.base) for x in law.quantity.atoms(sp.Indexed) if x.base not in known}
 
 
@@ -491,6 +494,12 @@ def _relu_rewrite(expr, model, established):
                             dict(zip(node.indices, x.indices))))
 
 
+def _rows_persist_rewrite(expr, model, established):
+    """Nothing to substitute: the lemma licenses N's substitution at every τ, not only at the
+    start (the rate step applies it as N's case after reading this step, ``persists by``)."""
+    return expr
+
+
 #: Named lemmas a law may list; ``proofs/conservation.py`` proves each before using it.
 LEMMAS = {
     "attention": Lemma(
@@ -498,6 +507,9 @@ LEMMAS = {
         "(1 − δ_xp) e^c)/(e^{s_t} + m e^c) for every token x", _attention_rewrite),
     "relu": Lemma("relu", "max(x, 0) = H(x)·x for every real x (cases x > 0, x < 0, x = 0)",
                   _relu_rewrite),
+    "rows-persist": Lemma(
+        "rows-persist", "Σ_k Π[l,k] U[c,k] does not move along the flow (U is fixed), so N, "
+        "stated at the start, holds at every τ", _rows_persist_rewrite),
 }
 
 
@@ -585,9 +597,62 @@ OUTPUT_BIAS_SUM = Law(
     models=(MLP,), classifiers=("mlp",), assumptions=(trains("output_bias"), ONE_HOT),
     normaliser="canonical-softmax-sums")
 
+
+# --- embeddings across a fixed classifier (Attn-FC) -----------------------------------------
+#
+# Each embedding moves by −(1/|D|) Σ a_i Uᵀ(P − Y) and Σ_c (P_c − Y_c) = 0, so it moves in
+# span{U_c − U_e}: any direction that every class row U_c meets equally is never moved along.
+# Such directions are constants of the run (they depend on the fixed U, not on the flow), so
+# the law reads them as a constant matrix Π — its rows any such directions (the numeric check
+# uses the projector onto the complement of span{U_c − U_0}) — and Q[w, l] = Σ_k Π[l,k] V[w,k].
+
+#: The constant matrix of directions (not a parameter: its rows are chosen from the fixed U)
+#: and the common value β_l = Σ_k Π[l,k] U[c,k] its rows take on every class row.
+Pi = sp.IndexedBase("Pi")
+beta = sp.IndexedBase("beta")
+
+
+def directions_meet_rows_equally(expr, model=None):
+    """``Σ_k Π[l,k] U[c,k] = β_l`` for every class ``c``: in each term, a summed embedding index
+    read by exactly the two factors ``Π[l, k]`` and ``U[c, k]`` is summed into ``β_l``.
+    Exact where Π's rows meet every class row of U equally (the assumption N)."""
+    terms = []
+    for tm in IExpr.from_sympy(expr, FOLDS).terms:
+        body, summed = tm.body, list(tm.summed)
+        for idx in [x for x in summed if kind_of(x) is EMBED]:
+            uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
+            pair = {f.base: f for f in uses if isinstance(f, sp.Indexed)}
+            if (len(uses) == 2 and set(pair) == {Pi, U} and pair[Pi].indices[1] == idx
+                    and pair[U].indices[1] == idx):
+                body = body.xreplace({pair[Pi]: beta[pair[Pi].indices[0]], pair[U]: 1})
+                summed.remove(idx)
+        terms.append(Term(tm.coeff, body, tuple(summed)))
+    return canonical(terms, FOLDS).to_sympy()
+
+
+#: ``Σ_k Π[l,k] U[c,k]`` (free ``l``, ``c``): what N says is the same for every class.
+ROWS_ALONG_PI = sp.Sum(Pi[_l, _k] * U[_ec, _k], (_k, 0, d - 1))
+
+FIXED_CLASSIFIER = LawAssumption("FC", "the linear classifier U is fixed (Attn-FC: not "
+                                 "trained)", frozen=("classifier",))
+ACROSS = LawAssumption(
+    "N", "Π is a constant matrix (not a parameter) whose rows meet every class row of U "
+    "equally at the start: Σ_k Π[l,k] U[c,k] = β_l for every class c (each row of Π is "
+    "orthogonal to every difference U_c − U_e)",
+    cases={"Π U_c = β": directions_meet_rows_equally},
+    values={"rows": ROWS_ALONG_PI, "persists by": "rows-persist"})
+EMBEDDING_ACROSS_CLASSIFIER = Law(
+    "embedding-across-classifier", "Σ_k Π[l,k] v_{w,k} is constant for every word w and "
+    "every direction Π[l, :] that meets all rows of the fixed classifier U equally",
+    sp.Sum(Pi[_l, _k] * V[w, _k], (_k, 0, d - 1)), sp.S.Zero, components=(w, _l),
+    component="word", models=(LINEAR,), classifiers=("linear",),
+    assumptions=(FIXED_CLASSIFIER, trains("embeddings"), ACROSS, ONE_HOT),
+    constants={Pi: ()}, lemmas=("rows-persist",), normaliser="canonical-softmax-sums")
+
 #: The laws declared by hand (issue 8), then the ones discovery found (issue 10).
 ORIGINAL = (SEN, QUERY_KEY, CLASSIFIER_EMBEDDING, HIDDEN_EMBEDDING, RELU_UNIT)
-DISCOVERED = (KEY_SUM, KEY_ACROSS_QUERY, CLASSIFIER_SUM, OUTPUT_WEIGHT_SUM, OUTPUT_BIAS_SUM)
+DISCOVERED = (KEY_SUM, KEY_ACROSS_QUERY, CLASSIFIER_SUM, OUTPUT_WEIGHT_SUM, OUTPUT_BIAS_SUM,
+              EMBEDDING_ACROSS_CLASSIFIER)
 #: Every declared law, in report order.
 LAWS = ORIGINAL + DISCOVERED
 

@@ -69,6 +69,8 @@ class _LawPrinter:
         self.law = law
         self.model = law.models[0]
         self.params = {p.base: p.name for p in self.model.params}
+        # a constant array of the run (Π) is an argument like a parameter: (T, *its axes)
+        self.params.update({x: str(x) for x in law.constants if isinstance(x, sp.IndexedBase)})
         self.nodes = SL.word_nodes(self.model)
         self.letters: dict = {}
         self.lines: list[str] = []
@@ -329,6 +331,8 @@ def law_functions(law: SL.Law) -> list[str]:
     pr = _LawPrinter(law)
     items = []
     for const in sorted(law.constants, key=str):
+        if isinstance(const, sp.IndexedBase):
+            continue  # a constant array (Π) is computed from the run's fixed data, not measured
         slope = sp.diff(SL.unfold_norms(law.quantity), const)
         if slope == 0:
             continue

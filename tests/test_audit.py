@@ -81,7 +81,8 @@ def test_every_registered_theorem_holds():
                                   "conservation-key-across-query",
                                   "conservation-classifier-sum",
                                   "conservation-output-weight-sum",
-                                  "conservation-output-bias-sum"])
+                                  "conservation-output-bias-sum",
+                                  "conservation-embedding-across-classifier"])
 def test_sen_identity_and_balance_laws_are_symbolic_but_for_the_explicit_gradient(name):
     kinds = {s.name: s.kind for s in registered(name).steps}
     assert kinds.pop("gradient") == "instance" and set(kinds.values()) == {"symbolic"}

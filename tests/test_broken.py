@@ -75,7 +75,7 @@ def test_homogeneity_gives_the_weight_decay_rate():
     assert degrees == {"sen": None, "query-key": 2, "classifier-embedding": 2,
                        "hidden-embedding": 2, "relu-unit": 2, "key-sum": 1,
                        "key-across-query": 2, "classifier-sum": 1, "output-weight-sum": 1,
-                       "output-bias-sum": 1}
+                       "output-bias-sum": 1, "embedding-across-classifier": 1}
 
 
 def test_log_mean_exp_remainder_identity():

@@ -55,7 +55,8 @@ def test_every_law_is_declared_once_with_checkable_assumptions():
     assert [x.name for x in SL.LAWS] == ["sen", "query-key", "classifier-embedding",
                                          "hidden-embedding", "relu-unit", "key-sum",
                                          "key-across-query", "classifier-sum",
-                                         "output-weight-sum", "output-bias-sum"]
+                                         "output-weight-sum", "output-bias-sum",
+                                         "embedding-across-classifier"]
     for law in SL.LAWS:
         assert SL.law(law.name) is law
         assert all(x.kind == "content" for x in law.assumptions), law.name

@@ -93,6 +93,49 @@ def test_every_law_found_is_explained_by_a_proved_declaration():
                                            "classifier-embedding", "classifier-sum"}
 
 
+@pytest.mark.parametrize("d, classes, directions", [(2, 2, 1), (2, 3, 0), (3, 3, 1)])
+def test_attn_fc_embedding_laws_are_explained_by_embedding_across_classifier(d, classes,
+                                                                             directions):
+    """Attn-FC (U frozen): each embedding's component along every direction orthogonal to all
+    U_c − U_0 is conserved — d − (C − 1) per word, none when C − 1 ≥ d — and every law the
+    ansatz finds is exact and in the span of the proved declarations. At d = C = 3 the
+    direction is (−125/91, −6/13, 1): the products of two such laws have denominators beyond
+    the ansatz's rounding, which left three rounded products that were no laws (verified to
+    only 3e-8) before products were recognised ahead of rounding."""
+    from proofs.conjecture import explain
+    setting = Setting("linear", trainable=("embeddings", "keys"), d=d, classes=classes)
+    found = polynomial_laws(setting)
+    assert found.worst_residual < 1e-40
+    why = explain(setting, found)
+    assert why.unexplained == []
+    across = [p for p in why.proved if p[0] == "embedding-across-classifier"]
+    assert len(across) == 1 and across[0][2].ok
+    assert f"{directions} per word" in across[0][1]
+    assert found.independent == len(found.laws) == count_laws(setting).laws
+
+
+def test_the_embedding_laws_are_not_explained_without_their_declaration(monkeypatch):
+    """Negative control: with the across-classifier explanation withheld, Attn-FC's embedding
+    laws stay unexplained (the span check is not vacuous)."""
+    from proofs import conjecture
+    from proofs.conjecture import explain
+    setting = Setting("linear", trainable=("embeddings", "keys"))
+    found = polynomial_laws(setting)
+    with monkeypatch.context() as patch:
+        patch.setattr(conjecture, "_across_classifier", lambda setting, fields: None)
+        assert len(explain(setting, found).unexplained) == 3
+    # a declaration whose theorem fails (N applied without the lemma that it persists) proves
+    # nothing: discover re-checks the theorem instead of trusting the declaration
+    import dataclasses
+
+    from symbolic import laws as SL
+    monkeypatch.setattr(SL, "EMBEDDING_ACROSS_CLASSIFIER",
+                        dataclasses.replace(SL.EMBEDDING_ACROSS_CLASSIFIER, lemmas=()))
+    why = explain(setting, found)
+    assert len(why.unexplained) == 3
+    assert "embedding-across-classifier" not in {p[0] for p in why.proved}
+
+
 def test_cli_discover_any_loss_counts_only(capsys):
     from attnflow.cli import main
     assert main(["discover", "--loss", "any", "--trainable", "embeddings,keys,query",

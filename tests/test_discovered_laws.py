@@ -197,3 +197,146 @@ def test_a_wrong_softmax_sum_fails_the_normaliser_self_test(monkeypatch):
     # "Σ_k G_k = 1" is not a property of the model: the exactness check catches it
     monkeypatch.setitem(normalisers.SOFTMAX_OUTPUTS, G, EMBED)
     assert _failing(normalisers.theorems()[0]) == {"canonical-softmax-sums"}
+
+
+# --- embedding-across-classifier: Attn-FC's embedding laws, for any number of classes ---------
+
+ACROSS = "embedding-across-classifier"
+FC = ("keys", "embeddings")            # Attn-FC: the linear classifier is frozen
+
+
+def across_report(trainable=FC, d=4, n_classes=3, seed=3, t_end=2.0):
+    """The law on an adaptive run (d = 4, 3 classes: d − (C − 1) = 2 directions per word)."""
+    from numeric.laws import check_laws
+    setup = build(Config(seed=seed, n_classes=n_classes, d=d, a2=False, key_scale=0.5,
+                         embedding_scale=0.5, trainable=trainable))
+    traj = integrate_flow(setup.params, setup.data, setup.spec, t_end)
+    return next(r for r in check_laws(traj, 1e-6) if r.law == ACROSS), traj
+
+
+def _wrong_entry(monkeypatch, name, at, factor=-1.0):
+    engine = numeric.value_and_gradient
+
+    def wrong(params, data, spec, wrt=None):
+        loss, grad = engine(params, data, spec, wrt=wrt)
+        g = np.array(grad[name])
+        g[at] *= factor
+        return loss, dict(grad, **{name: g})
+    monkeypatch.setattr(numeric, "value_and_gradient", wrong)
+
+
+def test_embedding_across_classifier_holds_and_a_wrong_sign_violates_it(monkeypatch):
+    report, _ = across_report()
+    conditions = {c.name: c for c in report.conditions}
+    assert conditions["N"].measured == 2.0            # d − rank{U_c − U_0} = 4 − 2
+    assert report.verdict == "holds" and report.drift < 1e-9, report.to_dict()
+    _wrong_entry(monkeypatch, "embeddings", (0, 0))
+    report, _ = across_report()
+    assert report.verdict == "violated" and report.drift > 1e-3, report.to_dict()
+
+
+def test_a_moving_classifier_is_not_applicable_with_its_measured_deviation():
+    report, _ = across_report(trainable=("keys", "embeddings", "classifier"))
+    assert report.verdict == "not applicable"
+    assert [c.name for c in report.conditions if not c.holds] == ["FC"]
+    assert report.drift > 1e-3      # a trained U really moves the embeddings across Π
+
+
+def test_no_direction_across_the_classes_is_not_applicable():
+    report, _ = across_report(d=2, n_classes=3)       # rank{U_c − U_0} = 2 = d
+    assert report.verdict == "not applicable"
+    assert [c.name for c in report.conditions if not c.holds] == ["N"]
+
+
+def test_frozen_embeddings_are_not_applicable_and_a_run_that_did_not_move_is_not_checked():
+    from numeric.laws import check_laws
+    from numeric.trajectory import Trajectory
+    report, _ = across_report(trainable=("keys",))
+    assert report.verdict == "not applicable"
+    assert [c.name for c in report.conditions if not c.holds] == ["trains-embeddings"]
+    _, traj = across_report()
+    still = Trajectory(traj.data, traj.spec, [0.0, 1.0],
+                       {n: np.stack([x[0], x[0]]) for n, x in traj.params.items()})
+    report = next(r for r in check_laws(still, 1e-6) if r.law == ACROSS)
+    assert report.applicable and report.verdict == "not checked", report.to_dict()
+
+
+def test_the_projector_meets_every_class_row_equally():
+    from numeric.laws import across_projector
+    u = np.random.default_rng(0).standard_normal((4, 10))      # the paper's C = 4, d = 10
+    pi, rank = across_projector(u)
+    assert rank == 3 and np.linalg.matrix_rank(pi) == 7        # 7 directions per word
+    np.testing.assert_allclose(pi @ (u[1:] - u[:1]).T, 0, atol=1e-12)
+    np.testing.assert_allclose(pi @ pi, pi, atol=1e-12)
+
+
+def test_the_case_of_assumption_n_is_exact_where_n_holds():
+    """Σ_k Π[l,k] U[c,k] → β_l, checked on the law's own rate at explicit sizes with a Π whose
+    rows meet every row of a random rational U equally (and refused by a Π that does not)."""
+    import random
+
+    from symbolic import laws as SL
+    from symbolic import model as M
+    rate = SL.rate(SL.EMBEDDING_ACROSS_CLASSIFIER, SL.LINEAR).to_sympy()
+    rewritten = SL.directions_meet_rows_equally(rate)
+    assert not rewritten.has(SL.Pi) and rewritten.has(SL.beta)
+    sizes = {M.L: 2, M.d: 3, M.C: 3, SL.n_words: 2}
+    rng = random.Random(1)
+    u = sp.Matrix(3, 3, lambda c, k: sp.Rational(rng.randint(-9, 9), rng.randint(1, 4)))
+    (n,) = sp.Matrix([u.row(c) - u.row(0) for c in (1, 2)]).nullspace()
+
+    def value(expr, pi_row):
+        """At the sizes, word 0 and row l = 0; Π's row, U and β = Π·U_0 as given, every
+        other entry (a, P, Y, ω) the same rational wherever it occurs."""
+        expr = expr.xreplace(sizes).doit().xreplace({SL.w: 0, M.EMBED.index(1): 0})
+        beta = (sp.Matrix([pi_row]) * u.row(0).T)[0]
+
+        def entry(x):
+            i = tuple(int(j) for j in x.indices)
+            if x.base == SL.Pi:
+                return pi_row[i[1]]
+            if x.base == M.U:
+                return u[i]
+            if x.base == SL.beta:
+                return beta
+            draw = random.Random(str(x))
+            return sp.Rational(draw.randint(1, 9), draw.randint(1, 9))
+        return expr.xreplace({x: entry(x) for x in expr.atoms(sp.Indexed)})
+
+    assert value(rate, list(n)) == value(rewritten, list(n))
+    wrong = [1, 0, 0]                                # meets the rows unequally: not exact
+    assert value(rate, wrong) != value(rewritten, wrong)
+
+
+def test_the_audit_proves_embedding_across_classifier():
+    from proofs.registry import all_theorems
+    assert f"conservation-{ACROSS}" in {t.name for t in all_theorems()}
+    assert _failing(_theorem(ACROSS)) == set()
+
+
+def _across_with(**assumptions):
+    from symbolic import laws as SL
+    law = SL.law(ACROSS)
+    named = {x.name: x for x in law.assumptions}
+    named.update(assumptions)
+    return tuple(named.values())
+
+
+def test_embedding_across_classifier_fails_without_its_assumptions_or_with_a_trained_u():
+    from symbolic import laws as SL
+    n = SL.ACROSS
+    unused = SL.LawAssumption(n.name, n.statement, cases={"Π U_c = β": lambda e, model: e},
+                              values=n.values)
+    not_one_hot = SL.LawAssumption(SL.ONE_HOT.name, SL.ONE_HOT.statement,
+                                   cases={"one-hot label": lambda e, model: e})
+    trained_u = SL.LawAssumption("FC", "U trains", trained=("classifier",))
+    assert _failing(_theorem(ACROSS, assumptions=_across_with(N=unused))) == {"rate",
+                                                                               "dataset"}
+    assert _failing(_theorem(ACROSS, assumptions=_across_with(Y=not_one_hot))) == {
+        "rate", "dataset"}
+    # a trained U: Q does not read U, so only the lemma that N persists can fail — and does
+    assert _failing(_theorem(ACROSS, assumptions=_across_with(FC=trained_u))) == {
+        "rows-persist", "rate", "dataset"}
+    # N is stated at the start: applying it without the lemma that it persists is refused
+    assert "rate" in _failing(_theorem(ACROSS, lemmas=()))
+    assert _failing(_theorem(ACROSS, normaliser="canonical")) == {"rate", "dataset"}

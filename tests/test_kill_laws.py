@@ -70,6 +70,39 @@ def test_campaign_catches_one_gradient_off_by_one_part_in_ten_thousand(monkeypat
     assert bad.drift > 10 * bad.allowed  # caught with a margin, not by luck
 
 
+def _one_entry_scaled(monkeypatch, name, at, factor):
+    """The engine with the gradient entries ``at`` of ``name`` scaled by ``factor``."""
+    engine = numeric.value_and_gradient
+
+    def scaled(params, data, spec, wrt=None):
+        loss, grad = engine(params, data, spec, wrt=wrt)
+        g = np.array(grad[name])
+        g[at] *= factor
+        return loss, dict(grad, **{name: g})
+
+    monkeypatch.setattr(numeric, "value_and_gradient", scaled)
+
+
+def test_embedding_across_classifier_survives_a_uniform_scale_not_a_skewed_entry(
+        monkeypatch):
+    """The law says *where* embeddings move, not how fast: a gradient scaled as a whole still
+    lies in span{U_c − U_e} (holds), one entry off by 1e-4 does not (violated, campaign
+    tolerance)."""
+    config = Config(seed=5, n_classes=3, d=4, a2=False, key_scale=0.5,
+                    trainable=("keys", "embeddings"))      # Attn-FC: U frozen
+
+    def law(r):
+        return next(x for x in r.reports if x.law == "embedding-across-classifier")
+    assert law(run_trajectory(config)).verdict == "holds"
+    engine = numeric.value_and_gradient
+    _one_entry_scaled(monkeypatch, "embeddings", (slice(None), slice(None)), 1 + 1e-4)
+    assert law(run_trajectory(config)).verdict == "holds"
+    monkeypatch.setattr(numeric, "value_and_gradient", engine)
+    _one_entry_scaled(monkeypatch, "embeddings", (0, 0), 1 + 1e-4)
+    bad = law(run_trajectory(config))
+    assert bad.applicable and bad.verdict == "violated" and bad.drift > 10 * bad.allowed, bad
+
+
 def test_adaptive_tolerance_is_ten_times_the_summed_local_errors():
     assert adaptive_tolerance(100, 1e-10) == pytest.approx(1e-7, rel=1e-12)
     assert adaptive_tolerance(0, 1e-10) == pytest.approx(1e-9, rel=1e-12)  # at least 1 step

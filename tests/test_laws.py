@@ -115,7 +115,8 @@ def test_balance_needs_frozen_factors_to_vanish():
 
 def test_every_law_is_checked_for_its_classifier():
     both = {"SEN", "query-key", "key-sum", "key-across-query"}
-    for classifier, expected in [("linear", both | {"classifier-embedding", "classifier-sum"}),
+    for classifier, expected in [("linear", both | {"classifier-embedding", "classifier-sum",
+                                                    "embedding-across-classifier"}),
                                  ("mlp", both | {"hidden-embedding", "relu-unit",
                                                  "output-weight-sum", "output-bias-sum"})]:
         r = run_trajectory(Config(seed=1, classifier=classifier,
@@ -124,7 +125,8 @@ def test_every_law_is_checked_for_its_classifier():
     assert {law.name for law in LAWS} == {"SEN", "query-key", "classifier-embedding",
                                           "hidden-embedding", "relu-unit", "key-sum",
                                           "key-across-query", "classifier-sum",
-                                          "output-weight-sum", "output-bias-sum"}
+                                          "output-weight-sum", "output-bias-sum",
+                                          "embedding-across-classifier"}
 
 
 def test_laws_command_on_a_saved_gradient_descent_run(tmp_path, capsys):

@@ -21,7 +21,8 @@ def snapshots():
          "hidden_bias": RNG.standard_normal((T, H)),
          "output_weight": RNG.standard_normal((T, C, H)),
          "output_bias": RNG.standard_normal((T, C))}
-    const = {"c": RNG.standard_normal(T), "m": RNG.integers(1, 5, (T, W)).astype(float)}
+    const = {"c": RNG.standard_normal(T), "m": RNG.integers(1, 5, (T, W)).astype(float),
+             "Pi": RNG.standard_normal((T, D, D))}
     return p, const
 
 
@@ -43,6 +44,8 @@ def reference_terms(name, p, const):
             "output-bias-sum": lambda: p["output_bias"].sum(axis=1)}
     if name in sums:
         return sums[name](), 0.0
+    if name == "embedding-across-classifier":  # (T, W, l): Σ_k Π[l,k] v_{w,k}
+        return np.einsum("tlk,twk->twl", const["Pi"], p["embeddings"]), 0.0
     if name == "key-across-query":  # (T, W, r, t): q_r κ_{w,t} and q_t κ_{w,r}
         return (np.einsum("tr,twu->twru", p["query"], p["keys"]),
                 np.einsum("tu,twr->twru", p["query"], p["keys"]))

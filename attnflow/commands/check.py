@@ -155,7 +155,7 @@ def rerun(config, fault=None) -> int:
     print(f"status {r.status}, {r.n_steps} adaptive steps, score growth "
           f"{r.score_growth:.3g}, relative accuracy {r.tolerance:.2e}")
     for rep in r.reports:
-        print(f"  {rep.law:22s} {rep.verdict:15s} relative drift {rep.drift:.2e}, "
+        print(f"  {rep.law:{LAW}s} {rep.verdict:15s} relative drift {rep.drift:.2e}, "
               f"allowed {rep.allowed:.2e}, usage {rep.usage:.2e} ({rep.worst})")
     verdicts = {rep.verdict for rep in r.reports}
     if "violated" in verdicts:
@@ -164,6 +164,10 @@ def rerun(config, fault=None) -> int:
         print("attnflow check: NOTHING CHECKED: no law was applicable with its terms moving")
         return 3
     return 0
+
+
+#: Width of the law column: the longest declared name (embedding-across-classifier).
+LAW = 27
 
 
 def format_summary(result) -> str:
@@ -175,7 +179,7 @@ def format_summary(result) -> str:
         lines.append(f"NEGATIVE CONTROL (testing only): engine patched, {result.fault}")
     if result.interrupted:
         lines.append("INTERRUPTED (Ctrl-C): the report covers the trajectories finished")
-    lines.append(f"{'law':22s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} {'usage':>8s} "
+    lines.append(f"{'law':{LAW}s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} {'usage':>8s} "
                  f"{'drift':>9s} {'allowed':>9s}  shard  worst case (rerun: attnflow check "
                  f"--trajectory CASE)")
     for row in result.rows:
@@ -184,7 +188,7 @@ def format_summary(result) -> str:
                    else f"{'-':>8s} {'-':>9s} {'-':>9s}")
         shard = f"{row.worst_shard:5d}" if row.worst_shard is not None else f"{'-':>5s}"
         worst = row.worst_config.to_text() if row.worst_config else "-"
-        lines.append(f"{row.law:22s} {row.trajectories:5d} {row.applicable:7d} "
+        lines.append(f"{row.law:{LAW}s} {row.trajectories:5d} {row.applicable:7d} "
                      f"{row.violated:8d} {figures}  {shard}  {worst}")
     lines.append("(worst case = largest usage of the allowance; drift relative to the "
                  "movement of the law's terms; allowed = accuracy + accuracy × sensitivity "
@@ -211,10 +215,10 @@ def format_comparison(targeted, plain) -> str:
     lines = [f"\nworst usage of the allowance, same budget and seed: targeted search "
              f"({targeted.trajectories} trajectories) vs plain sampling "
              f"({plain.trajectories})",
-             f"{'law':22s} {'targeted':>9s} {'plain':>9s} {'ratio':>7s}"]
+             f"{'law':{LAW}s} {'targeted':>9s} {'plain':>9s} {'ratio':>7s}"]
     for law, t, p in compare_worst(targeted, plain):
         ratio = f"{t / p:7.2f}" if t is not None and p else f"{'-':>7s}"
-        lines.append(f"{law:22s} {_fmt(t):>9s} {_fmt(p):>9s} {ratio}")
+        lines.append(f"{law:{LAW}s} {_fmt(t):>9s} {_fmt(p):>9s} {ratio}")
     return "\n".join(lines)
 
 

@@ -146,6 +146,16 @@ def output_bias_sum_remainder():
     return (0 * np.einsum('->', ))
 
 
+def embedding_across_classifier_first_order(Pi, dV):
+    """embedding-across-classifier: ∇Q·Δθ = Sum(Pi[l, k]*dV[w, k], (k, 0, d - 1))"""
+    return (np.einsum('lk,wk->wl', Pi, dV))
+
+
+def embedding_across_classifier_remainder():
+    """embedding-across-classifier: R = Sum(0, (k, 0, d - 1))"""
+    return (0 * np.einsum('->wl', ))
+
+
 ARGUMENTS = {
     'sen_first_order': ('V', 'q2', 'm', 'c', 's', 'dV', 'ds', 'dc'),
     'sen_remainder': ('dV', 'q2', 'm', 'c', 's', 'dc', 'ds'),
@@ -167,4 +177,6 @@ ARGUMENTS = {
     'output_weight_sum_remainder': (),
     'output_bias_sum_first_order': ('db2',),
     'output_bias_sum_remainder': (),
+    'embedding_across_classifier_first_order': ('Pi', 'dV'),
+    'embedding_across_classifier_remainder': (),
 }

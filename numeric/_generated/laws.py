@@ -276,6 +276,30 @@ def output_bias_sum_slopes(output_bias):
     return {}
 
 
+def embedding_across_classifier_terms(embeddings, Pi):
+    """Law embedding-across-classifier: Σ_k Π[l,k] v_{w,k} is constant for every word w and every direction Π[l, :] that meets all rows of the fixed classifier U equally. A = Sum(Pi[l, k]*V[w, k], (k, 0, d - 1)), B = 0; each (T, *components)."""
+    T_ = embeddings.shape[0]
+    return np.broadcast_to(_at(np.einsum("Tlk,Twk->Tlw", Pi, embeddings), "lw", "wl"), (T_, embeddings.shape[1], embeddings.shape[2])), np.full((T_, embeddings.shape[1], embeddings.shape[2]), 0)
+
+
+def embedding_across_classifier_sensitivity(embeddings, Pi):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = embeddings.shape[0]
+    return np.broadcast_to(_at(np.einsum("Tlk,Twk->Tlw", np.abs(Pi), np.abs(embeddings)), "lw", "wl"), (T_, embeddings.shape[1], embeddings.shape[2]))
+
+
+def embedding_across_classifier_rate(embeddings, Pi, d_embeddings):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = embeddings.shape[0]
+    return np.broadcast_to(_at(np.einsum("Tlk,Twk->Tlw", Pi, d_embeddings), "lw", "wl"), (T_, embeddings.shape[1], embeddings.shape[2]))
+
+
+def embedding_across_classifier_slopes(embeddings, Pi):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = embeddings.shape[0]
+    return {}
+
+
 def context_gradient_linear(fw, labels, classifier, **_):
     """G = ∂ℓ/∂h per sentence (linear classifier, cross-entropy), (S, d): the backward pass down to the context."""
     P = fw["P"]
@@ -303,4 +327,4 @@ def context_gradient_mlp(fw, labels, hidden_weight, output_weight, **_):
     return g_h
 
 
-LAWS = ("sen", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit", "key-sum", "key-across-query", "classifier-sum", "output-weight-sum", "output-bias-sum",)
+LAWS = ("sen", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit", "key-sum", "key-across-query", "classifier-sum", "output-weight-sum", "output-bias-sum", "embedding-across-classifier",)
