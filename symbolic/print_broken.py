@@ -133,7 +133,9 @@ def _letter(index, letters: dict) -> str:
 
 def function_source(law: Law, what: str, expr: sp.Expr, maths: str) -> tuple[str, tuple]:
     letters, args = {}, []
-    terms = [_term(law, f, letters, args) for f in _products(expr)]
+    # e.g. the remainder of a linear law, Sum(0, …): a term would contract no operand
+    terms = (["0.0"] if expr.doit() == 0
+             else [_term(law, f, letters, args) for f in _products(expr)])
     steps = sorted((a for a in args if a.startswith("d") and a[1:] in args), key=args.index)
     values = [a for a in args if a not in steps]
     ordered = tuple(values + steps)

@@ -90,6 +90,17 @@ def test_printed_module_is_the_derivation():
     assert module_source() == Path(printed.__file__).read_text()
 
 
+def test_a_linear_law_has_a_zero_remainder_that_can_be_called():
+    """ΔQ = ∇Q·Δθ exactly for a linear law: its printed remainder is 0 (it printed an einsum
+    over no operand, which raised when called)."""
+    from numeric._generated import broken as printed
+    linear = [law for law in broken.LAWS if broken.remainder(law).doit() == 0]
+    assert {law.name for law in linear} >= {"key-sum", "classifier-sum", "output-bias-sum"}
+    for law in linear:
+        name = f"{law.name.replace('-', '_')}_remainder"
+        assert printed.ARGUMENTS[name] == () and getattr(printed, name)() == 0
+
+
 # --- along trajectories --------------------------------------------------------------------
 
 def _every_step(config, lr, steps, **kw):
