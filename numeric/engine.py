@@ -12,6 +12,9 @@ from numeric import _generated
 from numeric.model import Dataset, ModelSpec, check_params
 
 _MODULES = {"linear": _generated.linear, "mlp": _generated.mlp}
+#: Every intermediate of the model as defined (the context ``h`` included): the linear
+#: module's ``forward`` may take the cheaper order through the classes, which skips ``h``.
+_INTERMEDIATES = {"linear": _generated.linear.forward_context, "mlp": _generated.mlp.forward}
 
 
 def _check_wrt(wrt, spec: ModelSpec) -> frozenset:
@@ -32,16 +35,19 @@ def _check_data(data) -> Dataset:
     return data
 
 
-def _flat_forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """The generated forward pass: token-level ``s`` and ``a`` over the real tokens only."""
+def _flat_forward(params, data: Dataset, spec: ModelSpec, *,
+                  context: bool = False) -> dict[str, np.ndarray]:
+    """The generated forward pass: token-level ``s`` and ``a`` over the real tokens only;
+    in the cheaper contraction order unless ``context`` asks for the context ``h``."""
     p = check_params(params, spec, _check_data(data))
-    return _MODULES[spec.classifier].forward(data.flat_tokens, data.offsets, data.labels, **p)
+    run = _INTERMEDIATES[spec.classifier] if context else _MODULES[spec.classifier].forward
+    return run(data.flat_tokens, data.offsets, data.labels, **p)
 
 
 def forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Forward intermediates: ``s``, ``a`` per sentence and position (0 at padding), ``h``,
     logits ``z``, ``P``, per-sentence ``ell``."""
-    fw = _flat_forward(params, data, spec)
+    fw = _flat_forward(params, data, spec, context=True)
     for name in ("s", "a"):
         padded = np.zeros(data.tokens.shape, dtype=fw[name].dtype)
         padded[data.mask] = fw[name]  # row-major, the order of the flat tokens
@@ -88,7 +94,7 @@ def attention(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarra
 
 def context(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarray:
     """``h(χ) = Σ_w a_w v_w`` per sentence."""
-    return _flat_forward(params, data, spec or _spec_of(params))["h"]
+    return _flat_forward(params, data, spec or _spec_of(params), context=True)["h"]
 
 
 def logits(params, data: Dataset, spec: ModelSpec) -> np.ndarray:
