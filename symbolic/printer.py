@@ -450,6 +450,7 @@ class _ModulePrinter(_Printer):
         super().__init__(der, config)
         self.lines: list[str] = []
         self.suffix = suffix  # appended to the names forward and backward
+        self.forward_rows: list[str] = []  # sparse attention matrices forward hands on
 
     def emit(self, line="", depth=1):
         self.lines.append("    " * depth + line if line else "")
@@ -475,7 +476,7 @@ class _ModulePrinter(_Printer):
         for node in self.der.model.nodes:
             self.node(node)
             out.append(node.name)
-        names = out + (["P"] if "ell" in out else [])
+        names = out + (["P"] if "ell" in out else []) + self.forward_rows
         self.emit("return {" + ", ".join(f'"{x}": {x}' for x in names) + "}")
 
     def node(self, node: Node):
@@ -492,6 +493,7 @@ class _ModulePrinter(_Printer):
             self.gather(code, 1)
             for weights in sorted(set(re.findall(r"\brows_(\w+)", code))):
                 self.emit(f"rows_{weights} = _rows({weights}, tokens, offsets, {self.n_words})")
+                self.forward_rows.append(f"rows_{weights}")
             self.emit(f"{node.name} = {code}")
 
     def gather(self, code: str, depth: int):
@@ -579,7 +581,9 @@ class _ModulePrinter(_Printer):
         self.emit("return grads")
         self.share_scatters(rows_at)
         if any("rows_a" in line for line in self.lines[rows_at:]):
-            self.lines.insert(rows_at, "    rows_a = _rows(a, tokens, offsets, n_words)")
+            # forward's own matrix when it built one (one CSR construction per step, not two)
+            self.lines.insert(rows_at, '    rows_a = fw["rows_a"]' if "rows_a" in self.forward_rows
+                              else "    rows_a = _rows(a, tokens, offsets, n_words)")
         if not any(re.search(r"\bn_words\b", line) for line in self.lines[rows_at:]):
             self.lines.remove(f"    n_words = {self.n_words}")
         self.lines[reads_at:reads_at] = [f'    {nm} = fw["{nm}"]'

@@ -26,19 +26,17 @@ def forward_context(tokens, offsets, labels, embeddings, keys, query, classifier
     log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
     P = np.exp(z - log_Z_z)
     ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
-    return {"s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P}
+    return {"s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P, "rows_a": rows_a}
 
 
 def backward_context(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):
     """Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""
     P = fw["P"]
-    a = fw["a"]
     h = fw["h"]
     n_sentences = labels.shape[0]
-    n_words = embeddings.shape[0]
     Y = _one_hot(labels, P.shape[1], P.dtype)
     grads = {}
-    rows_a = _rows(a, tokens, offsets, n_words)
+    rows_a = fw["rows_a"]
     # g_z[c] = P[c] - Y[c]
     g_z = (P - Y) / n_sentences
     if wrt & {"embeddings", "keys", "query"}:
@@ -80,20 +78,18 @@ def forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier
     log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
     P = np.exp(z - log_Z_z)
     ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
-    return {"s": s, "a": a, "VU": VU, "z": z, "ell": ell, "P": P}
+    return {"s": s, "a": a, "VU": VU, "z": z, "ell": ell, "P": P, "rows_a": rows_a}
 
 
 def backward_classes(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):
     """Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""
     P = fw["P"]
     VU = fw["VU"]
-    a = fw["a"]
     z = fw["z"]
     n_sentences = labels.shape[0]
-    n_words = embeddings.shape[0]
     Y = _one_hot(labels, P.shape[1], P.dtype)
     grads = {}
-    rows_a = _rows(a, tokens, offsets, n_words)
+    rows_a = fw["rows_a"]
     # g_z[c] = P[c] - Y[c]
     g_z = (P - Y) / n_sentences
     # Σ_(b,i): token = w of a[i] g_z[…], shared by the gradients below
