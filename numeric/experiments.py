@@ -13,7 +13,6 @@ The SEN curve (persisting identity, keys starting at 0 and embeddings near 0):
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import json
 import multiprocessing
@@ -262,24 +261,11 @@ _REPORTS = None
 
 
 def _start_worker(reports):
+    # malloc keeps its defaults: fixing its thresholds (mallopt, tried in issue 12) was no
+    # faster once the class-space order left fewer (W, d) temporaries, and slower on a
+    # quiet machine; glibc's own dynamic threshold already reuses the freed blocks.
     global _REPORTS
     _REPORTS = reports
-    keep_freed_memory()
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed blocks of up to 32 MB for reuse instead of handing
-    them back to the system (``mallopt``; process-wide, so only for processes that only
-    train). Each SST epoch frees and re-allocates several ``(W, d)`` arrays (24 MB for
-    width 200); pages fresh from the system cost a fault each, about a fifth of the
-    gradient's time. Returns whether it applied (False without glibc)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(
-        libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 class _Reporter:
