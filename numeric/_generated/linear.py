@@ -69,7 +69,7 @@ def forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     a = _segment_softmax(s, offsets)
     # VU[i, c] = Sum(U[c, k]*V[i, k], (k, 0, d - 1))
-    VU = embeddings @ classifier.T
+    VU = (classifier @ embeddings.T).T
     # z[c] = Sum(VU[i, c]*a[i], (i, 0, L - 1))
     rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
     z = rows_a @ VU
