@@ -88,11 +88,18 @@ class SenAdapter(Adapter):
         return self._cache
 
     def arrays(self, p, d) -> dict:
-        values, w = self._state(p)
-        ds = d["keys"] @ p["query"]
-        self._c_parts = (w, ds[self.nontopics])
-        return {**values, "dV": d["embeddings"][self.topics], "ds": ds[self.topics],
-                "dc": w @ ds[self.nontopics]}
+        """The printed functions' arguments at θ = ``p`` and step ``d``; a step's are kept
+        until the next, as first_order and remainder of one step both need them."""
+        at = (p["keys"], p["embeddings"], p["query"], d["keys"], d["embeddings"])
+        if getattr(self, "_step", None) is None or any(x is not y
+                                                        for x, y in zip(at, self._step)):
+            values, w = self._state(p)
+            ds = d["keys"] @ p["query"]
+            self._c_parts = (w, ds[self.nontopics])
+            self._step = at   # held, so identity is safe
+            self._arrays = {**values, "dV": d["embeddings"][self.topics],
+                            "ds": ds[self.topics], "dc": w @ ds[self.nontopics]}
+        return dict(self._arrays)
 
     def remainder(self, p, d):
         env = self.arrays(p, d)
