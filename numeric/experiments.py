@@ -106,11 +106,19 @@ def sen_orthogonal_distance(s, y, m, samples: int = 256):
     vertical and a small lag in ``s`` reads as a large relative gap in ``‖q‖‖v‖``.
     """
     s, y = np.broadcast_arrays(np.asarray(s, np.float64), np.asarray(y, np.float64))
-    m = np.broadcast_to(np.asarray(m, np.float64), s.shape)[..., None]
-    a, b = np.maximum(s, 0.0), sen_curve_inverse(y, m[..., 0])
+    m = np.broadcast_to(np.asarray(m, np.float64), s.shape)
+    a, b = np.maximum(s, 0.0), sen_curve_inverse(y, m)
     grid = np.linspace(0.0, 1.0, samples)
-    foot = np.minimum(a, b)[..., None] + np.abs(b - a)[..., None] * grid
-    gap = np.hypot(foot - s[..., None], sen_curve(foot, m) - y[..., None]).min(axis=-1)
+    gap = np.empty(s.shape)
+    flat = [x.reshape(-1) for x in (a, b, s, y, m, gap)]
+    # a block of points at a time: the (points, samples) temporaries stay in cache instead
+    # of 80 MB arrays for a synthetic run's 5001 × 8 points (same values, ~1 s less)
+    block = max(1, 2**16 // samples)
+    for start in range(0, s.size, block):
+        a_, b_, s_, y_, m_, gap_ = (x[start:start + block] for x in flat)
+        foot = np.minimum(a_, b_)[:, None] + np.abs(b_ - a_)[:, None] * grid
+        gap_[:] = np.hypot(foot - s_[:, None],
+                           sen_curve(foot, m_[:, None]) - y_[:, None]).min(axis=-1)
     norm = np.hypot(s, y)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, gap / norm, 0.0)
