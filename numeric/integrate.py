@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
-from scipy.integrate import solve_ivp
 from tqdm.auto import tqdm
 
 import numeric
@@ -157,6 +156,9 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
             return stop_when(unflatten(y))
         event.terminal, event.direction = True, 1.0
         events = [event]
+    # imported here: scipy.integrate takes ~0.3 s to load, and the training loops of
+    # reproduce's worker processes (gradient descent) never need it
+    from scipy.integrate import solve_ivp
     try:
         sol = solve_ivp(rhs, (0.0, t_end), y0, method=method, t_eval=t_eval,
                         dense_output=True, rtol=rtol, atol=atol, events=events)
