@@ -51,6 +51,10 @@ class Adapter:
         env = self.arrays(p, d)
         return self._shape(self._rest(**{a: env[a] for a in self._rest_args}))
 
+    def first_order_and_remainder(self, p, d):
+        """``(first_order(p, d), remainder(p, d))``."""
+        return self.first_order(p, d), self.remainder(p, d)
+
     def _shape(self, x):
         """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
         x = np.asarray(x)
@@ -88,21 +92,23 @@ class SenAdapter(Adapter):
         return self._cache
 
     def arrays(self, p, d) -> dict:
-        """The printed functions' arguments at θ = ``p`` and step ``d``; a step's are kept
-        until the next, as first_order and remainder of one step both need them."""
-        at = (p["keys"], p["embeddings"], p["query"], d["keys"], d["embeddings"])
-        if getattr(self, "_step", None) is None or any(x is not y
-                                                        for x, y in zip(at, self._step)):
-            values, w = self._state(p)
-            ds = d["keys"] @ p["query"]
-            self._c_parts = (w, ds[self.nontopics])
-            self._step = at   # held, so identity is safe
-            self._arrays = {**values, "dV": d["embeddings"][self.topics],
-                            "ds": ds[self.topics], "dc": w @ ds[self.nontopics]}
-        return dict(self._arrays)
+        values, w = self._state(p)
+        ds = d["keys"] @ p["query"]
+        self._c_parts = (w, ds[self.nontopics])
+        return {**values, "dV": d["embeddings"][self.topics], "ds": ds[self.topics],
+                "dc": w @ ds[self.nontopics]}
+
+    def first_order_and_remainder(self, p, d):
+        """Both parts of one step from one set of arrays (``Δs = ΔK q``, the topic rows of
+        ``ΔV``, ``Δc``), which ``first_order`` and ``remainder`` would each recompute."""
+        env = self.arrays(p, d)
+        first = self._shape(self._first(**{a: env[a] for a in self._first_args}))
+        return first, self._remainder_of(env)
 
     def remainder(self, p, d):
-        env = self.arrays(p, d)
+        return self._remainder_of(self.arrays(p, d))
+
+    def _remainder_of(self, env):
         rc = broken.lme_remainder(*self._c_parts)
         through_c = broken.sen_first_order(**{**{a: env[a] for a in self._first_args},
                                               "dV": 0 * env["dV"], "ds": 0 * env["ds"],
