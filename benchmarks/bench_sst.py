@@ -5,15 +5,13 @@ For each task's training split: the data's shape (sentences, longest sentence, r
 words), then for Attn-FC (width 200) and Attn-TC (width 100), both with ``d_key = 10`` as in
 ``attnflow reproduce sst2/sst5``:
 
-- ms per call of ``numeric.value_and_gradient(params, train, spec, wrt=spec.trained)``,
-  minimum and median wall time and minimum CPU time of ``--repeats`` calls after
-  ``--warmup`` (the minima are the figures robust to other processes on the machine), with
-  malloc's defaults and then, as in
-  reproduce's worker processes, with freed blocks kept for reuse
-  (``numeric.experiments.keep_freed_memory``);
+- ms per call of ``numeric.value_and_gradient(params, train, spec, wrt=spec.trained)``
+  (input validation included), minimum and median wall time and minimum CPU time of
+  ``--repeats`` calls after ``--warmup`` (the minima are the figures robust to other
+  processes on the machine);
 - epochs per second of the full training loop of ``reproduce``: gradient descent at
   learning rate 0.1 with the early-stopping callback (validation every 10 epochs), over
-  ``--epochs`` epochs, without figures (freed blocks kept, as in reproduce's workers).
+  ``--epochs`` epochs, without figures (the loop validates its start only).
 
     python3 benchmarks/bench_sst.py [--data DIR] [--threads 1] [--repeats 30] [--epochs 100]
 
@@ -109,20 +107,14 @@ def main() -> int:
             params = numeric.init_params(spec, train, seed=0, key_scale=0.1,
                                          embedding_scale=0.1)
             cases.append((task, name, width, splits, spec, params))
-    # malloc's defaults first: keeping freed blocks cannot be undone within the process
-    default = [ms_per_gradient(params, splits.train, spec)
-               for *_, splits, spec, params in cases]
-    kept = ex.keep_freed_memory()
-    print("ms per gradient (wall min, wall median, CPU min): with malloc's defaults | with "
-          "freed blocks kept" + ("" if kept else " (not available here: as the defaults)"))
+    print("ms per gradient (wall min, wall median, CPU min) and epochs per second of the loop")
     print(f"{'task':5s} {'model':8s} {'width':>5s} | {'min':>6s} {'median':>6s} {'cpu':>6s} | "
-          f"{'min':>6s} {'median':>6s} {'cpu':>6s} | {'epochs/s':>8s}")
-    for (task, name, width, splits, spec, params), first in zip(cases, default):
-        figures = [first, ms_per_gradient(params, splits.train, spec)]
+          f"{'epochs/s':>8s}")
+    for task, name, width, splits, spec, params in cases:
+        best, median, cpu = ms_per_gradient(params, splits.train, spec)
         rate = epochs_per_second(params, splits, spec) if ARGS.epochs else np.nan
-        print(f"{task:5s} {name:8s} {width:5d} | " + " | ".join(
-            f"{best:6.1f} {median:6.1f} {cpu:6.1f}" for best, median, cpu in figures)
-            + f" | {rate:8.1f}", flush=True)
+        print(f"{task:5s} {name:8s} {width:5d} | {best:6.1f} {median:6.1f} {cpu:6.1f} | "
+              f"{rate:8.1f}", flush=True)
     print(f"load average (1 min) at end: {os.getloadavg()[0]:.2f}; above about 0.5 per core "
           f"in use, other processes shared the cores and the medians are inflated")
     return 0

@@ -51,6 +51,10 @@ class Adapter:
         env = self.arrays(p, d)
         return self._shape(self._rest(**{a: env[a] for a in self._rest_args}))
 
+    def first_order_and_remainder(self, p, d):
+        """``(first_order(p, d), remainder(p, d))``."""
+        return self.first_order(p, d), self.remainder(p, d)
+
     def _shape(self, x):
         """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
         x = np.asarray(x)
@@ -94,8 +98,17 @@ class SenAdapter(Adapter):
         return {**values, "dV": d["embeddings"][self.topics], "ds": ds[self.topics],
                 "dc": w @ ds[self.nontopics]}
 
-    def remainder(self, p, d):
+    def first_order_and_remainder(self, p, d):
+        """Both parts of one step from one set of arrays (``Δs = ΔK q``, the topic rows of
+        ``ΔV``, ``Δc``), which ``first_order`` and ``remainder`` would each recompute."""
         env = self.arrays(p, d)
+        first = self._shape(self._first(**{a: env[a] for a in self._first_args}))
+        return first, self._remainder_of(env)
+
+    def remainder(self, p, d):
+        return self._remainder_of(self.arrays(p, d))
+
+    def _remainder_of(self, env):
         rc = broken.lme_remainder(*self._c_parts)
         through_c = broken.sen_first_order(**{**{a: env[a] for a in self._first_args},
                                               "dV": 0 * env["dV"], "ds": 0 * env["ds"],

@@ -12,6 +12,9 @@ from numeric import _generated
 from numeric.model import Dataset, ModelSpec, check_params
 
 _MODULES = {"linear": _generated.linear, "mlp": _generated.mlp}
+#: Every intermediate of the model as defined (the context ``h`` included): the linear
+#: module's ``forward`` may take the cheaper order through the classes, which skips ``h``.
+_INTERMEDIATES = {"linear": _generated.linear.forward_context, "mlp": _generated.mlp.forward}
 
 
 def _check_wrt(wrt, spec: ModelSpec) -> frozenset:
@@ -32,16 +35,21 @@ def _check_data(data) -> Dataset:
     return data
 
 
-def _flat_forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """The generated forward pass: token-level ``s`` and ``a`` over the real tokens only."""
+def _flat_forward(params, data: Dataset, spec: ModelSpec, *,
+                  context: bool = False) -> dict[str, np.ndarray]:
+    """The generated forward pass: token-level ``s`` and ``a`` over the real tokens only;
+    in the cheaper contraction order unless ``context`` asks for the context ``h``."""
     p = check_params(params, spec, _check_data(data))
-    return _MODULES[spec.classifier].forward(data.flat_tokens, data.offsets, data.labels, **p)
+    run = _INTERMEDIATES[spec.classifier] if context else _MODULES[spec.classifier].forward
+    return run(data.flat_tokens, data.offsets, data.labels, **p)
 
 
 def forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Forward intermediates: ``s``, ``a`` per sentence and position (0 at padding), ``h``,
     logits ``z``, ``P``, per-sentence ``ell``."""
-    fw = _flat_forward(params, data, spec)
+    fw = _flat_forward(params, data, spec, context=True)
+    for name in [x for x in fw if x.startswith("rows_")]:
+        del fw[name]  # the sparse attention matrix the backward pass reuses: not a quantity
     for name in ("s", "a"):
         padded = np.zeros(data.tokens.shape, dtype=fw[name].dtype)
         padded[data.mask] = fw[name]  # row-major, the order of the flat tokens
@@ -52,7 +60,15 @@ def forward(params, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
 def value_and_gradient(params, data: Dataset, spec: ModelSpec, wrt=None):
     """``(L(θ), {name: ∂L/∂θ_name})`` for the names in ``wrt`` (default: every parameter)."""
     wrt = _check_wrt(wrt, spec)
-    p = check_params(params, spec, _check_data(data))
+    return unchecked_value_and_gradient(check_params(params, spec, _check_data(data)), data,
+                                        spec, wrt)
+
+
+def unchecked_value_and_gradient(p, data: Dataset, spec: ModelSpec, wrt: frozenset):
+    """``value_and_gradient`` without validating ``p``: for an integrator that validated its
+    start and makes every later iterate itself (right names, shapes and dtype; a value that
+    overflowed shows as a non-finite loss). The finiteness scan of every (W, d) table per
+    step costs about a fifth of an SST gradient."""
     module = _MODULES[spec.classifier]
     fw = module.forward(data.flat_tokens, data.offsets, data.labels, **p)
     grads = module.backward(fw, data.flat_tokens, data.offsets, data.labels, **p, wrt=wrt)
@@ -88,7 +104,7 @@ def attention(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarra
 
 def context(params, data: Dataset, spec: ModelSpec | None = None) -> np.ndarray:
     """``h(χ) = Σ_w a_w v_w`` per sentence."""
-    return _flat_forward(params, data, spec or _spec_of(params))["h"]
+    return _flat_forward(params, data, spec or _spec_of(params), context=True)["h"]
 
 
 def logits(params, data: Dataset, spec: ModelSpec) -> np.ndarray:

@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
-from scipy.integrate import solve_ivp
 from tqdm.auto import tqdm
 
 import numeric
+from numeric.engine import unchecked_value_and_gradient
 from numeric.model import Dataset, ModelSpec, check_params, integer
 from numeric.trajectory import ROW_FROZEN, Trajectory
 
@@ -156,6 +156,9 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
             return stop_when(unflatten(y))
         event.terminal, event.direction = True, 1.0
         events = [event]
+    # imported here: scipy.integrate takes ~0.3 s to load, and the training loops of
+    # reproduce's worker processes (gradient descent) never need it
+    from scipy.integrate import solve_ivp
     try:
         sol = solve_ivp(rhs, (0.0, t_end), y0, method=method, t_eval=t_eval,
                         dense_output=True, rtol=rtol, atol=atol, events=events)
@@ -173,7 +176,8 @@ def _gd_step(p, data, spec, h, rows):
     """``θ + h·(−∇L)`` on the trained arrays, computed inside the gradient arrays the engine
     has just made (bitwise the same as ``p + h * (−g)``, without two full-size temporaries
     per array: a (W, d) update is memory-bound); frozen rows keep their values."""
-    loss, grad = numeric.value_and_gradient(p, data, spec, wrt=spec.trained)
+    # p is _fixed_step's validated start or an iterate this function made
+    loss, grad = unchecked_value_and_gradient(p, data, spec, frozenset(spec.trained))
     new, seen = dict(p), set()
     for name, g in grad.items():
         if not (isinstance(g, np.ndarray) and g.flags.writeable and g.base is None
@@ -284,6 +288,8 @@ def _stack(snaps, spec) -> dict[str, np.ndarray]:
 
 
 def _checked(params, data, spec) -> dict[str, np.ndarray]:
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a numeric.Dataset, got {type(data).__name__}")
     return {n: np.array(x) for n, x in check_params(params, spec, data).items()}
 
 

@@ -402,10 +402,9 @@ class StepDrift:
         p = _f64(params)
         if self.prev is not None:
             d = {n: p[n] - self.prev[n] for n in p}
-            self.sums["assumptions"] = self.sums["assumptions"] + self.adapter.first_order(
-                self.prev, d)
-            self.sums["discretisation"] = self.sums["discretisation"] + \
-                self.adapter.remainder(self.prev, d)
+            first, rest = self.adapter.first_order_and_remainder(self.prev, d)
+            self.sums["assumptions"] = self.sums["assumptions"] + first
+            self.sums["discretisation"] = self.sums["discretisation"] + rest
             self.steps += 1
         else:
             self.first = p

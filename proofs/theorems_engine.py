@@ -88,14 +88,25 @@ def _engine_arrays(ex: ExplicitModel, entries, values):
     return arrays
 
 
+def printed_orders(module) -> dict:
+    """Each contraction order a printed module holds, ``name → (forward, backward)``: the
+    linear module prints two (through the context and through the classes) and lets
+    ``forward`` pick the cheaper at run time, so each is checked, whichever the sizes pick."""
+    orders = {order: (getattr(module, f"forward_{order}"), getattr(module, f"backward_{order}"))
+              for order in ("context", "classes") if hasattr(module, f"forward_{order}")}
+    return orders or {"": (module.forward, module.backward)}
+
+
 def engine_matches_explicit(classifier: str):
     """The engine's loss and gradient on one sentence equal the explicit instance's, at
-    random points with entries k/8 (|k| ≤ 16), to relative ``TOLERANCE``."""
+    random points with entries k/8 (|k| ≤ 16), to relative ``TOLERANCE``, in every printed
+    contraction order."""
     def check(scope):
         scope.step(f"derivation-{classifier}")      # the explicit instance is the derivation
         module = scope.assumption("E")()[classifier]
         from numeric.model import Dataset
         ex, entries, loss, grad, pre = _explicit_functions(classifier)
+        orders = printed_orders(module)
         n = ex.n
         data = Dataset(np.arange(n.tokens)[None, :], np.array([1]), n.tokens, n.classes)
         label = [1.0 if c == 1 else 0.0 for c in range(n.classes)]
@@ -107,18 +118,21 @@ def engine_matches_explicit(classifier: str):
                 continue                                # a ReLU at its kink: not differentiable
             tried += 1
             arrays = _engine_arrays(ex, entries, values)
-            fw = module.forward(data.flat_tokens, data.offsets, data.labels, **arrays)
-            grads = module.backward(fw, data.flat_tokens, data.offsets, data.labels,
-                                    **arrays, wrt=set(arrays))
             expected = [loss(*values, *label)] + list(grad(*values, *label))
-            got = [float(fw["ell"][0])] + [float(grads[name][at]) for name, at, _ in entries]
-            labels = ["ℓ"] + [f"∂ℓ/∂{name}{list(at)}" for name, at, _ in entries]
             scale = max(1.0, max(abs(x) for x in expected))
-            for label_, e, g in zip(labels, expected, got):
-                error = abs(g - e) / scale
-                if not error <= worst:
-                    worst, where = error, label_
-        return Measured(worst, TOLERANCE, f"{POINTS} random points, sizes {n}; worst at "
+            for order, (forward, backward) in orders.items():
+                fw = forward(data.flat_tokens, data.offsets, data.labels, **arrays)
+                grads = backward(fw, data.flat_tokens, data.offsets, data.labels,
+                                 **arrays, wrt=set(arrays))
+                got = [float(fw["ell"][0])] + [float(grads[name][at])
+                                               for name, at, _ in entries]
+                labels = ["ℓ"] + [f"∂ℓ/∂{name}{list(at)}" for name, at, _ in entries]
+                for label_, e, g in zip(labels, expected, got):
+                    error = abs(g - e) / scale
+                    if not error <= worst:
+                        worst, where = error, f"{label_} ({order or 'the only'} order)"
+        return Measured(worst, TOLERANCE, f"{POINTS} random points, sizes {n}, orders "
+                                          f"{', '.join(o or 'one' for o in orders)}; worst at "
                                           f"{where or 'none'} (relative to max(1, |values|))")
     return check
 

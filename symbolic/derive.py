@@ -57,7 +57,8 @@ def _require_granted(model) -> None:
 
 
 def _describe(model) -> str:
-    return f"Model({model.classifier!r}, {model.loss!r})"
+    order = "" if model.contraction == "context" else f", contraction={model.contraction!r}"
+    return f"Model({model.classifier!r}, {model.loss!r}{order})"
 
 
 def grad_symbol(x: Node | Param):

@@ -7,6 +7,8 @@ and key ``K[i, r]`` (``r < d_key``); the query ``q[r]`` is shared. Named interme
     a[i] = exp(s[i]) / Σ_j exp(s[j])             attention
     h[k] = Σ_i a[i] V[i, k]                      context
     z[c] = Σ_k U[c, k] h[k]                      logits (linear)
+    VU[i, c] = Σ_k V[i, k] U[c, k];  z[c] = Σ_i a[i] VU[i, c]     the same logits, contracted
+                                                 through the classes (``contraction="classes"``)
     u[n] = Σ_k W1[n, k] h[k] + b1[n];  o[n] = max(u[n], 0);  z[c] = Σ_n W2[c, n] o[n] + b2[c]
     ℓ    = log Σ_c exp(z[c]) − Σ_c Y[c] z[c]      cross-entropy (Y one-hot label)
 """
@@ -42,6 +44,7 @@ W1, b1, W2, b2 = (sp.IndexedBase(x) for x in ("W1", "b1", "W2", "b2"))
 Y = sp.IndexedBase("Y")
 # Intermediates, the normalisers folded back into them, and the abstract upstream gradient.
 s, a, h, z = (sp.IndexedBase(x) for x in ("s", "a", "h", "z"))
+VU = sp.IndexedBase("VU")
 u, o, P = sp.IndexedBase("u"), sp.IndexedBase("o"), sp.IndexedBase("P")
 Z_s, Z_z = sp.symbols("Z_s Z_z", positive=True)
 G = sp.IndexedBase("G")
@@ -124,6 +127,16 @@ def classifier_nodes(classifier: str) -> list[Node]:
     raise ValueError(f"unknown classifier {classifier!r}; expected 'linear' or 'mlp'")
 
 
+def class_space_nodes() -> list[Node]:
+    """The linear logits reassociated, ``Σ_k U[c, k] Σ_i a[i] V[i, k] = Σ_i a[i] VU[i, c]``:
+    each word's embedding seen through the classifier first, so a sentence reads ``C``
+    numbers per token instead of ``d`` (cheaper when there are fewer classes than the
+    width); tests/test_engine.py checks that both orders give the same logits."""
+    return [Node(VU, (i, c), sp.Sum(V[i, k] * U[c, k], (k, 0, d - 1)),
+                 "embedding through the classifier"),
+            Node(z, (c,), sp.Sum(a[i] * VU[i, c], (i, 0, L - 1)), "logits")]
+
+
 def loss_node() -> Node:
     total = _softmax_sum(z, e)
     return Node(ell, (), sp.log(total) - sp.Sum(Y[c] * z[c], (c, 0, C - 1)),
@@ -135,10 +148,14 @@ class Model:
     """The computation graph of one configuration: parameters, nodes in order, loss node.
 
     ``loss="abstract"`` stops at the context ``h`` with ``∂ℓ/∂h = G`` left symbolic.
+    ``contraction="classes"`` (linear classifier, cross-entropy) computes the same logits
+    through ``VU`` instead of ``h`` (``class_space_nodes``): the printer's cheaper order
+    when there are fewer classes than the width; the proofs reason about the default.
     """
 
     classifier: str
     loss: str = "cross_entropy"
+    contraction: str = "context"
 
     def __post_init__(self):
         if self.loss not in ("cross_entropy", "abstract"):
@@ -146,6 +163,13 @@ class Model:
                              f"'abstract'")
         if self.loss == "cross_entropy" and self.classifier not in CLASSIFIER_PARAMS:
             raise ValueError(f"unknown classifier {self.classifier!r}")
+        if self.contraction not in ("context", "classes"):
+            raise ValueError(f"unknown contraction {self.contraction!r}; expected 'context' "
+                             f"or 'classes'")
+        if self.contraction == "classes" and (self.classifier, self.loss) != (
+                "linear", "cross_entropy"):
+            raise ValueError(f"contraction='classes' needs the linear classifier with "
+                             f"cross-entropy, got {self.classifier!r} with {self.loss!r}")
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -157,4 +181,6 @@ class Model:
     def nodes(self) -> list[Node]:
         if self.loss == "abstract":
             return attention_nodes()
+        if self.contraction == "classes":
+            return attention_nodes()[:2] + class_space_nodes() + [loss_node()]
         return attention_nodes() + classifier_nodes(self.classifier) + [loss_node()]

@@ -223,3 +223,89 @@ def test_flat_fallback_helpers_add_per_token_values_into_words():
     want = [table[w] @ y[b] for b in range(3) for w in tokens[b] if w >= 0]
     np.testing.assert_allclose(_row_dot(table, data.flat_tokens, data.offsets, y,
                                         chunk_elements=6), want)
+
+
+def _ragged_problem(seed, n_words, n_classes, d, trainable):
+    """Ragged sentences (lengths 1..12, padding -1) over a vocabulary of ``n_words``."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, n_words, size=(300, 12))
+    for b, length in enumerate(rng.integers(1, 13, size=300)):
+        tokens[b, length:] = -1
+    data = numeric.Dataset(tokens, rng.integers(0, n_classes, 300), n_words, n_classes)
+    spec = numeric.ModelSpec(d=d, d_key=3, classifier="linear", trainable=trainable)
+    params = numeric.init_params(spec, data, seed=seed, query_scale=1.0, key_scale=1.0,
+                                 embedding_scale=1.0)
+    return params, data, spec
+
+
+@pytest.mark.parametrize("n_classes, d", [(2, 40), (5, 40), (3, 3)])
+@pytest.mark.parametrize("trainable", [("keys", "embeddings"),
+                                       ("keys", "embeddings", "classifier", "query")])
+def test_class_space_order_agrees_with_the_context_order(n_classes, d, trainable):
+    """The linear module's two printed contraction orders (``z = rows_a @ (V Uᵀ)`` and
+    ``z = (rows_a @ V) Uᵀ``) give the same loss and gradients to float64 rounding."""
+    from numeric._generated import linear
+    params, data, spec = _ragged_problem(3, 20, n_classes, d, trainable)
+    args = (data.flat_tokens, data.offsets, data.labels)
+    wrt = set(spec.param_names)
+    fw_h = linear.forward_context(*args, **params)
+    fw_c = linear.forward_classes(*args, **params)
+    assert "h" not in fw_c and "VU" in fw_c
+    np.testing.assert_allclose(fw_c["ell"], fw_h["ell"], rtol=1e-12)
+    by_h = linear.backward_context(fw_h, *args, **params, wrt=wrt)
+    by_c = linear.backward_classes(fw_c, *args, **params, wrt=wrt)
+    assert set(by_c) == set(by_h) == wrt
+    for name in wrt:
+        scale = np.abs(by_h[name]).max()
+        assert np.abs(by_c[name] - by_h[name]).max() <= 1e-12 * scale, name
+
+
+def test_the_cheaper_order_is_chosen_by_the_shapes():
+    """Through the classes when ``C < d`` and the ``(W, C)`` table is smaller than one
+    number per token; through the context otherwise (a wide vocabulary, or ``C ≥ d``)."""
+    from numeric._generated import linear
+    from numeric._generated._runtime import _class_space_cheaper
+    params, data, spec = _ragged_problem(4, 20, 2, 40, ("keys", "embeddings"))
+    tokens = data.flat_tokens
+    assert _class_space_cheaper(tokens, params["embeddings"], params["classifier"])
+    assert not _class_space_cheaper(tokens, np.zeros((tokens.size, 40)), params["classifier"])
+    assert not _class_space_cheaper(tokens, params["embeddings"], np.zeros((40, 40)))
+    fw = linear.forward(data.flat_tokens, data.offsets, data.labels, **params)
+    assert "VU" in fw
+    # the public forward keeps every intermediate of the model, the context included
+    assert numeric.forward(params, data, spec)["h"].shape == (len(data), 40)
+    np.testing.assert_allclose(numeric.context(params, data, spec),
+                               numeric.forward(params, data, spec)["h"])
+
+
+def test_class_space_logits_are_the_context_logits_symbolically():
+    """``Σ_i a[i] VU[i, c]`` with ``VU`` substituted is ``Σ_k U[c, k] h[k]`` with ``h``
+    substituted, as index-form expressions (the reassociation the printer relies on)."""
+    import sympy as sp
+
+    from symbolic.indexform import IExpr, canonical
+    from symbolic.model import VU, Model, h
+
+    def logits(model, inner):
+        nodes = {n.name: n for n in model.nodes}
+        z = nodes["z"].definition
+        table = nodes[inner]
+        return z.replace(lambda x: isinstance(x, sp.Indexed) and x.base == table.base,
+                         lambda x: table.definition.xreplace(dict(zip(table.indices,
+                                                                      x.indices))))
+    context = logits(Model("linear"), "h")
+    classes = logits(Model("linear", contraction="classes"), "VU")
+    assert context.has(h) is False and classes.has(VU) is False
+    difference = IExpr.from_sympy(sp.expand(context - classes)).terms
+    assert not canonical(difference).terms
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(classifier="mlp", contraction="classes"), "needs the linear classifier"),
+    (dict(classifier="linear", loss="abstract", contraction="classes"), "with cross-entropy"),
+    (dict(classifier="linear", contraction="rows"), "unknown contraction"),
+])
+def test_bad_contraction_is_named(kwargs, message):
+    from symbolic.model import Model
+    with pytest.raises(ValueError, match=message):
+        Model(**kwargs)

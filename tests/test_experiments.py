@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,25 @@ def test_worker_errors_reach_the_caller():
                                                           epochs=epoch, seed=0, out=Path(".")))
     with pytest.raises(ValueError, match="unknown model 'Attn-XX'"):
         ex.run_jobs([job(1)], 1, progress=False)
+
+
+def started_at(label, progress):
+    """A job that reports when it started (the clock is system-wide, so across processes)."""
+    return label, time.monotonic()
+
+
+def test_costliest_jobs_start_first_and_results_keep_their_order():
+    """One worker runs the jobs in the order they start: the costliest first (the cheap
+    one of cost 1 after the one of cost 5), yet the results come back in the jobs' order;
+    without a cost, a job's epochs are its cost."""
+    jobs = [ex.Job("cheap", 1, started_at, dict(label="cheap"), cost=1.0),
+            ex.Job("costly", 1, started_at, dict(label="costly"), cost=5.0),
+            ex.Job("long", 3, started_at, dict(label="long"))]
+    assert [job.expected_cost for job in jobs] == [1.0, 5.0, 3.0]
+    (first, t_cheap), (second, t_costly), (third, t_long) = ex.run_jobs(jobs, 1,
+                                                                         progress=False)
+    assert (first, second, third) == ("cheap", "costly", "long")
+    assert t_costly < t_long < t_cheap
 
 
 def test_short_runs_validate_at_the_end(tmp_path):

@@ -56,3 +56,13 @@ def _one_hot(labels, n_classes, dtype):
     out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1
     return out
+
+
+def _class_space_cheaper(tokens, embeddings, classifier):
+    """Whether the logits are cheaper through the classes, ``z = rows_a @ (V Uᵀ)``, than
+    through the context, ``z = (rows_a @ V) Uᵀ``: the table ``V Uᵀ`` costs ``W·C·d``
+    multiply-adds where the context costs ``N·d`` (one ``d``-wide row per token), and every
+    later product then reads ``C`` numbers per token or word instead of ``d``."""
+    n_words, width = embeddings.shape
+    n_classes = classifier.shape[0]
+    return n_classes < width and n_words * n_classes < tokens.shape[0]

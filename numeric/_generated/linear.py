@@ -7,10 +7,10 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 
 import numpy as np
 
-from numeric._generated._runtime import _one_hot, _rows, _scatter_product, _segment_softmax
+from numeric._generated._runtime import _class_space_cheaper, _one_hot, _rows, _scatter_product, _segment_softmax
 
 
-def forward(tokens, offsets, labels, embeddings, keys, query, classifier):
+def forward_context(tokens, offsets, labels, embeddings, keys, query, classifier):
     """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
     s = (query @ keys.T)[tokens]
@@ -26,19 +26,17 @@ def forward(tokens, offsets, labels, embeddings, keys, query, classifier):
     log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
     P = np.exp(z - log_Z_z)
     ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
-    return {"s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P}
+    return {"s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P, "rows_a": rows_a}
 
 
-def backward(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):
+def backward_context(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):
     """Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""
     P = fw["P"]
-    a = fw["a"]
     h = fw["h"]
     n_sentences = labels.shape[0]
-    n_words = embeddings.shape[0]
     Y = _one_hot(labels, P.shape[1], P.dtype)
     grads = {}
-    rows_a = _rows(a, tokens, offsets, n_words)
+    rows_a = fw["rows_a"]
     # g_z[c] = P[c] - Y[c]
     g_z = (P - Y) / n_sentences
     if wrt & {"embeddings", "keys", "query"}:
@@ -62,3 +60,72 @@ def backward(fw, tokens, offsets, labels, embeddings, keys, query, classifier, w
         # ∂ℓ/∂U[c, k] = g_z[c]*h[k]
         grads["classifier"] = g_z.T @ h
     return grads
+
+
+def forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier):
+    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
+    # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
+    s = (query @ keys.T)[tokens]
+    # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
+    a = _segment_softmax(s, offsets)
+    # VU[i, c] = Sum(U[c, k]*V[i, k], (k, 0, d - 1))
+    VU = (classifier @ embeddings.T).T
+    # z[c] = Sum(VU[i, c]*a[i], (i, 0, L - 1))
+    rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
+    z = rows_a @ VU
+    # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
+    z_max = z.max(axis=1, keepdims=True)
+    log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
+    P = np.exp(z - log_Z_z)
+    ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
+    return {"s": s, "a": a, "VU": VU, "z": z, "ell": ell, "P": P, "rows_a": rows_a}
+
+
+def backward_classes(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):
+    """Mean-loss gradient ``∂L/∂θ`` for the parameters named in ``wrt``."""
+    P = fw["P"]
+    VU = fw["VU"]
+    z = fw["z"]
+    n_sentences = labels.shape[0]
+    Y = _one_hot(labels, P.shape[1], P.dtype)
+    grads = {}
+    rows_a = fw["rows_a"]
+    # g_z[c] = P[c] - Y[c]
+    g_z = (P - Y) / n_sentences
+    # Σ_(b,i): token = w of a[i] g_z[…], shared by the gradients below
+    g_z_words = rows_a.T @ g_z
+    if wrt & {"classifier", "embeddings"}:
+        # w_VU[w] = Σ_(b,i): token = w of g_VU[i, c] = a[i]*g_z[c]
+        w_VU = g_z_words
+    if wrt & {"keys", "query"}:
+        # w_s[w] = Σ_(b,i): token = w of g_s[i] = Sum(VU[i, c]*a[i]*g_z[c], (c, 0, C - 1)) - Sum(a[i]*g_z[c]*z[c], (c, 0, C - 1))
+        w_s = np.einsum("wc,wc->w", g_z_words, VU) - rows_a.T @ (np.einsum("bc,bc->b", g_z, z))
+    if "embeddings" in wrt:
+        # ∂ℓ/∂V[i, k] = Sum(U[c, k]*g_VU[i, c], (c, 0, C - 1))
+        grads["embeddings"] = w_VU @ classifier
+    if "keys" in wrt:
+        # ∂ℓ/∂K[i, r] = g_s[i]*q[r]
+        grads["keys"] = np.einsum("w,r->wr", w_s, query)
+    if "query" in wrt:
+        # ∂ℓ/∂q[r] = Sum(K[i, r]*g_s[i], (i, 0, L - 1))
+        grads["query"] = w_s @ keys
+    if "classifier" in wrt:
+        # ∂ℓ/∂U[c, k] = Sum(V[i, k]*g_VU[i, c], (i, 0, L - 1))
+        grads["classifier"] = w_VU.T @ embeddings
+    return grads
+
+
+def forward(tokens, offsets, labels, embeddings, keys, query, classifier):
+    """Forward pass in the cheaper contraction order (``_class_space_cheaper``): through the
+    classes (``forward_classes``: no context ``h``) or through the context (``forward_context``,
+    every intermediate of the model)."""
+    if _class_space_cheaper(tokens, embeddings, classifier):
+        return forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier)
+    return forward_context(tokens, offsets, labels, embeddings, keys, query, classifier)
+
+
+def backward(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):
+    """Mean-loss gradient ``∂L/∂θ`` in the contraction order ``fw`` was computed in."""
+    if "VU" in fw:
+        return backward_classes(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt)
+    return backward_context(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt)
