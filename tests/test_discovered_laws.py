@@ -11,7 +11,7 @@ import pytest
 import sympy as sp
 
 import numeric
-from numeric.campaign import Config, build
+from numeric.campaign import Config, WrongSign, build
 from numeric.integrate import integrate_flow
 from proofs.conjecture import GENERIC, Example, _components, candidate_law, instance
 from symbolic.discover import coordinate_symbol
@@ -214,24 +214,13 @@ def across_report(trainable=FC, d=4, n_classes=3, seed=3, t_end=2.0):
     return next(r for r in check_laws(traj, 1e-6) if r.law == ACROSS), traj
 
 
-def _wrong_entry(monkeypatch, name, at, factor=-1.0):
-    engine = numeric.value_and_gradient
-
-    def wrong(params, data, spec, wrt=None):
-        loss, grad = engine(params, data, spec, wrt=wrt)
-        g = np.array(grad[name])
-        g[at] *= factor
-        return loss, dict(grad, **{name: g})
-    monkeypatch.setattr(numeric, "value_and_gradient", wrong)
-
-
-def test_embedding_across_classifier_holds_and_a_wrong_sign_violates_it(monkeypatch):
+def test_embedding_across_classifier_holds_and_a_wrong_sign_violates_it():
     report, _ = across_report()
     conditions = {c.name: c for c in report.conditions}
     assert conditions["N"].measured == 2.0            # d − rank{U_c − U_0} = 4 − 2
     assert report.verdict == "holds" and report.drift < 1e-9, report.to_dict()
-    _wrong_entry(monkeypatch, "embeddings", (0, 0))
-    report, _ = across_report()
+    with WrongSign("embeddings", (0, 0)).applied():
+        report, _ = across_report()
     assert report.verdict == "violated" and report.drift > 1e-3, report.to_dict()
 
 
