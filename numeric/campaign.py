@@ -313,7 +313,9 @@ class WrongSign:
 
     @contextlib.contextmanager
     def applied(self):
-        """Patch ``numeric.value_and_gradient`` (what the integrators call) in this process."""
+        """Patch ``numeric.value_and_gradient`` in this process: what the adaptive flow and
+        RK4 call (the campaign's integrator). ``gradient_descent`` calls the engine's
+        unchecked entry point on its own iterates, so it is not patched."""
         import numeric
 
         engine = numeric.value_and_gradient
