@@ -123,13 +123,21 @@ class Dataset:
 
     @cached_property
     def flat_tokens(self) -> np.ndarray:
-        """The real tokens (padding dropped), sentence after sentence: ``(N,)``."""
-        return self.tokens[self.mask]
+        """The real tokens (padding dropped), sentence after sentence: ``(N,)``, in the
+        index dtype SciPy's sparse matrices use for this batch (``_index_dtype``)."""
+        return self.tokens[self.mask].astype(self._index_dtype)
 
     @cached_property
     def offsets(self) -> np.ndarray:
         """``flat_tokens[offsets[b]:offsets[b + 1]]`` are sentence ``b``'s tokens: ``(S + 1,)``."""
-        return np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        return np.concatenate([[0], np.cumsum(self.lengths)]).astype(self._index_dtype)
+
+    @cached_property
+    def _index_dtype(self) -> np.dtype:
+        # SciPy stores CSR indices as int32 whenever they fit and would otherwise convert
+        # int64 ones on every construction (a token-sized copy per step).
+        fits = max(self.n_words, int(self.mask.sum())) < np.iinfo(np.int32).max
+        return np.dtype(np.int32 if fits else np.int64)
 
     def scatter(self, dtype=np.float64) -> sp.csr_matrix:
         """Sparse ``(W, S·L)`` 0/1 matrix adding per-position values into their words."""
