@@ -420,6 +420,25 @@ def _row_dot(table, tokens, offsets, y, chunk_elements=2**20):
     return out
 
 
+def _log_sum_exp(z):
+    """``log Σ_c e^{z_c}`` per row ``(S, 1)``, the row's largest ``z`` subtracted first so that
+    every exponent is ≤ 0."""
+    z_max = _row_reduce(np.maximum, z)
+    return z_max + np.log(_row_reduce(np.add, np.exp(z - z_max)))
+
+
+def _row_reduce(ufunc, x, columns_below=8):
+    """``ufunc.reduce(x, axis=1)`` as an ``(S, 1)`` column. A short class axis is reduced
+    column by column: the same left-to-right order NumPy uses below 8 terms, at about a
+    twentieth of the cost of NumPy's per-row reduction over 4 logits."""
+    if x.shape[1] >= columns_below:
+        return ufunc.reduce(x, axis=1, keepdims=True)
+    out = x[:, :1].copy()
+    for c in range(1, x.shape[1]):
+        ufunc(out[:, 0], x[:, c], out=out[:, 0])
+    return out
+
+
 def _one_hot(labels, n_classes, dtype):
     out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1
@@ -547,8 +566,7 @@ class _ModulePrinter(_Printer):
         self.emit(f"{name} = _segment_softmax({arg}, offsets)")
 
     def cross_entropy(self, node: Node):
-        self.emit("z_max = z.max(axis=1, keepdims=True)")
-        self.emit("log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))")
+        self.emit("log_Z_z = _log_sum_exp(z)")
         self.emit("P = np.exp(z - log_Z_z)")
         self.emit("ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]")
 

@@ -280,11 +280,10 @@ def text_mutants(path: str, source: str) -> list[tuple[int, int, int, str, str]]
 #: The bugs issue 9 names, as exact text replacements ``(file, old, new, name)``; each must be
 #: killed (``--named`` runs them all). ``old`` must occur exactly once in the file.
 NAMED = [
-    ("symbolic/printer.py", "np.exp(s - np.repeat(np.maximum.reduceat(s, starts), lengths))",
-     "np.exp(s)", "softmax without the row maximum"),
-    ("symbolic/printer.py", 'self.emit("z_max = z.max(axis=1, keepdims=True)")',
-     'self.emit("z_max = 0.0 * z.max(axis=1, keepdims=True)")',
-     "log-sum-exp without the row maximum"),
+    ("symbolic/printer.py", "a = s - np.repeat(np.maximum.reduceat(s, starts), lengths)",
+     "a = s.copy()", "softmax without the row maximum"),
+    ("symbolic/printer.py", "z_max = _row_reduce(np.maximum, z)",
+     "z_max = 0.0 * _row_reduce(np.maximum, z)", "log-sum-exp without the row maximum"),
     # "padding left in the row maximum" has no counterpart since the softmax runs over real
     # tokens only (segments); tests/test_kill_engine.py keeps its regression test.
     ("numeric/campaign.py", "return 10 * max(n_steps, 1) * rtol",

@@ -7,7 +7,7 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 
 import numpy as np
 
-from numeric._generated._runtime import _class_space_cheaper, _one_hot, _rows, _scatter_product, _segment_softmax
+from numeric._generated._runtime import _class_space_cheaper, _log_sum_exp, _one_hot, _rows, _scatter_product, _segment_softmax
 
 
 def forward_context(tokens, offsets, labels, embeddings, keys, query, classifier):
@@ -22,8 +22,7 @@ def forward_context(tokens, offsets, labels, embeddings, keys, query, classifier
     # z[c] = Sum(U[c, k]*h[k], (k, 0, d - 1))
     z = h @ classifier.T
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
-    z_max = z.max(axis=1, keepdims=True)
-    log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
+    log_Z_z = _log_sum_exp(z)
     P = np.exp(z - log_Z_z)
     ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
     return {"s": s, "a": a, "h": h, "z": z, "ell": ell, "P": P, "rows_a": rows_a}
@@ -74,8 +73,7 @@ def forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier
     rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
     z = rows_a @ VU
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
-    z_max = z.max(axis=1, keepdims=True)
-    log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
+    log_Z_z = _log_sum_exp(z)
     P = np.exp(z - log_Z_z)
     ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
     return {"s": s, "a": a, "VU": VU, "z": z, "ell": ell, "P": P, "rows_a": rows_a}

@@ -7,7 +7,7 @@ Derived by SymPy in index form (symbolic/derive.py), printed by symbolic/printer
 
 import numpy as np
 
-from numeric._generated._runtime import _one_hot, _rows, _scatter_product, _segment_softmax
+from numeric._generated._runtime import _log_sum_exp, _one_hot, _rows, _scatter_product, _segment_softmax
 
 
 def forward(tokens, offsets, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias):
@@ -26,8 +26,7 @@ def forward(tokens, offsets, labels, embeddings, keys, query, hidden_weight, hid
     # z[c] = b2[c] + Sum(W2[c, n]*o[n], (n, 0, H - 1))
     z = output_bias + o @ output_weight.T
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
-    z_max = z.max(axis=1, keepdims=True)
-    log_Z_z = z_max + np.log(np.exp(z - z_max).sum(axis=1, keepdims=True))
+    log_Z_z = _log_sum_exp(z)
     P = np.exp(z - log_Z_z)
     ell = log_Z_z[:, 0] - z[np.arange(z.shape[0]), labels]
     return {"s": s, "a": a, "h": h, "u": u, "o": o, "z": z, "ell": ell, "P": P, "rows_a": rows_a}
