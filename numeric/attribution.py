@@ -55,6 +55,12 @@ class Adapter:
         """``(first_order(p, d), remainder(p, d))``."""
         return self.first_order(p, d), self.remainder(p, d)
 
+    def step_parts(self, p, new):
+        """Both parts of the step ``θ → θ_new``: ``Δθ = θ_new − θ`` only for the arrays the
+        printed functions read."""
+        read = {BASES.get(a[1:]) for a in self._first_args + self._rest_args}
+        return self.first_order_and_remainder(p, {n: new[n] - p[n] for n in read if n in p})
+
     def _shape(self, x):
         """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
         x = np.asarray(x)
@@ -83,25 +89,43 @@ class SenAdapter(Adapter):
         if getattr(self, "_at", None) is None or any(x is not y for x, y in zip(at, self._at)):
             q = p["query"]
             s = p["keys"] @ q
-            c = laws._common_score(s[None], self.nontopics)[0]
             sn = s[self.nontopics]
-            w = np.exp(sn - sn.max())
+            top = sn.max()
+            e = np.exp(sn - top)
+            c = top + np.log(e.mean())   # laws._common_score, from the same exponentials
             self._at, self._cache = at, (
                 {"V": p["embeddings"][self.topics], "s": s[self.topics], "c": c, "m": self.m,
-                 "q2": float(q @ q)}, w / w.sum())
+                 "q2": float(q @ q)}, e / e.sum())
         return self._cache
 
     def arrays(self, p, d) -> dict:
+        return self._arrays(p, d["keys"] @ p["query"], d["embeddings"][self.topics])
+
+    def _arrays(self, p, ds, dV) -> dict:
+        """The printed functions' arguments at θ for the step ``Δs = ΔK q`` and the topic
+        rows ``dV`` of ``ΔV``."""
         values, w = self._state(p)
-        ds = d["keys"] @ p["query"]
         self._c_parts = (w, ds[self.nontopics])
-        return {**values, "dV": d["embeddings"][self.topics], "ds": ds[self.topics],
-                "dc": w @ ds[self.nontopics]}
+        return {**values, "dV": dV, "ds": ds[self.topics], "dc": w @ self._c_parts[1]}
 
     def first_order_and_remainder(self, p, d):
         """Both parts of one step from one set of arrays (``Δs = ΔK q``, the topic rows of
         ``ΔV``, ``Δc``), which ``first_order`` and ``remainder`` would each recompute."""
-        env = self.arrays(p, d)
+        return self._parts(self.arrays(p, d))
+
+    def step_parts(self, p, new):
+        """Both parts of the step ``θ → θ_new``, differencing only the keys and the topic
+        rows of the embeddings (the (W, d) embedding step is never formed)."""
+        dV = new["embeddings"][self.topics] - p["embeddings"][self.topics]
+        buffer = getattr(self, "_dK", None)
+        if buffer is None or buffer.shape != p["keys"].shape:
+            buffer = self._dK = np.empty_like(p["keys"], dtype=np.float64)
+        # into one buffer kept across steps: a fresh (W, d_key) array each step cost more
+        # in page faults than the subtraction itself
+        dK = np.subtract(new["keys"], p["keys"], out=buffer)
+        return self._parts(self._arrays(p, dK @ p["query"], dV))
+
+    def _parts(self, env):
         first = self._shape(self._first(**{a: env[a] for a in self._first_args}))
         return first, self._remainder_of(env)
 

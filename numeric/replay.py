@@ -401,8 +401,7 @@ class StepDrift:
             return None
         p = _f64(params)
         if self.prev is not None:
-            d = {n: p[n] - self.prev[n] for n in p}
-            first, rest = self.adapter.first_order_and_remainder(self.prev, d)
+            first, rest = self.adapter.step_parts(self.prev, p)
             self.sums["assumptions"] = self.sums["assumptions"] + first
             self.sums["discretisation"] = self.sums["discretisation"] + rest
             self.steps += 1
