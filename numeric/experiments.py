@@ -5,7 +5,7 @@ epoch), writes its figures (PNG and PDF) and ``results.json`` into ``out`` and r
 results as a dict; wall times go to ``timings.json`` beside it. The same seed gives the same
 ``results.json``, byte for byte, however the runs are scheduled: the independent models of
 an experiment run one after the other in this process (``jobs=None``) or in ``jobs`` worker
-processes with one combined progress bar (``run_jobs``).
+processes with one combined progress bar (``run_jobs``; ``jobs="auto"``: ``worker_count``).
 
 The SEN curve (persisting identity, keys starting at 0 and embeddings near 0):
 ``‖q‖‖v_t‖ = sqrt(2 (s_t + (e^{s_t} − 1)/m))``.
@@ -235,14 +235,39 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def check_jobs(jobs) -> int | None:
-    """``None`` (this process) or a positive integer number of worker processes."""
-    if jobs is None:
-        return None
+#: ``jobs="auto"``: the worker count ``worker_count`` picks for the cores available.
+AUTO = "auto"
+
+
+def check_jobs(jobs) -> int | str | None:
+    """``None`` (this process), ``"auto"`` or a positive integer number of worker processes."""
+    if jobs is None or (isinstance(jobs, str) and jobs == AUTO):
+        return jobs
     if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer (worker processes) or None, "
-                         f"got {jobs!r}")
+        raise ValueError(f"jobs must be a positive integer (worker processes), {AUTO!r} or "
+                         f"None, got {jobs!r}")
     return int(jobs)
+
+
+def worker_count(jobs: list[Job], cores: int) -> int:
+    """Worker processes for ``jobs`` on ``cores`` cores: one per core, or one per job when
+    the cores shared by all jobs are expected to finish sooner than one worker per core
+    taking the costliest job first (three runs of costs 1.5, 1, 1 on two cores: 1.75
+    against 2). Shared cores finish at ``max(Σ cost / cores, largest cost)``."""
+    costs = sorted((job.expected_cost for job in jobs), reverse=True)
+    workers = max(1, min(cores, len(costs)))
+    loads = [0.0] * workers
+    for cost in costs:   # longest processing time first, each to the least loaded worker
+        loads[loads.index(min(loads))] += cost
+    shared = max(sum(costs) / cores, costs[0]) if costs else 0.0
+    # sharing costs a little (cache, switches, one more start-up): only for a clear gain
+    return len(costs) if shared < 0.95 * max(loads, default=0.0) else workers
+
+
+def _workers(jobs, job_list: list[Job]) -> int | None:
+    """``check_jobs(jobs)`` with ``"auto"`` resolved for this machine's cores."""
+    jobs = check_jobs(jobs)
+    return worker_count(job_list, available_cores()) if jobs == AUTO else jobs
 
 
 def run_jobs(jobs: list[Job], n_jobs: int | None = None, *, progress=True,
@@ -250,12 +275,13 @@ def run_jobs(jobs: list[Job], n_jobs: int | None = None, *, progress=True,
     """``[job.task(**job.kwargs) for job in jobs]``, in order.
 
     ``n_jobs=None``: one after the other in this process, each with its own progress bar.
+    ``n_jobs="auto"``: as many as ``worker_count`` picks for the cores available.
     ``n_jobs=N``: in ``min(N, len(jobs))`` fresh worker processes (spawned, one BLAS thread
     each, so the numbers do not depend on ``N``) with one combined progress bar; a worker's
     exception is raised here. Jobs start costliest first (``Job.cost``; longest-processing-
     time order: with three runs on two cores the longest then never waits for a free core).
     """
-    n_jobs = check_jobs(n_jobs)
+    n_jobs = _workers(n_jobs, jobs)
     if n_jobs is None:
         return [job.task(**job.kwargs, progress=progress) for job in jobs]
     context = multiprocessing.get_context("spawn")
@@ -381,7 +407,7 @@ def _claims_output(run):
 @_claims_output
 def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
                   data: Splits | None = None, models=tuple(MODELS), progress=True,
-                  jobs: int | None = None) -> dict:
+                  jobs: int | str | None = None) -> dict:
     """Attn-FC, Attn-TC and Attn-TL on the synthetic data with the paper's settings.
 
     Per model: SEN figure, loss curve, final distributions; ``results.json`` with test
@@ -389,14 +415,15 @@ def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
     ``run_jobs`` (the models are independent).
     """
     out = _folder(out)
-    jobs = check_jobs(jobs)
+    check_jobs(jobs)
     data = data or synthetic_topic_data(seed)
     results = {"experiment": "synthetic", "seed": seed, "epochs": epochs, "lr": LR,
                "data": _describe(data), "models": {}}
-    runs = run_jobs([Job(name, epochs, synthetic_model, dict(
+    tasks = [Job(name, epochs, synthetic_model, dict(
         name=name, data=data, epochs=epochs, seed=seed, out=out),
-        cost=epochs * EPOCH_COST[MODELS[name][0]]) for name in models],
-        jobs, progress=progress, desc="synthetic")
+        cost=epochs * EPOCH_COST[MODELS[name][0]]) for name in models]
+    jobs = _workers(jobs, tasks)
+    runs = run_jobs(tasks, jobs, progress=progress, desc="synthetic")
     results["models"] = {name: entry for name, (entry, _) in zip(models, runs)}
     _write_timings(out, jobs, {name: seconds for name, (_, seconds) in zip(models, runs)})
     return _write(out, results)
@@ -434,7 +461,7 @@ def epochs_to_threshold(loss: np.ndarray, threshold: float = LOSS_THRESHOLD) -> 
 @_claims_output
 def run_ablation(out, *, epochs: int = ABLATION_EPOCHS, seed: int = 0,
                  data: Splits | None = None, threshold: float = LOSS_THRESHOLD,
-                 progress=True, jobs: int | None = None) -> dict:
+                 progress=True, jobs: int | str | None = None) -> dict:
     """Attn-FC and Attn-TC with keys frozen, embeddings frozen, or both trained.
 
     Embeddings start at N(0, 0.1²). Loss, mean topic score and mean topic ‖v‖ on shared
@@ -442,15 +469,17 @@ def run_ablation(out, *, epochs: int = ABLATION_EPOCHS, seed: int = 0,
     ``jobs``: see ``run_jobs`` (the six runs are independent).
     """
     out = _folder(out)
-    jobs = check_jobs(jobs)
+    check_jobs(jobs)
     data = data or synthetic_topic_data(seed)
     results = {"experiment": "ablation", "seed": seed, "epochs": epochs, "lr": LR,
                "embedding_scale": 0.1, "loss_threshold": threshold,
                "data": _describe(data), "runs": {}}
     keys = [(name, variant) for name in ("Attn-FC", "Attn-TC") for variant in ABLATION_VARIANTS]
-    runs = run_jobs([Job(f"{name}, {variant}", epochs, ablation_run, dict(
+    tasks = [Job(f"{name}, {variant}", epochs, ablation_run, dict(
         name=name, variant=variant, data=data, epochs=epochs, seed=seed, threshold=threshold))
-        for name, variant in keys], jobs, progress=progress, desc="ablation")
+        for name, variant in keys]
+    jobs = _workers(jobs, tasks)
+    runs = run_jobs(tasks, jobs, progress=progress, desc="ablation")
     curves = {}
     for key, (entry, curve, _) in zip(keys, runs):
         results["runs"][", ".join(key)] = entry
@@ -550,7 +579,7 @@ def word_scores(params, data: Dataset) -> np.ndarray:
 @_claims_output
 def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed: int = 0,
             data: Splits | None = None, eval_every: int = SST_EVAL_EVERY,
-            patience: int = SST_PATIENCE, progress=True, jobs: int | None = None) -> dict:
+            patience: int = SST_PATIENCE, progress=True, jobs: int | str | None = None) -> dict:
     """Attn-FC (width 200) and Attn-TC (width 100) on SST-2 or SST-5, early stopping.
 
     Per model: SEN figure of the ``SST_TOP_WORDS`` words with the largest scores (``m`` per
@@ -559,7 +588,7 @@ def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed
     ``jobs``: see ``run_jobs`` (the two models are independent).
     """
     out = _folder(out)
-    jobs = check_jobs(jobs)
+    check_jobs(jobs)
     for name, value in (("eval_every", eval_every), ("patience", patience)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -570,10 +599,12 @@ def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed
     results = {"experiment": task, "seed": seed, "max_epochs": epochs, "lr": LR,
                "eval_every": eval_every, "patience": patience, "data": _describe(data),
                "uniform_pick_purity": uniform, "models": {}}
-    runs = run_jobs([Job(f"{task} {name}", epochs, sst_model, dict(
+    tasks = [Job(f"{task} {name}", epochs, sst_model, dict(
         name=name, width=width, task=task, data=data, epochs=epochs, seed=seed,
         eval_every=eval_every, patience=patience, uniform=uniform, out=out))
-        for name, width in SST_WIDTH.items()], jobs, progress=progress, desc=task)
+        for name, width in SST_WIDTH.items()]
+    jobs = _workers(jobs, tasks)
+    runs = run_jobs(tasks, jobs, progress=progress, desc=task)
     for name, (entry, _) in zip(SST_WIDTH, runs):
         results["models"][name] = entry
     _write_timings(out, jobs, {name: seconds for name, (_, seconds) in zip(SST_WIDTH, runs)})

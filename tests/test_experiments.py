@@ -233,6 +233,21 @@ def test_bad_jobs_are_rejected(tmp_path):
             ex.run_synthetic(tmp_path, epochs=1, data=tiny_sst(), progress=False, jobs=bad)
 
 
+def test_auto_worker_count_shares_the_cores_only_where_that_finishes_sooner():
+    """Costs 1.5, 1, 1 on two cores: one worker per core ends at 2 (the two cheap runs one
+    after the other), three sharing the cores at 1.75, so three; six equal runs or two runs
+    balance on two workers; one core or one job: one worker."""
+    def jobs(*costs):
+        return [ex.Job(f"run {n}", 1, started_at, cost=c) for n, c in enumerate(costs)]
+    assert ex.worker_count(jobs(1.5, 1, 1), 2) == 3
+    assert ex.worker_count(jobs(*[1] * 6), 2) == 2
+    assert ex.worker_count(jobs(1, 1), 2) == 2
+    assert ex.worker_count(jobs(3, 1, 1), 2) == 2      # the longest run alone sets the end
+    assert ex.worker_count(jobs(1.5, 1, 1), 1) == 1
+    assert ex.worker_count(jobs(1), 4) == 1
+    assert ex.check_jobs("auto") == "auto"
+
+
 def test_worker_errors_reach_the_caller():
     def job(epoch):
         return ex.Job("bad", 1, ex.synthetic_model, dict(name="Attn-XX", data=tiny_sst(),
