@@ -321,7 +321,7 @@ def context_gradient_mlp(fw, labels, hidden_weight, output_weight, **_):
     # g_o[n] = Sum(W2[c, n]*g_z[c], (c, 0, C - 1))
     g_o = g_z @ output_weight
     # g_u[n] = Heaviside(u[n])*g_o[n]
-    g_u = np.heaviside(u, 0.0) * g_o
+    g_u = (u > 0) * g_o
     # g_h[k] = Sum(W1[n, k]*g_u[n], (n, 0, H - 1))
     g_h = g_u @ hidden_weight
     return g_h

@@ -13,7 +13,7 @@ from numeric._generated._runtime import _class_space_cheaper, _log_sum_exp, _one
 def forward_context(tokens, offsets, labels, embeddings, keys, query, classifier):
     """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
-    s = (query @ keys.T)[tokens]
+    s = np.take(query @ keys.T, tokens, axis=0)
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     a = _segment_softmax(s, offsets)
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
@@ -64,7 +64,7 @@ def backward_context(fw, tokens, offsets, labels, embeddings, keys, query, class
 def forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier):
     """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
-    s = (query @ keys.T)[tokens]
+    s = np.take(query @ keys.T, tokens, axis=0)
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     a = _segment_softmax(s, offsets)
     # VU[i, c] = Sum(U[c, k]*V[i, k], (k, 0, d - 1))

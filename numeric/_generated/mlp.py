@@ -13,7 +13,7 @@ from numeric._generated._runtime import _log_sum_exp, _one_hot, _rows, _scatter_
 def forward(tokens, offsets, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias):
     """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
-    s = (query @ keys.T)[tokens]
+    s = np.take(query @ keys.T, tokens, axis=0)
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     a = _segment_softmax(s, offsets)
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
@@ -49,7 +49,7 @@ def backward(fw, tokens, offsets, labels, embeddings, keys, query, hidden_weight
         g_o = g_z @ output_weight
     if wrt & {"embeddings", "hidden_bias", "hidden_weight", "keys", "query"}:
         # g_u[n] = Heaviside(u[n])*g_o[n]
-        g_u = np.heaviside(u, 0.0) * g_o
+        g_u = (u > 0) * g_o
     if wrt & {"embeddings", "keys", "query"}:
         # g_h[k] = Sum(W1[n, k]*g_u[n], (n, 0, H - 1))
         g_h = g_u @ hidden_weight
