@@ -64,15 +64,28 @@ def value_and_gradient(params, data: Dataset, spec: ModelSpec, wrt=None):
                                         spec, wrt)
 
 
-def unchecked_value_and_gradient(p, data: Dataset, spec: ModelSpec, wrt: frozenset):
+def unchecked_value_and_gradient(p, data: Dataset, spec: ModelSpec, wrt: frozenset,
+                                 attention=None):
     """``value_and_gradient`` without validating ``p``: for an integrator that validated its
     start and makes every later iterate itself (right names, shapes and dtype; a value that
     overflowed shows as a non-finite loss). The finiteness scan of every (W, d) table per
-    step costs about a fifth of an SST gradient."""
+    step costs about a fifth of an SST gradient. ``attention``: ``fixed_attention`` of a run
+    whose iterates all share ``p``'s keys and query."""
     module = _MODULES[spec.classifier]
-    fw = module.forward(data.flat_tokens, data.offsets, data.labels, **p)
+    fw = module.forward(data.flat_tokens, data.offsets, data.labels, **p, attention=attention)
     grads = module.backward(fw, data.flat_tokens, data.offsets, data.labels, **p, wrt=wrt)
     return float(fw["ell"].mean()), grads
+
+
+def fixed_attention(p, data: Dataset, spec: ModelSpec):
+    """The printed ``scores_and_attention`` at ``p`` when ``spec`` trains none of the
+    parameters it reads (keys and query): constant along the run, so computed once; else
+    ``None``."""
+    module = _MODULES[spec.classifier]
+    if set(module.ATTENTION_ARGUMENTS) & set(spec.trained):
+        return None
+    return module.scores_and_attention(data.flat_tokens, data.offsets,
+                                       *(p[name] for name in module.ATTENTION_ARGUMENTS))
 
 
 def loss(params, data: Dataset, spec: ModelSpec) -> float:

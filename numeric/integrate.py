@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import numeric
-from numeric.engine import unchecked_value_and_gradient
+from numeric.engine import fixed_attention, unchecked_value_and_gradient
 from numeric.model import Dataset, ModelSpec, check_params, integer
 from numeric.trajectory import ROW_FROZEN, Trajectory
 
@@ -77,7 +77,7 @@ def gradient_descent(params, data: Dataset, spec: ModelSpec, lr: float, steps: i
     lr = _positive("lr", lr)
     decay, beta = _non_negative("weight_decay", weight_decay), _momentum(momentum)
     decoupled = _flag("decoupled", decoupled)
-    step = _gd_stepper(decay, decoupled, beta) if decay or beta else _gd_step
+    step = _gd_stepper(decay, decoupled, beta) if decay or beta else _plain_gd_stepper()
     return _fixed_step(params, data, spec, lr, steps, step, record_every, callback,
                        progress, desc or "gradient descent", frozen_rows)
 
@@ -172,12 +172,26 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
                       dense=lambda t: unflatten(sol.sol(t)), frozen_rows=rows or {})
 
 
-def _gd_step(p, data, spec, h, rows):
+def _plain_gd_stepper():
+    """``_gd_step`` for one run; a run that trains neither keys nor query computes their
+    scores and attention once, at its start (``fixed_attention``), and reuses them."""
+    start: dict = {}
+
+    def step(p, data, spec, h, rows):
+        if not start:   # the first call gets _fixed_step's validated start
+            start["attention"] = fixed_attention(p, data, spec)
+        return _gd_step(p, data, spec, h, rows, start["attention"])
+
+    return step
+
+
+def _gd_step(p, data, spec, h, rows, attention=None):
     """``θ + h·(−∇L)`` on the trained arrays, computed inside the gradient arrays the engine
     has just made (bitwise the same as ``p + h * (−g)``, without two full-size temporaries
     per array: a (W, d) update is memory-bound); frozen rows keep their values."""
     # p is _fixed_step's validated start or an iterate this function made
-    loss, grad = unchecked_value_and_gradient(p, data, spec, frozenset(spec.trained))
+    loss, grad = unchecked_value_and_gradient(p, data, spec, frozenset(spec.trained),
+                                              attention)
     new, seen = dict(p), set()
     for name, g in grad.items():
         if not (isinstance(g, np.ndarray) and g.flags.writeable and g.base is None

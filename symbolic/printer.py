@@ -460,13 +460,13 @@ def _class_space_cheaper(tokens, embeddings, classifier):
 #: The cost-based choice between the two printed contraction orders of the linear classifier.
 DISPATCH = '''
 
-def forward(tokens, offsets, labels, {args}):
+def forward(tokens, offsets, labels, {args}, attention=None):
     """Forward pass in the cheaper contraction order (``_class_space_cheaper``): through the
     classes (``forward_classes``: no context ``h``) or through the context (``forward_context``,
     every intermediate of the model)."""
     if _class_space_cheaper(tokens, embeddings, classifier):
-        return forward_classes(tokens, offsets, labels, {args})
-    return forward_context(tokens, offsets, labels, {args})
+        return forward_classes(tokens, offsets, labels, {args}, attention)
+    return forward_context(tokens, offsets, labels, {args}, attention)
 
 
 def backward(fw, tokens, offsets, labels, {args}, wrt):
@@ -500,12 +500,61 @@ class _ModulePrinter(_Printer):
         """The vocabulary size, read off the first per-token parameter."""
         return next(f"{p.name}.shape[0]" for p in self.der.model.params if p.per_token)
 
-    def forward(self):
-        self.emit(f"def forward{self.suffix}(tokens, offsets, labels, {self.param_args}):", 0)
-        self.emit('"""Forward pass over sentences ``b`` (real tokens only, CSR layout): every '
-                  'intermediate."""')
+    def attention_nodes(self) -> list[Node]:
+        """The nodes up to the softmax over tokens (scores and attention): they read only
+        ``attention_params``, so a run that trains none of those needs them once."""
         out = []
         for node in self.der.model.nodes:
+            out.append(node)
+            if node.normalisers and node.indices and kind_of(node.indices[0]) is TOKEN:
+                return out
+        raise ValueError("the model has no softmax over tokens: nothing to print as attention")
+
+    def attention_params(self) -> list[Param]:
+        names = {n.name for n in self.der.model.nodes}
+        read = {str(x.base) for n in self.attention_nodes()
+                for x in n.definition.atoms(sp.Indexed)} - names
+        return [p for p in self.der.model.params if str(p.base) in read]
+
+    def attention(self):
+        """``scores_and_attention``: the attention nodes and their sparse matrix ``rows_a``."""
+        nodes, params = self.attention_nodes(), self.attention_params()
+        args = ", ".join(p.name for p in params)
+        rows = f"rows_{nodes[-1].name}"
+        self.emit("#: The parameters ``scores_and_attention`` reads.", 0)
+        self.emit(f"ATTENTION_ARGUMENTS = ({', '.join(repr(p.name) for p in params)})"
+                  .replace("'", '"'), 0)
+        self.emit("", 0)
+        self.emit("", 0)
+        self.emit(f"def scores_and_attention(tokens, offsets, {args}):", 0)
+        made = ", ".join(f"``{n.name}``" for n in nodes)
+        read = " and ".join(f"``{p.name}``" for p in params)
+        self.emit(f'"""{made} and ``{rows}``: the forward nodes that read only {read}\n    '
+                  f'(a run that trains neither computes them once: '
+                  f'``forward(…, attention=…)``)."""')
+        for node in nodes:
+            self.node(node)
+        per_token = next(p.name for p in params if p.per_token)
+        self.emit(f"{rows} = _rows({nodes[-1].name}, tokens, offsets, {per_token}.shape[0])")
+        self.emit(f"return {', '.join(n.name for n in nodes)}, {rows}")
+        self.emit("", 0)
+        self.emit("", 0)
+
+    def forward(self):
+        nodes = self.attention_nodes()
+        given = [n.name for n in nodes] + [f"rows_{nodes[-1].name}"]
+        args = ", ".join(p.name for p in self.attention_params())
+        self.emit(f"def forward{self.suffix}(tokens, offsets, labels, {self.param_args}, "
+                  f"attention=None):", 0)
+        self.emit('"""Forward pass over sentences ``b`` (real tokens only, CSR layout): every '
+                  'intermediate;\n    ``attention``: ``scores_and_attention`` at these '
+                  'parameters, when computed before."""')
+        self.emit("if attention is None:")
+        self.emit(f"attention = scores_and_attention(tokens, offsets, {args})", 2)
+        self.emit(f"{', '.join(given)} = attention")
+        self.forward_rows.append(given[-1])
+        out = [n.name for n in nodes]
+        for node in self.der.model.nodes[len(nodes):]:
             self.node(node)
             out.append(node.name)
         names = out + (["P"] if "ell" in out else []) + self.forward_rows
@@ -524,6 +573,8 @@ class _ModulePrinter(_Printer):
             code = self.sum_code(expr, node.indices)
             self.gather(code, 1)
             for weights in sorted(set(re.findall(r"\brows_(\w+)", code))):
+                if f"rows_{weights}" in self.forward_rows:
+                    continue   # the attention's matrix, built with the attention
                 self.emit(f"rows_{weights} = _rows({weights}, tokens, offsets, {self.n_words})")
                 self.forward_rows.append(f"rows_{weights}")
             self.emit(f"{node.name} = {code}")
@@ -818,9 +869,13 @@ def _exp_argument(node: Node):
     return next(x for x in node.definition.atoms(sp.exp)).args[0]
 
 
-def _functions(model: Model, config: PrinterConfig, suffix: str = "") -> str:
-    """``forward{suffix}`` and ``backward{suffix}`` printed from the model's derivation."""
+def _functions(model: Model, config: PrinterConfig, suffix: str = "",
+               attention: bool = True) -> str:
+    """``forward{suffix}`` and ``backward{suffix}`` printed from the model's derivation,
+    after ``scores_and_attention`` when ``attention``."""
     pr = _ModulePrinter(derive(model), config, suffix)
+    if attention:
+        pr.attention()
     pr.forward()
     pr.emit("", 0)
     pr.emit("", 0)
@@ -840,7 +895,8 @@ def module_source(model: Model, config: PrinterConfig = PrinterConfig()) -> str:
         classes = Model(model.classifier, model.loss, contraction="classes")
         args = ", ".join(p.name for p in model.params)
         body = (_functions(model, config, "_context") + "\n\n\n"
-                + _functions(classes, config, "_classes") + "\n" + DISPATCH.format(args=args))
+                + _functions(classes, config, "_classes", attention=False) + "\n"
+                + DISPATCH.format(args=args))
         body = body.rstrip("\n")
     else:
         body = _functions(model, config)

@@ -182,3 +182,25 @@ def test_gradient_descent_step_is_bitwise_theta_plus_lr_times_flow():
         want = params[name] + 0.05 * flow[name] if name in flow else params[name]
         assert traj.params[name][-1].tobytes() == want.tobytes(), name
         assert params[name].tobytes() == before[name].tobytes(), name
+
+
+@pytest.mark.parametrize("classifier", ["linear", "mlp"])
+@pytest.mark.parametrize("trainable", [("embeddings", "classifier"), ("embeddings",),
+                                       ("keys", "embeddings"), ("query", "embeddings")])
+def test_attention_computed_once_only_while_keys_and_query_stay(classifier, trainable):
+    """A run that trains neither keys nor query reuses the attention of its start; every
+    iterate is still θ + lr·(−∇L) byte for byte. Training either one makes the attention
+    move, so a reused one would be caught here by the steps after the first."""
+    from numeric.checks import random_problem
+    from numeric.engine import fixed_attention
+
+    params, data, spec = random_problem(4, classifier, trainable=trainable)
+    frozen = not {"keys", "query"} & set(trainable)
+    assert (fixed_attention(params, data, spec) is not None) == frozen
+    traj = gradient_descent(params, data, spec, 0.5, 4, record_every=1)
+    p = {n: np.array(x) for n, x in params.items()}
+    for k in range(1, 5):
+        grads = numeric.gradient(p, data, spec, wrt=spec.trained)
+        p = {n: p[n] + 0.5 * -grads[n] if n in grads else p[n] for n in p}
+        for name in spec.param_names:
+            assert traj.params[name][k].tobytes() == p[name].tobytes(), (k, name)

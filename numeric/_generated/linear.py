@@ -10,14 +10,28 @@ import numpy as np
 from numeric._generated._runtime import _class_space_cheaper, _log_sum_exp, _one_hot, _rows, _scatter_product, _segment_softmax
 
 
-def forward_context(tokens, offsets, labels, embeddings, keys, query, classifier):
-    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
+#: The parameters ``scores_and_attention`` reads.
+ATTENTION_ARGUMENTS = ("keys", "query")
+
+
+def scores_and_attention(tokens, offsets, keys, query):
+    """``s``, ``a`` and ``rows_a``: the forward nodes that read only ``keys`` and ``query``
+    (a run that trains neither computes them once: ``forward(…, attention=…)``)."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
     s = np.take(query @ keys.T, tokens, axis=0)
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     a = _segment_softmax(s, offsets)
+    rows_a = _rows(a, tokens, offsets, keys.shape[0])
+    return s, a, rows_a
+
+
+def forward_context(tokens, offsets, labels, embeddings, keys, query, classifier, attention=None):
+    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate;
+    ``attention``: ``scores_and_attention`` at these parameters, when computed before."""
+    if attention is None:
+        attention = scores_and_attention(tokens, offsets, keys, query)
+    s, a, rows_a = attention
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
-    rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
     h = rows_a @ embeddings
     # z[c] = Sum(U[c, k]*h[k], (k, 0, d - 1))
     z = h @ classifier.T
@@ -61,16 +75,15 @@ def backward_context(fw, tokens, offsets, labels, embeddings, keys, query, class
     return grads
 
 
-def forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier):
-    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
-    # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
-    s = np.take(query @ keys.T, tokens, axis=0)
-    # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
-    a = _segment_softmax(s, offsets)
+def forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier, attention=None):
+    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate;
+    ``attention``: ``scores_and_attention`` at these parameters, when computed before."""
+    if attention is None:
+        attention = scores_and_attention(tokens, offsets, keys, query)
+    s, a, rows_a = attention
     # VU[i, c] = Sum(U[c, k]*V[i, k], (k, 0, d - 1))
     VU = (classifier @ embeddings.T).T
     # z[c] = Sum(VU[i, c]*a[i], (i, 0, L - 1))
-    rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
     z = rows_a @ VU
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
     log_Z_z = _log_sum_exp(z)
@@ -113,13 +126,13 @@ def backward_classes(fw, tokens, offsets, labels, embeddings, keys, query, class
     return grads
 
 
-def forward(tokens, offsets, labels, embeddings, keys, query, classifier):
+def forward(tokens, offsets, labels, embeddings, keys, query, classifier, attention=None):
     """Forward pass in the cheaper contraction order (``_class_space_cheaper``): through the
     classes (``forward_classes``: no context ``h``) or through the context (``forward_context``,
     every intermediate of the model)."""
     if _class_space_cheaper(tokens, embeddings, classifier):
-        return forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier)
-    return forward_context(tokens, offsets, labels, embeddings, keys, query, classifier)
+        return forward_classes(tokens, offsets, labels, embeddings, keys, query, classifier, attention)
+    return forward_context(tokens, offsets, labels, embeddings, keys, query, classifier, attention)
 
 
 def backward(fw, tokens, offsets, labels, embeddings, keys, query, classifier, wrt):

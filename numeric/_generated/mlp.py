@@ -10,14 +10,28 @@ import numpy as np
 from numeric._generated._runtime import _log_sum_exp, _one_hot, _rows, _scatter_product, _segment_softmax
 
 
-def forward(tokens, offsets, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias):
-    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate."""
+#: The parameters ``scores_and_attention`` reads.
+ATTENTION_ARGUMENTS = ("keys", "query")
+
+
+def scores_and_attention(tokens, offsets, keys, query):
+    """``s``, ``a`` and ``rows_a``: the forward nodes that read only ``keys`` and ``query``
+    (a run that trains neither computes them once: ``forward(…, attention=…)``)."""
     # s[i] = Sum(K[i, r]*q[r], (r, 0, d_key - 1))
     s = np.take(query @ keys.T, tokens, axis=0)
     # a[i] = exp(s[i])/Sum(exp(s[j]), (j, 0, L - 1))
     a = _segment_softmax(s, offsets)
+    rows_a = _rows(a, tokens, offsets, keys.shape[0])
+    return s, a, rows_a
+
+
+def forward(tokens, offsets, labels, embeddings, keys, query, hidden_weight, hidden_bias, output_weight, output_bias, attention=None):
+    """Forward pass over sentences ``b`` (real tokens only, CSR layout): every intermediate;
+    ``attention``: ``scores_and_attention`` at these parameters, when computed before."""
+    if attention is None:
+        attention = scores_and_attention(tokens, offsets, keys, query)
+    s, a, rows_a = attention
     # h[k] = Sum(V[i, k]*a[i], (i, 0, L - 1))
-    rows_a = _rows(a, tokens, offsets, embeddings.shape[0])
     h = rows_a @ embeddings
     # u[n] = b1[n] + Sum(W1[n, k]*h[k], (k, 0, d - 1))
     u = hidden_bias + h @ hidden_weight.T
