@@ -53,9 +53,11 @@ ABLATION_VARIANTS = {"both trained": ("keys", "embeddings"), "keys frozen": ("em
 #: start (measured 1.3-1.9 ms per epoch against 2.4-3.7 ms), so that the runs balance.
 VARIANT_COST = {"both trained": 1.0, "keys frozen": 0.6, "embeddings frozen": 1.0}
 SST_WIDTH = {"Attn-FC": 200, "Attn-TC": 100}
-#: Relative time of a synthetic epoch by classifier (measured: Attn-TL 4.5-5 ms against
-#: 3.0-3.3 ms for Attn-FC and Attn-TC on one core), so that Attn-TL starts first.
-EPOCH_COST = {"linear": 1.0, "mlp": 1.5}
+#: Relative time of a synthetic epoch by classifier (measured: Attn-TL 3.3-3.7 ms against
+#: 2.3-2.5 ms for Attn-FC and Attn-TC on one core, callbacks included), so that Attn-TL
+#: starts first; and of one model's figures, SEN summary and start-up (about 3 s).
+EPOCH_COST = {"linear": 1.0, "mlp": 1.45}
+SYNTHETIC_FIXED_COST = 1300
 SST_EPOCHS, SST_EVAL_EVERY, SST_PATIENCE, SST_TOP_WORDS = 3000, 10, 20, 100
 
 
@@ -253,18 +255,29 @@ def check_jobs(jobs) -> int | str | None:
 
 
 def worker_count(jobs: list[Job], cores: int) -> int:
-    """Worker processes for ``jobs`` on ``cores`` cores: one per core, or one per job when
-    the cores shared by all jobs are expected to finish sooner than one worker per core
-    taking the costliest job first (three runs of costs 1.5, 1, 1 on two cores: 1.75
-    against 2). Shared cores finish at ``max(Σ cost / cores, largest cost)``."""
-    costs = sorted((job.expected_cost for job in jobs), reverse=True)
+    """Worker processes for ``jobs`` on ``cores`` cores: one per core, taking the costliest
+    job first, or one per job sharing the cores, whichever is expected to finish sooner
+    (``makespan``). Shared, the cheap jobs no longer queue behind each other, but the
+    costliest one only gets its share of a core until they finish."""
+    costs = [job.expected_cost for job in jobs]
     workers = max(1, min(cores, len(costs)))
-    loads = [0.0] * workers
-    for cost in costs:   # longest processing time first, each to the least loaded worker
-        loads[loads.index(min(loads))] += cost
-    shared = max(sum(costs) / cores, costs[0]) if costs else 0.0
+    queued, shared = makespan(costs, cores, workers), makespan(costs, cores, len(costs))
     # sharing costs a little (cache, switches, one more start-up): only for a clear gain
-    return len(costs) if shared < 0.95 * max(loads, default=0.0) else workers
+    return len(costs) if shared < 0.95 * queued else workers
+
+
+def makespan(costs, cores: int, workers: int) -> float:
+    """When ``workers`` processes, each taking the costliest waiting job when it is free,
+    finish ``costs`` on ``cores`` cores shared equally among the running processes."""
+    waiting, running, now = sorted(costs), [], 0.0
+    while waiting or running:
+        while waiting and len(running) < workers:
+            running.append(waiting.pop())
+        rate = min(1.0, cores / len(running))       # of a core, for each running job
+        step = min(running) / rate
+        now += step
+        running = [left - step * rate for left in running if left - step * rate > 1e-12]
+    return now
 
 
 def _workers(jobs, job_list: list[Job]) -> int | None:
@@ -424,7 +437,7 @@ def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
                "data": _describe(data), "models": {}}
     tasks = [Job(name, epochs, synthetic_model, dict(
         name=name, data=data, epochs=epochs, seed=seed, out=out),
-        cost=epochs * EPOCH_COST[MODELS[name][0]]) for name in models]
+        cost=epochs * EPOCH_COST[MODELS[name][0]] + SYNTHETIC_FIXED_COST) for name in models]
     jobs = _workers(jobs, tasks)
     runs = run_jobs(tasks, jobs, progress=progress, desc="synthetic")
     results["models"] = {name: entry for name, (entry, _) in zip(models, runs)}

@@ -234,18 +234,29 @@ def test_bad_jobs_are_rejected(tmp_path):
 
 
 def test_auto_worker_count_shares_the_cores_only_where_that_finishes_sooner():
-    """Costs 1.5, 1, 1 on two cores: one worker per core ends at 2 (the two cheap runs one
-    after the other), three sharing the cores at 1.75, so three; six equal runs or two runs
-    balance on two workers; one core or one job: one worker."""
+    """Shared equally, costs 1.5, 1, 1 on two cores end at 2 (the cheap runs finish at 1.5,
+    the costly one has 0.5 left), as one worker per core does: no gain, two workers. With
+    costs 1.7, 1.3, 1.3 (the synthetic set's: 1.45 per epoch and its figures), one worker
+    per core ends at 2.6, three sharing at 2.35: three. Six runs balance on two workers;
+    one core or one job: one worker."""
     def jobs(*costs):
         return [ex.Job(f"run {n}", 1, started_at, cost=c) for n, c in enumerate(costs)]
-    assert ex.worker_count(jobs(1.5, 1, 1), 2) == 3
+    assert ex.makespan([1.5, 1, 1], 2, 2) == pytest.approx(2.0)
+    assert ex.makespan([1.5, 1, 1], 2, 3) == pytest.approx(2.0)
+    assert ex.makespan([1.7, 1.3, 1.3], 2, 2) == pytest.approx(2.6)
+    assert ex.makespan([1.7, 1.3, 1.3], 2, 3) == pytest.approx(1.95 + 0.4)
+    assert ex.makespan([3, 1, 1], 2, 2) == pytest.approx(3.0)
+    assert ex.worker_count(jobs(1.5, 1, 1), 2) == 2
+    assert ex.worker_count(jobs(1.7, 1.3, 1.3), 2) == 3
     assert ex.worker_count(jobs(*[1] * 6), 2) == 2
+    assert ex.worker_count(jobs(1, 0.6, 1, 1, 0.6, 1), 2) == 2
     assert ex.worker_count(jobs(1, 1), 2) == 2
-    assert ex.worker_count(jobs(3, 1, 1), 2) == 2      # the longest run alone sets the end
-    assert ex.worker_count(jobs(1.5, 1, 1), 1) == 1
+    assert ex.worker_count(jobs(1.7, 1.3, 1.3), 1) == 1
     assert ex.worker_count(jobs(1), 4) == 1
     assert ex.check_jobs("auto") == "auto"
+    synthetic = [ex.Job(name, 5000, started_at, cost=5000 * ex.EPOCH_COST[ex.MODELS[name][0]]
+                        + ex.SYNTHETIC_FIXED_COST) for name in ex.MODELS]
+    assert ex.worker_count(synthetic, 2) == 3
 
 
 def test_worker_errors_reach_the_caller():
