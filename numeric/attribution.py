@@ -55,12 +55,6 @@ class Adapter:
         """``(first_order(p, d), remainder(p, d))``."""
         return self.first_order(p, d), self.remainder(p, d)
 
-    def step_parts(self, p, new):
-        """Both parts of the step ``θ → θ_new``: ``Δθ = θ_new − θ`` only for the arrays the
-        printed functions read."""
-        read = {BASES.get(a[1:]) for a in self._first_args + self._rest_args}
-        return self.first_order_and_remainder(p, {n: new[n] - p[n] for n in read if n in p})
-
     def _shape(self, x):
         """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
         x = np.asarray(x)
