@@ -51,10 +51,6 @@ class Adapter:
         env = self.arrays(p, d)
         return self._shape(self._rest(**{a: env[a] for a in self._rest_args}))
 
-    def first_order_and_remainder(self, p, d):
-        """``(first_order(p, d), remainder(p, d))``."""
-        return self.first_order(p, d), self.remainder(p, d)
-
     def _shape(self, x):
         """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
         x = np.asarray(x)
@@ -102,14 +98,10 @@ class SenAdapter(Adapter):
         self._c_parts = (w, ds[self.nontopics])
         return {**values, "dV": dV, "ds": ds[self.topics], "dc": w @ self._c_parts[1]}
 
-    def first_order_and_remainder(self, p, d):
-        """Both parts of one step from one set of arrays (``Δs = ΔK q``, the topic rows of
-        ``ΔV``, ``Δc``), which ``first_order`` and ``remainder`` would each recompute."""
-        return self._parts(self.arrays(p, d))
-
     def step_parts(self, p, new):
-        """Both parts of the step ``θ → θ_new``, differencing only the keys and the topic
-        rows of the embeddings (the (W, d) embedding step is never formed)."""
+        """``(first_order, remainder)`` of the step ``θ → θ_new`` from one set of arrays,
+        differencing only the keys and the topic rows of the embeddings (the (W, d)
+        embedding step is never formed)."""
         dV = new["embeddings"][self.topics] - p["embeddings"][self.topics]
         buffer = getattr(self, "_dK", None)
         if buffer is None or buffer.shape != p["keys"].shape:
