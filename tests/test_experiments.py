@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -270,6 +271,27 @@ def test_worker_errors_reach_the_caller():
 def started_at(label, progress):
     """A job that reports when it started (the clock is system-wide, so across processes)."""
     return label, time.monotonic()
+
+
+def worker_variables(names, progress):
+    """A job that returns the worker's values of some environment variables."""
+    return {name: os.environ.get(name) for name in names}
+
+
+def test_workers_start_with_one_thread_and_fixed_malloc_thresholds(monkeypatch):
+    """Spawned workers see one BLAS thread and the malloc tunables; a GLIBC_TUNABLES the
+    user set is theirs, passed on untouched; this process's environment is restored."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GLIBC_TUNABLES")
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    job = ex.Job("env", 1, worker_variables, dict(names=names))
+    [seen] = ex.run_jobs([job], 1, progress=False)
+    assert seen == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                    "GLIBC_TUNABLES": ex._MALLOC_TUNABLES}
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "GLIBC_TUNABLES" not in os.environ
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=1")
+    [seen] = ex.run_jobs([job], 1, progress=False)
+    assert seen["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=1"
 
 
 def test_costliest_jobs_start_first_and_results_keep_their_order():
