@@ -99,6 +99,9 @@ def test_gd_rejects_bad_input(setup, kwargs, message):
         gradient_descent(s.params, s.data, s.spec, args.pop("lr"), args.pop("steps"), **args)
 
 
+# NumPy warns on the way to the non-finite loss that the loop turns into the error
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
 def test_gd_divergence_is_reported(setup):
     s = setup
     p = dict(s.params, classifier=s.params["classifier"] * 1e3)
