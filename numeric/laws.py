@@ -90,7 +90,8 @@ class LawReport:
             return "not applicable"
         if self.usage > 1.0:
             return "violated"
-        return "not checked" if self.unchecked else "holds"
+        # NaN-safe: a usage that is not a number is never "holds"
+        return "holds" if self.usage <= 1.0 and not self.unchecked else "not checked"
 
     @property
     def reason(self) -> str | None:
@@ -99,7 +100,9 @@ class LawReport:
             failed = [c for c in self.conditions if not c.holds]
             return "; ".join(f"{c.name} fails" + (f" ({c.detail})" if c.detail else "")
                              for c in failed)
-        return self.unchecked or None
+        if self.verdict == "not checked":
+            return self.unchecked or "the drift is not a number"
+        return None
 
     def to_dict(self) -> dict:
         return {"law": self.law, "statement": self.statement, "verdict": self.verdict,
@@ -149,17 +152,26 @@ class Law:
             nan = float("nan")
             return LawReport(self.name, self.statement, conditions + (missing,), nan, nan,
                              nan, nan, "", tolerance, accuracy)
-        absolute, movement, sens = drift_measures(a, b, sens)
+        with np.errstate(invalid="ignore"):  # overflowing terms: handled below
+            absolute, movement, sens = drift_measures(a, b, sens)
         if self.movement is not None:
             movement = self.movement(traj)
         budget = tolerance * movement + accuracy * sens
         usage = _ratio(absolute, budget)
-        k = int(np.argmax(usage))
+        # A component whose terms overflow (inf - inf) has no drift to compare; it must
+        # neither be the reported worst nor hide a finite component that is violated.
+        finite = np.isfinite(absolute) & np.isfinite(movement) & np.isfinite(sens)
+        k = int(np.argmax(np.where(finite, usage, -np.inf)))
+        if finite.all() or usage[k] > 1.0:
+            unchecked = no_evidence(len(traj), movement[finite], (accuracy * sens)[finite])
+        else:
+            k = int(np.argmin(finite))
+            unchecked = (f"the law's terms are not finite at {labels[k]} (they overflow): "
+                         f"its drift there cannot be measured")
         return LawReport(self.name, self.statement, conditions,
                          float(_ratio(absolute, movement)[k]),
                          float(_ratio(accuracy * sens, movement)[k]), float(usage[k]),
-                         float(absolute[k]), labels[k], tolerance, accuracy,
-                         no_evidence(len(traj), movement, accuracy * sens))
+                         float(absolute[k]), labels[k], tolerance, accuracy, unchecked)
 
 
 def no_evidence(snapshots: int, movement: np.ndarray, floor: np.ndarray) -> str:

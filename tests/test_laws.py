@@ -2,6 +2,7 @@
 test_campaign.py)."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import numeric
 from attnflow.cli import main
 from numeric.campaign import Config, build, run_trajectory
 from numeric.integrate import gradient_descent, integrate_flow
-from numeric.laws import LAWS, check_laws, relative_drift
+from numeric.laws import LAWS, Law, LawReport, check_laws, relative_drift
 from numeric.trajectory import Trajectory
 
 EPS = np.finfo(float).eps
@@ -151,3 +152,71 @@ def test_laws_command_names_a_bad_field(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", tokens=np.zeros((2, 2), int))
     assert main(["laws", str(tmp_path / "bad.npz")]) == 2
     assert "missing field(s)" in capsys.readouterr().err
+
+
+class Snapshots:
+    """Stand-in for a float64 trajectory of ``T`` snapshots (all ``Law.check`` reads)."""
+
+    spec = SimpleNamespace(float=np.float64)
+
+    def __init__(self, snapshots: int):
+        self.snapshots = snapshots
+
+    def __len__(self):
+        return self.snapshots
+
+
+def toy_law(a: np.ndarray, b: np.ndarray) -> Law:
+    """``Q = A − B`` conserved componentwise, ``a``, ``b`` of shape (T, K), no
+    preconditions."""
+    return Law("toy", "A - B is constant", ("linear",),
+               terms=lambda traj: (a, b, np.abs(a) + np.abs(b),
+                                   [f"c{k}" for k in range(a.shape[1])]),
+               conditions=lambda traj: [])
+
+
+MOVING = np.array([1.0, 2.0, 3.0])
+OVERFLOW = np.full(3, np.inf)   # its drift is inf - inf
+
+
+def test_an_overflowing_component_cannot_hide_a_violated_one():
+    """NaN usage at component 0 once made the verdict "holds" (NaN > 1 is false) although
+    component 1 drifted by half its movement."""
+    a = np.stack([OVERFLOW, MOVING], axis=1)
+    rep = toy_law(a, np.zeros_like(a) + [0.0, 1.0]).check(Snapshots(3), 1e-3)
+    assert rep.verdict == "violated" and rep.worst == "c1" and rep.usage > 1
+
+
+def test_an_overflowing_component_is_not_checked_never_holds():
+    a = np.stack([OVERFLOW, MOVING], axis=1)
+    b = np.stack([OVERFLOW, MOVING - 1.0], axis=1)                # c1 conserved
+    rep = toy_law(a, b).check(Snapshots(3), 1e-3)
+    assert rep.verdict == "not checked" and rep.worst == "c0"
+    assert "not finite at c0" in rep.reason and rep.to_dict()["verdict"] == "not checked"
+    finite = toy_law(a[:, 1:], b[:, 1:]).check(Snapshots(3), 1e-3)
+    assert finite.verdict == "holds"                              # the control
+
+
+def test_a_nan_usage_is_never_holds():
+    a = MOVING[:, None]
+    rep = toy_law(a, a - 1.0).check(Snapshots(3), 1e-3)
+    nan = LawReport(**{**rep.__dict__, "usage": float("nan")})
+    assert rep.verdict == "holds" and nan.verdict == "not checked"
+    assert nan.reason == "the drift is not a number"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_laws_command_fails_a_run_whose_other_entry_overflows(tmp_path, capsys):
+    """End to end: entry 0 of Σ_w κ_w overflows, entry 1 drifts: exit 1, not 0."""
+    t = np.array([0.0, 1.0, 2.0])
+    keys = np.zeros((3, 3, 2))
+    keys[:, :2, 0] = 1e308                          # entry 0 of the key sum is inf
+    keys[:, 2, 1] = [1e299, 2e299, 3e299]           # entry 1 moves: key-sum violated
+    np.savez(tmp_path / "run.npz", tokens=np.array([[0, 1, 2], [2, 1, -1]]),
+             labels=np.array([0, 1]), n_classes=np.int64(2), time=t,
+             embeddings=np.tile([[1.0, 0.5], [0.2, 0.3], [0.4, 0.1]], (3, 1, 1)),
+             keys=keys, query=np.array([[1.0, 1.0], [1.1, 1.0], [1.2, 1.0]]),
+             classifier=np.tile(np.eye(2), (3, 1, 1)), trainable=np.array(["keys", "query"]))
+    assert main(["laws", str(tmp_path / "run.npz")]) == 1
+    out = capsys.readouterr().out
+    assert "key-sum: VIOLATED" in out and "at key entry 1" in out
