@@ -37,16 +37,17 @@ def fd_check(params, data: Dataset, spec: ModelSpec, *, probes: int = 6, seed: i
     """
     rng = np.random.default_rng(seed)
     grads = gradient(params, data, spec)
-    scale = max(1e-8, max(float(np.abs(g).max()) for g in grads.values()))
-    worst, where = 0.0, ""
+    scale = np.nanmax([1e-8, *(float(np.abs(g).max()) for g in grads.values())])
+    errors = {}
     for name, g in grads.items():
         for flat in rng.choice(g.size, size=min(probes, g.size), replace=False):
             index = np.unravel_index(flat, g.shape)
             fd = central_difference(params, data, spec, name, index, step)
-            err = abs(g[index] - fd) / max(abs(fd), scale)
-            if err > worst:
-                worst, where = err, f"{name}{list(map(int, index))}"
-    return FDResult(spec, worst, where)
+            errors[f"{name}{list(map(int, index))}"] = float(abs(g[index] - fd)
+                                                           / max(abs(fd), scale))
+    # a NaN error (NaN gradient or difference) is the worst, never dropped by max
+    where = max(errors, key=lambda k: (np.isnan(errors[k]), errors[k]))
+    return FDResult(spec, errors[where], where)
 
 
 def random_problem(seed: int, classifier: str, trainable=("keys", "embeddings", "classifier")):

@@ -326,3 +326,37 @@ def test_bad_contraction_is_named(kwargs, message):
     from symbolic.model import Model
     with pytest.raises(ValueError, match=message):
         Model(**kwargs)
+
+
+def nan_gradient(real):
+    def gradient(*args, **kwargs):
+        return {name: np.full_like(g, np.nan) for name, g in real(*args, **kwargs).items()}
+    return gradient
+
+
+def test_a_nan_gradient_fails_the_finite_difference_check(monkeypatch):
+    """NaN errors were dropped by ``err > worst`` (and by verify's own maximum): an all-NaN
+    gradient passed with worst error 0. Its control: the real gradient passes."""
+    import numeric.checks as checks
+    from attnflow.commands.verify import finite_differences
+
+    params, data, spec = random_problem(1, "linear")
+    assert fd_check(params, data, spec).worst < 1e-6 and finite_differences(0, count=2)[0]
+    monkeypatch.setattr(checks, "gradient", nan_gradient(checks.gradient))
+    assert np.isnan(fd_check(params, data, spec).worst)
+    ok, detail = finite_differences(0, count=2)
+    assert not ok and "worst relative error nan" in detail
+
+
+def test_verify_keeps_a_nan_error_of_a_later_configuration(monkeypatch):
+    import numeric.checks as checks
+    from attnflow.commands.verify import finite_differences
+
+    real, calls = checks.gradient, []
+
+    def second_is_nan(*args, **kwargs):
+        calls.append(1)
+        return (nan_gradient(real) if len(calls) == 2 else real)(*args, **kwargs)
+    monkeypatch.setattr(checks, "gradient", second_is_nan)
+    assert not finite_differences(0, count=3)[0]
+

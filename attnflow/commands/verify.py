@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -50,13 +51,13 @@ def finite_differences(seed: int, count: int = 12, tolerance: float = 1e-6):
 
     subsets = [("keys", "embeddings", "classifier"), ("query", "keys"), ("embeddings",),
                ("query", "classifier")]
-    worst = None
+    results = []
     for n in range(count):
         classifier = ("linear", "mlp")[n % 2]
         params, data, spec = random_problem(seed + n, classifier, subsets[n % len(subsets)])
-        result = fd_check(params, data, spec, seed=seed + n)
-        if worst is None or result.worst > worst.worst:
-            worst = result
+        results.append(fd_check(params, data, spec, seed=seed + n))
+    # a NaN error is the worst of all (and fails the NaN-safe comparison below)
+    worst = max(results, key=lambda r: (math.isnan(r.worst), r.worst))
     return worst.worst < tolerance, (f"{count} random configurations, worst relative error "
                                      f"{worst.worst:.1e} at {worst.where} "
                                      f"({worst.spec.classifier}); tolerance {tolerance:g}")
