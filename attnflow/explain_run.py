@@ -51,9 +51,11 @@ def option_problem(args) -> str:
     return ""
 
 
-def explain(args, traj) -> tuple[dict | None, str, int]:
+def explain(args, traj, violated=()) -> tuple[dict | None, str, int]:
     """``(report, text, status)``: status 0 when the replay matches and every law's drift is
-    explained, 1 otherwise, 2 for options that do not fit the file (text says why)."""
+    explained, 1 otherwise, 2 for options that do not fit the file (text says why).
+    ``violated``: the laws the snapshots violate; one the replay does not attribute leaves
+    the run not explained."""
     if option_problem(args):
         return None, option_problem(args), 2
     if args.lr is None:
@@ -70,7 +72,8 @@ def explain(args, traj) -> tuple[dict | None, str, int]:
             replay, atts, skipped = replay_and_explain(traj, opt, jobs=args.jobs or _cores())
     except ValueError as e:
         return None, f"attnflow laws: {e}", 2
-    ok = (replay is not None and replay.consistent
+    unattributed = sorted(set(violated) - {a.law for a in atts})
+    ok = (replay is not None and replay.consistent and not unattributed
           and all(a.explained for a in atts) and bool(atts))
     report = {"method": "checkpoints only (approximation)" if replay is None else "replay",
               "optimizer": {"lr": opt.lr, "weight_decay": opt.weight_decay,
@@ -78,7 +81,8 @@ def explain(args, traj) -> tuple[dict | None, str, int]:
               "verdict": "estimate" if replay is None else
               ("explained" if ok else "not explained"),
               "replay": replay.to_dict() if replay else None,
-              "attribution": [a.to_dict() for a in atts], "skipped": skipped}
+              "attribution": [a.to_dict() for a in atts], "skipped": skipped,
+              "violated_unattributed": unattributed}
     return report, format_explanation(report), 0 if ok or replay is None else 1
 
 
@@ -125,5 +129,8 @@ def format_explanation(report: dict) -> str:
             lines.append(f"    {c['component']:<16} {c['measured']:>13.3e}  {cells}")
     for law, why in report["skipped"].items():
         lines.append(f"\n  {law}: not attributed — {why}")
+    for law in report["violated_unattributed"]:
+        lines.append(f"\n  {law}: VIOLATED and not attributed — the replay derives the "
+                     f"drift of {', '.join(a['law'] for a in report['attribution'])} only")
     lines.append(f"\nattnflow laws: the run's drift is {report['verdict'].upper()}")
     return "\n".join(lines)

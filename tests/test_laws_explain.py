@@ -59,3 +59,42 @@ def test_bad_options_exit_2_with_one_line(files, capsys, argv, message):
     assert "Traceback" not in captured.out + captured.err
 
 
+
+
+@pytest.fixture(scope="module")
+def decayed(tmp_path_factory):
+    """Gradient descent with weight decay 0.5, everything trained: the sum laws (key-sum,
+    classifier-sum) are violated, and the replay attributes only the quadratic laws."""
+    from numeric.checks import random_problem
+    from numeric.integrate import gradient_descent
+
+    params, data, spec = random_problem(
+        3, "linear", trainable=("keys", "embeddings", "classifier", "query"))
+    path = tmp_path_factory.mktemp("decay") / "wd.npz"
+    gradient_descent(params, data, spec, lr=0.05, steps=40, record_every=10,
+                     weight_decay=0.5).save(path)
+    return path
+
+
+def test_a_violated_law_the_replay_does_not_attribute_is_not_explained(decayed, tmp_path,
+                                                                       capsys):
+    """The replay once said EXPLAINED (exit 0) while key-sum and classifier-sum were
+    VIOLATED, because only the attributed laws counted."""
+    out = tmp_path / "r.json"
+    assert main(["laws", str(decayed), "--lr", "0.05", "--weight-decay", "0.5", "--jobs", "1",
+                 "--json", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "key-sum: VIOLATED and not attributed" in text
+    assert "the run's drift is NOT EXPLAINED" in text
+    report = json.loads(out.read_text())
+    assert not report["ok"] and report["explanation"]["verdict"] == "not explained"
+    assert {"key-sum", "classifier-sum"} <= set(report["explanation"]["violated_unattributed"])
+
+
+def test_a_checkpoint_only_estimate_keeps_the_laws_exit_status(decayed, tmp_path):
+    """The estimate is never a verdict: a violated run exits 1 (it once exited 0, ok true)."""
+    out = tmp_path / "r.json"
+    assert main(["laws", str(decayed), "--lr", "0.05", "--weight-decay", "0.5",
+                 "--checkpoints-only", "--json", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert report["verdict"] == "violated" and not report["ok"]

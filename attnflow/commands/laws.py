@@ -51,10 +51,13 @@ def run(args) -> int:
     except (ValueError, OSError) as e:
         print(f"attnflow laws: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
-    report = laws_report(args.file, traj, check_laws(traj, args.tolerance), args.tolerance)
+    reports = check_laws(traj, args.tolerance)
+    report = laws_report(args.file, traj, reports, args.tolerance)
     print(format_report(report))
+    violated = [r.law for r in reports if r.verdict == "violated"]
     # one snapshot: no interval to replay, and nothing to explain
-    explanation, text, status = explain(args, traj) if len(traj) > 1 else (None, "", 0)
+    explanation, text, status = (explain(args, traj, violated) if len(traj) > 1
+                                 else (None, "", 0))
     if status == 2:
         print(text, file=sys.stderr)
         return 2
@@ -63,10 +66,12 @@ def run(args) -> int:
     if explanation is not None:
         # with the optimizer stated, the verdict is whether every drift is explained; a run
         # whose laws could not be checked is never "explained" (a replay that moves while
-        # the snapshots stand still is a real mismatch: status 1)
+        # the snapshots stand still is a real mismatch: status 1); a checkpoint-only
+        # estimate is no verdict, so the laws' own verdict stands
         report["explanation"] = explanation
-        if report["verdict"] == "not checked" and status == 0:
-            status = EXIT_STATUS["not checked"]
+        if explanation["verdict"] == "estimate" or (report["verdict"] == "not checked"
+                                                    and status == 0):
+            status = EXIT_STATUS[report["verdict"]]
         report["ok"] = status == 0
     else:
         status = EXIT_STATUS[report["verdict"]]
