@@ -75,13 +75,14 @@ class Replay:
     @property
     def worst(self) -> tuple[str, int, float]:
         """``(parameter, interval, distance / floor)`` at the largest ratio."""
-        best = ("", -1, 0.0)
+        candidates = [("", -1, 0.0)]
         for n, r in self.relative.items():
             ratio = r / self.floor
-            i = int(np.argmax(ratio)) if ratio.size else -1
-            if i >= 0 and ratio[i] > best[2]:
-                best = (n, i, float(ratio[i]))
-        return best
+            if ratio.size:
+                i = int(np.argmax(ratio))     # the first NaN, if there is one
+                candidates.append((n, i, float(ratio[i])))
+        # a NaN distance is the worst (and fails consistent's NaN-safe test)
+        return max(candidates, key=lambda c: (np.isnan(c[2]), c[2]))
 
     @property
     def consistent(self) -> bool:

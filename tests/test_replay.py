@@ -130,3 +130,19 @@ def test_parallel_replay_gives_the_same_report():
             np.testing.assert_allclose(a.parts[part], b.parts[part], rtol=1e-12, atol=1e-18)
     with pytest.raises(ValueError, match="jobs"):
         explain(traj, Optimizer(0.05), jobs=0)
+
+
+def test_a_nan_distance_makes_the_replay_inconsistent():
+    """``ratio > best`` once dropped a NaN distance: a replay that went non-finite in one
+    parameter read CONSISTENT on the others."""
+    from numeric.replay import Replay
+
+    def replay(*distances):
+        names = [f"p{k}" for k in range(len(distances))]
+        one = np.ones(2)
+        return Replay(np.array([1, 1]), dict(zip(names, map(np.array, distances))),
+                      dict.fromkeys(names, one), dict.fromkeys(names, 1.0), one * 1e-3,
+                      "float64", False)
+    assert replay([1e-4, 2e-4], [5e-4, 1e-4]).consistent                 # the control
+    bad = replay([1e-4, 2e-4], [np.nan, 1e-4], [3e-4, 1e-4])
+    assert not bad.consistent and bad.worst[:2] == ("p1", 0)
