@@ -112,10 +112,28 @@ class Normalised:
                                getattr(self.normalise, "__name__", "a rewriting"))
 
     def decided(self):
-        """The claim with both sides rewritten: what :func:`holds` decides."""
+        """The claim with both sides rewritten: what :func:`holds` decides.
+
+        A *sufficient* rewriting R (``proofs.rewritings.SUFFICIENT``: R(e) = 0 ⇒ e = 0, but
+        R(e) ≠ e) decides ``lhs = rhs`` as R(lhs − rhs) = 0, one expression: R(lhs) = R(rhs)
+        would not give lhs = rhs (Σ_{x<N} y opens to y, yet equals N y). It decides no other
+        relation, since nothing is known of the sign of R(lhs − rhs)."""
+        from proofs import rewritings  # imported late: rewritings registers proofs' own forms
+        if rewritings.sufficient(self.normalise):
+            return self._decided_as_difference()
         if isinstance(self.claim, sp.core.relational.Relational):
             return self.claim.func(self.normalise(self.claim.lhs),
                                    self.normalise(self.claim.rhs), evaluate=False)
+        return self.normalise(self.claim)
+
+    def _decided_as_difference(self):
+        """R(lhs − rhs) for an equality, R(claim) for an expression claimed to be 0."""
+        if isinstance(self.claim, sp.Equality):
+            return self.normalise(self.claim.lhs - self.claim.rhs)
+        if isinstance(self.claim, sp.core.relational.Relational):
+            raise ValueError(f"{self.how!r} is a sufficient condition for an expression to be "
+                             f"0, not a value-preserving rewriting: it cannot decide the "
+                             f"relation {type(self.claim).__name__}")
         return self.normalise(self.claim)
 
 

@@ -155,6 +155,11 @@ def problems(normaliser, reads: Mapping[str, Any]) -> list[str]:
         name = getattr(normaliser, "__name__", type(normaliser).__name__)
         return [f"its normaliser {name!r} is not a registered rewriting "
                 f"(proofs.rewritings.REGISTRY)"]
+    if normaliser.kind in ("within-sums", "per-sentence") and sufficient(normaliser):
+        # R(e) = 0 ⇒ e = 0 for the whole claim, not for each summand: Σ_χ R(t_χ) = 0 does
+        # not make every R(t_χ), hence every t_χ, vanish
+        return [f"it applies a sufficient condition ({normaliser.name!r}) inside a sum's "
+                f"terms, where only value-preserving rewritings are exact"]
     if normaliser.kind in ("chain", "within-sums", "per-sentence"):
         return [p for part in normaliser.parts for p in problems(part, reads)]
     if normaliser.kind == "substitution":
@@ -166,6 +171,17 @@ def problems(normaliser, reads: Mapping[str, Any]) -> list[str]:
     if normaliser.kind == "registered" and REGISTRY.get(normaliser.name) == normaliser:
         return []
     return [f"its normaliser {normaliser.name!r} is not a registered rewriting"]
+
+
+def sufficient(normaliser) -> bool:
+    """Whether ``normaliser`` is, or contains, a rewriting of :data:`SUFFICIENT` (a sufficient
+    condition R(e) = 0 ⇒ e = 0, not value-preserving): the kernel then applies it to a
+    claim's lhs − rhs, never to each side."""
+    if isinstance(normaliser, Rewriting):
+        if normaliser.kind == "registered":
+            return normaliser.name in SUFFICIENT
+        return any(sufficient(part) for part in normaliser.parts)
+    return any(_FUNCTIONS.get(name) is normaliser for name in SUFFICIENT)
 
 
 def _named_normalisers() -> dict:
@@ -323,7 +339,8 @@ def _sum_limits(term):
 
 
 #: Rewritings that are sufficient conditions for ``claim = 0`` (not value-preserving): their
-#: test checks that they leave alone what they may not open.
+#: test checks that they leave alone what they may not open; the kernel applies them only to
+#: a whole claim (an expression, or an equality's lhs − rhs), never to one side or one term.
 SUFFICIENT = {"open sums": "a sum of sums over the same ranges is 0 if its summand is 0 "
               "(sums opened summand by summand only when every term is such a sum)"}
 

@@ -303,3 +303,33 @@ def test_a_content_assumption_no_step_reads_fails_and_a_prose_one_is_trusted():
                             "reads it"]
     prose = Assumption("U", "a fact stated in words", kind="prose")
     assert check_theorem(theorem(step, assumptions=(SQUARE, prose))).ok
+
+
+def test_opening_sums_decides_an_equality_as_one_difference_never_side_by_side():
+    from proofs.rewritings import rewriting, within_sums
+    open_sums = rewriting("open sums")
+    i = sp.Symbol("i", integer=True, nonnegative=True)
+    n = sp.Symbol("n", integer=True, positive=True)
+    a, b = sp.IndexedBase("a"), sp.IndexedBase("b")
+    # Σ_{i<n} y = n y, not y: opening the left side alone would leave y = y
+    false = Normalised(sp.Eq(sp.Sum(y, (i, 0, n - 1)), y, evaluate=False), open_sums)
+    assert not holds(false)[0]
+    # Σ (a+b)² = Σ a² + Σ (2ab + b²): lhs − rhs is a sum of sums over one range, summands cancel
+    square = sp.Eq(sp.Sum((a[i] + b[i]) ** 2, (i, 0, n - 1)),
+                   sp.Sum(a[i] ** 2, (i, 0, n - 1)) + sp.Sum(2 * a[i] * b[i] + b[i] ** 2,
+                                                              (i, 0, n - 1)), evaluate=False)
+    assert holds(Normalised(square, open_sums))[0]
+    assert holds(Normalised(square.lhs - square.rhs, open_sums))[0]     # a bare expression
+    # no sign follows from opening sums, and a sum's terms are not each claimed to be 0
+    le = Step("le", "Σ_{i<n} y ≤ y (false for n ≥ 2)", "symbolic", lambda sc: Normalised(
+        sp.Le(sp.Sum(y, (i, 0, n - 1)), y, evaluate=False), open_sums))
+    refused = outcome_of(theorem(le), "le")
+    assert refused.status == FAILED and "sufficient condition" in refused.detail
+    # Σ_{i≤2} (Σ_{j≤i} i − Σ_{j≤i} 1) = Σ (i+1)(i−1) = 2, yet each term opens to i − 1
+    j = sp.Symbol("j", integer=True, nonnegative=True)
+    terms = sp.Sum(sp.Sum(i, (j, 0, i)) - sp.Sum(1, (j, 0, i)), (i, 0, 2))
+    inside = Step("in", "Σ_i (Σ_{j≤i} i − Σ_{j≤i} 1) = 0 (false: it is 2)", "symbolic",
+                  lambda sc: Normalised(terms, within_sums(i, open_sums).then(
+                      rewriting("doit"))))
+    refused = outcome_of(theorem(inside), "in")
+    assert refused.status == FAILED and "sufficient condition" in refused.detail
