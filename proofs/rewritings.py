@@ -11,7 +11,6 @@ function (``e ↦ 0``) is refused by the kernel, naming the step.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -229,8 +228,9 @@ def _substitution_problems(leaf: Rewriting, reads) -> list[str]:
 
 def _states(value, old, new) -> bool:
     """Whether ``value`` (a mapping, or a claim ``lhs = rhs``) states ``old = new``: as an
-    item, as the claim itself, or as the claim's right side read at ``old``'s indices (the
-    closed form of an indexed quantity, established for every index)."""
+    item, as the claim itself, or as the claim read at ``old``'s indices: a claim
+    g[i₁…iₖ] = r(i₁…iₖ), established for every index, states g[j₁…jₖ] = r(j₁…jₖ) (the
+    same base g on the left, each jₙ within the range iₙ is declared over)."""
     if isinstance(value, Mapping):
         return value.get(old, None) == new
     claim = getattr(value, "claim", value)
@@ -238,12 +238,31 @@ def _states(value, old, new) -> bool:
         return False
     if (claim.lhs, claim.rhs) == (old, new):
         return True
-    if not isinstance(old, sp.Indexed):
-        return False
-    free = sorted((x for x in claim.rhs.free_symbols
-                   if isinstance(x, sp.Symbol) and x.is_integer), key=str)
-    return any(claim.rhs.xreplace(dict(zip(order, old.indices))) == new
-               for order in itertools.permutations(free, len(old.indices)))
+    renaming = _reindexing(claim.lhs, old)
+    return renaming is not None and claim.rhs.xreplace(renaming) == new
+
+
+def _reindexing(lhs, old) -> dict | None:
+    """{iₙ: jₙ} taking ``lhs`` = g[i₁…iₖ] to ``old`` = g[j₁…jₖ], or None: the left side must
+    be the quantity replaced, its indices distinct symbols (so the claim holds at every
+    index, not on a diagonal), and each jₙ must satisfy iₙ's assumptions (its range)."""
+    if not (isinstance(lhs, sp.Indexed) and isinstance(old, sp.Indexed)
+            and lhs.base == old.base and len(lhs.indices) == len(old.indices)):
+        return None
+    indices = lhs.indices
+    if not all(isinstance(x, sp.Symbol) for x in indices) or len(set(indices)) != len(indices):
+        return None
+    renaming = dict(zip(indices, old.indices))
+    if not all(_within(target, index) for index, target in renaming.items()):
+        return None
+    return renaming if lhs.xreplace(renaming) == old else None
+
+
+def _within(target, index) -> bool:
+    """Whether ``target`` has every property SymPy's assumptions give the symbol ``index``
+    (integer, nonnegative, …): a claim made for all such ``index`` then holds at it."""
+    return all(getattr(target, f"is_{fact}") is truth
+               for fact, truth in index.assumptions0.items())
 
 
 # --- the registry -----------------------------------------------------------------------------

@@ -333,3 +333,47 @@ def test_opening_sums_decides_an_equality_as_one_difference_never_side_by_side()
                       rewriting("doit"))))
     refused = outcome_of(theorem(inside), "in")
     assert refused.status == FAILED and "sufficient condition" in refused.detail
+
+
+def _substituting_from_lemma(lemma, old, new, claim):
+    """A theorem: step ``lem`` establishes ``lemma`` (lhs = rhs, as assumption F states it);
+    step ``use`` decides ``claim`` after substituting ``old → new`` as ``lem`` states."""
+    from proofs.rewritings import substitution
+    stated = Assumption("F", "the lemma's lhs is its rhs", content={lemma.lhs: lemma.rhs})
+    return theorem(
+        Step("lem", "the lemma", "symbolic", lambda sc: Normalised(
+            lemma, substitution("F", sc.assumption("F"))), uses=("F",)),
+        Step("use", "the claim", "symbolic", lambda sc: (sc.step("lem"), Normalised(
+            claim, substitution("lem", {old: new})))[1], uses=("lem",)),
+        assumptions=(stated,))
+
+
+def test_a_substitution_stated_by_an_earlier_step_must_replace_that_steps_left_side():
+    i, j = sp.symbols("i j", integer=True, nonnegative=True)
+    f, g, h = sp.IndexedBase("f"), sp.IndexedBase("g"), sp.IndexedBase("h")
+    # lem establishes 2i = 2i, which says nothing of g: g[i] = 2i for any g is not decided
+    tautology = sp.Eq(2 * i, 2 * i, evaluate=False)
+    th = _substituting_from_lemma(tautology, g[i], 2 * i, sp.Eq(g[i], 2 * i, evaluate=False))
+    refused = outcome_of(th, "use")
+    assert refused.status == FAILED and "which 'lem' does not state" in refused.detail
+    # h[i, j] = i − j states h[j, i] = j − i, not h[j, i] = i − j
+    antisymmetric = sp.Eq(h[i, j], i - j, evaluate=False)
+    swapped = sp.Eq(h[j, i], i - j, evaluate=False)
+    refused = outcome_of(_substituting_from_lemma(antisymmetric, h[j, i], i - j, swapped),
+                         "use")
+    assert refused.status == FAILED and "does not state" in refused.detail
+    # the lemma only holds for nonnegative i: it states nothing at an index of any sign
+    k = sp.Symbol("k", integer=True)
+    at_k = sp.Eq(f[k], 2 * k, evaluate=False)
+    refused = outcome_of(_substituting_from_lemma(sp.Eq(f[i], 2 * i), f[k], 2 * k, at_k),
+                         "use")
+    assert refused.status == FAILED and "does not state" in refused.detail
+    # sound: f[i] = 2i for every i ≥ 0, read at j and at j + 1; h[i, j] read at (j, i)
+    lemma = sp.Eq(f[i], 2 * i, evaluate=False)
+    sound = _substituting_from_lemma(
+        lemma, f[j], 2 * j, sp.Eq(f[j] + 2 * j + 2, 4 * j + 2, evaluate=False))
+    assert check_theorem(sound).ok
+    assert check_theorem(_substituting_from_lemma(
+        lemma, f[j + 1], 2 * j + 2, sp.Eq(f[j + 1], 2 * j + 2, evaluate=False))).ok
+    assert check_theorem(_substituting_from_lemma(
+        antisymmetric, h[j, i], j - i, sp.Eq(h[j, i], j - i, evaluate=False))).ok
