@@ -452,22 +452,52 @@ def _rewriting_problems(value, reads) -> list[str]:
 
 def holds(claim) -> tuple[bool, str]:
     """Whether a SymPy claim holds exactly: an expression (or matrix) that is 0, an ``Eq``
-    whose sides differ by 0, or a relation SymPy evaluates to ``True``; with a reason."""
+    whose sides differ by 0, or a relation SymPy evaluates to ``True``; with a reason. A claim
+    holding zoo, nan or AccumBounds (no numbers) never holds."""
+    undefined = _undefined(claim.claim if isinstance(claim, Normalised) else claim)
+    if undefined:
+        return False, f"the claim contains {undefined}, which is no number: it states nothing"
     if isinstance(claim, Normalised):
         ok, why = holds(claim.decided())
         return ok, f"after {claim.how}, {why}"
     if isinstance(claim, (bool, sp.logic.boolalg.BooleanAtom)):
         return bool(claim), f"SymPy evaluates the relation to {claim}"
     if isinstance(claim, sp.Equality):
-        if any(side.has(sp.oo, -sp.oo, sp.zoo) for side in claim.args):
-            lhs, rhs = (sp.simplify(side.doit()) for side in claim.args)
-            return lhs == rhs, f"both sides evaluate to {lhs} and {rhs}"
+        if any(side.has(sp.oo, -sp.oo) for side in claim.args):
+            return _infinite_sides(claim)
         return _is_zero(claim.lhs - claim.rhs)
     if isinstance(claim, sp.core.relational.Relational):
         return _decide(claim)
     if isinstance(claim, (sp.Expr, sp.MatrixBase)):
         return _is_zero(claim)
     raise TypeError(f"expected a SymPy expression or relation, got {type(claim).__name__}")
+
+
+def _undefined(claim) -> str | None:
+    """What makes ``claim`` no statement about numbers, or None: complex infinity (zoo, e.g.
+    1/0), nan (e.g. oo − oo, 0·oo) or AccumBounds (a limit that does not exist). Equal
+    structures of these (zoo = zoo, nan = nan) are no equality of values."""
+    has = getattr(claim, "has", None)
+    if has is None:
+        return None
+    if has(sp.zoo):
+        return "zoo (complex infinity, e.g. a division by zero)"
+    if has(sp.nan):
+        return "nan (an undefined value, e.g. oo − oo or 0·oo)"
+    if has(sp.AccumBounds):
+        return "AccumBounds (a limit that does not exist)"
+    return None
+
+
+def _infinite_sides(claim) -> tuple[bool, str]:
+    """An equality with ±oo (a limit, say) holds when both sides evaluate to the same value,
+    not to the same undefined one (lim sin = lim cos are both AccumBounds(−1, 1))."""
+    lhs, rhs = (sp.simplify(side.doit()) for side in claim.args)
+    for side in (lhs, rhs):
+        undefined = _undefined(side)
+        if undefined:
+            return False, f"a side evaluates to {sp.sstr(side)[:100]}: {undefined}"
+    return lhs == rhs, f"both sides evaluate to {lhs} and {rhs}"
 
 
 _SIGN = {sp.GreaterThan: "is_nonnegative", sp.StrictGreaterThan: "is_positive",

@@ -377,3 +377,19 @@ def test_a_substitution_stated_by_an_earlier_step_must_replace_that_steps_left_s
         lemma, f[j + 1], 2 * j + 2, sp.Eq(f[j + 1], 2 * j + 2, evaluate=False))).ok
     assert check_theorem(_substituting_from_lemma(
         antisymmetric, h[j, i], j - i, sp.Eq(h[j, i], j - i, evaluate=False))).ok
+
+
+@pytest.mark.parametrize("claim, named", [
+    (sp.Eq(sp.S(1) / 0, sp.S(2) / 0, evaluate=False), "zoo"),                 # 1/0 = 2/0
+    (sp.Eq(x / 0, x / 0, evaluate=False), "zoo"),                             # x/0 = x/0
+    (sp.Eq(sp.Add(sp.oo, -sp.oo, evaluate=False), sp.Add(sp.oo, -sp.oo, evaluate=False),
+           evaluate=False), "nan"),                                           # ∞ − ∞ = ∞ − ∞
+    (sp.Eq(sp.Limit(sp.sin(y), y, sp.oo), sp.Limit(sp.cos(y), y, sp.oo), evaluate=False),
+     "AccumBounds"),                                                          # no limits
+    (Normalised(sp.Eq(sp.S(1) / 0, sp.S(2) / 0, evaluate=False), sp.expand), "zoo"),
+])
+def test_a_claim_about_undefined_values_fails_naming_them(claim, named):
+    ok, why = holds(claim)
+    assert not ok and named in why
+    step = Step("u", "an undefined equality", "symbolic", lambda sc: claim)
+    assert outcome_of(theorem(step), "u").status == FAILED
