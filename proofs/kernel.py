@@ -112,10 +112,28 @@ class Normalised:
                                getattr(self.normalise, "__name__", "a rewriting"))
 
     def decided(self):
-        """The claim with both sides rewritten: what :func:`holds` decides."""
+        """The claim with both sides rewritten: what :func:`holds` decides.
+
+        A *sufficient* rewriting R (``proofs.rewritings.SUFFICIENT``: R(e) = 0 ⇒ e = 0, but
+        R(e) ≠ e) decides ``lhs = rhs`` as R(lhs − rhs) = 0, one expression: R(lhs) = R(rhs)
+        would not give lhs = rhs (Σ_{x<N} y opens to y, yet equals N y). It decides no other
+        relation, since nothing is known of the sign of R(lhs − rhs)."""
+        from proofs import rewritings  # imported late: rewritings registers proofs' own forms
+        if rewritings.sufficient(self.normalise):
+            return self._decided_as_difference()
         if isinstance(self.claim, sp.core.relational.Relational):
             return self.claim.func(self.normalise(self.claim.lhs),
                                    self.normalise(self.claim.rhs), evaluate=False)
+        return self.normalise(self.claim)
+
+    def _decided_as_difference(self):
+        """R(lhs − rhs) for an equality, R(claim) for an expression claimed to be 0."""
+        if isinstance(self.claim, sp.Equality):
+            return self.normalise(self.claim.lhs - self.claim.rhs)
+        if isinstance(self.claim, sp.core.relational.Relational):
+            raise ValueError(f"{self.how!r} is a sufficient condition for an expression to be "
+                             f"0, not a value-preserving rewriting: it cannot decide the "
+                             f"relation {type(self.claim).__name__}")
         return self.normalise(self.claim)
 
 
@@ -434,22 +452,52 @@ def _rewriting_problems(value, reads) -> list[str]:
 
 def holds(claim) -> tuple[bool, str]:
     """Whether a SymPy claim holds exactly: an expression (or matrix) that is 0, an ``Eq``
-    whose sides differ by 0, or a relation SymPy evaluates to ``True``; with a reason."""
+    whose sides differ by 0, or a relation SymPy evaluates to ``True``; with a reason. A claim
+    holding zoo, nan or AccumBounds (no numbers) never holds."""
+    undefined = _undefined(claim.claim if isinstance(claim, Normalised) else claim)
+    if undefined:
+        return False, f"the claim contains {undefined}, which is no number: it states nothing"
     if isinstance(claim, Normalised):
         ok, why = holds(claim.decided())
         return ok, f"after {claim.how}, {why}"
     if isinstance(claim, (bool, sp.logic.boolalg.BooleanAtom)):
         return bool(claim), f"SymPy evaluates the relation to {claim}"
     if isinstance(claim, sp.Equality):
-        if any(side.has(sp.oo, -sp.oo, sp.zoo) for side in claim.args):
-            lhs, rhs = (sp.simplify(side.doit()) for side in claim.args)
-            return lhs == rhs, f"both sides evaluate to {lhs} and {rhs}"
+        if any(side.has(sp.oo, -sp.oo) for side in claim.args):
+            return _infinite_sides(claim)
         return _is_zero(claim.lhs - claim.rhs)
     if isinstance(claim, sp.core.relational.Relational):
         return _decide(claim)
     if isinstance(claim, (sp.Expr, sp.MatrixBase)):
         return _is_zero(claim)
     raise TypeError(f"expected a SymPy expression or relation, got {type(claim).__name__}")
+
+
+def _undefined(claim) -> str | None:
+    """What makes ``claim`` no statement about numbers, or None: complex infinity (zoo, e.g.
+    1/0), nan (e.g. oo − oo, 0·oo) or AccumBounds (a limit that does not exist). Equal
+    structures of these (zoo = zoo, nan = nan) are no equality of values."""
+    has = getattr(claim, "has", None)
+    if has is None:
+        return None
+    if has(sp.zoo):
+        return "zoo (complex infinity, e.g. a division by zero)"
+    if has(sp.nan):
+        return "nan (an undefined value, e.g. oo − oo or 0·oo)"
+    if has(sp.AccumBounds):
+        return "AccumBounds (a limit that does not exist)"
+    return None
+
+
+def _infinite_sides(claim) -> tuple[bool, str]:
+    """An equality with ±oo (a limit, say) holds when both sides evaluate to the same value,
+    not to the same undefined one (lim sin = lim cos are both AccumBounds(−1, 1))."""
+    lhs, rhs = (sp.simplify(side.doit()) for side in claim.args)
+    for side in (lhs, rhs):
+        undefined = _undefined(side)
+        if undefined:
+            return False, f"a side evaluates to {sp.sstr(side)[:100]}: {undefined}"
+    return lhs == rhs, f"both sides evaluate to {lhs} and {rhs}"
 
 
 _SIGN = {sp.GreaterThan: "is_nonnegative", sp.StrictGreaterThan: "is_positive",

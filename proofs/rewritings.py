@@ -11,7 +11,6 @@ function (``e ↦ 0``) is refused by the kernel, naming the step.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -155,6 +154,11 @@ def problems(normaliser, reads: Mapping[str, Any]) -> list[str]:
         name = getattr(normaliser, "__name__", type(normaliser).__name__)
         return [f"its normaliser {name!r} is not a registered rewriting "
                 f"(proofs.rewritings.REGISTRY)"]
+    if normaliser.kind in ("within-sums", "per-sentence") and sufficient(normaliser):
+        # R(e) = 0 ⇒ e = 0 for the whole claim, not for each summand: Σ_χ R(t_χ) = 0 does
+        # not make every R(t_χ), hence every t_χ, vanish
+        return [f"it applies a sufficient condition ({normaliser.name!r}) inside a sum's "
+                f"terms, where only value-preserving rewritings are exact"]
     if normaliser.kind in ("chain", "within-sums", "per-sentence"):
         return [p for part in normaliser.parts for p in problems(part, reads)]
     if normaliser.kind == "substitution":
@@ -166,6 +170,17 @@ def problems(normaliser, reads: Mapping[str, Any]) -> list[str]:
     if normaliser.kind == "registered" and REGISTRY.get(normaliser.name) == normaliser:
         return []
     return [f"its normaliser {normaliser.name!r} is not a registered rewriting"]
+
+
+def sufficient(normaliser) -> bool:
+    """Whether ``normaliser`` is, or contains, a rewriting of :data:`SUFFICIENT` (a sufficient
+    condition R(e) = 0 ⇒ e = 0, not value-preserving): the kernel then applies it to a
+    claim's lhs − rhs, never to each side."""
+    if isinstance(normaliser, Rewriting):
+        if normaliser.kind == "registered":
+            return normaliser.name in SUFFICIENT
+        return any(sufficient(part) for part in normaliser.parts)
+    return any(_FUNCTIONS.get(name) is normaliser for name in SUFFICIENT)
 
 
 def _named_normalisers() -> dict:
@@ -213,8 +228,9 @@ def _substitution_problems(leaf: Rewriting, reads) -> list[str]:
 
 def _states(value, old, new) -> bool:
     """Whether ``value`` (a mapping, or a claim ``lhs = rhs``) states ``old = new``: as an
-    item, as the claim itself, or as the claim's right side read at ``old``'s indices (the
-    closed form of an indexed quantity, established for every index)."""
+    item, as the claim itself, or as the claim read at ``old``'s indices: a claim
+    g[i₁…iₖ] = r(i₁…iₖ), established for every index, states g[j₁…jₖ] = r(j₁…jₖ) (the
+    same base g on the left, each jₙ within the range iₙ is declared over)."""
     if isinstance(value, Mapping):
         return value.get(old, None) == new
     claim = getattr(value, "claim", value)
@@ -222,12 +238,31 @@ def _states(value, old, new) -> bool:
         return False
     if (claim.lhs, claim.rhs) == (old, new):
         return True
-    if not isinstance(old, sp.Indexed):
-        return False
-    free = sorted((x for x in claim.rhs.free_symbols
-                   if isinstance(x, sp.Symbol) and x.is_integer), key=str)
-    return any(claim.rhs.xreplace(dict(zip(order, old.indices))) == new
-               for order in itertools.permutations(free, len(old.indices)))
+    renaming = _reindexing(claim.lhs, old)
+    return renaming is not None and claim.rhs.xreplace(renaming) == new
+
+
+def _reindexing(lhs, old) -> dict | None:
+    """{iₙ: jₙ} taking ``lhs`` = g[i₁…iₖ] to ``old`` = g[j₁…jₖ], or None: the left side must
+    be the quantity replaced, its indices distinct symbols (so the claim holds at every
+    index, not on a diagonal), and each jₙ must satisfy iₙ's assumptions (its range)."""
+    if not (isinstance(lhs, sp.Indexed) and isinstance(old, sp.Indexed)
+            and lhs.base == old.base and len(lhs.indices) == len(old.indices)):
+        return None
+    indices = lhs.indices
+    if not all(isinstance(x, sp.Symbol) for x in indices) or len(set(indices)) != len(indices):
+        return None
+    renaming = dict(zip(indices, old.indices))
+    if not all(_within(target, index) for index, target in renaming.items()):
+        return None
+    return renaming if lhs.xreplace(renaming) == old else None
+
+
+def _within(target, index) -> bool:
+    """Whether ``target`` has every property SymPy's assumptions give the symbol ``index``
+    (integer, nonnegative, …): a claim made for all such ``index`` then holds at it."""
+    return all(getattr(target, f"is_{fact}") is truth
+               for fact, truth in index.assumptions0.items())
 
 
 # --- the registry -----------------------------------------------------------------------------
@@ -249,9 +284,11 @@ register("cancel", "cancelling rational functions (sympy.cancel)", sp.cancel,
          examples=((_x ** 2 - _y ** 2) / (_x + _y), _x / (_x * _y + _x)))
 register("simplify", "SymPy's simplify (value-preserving)", sp.simplify,
          examples=(sp.sin(_x) ** 2 + sp.cos(_x) ** 2, sp.log(sp.exp(_x) * _y)))
-register("expand logarithms", "log(x y) = log x + log y and log(xⁿ) = n log x, for the "
-         "positive arguments (exponentials and their sums) they are applied to",
-         lambda e: sp.expand_log(e, force=True),
+# Without force: SymPy splits log(x y) only where the symbols' assumptions make x, y positive
+# (log(ab) = log a + log b + 2πi for negative a, b), so the rewriting stays exact.
+register("expand logarithms", "log(x y) = log x + log y and log(xⁿ) = n log x, only where "
+         "SymPy shows the arguments positive from the symbols' assumptions",
+         lambda e: sp.expand_log(e),
          examples=(sp.log(sp.exp(_x) / (sp.exp(_x) + sp.exp(_y))), sp.log(_x ** 3 * _y)))
 register("doit", "evaluating sums with explicit or Kronecker-delta bodies (Expr.doit)",
          lambda e: e.doit(),
@@ -321,7 +358,8 @@ def _sum_limits(term):
 
 
 #: Rewritings that are sufficient conditions for ``claim = 0`` (not value-preserving): their
-#: test checks that they leave alone what they may not open.
+#: test checks that they leave alone what they may not open; the kernel applies them only to
+#: a whole claim (an expression, or an equality's lhs − rhs), never to one side or one term.
 SUFFICIENT = {"open sums": "a sum of sums over the same ranges is 0 if its summand is 0 "
               "(sums opened summand by summand only when every term is such a sum)"}
 

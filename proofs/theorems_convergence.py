@@ -173,10 +173,12 @@ def descent(scope):
 
 
 def loss_is_minus_log_p(scope):
-    """ℓ = log Σ_e e^{z_e} − Σ_c Y_c z_c with Y_c = δ_cy is −log(e^{z_y} / Σ_e e^{z_e})."""
+    """ℓ = log Σ_e e^{z_e} − Σ_c Y_c z_c with Y_c = δ_cy is −log(e^{z_y} / Σ_e e^{z_e}), for
+    real logits z (so e^{z_c} > 0 and log(a b) = log a + log b holds for these arguments)."""
     model = scope.assumption("U")
-    loss = _classes(_label(model.nodes[-1].definition, scope), scope)
-    p_y = sp.exp(z[_co]) / sp.Sum(sp.exp(z[D.e_]), (D.e_, 0, _co))
+    # the model's logits z = U h are real; SymPy expands the logarithms only when it knows so
+    loss = _classes(_label(model.nodes[-1].definition, scope), scope).xreplace({z: _z})
+    p_y = sp.exp(_z[_co]) / sp.Sum(sp.exp(_z[D.e_]), (D.e_, 0, _co))
     return Normalised(sp.Eq(loss, -sp.log(p_y), evaluate=False),
                       rewriting("doit", "expand logarithms"))
 
@@ -560,7 +562,7 @@ def convergence() -> Theorem:
              "derived gradient entries named g_l, g_s (real)", "symbolic", descent,
              uses=("gradient-system",)),
         Step("minus-log", "ℓ_t = −log P_y, P_y = e^{z_y}/Σ_c e^{z_c} (the model's loss with "
-             "Y_c = δ_cy)", "symbolic", loss_is_minus_log_p, uses=("U", "Y", "C2")),
+             "Y_c = δ_cy; real logits)", "symbolic", loss_is_minus_log_p, uses=("U", "Y", "C2")),
         Step("p-y", "P_y = 1/(1 + ξ) with ξ = Σ_{c≠y} e^{z_c − z_y} (the model's P_y, real "
              "logits)", "symbolic", p_y_closed, uses=("minus-log", "C2")),
         Step("nonnegative", "ℓ_t = −log P_y = log(1 + ξ) ≥ 0", "symbolic", nonnegative_loss,

@@ -303,3 +303,93 @@ def test_a_content_assumption_no_step_reads_fails_and_a_prose_one_is_trusted():
                             "reads it"]
     prose = Assumption("U", "a fact stated in words", kind="prose")
     assert check_theorem(theorem(step, assumptions=(SQUARE, prose))).ok
+
+
+def test_opening_sums_decides_an_equality_as_one_difference_never_side_by_side():
+    from proofs.rewritings import rewriting, within_sums
+    open_sums = rewriting("open sums")
+    i = sp.Symbol("i", integer=True, nonnegative=True)
+    n = sp.Symbol("n", integer=True, positive=True)
+    a, b = sp.IndexedBase("a"), sp.IndexedBase("b")
+    # Σ_{i<n} y = n y, not y: opening the left side alone would leave y = y
+    false = Normalised(sp.Eq(sp.Sum(y, (i, 0, n - 1)), y, evaluate=False), open_sums)
+    assert not holds(false)[0]
+    # Σ (a+b)² = Σ a² + Σ (2ab + b²): lhs − rhs is a sum of sums over one range, summands cancel
+    square = sp.Eq(sp.Sum((a[i] + b[i]) ** 2, (i, 0, n - 1)),
+                   sp.Sum(a[i] ** 2, (i, 0, n - 1)) + sp.Sum(2 * a[i] * b[i] + b[i] ** 2,
+                                                              (i, 0, n - 1)), evaluate=False)
+    assert holds(Normalised(square, open_sums))[0]
+    assert holds(Normalised(square.lhs - square.rhs, open_sums))[0]     # a bare expression
+    # no sign follows from opening sums, and a sum's terms are not each claimed to be 0
+    le = Step("le", "Σ_{i<n} y ≤ y (false for n ≥ 2)", "symbolic", lambda sc: Normalised(
+        sp.Le(sp.Sum(y, (i, 0, n - 1)), y, evaluate=False), open_sums))
+    refused = outcome_of(theorem(le), "le")
+    assert refused.status == FAILED and "sufficient condition" in refused.detail
+    # Σ_{i≤2} (Σ_{j≤i} i − Σ_{j≤i} 1) = Σ (i+1)(i−1) = 2, yet each term opens to i − 1
+    j = sp.Symbol("j", integer=True, nonnegative=True)
+    terms = sp.Sum(sp.Sum(i, (j, 0, i)) - sp.Sum(1, (j, 0, i)), (i, 0, 2))
+    inside = Step("in", "Σ_i (Σ_{j≤i} i − Σ_{j≤i} 1) = 0 (false: it is 2)", "symbolic",
+                  lambda sc: Normalised(terms, within_sums(i, open_sums).then(
+                      rewriting("doit"))))
+    refused = outcome_of(theorem(inside), "in")
+    assert refused.status == FAILED and "sufficient condition" in refused.detail
+
+
+def _substituting_from_lemma(lemma, old, new, claim):
+    """A theorem: step ``lem`` establishes ``lemma`` (lhs = rhs, as assumption F states it);
+    step ``use`` decides ``claim`` after substituting ``old → new`` as ``lem`` states."""
+    from proofs.rewritings import substitution
+    stated = Assumption("F", "the lemma's lhs is its rhs", content={lemma.lhs: lemma.rhs})
+    return theorem(
+        Step("lem", "the lemma", "symbolic", lambda sc: Normalised(
+            lemma, substitution("F", sc.assumption("F"))), uses=("F",)),
+        Step("use", "the claim", "symbolic", lambda sc: (sc.step("lem"), Normalised(
+            claim, substitution("lem", {old: new})))[1], uses=("lem",)),
+        assumptions=(stated,))
+
+
+def test_a_substitution_stated_by_an_earlier_step_must_replace_that_steps_left_side():
+    i, j = sp.symbols("i j", integer=True, nonnegative=True)
+    f, g, h = sp.IndexedBase("f"), sp.IndexedBase("g"), sp.IndexedBase("h")
+    # lem establishes 2i = 2i, which says nothing of g: g[i] = 2i for any g is not decided
+    tautology = sp.Eq(2 * i, 2 * i, evaluate=False)
+    th = _substituting_from_lemma(tautology, g[i], 2 * i, sp.Eq(g[i], 2 * i, evaluate=False))
+    refused = outcome_of(th, "use")
+    assert refused.status == FAILED and "which 'lem' does not state" in refused.detail
+    # h[i, j] = i − j states h[j, i] = j − i, not h[j, i] = i − j
+    antisymmetric = sp.Eq(h[i, j], i - j, evaluate=False)
+    swapped = sp.Eq(h[j, i], i - j, evaluate=False)
+    refused = outcome_of(_substituting_from_lemma(antisymmetric, h[j, i], i - j, swapped),
+                         "use")
+    assert refused.status == FAILED and "does not state" in refused.detail
+    # the lemma only holds for nonnegative i: it states nothing at an index of any sign
+    k = sp.Symbol("k", integer=True)
+    at_k = sp.Eq(f[k], 2 * k, evaluate=False)
+    refused = outcome_of(_substituting_from_lemma(sp.Eq(f[i], 2 * i), f[k], 2 * k, at_k),
+                         "use")
+    assert refused.status == FAILED and "does not state" in refused.detail
+    # sound: f[i] = 2i for every i ≥ 0, read at j and at j + 1; h[i, j] read at (j, i)
+    lemma = sp.Eq(f[i], 2 * i, evaluate=False)
+    sound = _substituting_from_lemma(
+        lemma, f[j], 2 * j, sp.Eq(f[j] + 2 * j + 2, 4 * j + 2, evaluate=False))
+    assert check_theorem(sound).ok
+    assert check_theorem(_substituting_from_lemma(
+        lemma, f[j + 1], 2 * j + 2, sp.Eq(f[j + 1], 2 * j + 2, evaluate=False))).ok
+    assert check_theorem(_substituting_from_lemma(
+        antisymmetric, h[j, i], j - i, sp.Eq(h[j, i], j - i, evaluate=False))).ok
+
+
+@pytest.mark.parametrize("claim, named", [
+    (sp.Eq(sp.S(1) / 0, sp.S(2) / 0, evaluate=False), "zoo"),                 # 1/0 = 2/0
+    (sp.Eq(x / 0, x / 0, evaluate=False), "zoo"),                             # x/0 = x/0
+    (sp.Eq(sp.Add(sp.oo, -sp.oo, evaluate=False), sp.Add(sp.oo, -sp.oo, evaluate=False),
+           evaluate=False), "nan"),                                           # ∞ − ∞ = ∞ − ∞
+    (sp.Eq(sp.Limit(sp.sin(y), y, sp.oo), sp.Limit(sp.cos(y), y, sp.oo), evaluate=False),
+     "AccumBounds"),                                                          # no limits
+    (Normalised(sp.Eq(sp.S(1) / 0, sp.S(2) / 0, evaluate=False), sp.expand), "zoo"),
+])
+def test_a_claim_about_undefined_values_fails_naming_them(claim, named):
+    ok, why = holds(claim)
+    assert not ok and named in why
+    step = Step("u", "an undefined equality", "symbolic", lambda sc: claim)
+    assert outcome_of(theorem(step), "u").status == FAILED

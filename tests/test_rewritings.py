@@ -8,6 +8,7 @@ import sympy as sp
 
 from proofs import registry, rewritings
 from proofs.derivations import QQ, norm2, q, r
+from proofs.kernel import Normalised
 
 registry.all_theorems()          # theorem modules register their own rewritings on import
 
@@ -89,3 +90,24 @@ def test_opening_sums_is_a_sufficient_condition_used_only_where_it_is_sound():
                     i * sp.Sum(a[i], (i, 0, n - 1)) - sp.Sum(i * a[i], (i, 0, n - 1))):
         assert open_sums(unsound) != 0 and open_sums(unsound).has(sp.Sum)
     assert open_sums(x * (x + 1) - x ** 2 - x) == 0          # no sums: only expanded
+
+
+def _decided(claim):
+    """The kernel's verdict on one symbolic step whose check returns ``claim``."""
+    from proofs.kernel import Step, Theorem, check_theorem
+    step = Step("claim", "the claim under test", "symbolic", lambda scope: claim)
+    (outcome,) = check_theorem(Theorem("probe", "probe", "probe", (), (step,))).steps
+    return outcome
+
+
+def test_logarithms_are_expanded_only_where_the_arguments_are_positive():
+    expand_logs = rewritings.rewriting("expand logarithms")
+    a, b = sp.symbols("a b", negative=True)
+    # log(ab) − log a − log b = 2πi for negative a, b: not an identity, so never decided
+    false = sp.Eq(sp.log(a * b), sp.log(a) + sp.log(b), evaluate=False)
+    assert not _decided(Normalised(false, expand_logs)).ok
+    # real logits: e^z > 0, so log(e^z / Σ e^z) = z − log Σ e^z is expanded and decided
+    z1, z2 = sp.symbols("z1 z2", real=True)
+    total = sp.exp(z1) + sp.exp(z2)
+    sound = sp.Eq(sp.log(sp.exp(z1) / total), z1 - sp.log(total), evaluate=False)
+    assert _decided(Normalised(sound, expand_logs)).ok
