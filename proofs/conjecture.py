@@ -76,6 +76,7 @@ def candidate_law(expression: str, classifier: str, trainable, assume=()) -> LW.
     if "A2" in assume and "A3" not in assume:
         raise ValueError("A2 is stated with A3 (its attention closed form needs L = m + 1)")
     _check_constants(quantity, assume)
+    _check_one_topic_word(quantity, assume)
     return LW.declare("conjecture", f"{expression} is constant", quantity, 0,
                       models=(model,), classifiers=(classifier,),
                       assumptions=tuple(assumptions))
@@ -98,6 +99,23 @@ def _check_names(quantity, model: Model):
                          f"{sorted(map(str, bases))}, indices w, w_x, w_y (words), "
                          f"k, l (embedding), r, t (key), e (class; c is the non-topic "
                          f"score), n (hidden), and W, QQ, c, m")
+
+
+def _check_one_topic_word(quantity, assume):
+    """A2 and A3 describe one topic word ``w`` (where it sits, what the other words are). A
+    candidate with a second free word index ``w_x`` would need the cases "holds w, not w_x",
+    "holds w_x, not w", … which these rewrites do not make (they would take ``w_x = w``), so
+    such a candidate is refused under A2/A3 rather than proved for the wrong sentences."""
+    topic = [a for a in ("A2", "A3") if a in assume]
+    words = sorted((x for x in LW._free_indices(quantity) if kind_of(x) is LW.WORD), key=str)
+    if topic and len(words) > 1:
+        extra = [str(x) for x in words if x != LW.w] if LW.w in words else \
+            [str(x) for x in words[1:]]
+        raise ValueError(f"{' and '.join(topic)} {'speak' if len(topic) > 1 else 'speaks'} of one topic word, but the candidate has "
+                         f"the free word indices {', '.join(map(str, words))}: the extra "
+                         f"word index {', '.join(extra)} would silently be taken equal to "
+                         f"the topic word; state the candidate for one word, or drop "
+                         f"--assume {','.join(topic)}")
 
 
 #: The constants a candidate may read, and the assumption that defines each.
