@@ -218,6 +218,31 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
     return verdict
 
 
+def prove_along(expression: str, classifier: str, trained, assume=()) -> Verdict:
+    """The conjecture reduction alone, along ``flow(model, trained)`` with ``trained`` the
+    model's own parameter names exactly as they train (the MLP's arrays one by one, as a
+    ``discover`` setting trains them; ``prove`` only knows the campaign's names, where
+    ``classifier`` is all four arrays). PROVED when every case of the assumptions reduces
+    ``dQ/dτ`` to 0, else NOT PROVED (no search, no kernel); ValueError on bad usage."""
+    start = time.perf_counter()
+    model = Model(classifier)
+    names = {prm.name for prm in model.params}
+    unknown = [n for n in trained if n not in names]
+    if unknown:
+        raise ValueError(f"unknown trained parameter(s) {unknown} of the {classifier} model; "
+                         f"expected some of {sorted(names)}")
+    if "A1" in assume and "query" in trained:
+        raise ValueError("A1 (query fixed) contradicts a trained query")
+    trained = tuple(trained)
+    law = candidate_law(expression, classifier, trained, assume)
+    steps, residuals = reduction(law, law.models[0], classifier, trained, assume)
+    verdict = Verdict(expression, law, law.models[0], trained, tuple(assume), not residuals,
+                      steps, residuals[0] if residuals else None,
+                      method="conjecture reduction" if not residuals else "")
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
 def reduction(law: LW.Law, model: Model, classifier: str, trainable, assume):
     """``(steps, residuals)``: the rate along the derived flow, then per case of the
     assumptions the reduced rate; the nonzero ones are the residuals."""
@@ -406,21 +431,21 @@ def explain(setting, found) -> Explanation:
     from symbolic.discover import _drop_products, _in_span, fields_at, products
 
     fields, _ = fields_at(setting, 1)
-    names = [x for x in setting.trained]
-    clf_names = {"classifier", "hidden_weight", "hidden_bias", "output_weight", "output_bias"}
-    trainable = tuple(n for n in names if n not in clf_names) + (
-        ("classifier",) if clf_names & set(names) else ())
+    # proved along the flow of exactly the setting's trained arrays: mapping any trained MLP
+    # array to "classifier" proved relu-unit with all four training, while a frozen b1
+    # breaks it (audit B, finding 2)
+    names = setting.trained
     assume = () if "query" in names else ("A1",)
     proved, span = [], []
     for name, expression, classifier, fixed_query in GENERIC:
         if (classifier not in (None, setting.classifier)) or (fixed_query and not assume):
             continue
-        law = candidate_law(expression, setting.classifier, trainable)
+        law = candidate_law(expression, setting.classifier, names)
         if not set(law.parameters()) & set(names):
             continue  # every parameter it reads is frozen: trivially constant
         try:
-            verdict = prove(expression, setting.classifier, trainable,
-                            assume if fixed_query else (), search=False, kernel=False)
+            verdict = prove_along(expression, setting.classifier, names,
+                                  assume if fixed_query else ())
         except ValueError:
             continue
         if verdict.proved:

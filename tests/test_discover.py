@@ -142,3 +142,29 @@ def test_cli_discover_any_loss_counts_only(capsys):
                  "--no-closed-forms"]) == 0
     assert "5 independent laws" in capsys.readouterr().out
     assert main(["discover", "--trainable", "bogus"]) == 2
+
+
+@pytest.mark.parametrize("trainable, proved", [
+    (("embeddings", "hidden_weight", "output_weight"), {"hidden-embedding",
+                                                         "output-weight-sum"}),
+    (("embeddings", "keys", "classifier"), {"key-sum", "key-across-query", "hidden-embedding",
+                                            "relu-unit", "output-weight-sum",
+                                            "output-bias-sum"}),
+])
+def test_mlp_laws_are_proved_along_the_arrays_that_train(trainable, proved):
+    """relu-unit (‖W2[:,n]‖² − ‖W1[n]‖² − b1[n]²) is conserved only when b1 trains too: it
+    was listed as proved for embeddings, W1, W2 because any trained MLP array was proved as
+    all four (audit B, finding 2). Only the proved list is read: no laws need finding."""
+    from types import SimpleNamespace
+
+    from proofs.conjecture import explain
+    why = explain(Setting("mlp", trainable=trainable), SimpleNamespace(laws=[], symbols=[]))
+    assert {n for n, _, _ in why.proved} == proved
+
+
+def test_prove_along_names_an_unknown_array():
+    from proofs.conjecture import prove_along
+    with pytest.raises(ValueError, match="unknown trained parameter.*hidden_weight"):
+        prove_along("Sum(K[w,r],(w,0,W-1))", "linear", ("keys", "hidden_weight"))
+    verdict = prove_along("Sum(W2[e,n],(e,0,C-1))", "mlp", ("output_weight",))
+    assert verdict.proved and verdict.status == "PROVED"
