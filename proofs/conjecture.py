@@ -108,14 +108,15 @@ def _check_one_topic_word(quantity, assume):
     such a candidate is refused under A2/A3 rather than proved for the wrong sentences."""
     topic = [a for a in ("A2", "A3") if a in assume]
     words = sorted((x for x in LW._free_indices(quantity) if kind_of(x) is LW.WORD), key=str)
-    if topic and len(words) > 1:
-        extra = [str(x) for x in words if x != LW.w] if LW.w in words else \
-            [str(x) for x in words[1:]]
-        raise ValueError(f"{' and '.join(topic)} {'speak' if len(topic) > 1 else 'speaks'} of one topic word, but the candidate has "
-                         f"the free word indices {', '.join(map(str, words))}: the extra "
-                         f"word index {', '.join(extra)} would silently be taken equal to "
-                         f"the topic word; state the candidate for one word, or drop "
-                         f"--assume {','.join(topic)}")
+    if not topic or len(words) < 2:
+        return
+    main = LW.w if LW.w in words else words[0]  # the word the rewrites would place
+    extra = ", ".join(str(x) for x in words if x != main)
+    verb = "speak" if len(topic) > 1 else "speaks"
+    raise ValueError(f"{' and '.join(topic)} {verb} of one topic word, but the candidate has "
+                     f"the free word indices {', '.join(map(str, words))}: the extra word "
+                     f"index {extra} would silently be taken equal to {main}; state the "
+                     f"candidate for one word, or drop --assume {','.join(topic)}")
 
 
 #: The constants a candidate may read, and the assumption that defines each.
