@@ -76,6 +76,7 @@ def candidate_law(expression: str, classifier: str, trainable, assume=()) -> LW.
     if "A2" in assume and "A3" not in assume:
         raise ValueError("A2 is stated with A3 (its attention closed form needs L = m + 1)")
     _check_constants(quantity, assume)
+    _check_one_topic_word(quantity, assume)
     return LW.declare("conjecture", f"{expression} is constant", quantity, 0,
                       models=(model,), classifiers=(classifier,),
                       assumptions=tuple(assumptions))
@@ -98,6 +99,24 @@ def _check_names(quantity, model: Model):
                          f"{sorted(map(str, bases))}, indices w, w_x, w_y (words), "
                          f"k, l (embedding), r, t (key), e (class; c is the non-topic "
                          f"score), n (hidden), and W, QQ, c, m")
+
+
+def _check_one_topic_word(quantity, assume):
+    """A2 and A3 describe one topic word ``w`` (where it sits, what the other words are). A
+    candidate with a second free word index ``w_x`` would need the cases "holds w, not w_x",
+    "holds w_x, not w", … which these rewrites do not make (they would take ``w_x = w``), so
+    such a candidate is refused under A2/A3 rather than proved for the wrong sentences."""
+    topic = [a for a in ("A2", "A3") if a in assume]
+    words = sorted((x for x in LW._free_indices(quantity) if kind_of(x) is LW.WORD), key=str)
+    if not topic or len(words) < 2:
+        return
+    main = LW.w if LW.w in words else words[0]  # the word the rewrites would place
+    extra = ", ".join(str(x) for x in words if x != main)
+    verb = "speak" if len(topic) > 1 else "speaks"
+    raise ValueError(f"{' and '.join(topic)} {verb} of one topic word, but the candidate has "
+                     f"the free word indices {', '.join(map(str, words))}: the extra word "
+                     f"index {extra} would silently be taken equal to {main}; state the "
+                     f"candidate for one word, or drop --assume {','.join(topic)}")
 
 
 #: The constants a candidate may read, and the assumption that defines each.
@@ -196,6 +215,31 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
         verdict.residual = None
     elif not residuals:
         verdict.proved, verdict.method = True, "conjecture reduction"
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def prove_along(expression: str, classifier: str, trained, assume=()) -> Verdict:
+    """The conjecture reduction alone, along ``flow(model, trained)`` with ``trained`` the
+    model's own parameter names exactly as they train (the MLP's arrays one by one, as a
+    ``discover`` setting trains them; ``prove`` only knows the campaign's names, where
+    ``classifier`` is all four arrays). PROVED when every case of the assumptions reduces
+    ``dQ/dτ`` to 0, else NOT PROVED (no search, no kernel); ValueError on bad usage."""
+    start = time.perf_counter()
+    model = Model(classifier)
+    names = {prm.name for prm in model.params}
+    unknown = [n for n in trained if n not in names]
+    if unknown:
+        raise ValueError(f"unknown trained parameter(s) {unknown} of the {classifier} model; "
+                         f"expected some of {sorted(names)}")
+    if "A1" in assume and "query" in trained:
+        raise ValueError("A1 (query fixed) contradicts a trained query")
+    trained = tuple(trained)
+    law = candidate_law(expression, classifier, trained, assume)
+    steps, residuals = reduction(law, law.models[0], classifier, trained, assume)
+    verdict = Verdict(expression, law, law.models[0], trained, tuple(assume), not residuals,
+                      steps, residuals[0] if residuals else None,
+                      method="conjecture reduction" if not residuals else "")
     verdict.seconds = time.perf_counter() - start
     return verdict
 
@@ -388,21 +432,21 @@ def explain(setting, found) -> Explanation:
     from symbolic.discover import _drop_products, _in_span, fields_at, products
 
     fields, _ = fields_at(setting, 1)
-    names = [x for x in setting.trained]
-    clf_names = {"classifier", "hidden_weight", "hidden_bias", "output_weight", "output_bias"}
-    trainable = tuple(n for n in names if n not in clf_names) + (
-        ("classifier",) if clf_names & set(names) else ())
+    # proved along the flow of exactly the setting's trained arrays: mapping any trained MLP
+    # array to "classifier" proved relu-unit with all four training, while a frozen b1
+    # breaks it (audit B, finding 2)
+    names = setting.trained
     assume = () if "query" in names else ("A1",)
     proved, span = [], []
     for name, expression, classifier, fixed_query in GENERIC:
         if (classifier not in (None, setting.classifier)) or (fixed_query and not assume):
             continue
-        law = candidate_law(expression, setting.classifier, trainable)
+        law = candidate_law(expression, setting.classifier, names)
         if not set(law.parameters()) & set(names):
             continue  # every parameter it reads is frozen: trivially constant
         try:
-            verdict = prove(expression, setting.classifier, trainable,
-                            assume if fixed_query else (), search=False, kernel=False)
+            verdict = prove_along(expression, setting.classifier, names,
+                                  assume if fixed_query else ())
         except ValueError:
             continue
         if verdict.proved:

@@ -454,7 +454,7 @@ def lie_rank(fields: Fields, x, max_depth: int = 6) -> LieRank:
     with mpmath.workdps(DPS):
         x = [to_mp(v) for v in x]
         values = [fields(g, x) for g in fields.generators]
-        basis, elements = Basis(scale_of(values)), []
+        basis, elements = Basis(moving_scale(values)), []
         for g, value in zip(fields.generators, values):
             if basis.offer(value):
                 elements.append(g)
@@ -489,7 +489,7 @@ def linear_rank(fields: Fields, points) -> Basis:
             x = [to_mp(v) for v in x]
             values = [fields(g, x) for g in fields.generators]
             if k == 0:
-                basis = Basis(scale_of(values))
+                basis = Basis(moving_scale(values))
             for value in values:
                 basis.offer(value)
                 if basis.rank == fields.n:
@@ -500,6 +500,28 @@ def linear_rank(fields: Fields, points) -> Basis:
 def scale_of(values) -> mpmath.mpf:
     """The largest norm among field values (the scale residuals are measured against)."""
     return max(mpmath.sqrt(sum(x * x for x in v)) for v in values) or mpmath.mpf(1)
+
+
+class NothingMoves(RuntimeError):
+    """Every field vanishes at the working precision: there is no rank to count (not
+    checked, exit 3), only rounding noise that Gram–Schmidt would take as directions."""
+
+
+#: Fields below this norm are rounding noise at ``DPS`` digits, not motion: coordinates are
+#: rationals in (−1, 1), so a field that moves is far above ``10^(−DPS/2)``.
+NOISE_FLOOR = mpmath.mpf(10) ** (-(DPS // 2))
+
+
+def moving_scale(values) -> mpmath.mpf:
+    """``scale_of(values)``, or NothingMoves when every value is below ``NOISE_FLOOR``
+    (then ``‖X(θ)‖ ≈ 10^(−DPS)``: the rank of noise is not the Lie algebra's)."""
+    largest = max((mpmath.sqrt(sum(x * x for x in v)) for v in values), default=0)
+    if largest < NOISE_FLOOR:
+        raise NothingMoves(f"nothing moves at this sample: every per-sentence field is "
+                           f"below 1e-{DPS // 2} (largest "
+                           f"{mpmath.nstr(largest, 3)}), so no rank can be counted; not "
+                           f"checked")
+    return scale_of(values)
 
 
 def random_point(setting: Setting, seed: int) -> dict:
@@ -569,10 +591,33 @@ def fields_at(setting: Setting, seed: int) -> tuple[Fields, list]:
     the laws' rational coefficients small, e.g. ``q₁κ_w0 − q₀κ_w1``), and a random point."""
     point = random_point(setting, seed)
     rng = random.Random(-seed)
-    frozen = {c: Fraction(rng.choice([n for n in range(-8, 9) if n]), 8)
-              for c in setting.coordinates}
+    frozen = _draw_frozen(setting, rng)
+    while not _classes_distinct(setting, frozen):  # a non-generic draw: draw again
+        frozen = _draw_frozen(setting, rng)
     fields = Fields(setting, frozen)
     return fields, [point[c] for c in setting.coordinates[:fields.n]]
+
+
+def _draw_frozen(setting: Setting, rng) -> dict:
+    return {c: Fraction(rng.choice([n for n in range(-8, 9) if n]), 8)
+            for c in setting.coordinates}
+
+
+#: The fixed last layer whose rows are the classes' logit weights, per classifier.
+LAST_LAYER = {"linear": "classifier", "mlp": "output_weight"}
+
+
+def _classes_distinct(setting: Setting, frozen: dict) -> bool:
+    """Whether a frozen last layer (``U`` or ``W2``) has pairwise distinct rows. Rows
+    ``c ≠ c'`` equal make the logits ``z_c − z_{c'}`` constant: with two classes ``P`` never
+    moves and every field ``∝ W2ᵀ(P − Y) = 0`` (one seed drew ``W2 ≡ −1`` and counted
+    rounding noise as 0 laws); with more, the count is that of a special point."""
+    name = LAST_LAYER[setting.classifier]
+    if name in setting.trained or setting.loss == "any":
+        return True
+    rows, cols = setting.shape(name)
+    table = {tuple(frozen[(name, (r, k))] for k in range(cols)) for r in range(rows)}
+    return len(table) == rows
 
 
 def count_laws(setting: Setting, seeds=(1, 2), max_points: int = 5) -> Count:

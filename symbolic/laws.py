@@ -414,12 +414,27 @@ def attention_closed_form(model: Model, scores, tokens, token=None) -> sp.Expr:
     return closed if token is None else closed.xreplace({x: token})
 
 
+def _one_topic_word(expr):
+    """A3 speaks of one topic word: ``ω[i, x]`` may be rewritten only when every ``ω`` in the
+    rate reads the same word ``x``. With two words ``w``, ``w_x`` the rewrite would put both
+    at token ``p`` (i.e. assume ``w = w_x``) and never examine "holds one but not the
+    other"; ValueError names the words instead of proving that."""
+    words = sorted({str(x.indices[1]) for x in expr.atoms(sp.Indexed) if x.base == omega})
+    if len(words) > 1:
+        raise ValueError(f"A3 describes one topic word, but the rate reads the words "
+                         f"{', '.join(words)}: its cases would silently take them equal")
+
+
 def _omega_at_topic(expr, model):
+    """Sentence holding the topic word ``x``: ``ω[i, x] = δ_ip``."""
+    _one_topic_word(expr)
     return expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == omega,
                         lambda x: sp.KroneckerDelta(x.indices[0], p))
 
 
 def _omega_absent(expr, model):
+    """Sentence without the topic word ``x``: ``ω[i, x] = 0``."""
+    _one_topic_word(expr)
     return expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == omega,
                         lambda x: sp.S.Zero)
 

@@ -209,3 +209,20 @@ def test_candidate_the_printer_cannot_evaluate_is_not_proved_with_the_reason(cap
     assert main(["conjecture", "L*q[r]", "--trainable", "query,keys"]) == 3
     out = capsys.readouterr().out
     assert "NOT PROVED" in out and "cannot evaluate" in out and "REFUTED" not in out
+
+
+@pytest.mark.parametrize("expression, assume", [
+    ("V[w,k] - V[w_x,k]", "A3"),
+    ("K[w,r] - K[w_x,r]", "A1,A3"),
+    ("Sum(V[w,k]**2,(k,0,d-1))/2 - (s[w_x] + exp(s[w_x]-c)/m)/QQ", "A1,A2,A3"),
+])
+def test_a2_a3_with_a_second_word_index_is_bad_usage(expression, assume, capsys, tmp_path):
+    """A2/A3 describe one topic word: with a second free word index their cases took both
+    words at the topic token (``w_x = w``) and printed PROVED with a certificate, although
+    ``V_w − V_{w_x}`` moves on a data set where A3 holds (audit B, finding 1)."""
+    cert = tmp_path / "c.json"
+    assert main(["conjecture", expression, "--assume", assume, "--certificate",
+                 str(cert)]) == 2
+    err = capsys.readouterr().err
+    assert "extra word index w_x" in err and "Traceback" not in err
+    assert not cert.exists()

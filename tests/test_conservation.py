@@ -233,3 +233,12 @@ def test_derivative_renames_a_clashing_target_index_apart():
     slope = SL.derivative(SL.SEN.quantity, symbolic.model.q[r], SL.ABSTRACT)
     assert not slope.has(sp.Sum)           # no spurious Σ_r K[w, r] from a captured index
     assert slope.has(symbolic.model.K[SL.w, r]) and slope.has(symbolic.model.q[r])
+
+
+def test_a3_on_a_law_of_two_words_is_not_a_theorem():
+    """A3 places one topic word; its cases applied to ``V_w − V_{w_x}`` took ``w_x = w`` and
+    the kernel passed a false law (``d/dτ (V_0 − V_1) ≠ 0`` on a data set where A3 holds)."""
+    two = SL.declare("two-words", "V_w − V_{w_x}", "V[w,k]", "V[w_x,k]",
+                     models=(symbolic.model.Model("linear"),), classifiers=("linear",),
+                     assumptions=(SL.trains("embeddings", "keys", "classifier"), SL.A3))
+    assert not check_theorem(conservation.conservation_theorem(two)).ok

@@ -142,3 +142,54 @@ def test_cli_discover_any_loss_counts_only(capsys):
                  "--no-closed-forms"]) == 0
     assert "5 independent laws" in capsys.readouterr().out
     assert main(["discover", "--trainable", "bogus"]) == 2
+
+
+@pytest.mark.parametrize("trainable, proved", [
+    (("embeddings", "hidden_weight", "output_weight"), {"hidden-embedding",
+                                                         "output-weight-sum"}),
+    (("embeddings", "keys", "classifier"), {"key-sum", "key-across-query", "hidden-embedding",
+                                            "relu-unit", "output-weight-sum",
+                                            "output-bias-sum"}),
+])
+def test_mlp_laws_are_proved_along_the_arrays_that_train(trainable, proved):
+    """relu-unit (‖W2[:,n]‖² − ‖W1[n]‖² − b1[n]²) is conserved only when b1 trains too: it
+    was listed as proved for embeddings, W1, W2 because any trained MLP array was proved as
+    all four (audit B, finding 2). Only the proved list is read: no laws need finding."""
+    from types import SimpleNamespace
+
+    from proofs.conjecture import explain
+    why = explain(Setting("mlp", trainable=trainable), SimpleNamespace(laws=[], symbols=[]))
+    assert {n for n, _, _ in why.proved} == proved
+
+
+def test_prove_along_names_an_unknown_array():
+    from proofs.conjecture import prove_along
+    with pytest.raises(ValueError, match="unknown trained parameter.*hidden_weight"):
+        prove_along("Sum(K[w,r],(w,0,W-1))", "linear", ("keys", "hidden_weight"))
+    verdict = prove_along("Sum(W2[e,n],(e,0,C-1))", "mlp", ("output_weight",))
+    assert verdict.proved and verdict.status == "PROVED"
+
+
+MLP_FIXED_OUTPUT = Setting("mlp", trainable=("embeddings", "hidden_weight"))
+
+
+def test_a_frozen_output_layer_with_equal_rows_is_drawn_again():
+    """Seed 1 drew W2 ≡ −1: both classes alike, every field rounding noise (≈1e-51), and
+    discover counted 0 laws. Drawn generically, hidden-embedding's 3 laws are counted."""
+    from symbolic.discover import fields_at
+    fields, _ = fields_at(MLP_FIXED_OUTPUT, 1)
+    rows = {tuple(fields.frozen_values[("output_weight", (e, n))] for n in range(2))
+            for e in range(2)}
+    assert len(rows) == 2
+    assert count_laws(MLP_FIXED_OUTPUT).laws == 3
+
+
+def test_fields_that_vanish_at_the_working_precision_are_not_counted():
+    """Equal output rows make every field ≈ 10^(−DPS): no rank is counted from the noise
+    (the command reports it as not checked, exit 3)."""
+    from symbolic.discover import Fields, fields_at, lie_rank
+    fields, x = fields_at(MLP_FIXED_OUTPUT, 1)
+    alike = {c: (-1 if c[0] == "output_weight" else v)
+             for c, v in fields.frozen_values.items()}
+    with pytest.raises(RuntimeError, match="nothing moves at this sample"):
+        lie_rank(Fields(MLP_FIXED_OUTPUT, alike), x)
