@@ -431,7 +431,9 @@ def sen_drift_summary(att: Attribution | None, why: str = "") -> dict:
     if att is None:
         return {"attributed": False, "reason": why}
     out = att.to_dict()
-    worst = max((c["unexplained_share"] or 0.0) for c in out["components"])
+    # no share: a word whose drift measured 0 (share 0), or a NaN rest (shown as NaN)
+    worst = max((float("nan") if np.isnan(c["unexplained"]) else c["unexplained_share"] or 0.0
+                 for c in out["components"]), key=lambda x: (np.isnan(x), x))
     return {"attributed": True, "verdict": out["verdict"],
             "max_unexplained_share": worst,
             "per_word": [{"word": c["component"], **c["signed"]} for c in out["components"]]}

@@ -146,3 +146,16 @@ def test_a_nan_distance_makes_the_replay_inconsistent():
     assert replay([1e-4, 2e-4], [5e-4, 1e-4]).consistent                 # the control
     bad = replay([1e-4, 2e-4], [np.nan, 1e-4], [3e-4, 1e-4])
     assert not bad.consistent and bad.worst[:2] == ("p1", 0)
+
+
+def test_the_sen_drift_summary_shows_a_nan_share_and_no_explained_verdict():
+    """The reproduce table's "x of it unexplained (verdict)": max once dropped a NaN share."""
+    from numeric.replay import Attribution, sen_drift_summary
+
+    parts = {"assumptions": np.array([1.0, 1.0]), "discretisation": np.array([0.0, 0.0])}
+    att = Attribution("SEN", ["w0", "w1"], np.array([1.0, np.nan]), parts, accuracy=1e-9)
+    summary = sen_drift_summary(att)
+    assert np.isnan(summary["max_unexplained_share"]) and summary["verdict"] == "unexplained"
+    fine = sen_drift_summary(Attribution("SEN", ["w0", "w1"], np.array([1.0, 1.0]), parts,
+                                         accuracy=1e-9))
+    assert fine["max_unexplained_share"] == 0.0 and fine["verdict"] == "explained"
