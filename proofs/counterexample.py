@@ -225,6 +225,23 @@ class Drift:
         """Q moved beyond the integrator's accuracy, every assumed precondition holding."""
         return self.report is not None and self.report.verdict == "violated"
 
+    @property
+    def judged(self) -> bool:
+        """The trajectory says something of the candidate: it drifts, or its terms moved
+        with every assumed precondition holding and Q stayed within the accuracy."""
+        return self.report is not None and self.report.verdict in ("violated", "holds")
+
+    def verdict(self) -> str:
+        """The one-line verdict of this trajectory alone."""
+        if self.drifts:
+            return "Q drifts beyond the integrator's accuracy (REFUTED)"
+        if self.report is None:
+            return "nothing checked: the adaptive solver stalled"
+        if not self.judged:
+            return f"not judged ({self.report.verdict}): {self.report.reason}"
+        return ("no drift beyond the integrator's accuracy with every assumed precondition "
+                "holding; one trajectory decides nothing")
+
     def figures(self) -> list[str]:
         """The drift figures, floats exact (``repr``), so a rerun can be compared byte for
         byte."""
@@ -242,8 +259,6 @@ class Drift:
         for c in r.conditions:
             out.append(f"precondition {c.name}: {'holds' if c.holds else 'FAILS'} "
                        f"(measured {c.measured!r}) — {c.statement}")
-        if r.reason and not self.drifts:
-            out.append(f"no evidence either way: {r.reason}")
         return out
 
 
@@ -265,7 +280,9 @@ def drift_on(judge, config) -> Drift:
 class Search:
     """What the search did: ``found``, the smallest drifting trajectory it reached (None: no
     trajectory drifted); ``shrunk`` when Hypothesis finished shrinking it (False: the
-    trajectory cap stopped it first); trajectories integrated, of which ``stalled``."""
+    trajectory cap stopped it first); trajectories integrated, of which ``stalled`` and of
+    which ``judged`` (the candidate held or drifted there: preconditions holding, terms
+    moved)."""
 
     found: Drift | None
     shrunk: bool
@@ -273,6 +290,7 @@ class Search:
     stalled: int
     seconds: float
     max_examples: int
+    judged: int = 0
 
     @property
     def config(self):
@@ -347,8 +365,9 @@ def search(law: LW.Law, classifier: str, trainable, assume=(), max_examples=40, 
         pass  # the smallest drift seen so far (if any) stands, marked not fully shrunk
     smallest = _to_smallest_sizes(found[-1], drift) if found else None
     stalled = sum(d.report is None for d in seen.values())
+    judged = sum(d.judged for d in seen.values())
     return Search(smallest, shrunk and bool(found), len(seen), stalled,
-                  time.perf_counter() - start, max_examples)
+                  time.perf_counter() - start, max_examples, judged)
 
 
 def _to_smallest_sizes(found: Drift, drift) -> Drift:

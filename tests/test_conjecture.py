@@ -226,3 +226,39 @@ def test_a2_a3_with_a_second_word_index_is_bad_usage(expression, assume, capsys,
     err = capsys.readouterr().err
     assert "extra word index w_x" in err and "Traceback" not in err
     assert not cert.exists()
+
+
+def test_a_rerun_whose_preconditions_fail_is_not_judged(capsys):
+    """The wrong SEN coefficient on a case with A2 broken: Q drifts, but A2 fails, so the
+    trajectory judges nothing (exit 3). It once printed "no drift … with every assumed
+    precondition holding"."""
+    case = ("seed=0,m=1,n_nontopic=1,n_sentences=2,d=1,d_key=1,hidden=1,"
+            "trainable=keys+embeddings+classifier,a2=no,horizon=100.0")
+    assert main(["conjecture", WRONG_SEN, "--trainable", "embeddings,keys,classifier",
+                 "--assume", "A1,A2,A3", "--trajectory", case]) == 3
+    verdict = capsys.readouterr().out.splitlines()[-1]
+    assert verdict.startswith("verdict on this trajectory: not judged (not applicable)")
+    assert "A2-scores fails" in verdict and "every assumed precondition holding" not in verdict
+
+
+def test_a_rerun_whose_solver_stalls_checked_nothing(monkeypatch):
+    def stalled(config):
+        raise RuntimeError("stalled")
+    monkeypatch.setattr("numeric.campaign.integrate_case", stalled)
+    from proofs.conjecture import candidate_law
+    law = candidate_law(BALANCE, "linear", ALL)
+    d = X.rerun(law, "linear", (), Config(seed=1, n_sentences=2))
+    assert not d.judged and d.verdict() == "nothing checked: the adaptive solver stalled"
+
+
+def test_a_search_that_judged_no_trajectory_says_nothing_was_compared(monkeypatch, capsys):
+    """Every trajectory stalls: the search once said "no trajectory drifted beyond the
+    integrator's accuracy"."""
+    def stalled(config):
+        raise RuntimeError("stalled")
+    monkeypatch.setattr("numeric.campaign.integrate_case", stalled)
+    assert main(["conjecture", WRONG_SEN, "--trainable", "embeddings,keys,classifier",
+                 "--assume", "A1,A2,A3", "--max-examples", "3"]) == 3
+    out = capsys.readouterr().out
+    assert "no trajectory could judge the candidate" in out and "0 judged" in out
+    assert "no trajectory drifted" not in out

@@ -110,11 +110,16 @@ def _check_case(config, classifier, trainable):
 def _search_report(search, args, trainable, assume) -> str:
     n = search.trajectories
     how = (f"Hypothesis, {n} {'trajectory' if n == 1 else 'trajectories'} ({search.stalled} "
-           f"stalled) in {search.seconds:.1f} s")
+           f"stalled, {search.judged} judged) in {search.seconds:.1f} s")
+    if search.found is None and not search.judged:
+        return (f"no trajectory could judge the candidate ({how}, {search.max_examples} "
+                f"examples: each stalled, failed an assumed precondition or stood still); "
+                f"nothing was compared")
     if search.found is None:
-        return (f"no trajectory drifted beyond the integrator's accuracy ({how}, "
-                f"{search.max_examples} examples); the residual above may still vanish by "
-                "an identity the canonical form does not know")
+        return (f"none of the {search.judged} judged trajectories drifted beyond the "
+                f"integrator's accuracy ({how}, {search.max_examples} examples); the "
+                f"residual above may still vanish by an identity the canonical form does "
+                f"not know")
     state = "shrunk" if search.shrunk else "not fully shrunk: the trajectory cap stopped it"
     lines = [f"counterexample ({how}; {state}): {search.config.to_text()}"]
     lines += [f"  {x}" for x in search.found.figures()]
@@ -131,10 +136,5 @@ def rerun(law, args, assume) -> int:
     d = drift(law, args.classifier, assume, args.trajectory)
     print(f"case: {args.trajectory.to_text()}")
     print("\n".join(d.figures()))
-    if d.drifts:
-        print("verdict on this trajectory: Q drifts beyond the integrator's accuracy "
-              "(REFUTED)")
-        return 1
-    print("verdict on this trajectory: no drift beyond the integrator's accuracy with every "
-          "assumed precondition holding; one trajectory decides nothing")
-    return 3
+    print(f"verdict on this trajectory: {d.verdict()}")
+    return 1 if d.drifts else 3
