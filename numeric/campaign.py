@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 import numeric
-from numeric.integrate import integrate_flow
+from numeric.integrate import SOLVER_GAVE_UP, integrate_flow
 from numeric.laws import LAWS, LawReport, check_laws
 from numeric.model import Dataset, ModelSpec, init_params
 from numeric.trajectory import Trajectory
@@ -268,7 +268,7 @@ def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
     start = time.perf_counter()
     try:
         traj = integrate_case(config, rtol, atol, deadline)
-    except RuntimeError:  # StalledIntegration, or solve_ivp giving up on a stiff stretch
+    except SOLVER_GAVE_UP:  # stalled, or solve_ivp giving up on a stiff stretch
         return TrajectoryResult(config, "stalled", seconds=time.perf_counter() - start)
     accuracy = adaptive_tolerance(len(traj) - 1, rtol)
     sc = np.einsum("twk,tk->tw", traj.params["keys"], traj.params["query"])

@@ -42,6 +42,14 @@ class StalledIntegration(RuntimeError):
     kink, where the flow is discontinuous and the step size collapses (sliding mode)."""
 
 
+class IntegrationFailed(RuntimeError):
+    """``solve_ivp`` gave up before the end (``success`` False: its step size underflowed)."""
+
+
+#: The solver's own ways of not reaching the end; any other error is a bug and propagates.
+SOLVER_GAVE_UP = (StalledIntegration, IntegrationFailed)
+
+
 def trained_flow(params, data: Dataset, spec: ModelSpec, frozen_rows=None,
                  weight_decay: float = 0.0):
     """``(L(θ), −∇L(θ) − λθ)`` with the flow on trained arrays only, zero on frozen rows."""
@@ -165,7 +173,8 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
     finally:
         bar.close()
     if not sol.success:
-        raise RuntimeError(f"solve_ivp ({method}) failed at τ = {sol.t[-1]}: {sol.message}")
+        raise IntegrationFailed(f"solve_ivp ({method}) failed at τ = {sol.t[-1]}: "
+                                f"{sol.message}")
     snaps = [unflatten(sol.y[:, i]) for i in range(len(sol.t))]
     losses = np.array([numeric.loss(p, data, spec) for p in snaps])
     return Trajectory(data, spec, sol.t, _stack(snaps, spec), losses, sol.t.copy(),

@@ -265,9 +265,10 @@ class Drift:
 def drift_on(judge, config) -> Drift:
     """Integrate ``config`` as the campaign does and judge the candidate on it."""
     from numeric.campaign import adaptive_tolerance, integrate_case
+    from numeric.integrate import SOLVER_GAVE_UP
     try:
         traj = integrate_case(config)
-    except RuntimeError:  # stalled (as run_trajectory reports it)
+    except SOLVER_GAVE_UP:  # stalled (as run_trajectory reports it)
         return Drift(config, None)
     accuracy = adaptive_tolerance(len(traj) - 1)
     return Drift(config, judge.check(traj, accuracy, accuracy), len(traj) - 1, accuracy,

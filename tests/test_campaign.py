@@ -30,6 +30,7 @@ from numeric.campaign import (
     targets,
     violated_laws,
 )
+from numeric.integrate import IntegrationFailed, StalledIntegration
 from numeric.laws import LAWS
 from numeric.strategies import SMALLEST, campaign_configurations
 
@@ -216,3 +217,21 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path):
     assert "INTERRUPTED" in stdout.decode() and proc.returncode == 130
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["interrupted"] and report["trajectories"] >= 1
+
+
+@pytest.mark.parametrize("error, stalled", [
+    (StalledIntegration("budget"), True), (IntegrationFailed("step size"), True),
+    (NotImplementedError("an engine bug"), False), (RecursionError("deep"), False)])
+def test_only_the_solver_giving_up_counts_as_stalled(error, stalled, monkeypatch):
+    """Any RuntimeError once counted as a stall (no evidence), so an engine bug on every
+    MLP run was skipped and the campaign said "holds" about the rest."""
+    import numeric.campaign as campaign
+
+    def fails(*args, **kwargs):
+        raise error
+    monkeypatch.setattr(campaign, "integrate_case", fails)
+    if stalled:
+        assert campaign.run_trajectory(Config(seed=0)).status == "stalled"
+    else:
+        with pytest.raises(type(error)):
+            campaign.run_trajectory(Config(seed=0))

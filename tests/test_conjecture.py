@@ -13,6 +13,7 @@ from hypothesis import settings
 
 from attnflow.cli import main
 from numeric.campaign import Config, integrate_case
+from numeric.integrate import StalledIntegration
 from numeric.strategies import SMALLEST
 from proofs import counterexample as X
 from proofs.conjecture import declared, prove
@@ -243,7 +244,7 @@ def test_a_rerun_whose_preconditions_fail_is_not_judged(capsys):
 
 def test_a_rerun_whose_solver_stalls_checked_nothing(monkeypatch):
     def stalled(config):
-        raise RuntimeError("stalled")
+        raise StalledIntegration("stalled")
     monkeypatch.setattr("numeric.campaign.integrate_case", stalled)
     from proofs.conjecture import candidate_law
     law = candidate_law(BALANCE, "linear", ALL)
@@ -255,7 +256,7 @@ def test_a_search_that_judged_no_trajectory_says_nothing_was_compared(monkeypatc
     """Every trajectory stalls: the search once said "no trajectory drifted beyond the
     integrator's accuracy"."""
     def stalled(config):
-        raise RuntimeError("stalled")
+        raise StalledIntegration("stalled")
     monkeypatch.setattr("numeric.campaign.integrate_case", stalled)
     assert main(["conjecture", WRONG_SEN, "--trainable", "embeddings,keys,classifier",
                  "--assume", "A1,A2,A3", "--max-examples", "3"]) == 3

@@ -72,3 +72,33 @@ def test_verify_reports_a_campaign_that_checked_nothing(campaign_ok, status, las
     out = capsys.readouterr().out
     assert last in out.strip().splitlines()[-1]
     assert ("NOT CHECKED" in out) == (campaign_ok is None)
+
+
+@pytest.mark.parametrize("plain, status", [
+    (result(LawRow("SEN", applicable=1, violated=1)), 1),
+    (CampaignResult(seed=0, budget=1.0, seconds=1.0, shards=[], interrupted=True,
+                    rows=[LawRow("SEN", applicable=1)]), 130),
+    (result(LawRow("SEN", applicable=1)), 0)])
+def test_check_compare_takes_the_plain_runs_verdict_too(plain, status, monkeypatch, tmp_path,
+                                                         capsys):
+    """``--compare`` once judged by the targeted run alone: a violation (or Ctrl-C) of the
+    plain-sampling run exited 0 with "every applicable law holds"."""
+    runs = iter([result(LawRow("SEN", applicable=1)), plain])
+    monkeypatch.setattr(campaign, "run_campaign", lambda *a, **k: next(runs))
+    assert main(["check", "--budget", "1", "--compare", "--out", str(tmp_path)]) == status
+    out = capsys.readouterr().out
+    assert ("plain sampling:" in out) == (status != 0)
+
+
+def test_verify_after_ctrl_c_in_its_campaign_is_interrupted_not_pass(monkeypatch, capsys):
+    """The campaign catches Ctrl-C to report what it did; verify once read its partial
+    "holds" as PASS and exited 0."""
+    stopped = CampaignResult(seed=0, budget=1.0, seconds=1.0, shards=[], interrupted=True,
+                             rows=[LawRow("SEN", applicable=1)])
+    monkeypatch.setattr(campaign, "run_campaign", lambda *a, **k: stopped)
+    with pytest.raises(KeyboardInterrupt):
+        verify.campaign(1.0, 0)
+    done = CampaignResult(seed=0, budget=1.0, seconds=1.0, shards=[],
+                          rows=[LawRow("SEN", applicable=1)])
+    monkeypatch.setattr(campaign, "run_campaign", lambda *a, **k: done)
+    assert verify.campaign(1.0, 0)[0] is True                          # the control

@@ -131,14 +131,25 @@ def run(args) -> int:
     print(format_summary(result))
     if plain is not None:
         print(format_comparison(result, plain))
+        if plain.verdict == "violated" or plain.interrupted:
+            # the comparison run is a campaign too: its violation or Ctrl-C is the verdict
+            print("plain sampling:\n" + format_summary(plain))
     report = result.to_dict()
     if plain is not None:
         report["plain_sampling"] = plain.to_dict()
     for path in [args.out / "report.json"] + ([args.json] if args.json else []):
         print(f"wrote {write_json(path, report)}")
-    if result.verdict != "holds":
-        return {"violated": 1, "not checked": 3}[result.verdict]
-    return 130 if result.interrupted else 0  # the shell's code for a run stopped by Ctrl-C
+    return exit_status([result] + ([plain] if plain is not None else []))
+
+
+def exit_status(results) -> int:
+    """1 if any run found a violation, else 130 if one was stopped by Ctrl-C (the shell's
+    code), else 3 if the first (the one asked for) checked nothing, else 0."""
+    if any(r.verdict == "violated" for r in results):
+        return 1
+    if any(r.interrupted for r in results):
+        return 130
+    return 3 if results[0].verdict == "not checked" else 0
 
 
 def rerun(config, fault=None) -> int:
