@@ -26,6 +26,21 @@ def test_stale_file_is_caught(tmp_path):
     assert len(diffs) == 1 and "-    g_z = (Y - P)" in diffs[0] and "+    g_z = (P - Y)" in diffs[0]
 
 
+def test_a_module_python_would_import_instead_is_caught(tmp_path):
+    """A package folder linear/ (or an extension linear.*.so) shadows linear.py on import:
+    derive --check once compared only *.py files and said "in sync" while a sign-flipped
+    shadow ran. A __pycache__ folder is Python's own and passes."""
+    write_generated(tmp_path)
+    (tmp_path / "__pycache__").mkdir()
+    assert check_generated(tmp_path) == []
+    (tmp_path / "linear").mkdir()
+    (tmp_path / "linear" / "__init__.py").write_text("")
+    (tmp_path / "broken.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    diffs = check_generated(tmp_path)
+    assert len(diffs) == 2 and all("could import it instead" in d for d in diffs)
+    assert any(d.startswith(f"{tmp_path / 'linear'}:") for d in diffs)
+
+
 def test_generation_is_deterministic():
     assert generated_sources() == generated_sources()
     assert {p.name for p in GENERATED.glob("*.py")} == set(generated_sources())

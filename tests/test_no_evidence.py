@@ -102,3 +102,14 @@ def test_verify_after_ctrl_c_in_its_campaign_is_interrupted_not_pass(monkeypatch
                           rows=[LawRow("SEN", applicable=1)])
     monkeypatch.setattr(campaign, "run_campaign", lambda *a, **k: done)
     assert verify.campaign(1.0, 0)[0] is True                          # the control
+
+
+def test_verify_counts_cited_steps_as_trusted_not_re_checked(monkeypatch):
+    """Cited steps are carried with their source, never run: "re-checked" once counted them."""
+    import proofs.audit
+    from proofs.kernel import CITED, PASSED
+
+    steps = [SimpleNamespace(status=s) for s in (PASSED, PASSED, CITED)]
+    report = SimpleNamespace(ok=True, failures=[], outcomes=[SimpleNamespace(steps=steps)])
+    monkeypatch.setattr(proofs.audit, "run_audit", lambda sync: report)
+    assert verify.audit() == (True, "1 theorems, 2 steps re-checked, 1 cited (trusted)")
