@@ -65,7 +65,6 @@ def finite_differences(seed: int, count: int = 12, tolerance: float = 1e-6):
 
 def audit():
     from proofs.audit import run_audit
-
     from proofs.kernel import CITED
 
     report = run_audit(sync=False)  # verify runs derive --check itself, just before
