@@ -664,10 +664,18 @@ class PolynomialLaws:
     reduced-echelon basis with rational coefficients, each verified at fresh points."""
 
     symbols: tuple  # the trained coordinates' symbols
-    laws: list  # SymPy polynomials
+    laws: list  # SymPy polynomials, each verified (residual ≤ VERIFIED)
     independent: int  # functionally independent among them (Jacobian rank)
     singular_gap: float  # decades between the kept and the dropped singular values
     worst_residual: float  # largest |dQ/dτ| / scale over fresh points and fields (mpmath)
+    #: proposals that failed the check at fresh points, with their residual (their rational
+    #: coefficients were mis-read: large denominators)
+    rejected: list = field(default_factory=list)
+
+
+#: A law's residual at fresh points above this is no law: the fields of an exact one cancel to
+#: about ``10^(−DPS)`` of the largest field there.
+VERIFIED = 10.0 ** (-(DPS // 2))
 
 
 def monomials(n: int) -> list[tuple]:
@@ -734,9 +742,12 @@ def conserved_polynomials(fields, symbols, seed: int = 7, max_denominator: int =
     # sign convention: the first monomial (in coordinate order) enters with a + sign
     coefficients = [{m: -c if q[min(q)] < 0 else c for m, c in q.items()}
                     for q in coefficients]
-    laws = [_as_polynomial(cf, symbols) for cf in coefficients]
-    return PolynomialLaws(symbols, laws, _functional_rank(laws, symbols, fields),
-                          gap, _verify(fields, symbols, laws))
+    proposed = [_as_polynomial(cf, symbols) for cf in coefficients]
+    residuals = _residuals(fields, symbols, proposed)
+    laws = [q for q, r in zip(proposed, residuals) if r <= VERIFIED]
+    rejected = [(q, r) for q, r in zip(proposed, residuals) if not r <= VERIFIED]
+    return PolynomialLaws(symbols, laws, _functional_rank(laws, symbols, fields), gap,
+                          max((r for r in residuals if r <= VERIFIED), default=0.0), rejected)
 
 
 def _as_polynomial(coefficients: dict, symbols) -> sp.Expr:
@@ -838,22 +849,25 @@ def _rational_echelon(null, monos, max_denominator) -> list[dict]:
              if Fraction(float(cf)).limit_denominator(max_denominator)} for row in reduced]
 
 
-def _verify(fields, symbols, laws, seeds=(11, 12)) -> float:
-    """``max |∇Q·X| / (‖∇Q‖ ‖X‖)`` over fresh rational points and every field (mpmath)."""
-    worst = mpmath.mpf(0)
+def _residuals(fields, symbols, laws, seeds=(11, 12)) -> list[float]:
+    """Per law, ``max |∇Q·X_g| / (‖∇Q‖ max_g ‖X_g‖)`` over fresh rational points and every
+    field (mpmath). Against the largest field, as the rank's basis is: a field that vanishes
+    there is rounding noise, which its own norm would blow up to order 1."""
     if not laws:
-        return 0.0
+        return []
     grads = sp.lambdify(symbols, [[sp.diff(q, x) for x in symbols] for q in laws], "mpmath")
+    worst = [mpmath.mpf(0)] * len(laws)
     with mpmath.workdps(DPS):
         for seed in seeds:
             x = [to_mp(v) for v in fields.point(seed)]
             values = [fields(g, x) for g in fields.generators]
-            for gv in grads(*x):
+            scale = max(mpmath.sqrt(sum(y * y for y in val)) for val in values) or 1
+            for k, gv in enumerate(grads(*x)):
                 gnorm = mpmath.sqrt(sum(y * y for y in gv)) or 1
                 for val in values:
-                    vnorm = mpmath.sqrt(sum(y * y for y in val)) or 1
-                    worst = max(worst, abs(sum(a * b for a, b in zip(gv, val))) / (gnorm * vnorm))
-    return float(worst)
+                    worst[k] = max(worst[k], abs(sum(a * b for a, b in zip(gv, val)))
+                                   / (gnorm * scale))
+    return [float(w) for w in worst]
 
 
 def _functional_rank(laws, symbols, fields) -> int:

@@ -193,3 +193,22 @@ def test_fields_that_vanish_at_the_working_precision_are_not_counted():
              for c, v in fields.frozen_values.items()}
     with pytest.raises(RuntimeError, match="nothing moves at this sample"):
         lie_rank(Fields(MLP_FIXED_OUTPUT, alike), x)
+
+
+def test_the_fresh_point_check_measures_against_the_largest_field():
+    """keys only: fields that vanish exactly came out as noise ≈ 1e-52, and each field's own
+    norm made that 0.6 ("verified to 6e-01", exit 0, never compared with anything)."""
+    found = polynomial_laws(Setting("linear", trainable=("keys",)))
+    assert found.worst_residual < 1e-40 and not found.rejected and len(found.laws) == 4
+
+
+def test_a_proposal_that_fails_at_fresh_points_is_not_found(capsys):
+    """Large denominators mis-read by the rational reconstruction gave five non-laws,
+    printed as "found, verified" (against a count of 2); they are now rejected by name."""
+    from attnflow.cli import main
+
+    size = "words=2,d=5,d_key=1,classes=5,hidden=1,max_len=1"
+    assert main(["discover", "--trainable", "embeddings", "--size", size]) == 1
+    out = capsys.readouterr().out
+    assert out.count("proposed but NOT verified at fresh points") == 5
+    assert "0 found in closed form" in out and "found, verified" not in out

@@ -65,17 +65,18 @@ def _closed_forms(setting, count) -> bool:
     found = polynomial_laws(setting)
     if setting.loss == "any":
         print(f"{count.laws} independent laws at generic points; {found.independent} found in "
-              f"closed form (degree ≤ 2), not proved (conjectures are proved for the "
+              f"closed form (degree ≤ 2, each verified at fresh points to "
+              f"{found.worst_residual:.0e}), not proved (conjectures are proved for the "
               f"cross-entropy models):")
         for law in found.laws:
             print(f"  {law}")
-        return found.independent == count.laws
+        return _rejected(found) and found.independent == count.laws
     why = explain(setting, found)
     proved = _independent(found, why.explained)
     print(f"{count.laws} independent laws at generic points; {found.independent} found in "
           f"closed form (degree ≤ 2, each verified at fresh points to "
-          f"{found.worst_residual:.0e}), {proved} proved: they span the instances of these "
-          f"declarations, each proved along the derived flow:")
+          f"{found.worst_residual:.0e}), {proved} proved: each lies in the span of the "
+          f"instances of these declarations, each proved along the derived flow:")
     declared = {law.name for law in LAWS}
     for name, expression, _ in why.proved:
         tag = "" if name in declared else "   [not in the project's law table before]"
@@ -83,9 +84,22 @@ def _closed_forms(setting, count) -> bool:
     for law in why.unexplained:
         print(f"  found, verified at fresh points, but not proved (no declaration explains "
               f"it): {law}")
+    verified = _rejected(found)
     if found.independent < count.laws:
-        print(f"  the other {count.laws - found.independent} are not polynomials of degree ≤ 2")
-    return found.independent == count.laws and not why.unexplained
+        print(f"  the other {count.laws - found.independent} were not found as polynomials "
+              f"of degree ≤ 2")
+    elif found.independent > count.laws:
+        print(f"  {found.independent} found against {count.laws} counted: the closed forms "
+              f"and the count disagree")
+    return verified and found.independent == count.laws and not why.unexplained
+
+
+def _rejected(found) -> bool:
+    """Print the proposals that failed at fresh points; True when there were none."""
+    for law, residual in found.rejected:
+        print(f"  proposed but NOT verified at fresh points (residual {residual:.0e}; its "
+              f"rational coefficients were likely mis-read): {law}")
+    return not found.rejected
 
 
 def _topic(setting) -> bool:
