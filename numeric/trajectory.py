@@ -201,8 +201,26 @@ class Trajectory:
                          hidden=hidden, trainable=trainable, dtype=str(emb.dtype))
         frozen = {n: fields[f"frozen_rows_{n}"] for n in ROW_FROZEN
                   if f"frozen_rows_{n}" in fields}
-        return cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
+        traj = cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
                    trainable_inferred=inferred, frozen_rows=frozen)
+        _check_held_fixed(traj)
+        return traj
+
+
+def _check_held_fixed(traj: Trajectory):
+    """A file's claims that parts were held fixed (an array left out of ``trainable``, the
+    rows of ``frozen_rows_*``) must agree with its snapshots: the laws' preconditions trust
+    them, so a moving part claimed frozen could hide a violation."""
+    for name, x in traj.params.items():
+        if name not in traj.spec.trained and not (x == x[:1]).all():
+            raise ValueError(f"trainable: {name} is not listed as trained, but it changes "
+                             f"between snapshots")
+    for name, rows in traj.frozen_rows.items():
+        x = traj.params[name][:, rows]
+        moved = np.flatnonzero(~(x == x[:1]).reshape(len(x), len(rows), -1).all(axis=(0, 2)))
+        if moved.size:
+            raise ValueError(f"frozen_rows_{name}: row {int(rows[moved[0]])} is said to be "
+                             f"held fixed, but it changes between snapshots")
 
 
 #: What np.load raises on bytes that are not an archive (or an archive member that is damaged).

@@ -220,3 +220,27 @@ def test_laws_command_fails_a_run_whose_other_entry_overflows(tmp_path, capsys):
     assert main(["laws", str(tmp_path / "run.npz")]) == 1
     out = capsys.readouterr().out
     assert "key-sum: VIOLATED" in out and "at key entry 1" in out
+
+
+def drifting_keys_fields() -> dict:
+    """A saved run whose key rows all move by 0.05 per snapshot: key-sum is violated."""
+    t = np.array([0.0, 1.0, 2.0])
+    keys = np.tile([[0.1, 0.2], [0.3, -0.1], [0.2, 0.4]], (3, 1, 1)) + 0.05 * t[:, None, None]
+    return dict(tokens=np.array([[0, 1, 2], [2, 1, -1]]), labels=np.array([0, 1]),
+                n_classes=np.int64(2), time=t,
+                embeddings=np.tile([[1.0, 0.5], [0.2, 0.3], [0.4, 0.1]], (3, 1, 1)),
+                keys=keys, query=np.tile([1.0, 1.0], (3, 1)),
+                classifier=np.tile(np.eye(2), (3, 1, 1)), trainable=np.array(["keys"]))
+
+
+@pytest.mark.parametrize("claim, message", [
+    (dict(frozen_rows_keys=np.array([0])), "frozen_rows_keys: row 0 is said to be held fixed"),
+    (dict(trainable=np.array(["embeddings"])), "trainable: keys is not listed as trained")])
+def test_a_frozen_claim_the_snapshots_contradict_is_refused(claim, message, tmp_path, capsys):
+    """The preconditions trust what a file says was held fixed: claiming moving key rows
+    frozen once turned key-sum's violation (exit 1) into "not checked" and exit 0."""
+    np.savez(tmp_path / "run.npz", **drifting_keys_fields())
+    assert main(["laws", str(tmp_path / "run.npz")]) == 1               # the control
+    np.savez(tmp_path / "claim.npz", **{**drifting_keys_fields(), **claim})
+    assert main(["laws", str(tmp_path / "claim.npz")]) == 2
+    assert message in capsys.readouterr().err
