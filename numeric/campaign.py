@@ -284,6 +284,11 @@ def run_case(case: str | Config) -> TrajectoryResult:
 
 # --- negative control -----------------------------------------------------------------------
 
+#: Every model parameter and its number of axes (without the snapshot axis).
+PARAMETER_NDIM = {"embeddings": 2, "keys": 2, "query": 1, "classifier": 2,
+                  "hidden_weight": 2, "hidden_bias": 1, "output_weight": 2, "output_bias": 1}
+
+
 @dataclass(frozen=True)
 class WrongSign:
     """FOR TESTING THE CHECKER ONLY: while ``applied()``, the engine returns the gradient of
@@ -298,13 +303,18 @@ class WrongSign:
     def from_text(cls, text: str) -> WrongSign:
         """``NAME`` or ``NAME:I,J,…`` (e.g. ``keys:0,0``)."""
         name, _, index = text.partition(":")
-        if not name.isidentifier():
-            raise ValueError(f"bad parameter name in {text!r}: expected NAME or NAME:I,J")
+        if name not in PARAMETER_NDIM:
+            # a name no model has would patch nothing, yet the report says it was applied
+            raise ValueError(f"bad parameter name in {text!r}: expected one of "
+                             f"{', '.join(PARAMETER_NDIM)} (NAME or NAME:I,J)")
         try:
             idx = tuple(int(i) for i in index.split(",")) if index else None
         except ValueError:
             raise ValueError(f"bad index in {text!r}: expected integers, e.g. keys:0,0") \
                 from None
+        if idx is not None and (len(idx) != PARAMETER_NDIM[name] or min(idx) < 0):
+            raise ValueError(f"bad index in {text!r}: {name} has {PARAMETER_NDIM[name]} "
+                             f"axes, so give {PARAMETER_NDIM[name]} entries >= 0")
         return cls(name, idx)
 
     def __str__(self) -> str:

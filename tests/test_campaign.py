@@ -235,3 +235,17 @@ def test_only_the_solver_giving_up_counts_as_stalled(error, stalled, monkeypatch
     else:
         with pytest.raises(type(error)):
             campaign.run_trajectory(Config(seed=0))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("foo", "bad parameter name"), ("keys:0", "keys has 2 axes"),
+    ("query:0,0", "query has 1 axes"), ("keys:-1,0", "entries >= 0")])
+def test_a_negative_control_that_could_patch_nothing_is_refused(text, message, capsys):
+    """``--negative-control foo`` (no such parameter) or an index of the wrong rank patched
+    nothing, yet the report said "NEGATIVE CONTROL … wrong sign" and the run exited 0."""
+    with pytest.raises(ValueError, match=message):
+        WrongSign.from_text(text)
+    with pytest.raises(SystemExit) as stopped:  # argparse's own exit for a bad option
+        main(["check", "--trajectory", "seed=1", "--negative-control", text])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+    assert WrongSign.from_text("keys:0,0") == WrongSign("keys", (0, 0))   # the control
