@@ -22,11 +22,14 @@ def _check_wrt(wrt, spec: ModelSpec) -> frozenset:
         return frozenset(spec.param_names)
     if isinstance(wrt, str):
         raise ValueError(f"wrt must be a collection of parameter names, got the string {wrt!r}")
-    unknown = sorted(set(wrt) - set(spec.param_names))
+    if not hasattr(wrt, "__iter__"):
+        raise ValueError(f"wrt must be a collection of parameter names, got {wrt!r}")
+    wrt = frozenset(wrt)  # once: a generator is used up by its first reading
+    unknown = sorted(wrt - set(spec.param_names))
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown} in wrt; expected names from "
                          f"{spec.param_names}")
-    return frozenset(wrt)
+    return wrt
 
 
 def _check_data(data) -> Dataset:

@@ -178,6 +178,8 @@ class ModelSpec:
         if isinstance(self.trainable, str) or not hasattr(self.trainable, "__iter__"):
             raise ValueError(f"trainable must be a collection of names, got "
                              f"{self.trainable!r}")
+        # a tuple first: a generator would be used up by the loop and stored empty
+        object.__setattr__(self, "trainable", tuple(self.trainable))
         expanded = set()
         for name in self.trainable:
             if name == "classifier" and self.classifier == "mlp":
@@ -188,7 +190,6 @@ class ModelSpec:
                 raise ValueError(f"unknown trainable parameter {name!r} for the "
                                  f"{self.classifier} classifier; expected names from "
                                  f"{self.param_names} (or 'classifier')")
-        object.__setattr__(self, "trainable", tuple(self.trainable))
         object.__setattr__(self, "_trainable", frozenset(expanded))
 
     @property

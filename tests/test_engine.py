@@ -360,3 +360,19 @@ def test_verify_keeps_a_nan_error_of_a_later_configuration(monkeypatch):
     monkeypatch.setattr(checks, "gradient", second_is_nan)
     assert not finite_differences(0, count=3)[0]
 
+
+
+def test_names_given_as_a_generator_are_read_once():
+    """A generator was used up by the first reading: ModelSpec stored trainable=() (so a
+    dataclasses.replace of it trained nothing) and wrt gave an empty gradient."""
+    import dataclasses
+
+    params, data, spec = random_problem(1, "linear")
+    from_generator = numeric.ModelSpec(d=spec.d, d_key=spec.d_key,
+                                       trainable=(n for n in ("keys", "embeddings")))
+    assert from_generator.trainable == ("keys", "embeddings")
+    assert dataclasses.replace(from_generator, dtype="float32").trained == ("embeddings", "keys")
+    grad = numeric.gradient(params, data, spec, wrt=(n for n in ("keys", "query")))
+    assert set(grad) == {"keys", "query"}
+    with pytest.raises(ValueError, match="wrt must be a collection"):
+        numeric.gradient(params, data, spec, wrt=3)

@@ -339,3 +339,15 @@ def test_the_reported_model_is_the_selected_one(tmp_path):
         last = numeric.gradient_descent(p0, data.train, spec, ex.LR, 21).final
         assert numeric.loss(last, flipped.valid, spec) > m["best_valid_loss"]
         assert ex.accuracy(last, data.train, spec) != m["train_accuracy"]
+
+
+def test_unreadable_sst_data_exits_2_naming_it(tmp_path, capsys):
+    """An OSError reading the files (here: a file that fails with EIO when read) was a
+    traceback and exit 1, the status of a failed check."""
+    if not Path("/proc/self/mem").exists():
+        pytest.skip("needs Linux's /proc/self/mem, a file that cannot be read")
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"stsa.binary.{split}").symlink_to("/proc/self/mem")
+    code = reproduce.run(argparse.Namespace(experiment="sst2", data=tmp_path,
+                                            out=tmp_path / "out", epochs=1, seed=0, jobs=1))
+    assert code == 2 and "cannot read the SST data" in capsys.readouterr().err

@@ -61,7 +61,10 @@ def run(args) -> int:
             from numeric.data import load_sst
 
             # read (or refuse) the data before the output folder's previous run is cleared
-            data = load_sst(args.data, args.experiment)
+            try:
+                data = load_sst(args.data, args.experiment)
+            except OSError as err:  # unreadable input: bad usage (2), not a failed check
+                raise ValueError(f"cannot read the SST data: {err}") from None
             results = experiments.run_sst(out, args.data, args.experiment, data=data, **kwargs)
     except ValueError as err:
         print(f"attnflow reproduce {args.experiment}: {err}", file=sys.stderr)
