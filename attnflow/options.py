@@ -9,18 +9,27 @@ import math
 from pathlib import Path
 
 
+def _plain(text: str) -> bool:
+    # int() and float() also read 1_0 as 10 and other scripts' digits (٣ as 3)
+    return text.isascii() and "_" not in text
+
+
 def _number(text: str) -> float:
     try:
-        return float(text)
+        if _plain(text):
+            return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        pass
+    raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
 
 
 def _integer(text: str) -> int:
     try:
-        return int(text)
+        if _plain(text):
+            return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        pass
+    raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
 
 
 def positive_finite_float(text: str) -> float:

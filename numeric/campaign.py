@@ -135,6 +135,8 @@ class Config:
             if not sep or name not in kinds:
                 raise ValueError(f"bad case field {part.strip()!r}: expected NAME=VALUE with "
                                  f"NAME among {', '.join(kinds)}")
+            if name in values:
+                raise ValueError(f"case field {name} is given twice")
             values[name] = _parse_field(name, kinds[name], raw.strip())
         if "seed" not in values:
             raise ValueError("a case needs its seed (seed=N)")
@@ -146,9 +148,17 @@ SIZE_MINIMUM = {"seed": 0, "n_classes": 2, "topics_per_class": 1, "m": 1, "n_non
                 "n_sentences": 1, "d": 1, "d_key": 1, "hidden": 1}
 
 
+def plain_number(text: str) -> bool:
+    """Whether ``text`` is written the plain way: int() and float() also read ``1_0`` as 10
+    and other scripts' digits (``٣`` as 3), which no case text or option means."""
+    return text.isascii() and "_" not in text
+
+
 def _parse_field(name: str, kind: str, raw: str):
     """One ``NAME=VALUE`` of a case text, by the field's annotated type."""
     try:
+        if kind in ("int", "float") and not plain_number(raw):
+            raise ValueError(raw)
         if kind == "int":
             return int(raw)
         if kind == "float":

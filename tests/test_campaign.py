@@ -181,7 +181,11 @@ def test_check_command_writes_its_report_and_database(tmp_path, capsys):
                                     ["--budget", "-3"], ["--workers", "0"],
                                     ["--seed", "-1"], ["--examples", "0"], ["--shards", "x"],
                                     ["--trajectory", "seed=1,d=0"],
-                                    ["--negative-control", "keys:a"]])
+                                    ["--negative-control", "keys:a"],
+                                    # read loosely by int()/float() once: 10, 3, 5
+                                    ["--seed", "1_0"], ["--seed", "٣"], ["--budget", "５"],
+                                    ["--trajectory", "٣"], ["--trajectory", "seed=1,seed=2"],
+                                    ["--trajectory", "seed=1,d=1_0"]])
 def test_check_rejects_bad_options_before_work_starts(option, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["check", *option])

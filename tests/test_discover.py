@@ -212,3 +212,14 @@ def test_a_proposal_that_fails_at_fresh_points_is_not_found(capsys):
     out = capsys.readouterr().out
     assert out.count("proposed but NOT verified at fresh points") == 5
     assert "0 found in closed form" in out and "found, verified" not in out
+
+
+@pytest.mark.parametrize("size, message", [
+    ("words=3,words=2", "words is given twice"), ("words", "bad item 'words'"),
+    ("words=1_0", "bad item"), ("words=٣", "bad item")])
+def test_a_size_that_is_not_one_plain_value_is_refused(size, message, capsys):
+    """A repeated key once used its last value; 'words' alone raised an unpacking error."""
+    from attnflow.cli import main
+
+    assert main(["discover", "--size", size]) == 2
+    assert message in capsys.readouterr().err

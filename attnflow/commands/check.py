@@ -5,33 +5,15 @@ processes or a Dask cluster, one merged report (``numeric.campaign``)."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-from attnflow.options import output_file
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return x
-
-
-def _integer_at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if n < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
-        return n
-    return parse
+from attnflow.options import (
+    nonnegative_int,
+    output_file,
+    positive_finite_float,
+    positive_int,
+)
 
 
 def _case(text: str):
@@ -40,7 +22,8 @@ def _case(text: str):
     from numeric.campaign import Config, random_config
 
     try:
-        return random_config(int(text)) if text.isdigit() else Config.from_text(text)
+        return (random_config(int(text)) if text.isascii() and text.isdigit()
+                else Config.from_text(text))
     except ValueError as why:
         raise argparse.ArgumentTypeError(str(why)) from None
 
@@ -69,16 +52,16 @@ def add_parser(sub):
                     "largest usage of their allowance), integrate each adaptively (DOP853) "
                     "and check every applicable law; a violation is shrunk to the smallest "
                     "configuration. Exit 0 only if every applicable law holds.")
-    p.add_argument("--budget", type=_positive_seconds, default=60.0,
+    p.add_argument("--budget", type=positive_finite_float, default=60.0,
                    help="wall-clock seconds across all shards (default 60)")
-    p.add_argument("--seed", type=_integer_at_least(0), default=0,
+    p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="campaign seed: shard k runs Hypothesis with a seed derived from "
                         "(seed, k) (default 0)")
-    p.add_argument("--workers", type=_integer_at_least(1), default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="local processes, or LocalCluster workers (default: all cores)")
-    p.add_argument("--examples", type=_integer_at_least(1), default=None,
+    p.add_argument("--examples", type=positive_int, default=None,
                    help="examples per shard (default 40)")
-    p.add_argument("--shards", type=_integer_at_least(1), default=None,
+    p.add_argument("--shards", type=positive_int, default=None,
                    help="stop after this many shards (default: until the budget is spent)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run shards on a Dask distributed cluster: a scheduler address "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 
@@ -22,6 +23,21 @@ def add_parser(sub):
     p.set_defaults(func=run)
 
 
+def parse_sizes(text: str) -> dict[str, int]:
+    """``NAME=N,…`` into ``{NAME: N}``; ValueError names the item that is not one (a name
+    given twice too: which value is meant cannot be guessed)."""
+    sizes = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        if not sep or not re.fullmatch(r"[0-9]+", value.strip()):
+            raise ValueError(f"--size: bad item {item.strip()!r}: expected NAME=N (N a "
+                             f"whole number)")
+        if name.strip() in sizes:
+            raise ValueError(f"--size: {name.strip()} is given twice")
+        sizes[name.strip()] = int(value)
+    return sizes
+
+
 def run(args) -> int:
     import os
     import time
@@ -34,7 +50,7 @@ def run(args) -> int:
     from symbolic.discover import Setting, count_laws
 
     try:
-        sizes = {k: int(v) for k, v in (x.split("=") for x in args.size.split(","))}
+        sizes = parse_sizes(args.size)
         trainable = tuple(x.strip() for x in args.trainable.split(",") if x.strip())
         setting = Setting(args.classifier, args.loss.replace("-", "_"), trainable, **sizes)
     except (ValueError, TypeError) as exc:
