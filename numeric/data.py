@@ -52,7 +52,7 @@ def synthetic_topic_data(seed: int = 0, *, n_classes: int = 4, topics_per_class:
     if n_sentences - n_train - n_valid < 1:
         raise ValueError(f"n_sentences = {n_sentences} leaves no test sentences after "
                          f"n_train = {n_train} and n_valid = {n_valid}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(integer("seed", seed, 0))  # not True, [1, 2] or 1.5
     n_topic = n_classes * topics_per_class
     labels = rng.integers(n_classes, size=n_sentences)
     topic = labels * topics_per_class + rng.integers(topics_per_class, size=n_sentences)

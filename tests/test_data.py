@@ -63,6 +63,8 @@ def test_synthetic_knobs(n_classes, per_class, n_nontopic, m, n_train, n_valid, 
                                                                "topics_per_class"),
     (dict(n_sentences=100, n_train=90, n_valid=10), "no test sentences"),
     (dict(n_nontopic=2.5), "n_nontopic"),
+    # the seed was handed to NumPy unchecked: True and [1, 2] were accepted
+    (dict(seed=True), "seed"), (dict(seed=[1, 2]), "seed"), (dict(seed=-1), "seed"),
 ])
 def test_synthetic_bad_knobs(knobs, message):
     with pytest.raises(ValueError, match=message):
