@@ -26,7 +26,7 @@ import numpy as np
 import numeric
 from numeric.integrate import SOLVER_GAVE_UP, integrate_flow
 from numeric.laws import LAWS, LawReport, check_laws
-from numeric.model import Dataset, ModelSpec, init_params
+from numeric.model import CLASSIFIER_PARAMS, Dataset, ModelSpec, init_params
 from numeric.trajectory import Trajectory
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -295,8 +295,8 @@ def run_case(case: str | Config) -> TrajectoryResult:
 # --- negative control -----------------------------------------------------------------------
 
 #: Every model parameter and its number of axes (without the snapshot axis).
-PARAMETER_NDIM = {"embeddings": 2, "keys": 2, "query": 1, "classifier": 2,
-                  "hidden_weight": 2, "hidden_bias": 1, "output_weight": 2, "output_bias": 1}
+PARAMETER_NDIM = {name: len(shape) for classifier in CLASSIFIER_PARAMS
+                  for name, shape in ModelSpec(classifier=classifier).shapes(1, 2).items()}
 
 
 @dataclass(frozen=True)

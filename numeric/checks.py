@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from numeric.engine import gradient, loss
 from numeric.model import Dataset, ModelSpec, init_params
+
+
+def nan_worst(items, key=float):
+    """The item of largest ``key``, a NaN counting as the largest of all: a verdict reads the
+    worst case, and ``max`` alone keeps or drops a NaN by its position (``nan > x`` is false)."""
+    return max(items, key=lambda item: (math.isnan(key(item)), key(item)))
 
 
 @dataclass(frozen=True)
@@ -45,8 +52,7 @@ def fd_check(params, data: Dataset, spec: ModelSpec, *, probes: int = 6, seed: i
             fd = central_difference(params, data, spec, name, index, step)
             errors[f"{name}{list(map(int, index))}"] = float(abs(g[index] - fd)
                                                            / max(abs(fd), scale))
-    # a NaN error (NaN gradient or difference) is the worst, never dropped by max
-    where = max(errors, key=lambda k: (np.isnan(errors[k]), errors[k]))
+    where = nan_worst(errors, key=errors.get)  # a NaN gradient or difference is the worst
     return FDResult(spec, errors[where], where)
 
 

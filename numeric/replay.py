@@ -32,6 +32,7 @@ import numpy as np
 
 import numeric
 from numeric.attribution import STEP_PARTS, adapters, measured_quantity
+from numeric.checks import nan_worst
 from numeric.integrate import _momentum, _non_negative, _positive, _unfrozen
 from numeric.trajectory import Trajectory
 
@@ -82,7 +83,7 @@ class Replay:
                 i = int(np.argmax(ratio))     # the first NaN, if there is one
                 candidates.append((n, i, float(ratio[i])))
         # a NaN distance is the worst (and fails consistent's NaN-safe test)
-        return max(candidates, key=lambda c: (np.isnan(c[2]), c[2]))
+        return nan_worst(candidates, key=lambda c: c[2])
 
     @property
     def consistent(self) -> bool:
@@ -432,8 +433,8 @@ def sen_drift_summary(att: Attribution | None, why: str = "") -> dict:
         return {"attributed": False, "reason": why}
     out = att.to_dict()
     # no share: a word whose drift measured 0 (share 0), or a NaN rest (shown as NaN)
-    worst = max((float("nan") if np.isnan(c["unexplained"]) else c["unexplained_share"] or 0.0
-                 for c in out["components"]), key=lambda x: (np.isnan(x), x))
+    worst = nan_worst(float("nan") if np.isnan(c["unexplained"]) else c["unexplained_share"]
+                      or 0.0 for c in out["components"])
     return {"attributed": True, "verdict": out["verdict"],
             "max_unexplained_share": worst,
             "per_word": [{"word": c["component"], **c["signed"]} for c in out["components"]]}

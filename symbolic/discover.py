@@ -521,7 +521,7 @@ def moving_scale(values) -> mpmath.mpf:
                            f"below 1e-{DPS // 2} (largest "
                            f"{mpmath.nstr(largest, 3)}), so no rank can be counted; not "
                            f"checked")
-    return scale_of(values)
+    return largest  # what scale_of gives when it is not 0
 
 
 def random_point(setting: Setting, seed: int) -> dict:
@@ -591,11 +591,20 @@ def fields_at(setting: Setting, seed: int) -> tuple[Fields, list]:
     the laws' rational coefficients small, e.g. ``q₁κ_w0 − q₀κ_w1``), and a random point."""
     point = random_point(setting, seed)
     rng = random.Random(-seed)
-    frozen = _draw_frozen(setting, rng)
-    while not _classes_distinct(setting, frozen):  # a non-generic draw: draw again
+    for _ in range(FROZEN_DRAWS):
         frozen = _draw_frozen(setting, rng)
+        if _classes_distinct(setting, frozen):
+            break
+    else:  # e.g. more classes than the 16 values n/8 of a one-wide last layer
+        raise ValueError(f"no draw of the frozen last layer in {FROZEN_DRAWS} gave distinct "
+                         f"class rows; use fewer classes or a wider layer")
     fields = Fields(setting, frozen)
     return fields, [point[c] for c in setting.coordinates[:fields.n]]
+
+
+#: Draws of the frozen values tried for one whose class rows are distinct (a non-generic
+#: draw happens with probability about rows² / 16^cols).
+FROZEN_DRAWS = 100
 
 
 def _draw_frozen(setting: Setting, rng) -> dict:
@@ -675,7 +684,7 @@ class PolynomialLaws:
 
 #: A law's residual at fresh points above this is no law: the fields of an exact one cancel to
 #: about ``10^(−DPS)`` of the largest field there.
-VERIFIED = 10.0 ** (-(DPS // 2))
+VERIFIED = float(NOISE_FLOOR)
 
 
 def monomials(n: int) -> list[tuple]:

@@ -223,3 +223,12 @@ def test_a_size_that_is_not_one_plain_value_is_refused(size, message, capsys):
 
     assert main(["discover", "--size", size]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_more_classes_than_distinct_one_wide_rows_is_an_error_not_a_hang():
+    """20 classes over a one-wide frozen output layer (16 values n/8): the re-draw loop had
+    no bound and never ended."""
+    from symbolic.discover import fields_at
+    wide = Setting("mlp", trainable=("embeddings", "hidden_weight"), classes=20, hidden=1)
+    with pytest.raises(ValueError, match="no draw of the frozen last layer"):
+        fields_at(wide, 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -47,7 +46,7 @@ def derive_check():
 
 
 def finite_differences(seed: int, count: int = 12, tolerance: float = 1e-6):
-    from numeric.checks import fd_check, random_problem
+    from numeric.checks import fd_check, nan_worst, random_problem
 
     subsets = [("keys", "embeddings", "classifier"), ("query", "keys"), ("embeddings",),
                ("query", "classifier")]
@@ -57,7 +56,7 @@ def finite_differences(seed: int, count: int = 12, tolerance: float = 1e-6):
         params, data, spec = random_problem(seed + n, classifier, subsets[n % len(subsets)])
         results.append(fd_check(params, data, spec, seed=seed + n))
     # a NaN error is the worst of all (and fails the NaN-safe comparison below)
-    worst = max(results, key=lambda r: (math.isnan(r.worst), r.worst))
+    worst = nan_worst(results, key=lambda r: r.worst)
     return worst.worst < tolerance, (f"{count} random configurations, worst relative error "
                                      f"{worst.worst:.1e} at {worst.where} "
                                      f"({worst.spec.classifier}); tolerance {tolerance:g}")
