@@ -304,7 +304,7 @@ def model_linked(outcome: TheoremOutcome) -> set[str]:
     """Steps whose checked expressions come from the model: the check read a derivation, an
     assumption holding a model (``derivations`` granted or a Model in its content), or an
     earlier step that did."""
-    from symbolic.model import Model
+    from symbolic.description import Model
     assumptions = {a.name: a for a in outcome.theorem.assumptions}
 
     def holds_model(content) -> bool:
@@ -409,7 +409,7 @@ def _theorem_record(outcome: TheoremOutcome) -> dict:
         "name": th.name, "title": th.title, "statement": th.statement, "ok": outcome.ok,
         "seconds": outcome.seconds, "problems": list(outcome.problems),
         "assumptions": [{"name": a.name, "statement": a.statement, "kind": a.kind,
-                         "derivations": [f"{m.classifier}/{m.loss}" for m in a.derivations]}
+                         "derivations": [m.label for m in a.derivations]}
                         for a in th.assumptions],
         "axioms": axioms(outcome),
         "steps": [{
@@ -417,7 +417,7 @@ def _theorem_record(outcome: TheoremOutcome) -> dict:
             "uses": list(s.step.uses), "outcome": s.status, "detail": s.detail,
             "seconds": s.seconds, "latex": list(s.latex),
             "reads": list(s.reads), "on_model": s.step.name in linked,
-            "derivations_read": [f"{m.classifier}/{m.loss}" for m in s.derivations],
+            "derivations_read": [m.label for m in s.derivations],
             "citation": (None if s.step.citation is None else
                          {"quote": s.step.citation.quote, "source": s.step.citation.source}),
         } for s in outcome.steps],

@@ -140,7 +140,7 @@ def _gradient_step(law: SL.Law):
                     entry = flows[prm.name].to_sympy().xreplace(dict(zip(prm.indices, at)))
                     lhs.append(opaque(_read_explicitly(entry, ex, GRADIENT_SIZES)))
                     rhs.append(opaque(-sp.diff(loss, ex.entry(prm.name, at))))
-            label = f"{model.classifier}/{model.loss}, {GRADIENT_SIZES}"
+            label = f"{model.label}, {GRADIENT_SIZES}"
             out[label] = sp.Eq(sp.Matrix(lhs), sp.Matrix(rhs), evaluate=False)
         return out
     return Step("gradient", "the flow GF hands out is −∂ℓ/∂θ of the sentence's loss written "

@@ -16,7 +16,7 @@ from functools import cache, cached_property
 import sympy as sp
 
 from symbolic.indexform import IExpr, Term, _renamed_apart, _terms, canonical, fresh, kind_of
-from symbolic.model import FOLDS, G, Model, Node, Param
+from symbolic.description import Model, Node, Param
 
 
 class DerivationAccessError(Exception):
@@ -57,8 +57,11 @@ def _require_granted(model) -> None:
 
 
 def _describe(model) -> str:
-    order = "" if model.contraction == "context" else f", contraction={model.contraction!r}"
-    return f"Model({model.classifier!r}, {model.loss!r}{order})"
+    if model.name != "paper":
+        return f"Model({model.name!r})"
+    opts = model.options
+    order = "" if opts["contraction"] == "context" else f", contraction={opts['contraction']!r}"
+    return f"Model({opts['classifier']!r}, {opts['loss']!r}{order})"
 
 
 def grad_symbol(x: Node | Param):
@@ -71,7 +74,9 @@ def _contribution(consumer: Node, target_ref, upstream) -> sp.Expr:
     """``Σ_y upstream[y] · ∂consumer[y]/∂target`` with every index of the consumer fresh."""
     renamed = {idx: fresh(kind_of(idx)) for idx in consumer.indices}
     definition = consumer.definition.xreplace(renamed)
-    derivative = sp.diff(definition, target_ref).xreplace(consumer.normalisers)
+    normalisers = {k.xreplace(renamed): v.xreplace(renamed)
+                   for k, v in consumer.normalisers.items()}
+    derivative = sp.diff(definition, target_ref).xreplace(normalisers)
     if consumer.indices:
         upstream = upstream[tuple(renamed[x] for x in consumer.indices)]
     expr = upstream * derivative
@@ -80,14 +85,14 @@ def _contribution(consumer: Node, target_ref, upstream) -> sp.Expr:
     return expr
 
 
-def _gradient(x: Node | Param, consumers: list[Node], upstream: dict) -> IExpr:
+def _gradient(x: Node | Param, consumers: list[Node], upstream: dict, folds) -> IExpr:
     target = {idx: fresh(kind_of(idx)) for idx in x.indices}
     ref = x.base[tuple(target.values())] if x.indices else x.base
     total = sp.Add(*(_contribution(y, ref, upstream[y.name]) for y in consumers))
     back = {v: k for k, v in target.items()}
     # Every summed index is fresh after _terms, so naming the target back cannot capture one.
     terms = [Term(t.coeff, t.body.xreplace(back), t.summed) for t in _terms(total)]
-    return canonical(terms, FOLDS)
+    return canonical(terms, folds)
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,8 @@ class Derivation:
             if not hits:
                 return expr
             for nm, sym in hits.items():
-                expr = substitute(expr, sym, self._indices(nm), self.grads[nm])
+                expr = substitute(expr, sym, self._indices(nm), self.grads[nm],
+                                  self.model.folds)
         raise RuntimeError(f"upstream symbols of {name} do not resolve")
 
     def _indices(self, name):
@@ -128,8 +134,9 @@ class Derivation:
         return x.indices
 
 
-def substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
-    """Replace ``sym[x]`` by ``value`` at indices ``x`` (value's dummies renamed apart first)."""
+def substitute(expr: IExpr, sym, own: tuple, value: IExpr, folds) -> IExpr:
+    """Replace ``sym[x]`` by ``value`` at indices ``x`` (value's dummies renamed apart first),
+    then canonicalise with the model's ``folds``."""
     def build(ref):
         at = ref.indices if own else ()
         terms = _renamed_apart(value.terms)
@@ -139,11 +146,12 @@ def substitute(expr: IExpr, sym, own: tuple, value: IExpr) -> IExpr:
                                       build)
     else:
         new = expr.to_sympy().xreplace({sym: build(None)})
-    return IExpr.from_sympy(new, FOLDS)
+    return IExpr.from_sympy(new, folds)
 
 
 def derive(model: Model) -> Derivation:
-    """Backpropagate through the model's nodes: seed ``∂ℓ/∂ℓ = 1`` or ``∂ℓ/∂h = G``
+    """Backpropagate through the model's nodes: seed ``∂ℓ/∂ℓ = 1`` or, for the abstract loss,
+    ``∂ℓ/∂X = G`` at the last node ``X``
     (computed once per model; reading it is subject to :func:`derivations_granted`)."""
     _require_granted(model)
     return _derive(model)
@@ -154,8 +162,10 @@ def _derive(model: Model) -> Derivation:
     nodes = model.nodes
     upstream, grads, order = {}, {}, []
     if model.loss == "abstract":
-        upstream["h"] = G
-        grads["h"] = IExpr.from_sympy(G[nodes[-1].indices])
+        last = nodes[-1]
+        upstream[last.name] = model.upstream
+        grads[last.name] = IExpr.from_sympy(
+            model.upstream[last.indices] if last.indices else model.upstream)
         inner = nodes[:-1]
     else:
         upstream[nodes[-1].name] = sp.S.One
@@ -164,7 +174,7 @@ def _derive(model: Model) -> Derivation:
         consumers = [y for y in nodes if y.name in upstream and y.definition.has(x.base)]
         if not consumers:
             continue
-        grads[x.name] = _gradient(x, consumers, upstream)
+        grads[x.name] = _gradient(x, consumers, upstream, model.folds)
         upstream[x.name] = grad_symbol(x)
         order.append(x.name)
     return Derivation(model, grads, tuple(order))

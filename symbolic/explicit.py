@@ -10,6 +10,7 @@ positive symbol first, so ``cancel`` works on rational functions).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import sympy as sp
@@ -160,3 +161,273 @@ def grid(thorough: bool) -> list[Sizes]:
         return [Sizes(t, dd, dk, c, hh) for t in (2, 3, 4) for dd in (1, 2, 3)
                 for dk in (1, 2) for c in (2, 3) for hh in (1, 2)]
     return [Sizes(2, 1, 1, 2, 1), Sizes(3, 2, 1, 2, 2), Sizes(2, 2, 2, 3, 1)]
+
+
+# --- any model of the catalogue, or a researcher's own ---------------------------------------
+#
+# Entries are supplied by ``value(name, at)`` (a parameter's name, or ``"Y"`` for the label and
+# ``"G"`` for the abstract loss's upstream gradient): plain real symbols by default, so a
+# comparison holds for every parameter value; numbers (plus ε along a direction) for the
+# exact comparison at a point, which stays cheap at larger sizes.
+
+def symbols(name: str, at: tuple):
+    """The default entry: the real symbol ``name_i_j…``."""
+    return sp.Symbol("_".join([name, *map(str, at)]), real=True)
+
+
+def _at(array, at: tuple):
+    for n in at:
+        array = array[n]
+    return array
+
+
+def _shape(indices, sizes: dict) -> tuple[int, ...]:
+    return tuple(int(kind_of(x).size.xreplace(sizes)) for x in indices)
+
+
+def _fill(shape: tuple, value):
+    """Nested lists of ``value(at)`` over ``shape``."""
+    if not shape:
+        return value(())
+    return [_fill(shape[1:], lambda rest, n=n: value((n,) + rest)) for n in range(shape[0])]
+
+
+class Expansion:
+    """A description written out at explicit ``sizes`` by expanding each node's definition in
+    order (sums done, every ``X[i, …]`` replaced by the entry already written): the loss of one
+    sentence, with no derivation involved. ``values`` maps each base (params, data, nodes and
+    the folds' names, e.g. the class probabilities ``P``) to its entries."""
+
+    def __init__(self, model, sizes: dict, value=symbols):
+        self.model, self.sizes = model, dict(sizes)
+        self.params = {p.name: _fill(_shape(p.indices, sizes), lambda at, p=p: value(p.name, at))
+                       for p in model.params}
+        self.values = {p.base: self.params[p.name] for p in model.params}
+        for x in model.data:
+            self.values[x.base] = _fill(_shape(x.indices, sizes), lambda at: value("Y", at))
+        for n in model.nodes:
+            self.values[n.base] = _fill(_shape(n.indices, sizes),
+                                        lambda at, n=n: self._entry(n, at))
+        for fold in model.folds:
+            self.values.setdefault(fold.name, self._softmax_of(fold))
+        if model.loss == "abstract":
+            last = model.nodes[-1]
+            shape = _shape(last.indices, sizes)
+            g = _fill(shape, lambda at: value("G", at))
+            self.values[model.upstream] = g
+            self.loss = sum(_at(g, at) * _at(self.values[last.base], at)
+                            for at in itertools.product(*map(range, shape)))
+        else:
+            self.loss = self.values[model.nodes[-1].base]
+
+    def _entry(self, n, at):
+        expr = n.definition.xreplace(dict(zip(n.indices, at))).xreplace(self.sizes).doit()
+        return self.read(expr)
+
+    def read(self, expr):
+        """``expr`` (sums already done) with every ``X[i, …]`` replaced by its entry."""
+        return expr.replace(lambda e: isinstance(e, sp.Indexed),
+                            lambda e: _at(self.values[e.base], tuple(int(i) for i in e.indices)))
+
+    def _softmax_of(self, fold):
+        """The entries of ``fold.name``: the softmax of ``fold.exp_of`` over its last index."""
+        def rows(v):
+            if isinstance(v[0], list):
+                return [rows(w) for w in v]
+            total = sum(sp.exp(w) for w in v)
+            return [sp.exp(w) / total for w in v]
+        x = self.values[fold.exp_of]
+        return rows(x) if isinstance(x, list) else x
+
+    def entry(self, name: str, at: tuple):
+        return _at(self.params[name], at)
+
+
+def read_index_form(expr, explicit: Expansion):
+    """An index-form expression at the explicit sizes: sums expanded, every ``X[i, …]`` read
+    as the explicit entry it names (parameters, data, intermediates, fold names)."""
+    return explicit.read(expr.xreplace(explicit.sizes).doit())
+
+
+def backward_explicitly(model, reader: Expansion) -> dict:
+    """The derivation's backward pass read at explicit sizes, node by node: each ``g_X``'s
+    index form evaluated with the entries of the ``g_Y`` computed before it (no symbolic
+    inlining). Returns parameter name → nested entries of ``∂ℓ/∂θ``."""
+    der = derive(model)
+    params = {p.name for p in model.params}
+    out = {}
+    for name in der.order:
+        x = der.param(name) if name in params else der.node(name)
+        expr = der.grads[name].to_sympy()
+        entries = _fill(_shape(x.indices, reader.sizes), lambda at, e=expr, x=x: read_index_form(
+            e.xreplace(dict(zip(x.indices, at))), reader))
+        if name in params:
+            out[name] = entries
+        else:
+            reader.values[der.symbols[name]] = entries
+    return out
+
+
+#: Independent writings of catalogue models, by model name: ``cls(sizes, loss, value)``.
+WRITTEN_BY_HAND: dict = {}
+
+
+def compare_model(model, sizes: dict, grads=None, point=None, by_hand=True) -> list[Mismatch]:
+    """Every parameter gradient of ``model``: the derivation's backward pass vs ``sympy.diff``
+    of the explicit loss at ``sizes``; mismatches listed. The explicit loss is the model's
+    writing by hand (:data:`WRITTEN_BY_HAND`) when there is one and ``by_hand``, else the
+    :class:`Expansion` of its description. ``grads`` (name → SymPy expression over the
+    parameter's indices, upstream gradients inlined) replaces the backward pass (tests pass a
+    wrong one). ``point`` (a seed): compare exactly at one random rational point, along one
+    random direction per parameter (:func:`difference_at_point`), instead of for every
+    parameter value."""
+    writer = WRITTEN_BY_HAND.get(model.name) if by_hand else None
+    if point is None:
+        return _compare_symbolically(model, sizes, grads, writer)
+    return _compare_at_point(model, sizes, grads, writer, point)
+
+
+def _write(model, sizes, writer, value):
+    if writer is None:
+        return Expansion(model, sizes, value)
+    return writer(sizes, model.loss, value)
+
+
+def _computed(model, reader, grads):
+    if grads is None:
+        return backward_explicitly(model, reader)
+    return {p.name: _fill(_shape(p.indices, reader.sizes), lambda at, p=p: read_index_form(
+        grads[p.name].xreplace(dict(zip(p.indices, at))), reader)) for p in model.params}
+
+
+def _compare_symbolically(model, sizes, grads, writer) -> list[Mismatch]:
+    reader = Expansion(model, sizes)
+    explicit = _write(model, sizes, writer, symbols)
+    computed = _computed(model, reader, grads)
+    opaque = _Opaque()
+    out = []
+    for param in model.params:
+        for at in itertools.product(*map(range, _shape(param.indices, sizes))):
+            exact = sp.diff(explicit.loss, explicit.entry(param.name, at))
+            diff = sp.cancel(sp.together(opaque(_at(computed[param.name], at)) - opaque(exact)))
+            if diff != 0:
+                out.append(Mismatch(model.label, param.name, _label(sizes), at, diff))
+    return out
+
+
+def _compare_at_point(model, sizes, grads, writer, seed) -> list[Mismatch]:
+    import random
+    rng = random.Random(seed)
+    point, direction = {}, {}
+
+    def draw(table, name, at, low, high):
+        key = (name, at)
+        if key not in table:
+            table[key] = sp.Rational(rng.randint(low, high), 4)
+        return table[key]
+
+    def at_point(name, at):
+        return draw(point, name, at, -8, 8)
+    constants = {c: sp.Rational(rng.randint(2, 8), 4) for c in model.constants}
+    reader = Expansion(model, {**sizes, **constants}, at_point)
+    computed = _computed(model, reader, grads)
+    eps = sp.Symbol("epsilon")
+    out = []
+    for param in model.params:
+        def moved(name, at, param=param):
+            step = draw(direction, name, at, -4, 4) if name == param.name else 0
+            return at_point(name, at) + eps * step
+        explicit = _write(model, sizes, writer, moved)
+        exact = sp.diff(explicit.loss.xreplace(constants), eps).xreplace({eps: 0})
+        entries = itertools.product(*map(range, _shape(param.indices, sizes)))
+        along = sum(_at(computed[param.name], at) * direction[(param.name, at)]
+                    for at in entries)
+        diff = difference_at_point(along, exact)
+        if diff != 0:
+            out.append(Mismatch(model.label, param.name, _label(sizes), ("direction",), diff))
+    return out
+
+
+def _label(sizes) -> str:
+    return ", ".join(f"{s}={v}" for s, v in sizes.items())
+
+
+def difference_at_point(left, right):
+    """``left − right`` for numbers built from rationals with + − × ÷ and ``exp``, as a rational
+    function of stand-ins for the exponentials, cancelled: 0 means the two are equal.
+
+    Innermost first, every ``exp(p/q)`` becomes ``t^(pN/q)`` with ``t = e^(1/N)`` (``N`` the
+    common denominator), and every other ``exp(A)`` (``A`` a function of the stand-ins so far,
+    cancelled to a canonical form) a symbol of its own. A zero result is a proof of equality
+    whatever the stand-ins are worth; a nonzero one may in principle come from a relation
+    between exponentials that the stand-ins do not know, and is reported as a mismatch."""
+    diff = sp.sympify(left) - sp.sympify(right)
+    if diff.free_symbols:
+        raise ValueError(f"not a number: reads {sorted(map(str, diff.free_symbols))}")
+    rational = [a for a in diff.atoms(sp.exp) if a.args[0].is_Rational]
+    denominator = math.lcm(*(int(a.args[0].q) for a in rational)) if rational else 1
+    t = sp.Symbol("t", positive=True)
+    memo: dict = {}
+
+    def stand_in(expr):
+        if isinstance(expr, sp.exp):
+            arg = stand_in(expr.args[0])
+            if arg.is_Rational:
+                return t ** (arg * denominator)
+            key = sp.cancel(sp.together(arg))
+            if key not in memo:
+                memo[key] = sp.Symbol(f"E{len(memo)}", positive=True)
+            return memo[key]
+        if not expr.args:
+            return expr
+        return expr.func(*(stand_in(x) for x in expr.args))
+    return sp.cancel(sp.together(stand_in(diff)))
+
+
+class ExplicitAttention:
+    """The multi-head self-attention classifier written out entry by entry, by hand
+    (independent of the description in ``symbolic.models.attention``): ``X`` the token
+    vectors, per head ``softmax(X Qᵀ K Xᵀ / τ) X Vᵀ O``, mean over tokens, ``z = U ȳ``."""
+
+    def __init__(self, sizes: dict, loss: str = "cross-entropy", value=symbols):
+        from symbolic.models.attention import tau
+        n = {str(k): int(v) for k, v in sizes.items() if str(k) != "tau"}
+        tokens, width, dh, nh, classes = n["L"], n["d"], n["d_head"], n["heads"], n["C"]
+        shapes = {"embeddings": (tokens, width), "head_query": (nh, dh, width),
+                  "head_key": (nh, dh, width), "head_value": (nh, dh, width),
+                  "head_output": (nh, dh, width), "classifier": (classes, width)}
+        self.params = {name: _fill(shape, lambda at, name=name: value(name, at))
+                       for name, shape in shapes.items()}
+        X, Qh, Kh, Vh, Oh, Uc = self.params.values()
+
+        def project(M, head, t, row):
+            return sum(M[head][row][col] * X[t][col] for col in range(width))
+        y = [[0] * width for _ in range(tokens)]
+        for head in range(nh):
+            values = [[project(Vh, head, u, r) for r in range(dh)] for u in range(tokens)]
+            keys = [[project(Kh, head, u, r) for r in range(dh)] for u in range(tokens)]
+            for t in range(tokens):
+                query = [project(Qh, head, t, r) for r in range(dh)]
+                scores = [sum(a * b for a, b in zip(query, keys[u])) / tau
+                          for u in range(tokens)]
+                total = sum(sp.exp(v) for v in scores)
+                for u in range(tokens):
+                    weight = sp.exp(scores[u]) / total
+                    for col in range(width):
+                        y[t][col] += weight * sum(Oh[head][r][col] * values[u][r]
+                                                  for r in range(dh))
+        pooled = [sum(y[t][col] for t in range(tokens)) / tokens for col in range(width)]
+        z = [sum(Uc[cl][col] * pooled[col] for col in range(width)) for cl in range(classes)]
+        Y = [value("Y", (cl,)) for cl in range(classes)]
+        if loss == "cross-entropy":
+            self.loss = sp.log(sum(sp.exp(v) for v in z)) - sum(a * b for a, b in zip(Y, z))
+        elif loss == "squared-error":
+            self.loss = sum((a - b) ** 2 for a, b in zip(z, Y)) / 2
+        else:
+            self.loss = sum(value("G", (cl,)) * v for cl, v in enumerate(z))
+
+    def entry(self, name: str, at: tuple):
+        return _at(self.params[name], at)
+
+
+WRITTEN_BY_HAND["multi-head"] = ExplicitAttention

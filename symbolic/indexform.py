@@ -183,9 +183,11 @@ class Fold:
 
     exp_of: sp.IndexedBase
     name: sp.IndexedBase
-    normaliser: sp.Symbol
+    normaliser: sp.Symbol | sp.IndexedBase
 
     def apply(self, t: Term) -> Term:
+        if isinstance(self.normaliser, sp.IndexedBase):
+            return self._apply_indexed(t)
         coeff, factors = t.coeff, []
         for f in sp.Mul.make_args(t.body):
             power = -_normaliser_power(coeff, self.normaliser)
@@ -196,6 +198,31 @@ class Fold:
                 coeff = coeff * self.normaliser ** fold
             factors.append(f)
         return Term(coeff, sp.Mul(*factors), t.summed)
+
+    def _apply_indexed(self, t: Term) -> Term:
+        """The softmax over the last index of ``x[…, j]``: its normaliser ``Z[…]`` is indexed
+        by the leading indices and stands in the body as ``Z[…]^(−n)``."""
+        factors = list(sp.Mul.make_args(t.body))
+        powers = {}
+        for f in factors:
+            base, power = f.as_base_exp()
+            if isinstance(base, sp.Indexed) and base.base == self.normaliser and power < 0:
+                powers[base.indices] = powers.get(base.indices, 0) - int(power)
+        if not powers:
+            return t
+        out = []
+        for f in factors:
+            times, at = self._match(f)
+            lead = at[:-1]
+            fold = min(times, powers.get(lead, 0))
+            if fold > 0:
+                f = sp.exp((times - fold) * self.exp_of[at]) * self.name[at] ** fold
+                powers[lead] -= fold
+            base = f.as_base_exp()[0]
+            if not (isinstance(base, sp.Indexed) and base.base == self.normaliser):
+                out.append(f)
+        out += [self.normaliser[at] ** -n for at, n in powers.items() if n]
+        return Term(t.coeff, sp.Mul(*out), t.summed)
 
     def _match(self, factor) -> tuple[int, tuple]:
         """``(n, idx)`` if ``factor = exp(n · x[idx])`` with ``n`` a positive integer."""

@@ -752,7 +752,7 @@ class _ModulePrinter(_Printer):
         expr = self.der.grads[node.name]
         for other in sorted(self.inlined_into(node.name)):
             expr = substitute(expr, self.der.symbols[other], self.der.node(other).indices,
-                              self.der.grads[other])
+                              self.der.grads[other], self.der.model.folds)
         expr = _fold_weighted_sums(expr, self.der.model)
         self.comment(f"w_{node.name}[w] = Σ_(b,{node.indices[0]}): token = w of "
                      f"g_{node.name}{_idx(node.indices)}", expr.to_sympy(), depth)
@@ -892,7 +892,7 @@ def module_source(model: Model, config: PrinterConfig = PrinterConfig()) -> str:
            f'classifier.\n\nDerived by SymPy in index form (symbolic/derive.py), printed by '
            f'symbolic/printer.py.\n"""\n')
     if model.classifier == "linear" and model.contraction == "context":
-        classes = Model(model.classifier, model.loss, contraction="classes")
+        classes = Model(model.classifier, model.options["loss"], contraction="classes")
         args = ", ".join(p.name for p in model.params)
         body = (_functions(model, config, "_context") + "\n\n\n"
                 + _functions(classes, config, "_classes", attention=False) + "\n"
@@ -900,7 +900,7 @@ def module_source(model: Model, config: PrinterConfig = PrinterConfig()) -> str:
         body = body.rstrip("\n")
     else:
         body = _functions(model, config)
-    return (HEADER.format(model=f"{model.classifier} classifier, {model.loss}") + doc
+    return (HEADER.format(model=f"{model.classifier} classifier, {model.options['loss']}") + doc
             + "\nimport numpy as np\n\nfrom numeric._generated._runtime import "
             + ", ".join(_helpers_used(body)) + "\n\n\n" + body + "\n")
 

@@ -15,7 +15,7 @@ def _lhs(x, of="\\ell") -> str:
 
 def _sections(model: Model):
     der = derive(model)
-    title = (f"{model.classifier} classifier, cross-entropy" if model.loss == "cross_entropy"
+    title = (f"{model.classifier} classifier, cross-entropy" if model.loss == "cross-entropy"
              else "any differentiable loss (G = ∂ℓ/∂h left symbolic)")
     defs = [f"{sp.latex(n.ref)} = {sp.latex(n.definition)}" for n in model.nodes]
     grads = []
