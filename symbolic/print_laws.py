@@ -21,6 +21,7 @@ recorded order; sums of products become one ``einsum``, anything else broadcasts
 
 from __future__ import annotations
 
+import keyword
 import string
 
 import sympy as sp
@@ -350,11 +351,22 @@ def _text(expr) -> str:
 
 
 def _function(name: str, args: str, doc: str, pr: _LawPrinter, ret: str) -> str:
-    first = args.split(",")[0].strip()
-    lines = [f"def {name}({args}):", f'    """{doc}"""', f"    T_ = {first}.shape[0]"]
+    names = [name] + [x.strip() for x in args.split(",")]
+    bad = [x for x in names if not x.isidentifier() or keyword.iskeyword(x)]
+    if bad:  # names become source code: only identifiers may
+        raise ValueError(f"cannot print {bad} as Python names (law or parameter names must "
+                         "be identifiers)")
+    first = names[1]
+    lines = [f"def {name}({args}):", f'    """{_docstring(doc)}"""', f"    T_ = {first}.shape[0]"]
     lines += [f"    {x}" for x in pr.lines]
     lines.append(f"    {ret}")
     return "\n".join(lines)
+
+
+def _docstring(text: str) -> str:
+    """``text`` as the body of a triple-quoted docstring: backslashes and quotes escaped,
+    one line, so no text (a law's statement included) can end the string."""
+    return " ".join(text.replace("\\", "\\\\").replace('"', '\\"').split())
 
 
 def context_gradient_function(classifier: str) -> str:
