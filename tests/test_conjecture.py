@@ -40,12 +40,25 @@ def test_balance_of_query_and_keys_is_proved_by_the_audit_kernel(tmp_path):
     assert cert["ok"] and cert["theorems"][0]["steps"]
 
 
-@pytest.mark.parametrize("expression", ["Sum(K[w,r],(w,0,W-1))", "Sum(U[e,k],(e,0,C-1))"])
-def test_shift_invariance_laws_are_proved(expression):
-    """New laws found by discover: the key sum and the classifier's column sums (they need
-    Σ_i a_i = 1 and Σ_c (P_c − Y_c) = 0, which the audit's named normalisers do not know)."""
+@pytest.mark.parametrize("expression, labels", [("Sum(K[w,r],(w,0,W-1))", False),
+                                                ("Sum(U[e,k],(e,0,C-1))", True)])
+def test_shift_invariance_laws_are_proved_by_the_kernel_with_the_label_assumption_they_use(
+        expression, labels, tmp_path):
+    """New laws found by discover: the key sum and the classifier's column sums need
+    Σ_i a_i = 1 and Σ_c (P_c − Y_c) = 0. They were proved by the reduction alone (no
+    certificate, and "assumptions used: T" although the column sums need one-hot labels):
+    now the kernel re-checks them with the softmax sums, and the one-hot label assumption
+    is listed exactly when the reduction used it."""
+    import json
+
+    from proofs.conjecture import write_certificate
     verdict = prove(expression, trainable=ALL, search=False)
-    assert verdict.proved and verdict.method == "conjecture reduction"
+    assert verdict.proved and verdict.method == "audit kernel"
+    names = [x.name for x in verdict.law.assumptions]
+    assert ("Y" in names) == labels
+    cert = json.loads(write_certificate(verdict, tmp_path / "c.json").read_text())
+    listed = [a["name"] for a in cert["theorems"][0]["assumptions"]]
+    assert cert["ok"] and ("Y" in listed) == labels
 
 
 # --- refuted by a trajectory ----------------------------------------------------------------
