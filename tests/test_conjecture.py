@@ -98,7 +98,10 @@ def test_search_shrinks_a_drift_that_needs_two_key_coordinates():
 
 
 def test_printed_command_reruns_the_same_figures_byte_for_byte(capsys):
-    assert main(["conjecture", WRONG_BALANCE, "--trainable", ",".join(ALL),
+    """The rerun command carries the candidate as read (canonical text, shell-quoted), never
+    the text as typed."""
+    typed = WRONG_BALANCE.replace(" + ", "  +  ")
+    assert main(["conjecture", typed, "--trainable", ",".join(ALL),
                  "--max-examples", str(EXAMPLES)]) == 1
     out = capsys.readouterr().out
     command = next(x for x in out.splitlines() if "rerun: " in x).split("rerun: ")[1]
@@ -107,6 +110,9 @@ def test_printed_command_reruns_the_same_figures_byte_for_byte(capsys):
     assert len(figures) == 2
     args = shlex.split(command)
     assert args[0] == "attnflow" and "--trajectory" in args
+    canonical = "q[r]*q[t] + Sum(K[w,r]*K[w,t], (w, 0, W - 1))"
+    assert typed not in out and args[2] == canonical
+    assert shlex.quote(canonical) in command
     # a fresh process, as a reader would run it
     done = subprocess.run([sys.executable, "-m", "attnflow", *args[1:]], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -276,3 +282,71 @@ def test_a_search_that_judged_no_trajectory_says_nothing_was_compared(monkeypatc
     out = capsys.readouterr().out
     assert "no trajectory could judge the candidate" in out and "0 judged" in out
     assert "no trajectory drifted" not in out
+
+
+# --- what a proof says it proved -----------------------------------------------------------
+
+KEY_ACROSS = "q[r]*K[w,t] - q[t]*K[w,r]"
+
+
+def test_a_proof_that_needs_the_query_frozen_says_so_in_its_certificate(capsys, tmp_path):
+    """With the default --trainable the query does not train, and the proof takes its
+    velocity 0; the certificate said the law holds "anything else trained or not", which is
+    false when the query trains (the same candidate is refuted then)."""
+    import json
+    cert = tmp_path / "c.json"
+    assert main(["conjecture", KEY_ACROSS, "--certificate", str(cert)]) == 0
+    out = capsys.readouterr().out
+    assert "T: a flow that trains keys and holds query frozen (the parameters Q reads)" in out
+    theorem = json.loads(cert.read_text())["theorems"][0]
+    training = next(a for a in theorem["assumptions"] if a["name"] == "T")
+    assert "holds query frozen" in training["statement"]
+    assert "holds query frozen" in theorem["statement"]
+    assert "anything else trained or not" not in cert.read_text()
+    verdict = prove(KEY_ACROSS, search=False)
+    assert verdict.law.assumption("T").frozen == ("query",)
+
+
+def test_a_proof_without_the_certificate_asked_for_exits_non_zero_saying_why(
+        capsys, tmp_path, monkeypatch):
+    """A law proved by the conjecture reduction only (the kernel did not re-check it) has no
+    certificate: --certificate once skipped it silently with exit 0."""
+    monkeypatch.setattr("proofs.conjecture.kernel_proof", lambda *args: None)
+    cert = tmp_path / "c.json"
+    assert main(["conjecture", "Sum(K[w,r],(w,0,W-1))", "--certificate", str(cert)]) == 3
+    out, err = capsys.readouterr()
+    assert "PROVED, by the conjecture reduction" in out
+    assert "no certificate" in err and "did not re-check" in err and len(err.splitlines()) == 1
+    assert not cert.exists()
+
+
+VACUOUS = ["0", "1", "W", "nan", "oo", "zoo", "1/0", "V[w,k]*0*oo", "V[w,k] - V[w,k]", "g(W)",
+           "V[w,k]*0", "Sum(V[w,k],(k,0,d-1)) - Sum(V[w,l],(l,0,d-1))",
+           "QQ - Sum(q[r]**2,(r,0,d_key-1))", "(V[w,k] + 1)**2 - V[w,k]**2 - 2*V[w,k]"]
+
+
+@pytest.mark.parametrize("expression", VACUOUS)
+def test_constant_undefined_or_non_finite_candidates_are_never_proved(expression, capsys,
+                                                                      tmp_path):
+    """Each was "PROVED, by the audit kernel", exit 0."""
+    cert = tmp_path / "c.json"
+    assert main(["conjecture", expression, "--trainable", ",".join(ALL),
+                 "--certificate", str(cert)]) == 2
+    out, err = capsys.readouterr()
+    assert "PROVED" not in out and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not cert.exists()
+    with pytest.raises(ValueError):
+        prove(expression, trainable=ALL, search=False)
+
+
+def test_a_candidate_that_reads_only_frozen_parameters_is_trivial_not_proved(capsys):
+    from proofs.conjecture import prove_along
+    verdict = prove("q[r]", search=False)  # the query is not trained by default
+    assert verdict.status == "TRIVIAL" and not verdict.proved and verdict.exit_code == 3
+    assert "query" in verdict.trivial and verdict.kernel is None
+    assert prove_along("Sum(K[w,r],(w,0,W-1))", "linear", ("embeddings",)).status == "TRIVIAL"
+    assert main(["conjecture", "q[r]"]) == 3
+    out = capsys.readouterr().out
+    assert "verdict: TRIVIAL" in out and "PROVED" not in out
+    # negative control: with the query trained, the same candidate is a real question
+    assert not prove("q[r]", trainable=ALL, search=False, kernel=False).trivial
