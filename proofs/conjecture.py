@@ -127,7 +127,16 @@ def _check_not_constant(law: LW.Law, text: str):
             continue
         ref = prm.base[tuple(fresh(LW.WORD if prm.per_token and n == 0 else kind_of(x))
                              for n, x in enumerate(prm.indices))]
-        if not IExpr.from_sympy(LW.derivative(law.quantity, ref, model), FOLDS).is_zero():
+        try:
+            slope = IExpr.from_sympy(LW.derivative(law.quantity, ref, model), FOLDS)
+        except ValueError as why:
+            raise ValueError(
+                f"the candidate {text} is outside the index form the proofs work in: a Sum "
+                "may appear to the first or second power, not higher, nor in a denominator "
+                "or a log (its derivative would hold such a power); write a higher power of "
+                "a sum as a product of sums over distinct indices, e.g. "
+                "Sum(K[w,r],(w,0,W-1))*Sum(K[w_x,r],(w_x,0,W-1)) [" + str(why) + "]") from None
+        if not slope.is_zero():
             return
     raise ValueError(f"the candidate {text} does not depend on the parameters it names "
                      "(every derivative ∂Q/∂θ is 0 in canonical form): it is a constant, so "

@@ -92,6 +92,8 @@ class _LawPrinter:
         (``axes`` is None for a plain number without the snapshot axis)."""
         if expr.is_Number:
             return sp.pycode(expr), None
+        if expr == sp.E:
+            return "np.e", None
         if expr == SL.QQ:
             return self.quantity_local("norm2_q", "np.einsum(\"Tr,Tr->T\", query, query)", ""), ""
         if isinstance(expr, sp.Symbol):
@@ -114,7 +116,7 @@ class _LawPrinter:
             code, axes = self.emit(expr.args[0])
             extra = ", 0.0" if expr.func is sp.Heaviside else ""
             return f"{fn}({code}{extra})", axes
-        raise ValueError(f"law {self.law.name}: cannot print {expr}")
+        raise ValueError(f"law {self.law.name}: cannot print {_text(expr)}")
 
     def indexed(self, x) -> tuple[str, str]:
         axes = "".join(self.letter(i) for i in x.indices)

@@ -350,3 +350,15 @@ def test_a_candidate_that_reads_only_frozen_parameters_is_trivial_not_proved(cap
     assert "verdict: TRIVIAL" in out and "PROVED" not in out
     # negative control: with the query trained, the same candidate is a real question
     assert not prove("q[r]", trainable=ALL, search=False, kernel=False).trivial
+
+
+@pytest.mark.parametrize("expression", ["Sum(K[w,r],(w,0,W-1))**3",
+                                        "q[r]/Sum(K[w,r]**2,(w,0,W-1))",
+                                        "(q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1)))**8"])
+def test_a_candidate_outside_the_index_form_is_told_how_to_write_it(expression, capsys):
+    """A sum to a power above 2 or in a denominator answered "unfolded normaliser …: name it
+    before canonicalising"."""
+    assert main(["conjecture", expression, "--trainable", "query,keys"]) == 2
+    err = capsys.readouterr().err
+    assert "outside the index form" in err and "product of sums over distinct indices" in err
+    assert len(err.splitlines()) == 1
