@@ -12,6 +12,7 @@ Hypothesis and printed as a command that reruns it bit for bit (its ``Config`` t
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -19,19 +20,19 @@ from fractions import Fraction
 
 import sympy as sp
 
+from symbolic import grammar as G
 from symbolic import laws as LW
 from symbolic.derive import flow
-from symbolic.indexform import IExpr, kind_of
+from symbolic.indexform import IExpr, fresh, kind_of
 from symbolic.model import FOLDS, Model
 
 ASSUMPTIONS = {"A1": (LW.A1,), "A2": (LW.A2,), "A3": (LW.A3,)}
 PARAMS = ("embeddings", "keys", "query", "classifier")
-ALLOWED = {LW.n_words, LW.QQ, LW.c, LW.m}
 
 
 @dataclass
 class Verdict:
-    expression: str
+    expression: str  # the candidate as read, written in the syntax (never the raw text)
     law: LW.Law
     model: Model
     trainable: tuple
@@ -44,6 +45,7 @@ class Verdict:
     seconds: float = 0.0
     kernel: object = None  # the TheoremOutcome when the audit's kernel proved it
     method: str = ""  # how it was proved: "audit kernel" or "conjecture reduction"
+    trivial: str = ""  # why the candidate is constant whatever the flow (nothing it reads moves)
 
     @property
     def counterexample(self):
@@ -55,50 +57,90 @@ class Verdict:
     def status(self) -> str:
         if self.proved:
             return "PROVED"
+        if self.trivial:
+            return "TRIVIAL"
         return "REFUTED" if self.counterexample else "NOT PROVED"
 
     @property
     def exit_code(self) -> int:
-        return {"PROVED": 0, "REFUTED": 1, "NOT PROVED": 3}[self.status]
+        return {"PROVED": 0, "REFUTED": 1, "NOT PROVED": 3, "TRIVIAL": 3}[self.status]
 
 
 def candidate_law(expression: str, classifier: str, trainable, assume=()) -> LW.Law:
-    """Declare ``expression`` as a law (``Q = expression − 0``); ValueError names an unknown
-    symbol or assumption."""
+    """Declare ``expression`` (text in the syntax of ``symbolic.grammar``, read over the
+    model's names, never evaluated) as a law ``Q = expression − 0``; ValueError names an
+    unknown symbol or assumption, or a candidate that is constant whatever the flow."""
     unknown_asm = [a for a in assume if a not in ASSUMPTIONS]
     if unknown_asm:
         raise ValueError(f"unknown assumption(s) {unknown_asm}; expected some of "
                          f"{sorted(ASSUMPTIONS)}")
     model = Model(classifier)
-    quantity = LW._parse(expression)
-    _check_names(quantity, model)
-    assumptions = [LW.trains(*trainable)] + [x for a in assume for x in ASSUMPTIONS[a]]
+    names = G.namespace(model)
+    quantity = G.parse(expression, names)
     if "A2" in assume and "A3" not in assume:
         raise ValueError("A2 is stated with A3 (its attention closed form needs L = m + 1)")
     _check_constants(quantity, assume)
     _check_one_topic_word(quantity, assume)
-    return LW.declare("conjecture", f"{expression} is constant", quantity, 0,
-                      models=(model,), classifiers=(classifier,),
-                      assumptions=tuple(assumptions))
+    text = G.text(quantity, names)
+    law = LW.declare("conjecture", f"{text} is constant", quantity, 0, models=(model,),
+                     classifiers=(classifier,), assumptions=(LW.trains(*trainable),))
+    _check_not_constant(law, text)
+    assumptions = [training(model, trainable, law.parameters())] + [
+        x for a in assume for x in ASSUMPTIONS[a]]
+    return dataclasses.replace(law, assumptions=tuple(assumptions))
 
 
-def _check_names(quantity, model: Model):
-    bases = {prm.base for prm in model.params} | set(LW.word_nodes(model))
-    for ref in quantity.atoms(sp.Indexed):
-        if ref.base not in bases:
-            raise ValueError(f"unknown symbol {ref.base} in the candidate; known arrays: "
-                             f"{sorted(map(str, bases))}")
-    labels = {ref.base.label for ref in quantity.atoms(sp.Indexed)}
-    for sym in quantity.free_symbols:
-        if (isinstance(sym, sp.Indexed) or sym in labels or sym in ALLOWED
-                or kind_of(sym) is not None):
+def candidate_text(law: LW.Law) -> str:
+    """The candidate ``Q`` of ``law`` written in the syntax (what reports and rerun commands
+    carry)."""
+    return G.text(law.quantity, G.namespace(law.models[0]))
+
+
+def training(model: Model, trainable, read) -> LW.LawAssumption:
+    """``T``: the flow trains exactly ``trainable``; a parameter ``Q`` reads that is not
+    among them stays frozen (the proof takes its velocity 0); a parameter ``Q`` does not read
+    never enters ``dQ/dτ = Σ_θ ∂Q/∂θ·θ̇`` (and its training does not change the velocities
+    of the others at a given state), so it may train or not."""
+    moving = [n for n in read if n in trainable]
+    frozen = tuple(n for n in read if n not in trainable)
+    parts = ([f"trains {', '.join(moving)}"] if moving else []) + (
+        [f"holds {', '.join(frozen)} frozen"] if frozen else [])
+    text = f"a flow that {' and '.join(parts)} (the parameters Q reads)"
+    others = [p.name for p in model.params if p.name not in read]
+    if others:
+        text += f"; {', '.join(others)}, which Q does not read, may train or not"
+    return LW.LawAssumption("T", text, trained=tuple(trainable), frozen=frozen)
+
+
+def _check_not_constant(law: LW.Law, text: str):
+    """A candidate that reads no parameter, or whose every derivative ``∂Q/∂θ`` vanishes in
+    canonical form (``V[w,k] − V[w,k]``, ``W``, ``1``), is constant whatever the flow: there
+    is nothing to prove, and calling it proved would be vacuous."""
+    model = law.models[0]
+    read = law.parameters()
+    if not read:
+        raise ValueError(f"the candidate {text} reads no parameter of the model: it is a "
+                         "constant, conserved by any flow, so there is nothing to prove; "
+                         "write a quantity of the parameters (e.g. Sum(K[w,r],(w,0,W-1)))")
+    for prm in model.params:
+        if prm.name not in read:
             continue
-        if sym in (LW.s_t,) or str(sym) in ("L", "d", "d_key", "C", "H"):
-            continue
-        raise ValueError(f"unknown symbol {sym} in the candidate; use the arrays "
-                         f"{sorted(map(str, bases))}, indices w, w_x, w_y (words), "
-                         f"k, l (embedding), r, t (key), e (class; c is the non-topic "
-                         f"score), n (hidden), and W, QQ, c, m")
+        ref = prm.base[tuple(fresh(LW.WORD if prm.per_token and n == 0 else kind_of(x))
+                             for n, x in enumerate(prm.indices))]
+        try:
+            slope = IExpr.from_sympy(LW.derivative(law.quantity, ref, model), FOLDS)
+        except ValueError as why:
+            raise ValueError(
+                f"the candidate {text} is outside the index form the proofs work in: a Sum "
+                "may appear to the first or second power, not higher, nor in a denominator "
+                "or a log (its derivative would hold such a power); write a higher power of "
+                "a sum as a product of sums over distinct indices, e.g. "
+                "Sum(K[w,r],(w,0,W-1))*Sum(K[w_x,r],(w_x,0,W-1)) [" + str(why) + "]") from None
+        if not slope.is_zero():
+            return
+    raise ValueError(f"the candidate {text} does not depend on the parameters it names "
+                     "(every derivative ∂Q/∂θ is 0 in canonical form): it is a constant, so "
+                     "there is nothing to prove")
 
 
 def _check_one_topic_word(quantity, assume):
@@ -143,11 +185,14 @@ def _expand_nodes(expr, model: Model, names=("h", "u")):
     return expr
 
 
-def sums_to_one(expr: IExpr) -> IExpr:
+def sums_to_one(expr: IExpr, used: set | None = None) -> IExpr:
     """``Σ_i a_i = 1``, ``Σ_c P_c = 1`` (softmax outputs), ``Σ_c Y_c = 1`` (one-hot label) and
-    ``Σ_r q_r² = ‖q‖²``: a summed index that occurs only in one such factor is summed away."""
+    ``Σ_r q_r² = ‖q‖²``: a summed index that occurs only in one such factor is summed away.
+    ``used`` collects ``"softmax"`` and ``"one-hot"`` when those identities were applied (the
+    one-hot label is an assumption; the softmax sums follow from the model)."""
     from symbolic.indexform import Term, canonical
     from symbolic.model import P, Y, a, q
+    used = set() if used is None else used
     terms = []
     for tm in expr.terms:
         body, summed = tm.body, list(tm.summed)
@@ -155,6 +200,7 @@ def sums_to_one(expr: IExpr) -> IExpr:
             uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
             if (len(uses) == 1 and isinstance(uses[0], sp.Indexed)
                     and uses[0].base in (a, P, Y) and uses[0].indices == (idx,)):
+                used.add("one-hot" if uses[0].base == Y else "softmax")
                 body = body.xreplace({uses[0]: 1})
                 summed.remove(idx)
             elif len(uses) == 1 and uses[0] == q[idx] ** 2:  # Σ_r q_r² = ‖q‖²
@@ -193,21 +239,34 @@ def declared(expression: str, classifier: str, trainable, assume=()):
 def prove(expression: str, classifier: str = "linear", trainable=("embeddings", "keys",
           "classifier"), assume=(), search=True, max_examples=40, kernel=True) -> Verdict:
     """PROVED / REFUTED (with a shrunk trajectory on which Q drifts beyond the integrator's
-    accuracy) / NOT PROVED. The conjecture reduction runs first (fast); a residual that does
-    not reduce to 0 is searched for such a trajectory (``search``, ``max_examples`` Hypothesis
-    examples), which refutes it. Otherwise ``kernel`` tries the audit's generic conservation
-    theorem (slower; preferred as the proof: it gives an audit certificate)."""
+    accuracy) / NOT PROVED / TRIVIAL (every parameter Q reads is frozen). The conjecture
+    reduction runs first (fast); a residual that does not reduce to 0 is searched for such a
+    trajectory (``search``, ``max_examples`` Hypothesis examples), which refutes it.
+    Otherwise ``kernel`` tries the audit's generic conservation theorem (slower; preferred as
+    the proof: it gives an audit certificate); :func:`decide` says which proves it."""
     start = time.perf_counter()
     names = tuple(trainable)  # as given: what a Config trains (the MLP's arrays as one)
     law, trainable = declared(expression, classifier, names, assume)
     model = law.models[0]
-    steps, residuals = reduction(law, model, classifier, trainable, assume)
-    verdict = Verdict(expression, law, model, trainable, tuple(assume), False, steps,
-                      residuals[0] if residuals else None)
-    if residuals and search:
-        _search(verdict, classifier, names, max_examples)
-    outcome = kernel_proof(law, classifier, assume) \
-        if kernel and verdict.counterexample is None else None
+    verdict = Verdict(candidate_text(law), law, model, trainable, tuple(assume), False,
+                      trivial=_frozen(law, trainable))
+    if not verdict.trivial:
+        steps, residuals, used = reduction(law, model, classifier, trainable, assume)
+        verdict.law = law = _with_used(law, used)
+        verdict.steps, verdict.residual = steps, residuals[0] if residuals else None
+        if residuals and search:
+            _search(verdict, classifier, names, max_examples)
+        outcome = kernel_proof(law, classifier, assume, used) \
+            if kernel and verdict.counterexample is None else None
+        decide(verdict, outcome, residuals)
+    verdict.seconds = time.perf_counter() - start
+    return verdict
+
+
+def decide(verdict: Verdict, outcome, residuals) -> None:
+    """The one place a conjecture is PROVED: by the audit kernel (``outcome``, every step of
+    the generic conservation theorem re-checked), else by the conjecture reduction when every
+    case reduced to exactly 0 (``residuals`` empty)."""
     if outcome is not None:
         verdict.steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}",
                           o.detail) for o in outcome.steps]
@@ -215,8 +274,24 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
         verdict.residual = None
     elif not residuals:
         verdict.proved, verdict.method = True, "conjecture reduction"
-    verdict.seconds = time.perf_counter() - start
-    return verdict
+
+
+def _frozen(law: LW.Law, trainable) -> str:
+    """Why ``Q`` is constant along any flow of ``trainable`` (every parameter it reads is
+    frozen), or "" when something it reads trains."""
+    read = law.parameters()
+    if set(read) & set(trainable):
+        return ""
+    return (f"every parameter Q reads ({', '.join(read)}) is frozen, so Q is constant "
+            "because nothing it reads moves; nothing is proved about the dynamics (train one "
+            "of them with --trainable)")
+
+
+def _with_used(law: LW.Law, used) -> LW.Law:
+    """``law`` with the one-hot label among its assumptions when the reduction used it."""
+    if "one-hot" not in used or any(x.name == LW.ONE_HOT.name for x in law.assumptions):
+        return law
+    return dataclasses.replace(law, assumptions=law.assumptions + (LW.ONE_HOT,))
 
 
 def prove_along(expression: str, classifier: str, trained, assume=()) -> Verdict:
@@ -224,7 +299,8 @@ def prove_along(expression: str, classifier: str, trained, assume=()) -> Verdict
     model's own parameter names exactly as they train (the MLP's arrays one by one, as a
     ``discover`` setting trains them; ``prove`` only knows the campaign's names, where
     ``classifier`` is all four arrays). PROVED when every case of the assumptions reduces
-    ``dQ/dτ`` to 0, else NOT PROVED (no search, no kernel); ValueError on bad usage."""
+    ``dQ/dτ`` to 0, TRIVIAL when nothing Q reads trains, else NOT PROVED (no search, no
+    kernel); ValueError on bad usage."""
     start = time.perf_counter()
     model = Model(classifier)
     names = {prm.name for prm in model.params}
@@ -236,21 +312,25 @@ def prove_along(expression: str, classifier: str, trained, assume=()) -> Verdict
         raise ValueError("A1 (query fixed) contradicts a trained query")
     trained = tuple(trained)
     law = candidate_law(expression, classifier, trained, assume)
-    steps, residuals = reduction(law, law.models[0], classifier, trained, assume)
-    verdict = Verdict(expression, law, law.models[0], trained, tuple(assume), not residuals,
-                      steps, residuals[0] if residuals else None,
-                      method="conjecture reduction" if not residuals else "")
+    verdict = Verdict(candidate_text(law), law, law.models[0], trained, tuple(assume), False,
+                      trivial=_frozen(law, trained))
+    if not verdict.trivial:
+        steps, residuals, used = reduction(law, law.models[0], classifier, trained, assume)
+        verdict.law = _with_used(law, used)
+        verdict.steps, verdict.residual = steps, residuals[0] if residuals else None
+        decide(verdict, None, residuals)
     verdict.seconds = time.perf_counter() - start
     return verdict
 
 
 def reduction(law: LW.Law, model: Model, classifier: str, trainable, assume):
-    """``(steps, residuals)``: the rate along the derived flow, then per case of the
-    assumptions the reduced rate; the nonzero ones are the residuals."""
+    """``(steps, residuals, used)``: the rate along the derived flow, then per case of the
+    assumptions the reduced rate; the nonzero ones are the residuals; ``used`` names the
+    identities of :func:`sums_to_one` applied (``"one-hot"``: the label assumption)."""
     rate = LW.sentence_rate(law, model, flow(model, trainable))
     steps = [("dQ/dτ per sentence along the derived flow (chain rule on the declaration)",
               rate.to_sympy())]
-    residuals = []
+    residuals, used = [], set()
     for case in _cases(law):
         expr = rate.to_sympy()
         for _label, rewrite in case:
@@ -260,7 +340,7 @@ def reduction(law: LW.Law, model: Model, classifier: str, trainable, assume):
         if classifier == "mlp":  # lemma relu: o_n = H(u_n) u_n
             expr = LW.LEMMAS["relu"].rewrite(expr, model, None)
         expr = IExpr.from_sympy(_expand_nodes(expr, model), FOLDS)
-        expr = sums_to_one(expr)
+        expr = sums_to_one(expr, used)
         reduced = expr.to_sympy()
         if not expr.is_zero() and "A2" in assume:
             # A2 also says the topic token's score is s_t (e^{−s_p} included): s_p = s_t.
@@ -274,7 +354,7 @@ def reduction(law: LW.Law, model: Model, classifier: str, trainable, assume):
                       reduced))
         if reduced != 0:
             residuals.append(reduced)
-    return steps, residuals
+    return steps, residuals, used
 
 
 # --- the counterexample search on a residual ---------------------------------------------------
@@ -291,24 +371,37 @@ def _search(verdict: Verdict, classifier: str, names, max_examples: int):
         verdict.not_searched = str(why)
 
 
+def no_certificate(verdict: Verdict) -> str:
+    """Why ``verdict`` has no audit certificate, or "" when it has one."""
+    if verdict.kernel is not None:
+        return ""
+    if verdict.proved:
+        return ("proved by the conjecture reduction only: the audit kernel did not re-check "
+                "its conservation theorem, and only a kernel-checked theorem is certified")
+    return f"the candidate is {verdict.status}, and only a proved conjecture is certified"
+
+
 def write_certificate(verdict: Verdict, path):
     """The audit certificate (``attnflow-audit-certificate/1``) of a conjecture the audit's
-    kernel proved: its theorem and steps, with ``derive --check`` and the derivation hash."""
+    kernel proved: its theorem (statement and assumptions: the trainable set, the parameters
+    held frozen, the label assumption when used) and steps, with ``derive --check`` and the
+    derivation hash. ValueError says why there is none."""
     from datetime import datetime, timezone
 
     from proofs import audit
-    if verdict.kernel is None:
-        raise ValueError("only a conjecture proved by the audit kernel has a certificate")
+    why = no_certificate(verdict)
+    if why:
+        raise ValueError(f"no certificate: {why}")
     report = audit.AuditReport((verdict.kernel,), audit.check_sync(), audit.derivation_hash(),
                                audit.versions(), verdict.kernel.seconds,
                                datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return audit.write_certificate(report, path)
 
 
-def kernel_law(law: LW.Law, classifier: str, assume) -> LW.Law:
+def kernel_law(law: LW.Law, classifier: str, assume, used=()) -> LW.Law:
     """The candidate with what the audit's generic theorem needs: the lemmas (attention under
-    A2, relu for the MLP) and the nodes written by their definitions."""
-    import dataclasses
+    A2, relu for the MLP), the nodes written by their definitions, and the normaliser that
+    knows the softmax sums when the reduction needed them or the one-hot label (``used``)."""
     lemmas = (("attention",) if "A2" in assume else ()) + (
         ("relu",) if classifier == "mlp" else ())
     expand = ("u", "h") if classifier == "mlp" else ("h",)
@@ -317,7 +410,8 @@ def kernel_law(law: LW.Law, classifier: str, assume) -> LW.Law:
         law, a=_split_exp(law.a), b=_split_exp(law.b),
         assumptions=tuple(sorted(law.assumptions, key=lambda x: order.get(x.name, 9))),
         lemmas=lemmas, expand=expand if "A2" not in assume else (),
-        normaliser="canonical-cancel" if "A2" in assume else "canonical")
+        normaliser="canonical-cancel" if "A2" in assume else
+        "canonical-softmax-sums" if set(used) & {"softmax", "one-hot"} else "canonical")
 
 
 def _split_exp(expr):
@@ -325,13 +419,13 @@ def _split_exp(expr):
     return expr.replace(sp.exp, lambda x: sp.Mul(*[sp.exp(t) for t in sp.Add.make_args(x)]))
 
 
-def kernel_proof(law: LW.Law, classifier: str, assume):
+def kernel_proof(law: LW.Law, classifier: str, assume, used=()):
     """``proofs.conservation.conservation_theorem`` of the candidate, re-checked by the
     audit's kernel; its outcome if every step passes, else None."""
     from proofs.conservation import conservation_theorem
     from proofs.kernel import check_theorem
     try:
-        theorem = conservation_theorem(kernel_law(law, classifier, assume),
+        theorem = conservation_theorem(kernel_law(law, classifier, assume, used),
                                        name=f"conjecture-{_slug(law.statement)}")
         outcome = check_theorem(theorem)
     except (ValueError, KeyError, TypeError, NotImplementedError):

@@ -267,13 +267,13 @@ def declare(name: str, statement: str, a, b, *, components=None, component="matr
             models=None, classifiers=("linear", "mlp"),
             assumptions=(), constants=None, expand=(), lemmas=(),
             normaliser="canonical") -> Law:
-    """A :class:`Law` from user expressions ``A`` and ``B`` (SymPy, word level; strings are
-    parsed with the model's names in scope). ``components`` default to the free indices of
-    ``A − B`` sorted by name; ``models`` default to the abstract loss (any loss of the
-    context). Raises ValueError on unknown names or mismatched indices."""
-    a, b = _parse(a), _parse(b)
+    """A :class:`Law` from user expressions ``A`` and ``B`` (SymPy, word level; text is read
+    by ``symbolic.grammar`` over the names of the first model). ``components`` default to
+    the free indices of ``A − B`` sorted by name; ``models`` default to the abstract loss
+    (any loss of the context). Raises ValueError on unknown names or mismatched indices."""
     if models is None:
         models = (ABSTRACT,)
+    a, b = _parse(a, models[0]), _parse(b, models[0])
     if components is None:
         components = tuple(sorted(_free_indices(a - b), key=str))
     return Law(name, statement, a, b, tuple(components), component, tuple(models),
@@ -281,20 +281,20 @@ def declare(name: str, statement: str, a, b, *, components=None, component="matr
                tuple(lemmas), normaliser)
 
 
-def _parse(x):
-    if not isinstance(x, str):
-        return sp.sympify(x)
-    from symbolic import model as M
-    names = {n: getattr(M, n) for n in ("q", "K", "V", "U", "W1", "b1", "W2", "b2", "s",
-                                        "L", "d", "d_key", "C", "H")}
-    for kind in M.KINDS + (WORD,):
-        for n in range(len(kind.letters)):
-            names[str(kind.index(n))] = kind.index(n)
-    names.update({"W": n_words, "c": c, "m": m, "Sum": sp.Sum, "exp": sp.exp, "QQ": QQ})
-    try:
-        return sp.sympify(x, locals=names)
-    except (sp.SympifyError, SyntaxError, TypeError) as exc:
-        raise ValueError(f"cannot read law expression {x!r}: {exc}") from None
+def _parse(x, model: Model):
+    """A SymPy expression or number as it is; text read by the grammar (never evaluated)."""
+    if isinstance(x, str):
+        from symbolic.grammar import read
+        try:
+            return read(x, model)
+        except ValueError as exc:
+            raise ValueError(f"cannot read law expression: {exc}") from None
+    if isinstance(x, sp.Basic):
+        return x
+    if isinstance(x, int) and not isinstance(x, bool):
+        return sp.Integer(x)
+    raise ValueError(f"a law expression is a SymPy expression, an integer or text, got "
+                     f"{type(x).__name__}")
 
 
 # --- dQ/dτ along the flow, generically -----------------------------------------------------

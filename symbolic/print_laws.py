@@ -21,6 +21,7 @@ recorded order; sums of products become one ``einsum``, anything else broadcasts
 
 from __future__ import annotations
 
+import keyword
 import string
 
 import sympy as sp
@@ -91,6 +92,8 @@ class _LawPrinter:
         (``axes`` is None for a plain number without the snapshot axis)."""
         if expr.is_Number:
             return sp.pycode(expr), None
+        if expr == sp.E:
+            return "np.e", None
         if expr == SL.QQ:
             return self.quantity_local("norm2_q", "np.einsum(\"Tr,Tr->T\", query, query)", ""), ""
         if isinstance(expr, sp.Symbol):
@@ -113,7 +116,7 @@ class _LawPrinter:
             code, axes = self.emit(expr.args[0])
             extra = ", 0.0" if expr.func is sp.Heaviside else ""
             return f"{fn}({code}{extra})", axes
-        raise ValueError(f"law {self.law.name}: cannot print {expr}")
+        raise ValueError(f"law {self.law.name}: cannot print {_text(expr)}")
 
     def indexed(self, x) -> tuple[str, str]:
         axes = "".join(self.letter(i) for i in x.indices)
@@ -350,11 +353,22 @@ def _text(expr) -> str:
 
 
 def _function(name: str, args: str, doc: str, pr: _LawPrinter, ret: str) -> str:
-    first = args.split(",")[0].strip()
-    lines = [f"def {name}({args}):", f'    """{doc}"""', f"    T_ = {first}.shape[0]"]
+    names = [name] + [x.strip() for x in args.split(",")]
+    bad = [x for x in names if not x.isidentifier() or keyword.iskeyword(x)]
+    if bad:  # names become source code: only identifiers may
+        raise ValueError(f"cannot print {bad} as Python names (law or parameter names must "
+                         "be identifiers)")
+    first = names[1]
+    lines = [f"def {name}({args}):", f'    """{_docstring(doc)}"""', f"    T_ = {first}.shape[0]"]
     lines += [f"    {x}" for x in pr.lines]
     lines.append(f"    {ret}")
     return "\n".join(lines)
+
+
+def _docstring(text: str) -> str:
+    """``text`` as the body of a triple-quoted docstring: backslashes and quotes escaped,
+    one line, so no text (a law's statement included) can end the string."""
+    return " ".join(text.replace("\\", "\\\\").replace('"', '\\"').split())
 
 
 def context_gradient_function(classifier: str) -> str:

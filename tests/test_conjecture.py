@@ -40,12 +40,23 @@ def test_balance_of_query_and_keys_is_proved_by_the_audit_kernel(tmp_path):
     assert cert["ok"] and cert["theorems"][0]["steps"]
 
 
-@pytest.mark.parametrize("expression", ["Sum(K[w,r],(w,0,W-1))", "Sum(U[e,k],(e,0,C-1))"])
-def test_shift_invariance_laws_are_proved(expression):
-    """New laws found by discover: the key sum and the classifier's column sums (they need
-    Σ_i a_i = 1 and Σ_c (P_c − Y_c) = 0, which the audit's named normalisers do not know)."""
+@pytest.mark.parametrize("expression, labels", [("Sum(K[w,r],(w,0,W-1))", False),
+                                                ("Sum(U[e,k],(e,0,C-1))", True)])
+def test_shift_invariance_laws_are_proved_by_the_kernel_with_the_label_assumption_they_use(
+        expression, labels):
+    """New laws found by discover: the key sum and the classifier's column sums need
+    Σ_i a_i = 1 and Σ_c (P_c − Y_c) = 0. They were proved by the reduction alone (no
+    certificate, and "assumptions used: T" although the column sums need one-hot labels):
+    now the kernel re-checks them with the softmax sums, and the one-hot label assumption
+    is listed exactly when the reduction used it."""
+    from proofs.conjecture import no_certificate
     verdict = prove(expression, trainable=ALL, search=False)
-    assert verdict.proved and verdict.method == "conjecture reduction"
+    assert verdict.proved and verdict.method == "audit kernel" and not no_certificate(verdict)
+    names = [x.name for x in verdict.law.assumptions]
+    assert ("Y" in names) == labels
+    # what the certificate lists: the kernel's theorem (written as in the test below)
+    listed = [a.name for a in verdict.kernel.theorem.assumptions]
+    assert verdict.kernel.ok and ("Y" in listed) == labels
 
 
 # --- refuted by a trajectory ----------------------------------------------------------------
@@ -85,7 +96,10 @@ def test_search_shrinks_a_drift_that_needs_two_key_coordinates():
 
 
 def test_printed_command_reruns_the_same_figures_byte_for_byte(capsys):
-    assert main(["conjecture", WRONG_BALANCE, "--trainable", ",".join(ALL),
+    """The rerun command carries the candidate as read (canonical text, shell-quoted), never
+    the text as typed."""
+    typed = WRONG_BALANCE.replace(" + ", "  +  ")
+    assert main(["conjecture", typed, "--trainable", ",".join(ALL),
                  "--max-examples", str(EXAMPLES)]) == 1
     out = capsys.readouterr().out
     command = next(x for x in out.splitlines() if "rerun: " in x).split("rerun: ")[1]
@@ -94,6 +108,9 @@ def test_printed_command_reruns_the_same_figures_byte_for_byte(capsys):
     assert len(figures) == 2
     args = shlex.split(command)
     assert args[0] == "attnflow" and "--trajectory" in args
+    canonical = "q[r]*q[t] + Sum(K[w,r]*K[w,t], (w, 0, W - 1))"
+    assert typed not in out and args[2] == canonical
+    assert shlex.quote(canonical) in command
     # a fresh process, as a reader would run it
     done = subprocess.run([sys.executable, "-m", "attnflow", *args[1:]], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -263,3 +280,90 @@ def test_a_search_that_judged_no_trajectory_says_nothing_was_compared(monkeypatc
     out = capsys.readouterr().out
     assert "no trajectory could judge the candidate" in out and "0 judged" in out
     assert "no trajectory drifted" not in out
+
+
+# --- what a proof says it proved -----------------------------------------------------------
+
+KEY_ACROSS = "q[r]*K[w,t] - q[t]*K[w,r]"
+
+
+def test_a_proof_that_needs_the_query_frozen_says_so_in_its_certificate(capsys, tmp_path,
+                                                                       monkeypatch):
+    """With the default --trainable the query does not train, and the proof takes its
+    velocity 0; the certificate said the law holds "anything else trained or not", which is
+    false when the query trains (the same candidate is refuted then)."""
+    import json
+
+    from proofs import audit
+    from proofs.conjecture import candidate_law
+    # the statement is what is checked here; derive --check has its own tests
+    monkeypatch.setattr(audit, "check_sync",
+                        lambda: audit.SyncStatus(False, False, (), "not run in this test"))
+    cert = tmp_path / "c.json"
+    assert main(["conjecture", KEY_ACROSS, "--certificate", str(cert)]) == 0
+    out = capsys.readouterr().out
+    assert "T: a flow that trains keys and holds query frozen (the parameters Q reads)" in out
+    theorem = json.loads(cert.read_text())["theorems"][0]
+    training = next(a for a in theorem["assumptions"] if a["name"] == "T")
+    assert "holds query frozen" in training["statement"]
+    assert "holds query frozen" in theorem["statement"]
+    assert "anything else trained or not" not in cert.read_text()
+    law = candidate_law(KEY_ACROSS, "linear", ("embeddings", "keys", "classifier"))
+    assert law.assumption("T").frozen == ("query",)  # the content the kernel's flow reads
+
+
+def test_a_proof_without_the_certificate_asked_for_exits_non_zero_saying_why(
+        capsys, tmp_path, monkeypatch):
+    """A law proved by the conjecture reduction only (the kernel did not re-check it) has no
+    certificate: --certificate once skipped it silently with exit 0."""
+    monkeypatch.setattr("proofs.conjecture.kernel_proof", lambda *args: None)
+    cert = tmp_path / "c.json"
+    assert main(["conjecture", "Sum(K[w,r],(w,0,W-1))", "--certificate", str(cert)]) == 3
+    out, err = capsys.readouterr()
+    assert "PROVED, by the conjecture reduction" in out
+    assert "no certificate" in err and "did not re-check" in err and len(err.splitlines()) == 1
+    assert not cert.exists()
+
+
+VACUOUS = ["0", "1", "W", "nan", "oo", "zoo", "1/0", "V[w,k]*0*oo", "V[w,k] - V[w,k]", "g(W)",
+           "V[w,k]*0", "Sum(V[w,k],(k,0,d-1)) - Sum(V[w,l],(l,0,d-1))",
+           "QQ - Sum(q[r]**2,(r,0,d_key-1))", "(V[w,k] + 1)**2 - V[w,k]**2 - 2*V[w,k]"]
+
+
+@pytest.mark.parametrize("expression", VACUOUS)
+def test_constant_undefined_or_non_finite_candidates_are_never_proved(expression, capsys,
+                                                                      tmp_path):
+    """Each was "PROVED, by the audit kernel", exit 0."""
+    cert = tmp_path / "c.json"
+    assert main(["conjecture", expression, "--trainable", ",".join(ALL),
+                 "--certificate", str(cert)]) == 2
+    out, err = capsys.readouterr()
+    assert "PROVED" not in out and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not cert.exists()
+    with pytest.raises(ValueError):
+        prove(expression, trainable=ALL, search=False)
+
+
+def test_a_candidate_that_reads_only_frozen_parameters_is_trivial_not_proved(capsys):
+    from proofs.conjecture import prove_along
+    verdict = prove("q[r]", search=False)  # the query is not trained by default
+    assert verdict.status == "TRIVIAL" and not verdict.proved and verdict.exit_code == 3
+    assert "query" in verdict.trivial and verdict.kernel is None
+    assert prove_along("Sum(K[w,r],(w,0,W-1))", "linear", ("embeddings",)).status == "TRIVIAL"
+    assert main(["conjecture", "q[r]"]) == 3
+    out = capsys.readouterr().out
+    assert "verdict: TRIVIAL" in out and "PROVED" not in out
+    # negative control: with the query trained, the same candidate is a real question
+    assert not prove("q[r]", trainable=ALL, search=False, kernel=False).trivial
+
+
+@pytest.mark.parametrize("expression", ["Sum(K[w,r],(w,0,W-1))**3",
+                                        "q[r]/Sum(K[w,r]**2,(w,0,W-1))",
+                                        "(q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1)))**8"])
+def test_a_candidate_outside_the_index_form_is_told_how_to_write_it(expression, capsys):
+    """A sum to a power above 2 or in a denominator answered "unfolded normaliser …: name it
+    before canonicalising"."""
+    assert main(["conjecture", expression, "--trainable", "query,keys"]) == 2
+    err = capsys.readouterr().err
+    assert "outside the index form" in err and "product of sums over distinct indices" in err
+    assert len(err.splitlines()) == 1

@@ -7,16 +7,40 @@ import sys
 
 from attnflow.options import output_file, positive_int
 
+SYNTAX = """\
+EXPR is read by attnflow's own grammar (nothing is evaluated), at word level:
+  arrays     V[w,k] embedding of word w, K[w,r] its key, s[w] its score, q[r] the query,
+             U[e,k] the linear classifier; W1[n,k], b1[n], W2[e,n], b2[e] the MLP
+             (each index a letter of its axis's kind; a fixed entry such as U[0,k] is not)
+  indices    w, w_x, w_y (word), k, l (embedding), r, t (key), e (class), n (hidden)
+  sizes      W (words), d, d_key, C, H, L
+  constants  QQ = ||q||^2, c (common non-topic score, needs --assume A1,A2,A3),
+             m (non-topic words per sentence, needs --assume A3)
+  numbers    2, 0.5, 1/3 (exact); exponents are integers from -8 to 8
+  operators  + - * / ^ (or **), parentheses, Sum(f, (k,0,d-1)) over an index's full
+             range, exp(f), log(f)
+Free indices are the law's components. Quote EXPR for the shell; if it starts with
+'-', put -- before it.
+
+examples:
+  attnflow conjecture 'q[r]*q[t] - Sum(K[w,r]*K[w,t],(w,0,W-1))' --trainable query,keys
+  attnflow conjecture 'Sum(U[e,k],(e,0,C-1))'
+  attnflow conjecture 'Sum(V[w,k]**2,(k,0,d-1))/2 - (s[w] + exp(s[w] - c)/m)/QQ' \\
+      --assume A1,A2,A3
+"""
+
 
 def add_parser(sub):
     p = sub.add_parser(
         "conjecture", help="prove or refute a candidate conserved quantity",
-        description="Declare EXPR (SymPy syntax over the model's names, see the README) as a "
-                    "law, differentiate it along the derived flow and either prove it (exit 0) "
-                    "or refute it with a trajectory on which it drifts beyond the integrator's "
-                    "accuracy, shrunk by Hypothesis (exit 1). Exit 2: bad usage; 3: not "
-                    "proved and no trajectory drifted.")
-    p.add_argument("expression", metavar="EXPR")
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SYNTAX,
+        description="Declare EXPR (syntax below) as a law, differentiate it along the derived\n"
+                    "flow and either prove it (exit 0) or refute it with a trajectory on which\n"
+                    "it drifts beyond the integrator's accuracy, shrunk by Hypothesis (exit 1).\n"
+                    "Exit 2: bad usage (EXPR outside the syntax, or a constant). Exit 3: not\n"
+                    "proved and no trajectory drifted; TRIVIAL (nothing EXPR reads trains);\n"
+                    "or proved without the --certificate asked for.")
+    p.add_argument("expression", metavar="EXPR", help="the candidate quantity (syntax below)")
     p.add_argument("--classifier", choices=("linear", "mlp"), default="linear")
     p.add_argument("--trainable", default="embeddings,keys,classifier",
                    help="comma-separated: embeddings, keys, query, classifier")
@@ -27,7 +51,8 @@ def add_parser(sub):
                    help="Hypothesis examples (trajectories) for the counterexample search "
                         "(default 40)")
     p.add_argument("--certificate", metavar="FILE", type=output_file,
-                   help="when the audit's kernel proves it, write its audit certificate (JSON)")
+                   help="write the audit certificate of the proof (JSON); a proof the audit's "
+                        "kernel did not re-check has none (exit 3, saying why)")
     p.add_argument("--trajectory", metavar="CASE", type=_case,
                    help="rerun one counterexample trajectory (the case text a refutation "
                         "prints) and print its drift figures; no proof is attempted")
@@ -55,43 +80,57 @@ def _math(expr, fmt):
 
 
 def run(args) -> int:
-    from proofs.conjecture import declared, prove
+    from proofs.conjecture import candidate_text, declared, no_certificate, prove
 
     trainable, assume = _split(args.trainable), _split(args.assume)
     try:
         if args.trajectory is not None:
             law, expanded = declared(args.expression, args.classifier, trainable, assume)
             _check_case(args.trajectory, args.classifier, trainable)
+            text = candidate_text(law)
         else:
             verdict = prove(args.expression, args.classifier, trainable, assume,
                             max_examples=args.max_examples)
-            law, expanded = verdict.law, verdict.trainable
+            law, expanded, text = verdict.law, verdict.trainable, verdict.expression
     except ValueError as exc:
-        print(f"attnflow conjecture: {exc}", file=sys.stderr)
+        print(f"attnflow conjecture: {_one_line(exc)}", file=sys.stderr)
         return 2
-    print(f"candidate: Q = {args.expression}")
+    print(f"candidate: Q = {text}")
     print(f"model: {args.classifier} classifier, cross-entropy; trained: "
-          f"{', '.join(expanded)}; assumptions used: "
+          f"{', '.join(expanded) or 'nothing'}; assumptions used: "
           f"{', '.join(x.name for x in law.assumptions)}")
+    for x in law.assumptions:
+        print(f"  {x.name}: {x.statement}")
     if args.trajectory is not None:
         return rerun(law, args, assume)
     for what, expr in verdict.steps:
         print(f"- {what}:\n    {_math(expr, args.render)}")
     how = f", by the {verdict.method}" if verdict.proved else ""
     print(f"verdict: {verdict.status}{how} ({verdict.seconds:.1f} s)")
+    if verdict.trivial:
+        print(f"trivial: {verdict.trivial}")
     if args.certificate:
-        if verdict.kernel is None:
-            print("no certificate: only a conjecture the audit's kernel proves gets one")
+        why = no_certificate(verdict)
+        if why:
+            print(f"attnflow conjecture: no certificate written to {args.certificate}: {why}",
+                  file=sys.stderr)
+            if verdict.proved:
+                return 3
         else:
             from proofs.conjecture import write_certificate
             print(f"audit certificate: {write_certificate(verdict, args.certificate)}")
     if verdict.proved:
         pass  # the proof above; a search that found nothing adds nothing to it
     elif verdict.search is not None:
-        print(_search_report(verdict.search, args, trainable, assume))
+        print(_search_report(verdict.search, text, args, trainable, assume))
     elif verdict.not_searched:
         print(f"no counterexample search: {verdict.not_searched}")
     return verdict.exit_code
+
+
+def _one_line(exc) -> str:
+    """An error as one line (SymPy's messages may span several)."""
+    return " ".join(str(exc).split())
 
 
 def _check_case(config, classifier, trainable):
@@ -107,7 +146,7 @@ def _check_case(config, classifier, trainable):
                          f"candidate --trainable {','.join(trainable)}")
 
 
-def _search_report(search, args, trainable, assume) -> str:
+def _search_report(search, text, args, trainable, assume) -> str:
     n = search.trajectories
     how = (f"Hypothesis, {n} {'trajectory' if n == 1 else 'trajectories'} ({search.stalled} "
            f"stalled, {search.judged} judged) in {search.seconds:.1f} s")
@@ -124,7 +163,7 @@ def _search_report(search, args, trainable, assume) -> str:
     lines = [f"counterexample ({how}; {state}): {search.config.to_text()}"]
     lines += [f"  {x}" for x in search.found.figures()]
     lines.append("  so Q drifts beyond the integrator's accuracy there; rerun: "
-                 + search.command(args.expression, args.classifier, trainable, assume))
+                 + search.command(text, args.classifier, trainable, assume))
     return "\n".join(lines)
 
 
