@@ -76,6 +76,7 @@ def explain(args, traj, violated=()) -> tuple[dict | None, str, int]:
     ok = (replay is not None and replay.consistent and not unattributed
           and all(a.explained for a in atts) and bool(atts))
     report = {"method": "checkpoints only (approximation)" if replay is None else "replay",
+              "precision": traj.precision.to_dict(),
               "optimizer": {"lr": opt.lr, "weight_decay": opt.weight_decay,
                             "decoupled": opt.decoupled, "momentum": opt.momentum},
               "verdict": "estimate" if replay is None else
@@ -102,8 +103,10 @@ def format_explanation(report: dict) -> str:
     if r is not None:
         mode = "continuously from the first checkpoint (momentum buffer not stored)" \
             if r["continuous"] else "from every checkpoint"
+        note = report["precision"]["note"]
         lines.append(f"  replay: {r['steps']} steps over {r['intervals']} intervals, {mode}, "
-                     f"{r['dtype']} checkpoints (accuracy {r['floor']:.1e} relative); "
+                     f"{r['dtype']} checkpoints{f' ({note})' if note else ''} (accuracy "
+                     f"{r['floor']:.1e} relative); "
                      + ("CONSISTENT" if r["consistent"] else
                         f"MISMATCH at {r['worst']['parameter']} (interval "
                         f"{r['worst']['interval']}): {r['worst']['distance_over_floor']:.3g}× "

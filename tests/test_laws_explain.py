@@ -98,3 +98,107 @@ def test_a_checkpoint_only_estimate_keeps_the_laws_exit_status(decayed, tmp_path
                  "--checkpoints-only", "--json", str(out)]) == 1
     report = json.loads(out.read_text())
     assert report["verdict"] == "violated" and not report["ok"]
+
+
+def _paper_run_float32(steps=60, every=20, **kw):
+    """A short float32 gradient-descent run of the paper's Attn-TC (query fixed; keys,
+    embeddings and the classifier train) on a small synthetic topic data set."""
+    import dataclasses
+
+    import numpy as np
+
+    import numeric
+    from numeric.data import synthetic_topic_data
+    from numeric.experiments import model_spec
+    from numeric.integrate import gradient_descent
+
+    data = synthetic_topic_data(0, n_nontopic=40, m=6, n_sentences=60, n_train=50,
+                                n_valid=5).train
+    spec = dataclasses.replace(model_spec("Attn-TC", d=4, d_key=4), dtype="float32")
+    params = {n: x.astype(np.float32) for n, x in numeric.init_params(spec, data, seed=0)
+              .items()}
+    return gradient_descent(params, data, spec, 0.1, steps, record_every=every, **kw)
+
+
+@pytest.fixture(scope="module")
+def float32_files(tmp_path_factory):
+    """The same float32 run saved as float32 and as ``.astype(float64)`` (PyTorch's
+    ``.double()`` export)."""
+    import numpy as np
+
+    d = tmp_path_factory.mktemp("f32")
+    traj = _paper_run_float32()
+    traj.save(d / "f32.npz")
+    fields = dict(np.load(d / "f32.npz"))
+    fields.update({n: x.astype(np.float64) for n, x in traj.params.items()})
+    np.savez(d / "f32_as_f64.npz", **fields)
+    return d
+
+
+def test_a_float32_run_stored_as_float64_is_explained_like_the_float32_file(float32_files,
+                                                                           tmp_path, capsys):
+    """A float64 file whose every value is a float32 number once gave "MISMATCH 2.6e6× the
+    replay's accuracy", NOT EXPLAINED, exit 1, while the float32 file was explained."""
+    reports, texts = {}, {}
+    for name in ("f32", "f32_as_f64"):
+        out = tmp_path / f"{name}.json"
+        assert main(["laws", str(float32_files / f"{name}.npz"), "--lr", "0.1", "--jobs", "1",
+                     "--json", str(out)]) == 0
+        texts[name] = capsys.readouterr().out
+        reports[name] = json.loads(out.read_text())
+    single, double = reports["f32"], reports["f32_as_f64"]
+    assert double["explanation"]["verdict"] == single["explanation"]["verdict"] == "explained"
+    assert [x["verdict"] for x in double["laws"]] == [x["verdict"] for x in single["laws"]]
+    assert ([a["verdict"] for a in double["explanation"]["attribution"]]
+            == [a["verdict"] for a in single["explanation"]["attribution"]])
+    assert double["precision"]["dtype"] == "float32"
+    assert double["precision"]["stored"] == "float64"
+    assert single["precision"] == {**single["precision"], "dtype": "float32",
+                                   "stored": "float32"}
+    assert "judged as a float32 run" in texts["f32_as_f64"]
+    assert "judged as a float32 run" not in texts["f32"]
+    assert "float32 checkpoints (stored as float64" in texts["f32_as_f64"]
+
+
+def test_a_float64_file_is_float32_only_when_every_value_is_a_float32_number(float32_files,
+                                                                            tmp_path):
+    """Exact, array by array: one value off float32 (a real float64 run) keeps float64."""
+    import numpy as np
+
+    from numeric.trajectory import Trajectory
+
+    assert Trajectory.load(float32_files / "f32_as_f64.npz").spec.dtype == "float32"
+    fields = dict(np.load(float32_files / "f32_as_f64.npz"))
+    fields["keys"][-1, 0, 0] += 2.0 ** -40          # one value no float32 holds
+    np.savez(tmp_path / "one_off.npz", **fields)
+    judged = Trajectory.load(tmp_path / "one_off.npz")
+    assert judged.spec.dtype == "float64" and judged.precision.dtype == "float64"
+    assert "keys" not in judged.precision.float32_numbers
+    assert "embeddings" in judged.precision.float32_numbers
+    # nothing moves: no run to judge, the stored dtype stands
+    still = {**fields, **{n: np.repeat(fields[n][:1], len(fields["time"]), axis=0)
+                          for n in ("embeddings", "keys", "query", "classifier")}}
+    still.pop("trainable")
+    np.savez(tmp_path / "still.npz", **still)
+    assert Trajectory.load(tmp_path / "still.npz").spec.dtype == "float64"
+
+
+def test_a_genuine_float64_run_stays_float64(tmp_path):
+    """The same paper run computed in float64: no parameter that moves lands on float32
+    numbers, so it is judged against float64 rounding."""
+
+    import numeric
+    from numeric.data import synthetic_topic_data
+    from numeric.experiments import model_spec
+    from numeric.integrate import gradient_descent
+    from numeric.trajectory import Trajectory
+
+    data = synthetic_topic_data(0, n_nontopic=40, m=6, n_sentences=60, n_train=50,
+                                n_valid=5).train
+    spec = model_spec("Attn-TC", d=4, d_key=4)
+    traj = gradient_descent(numeric.init_params(spec, data, seed=0), data, spec, 0.1, 20,
+                            record_every=10)
+    traj.save(tmp_path / "f64.npz")
+    loaded = Trajectory.load(tmp_path / "f64.npz")
+    assert loaded.spec.dtype == "float64" and loaded.precision.stored == "float64"
+    assert not {"embeddings", "keys", "classifier"} & set(loaded.precision.float32_numbers)

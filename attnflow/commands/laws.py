@@ -99,16 +99,19 @@ def laws_report(file, traj, reports, tolerance: float) -> dict:
     return {"file": str(file), "snapshots": len(traj),
             "time": [float(traj.time[0]), float(traj.time[-1])],
             "classifier": traj.spec.classifier, "trainable": list(traj.spec.trained),
-            "trainable_inferred": traj.trainable_inferred, "tolerance": tolerance,
+            "trainable_inferred": traj.trainable_inferred,
+            "precision": traj.precision.to_dict(), "tolerance": tolerance,
             "ok": verdict == "holds", "verdict": verdict, "reason": reason,
             "laws": [r.to_dict() for r in reports]}
 
 
 def format_report(report: dict) -> str:
     inferred = " (inferred: the parameters that move)" if report["trainable_inferred"] else ""
+    note = report["precision"]["note"]
+    stored = f"; {note}" if note else ""
     lines = [f"{report['file']}: {report['snapshots']} snapshots, τ from {report['time'][0]:g} "
              f"to {report['time'][1]:g}; {report['classifier']} classifier; trainable "
-             f"{report['trainable']}{inferred}"]
+             f"{report['trainable']}{inferred}{stored}"]
     for law in report["laws"]:
         if law["verdict"] == "not checked":
             lines.append(f"\n{law['law']}: NOT CHECKED — {law['reason']}")
