@@ -60,16 +60,18 @@ def explain(args, traj, violated=()) -> tuple[dict | None, str, int]:
         return None, option_problem(args), 2
     if args.lr is None:
         return None, "", 0
-    from numeric.replay import Optimizer, estimate_from_checkpoints
+    from numeric.replay import PAPER_LAWS, Optimizer, estimate_from_checkpoints
     from numeric.replay import explain as replay_and_explain
 
+    chosen = PAPER_LAWS + tuple(violated)
     try:
         opt = Optimizer(args.lr, args.weight_decay, args.momentum, args.decoupled)
         if args.checkpoints_only:
-            atts, skipped = estimate_from_checkpoints(traj, opt)
+            atts, skipped = estimate_from_checkpoints(traj, opt, laws=chosen)
             replay = None
         else:
-            replay, atts, skipped = replay_and_explain(traj, opt, jobs=args.jobs or _cores())
+            replay, atts, skipped = replay_and_explain(traj, opt, laws=chosen,
+                                                       jobs=args.jobs or _cores())
     except ValueError as e:
         return None, f"attnflow laws: {e}", 2
     unattributed = sorted(set(violated) - {a.law for a in atts})
@@ -92,6 +94,22 @@ def _share(entry, key):
     if share is None:
         return ""
     return f" ({share:.1%})" if share >= 1e-3 or share == 0 else f" ({share:.1e} of it)"
+
+
+#: At most this many components per law in the text table (a per-word law has thousands).
+MAX_ROWS = 10
+
+
+def _rows(attribution: dict) -> list[dict]:
+    """The components the table shows, in their order: all, or the largest measured drifts
+    and the component with the worst unexplained part."""
+    comps = attribution["components"]
+    if len(comps) <= MAX_ROWS:
+        return comps
+    by_drift = sorted(range(len(comps)), key=lambda k: -comps[k]["measured"])
+    keep = set(by_drift[:MAX_ROWS - 1]) | {
+        k for k, c in enumerate(comps) if c["component"] == attribution["worst_component"]}
+    return [c for k, c in enumerate(comps) if k in keep]
 
 
 def format_explanation(report: dict) -> str:
@@ -127,9 +145,13 @@ def format_explanation(report: dict) -> str:
         parts = [k for k in (*PARTS, "first_order_rest", "unexplained")
                  if k in a["components"][0] and k not in unused] if a["components"] else []
         lines.append(f"    {'component':<16} {'|ΔQ| measured':>13}  " + "  ".join(parts))
-        for c in a["components"]:
+        shown = _rows(a)
+        for c in shown:
             cells = "  ".join(f"{c[k]:.2e}{_share(c, k)}" for k in parts)
             lines.append(f"    {c['component']:<16} {c['measured']:>13.3e}  {cells}")
+        if len(shown) < len(a["components"]):
+            lines.append(f"    ({len(shown)} of {len(a['components'])} components: the "
+                         f"largest drifts and the worst unexplained; all in --json)")
     for law, why in report["skipped"].items():
         lines.append(f"\n  {law}: not attributed — {why}")
     for law in report["violated_unattributed"]:

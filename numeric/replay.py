@@ -40,6 +40,12 @@ from numeric.trajectory import Trajectory
 ACCURACY_ULPS = 8.0
 #: Checkpoint times must be multiples of lr to this relative precision.
 STEP_COUNT_TOL = 1e-6
+#: The laws ``attnflow laws --lr`` always attributes: the paper's, whose drift (which
+#: assumption breaks, how much the finite step adds) is what a run is explained by. Any other
+#: declared law is attributed when the snapshots violate it (e.g. a sum law under weight
+#: decay); one that holds needs no explaining, and per-word laws cost a (W, d, d) array per
+#: step.
+PAPER_LAWS = ("SEN", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit")
 
 
 @dataclass(frozen=True)
@@ -189,9 +195,7 @@ def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1
     if not isinstance(jobs, (int, np.integer)) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     steps = step_counts(traj.time, opt.lr)
-    ads, skipped = adapters(traj)
-    if laws is not None:
-        ads = {k: v for k, v in ads.items() if k in laws}
+    ads, skipped = _chosen(adapters(traj), laws)
     continuous = opt.momentum > 0
     groups = np.array_split(np.arange(len(steps)), 1 if continuous else min(jobs, len(steps)))
     if len(groups) == 1:
@@ -218,6 +222,13 @@ def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1
                                         acc))
     replay.seconds = clock.perf_counter() - start
     return replay, attributions, skipped
+
+
+def _chosen(found, laws):
+    """The adapters and skipped laws among ``laws`` (``None``: every law)."""
+    if laws is None:
+        return found
+    return tuple({k: v for k, v in x.items() if k in laws} for x in found)
 
 
 def _concat(items):
@@ -347,9 +358,7 @@ def estimate_from_checkpoints(traj: Trajectory, opt: Optimizer, *, laws=None):
     explained. ``Σ R_k ≥ n R(mean step)`` for a quadratic ``R``, so the discretisation is
     underestimated where the steps change within an interval (early training)."""
     steps = step_counts(traj.time, opt.lr)
-    ads, skipped = adapters(traj)
-    if laws is not None:
-        ads = {k: v for k, v in ads.items() if k in laws}
+    ads, skipped = _chosen(adapters(traj), laws)
     snaps = [_f64(traj.snapshot(i)) for i in range(len(traj))]
     trained = traj.spec.trained
     out = []

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from numeric.attribution import measured_quantity
 from numeric.campaign import Config, build
 from numeric.integrate import gradient_descent
 from numeric.replay import Optimizer, explain, step_counts
@@ -16,8 +17,8 @@ RUN = Config(seed=7, n_classes=2, topics_per_class=2, m=3, n_nontopic=6, n_sente
              embedding_scale=0.05, query_scale=1.0)
 
 
-def _run(lr=0.05, steps=60, every=20, dtype="float64", claimed_lr=None, **kw):
-    s = build(RUN)
+def _run(lr=0.05, steps=60, every=20, dtype="float64", claimed_lr=None, config=RUN, **kw):
+    s = build(config)
     spec = dataclasses.replace(s.spec, dtype=dtype)
     params = {n: x.astype(spec.float) for n, x in s.params.items()}
     traj = gradient_descent(params, s.data, spec, lr, steps, record_every=every, **kw)
@@ -159,3 +160,50 @@ def test_the_sen_drift_summary_shows_a_nan_share_and_no_explained_verdict():
     fine = sen_drift_summary(Attribution("SEN", ["w0", "w1"], np.array([1.0, 1.0]), parts,
                                          accuracy=1e-9))
     assert fine["max_unexplained_share"] == 0.0 and fine["verdict"] == "explained"
+
+
+#: The declared laws linear in θ that RUN defines (remainder R = 0).
+LINEAR = ("key-sum", "classifier-sum", "embedding-across-classifier")
+
+
+@pytest.mark.parametrize("kw", [dict(weight_decay=0.2), dict(weight_decay=0.2, decoupled=True),
+                                dict(momentum=0.8), dict(weight_decay=0.1, momentum=0.5),
+                                dict(weight_decay=0.1, momentum=0.5, decoupled=True)],
+                         ids=["l2", "decoupled", "momentum", "l2-momentum",
+                              "decoupled-momentum"])
+def test_linear_laws_are_attributed_exactly_under_decay_and_momentum(kw):
+    """ΔQ = ∇Q·Δθ exactly for a linear law, so its weight-decay and momentum parts are its
+    whole drift where the flow conserves it (the data part is 0): unexplained is rounding."""
+    traj = _run(config=dataclasses.replace(RUN, key_scale=0.5), **kw)
+    replay, atts, skipped = explain(traj, Optimizer(0.05, **kw), laws=LINEAR)
+    by = {a.law: a for a in atts}
+    assert replay.consistent and set(by) == set(LINEAR) and not skipped
+    for a in by.values():
+        assert a.explained, a.to_dict()
+        assert not np.abs(a.parts["discretisation"]).any()
+    for law in ("key-sum", "classifier-sum"):      # conserved by the flow: no data part
+        a = by[law]
+        scale = np.abs(measured_quantity(law, traj)[0]).max()
+        # momentum alone keeps them: Q(b_k) stays 0 when Q(∇L) = 0
+        assert np.abs(a.measured).max() > (1e-3 if "weight_decay" in kw else 0) * scale
+        assert np.abs(a.parts["assumptions"]).max() <= 1e-12 * scale
+        assert np.abs(a.unexplained).max() <= 1e-12 * scale
+
+
+def test_a_linear_law_obeys_its_decay_and_momentum_recursions():
+    """Linear Q conserved by the flow (Q(∇L) = 0), heavy ball β: with L2 decay λ,
+    Q_{k+1} = (1 − ηλ)Q_k + β(Q_k − Q_{k−1}), Q_1 = (1 − ηλ)Q_0 (buffer 0); with decoupled
+    decay the buffer never carries Q (Q(b_k) = 0), so Q_{k+1} = (1 − ηλ)Q_k. Without the β
+    term the coupled prediction fails (control)."""
+    lr, lam, beta = 0.05, 0.2, 0.5
+    shrink = 1 - lr * lam
+    coupled = _run(steps=30, every=1, weight_decay=lam, momentum=beta)
+    q, _ = measured_quantity("classifier-sum", coupled)
+    scale = np.abs(q).max()
+    np.testing.assert_allclose(q[1], shrink * q[0], rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(q[2:], shrink * q[1:-1] + beta * (q[1:-1] - q[:-2]), rtol=0,
+                               atol=1e-12 * scale)
+    assert np.abs(q[2:] - shrink * q[1:-1]).max() > 1e-4 * scale
+    decoupled = _run(steps=30, every=1, weight_decay=lam, momentum=beta, decoupled=True)
+    q, _ = measured_quantity("classifier-sum", decoupled)
+    np.testing.assert_allclose(q[1:], shrink * q[:-1], rtol=0, atol=1e-12 * scale)
