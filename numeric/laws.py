@@ -22,6 +22,7 @@ otherwise it is "not checked", with the reason.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ import numpy as np
 
 import numeric
 from numeric._generated import laws as printed
-from numeric.trajectory import ROW_FROZEN, Trajectory
+from numeric.trajectory import PARAM_FIELDS, ROW_FROZEN, Trajectory
 
 #: A precondition measured as a relative deviation holds when it is at most this.
 PRECONDITION_TOL = 1e-10
@@ -143,7 +144,7 @@ class Law:
             accuracy = 64 * float(np.finfo(traj.spec.float).eps)
         tolerance, accuracy = _allowance("tolerance", tolerance), _allowance("accuracy",
                                                                              accuracy)
-        conditions = tuple(self.conditions(traj))
+        conditions = tuple(self.conditions(traj)) + claims_hold(traj, reads(self.name))
         try:
             a, b, sens, labels = self.terms(traj)
         except NotComputable as why:
@@ -172,6 +173,29 @@ class Law:
                          float(_ratio(absolute, movement)[k]),
                          float(_ratio(accuracy * sens, movement)[k]), float(usage[k]),
                          float(absolute[k]), labels[k], tolerance, accuracy, unchecked)
+
+
+def reads(name: str) -> tuple[str, ...]:
+    """The parameters the declared law ``name`` reads: the arguments of its printed terms
+    (Π is made from the classifier); none for a law that was not declared."""
+    terms = getattr(printed, f"{name.lower().replace('-', '_')}_terms", None)
+    if terms is None:
+        return ()
+    args = inspect.signature(terms).parameters
+    return tuple(dict.fromkeys("classifier" if a == "Pi" else a for a in args
+                               if a == "Pi" or a in PARAM_FIELDS))
+
+
+def claims_hold(traj: Trajectory, names: tuple[str, ...]) -> tuple[Condition, ...]:
+    """A failed condition when the file lists a parameter among ``names`` as trainable while
+    it never moves (``Trajectory.claimed_still``); nothing otherwise."""
+    still = [n for n in traj.claimed_still() if n in names] if names else []
+    if not still:
+        return ()
+    return (Condition("claims", "every parameter the file lists as trainable moves (the "
+                      "law's preconditions rest on which parameters train)", False,
+                      float(len(still)), f"{', '.join(still)} listed as trainable but "
+                      f"identical in every snapshot: the file's claim is contradicted"),)
 
 
 def no_evidence(snapshots: int, movement: np.ndarray, floor: np.ndarray) -> str:

@@ -104,6 +104,8 @@ class Trajectory:
     loss_time: np.ndarray | None = None
     dense: Callable[[float], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     trainable_inferred: bool = False
+    #: the trainable set was read from a file's ``trainable`` field (a claim to check)
+    trainable_listed: bool = False
     frozen_rows: dict[str, np.ndarray] = field(default_factory=dict)
     #: the precision the parameters are judged in and how a file stored them (default:
     #: the spec's dtype, as built in memory)
@@ -154,6 +156,20 @@ class Trajectory:
 
     def __len__(self) -> int:
         return len(self.time)
+
+    def claimed_still(self) -> tuple[str, ...]:
+        """Parameters a file lists as trainable that are identical in every snapshot while
+        others move: a claim the snapshots contradict. A law reading one is not applicable:
+        its preconditions rest on it. None when the trainable set was inferred or nothing
+        moves (a run without evidence, "not checked"); in memory (an integrator's run) a
+        trained parameter with a zero gradient may stand still, so only a file's list is a
+        claim."""
+        if not self.trainable_listed:
+            return ()
+        still = tuple(n for n, x in self.params.items() if (x == x[:1]).all())
+        if len(still) == len(self.params):
+            return ()
+        return tuple(n for n in self.spec.trained if n in still)
 
     def snapshot(self, i: int) -> dict[str, np.ndarray]:
         """The parameters at ``time[i]``."""
@@ -257,7 +273,8 @@ class Trajectory:
         frozen = {n: fields[f"frozen_rows_{n}"] for n in ROW_FROZEN
                   if f"frozen_rows_{n}" in fields}
         traj = cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
-                   trainable_inferred=inferred, frozen_rows=frozen, precision=precision)
+                   trainable_inferred=inferred, trainable_listed=not inferred,
+                   frozen_rows=frozen, precision=precision)
         _check_held_fixed(traj)
         return traj
 

@@ -1,6 +1,7 @@
 """Laws, their preconditions and reports; ``attnflow laws`` (the campaign and ``attnflow check``:
 test_campaign.py)."""
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -244,3 +245,33 @@ def test_a_frozen_claim_the_snapshots_contradict_is_refused(claim, message, tmp_
     np.savez(tmp_path / "claim.npz", **{**drifting_keys_fields(), **claim})
     assert main(["laws", str(tmp_path / "claim.npz")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_trainable_claim_the_snapshots_contradict_is_a_failed_precondition(tmp_path,
+                                                                            capsys):
+    """A file listing the query as trainable while it never moves made query-key VIOLATED
+    with every precondition "[ok]": the balance needs the query's flow, which the claim
+    asserts and the snapshots deny. Now the precondition fails, naming the query; laws that
+    do not read the query keep their verdicts."""
+    s = build(Config(seed=3, trainable=("keys", "embeddings"), key_scale=0.5, a2=False))
+    traj = gradient_descent(s.params, s.data, s.spec, 0.05, 40, record_every=10)
+    traj.save(tmp_path / "run.npz")
+    fields = dict(np.load(tmp_path / "run.npz"))
+    np.savez(tmp_path / "claim.npz", **{**fields, "trainable": np.array(
+        ["keys", "embeddings", "query"])})
+    honest = by_law(check_laws(Trajectory.load(tmp_path / "run.npz"), 0.01))
+    claimed = by_law(check_laws(Trajectory.load(tmp_path / "claim.npz"), 0.01))
+    query_key = claimed["query-key"]
+    assert query_key.verdict == "not applicable"
+    failed = [c for c in query_key.conditions if not c.holds]
+    assert [c.name for c in failed] == ["claims"] and "query listed as trainable" in \
+        failed[0].detail
+    assert claimed["key-across-query"].verdict == "not applicable"      # it reads q too
+    for law in ("key-sum", "classifier-embedding", "embedding-across-classifier"):
+        assert claimed[law].verdict == honest[law].verdict, law
+        assert "claims" not in {c.name for c in claimed[law].conditions}
+    assert main(["laws", str(tmp_path / "claim.npz")]) == 0
+    assert "[FAILS] claims" in capsys.readouterr().out
+    # an integrator's run names its trained set; a parameter with zero gradient may stand
+    spec = dataclasses.replace(traj.spec, trainable=("keys", "embeddings", "query"))
+    assert Trajectory(traj.data, spec, traj.time, traj.params).claimed_still() == ()
