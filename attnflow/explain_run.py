@@ -89,11 +89,13 @@ def explain(args, traj, violated=()) -> tuple[dict | None, str, int]:
     return report, format_explanation(report), 0 if ok or replay is None else 1
 
 
-def _share(entry, key):
-    share = entry.get(f"{key}_share")
+def _signed_cell(value: float, share) -> str:
+    """A signed part and its signed share of the measured drift."""
     if share is None:
-        return ""
-    return f" ({share:.1%})" if share >= 1e-3 or share == 0 else f" ({share:.1e} of it)"
+        return f"{value:+.2e}"
+    share += 0.0        # a zero part of a negative drift: +0.0%, not -0.0%
+    return f"{value:+.2e} ({share:+.1%})" if abs(share) >= 1e-3 or share == 0 \
+        else f"{value:+.2e} ({share:+.1e})"
 
 
 #: At most this many components per law in the text table (a per-word law has thousands).
@@ -110,6 +112,36 @@ def _rows(attribution: dict) -> list[dict]:
     keep = set(by_drift[:MAX_ROWS - 1]) | {
         k for k, c in enumerate(comps) if c["component"] == attribution["worst_component"]}
     return [c for k, c in enumerate(comps) if k in keep]
+
+
+def _table(a: dict, optimizer: dict) -> list[str]:
+    """The law's signed parts per component, in columns, with the header saying how they
+    add up (values for scalar components, lengths along ΔQ for arrays)."""
+    unused = {"weight_decay"} if not optimizer["weight_decay"] else set()
+    unused |= {"momentum"} if not optimizer["momentum"] else set()
+    parts = [k for k in (*PARTS, "first_order_rest", "unexplained")
+             if a["components"] and k in a["components"][0]["signed"] and k not in unused]
+    along = a["signed"] != "values"
+    lines = ["    signed parts " + ("along ΔQ (⟨part, ΔQ⟩/‖ΔQ‖), adding up to ‖ΔQ‖"
+                                   if along else "adding up to the measured ΔQ")
+             + "; in parentheses their share of it"
+             + ("; ‖unexplained‖ is what is compared with the accuracy"
+                if along and "unexplained" in parts else "")]
+    head = ["component", "‖ΔQ‖ measured" if along else "ΔQ measured", *parts]
+    rows = []
+    for c in _rows(a):
+        sign = c["signed"]
+        rows.append([c["component"], f"{sign['measured']:{'' if along else '+'}.3e}"]
+                    + [_signed_cell(sign[k], c["signed_share"][k]) for k in parts])
+        if along and "unexplained" in parts:
+            rows[-1].append(f"{c['unexplained']:.2e}")
+    if along and "unexplained" in parts:
+        head.append("‖unexplained‖")
+    widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
+    for r in [head, *rows]:
+        lines.append("    " + r[0].ljust(widths[0]) + "  "
+                     + "  ".join(x.rjust(w) for x, w in zip(r[1:], widths[1:])))
+    return lines
 
 
 def format_explanation(report: dict) -> str:
@@ -140,17 +172,10 @@ def format_explanation(report: dict) -> str:
     for a in report["attribution"]:
         lines.append(f"\n  {a['law']}: {a['verdict'].upper()} (replay accuracy "
                      f"{a['accuracy']:.1e}); notes: {'; '.join(a['notes']) or 'none'}")
-        unused = {"weight_decay"} if not o["weight_decay"] else set()
-        unused |= {"momentum"} if not o["momentum"] else set()
-        parts = [k for k in (*PARTS, "first_order_rest", "unexplained")
-                 if k in a["components"][0] and k not in unused] if a["components"] else []
-        lines.append(f"    {'component':<16} {'|ΔQ| measured':>13}  " + "  ".join(parts))
-        shown = _rows(a)
-        for c in shown:
-            cells = "  ".join(f"{c[k]:.2e}{_share(c, k)}" for k in parts)
-            lines.append(f"    {c['component']:<16} {c['measured']:>13.3e}  {cells}")
-        if len(shown) < len(a["components"]):
-            lines.append(f"    ({len(shown)} of {len(a['components'])} components: the "
+        lines.extend(_table(a, o))
+        shown = len(_rows(a))
+        if shown < len(a["components"]):
+            lines.append(f"    ({shown} of {len(a['components'])} components: the "
                          f"largest drifts and the worst unexplained; all in --json)")
     for law, why in report["skipped"].items():
         lines.append(f"\n  {law}: not attributed — {why}")

@@ -136,6 +136,20 @@ class Attribution:
         out["unexplained"] = size(self.unexplained)
         return out
 
+    def signed(self) -> dict[str, np.ndarray]:
+        """Per component, signed parts that add up to the measured drift: the values of a
+        scalar component (they sum to ``ΔQ``), else each part's length along ``ΔQ``,
+        ``⟨part, ΔQ⟩/‖ΔQ‖`` (they sum to ``‖ΔQ‖``; 0 where ``ΔQ = 0``)."""
+        rest = {} if self.estimate else {"unexplained": self.unexplained}
+        items = {"measured": self.measured, **self.parts, **rest}
+        if self.measured.ndim == 1:
+            return {k: np.asarray(v, dtype=float) for k, v in items.items()}
+        flat = {k: np.asarray(v, dtype=float).reshape(len(self.labels), -1)
+                for k, v in items.items()}
+        length = np.sqrt((flat["measured"] ** 2).sum(axis=1))
+        unit = flat["measured"] / np.where(length > 0, length, 1.0)[:, None]
+        return {k: (v * unit).sum(axis=1) for k, v in flat.items()}
+
     @property
     def explained(self) -> bool:
         return not self.estimate and bool((self.norms()["unexplained"] <= self.accuracy).all())
@@ -147,7 +161,7 @@ class Attribution:
         return "explained" if self.explained else "unexplained"
 
     def to_dict(self) -> dict:
-        n = self.norms()
+        n, signed = self.norms(), self.signed()
         if self.estimate:       # the rest is first_order_rest by construction: no residual
             n.pop("unexplained")
         comps = []
@@ -158,16 +172,17 @@ class Attribution:
                 entry[key] = float(v[k])
                 if key != "measured":
                     entry[f"{key}_share"] = float(v[k] / scale) if scale > 0 else None
-            if self.measured.ndim == 1:
-                entry["signed"] = {"measured": float(self.measured[k]),
-                                   **{p: float(v[k]) for p, v in self.parts.items()}}
-                if not self.estimate:
-                    entry["signed"]["unexplained"] = float(self.unexplained[k])
+            entry["signed"] = {key: float(v[k]) for key, v in signed.items()}
+            total = signed["measured"][k]
+            entry["signed_share"] = {key: float(v[k] / total) if total != 0 else None
+                                     for key, v in signed.items() if key != "measured"}
             comps.append(entry)
         worst = int(np.argmax(n.get("unexplained", n["measured"]))) if self.labels else 0
         return {"law": self.law, "verdict": self.verdict,
                 "accuracy": self.accuracy, "worst_component": self.labels[worst]
-                if self.labels else "", "notes": self.notes, "components": comps}
+                if self.labels else "", "notes": self.notes,
+                "signed": "values" if self.measured.ndim == 1 else "along the drift",
+                "components": comps}
 
 
 def step_counts(time: np.ndarray, lr: float) -> np.ndarray:

@@ -231,3 +231,71 @@ def test_a_genuine_float64_run_stays_float64(tmp_path):
     loaded = Trajectory.load(tmp_path / "f64.npz")
     assert loaded.spec.dtype == "float64" and loaded.precision.stored == "float64"
     assert not {"embeddings", "keys", "classifier"} & set(loaded.precision.float32_numbers)
+
+
+def test_attribution_tables_print_signed_parts_that_add_up_to_the_drift():
+    """The table once printed unsigned shares: "143% assumptions" beside "43%
+    discretisation" for a drift of 100%. Parts now carry their signs and add up."""
+    import numpy as np
+
+    from attnflow.explain_run import format_explanation
+    from numeric.replay import Attribution
+
+    scalar = Attribution("SEN", ["topic word 0"], np.array([1.0]),
+                         {"assumptions": np.array([1.43]),
+                          "discretisation": np.array([-0.43])}, accuracy=1e-9)
+    matrix = Attribution("query-key", ["matrix"], np.array([[[3.0, 0.0], [0.0, 4.0]]]),
+                         {"assumptions": np.array([[[6.0, 1.0], [1.0, 8.0]]]),
+                          "discretisation": np.array([[[-3.0, -1.0], [-1.0, -4.0]]])},
+                         accuracy=1e-9)
+    report = {"method": "replay", "optimizer": dict(lr=0.1, weight_decay=0.0,
+                                                    decoupled=False, momentum=0.0),
+              "replay": None, "attribution": [scalar.to_dict(), matrix.to_dict()],
+              "skipped": {}, "violated_unattributed": [], "verdict": "explained"}
+    text = format_explanation(report)
+    assert "+1.43e+00 (+143.0%)" in text and "-4.30e-01 (-43.0%)" in text
+    assert "signed parts adding up to the measured ΔQ" in text
+    assert "signed parts along ΔQ (⟨part, ΔQ⟩/‖ΔQ‖), adding up to ‖ΔQ‖" in text
+    # along ΔQ/‖ΔQ‖ = (3, 4)/5 on the diagonal: assumptions (18 + 32)/5 = 10, the rest −5
+    assert "+1.00e+01 (+200.0%)" in text and "-5.00e+00 (-100.0%)" in text
+    signed = matrix.to_dict()["components"][0]["signed"]
+    assert signed == {"measured": 5.0, "assumptions": 10.0, "discretisation": -5.0,
+                      "unexplained": 0.0}
+
+
+def test_every_signed_row_adds_up_to_the_measured_drift(decayed, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["laws", str(decayed / "wd.npz"), "--lr", "0.05", "--weight-decay", "0.5",
+                 "--jobs", "1", "--json", str(out)]) == 0
+    for law in json.loads(out.read_text())["explanation"]["attribution"]:
+        for c in law["components"]:
+            signed = dict(c["signed"])
+            total = signed.pop("measured")
+            assert sum(signed.values()) == pytest.approx(total, rel=1e-12, abs=1e-15)
+            if total:
+                assert sum(c["signed_share"].values()) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_a_law_with_thousands_of_components_shows_its_largest_drifts_and_worst_rest():
+    """A per-word law (embedding-across-classifier) printed one row per word: thousands of
+    lines. The table keeps the largest drifts and the worst unexplained component."""
+    import numpy as np
+
+    from attnflow.explain_run import MAX_ROWS, format_explanation
+    from numeric.replay import Attribution
+
+    n = 40
+    measured = np.arange(n, dtype=float)
+    rest = np.zeros(n)
+    rest[3] = 1e-3                                   # small drift, worst unexplained
+    att = Attribution("embedding-across-classifier", [f"word {k}" for k in range(n)],
+                      measured, {"assumptions": measured - rest}, accuracy=1e-9)
+    report = {"method": "replay", "optimizer": dict(lr=0.1, weight_decay=0.0,
+                                                    decoupled=False, momentum=0.0),
+              "replay": None, "attribution": [att.to_dict()], "skipped": {},
+              "violated_unattributed": [], "verdict": "not explained"}
+    text = format_explanation(report)
+    rows = [line.split()[1] for line in text.splitlines() if line.startswith("    word ")]
+    assert rows == ["3"] + [str(k) for k in range(n - MAX_ROWS + 1, n)]
+    assert f"({MAX_ROWS} of {n} components: the largest drifts and the worst unexplained; " \
+           f"all in --json)" in text
