@@ -299,3 +299,66 @@ def test_a_law_with_thousands_of_components_shows_its_largest_drifts_and_worst_r
     assert rows == ["3"] + [str(k) for k in range(n - MAX_ROWS + 1, n)]
     assert f"({MAX_ROWS} of {n} components: the largest drifts and the worst unexplained; " \
            f"all in --json)" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "1e-9"], "the limit is 3600 s (raise it with --max-replay-seconds)"),
+    (["--lr", "0.05", "--max-replay-seconds", "1e-9"], "the limit is 1e-09 s "
+                                                       "(--max-replay-seconds)"),
+    (["--lr", "1e-300"], "more than any replay can take"),
+    (["--lr", "1e-300", "--json", "{out}"], "more than any replay can take"),
+    (["--lr", "0.0003"], "not multiples of lr = 0.0003"),
+    (["--lr", "0.07", "--checkpoints-only"], "not multiples of lr = 0.07"),
+    (["--max-replay-seconds", "10"], "--max-replay-seconds needs --lr"),
+    (["--lr", "0.05", "--checkpoints-only", "--max-replay-seconds", "10"],
+     "--max-replay-seconds needs --lr and a replay")])
+def test_a_replay_that_cannot_or_should_not_run_is_refused_before_any_report(
+        files, tmp_path, capsys, argv, message):
+    """--lr 1e-9 replayed 3e9 steps (a hang); --lr 1e-300 overflowed the step count and
+    printed "0 steps … CONSISTENT" beside an infinite distance (with --json: a traceback);
+    --lr 0.0003 was refused only after the whole laws report. Each is now one line on
+    stderr, exit 2, nothing printed or written before it."""
+    import time
+
+    out = tmp_path / "r.json"
+    start = time.process_time()
+    status = main(["laws", str(files / "good.npz"), *[a.format(out=out) for a in argv]])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == "" and not out.exists()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "estimated" in captured.err or "limit" not in message
+    assert time.process_time() - start < 5
+
+
+def test_the_replay_estimate_names_its_steps_and_time(files):
+    from numeric.replay import Optimizer, explain, replay_cost
+    from numeric.trajectory import Trajectory
+
+    traj = Trajectory.load(files / "good.npz")
+    cost = replay_cost(traj, Optimizer(0.05))
+    assert cost.steps == 60 and 0 < cost.per_step < 1
+    assert cost.seconds == pytest.approx(60 * cost.per_step)
+    assert cost.refusal(0.05, cost.seconds * 2) == ""
+    assert "60 replay steps" in cost.refusal(0.05, cost.seconds / 2)
+    with pytest.raises(ValueError, match="the limit is 1e-09 s"):
+        explain(traj, Optimizer(0.05), max_seconds=1e-9)
+    assert replay_cost(traj, Optimizer(1e-9)).steps == 60 * 5 * 10 ** 7
+
+
+def test_a_parameter_the_replay_does_not_move_is_null_in_the_json(tmp_path, capsys):
+    """A trained query with zero gradient (keys at 0) moves neither in the run nor in the
+    replay: its movement ratio 0/0 once ended --json in a traceback (non-finite number)."""
+    from numeric.campaign import Config, build
+    from numeric.integrate import gradient_descent
+
+    s = build(Config(seed=3, trainable=("keys", "embeddings", "query"), key_scale=0.0,
+                     a2=False))
+    gradient_descent(s.params, s.data, s.spec, 0.05, 1, record_every=1).save(
+        tmp_path / "one_step.npz")
+    out = tmp_path / "r.json"
+    assert main(["laws", str(tmp_path / "one_step.npz"), "--lr", "0.05", "--jobs", "1",
+                 "--json", str(out)]) == 0
+    query = json.loads(out.read_text())["explanation"]["replay"]["parameters"]["query"]
+    assert query["movement_ratio"] is None
+    assert "query                    0.00e+00     0.00e+00                         n/a" in \
+        capsys.readouterr().out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from attnflow.explain_run import add_arguments as add_explain_arguments
-from attnflow.explain_run import explain, option_problem
+from attnflow.explain_run import explain, option_problem, plan
 from attnflow.options import nonnegative_finite_float, output_file
 
 #: Default relative drift accepted: gradient descent drifts by O(learning rate).
@@ -52,18 +52,21 @@ def run(args) -> int:
         print(f"attnflow laws: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     reports = check_laws(traj, args.tolerance)
+    violated = [r.law for r in reports if r.verdict == "violated"]
+    todo = None
+    # one snapshot: no interval to replay, and nothing to explain
+    if args.lr is not None and len(traj) > 1:
+        # every option against the file (step counts, the replay's estimated time) before
+        # anything is printed or replayed
+        todo, problem = plan(args, traj, violated)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     report = laws_report(args.file, traj, reports, args.tolerance)
     print(format_report(report))
-    violated = [r.law for r in reports if r.verdict == "violated"]
-    # one snapshot: no interval to replay, and nothing to explain
-    explanation, text, status = (explain(args, traj, violated) if len(traj) > 1
-                                 else (None, "", 0))
-    if status == 2:
-        print(text, file=sys.stderr)
-        return 2
-    if text:
+    if todo is not None:
+        explanation, text, status = explain(traj, todo, violated, args.jobs)
         print(text)
-    if explanation is not None:
         # with the optimizer stated, the verdict is whether every drift is explained; a run
         # whose laws could not be checked is never "explained" (a replay that moves while
         # the snapshots stand still is a real mismatch: status 1); a checkpoint-only
