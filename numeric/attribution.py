@@ -155,13 +155,8 @@ def _adapter(law: laws.Law, traj: Trajectory) -> Adapter:
                        {n: x[:1] for n, x in traj.params.items()})
     a, b, _, labels = law.terms(first)
     constants = ({"Pi": laws.across_projector(traj.params["classifier"][0].astype(float))[0]}
-                 if "Pi" in broken.ARGUMENTS[f"{_function(law.name)}_first_order"] else {})
-    return Adapter(law.name, _function(law.name), labels, np.shape(a)[1:], constants)
-
-
-def _function(name: str) -> str:
-    """The printed functions' stem of the law ``name`` (``SEN`` → ``sen``)."""
-    return name.lower().replace("-", "_")
+                 if "Pi" in broken.ARGUMENTS[f"{laws.stem(law.name)}_first_order"] else {})
+    return Adapter(law.name, laws.stem(law.name), labels, np.shape(a)[1:], constants)
 
 
 def measured_quantity(name: str, traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:

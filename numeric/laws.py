@@ -175,10 +175,15 @@ class Law:
                          float(absolute[k]), labels[k], tolerance, accuracy, unchecked)
 
 
+def stem(name: str) -> str:
+    """The stem of the declared law ``name``'s printed functions (``SEN`` → ``sen``)."""
+    return name.lower().replace("-", "_")
+
+
 def reads(name: str) -> tuple[str, ...]:
     """The parameters the declared law ``name`` reads: the arguments of its printed terms
     (Π is made from the classifier); none for a law that was not declared."""
-    terms = getattr(printed, f"{name.lower().replace('-', '_')}_terms", None)
+    terms = getattr(printed, f"{stem(name)}_terms", None)
     if terms is None:
         return ()
     args = inspect.signature(terms).parameters
@@ -427,7 +432,7 @@ def sen_deviation_rate(params, data, spec, frozen_rows=None) -> np.ndarray:
 def _matrix_terms(traj: Trajectory, name: str, params) -> Terms:
     """A balance between matrices, printed: ``A``, ``B`` as one component ``(T, 1, k, k)``;
     its sensitivity the Frobenius norm of the per-entry bounds (``‖δQ‖_F ≤ δ‖σ‖_F``)."""
-    fn = name.replace("-", "_")
+    fn = stem(name)
     args = _args(traj, params)
     a, b = getattr(printed, f"{fn}_terms")(**args)
     entries = getattr(printed, f"{fn}_sensitivity")(**args)
@@ -471,7 +476,7 @@ def _printed_terms(name: str, params: tuple[str, ...], label: str,
     evaluators; components after the snapshot axis are flattened (one label each), or, with
     ``per_word``, one component per word holding its matrix (Frobenius norms; the
     sensitivity the Frobenius norm of the per-entry bounds, as for the balance matrices)."""
-    fn = name.replace("-", "_")
+    fn = stem(name)
 
     def terms(traj: Trajectory) -> Terms:
         args = _args(traj, params)
@@ -494,7 +499,7 @@ def _summands_movement(name: str, params: tuple[str, ...]) -> Callable:
     """``max_τ Σ_idx |∂Q/∂θ_idx|·|θ_idx(τ) − θ_idx(0)|`` per component: the printed
     sensitivity of a law linear in ``θ`` evaluated at the displacement — how far its summands
     moved, which their sum should not."""
-    fn = name.replace("-", "_")
+    fn = stem(name)
 
     def movement(traj: Trajectory) -> np.ndarray:
         moved = {n: traj.params[n] - traj.params[n][:1] for n in params}

@@ -14,6 +14,10 @@ made ``n_i`` rounded steps per interval, so a faithful replay lands within ``ACC
 (n_i + 1)·ε`` of the recorded checkpoint, relative to the parameter's norm. float32 files are
 judged against float32 rounding, not float64.
 
+**Bounds.** Step counts beyond 2⁵³ are refused, and a replay is estimated before it starts
+(``replay_cost``: its steps × one step timed at the first checkpoint) and refused over a CPU
+time limit (``MAX_REPLAY_SECONDS`` by default).
+
 **Attribution.** Along the replay, every step's law change is split by the derived, printed
 formulas (``numeric.attribution``): assumption violations ``−η∇Q·∇L``, weight decay,
 momentum, and discretisation ``R``. Summed over the run and compared with the drift measured
@@ -240,10 +244,12 @@ class Cost:
 def replay_cost(traj: Trajectory, opt: Optimizer, *, laws=None) -> Cost:
     """The replay's step count (``step_counts``: ``ValueError`` for times that do not fit
     ``lr``) and its CPU time, from the quicker of two steps timed at the first checkpoint."""
+    return _cost(traj, opt, step_counts(traj.time, opt.lr), _chosen(adapters(traj), laws)[0])
+
+
+def _cost(traj, opt, steps, ads) -> Cost:
     import time as clock
 
-    steps = step_counts(traj.time, opt.lr)
-    ads, _ = _chosen(adapters(traj), laws)
     spec = dataclasses.replace(traj.spec, dtype="float64")
     p, buffer, sums = _f64(traj.snapshot(0)), None, _sums(traj, ads, 1)
     best = np.inf
@@ -269,11 +275,11 @@ def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1,
     if not isinstance(jobs, (int, np.integer)) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     steps = step_counts(traj.time, opt.lr)
+    ads, skipped = _chosen(adapters(traj), laws)
     if max_seconds is not None:
-        refusal = replay_cost(traj, opt, laws=laws).refusal(opt.lr, max_seconds)
+        refusal = _cost(traj, opt, steps, ads).refusal(opt.lr, max_seconds)
         if refusal:
             raise ValueError(refusal)
-    ads, skipped = _chosen(adapters(traj), laws)
     continuous = opt.momentum > 0
     groups = np.array_split(np.arange(len(steps)), 1 if continuous else min(jobs, len(steps)))
     if len(groups) == 1:
