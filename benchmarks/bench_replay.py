@@ -24,7 +24,7 @@ import numeric  # noqa: E402
 from numeric.data import synthetic_topic_data  # noqa: E402
 from numeric.experiments import LR, MODELS, model_spec  # noqa: E402
 from numeric.integrate import gradient_descent  # noqa: E402
-from numeric.replay import Optimizer, explain  # noqa: E402
+from numeric.replay import PAPER_LAWS, Optimizer, explain  # noqa: E402
 from numeric.trajectory import Trajectory  # noqa: E402
 
 
@@ -57,7 +57,9 @@ def main(argv=None) -> None:
             print(f"{name}: trained {args.epochs} epochs in {time.perf_counter() - start:.1f} s")
         traj = Trajectory.load(path)
         start, usage = time.perf_counter(), _cpu()
-        replay, atts, skipped = explain(traj, Optimizer(LR), jobs=args.jobs)
+        # the laws `attnflow laws FILE --lr` attributes on these runs (none is violated)
+        replay, atts, skipped = explain(traj, Optimizer(LR), laws=PAPER_LAWS, jobs=args.jobs,
+                                        max_seconds=None)
         wall, cpu = time.perf_counter() - start, _cpu() - usage
         print(f"\n{name}: replay + attribution of {replay.steps.sum()} steps, "
               f"{len(traj)} checkpoints, {args.jobs} process(es): {wall:.1f} s wall, "

@@ -24,15 +24,20 @@ STEP_PARTS = ("assumptions", "weight_decay", "momentum")
 
 #: Base names of the declarations (symbolic.laws) → numeric parameter names.
 BASES = {"V": "embeddings", "K": "keys", "q": "query", "U": "classifier",
-         "W1": "hidden_weight", "b1": "hidden_bias", "W2": "output_weight"}
+         "W1": "hidden_weight", "b1": "hidden_bias", "W2": "output_weight",
+         "b2": "output_bias"}
 
 
 class Adapter:
     """A declared law's printed ``∇Q·Δθ`` and ``R``, called with the arrays they name
-    (``broken.ARGUMENTS``): the parameters, and their steps ``d<base>``."""
+    (``broken.ARGUMENTS``): the parameters, their steps ``d<base>`` and the law's constant
+    arrays (Π); results are laid out as ``numeric.laws`` lays out the law's components
+    (``shape``, one label per leading entry)."""
 
-    def __init__(self, name: str, function: str, labels: list[str]):
-        self.name, self.labels = name, labels
+    def __init__(self, name: str, function: str, labels: list[str], shape: tuple,
+                 constants: dict | None = None):
+        self.name, self.labels, self.shape = name, labels, tuple(shape)
+        self.constants = constants or {}
         self._first = getattr(broken, f"{function}_first_order")
         self._rest = getattr(broken, f"{function}_remainder")
         self._first_args = broken.ARGUMENTS[f"{function}_first_order"]
@@ -41,6 +46,7 @@ class Adapter:
     def arrays(self, p, d) -> dict:
         out = {b: p[n] for b, n in BASES.items() if n in p}
         out.update({f"d{b}": d[n] for b, n in BASES.items() if n in d})
+        out.update(self.constants)
         return out
 
     def first_order(self, p, d) -> np.ndarray:
@@ -52,9 +58,10 @@ class Adapter:
         return self._shape(self._rest(**{a: env[a] for a in self._rest_args}))
 
     def _shape(self, x):
-        """Components first, as ``numeric.laws`` lays them out (a matrix: one component)."""
-        x = np.asarray(x)
-        return x[None] if len(self.labels) == 1 and self.labels[0] == "matrix" else x
+        """Components first, as ``numeric.laws`` lays them out (a linear law's remainder,
+        the number 0, fills them)."""
+        x = np.asarray(x, dtype=np.float64)
+        return np.zeros(self.shape) + x if x.ndim == 0 else x.reshape(self.shape)
 
 
 class SenAdapter(Adapter):
@@ -70,7 +77,7 @@ class SenAdapter(Adapter):
         if "query" in traj.spec.trained:
             raise NotComputable("the query is trained (A1 fails): the SEN remainder is "
                                 "derived for a fixed query")
-        super().__init__("SEN", "sen", [f"topic word {t}" for t in topics])
+        super().__init__("SEN", "sen", [f"topic word {t}" for t in topics], (len(topics),))
         self.topics, self.nontopics, self.m = topics, nontopics, m
 
     def _state(self, p) -> tuple[dict, np.ndarray]:
@@ -128,32 +135,33 @@ class SenAdapter(Adapter):
 
 
 def adapters(traj: Trajectory) -> tuple[dict[str, Adapter], dict[str, str]]:
-    """The adapters of the laws defined for this run (by numeric name), and why the others
-    are not."""
+    """The adapters of every law defined for this run's classifier (by numeric name), and
+    why the others are not."""
     out, skipped = {}, {}
-    try:
-        out["SEN"] = SenAdapter(traj)
-    except NotComputable as why:
-        skipped["SEN"] = str(why)
-    out["query-key"] = Adapter("query-key", "query_key", ["matrix"])
-    if traj.spec.classifier == "linear":
-        out["classifier-embedding"] = Adapter("classifier-embedding", "classifier_embedding",
-                                              ["matrix"])
-    else:
-        out["hidden-embedding"] = Adapter("hidden-embedding", "hidden_embedding", ["matrix"])
-        h = traj.params["hidden_weight"].shape[1]
-        out["relu-unit"] = Adapter("relu-unit", "relu_unit",
-                                   [f"hidden unit {j}" for j in range(h)])
+    for law in laws.LAWS:
+        if traj.spec.classifier not in law.classifiers:
+            continue
+        try:
+            out[law.name] = SenAdapter(traj) if law.name == "SEN" else _adapter(law, traj)
+        except NotComputable as why:
+            skipped[law.name] = str(why)
     return out, skipped
 
 
-#: law name → ``numeric.laws`` terms function (the measured ``Q = A − B``).
-TERMS = {"SEN": laws.sen_terms, "query-key": laws.query_key_terms,
-         "classifier-embedding": laws.classifier_embedding_terms,
-         "hidden-embedding": laws.hidden_embedding_terms, "relu-unit": laws.relu_unit_terms}
+def _adapter(law: laws.Law, traj: Trajectory) -> Adapter:
+    """The printed step functions of ``law``, laid out like its measured components (read
+    from its terms at the first snapshot)."""
+    first = Trajectory(traj.data, traj.spec, traj.time[:1],
+                       {n: x[:1] for n, x in traj.params.items()})
+    a, b, _, labels = law.terms(first)
+    constants = ({"Pi": laws.across_projector(traj.params["classifier"][0].astype(float))[0]}
+                 if "Pi" in broken.ARGUMENTS[f"{laws.stem(law.name)}_first_order"] else {})
+    return Adapter(law.name, laws.stem(law.name), labels, np.shape(a)[1:], constants)
 
 
 def measured_quantity(name: str, traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
-    """``Q = A − B`` per snapshot and component, and the law's sensitivity ``σ``."""
-    a, b, sens, _ = TERMS[name](traj)
+    """``Q = A − B`` per snapshot and component, and the law's sensitivity ``σ`` (the terms
+    ``numeric.laws`` checks)."""
+    law = next(x for x in laws.LAWS if x.name == name)
+    a, b, sens, _ = law.terms(traj)
     return a - b, sens

@@ -22,6 +22,7 @@ otherwise it is "not checked", with the reason.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ import numpy as np
 
 import numeric
 from numeric._generated import laws as printed
-from numeric.trajectory import ROW_FROZEN, Trajectory
+from numeric.trajectory import PARAM_FIELDS, ROW_FROZEN, Trajectory
 
 #: A precondition measured as a relative deviation holds when it is at most this.
 PRECONDITION_TOL = 1e-10
@@ -143,7 +144,7 @@ class Law:
             accuracy = 64 * float(np.finfo(traj.spec.float).eps)
         tolerance, accuracy = _allowance("tolerance", tolerance), _allowance("accuracy",
                                                                              accuracy)
-        conditions = tuple(self.conditions(traj))
+        conditions = tuple(self.conditions(traj)) + claims_hold(traj, reads(self.name))
         try:
             a, b, sens, labels = self.terms(traj)
         except NotComputable as why:
@@ -172,6 +173,34 @@ class Law:
                          float(_ratio(absolute, movement)[k]),
                          float(_ratio(accuracy * sens, movement)[k]), float(usage[k]),
                          float(absolute[k]), labels[k], tolerance, accuracy, unchecked)
+
+
+def stem(name: str) -> str:
+    """The stem of the declared law ``name``'s printed functions (``SEN`` → ``sen``)."""
+    return name.lower().replace("-", "_")
+
+
+def reads(name: str) -> tuple[str, ...]:
+    """The parameters the declared law ``name`` reads: the arguments of its printed terms
+    (Π is made from the classifier); none for a law that was not declared."""
+    terms = getattr(printed, f"{stem(name)}_terms", None)
+    if terms is None:
+        return ()
+    args = inspect.signature(terms).parameters
+    return tuple(dict.fromkeys("classifier" if a == "Pi" else a for a in args
+                               if a == "Pi" or a in PARAM_FIELDS))
+
+
+def claims_hold(traj: Trajectory, names: tuple[str, ...]) -> tuple[Condition, ...]:
+    """A failed condition when the file lists a parameter among ``names`` as trainable while
+    it never moves (``Trajectory.claimed_still``); nothing otherwise."""
+    still = [n for n in traj.claimed_still() if n in names] if names else []
+    if not still:
+        return ()
+    return (Condition("claims", "every parameter the file lists as trainable moves (the "
+                      "law's preconditions rest on which parameters train)", False,
+                      float(len(still)), f"{', '.join(still)} listed as trainable but "
+                      f"identical in every snapshot: the file's claim is contradicted"),)
 
 
 def no_evidence(snapshots: int, movement: np.ndarray, floor: np.ndarray) -> str:
@@ -403,7 +432,7 @@ def sen_deviation_rate(params, data, spec, frozen_rows=None) -> np.ndarray:
 def _matrix_terms(traj: Trajectory, name: str, params) -> Terms:
     """A balance between matrices, printed: ``A``, ``B`` as one component ``(T, 1, k, k)``;
     its sensitivity the Frobenius norm of the per-entry bounds (``‖δQ‖_F ≤ δ‖σ‖_F``)."""
-    fn = name.replace("-", "_")
+    fn = stem(name)
     args = _args(traj, params)
     a, b = getattr(printed, f"{fn}_terms")(**args)
     entries = getattr(printed, f"{fn}_sensitivity")(**args)
@@ -447,7 +476,7 @@ def _printed_terms(name: str, params: tuple[str, ...], label: str,
     evaluators; components after the snapshot axis are flattened (one label each), or, with
     ``per_word``, one component per word holding its matrix (Frobenius norms; the
     sensitivity the Frobenius norm of the per-entry bounds, as for the balance matrices)."""
-    fn = name.replace("-", "_")
+    fn = stem(name)
 
     def terms(traj: Trajectory) -> Terms:
         args = _args(traj, params)
@@ -470,7 +499,7 @@ def _summands_movement(name: str, params: tuple[str, ...]) -> Callable:
     """``max_τ Σ_idx |∂Q/∂θ_idx|·|θ_idx(τ) − θ_idx(0)|`` per component: the printed
     sensitivity of a law linear in ``θ`` evaluated at the displacement — how far its summands
     moved, which their sum should not."""
-    fn = name.replace("-", "_")
+    fn = stem(name)
 
     def movement(traj: Trajectory) -> np.ndarray:
         moved = {n: traj.params[n] - traj.params[n][:1] for n in params}

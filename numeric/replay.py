@@ -14,6 +14,10 @@ made ``n_i`` rounded steps per interval, so a faithful replay lands within ``ACC
 (n_i + 1)·ε`` of the recorded checkpoint, relative to the parameter's norm. float32 files are
 judged against float32 rounding, not float64.
 
+**Bounds.** Step counts beyond 2⁵³ are refused, and a replay is estimated before it starts
+(``replay_cost``: its steps × one step timed at the first checkpoint) and refused over a CPU
+time limit (``MAX_REPLAY_SECONDS`` by default).
+
 **Attribution.** Along the replay, every step's law change is split by the derived, printed
 formulas (``numeric.attribution``): assumption violations ``−η∇Q·∇L``, weight decay,
 momentum, and discretisation ``R``. Summed over the run and compared with the drift measured
@@ -40,6 +44,17 @@ from numeric.trajectory import Trajectory
 ACCURACY_ULPS = 8.0
 #: Checkpoint times must be multiples of lr to this relative precision.
 STEP_COUNT_TOL = 1e-6
+#: Step counts beyond this (2^53) are not integers in float64: no replay is that long.
+MAX_STEP_COUNT = 2.0 ** 53
+#: A replay estimated to take more CPU time than this is refused before it starts (seconds;
+#: ``attnflow laws --max-replay-seconds``).
+MAX_REPLAY_SECONDS = 3600.0
+#: The laws ``attnflow laws --lr`` always attributes: the paper's, whose drift (which
+#: assumption breaks, how much the finite step adds) is what a run is explained by. Any other
+#: declared law is attributed when the snapshots violate it (e.g. a sum law under weight
+#: decay); one that holds needs no explaining, and per-word laws cost a (W, d, d) array per
+#: step.
+PAPER_LAWS = ("SEN", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit")
 
 
 @dataclass(frozen=True)
@@ -90,17 +105,24 @@ class Replay:
         return self.worst[2] <= 1.0
 
     def to_dict(self) -> dict:
+        """JSON-safe: a ratio that is not a finite number (nothing moved in the replay, a
+        distance from a zero parameter) is null."""
         name, i, ratio = self.worst
         return {"consistent": self.consistent, "dtype": self.dtype,
                 "continuous": self.continuous, "intervals": int(self.steps.size),
                 "steps": int(self.steps.sum()),
-                "worst": {"parameter": name, "interval": i, "distance_over_floor": ratio},
-                "parameters": {n: {"max_relative_distance": float(r.max(initial=0.0)),
+                "worst": {"parameter": name, "interval": i,
+                          "distance_over_floor": _finite(ratio)},
+                "parameters": {n: {"max_relative_distance": _finite(r.max(initial=0.0)),
                                    "max_distance_of_movement":
-                                       float(np.nanmax(self.of_movement[n], initial=0.0)),
-                                   "movement_ratio": self.movement_ratio[n]}
+                                       _finite(np.nanmax(self.of_movement[n], initial=0.0)),
+                                   "movement_ratio": _finite(self.movement_ratio[n])}
                                for n, r in self.relative.items()},
                 "floor": float(self.floor.max(initial=0.0)), "seconds": self.seconds}
+
+
+def _finite(x) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 @dataclass
@@ -130,6 +152,20 @@ class Attribution:
         out["unexplained"] = size(self.unexplained)
         return out
 
+    def signed(self) -> dict[str, np.ndarray]:
+        """Per component, signed parts that add up to the measured drift: the values of a
+        scalar component (they sum to ``ΔQ``), else each part's length along ``ΔQ``,
+        ``⟨part, ΔQ⟩/‖ΔQ‖`` (they sum to ``‖ΔQ‖``; 0 where ``ΔQ = 0``)."""
+        rest = {} if self.estimate else {"unexplained": self.unexplained}
+        items = {"measured": self.measured, **self.parts, **rest}
+        if self.measured.ndim == 1:
+            return {k: np.asarray(v, dtype=float) for k, v in items.items()}
+        flat = {k: np.asarray(v, dtype=float).reshape(len(self.labels), -1)
+                for k, v in items.items()}
+        length = np.sqrt((flat["measured"] ** 2).sum(axis=1))
+        unit = flat["measured"] / np.where(length > 0, length, 1.0)[:, None]
+        return {k: (v * unit).sum(axis=1) for k, v in flat.items()}
+
     @property
     def explained(self) -> bool:
         return not self.estimate and bool((self.norms()["unexplained"] <= self.accuracy).all())
@@ -141,7 +177,7 @@ class Attribution:
         return "explained" if self.explained else "unexplained"
 
     def to_dict(self) -> dict:
-        n = self.norms()
+        n, signed = self.norms(), self.signed()
         if self.estimate:       # the rest is first_order_rest by construction: no residual
             n.pop("unexplained")
         comps = []
@@ -152,22 +188,28 @@ class Attribution:
                 entry[key] = float(v[k])
                 if key != "measured":
                     entry[f"{key}_share"] = float(v[k] / scale) if scale > 0 else None
-            if self.measured.ndim == 1:
-                entry["signed"] = {"measured": float(self.measured[k]),
-                                   **{p: float(v[k]) for p, v in self.parts.items()}}
-                if not self.estimate:
-                    entry["signed"]["unexplained"] = float(self.unexplained[k])
+            entry["signed"] = {key: float(v[k]) for key, v in signed.items()}
+            total = signed["measured"][k]
+            entry["signed_share"] = {key: float(v[k] / total) if total != 0 else None
+                                     for key, v in signed.items() if key != "measured"}
             comps.append(entry)
         worst = int(np.argmax(n.get("unexplained", n["measured"]))) if self.labels else 0
         return {"law": self.law, "verdict": self.verdict,
                 "accuracy": self.accuracy, "worst_component": self.labels[worst]
-                if self.labels else "", "notes": self.notes, "components": comps}
+                if self.labels else "", "notes": self.notes,
+                "signed": "values" if self.measured.ndim == 1 else "along the drift",
+                "components": comps}
 
 
 def step_counts(time: np.ndarray, lr: float) -> np.ndarray:
     """``n_i = (t_{i+1} − t_i)/lr``, integers; ``ValueError`` if the times are not multiples
-    of the learning rate."""
-    n = np.diff(time) / lr
+    of the learning rate or a count is too large to be a step count at all."""
+    with np.errstate(over="ignore"):
+        n = np.diff(time) / lr
+    if n.size and not n.max() <= MAX_STEP_COUNT:
+        i = int(np.argmax(np.where(np.isfinite(n), n, np.inf)))
+        raise ValueError(f"lr = {lr:g} makes {n[i]:.3g} steps from t = {time[i]:g} to "
+                         f"{time[i + 1]:g}: more than any replay can take (2^53)")
     k = np.rint(n)
     bad = np.flatnonzero((np.abs(n - k) > STEP_COUNT_TOL * np.maximum(1.0, n)) | (k < 1))
     if bad.size:
@@ -177,21 +219,67 @@ def step_counts(time: np.ndarray, lr: float) -> np.ndarray:
     return k.astype(np.int64)
 
 
-def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1
+@dataclass(frozen=True)
+class Cost:
+    """What a replay takes: its steps and the CPU seconds of one (timed at the first
+    checkpoint: a gradient and the chosen laws' parts)."""
+
+    steps: int
+    per_step: float
+
+    @property
+    def seconds(self) -> float:
+        """Estimated CPU seconds of the whole replay."""
+        return self.steps * self.per_step
+
+    def refusal(self, lr: float, limit: float) -> str:
+        """Why a replay over ``limit`` CPU seconds is not started ("" when it is not)."""
+        if self.seconds <= limit:
+            return ""
+        return (f"lr = {lr:g} means {self.steps:.3g} replay steps, estimated {self.seconds:.3g} "
+                f"CPU seconds ({self.per_step * 1e3:.3g} ms per step); the limit is "
+                f"{limit:g} s")
+
+
+def replay_cost(traj: Trajectory, opt: Optimizer, *, laws=None) -> Cost:
+    """The replay's step count (``step_counts``: ``ValueError`` for times that do not fit
+    ``lr``) and its CPU time, from the quicker of two steps timed at the first checkpoint."""
+    return _cost(traj, opt, step_counts(traj.time, opt.lr), _chosen(adapters(traj), laws)[0])
+
+
+def _cost(traj, opt, steps, ads) -> Cost:
+    import time as clock
+
+    spec = dataclasses.replace(traj.spec, dtype="float64")
+    p, buffer, sums = _f64(traj.snapshot(0)), None, _sums(traj, ads, 1)
+    best = np.inf
+    for _ in range(2):
+        start = clock.process_time()
+        p, buffer = _step(p, buffer, opt, traj.data, spec, traj.frozen_rows, ads, sums, 0)
+        best = min(best, clock.process_time() - start)
+    return Cost(int(steps.sum()), best)
+
+
+def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1,
+            max_seconds: float | None = MAX_REPLAY_SECONDS
             ) -> tuple[Replay, list[Attribution], dict[str, str]]:
     """Replay ``traj`` with ``opt`` and attribute every defined law's drift (``laws``: a
     subset of names). Returns the replay, the attributions and the laws skipped (why).
     ``jobs > 1`` replays groups of intervals in that many forked processes (each interval
-    starts from its own checkpoint, so they are independent; not with momentum)."""
+    starts from its own checkpoint, so they are independent; not with momentum). A replay
+    estimated (``replay_cost``) to take more than ``max_seconds`` CPU seconds raises
+    ``ValueError`` before it starts (``None``: no limit)."""
     import time as clock
 
     start = clock.perf_counter()
     if not isinstance(jobs, (int, np.integer)) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     steps = step_counts(traj.time, opt.lr)
-    ads, skipped = adapters(traj)
-    if laws is not None:
-        ads = {k: v for k, v in ads.items() if k in laws}
+    ads, skipped = _chosen(adapters(traj), laws)
+    if max_seconds is not None:
+        refusal = _cost(traj, opt, steps, ads).refusal(opt.lr, max_seconds)
+        if refusal:
+            raise ValueError(refusal)
     continuous = opt.momentum > 0
     groups = np.array_split(np.arange(len(steps)), 1 if continuous else min(jobs, len(steps)))
     if len(groups) == 1:
@@ -220,6 +308,13 @@ def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1
     return replay, attributions, skipped
 
 
+def _chosen(found, laws):
+    """The adapters and skipped laws among ``laws`` (``None``: every law)."""
+    if laws is None:
+        return found
+    return tuple({k: v for k, v in x.items() if k in laws} for x in found)
+
+
 def _concat(items):
     """Join per-group results along the interval axis (dicts recursively)."""
     if isinstance(items[0], dict):
@@ -232,10 +327,7 @@ def _replay_intervals(traj, opt, ads, steps, intervals, continuous) -> dict:
     momentum): per interval the parts' sums per law, the distances, and movement dots."""
     spec = dataclasses.replace(traj.spec, dtype="float64")
     names, rows = spec.trained, traj.frozen_rows
-    zero = _zero(traj.snapshot(0))
-    sums = {k: {p: np.zeros((len(intervals),) + np.shape(a.first_order(
-        _f64(traj.snapshot(0)), zero))) for p in STEP_PARTS + ("discretisation",)}
-        for k, a in ads.items()}
+    sums = _sums(traj, ads, len(intervals))
     relative = {n: np.zeros(len(intervals)) for n in names}
     of_movement = {n: np.zeros(len(intervals)) for n in names}
     dots = np.zeros((len(names), 2))
@@ -246,18 +338,7 @@ def _replay_intervals(traj, opt, ads, steps, intervals, continuous) -> dict:
             p = _f64(traj.snapshot(int(i)))
         begin = p
         for _ in range(int(steps[i])):
-            g = numeric.gradient(p, traj.data, spec, wrt=names)
-            d = _parts(p, g, buffer, opt, rows)
-            total = _sum_parts(d, names)
-            for law, a in ads.items():
-                for part in STEP_PARTS:
-                    if part == "assumptions" or getattr(opt, part):
-                        sums[law][part][j] += a.first_order(p, d[part])
-                sums[law]["discretisation"][j] += a.remainder(p, total)
-            if continuous:
-                buffer = {n: (total[n] - d["weight_decay"][n] * opt.decoupled) / opt.lr
-                          for n in names}
-            p = {n: p[n] + total[n] if n in names else p[n] for n in p}
+            p, buffer = _step(p, buffer, opt, traj.data, spec, rows, ads, sums, j)
         recorded = _f64(traj.snapshot(int(i) + 1))
         for k, n in enumerate(names):
             gap = recorded[n] - p[n]
@@ -267,6 +348,31 @@ def _replay_intervals(traj, opt, ads, steps, intervals, continuous) -> dict:
             dots[k] += (float(np.vdot(recorded[n] - begin[n], moved)),
                         float(np.vdot(moved, moved)))
     return {"sums": sums, "relative": relative, "of_movement": of_movement, "dots": dots}
+
+
+def _sums(traj, ads, intervals: int) -> dict:
+    """Zeroed per-interval sums of every law's parts, shaped like its components."""
+    zero, first = _zero(traj.snapshot(0)), _f64(traj.snapshot(0))
+    return {k: {p: np.zeros((intervals,) + np.shape(a.first_order(first, zero)))
+                for p in STEP_PARTS + ("discretisation",)} for k, a in ads.items()}
+
+
+def _step(p, buffer, opt, data, spec, rows, ads, sums, j):
+    """One step of ``opt`` from ``p`` (float64, ``spec`` float64): every law's parts are
+    added to ``sums[law][part][j]``; returns the next parameters and momentum buffer."""
+    names = spec.trained
+    g = numeric.gradient(p, data, spec, wrt=names)
+    d = _parts(p, g, buffer, opt, rows)
+    total = _sum_parts(d, names)
+    for law, a in ads.items():
+        for part in STEP_PARTS:
+            if part == "assumptions" or getattr(opt, part):
+                sums[law][part][j] += a.first_order(p, d[part])
+        sums[law]["discretisation"][j] += a.remainder(p, total)
+    if opt.momentum > 0:
+        buffer = {n: (total[n] - d["weight_decay"][n] * opt.decoupled) / opt.lr
+                  for n in names}
+    return {n: p[n] + total[n] if n in names else p[n] for n in p}, buffer
 
 
 #: What forked workers read (set just before the pool forks; never pickled).
@@ -347,9 +453,7 @@ def estimate_from_checkpoints(traj: Trajectory, opt: Optimizer, *, laws=None):
     explained. ``Σ R_k ≥ n R(mean step)`` for a quadratic ``R``, so the discretisation is
     underestimated where the steps change within an interval (early training)."""
     steps = step_counts(traj.time, opt.lr)
-    ads, skipped = adapters(traj)
-    if laws is not None:
-        ads = {k: v for k, v in ads.items() if k in laws}
+    ads, skipped = _chosen(adapters(traj), laws)
     snaps = [_f64(traj.snapshot(i)) for i in range(len(traj))]
     trained = traj.spec.trained
     out = []

@@ -40,6 +40,53 @@ PARAM_FIELDS = ATTENTION_PARAMS + tuple(n for names in CLASSIFIER_PARAMS.values(
                                         for n in names)
 
 
+@dataclass(frozen=True)
+class Precision:
+    """The arithmetic a file's parameters come from: ``dtype`` judged, ``stored`` on disk.
+
+    A float64 file is a float32 run when every value of every parameter array is a float32
+    number (it round-trips through float32 exactly; checked array by array) and some
+    parameter moves: values a float64 run computes land on float32 numbers only by chance
+    (about 2⁻²⁹ per value), so a real float64 run never passes, while a float32 run exported
+    with ``.double()`` always does. Such a file is judged against float32 rounding."""
+
+    dtype: str
+    stored: str
+    #: the arrays that hold float32 numbers only
+    float32_numbers: tuple[str, ...] = ()
+
+    RULE = ("a float64 file is judged a float32 run when every value of every parameter "
+            "array round-trips through float32 exactly and some parameter moves (float64 "
+            "arithmetic lands on float32 numbers only by chance, about 2^-29 per value)")
+
+    @classmethod
+    def judge(cls, params: dict[str, np.ndarray]) -> Precision:
+        stored = str(next(iter(params.values())).dtype)
+        if stored != "float64":
+            return cls(stored, stored)
+        exact = tuple(n for n, x in params.items() if _float32_numbers(x))
+        moves = any(not (x == x[:1]).all() for x in params.values())
+        judged = "float32" if moves and len(exact) == len(params) else stored
+        return cls(judged, stored, exact)
+
+    def describe(self) -> str:
+        """One line for the reports (empty when the file is judged in its stored dtype)."""
+        if self.dtype == self.stored:
+            return ""
+        return f"stored as {self.stored}, every value a float32 number: judged as a float32 run"
+
+    def to_dict(self) -> dict:
+        return {"dtype": self.dtype, "stored": self.stored,
+                "float32_numbers": list(self.float32_numbers), "note": self.describe(),
+                "rule": self.RULE}
+
+
+def _float32_numbers(x: np.ndarray) -> bool:
+    """Every value of ``x`` is a float32 number (a value beyond float32's range is not)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool((x.astype(np.float32).astype(x.dtype) == x).all())
+
+
 @dataclass
 class Trajectory:
     """Snapshots ``params[name][i] = θ_name(time[i])`` of a run on ``data`` under ``spec``.
@@ -57,7 +104,12 @@ class Trajectory:
     loss_time: np.ndarray | None = None
     dense: Callable[[float], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     trainable_inferred: bool = False
+    #: the trainable set was read from a file's ``trainable`` field (a claim to check)
+    trainable_listed: bool = False
     frozen_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the precision the parameters are judged in and how a file stored them (default:
+    #: the spec's dtype, as built in memory)
+    precision: Precision | None = None
 
     def __post_init__(self):
         self.time = np.asarray(self.time, dtype=np.float64)
@@ -73,6 +125,8 @@ class Trajectory:
                                  f"{(len(self.time),) + shape} (snapshots × {shape})")
             self.params[name] = x
         check_params(self.snapshot(0), self.spec, self.data)
+        if self.precision is None:
+            self.precision = Precision(self.spec.dtype, self.spec.dtype)
         for name, x in self.params.items():
             if not np.isfinite(x).all():
                 i = int(np.argwhere(~np.isfinite(x))[0][0])
@@ -102,6 +156,20 @@ class Trajectory:
 
     def __len__(self) -> int:
         return len(self.time)
+
+    def claimed_still(self) -> tuple[str, ...]:
+        """Parameters a file lists as trainable that are identical in every snapshot while
+        others move: a claim the snapshots contradict. A law reading one is not applicable:
+        its preconditions rest on it. None when the trainable set was inferred or nothing
+        moves (a run without evidence, "not checked"); in memory (an integrator's run) a
+        trained parameter with a zero gradient may stand still, so only a file's list is a
+        claim."""
+        if not self.trainable_listed:
+            return ()
+        still = tuple(n for n, x in self.params.items() if (x == x[:1]).all())
+        if len(still) == len(self.params):
+            return ()
+        return tuple(n for n in self.spec.trained if n in still)
 
     def snapshot(self, i: int) -> dict[str, np.ndarray]:
         """The parameters at ``time[i]``."""
@@ -173,6 +241,9 @@ class Trajectory:
         if len(dtypes) != 1 or dtypes.pop() not in ("float64", "float32"):
             raise ValueError(f"parameters must all be float64 or all float32, got "
                              f"{ {n: str(x.dtype) for n, x in params.items()} }")
+        precision = Precision.judge(params)
+        if precision.dtype != precision.stored:
+            params = {n: x.astype(precision.dtype) for n, x in params.items()}   # exact
         emb, keys, query = params["embeddings"], params["keys"], params["query"]
         if emb.ndim != 3 or keys.ndim != 3 or query.ndim != 2:
             raise ValueError(f"embeddings (T, W, d), keys (T, W, d_key), query (T, d_key) "
@@ -202,7 +273,8 @@ class Trajectory:
         frozen = {n: fields[f"frozen_rows_{n}"] for n in ROW_FROZEN
                   if f"frozen_rows_{n}" in fields}
         traj = cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
-                   trainable_inferred=inferred, frozen_rows=frozen)
+                   trainable_inferred=inferred, trainable_listed=not inferred,
+                   frozen_rows=frozen, precision=precision)
         _check_held_fixed(traj)
         return traj
 

@@ -23,9 +23,10 @@ Closed forms of ``R``, term by term of ``Q`` (each checked against the raw Taylo
   (``w = softmax``; identity checked on explicit entries), which enters through ``∂Q/∂c``.
 
 Weight decay along the flow: ``∇Q·θ = kQ`` (Euler, checked) for a law homogeneous of degree
-``k`` gives ``dQ/dτ = −kλQ``: a quadratic law decays like ``e^{−2λτ}``, a linear one like
-``e^{−λτ}`` (none is declared); SEN is not homogeneous and gains ``−λ∇Q·θ`` (the printed
-first-order part with ``Δθ = θ``). Heavy-ball momentum on a quadratic law: with ``P_k =
+``k`` gives ``dQ/dτ = −kλQ``: a quadratic law decays like ``e^{−2λτ}``, a linear one (the sum
+laws, embedding-across-classifier) like ``e^{−λτ}`` and, with ``R = 0``, exactly
+``Q_{k+1} = (1 − ηλ)Q_k`` per gradient step; SEN is not homogeneous and gains ``−λ∇Q·θ`` (the
+printed first-order part with ``Δθ = θ``). Heavy-ball momentum on a quadratic law: with ``P_k =
 ½∇Q(θ_k)·Δθ_{k−1}`` and ``K_k = Q(Δθ_k) = R_k``, exactly ``Q_{k+1} = Q_k + 2βP_k + K_k`` and
 ``P_{k+1} = βP_k + K_k``, ``P_0 = 0`` (the discrete form of Kunin et al.'s damped evolution,
 ICLR 2021). For SEN no closed recursion exists (``∇Q`` is not linear in θ): its per-step

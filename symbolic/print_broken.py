@@ -155,8 +155,10 @@ def module_source() -> str:
     for law in LAWS:
         first, rest = first_order(law), remainder(law)
         degree = homogeneity_degree(law)
-        note = (f" (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{{−{degree}λτ}})"
-                if degree == 2 else "")
+        note = {2: " (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})",
+                1: " (linear: ΔQ = ∇Q·Δθ exactly; a weight-decay step −ηλθ gives −ηλQ, "
+                   "so where the flow conserves Q, Q_{k+1} = (1 − ηλ)Q_k and Q = Q₀e^{−λτ})"
+                }.get(degree, "")
         for what, expr, maths in (("first_order", first, f"∇Q·Δθ = {_maths(first)}"),
                                   ("remainder", rest, f"R = {_maths(rest)}{note}")):
             src, sig = function_source(law, what, expr, maths)

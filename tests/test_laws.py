@@ -1,6 +1,7 @@
 """Laws, their preconditions and reports; ``attnflow laws`` (the campaign and ``attnflow check``:
 test_campaign.py)."""
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -244,3 +245,152 @@ def test_a_frozen_claim_the_snapshots_contradict_is_refused(claim, message, tmp_
     np.savez(tmp_path / "claim.npz", **{**drifting_keys_fields(), **claim})
     assert main(["laws", str(tmp_path / "claim.npz")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_trainable_claim_the_snapshots_contradict_is_a_failed_precondition(tmp_path,
+                                                                            capsys):
+    """A file listing the query as trainable while it never moves made query-key VIOLATED
+    with every precondition "[ok]": the balance needs the query's flow, which the claim
+    asserts and the snapshots deny. Now the precondition fails, naming the query; laws that
+    do not read the query keep their verdicts."""
+    s = build(Config(seed=3, trainable=("keys", "embeddings"), key_scale=0.5, a2=False))
+    traj = gradient_descent(s.params, s.data, s.spec, 0.05, 40, record_every=10)
+    traj.save(tmp_path / "run.npz")
+    fields = dict(np.load(tmp_path / "run.npz"))
+    np.savez(tmp_path / "claim.npz", **{**fields, "trainable": np.array(
+        ["keys", "embeddings", "query"])})
+    honest = by_law(check_laws(Trajectory.load(tmp_path / "run.npz"), 0.01))
+    claimed = by_law(check_laws(Trajectory.load(tmp_path / "claim.npz"), 0.01))
+    query_key = claimed["query-key"]
+    assert query_key.verdict == "not applicable"
+    failed = [c for c in query_key.conditions if not c.holds]
+    assert [c.name for c in failed] == ["claims"] and "query listed as trainable" in \
+        failed[0].detail
+    assert claimed["key-across-query"].verdict == "not applicable"      # it reads q too
+    for law in ("key-sum", "classifier-embedding", "embedding-across-classifier"):
+        assert claimed[law].verdict == honest[law].verdict, law
+        assert "claims" not in {c.name for c in claimed[law].conditions}
+    assert main(["laws", str(tmp_path / "claim.npz")]) == 0
+    assert "[FAILS] claims" in capsys.readouterr().out
+    # Π of embedding-across-classifier is made from the classifier: a claim on it counts
+    np.savez(tmp_path / "claim_u.npz", **{**fields, "trainable": np.array(
+        ["keys", "embeddings", "classifier"])})
+    claimed = by_law(check_laws(Trajectory.load(tmp_path / "claim_u.npz"), 0.01))
+    for law in ("classifier-embedding", "embedding-across-classifier"):
+        assert "classifier listed as trainable" in _condition(claimed[law], "claims").detail
+    assert claimed["key-sum"].verdict == honest["key-sum"].verdict
+    # an integrator's run names its trained set; a parameter with zero gradient may stand
+    spec = dataclasses.replace(traj.spec, trainable=("keys", "embeddings", "query"))
+    assert Trajectory(traj.data, spec, traj.time, traj.params).claimed_still() == ()
+    # nothing moves at all: no evidence of anything ("not checked"), no claim contradicted
+    still = {k: np.repeat(v[:1], len(traj), axis=0) if k in traj.params else v
+             for k, v in fields.items()}
+    np.savez(tmp_path / "still.npz", **still)
+    assert Trajectory.load(tmp_path / "still.npz").claimed_still() == ()
+
+
+# --- the laws' preconditions and movements, each pinned down ----------------------------------
+
+def _condition(report, name):
+    return next(c for c in report.conditions if c.name == name)
+
+
+@pytest.fixture(scope="module")
+def sum_run():
+    """Everything trains (linear classifier): the sum laws apply."""
+    s = build(Config(seed=5, n_classes=3, m=3, n_sentences=12, key_scale=0.5, a2=False,
+                     trainable=("keys", "embeddings", "classifier")))
+    return s, gradient_descent(s.params, s.data, s.spec, 0.05, 20, record_every=5)
+
+
+def test_a_sum_law_needs_its_array_trained_without_frozen_rows_and_moving(sum_run):
+    """trains-keys: trained, no frozen row (an empty list of frozen rows is none), and a
+    relative movement above 1e-10 — each part on its own fails it."""
+    _, traj = sum_run
+
+    def key_sum(params=None, spec=None, rows=None):
+        t = Trajectory(traj.data, spec or traj.spec, traj.time, params or traj.params,
+                       frozen_rows=rows or {})
+        return by_law(check_laws(t, 0.01))["key-sum"]
+    assert _condition(key_sum(), "trains-keys").holds
+    assert _condition(key_sum(rows={"keys": np.array([], dtype=int)}), "trains-keys").holds
+    assert not _condition(key_sum(rows={"keys": np.array([0])}), "trains-keys").holds
+    frozen = dataclasses.replace(traj.spec, trainable=("embeddings", "classifier"))
+    assert not _condition(key_sum(spec=frozen), "trains-keys").holds
+    still = dict(traj.params, keys=np.repeat(traj.params["keys"][:1], len(traj), axis=0))
+    condition = _condition(key_sum(params=still), "trains-keys")
+    assert not condition.holds and condition.measured == 0.0
+
+
+def test_a_sum_law_is_measured_against_its_summands_largest_displacement(sum_run):
+    """classifier-sum's movement is max_τ Σ_c |U_ck(τ) − U_ck(0)| per entry k (the printed
+    sensitivity at the displacement): with U going out and half-way back, the largest
+    displacement is in the middle, not at the end, and not Σ_c |U_ck|."""
+    _, traj = sum_run
+    u = traj.params["classifier"]
+    out_and_back = np.stack([u[0], u[0] + 1.0, u[0] + 0.5, u[0] + 0.25, u[0] + 0.5])
+    t = Trajectory(traj.data, traj.spec, traj.time, dict(traj.params, classifier=out_and_back))
+    law = next(x for x in LAWS if x.name == "classifier-sum")
+    c = u.shape[1]
+    np.testing.assert_array_equal(law.movement(t), np.full(u.shape[2], float(c)))
+    report = by_law(check_laws(t, 0.01))["classifier-sum"]
+    assert report.drift == pytest.approx(c * 1.0 / c, rel=1e-12)     # |ΔQ| = C at τ = 1
+
+
+def test_with_no_direction_left_across_the_classes_condition_n_fails_measuring_zero():
+    """C − 1 ≥ d: the differences U_c − U_0 span everything, no direction is conserved:
+    N fails and measures d − rank = 0 (with one direction left it holds measuring 1)."""
+    for n_classes, d, left in ((3, 2, 0.0), (2, 2, 1.0)):
+        s = build(Config(seed=1, n_classes=n_classes, d=d, m=2, n_sentences=6,
+                         trainable=("keys", "embeddings")))
+        traj = gradient_descent(s.params, s.data, s.spec, 0.05, 10, record_every=5,
+                                frozen_rows=s.frozen_rows)
+        n = _condition(by_law(check_laws(traj, 0.01))["embedding-across-classifier"], "N")
+        assert n.holds is (left > 0) and n.measured == left
+        assert n.detail == f"conserved directions per word: d − rank = {d} − {int(d - left)}"
+
+
+def test_sen_needs_its_topic_words_rows_to_follow_the_flow():
+    """A2 freezes the non-topic rows (allowed); a frozen topic word's key row fails SEN's
+    flow condition, naming keys."""
+    s = build(Config(seed=2, m=3, n_sentences=8, trainable=("keys", "embeddings")))
+    traj = gradient_descent(s.params, s.data, s.spec, 0.05, 10, record_every=5,
+                            frozen_rows=s.frozen_rows)
+    flow = _condition(by_law(check_laws(traj, 0.01))["SEN"], "flow")
+    assert flow.holds and flow.measured == 0
+    rows = {**s.frozen_rows, "keys": np.append(s.frozen_rows["keys"], 0)}   # topic word 0
+    frozen = Trajectory(traj.data, traj.spec, traj.time, traj.params, frozen_rows=rows)
+    flow = _condition(by_law(check_laws(frozen, 0.01))["SEN"], "flow")
+    assert not flow.holds and flow.measured == 1 and flow.detail == \
+        "frozen for topic words: ['keys']"
+
+
+@pytest.fixture(scope="module")
+def stationary(tmp_path_factory):
+    """Embeddings and classifier at 0: every gradient is 0, nothing moves (nothing to
+    check), and the replay stays put too."""
+    s = build(Config(seed=3, key_scale=0.5, a2=False,
+                     trainable=("keys", "embeddings", "classifier")))
+    params = {**s.params, "embeddings": 0 * s.params["embeddings"],
+              "classifier": 0 * s.params["classifier"]}
+    path = tmp_path_factory.mktemp("still") / "stationary.npz"
+    gradient_descent(params, s.data, s.spec, 0.05, 10, record_every=5).save(path)
+    return path
+
+
+@pytest.mark.parametrize("argv", [[], ["--lr", "0.05"], ["--lr", "0.05",
+                                                         "--checkpoints-only"]],
+                         ids=["laws", "replay", "estimate"])
+def test_nothing_checked_exits_3_even_when_the_replay_is_explained(stationary, tmp_path,
+                                                                   capsys, argv):
+    """A replay that explains a run whose laws could not be checked is no evidence for
+    them: exit 3 (NOTHING CHECKED), ok false — with or without the replay."""
+    out = tmp_path / "r.json"
+    assert main(["laws", str(stationary), "--jobs", "1", *argv, "--json", str(out)]
+                if argv else ["laws", str(stationary), "--json", str(out)]) == 3
+    report = json.loads(out.read_text())
+    assert report["verdict"] == "not checked" and report["ok"] is False
+    if argv[-1:] == ["0.05"]:
+        assert report["explanation"]["verdict"] == "explained"
+        assert report["explanation"]["replay"]["consistent"]
+    assert "NOTHING CHECKED" in capsys.readouterr().out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from attnflow.explain_run import add_arguments as add_explain_arguments
-from attnflow.explain_run import explain, option_problem
+from attnflow.explain_run import explain, option_problem, plan
 from attnflow.options import nonnegative_finite_float, output_file
 
 #: Default relative drift accepted: gradient descent drifts by O(learning rate).
@@ -52,18 +52,21 @@ def run(args) -> int:
         print(f"attnflow laws: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     reports = check_laws(traj, args.tolerance)
+    violated = [r.law for r in reports if r.verdict == "violated"]
+    todo = None
+    # one snapshot: no interval to replay, and nothing to explain
+    if args.lr is not None and len(traj) > 1:
+        # every option against the file (step counts, the replay's estimated time) before
+        # anything is printed or replayed
+        todo, problem = plan(args, traj, violated)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     report = laws_report(args.file, traj, reports, args.tolerance)
     print(format_report(report))
-    violated = [r.law for r in reports if r.verdict == "violated"]
-    # one snapshot: no interval to replay, and nothing to explain
-    explanation, text, status = (explain(args, traj, violated) if len(traj) > 1
-                                 else (None, "", 0))
-    if status == 2:
-        print(text, file=sys.stderr)
-        return 2
-    if text:
+    if todo is not None:
+        explanation, text, status = explain(traj, todo, violated, args.jobs)
         print(text)
-    if explanation is not None:
         # with the optimizer stated, the verdict is whether every drift is explained; a run
         # whose laws could not be checked is never "explained" (a replay that moves while
         # the snapshots stand still is a real mismatch: status 1); a checkpoint-only
@@ -99,16 +102,19 @@ def laws_report(file, traj, reports, tolerance: float) -> dict:
     return {"file": str(file), "snapshots": len(traj),
             "time": [float(traj.time[0]), float(traj.time[-1])],
             "classifier": traj.spec.classifier, "trainable": list(traj.spec.trained),
-            "trainable_inferred": traj.trainable_inferred, "tolerance": tolerance,
+            "trainable_inferred": traj.trainable_inferred,
+            "precision": traj.precision.to_dict(), "tolerance": tolerance,
             "ok": verdict == "holds", "verdict": verdict, "reason": reason,
             "laws": [r.to_dict() for r in reports]}
 
 
 def format_report(report: dict) -> str:
     inferred = " (inferred: the parameters that move)" if report["trainable_inferred"] else ""
+    note = report["precision"]["note"]
+    stored = f"; {note}" if note else ""
     lines = [f"{report['file']}: {report['snapshots']} snapshots, τ from {report['time'][0]:g} "
              f"to {report['time'][1]:g}; {report['classifier']} classifier; trainable "
-             f"{report['trainable']}{inferred}"]
+             f"{report['trainable']}{inferred}{stored}"]
     for law in report["laws"]:
         if law["verdict"] == "not checked":
             lines.append(f"\n{law['law']}: NOT CHECKED — {law['reason']}")

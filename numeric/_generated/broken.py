@@ -98,7 +98,7 @@ def key_sum_first_order(dK):
 
 
 def key_sum_remainder():
-    """key-sum: R = Sum(0, (w, 0, W - 1))"""
+    """key-sum: R = Sum(0, (w, 0, W - 1)) (linear: ΔQ = ∇Q·Δθ exactly; a weight-decay step −ηλθ gives −ηλQ, so where the flow conserves Q, Q_{k+1} = (1 − ηλ)Q_k and Q = Q₀e^{−λτ})"""
     return (0.0)
 
 
@@ -122,7 +122,7 @@ def classifier_sum_first_order(dU):
 
 
 def classifier_sum_remainder():
-    """classifier-sum: R = Sum(0, (c, 0, C - 1))"""
+    """classifier-sum: R = Sum(0, (c, 0, C - 1)) (linear: ΔQ = ∇Q·Δθ exactly; a weight-decay step −ηλθ gives −ηλQ, so where the flow conserves Q, Q_{k+1} = (1 − ηλ)Q_k and Q = Q₀e^{−λτ})"""
     return (0.0)
 
 
@@ -132,7 +132,7 @@ def output_weight_sum_first_order(dW2):
 
 
 def output_weight_sum_remainder():
-    """output-weight-sum: R = Sum(0, (c, 0, C - 1))"""
+    """output-weight-sum: R = Sum(0, (c, 0, C - 1)) (linear: ΔQ = ∇Q·Δθ exactly; a weight-decay step −ηλθ gives −ηλQ, so where the flow conserves Q, Q_{k+1} = (1 − ηλ)Q_k and Q = Q₀e^{−λτ})"""
     return (0.0)
 
 
@@ -142,7 +142,7 @@ def output_bias_sum_first_order(db2):
 
 
 def output_bias_sum_remainder():
-    """output-bias-sum: R = Sum(0, (c, 0, C - 1))"""
+    """output-bias-sum: R = Sum(0, (c, 0, C - 1)) (linear: ΔQ = ∇Q·Δθ exactly; a weight-decay step −ηλθ gives −ηλQ, so where the flow conserves Q, Q_{k+1} = (1 − ηλ)Q_k and Q = Q₀e^{−λτ})"""
     return (0.0)
 
 
@@ -152,7 +152,7 @@ def embedding_across_classifier_first_order(Pi, dV):
 
 
 def embedding_across_classifier_remainder():
-    """embedding-across-classifier: R = Sum(0, (k, 0, d - 1))"""
+    """embedding-across-classifier: R = Sum(0, (k, 0, d - 1)) (linear: ΔQ = ∇Q·Δθ exactly; a weight-decay step −ηλθ gives −ηλQ, so where the flow conserves Q, Q_{k+1} = (1 − ηλ)Q_k and Q = Q₀e^{−λτ})"""
     return (0.0)
 
 
