@@ -139,6 +139,15 @@ class Dataset:
         fits = max(self.n_words, int(self.mask.sum())) < np.iinfo(np.int32).max
         return np.dtype(np.int32 if fits else np.int64)
 
+    def mask_as(self, dtype) -> np.ndarray:
+        """``mask`` as numbers of ``dtype`` (1 at tokens, 0 at padding), for padded engines."""
+        cache = self.__dict__.setdefault("_masks", {})
+        key = np.dtype(dtype)
+        if key not in cache:
+            cache[key] = self.mask.astype(key)
+            cache[key].setflags(write=False)
+        return cache[key]
+
     def scatter(self, dtype=np.float64) -> sp.csr_matrix:
         """Sparse ``(W, S·L)`` 0/1 matrix adding per-position values into their words."""
         key = np.dtype(dtype)
@@ -152,29 +161,93 @@ class Dataset:
         return cache[key]
 
 
+#: The architectures of the catalogue the engine runs: the paper's model, and the
+#: self-attention family (one generated module, ``self-attention`` being one head of it).
+ARCHITECTURES = ("paper", "self-attention", "multi-head")
+LOSSES = {"paper": ("cross-entropy",),
+          "self-attention": ("cross-entropy", "squared-error"),
+          "multi-head": ("cross-entropy", "squared-error")}
+DEFAULT_TRAINABLE = {"paper": ("keys", "embeddings", "classifier")}
+
+
+def attention_module():
+    """The generated engine of the self-attention family (imported when first needed)."""
+    from numeric._generated import multi_head
+    return multi_head
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """Sizes, classifier and trainable parameters of the attention classifier.
+    """Architecture, sizes, loss and trainable parameters of a model the engine runs.
 
-    ``trainable`` names parameters; ``"classifier"`` stands for every array of the classifier.
+    ``architecture="paper"`` (the default): ``d``, ``d_key``, ``classifier`` (``"linear"`` or
+    ``"mlp"``) and ``hidden``; ``"classifier"`` in ``trainable`` stands for every array of the
+    classifier. ``"self-attention"`` / ``"multi-head"``: ``d``, ``d_head`` (default ``d``),
+    ``heads`` (1 / default 2), ``temperature`` τ (default √d_head), ``loss``
+    (``"cross-entropy"`` or ``"squared-error"``). ``trainable`` defaults to the paper's
+    ``("keys", "embeddings", "classifier")`` and to every parameter of the others.
     """
 
     d: int = 10
     d_key: int = 10
     classifier: str = "linear"
     hidden: int = 10
-    trainable: tuple[str, ...] = ("keys", "embeddings", "classifier")
+    trainable: tuple[str, ...] | None = None
     dtype: str = "float64"
+    architecture: str = "paper"
+    d_head: int | None = None
+    heads: int | None = None
+    temperature: float | None = None
+    loss: str = "cross-entropy"
     _trainable: frozenset = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; expected one of "
+                             f"{', '.join(ARCHITECTURES)}")
         for name in ("d", "d_key", "hidden"):
             object.__setattr__(self, name, integer(f"ModelSpec.{name}", getattr(self, name), 1))
+        if self.loss not in LOSSES[self.architecture]:
+            expected = ", ".join(LOSSES[self.architecture])
+            raise ValueError(f"unknown loss {self.loss!r} for the {self.architecture} "
+                             f"architecture; expected one of {expected}")
+        if self.architecture == "paper":
+            self._check_paper()
+        else:
+            self._check_attention()
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
+        self._check_trainable()
+
+    def _check_paper(self):
         if self.classifier not in CLASSIFIER_PARAMS:
             raise ValueError(f"unknown classifier {self.classifier!r}; expected one of "
                              f"{sorted(CLASSIFIER_PARAMS)}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; expected one of {sorted(DTYPES)}")
+        for name in ("d_head", "heads", "temperature"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"ModelSpec.{name} belongs to the self-attention "
+                                 f"architectures, not to the paper's model")
+
+    def _check_attention(self):
+        d_head = self.d if self.d_head is None else self.d_head
+        object.__setattr__(self, "d_head", integer("ModelSpec.d_head", d_head, 1))
+        heads = (1 if self.architecture == "self-attention" else 2) if self.heads is None \
+            else self.heads
+        object.__setattr__(self, "heads", integer("ModelSpec.heads", heads, 1))
+        if self.architecture == "self-attention" and self.heads != 1:
+            raise ValueError(f"the self-attention architecture has one head, got heads="
+                             f"{self.heads}; use architecture='multi-head'")
+        tau = np.sqrt(self.d_head) if self.temperature is None else self.temperature
+        if isinstance(tau, (bool, np.bool_)) or not isinstance(
+                tau, (int, float, np.integer, np.floating)) or not 0 < tau < np.inf:
+            raise ValueError(f"ModelSpec.temperature must be a finite number > 0, got "
+                             f"{self.temperature!r}")
+        object.__setattr__(self, "temperature", float(tau))
+
+    def _check_trainable(self):
+        if self.trainable is None:
+            object.__setattr__(self, "trainable",
+                               DEFAULT_TRAINABLE.get(self.architecture, self.param_names))
         if isinstance(self.trainable, str) or not hasattr(self.trainable, "__iter__"):
             raise ValueError(f"trainable must be a collection of names, got "
                              f"{self.trainable!r}")
@@ -182,19 +255,27 @@ class ModelSpec:
         object.__setattr__(self, "trainable", tuple(self.trainable))
         expanded = set()
         for name in self.trainable:
-            if name == "classifier" and self.classifier == "mlp":
+            if (name == "classifier" and self.architecture == "paper"
+                    and self.classifier == "mlp"):
                 expanded.update(CLASSIFIER_PARAMS["mlp"])
             elif name in self.param_names:
                 expanded.add(name)
             else:
-                raise ValueError(f"unknown trainable parameter {name!r} for the "
-                                 f"{self.classifier} classifier; expected names from "
-                                 f"{self.param_names} (or 'classifier')")
+                raise ValueError(f"unknown trainable parameter {name!r} for {self.describe()}; "
+                                 f"expected names from {self.param_names}"
+                                 + (" (or 'classifier')" if self.architecture == "paper" else ""))
         object.__setattr__(self, "_trainable", frozenset(expanded))
+
+    def describe(self) -> str:
+        if self.architecture == "paper":
+            return f"the {self.classifier} classifier"
+        return f"the {self.architecture} architecture"
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        return ATTENTION_PARAMS + CLASSIFIER_PARAMS[self.classifier]
+        if self.architecture == "paper":
+            return ATTENTION_PARAMS + CLASSIFIER_PARAMS[self.classifier]
+        return tuple(attention_module().PARAMETERS)
 
     @property
     def trained(self) -> tuple[str, ...]:
@@ -202,6 +283,11 @@ class ModelSpec:
         return tuple(n for n in self.param_names if n in self._trainable)
 
     def shapes(self, n_words: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+        if self.architecture != "paper":
+            sizes = {"words": n_words, "d": self.d, "d_head": self.d_head,
+                     "heads": self.heads, "C": n_classes}
+            return {name: tuple(sizes[a] for a in axes)
+                    for name, axes in attention_module().PARAMETERS.items()}
         shapes = {"embeddings": (n_words, self.d), "keys": (n_words, self.d_key),
                   "query": (self.d_key,)}
         if self.classifier == "linear":
@@ -213,28 +299,51 @@ class ModelSpec:
         return shapes
 
     @property
+    def constants(self) -> dict[str, float]:
+        """The model's fixed numbers the engine takes by name (the temperature ``tau``)."""
+        return {} if self.architecture == "paper" else {"tau": self.temperature}
+
+    @property
     def float(self):
         return DTYPES[self.dtype]
 
 
-def init_params(spec: ModelSpec, data: Dataset, seed=0, *, query_scale: float = 0.3,
-                key_scale: float = 0.0, embedding_scale: float = 1e-6) -> dict[str, np.ndarray]:
-    """The paper's initialisation: ``q ~ N(0, 0.3²)``, keys 0, embeddings ``N(0, (1e-6)²)``.
-
-    A linear classifier is standard normal with its diagonal set to 1 (the authors' Attn-FC);
+def init_params(spec: ModelSpec, data: Dataset, seed=0, *, query_scale: float | None = None,
+                key_scale: float | None = None,
+                embedding_scale: float | None = None) -> dict[str, np.ndarray]:
+    """The paper's initialisation: ``q ~ N(0, 0.3²)``, keys 0, embeddings ``N(0, (1e-6)²)``;
+    a linear classifier is standard normal with its diagonal set to 1 (the authors' Attn-FC),
     the MLP uses ``N(0, 1/fan_in)`` weights and zero biases.
+
+    Self-attention: embeddings ``N(0, embedding_scale²)`` (default 1), every head matrix and
+    the classifier ``N(0, 1/d)``.
     """
+    if not isinstance(spec, ModelSpec):
+        raise ValueError(f"spec must be a numeric.ModelSpec, got {type(spec).__name__}")
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a numeric.Dataset, got {type(data).__name__}")
     seed = integer("seed", seed, 0)
-    for name, scale in (("query_scale", query_scale), ("key_scale", key_scale),
-                        ("embedding_scale", embedding_scale)):
+    paper = spec.architecture == "paper"
+    if not paper and (query_scale is not None or key_scale is not None):
+        raise ValueError(f"query_scale and key_scale belong to the paper's model, not to "
+                         f"{spec.describe()}")
+    scales = {"query_scale": 0.3 if query_scale is None else query_scale,
+              "key_scale": 0.0 if key_scale is None else key_scale,
+              "embedding_scale": (1e-6 if paper else 1.0) if embedding_scale is None
+              else embedding_scale}
+    for name, scale in scales.items():
         if isinstance(scale, (bool, np.bool_)) or not isinstance(
                 scale, (int, float, np.integer, np.floating)) or not 0 <= scale < np.inf:
             raise ValueError(f"{name} must be a finite number >= 0, got {scale!r}")
     rng = np.random.default_rng(seed)
     shapes = spec.shapes(data.n_words, data.n_classes)
-    p = {"embeddings": embedding_scale * rng.standard_normal(shapes["embeddings"]),
-         "keys": key_scale * rng.standard_normal(shapes["keys"]),
-         "query": query_scale * rng.standard_normal(shapes["query"])}
+    if not paper:
+        p = {name: rng.standard_normal(shape) / np.sqrt(spec.d) for name, shape in shapes.items()}
+        p["embeddings"] = scales["embedding_scale"] * rng.standard_normal(shapes["embeddings"])
+        return {k: v.astype(spec.float) for k, v in p.items()}
+    p = {"embeddings": scales["embedding_scale"] * rng.standard_normal(shapes["embeddings"]),
+         "keys": scales["key_scale"] * rng.standard_normal(shapes["keys"]),
+         "query": scales["query_scale"] * rng.standard_normal(shapes["query"])}
     if spec.classifier == "linear":
         u = rng.standard_normal(shapes["classifier"])
         np.fill_diagonal(u, 1.0)
@@ -253,12 +362,14 @@ def check_params(params, spec: ModelSpec, data: Dataset) -> dict[str, np.ndarray
     if not isinstance(params, dict):
         raise ValueError(f"params must be a dict of arrays, got {type(params).__name__}")
     if not isinstance(spec, ModelSpec):
-        raise ValueError(f"spec must be a ModelSpec, got {type(spec).__name__}")
+        raise ValueError(f"spec must be a numeric.ModelSpec, got {type(spec).__name__}")
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a numeric.Dataset, got {type(data).__name__}")
     shapes = spec.shapes(data.n_words, data.n_classes)
     unknown = sorted(set(params) - set(shapes))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for the {spec.classifier} "
-                         f"classifier; expected {sorted(shapes)}")
+        raise ValueError(f"unknown parameter(s) {unknown} for {spec.describe()}; expected "
+                         f"{sorted(shapes)}")
     missing = sorted(set(shapes) - set(params))
     if missing:
         raise ValueError(f"missing parameter(s) {missing}")

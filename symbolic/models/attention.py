@@ -53,7 +53,7 @@ x = HEAD_DIM.index(0)
 h = HEAD.index(0)
 c, e = CLASS.index(0), CLASS.index(1)
 
-E, Q, K, V, O, U, Y = (sp.IndexedBase(n) for n in ("E", "Q", "K", "V", "O", "U", "Y"))
+E, Q, K, V, O, U, Y = (sp.IndexedBase(n) for n in ("E", "Q", "K", "V", "O", "U", "Y"))  # noqa: E741
 xq, xk, xv, s, ho, y, ybar, z = (sp.IndexedBase(n) for n in
                                  ("xq", "xk", "xv", "s", "ho", "y", "ybar", "z"))
 #: ``∂ℓ/∂z``, left symbolic by the abstract loss (any differentiable loss of the logits).
