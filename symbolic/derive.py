@@ -15,8 +15,8 @@ from functools import cache, cached_property
 
 import sympy as sp
 
-from symbolic.indexform import IExpr, Term, _renamed_apart, _terms, canonical, fresh, kind_of
 from symbolic.description import Model, Node, Param
+from symbolic.indexform import IExpr, Term, _renamed_apart, _terms, canonical, fresh, kind_of
 
 
 class DerivationAccessError(Exception):
