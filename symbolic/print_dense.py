@@ -189,7 +189,7 @@ class _DensePrinter:
             merged = Operand(_pair(ops[x], ops[y], keep), keep)
             ops = [o for n, o in enumerate(ops) if n not in (x, y)] + [merged]
         (op,) = ops
-        if op.subs == out:
+        if op.subs in (out, out.removeprefix(BATCH)):   # the batch axis broadcasts
             return op.code
         return f'_contract("{op.subs}->{out}", {op.code})'
 
@@ -261,12 +261,12 @@ class _DensePrinter:
         fold = self.fold_of(n)
         letters = self.letters(n.indices)
         subs = BATCH + "".join(letters[i] for i in n.indices)
-        tokens = [letters[i] for i in n.indices if _is_token(i)]
+        tokens = [letters[i] for i in n.indices[:-1] if _is_token(i)]
         over = letters[n.indices[-1]]
         masks = ", ".join(f"{self.mask_code(subs, t)}" for t in tokens)
-        self.emit(f"{n.name} = _masked_softmax({fold.exp_of}, "
-                  f"{self.mask_code(subs, over) if _is_token(n.indices[-1]) else 'None'}, "
-                  f"({masks}{',' if len(tokens) == 1 else ''}))")
+        columns = self.mask_code(subs, over) if _is_token(n.indices[-1]) else "None"
+        rows = f"({masks}{',' if len(tokens) == 1 else ''})"
+        self.emit(f"{n.name} = _masked_softmax({fold.exp_of}, {columns}, {rows})")
 
     # --- backward -----------------------------------------------------------------------------
     def backward(self):
@@ -422,7 +422,7 @@ def _contract(spec, x, y=None):
     batch = [ch for ch in xs if ch in ys and ch in out]
     summed = [ch for ch in xs if ch in ys and ch not in out]
     if not summed:
-        return np.einsum(f"{xs},{ys}->{out}", x, y)
+        return _aligned(x, xs, out) * _aligned(y, ys, out)
     x_free = [ch for ch in xs if ch not in ys]
     y_free = [ch for ch in ys if ch not in xs]
     size = dict(zip(xs, x.shape)) | dict(zip(ys, y.shape))
@@ -439,6 +439,15 @@ def _contract(spec, x, y=None):
     return product.transpose([got.index(ch) for ch in out])
 
 
+def _aligned(x, letters, out):
+    """``x`` transposed to the order of ``out``, with length-1 axes for the letters it lacks
+    (a view: the product then broadcasts)."""
+    order = [letters.index(ch) for ch in out if ch in letters]
+    x = x.transpose(order)
+    return x.reshape(tuple(x.shape[order.index(letters.index(ch))] if ch in letters else 1
+                           for ch in out))
+
+
 def _sum_private(x, letters, others):
     """``x`` summed over the axes whose letters appear nowhere in ``others``."""
     private = tuple(n for n, ch in enumerate(letters) if ch not in others)
@@ -451,12 +460,14 @@ def _masked_softmax(x, columns, rows):
     """``exp(x − max) / Σ exp(x − max)`` over the last axis, padding columns excluded
     (``columns``: 1 at real tokens, broadcast like ``x``, or None), then multiplied by every
     mask of ``rows`` (padded rows are 0)."""
-    if columns is not None:
+    if columns is not None and not columns.all():
         x = np.where(columns > 0, x, -np.inf)
-    out = np.exp(x - x.max(axis=-1, keepdims=True))
+    out = x - x.max(axis=-1, keepdims=True)
+    np.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
     for mask in rows:
-        out *= mask
+        if not mask.all():
+            out *= mask
     return out
 
 

@@ -20,7 +20,7 @@ def _contract(spec, x, y=None):
     batch = [ch for ch in xs if ch in ys and ch in out]
     summed = [ch for ch in xs if ch in ys and ch not in out]
     if not summed:
-        return np.einsum(f"{xs},{ys}->{out}", x, y)
+        return _aligned(x, xs, out) * _aligned(y, ys, out)
     x_free = [ch for ch in xs if ch not in ys]
     y_free = [ch for ch in ys if ch not in xs]
     size = dict(zip(xs, x.shape)) | dict(zip(ys, y.shape))
@@ -37,6 +37,15 @@ def _contract(spec, x, y=None):
     return product.transpose([got.index(ch) for ch in out])
 
 
+def _aligned(x, letters, out):
+    """``x`` transposed to the order of ``out``, with length-1 axes for the letters it lacks
+    (a view: the product then broadcasts)."""
+    order = [letters.index(ch) for ch in out if ch in letters]
+    x = x.transpose(order)
+    return x.reshape(tuple(x.shape[order.index(letters.index(ch))] if ch in letters else 1
+                           for ch in out))
+
+
 def _sum_private(x, letters, others):
     """``x`` summed over the axes whose letters appear nowhere in ``others``."""
     private = tuple(n for n, ch in enumerate(letters) if ch not in others)
@@ -49,12 +58,14 @@ def _masked_softmax(x, columns, rows):
     """``exp(x − max) / Σ exp(x − max)`` over the last axis, padding columns excluded
     (``columns``: 1 at real tokens, broadcast like ``x``, or None), then multiplied by every
     mask of ``rows`` (padded rows are 0)."""
-    if columns is not None:
+    if columns is not None and not columns.all():
         x = np.where(columns > 0, x, -np.inf)
-    out = np.exp(x - x.max(axis=-1, keepdims=True))
+    out = x - x.max(axis=-1, keepdims=True)
+    np.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
     for mask in rows:
-        out *= mask
+        if not mask.all():
+            out *= mask
     return out
 
 
