@@ -133,11 +133,11 @@ def main() -> int:
     for n in (SENTENCES, 2 * SENTENCES):
         data = dataset(n, ARGS.seed)
         params = numeric.init_params(s, data, seed=ARGS.seed)
-        rows[n] = {"attnflow": best_of(lambda: numeric.value_and_gradient(
-            params, data, s), ARGS.repeats, ARGS.warmup)}
+        rows[n] = {"attnflow": best_of(lambda p=params, x=data: numeric.value_and_gradient(
+            p, x, s), ARGS.repeats, ARGS.warmup)}
         if use_torch:
-            rows[n]["pytorch"] = best_of(lambda: torch_step(params, data, s), ARGS.repeats,
-                                         ARGS.warmup)
+            rows[n]["pytorch"] = best_of(lambda p=params, x=data: torch_step(p, x, s),
+                                         ARGS.repeats, ARGS.warmup)
     for n, row in rows.items():
         cells = "   ".join(f"{who} {lo:7.1f} / {mid:7.1f}" for who, (lo, mid) in row.items())
         ratio = (f"   speed vs PyTorch {row['pytorch'][0] / row['attnflow'][0]:.2f}x"

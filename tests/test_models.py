@@ -17,8 +17,7 @@ import sympy as sp
 import numeric
 from numeric.checks import random_problem
 from symbolic import description as D
-from symbolic.derive import derive
-from symbolic.explicit import Expansion, ExplicitAttention, compare_model
+from symbolic.explicit import Expansion, compare_model
 from symbolic.models import CATALOGUE, load
 from symbolic.models.attention import d_head, heads, multi_head
 from symbolic.print_dense import module_source
@@ -346,7 +345,7 @@ def test_a_model_written_in_a_test_is_printed_and_its_engine_equals_its_expansio
         labels = [sp.Symbol(f"Y_{c}", real=True) for c in range(2)]
         loss = sp.lambdify([ex.entry(p.name, at) for p, at in entries] + labels, ex.loss)
 
-        def at_point(moved=None):
+        def at_point(moved=None, entries=entries, words=words, loss=loss, b=b):
             args = []
             for n, (p, at) in enumerate(entries):
                 table = params[p.name][words] if p.per_token else params[p.name]

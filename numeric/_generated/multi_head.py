@@ -40,7 +40,7 @@ def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key
     # s[h, i, j] = Sum(xk[h, j, x]*xq[h, i, x], (x, 0, d_head - 1))/tau
     s = 1/tau * (_contract("bhjx,bhix->bhij", xk, xq))
     # a[h, i, j] = exp(s[h, i, j])/Sum(exp(s[h, i, p]), (p, 0, L - 1))
-    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None], mask[:, None, None, :]))
+    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
     # y[i, k] = Sum(O[h, x, k]*ho[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1))
@@ -129,7 +129,7 @@ def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key
     # s[h, i, j] = Sum(xk[h, j, x]*xq[h, i, x], (x, 0, d_head - 1))/tau
     s = 1/tau * (_contract("bhjx,bhix->bhij", xk, xq))
     # a[h, i, j] = exp(s[h, i, j])/Sum(exp(s[h, i, p]), (p, 0, L - 1))
-    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None], mask[:, None, None, :]))
+    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
     # y[i, k] = Sum(O[h, x, k]*ho[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1))
