@@ -90,3 +90,12 @@ def output_folder(text: str) -> Path:
         return check_output_folder(text)
     except OutputError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def model_entry(text: str):
+    """A model of the catalogue by name, or a Python file ``FILE.py`` exposing ``MODEL``."""
+    from symbolic.models import load
+    try:
+        return load(text)
+    except ValueError as why:
+        raise argparse.ArgumentTypeError(str(why)) from None

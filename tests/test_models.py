@@ -358,3 +358,45 @@ def test_a_model_written_in_a_test_is_printed_and_its_engine_equals_its_expansio
     assert fw["ell"].mean() == pytest.approx(total, rel=1e-12)
     for n in shapes:
         np.testing.assert_allclose(grads[n], expected[n], rtol=1e-10, atol=1e-13, err_msg=n)
+
+
+LINEAR_ATTENTION_FILE = """
+import sympy as sp
+from symbolic import description as D
+from tests.test_models import linear_attention
+
+MODEL = linear_attention()
+"""
+
+
+def run_cli(*args, cwd):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run([sys.executable, "-m", "attnflow", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+
+
+def test_a_model_file_is_described_and_its_engine_written_by_the_command_line(tmp_path):
+    (tmp_path / "mine.py").write_text(LINEAR_ATTENTION_FILE)
+    shown = run_cli("models", "mine.py", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "query_map" in shown.stdout and "s[i, j] = " in shown.stdout
+    derived = run_cli("derive", "--model", "mine.py", "--engine", "engine.py", cwd=tmp_path)
+    assert derived.returncode == 0, derived.stderr
+    assert "∂ℓ/∂Q[m_r, k]" in derived.stdout
+    assert "def backward_cross_entropy(" in (tmp_path / "engine.py").read_text()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("X = 1\n", "must define MODEL"),
+    ("raise ValueError('boom')\n", "ValueError: boom"),
+    ("from tests.test_models import _toy\nMODEL = _toy(nodes=[])\n", "no nodes"),
+])
+def test_a_bad_model_file_is_one_line_exit_2(tmp_path, text, message):
+    (tmp_path / "bad.py").write_text(text)
+    done = run_cli("models", "bad.py", cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

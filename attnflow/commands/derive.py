@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from attnflow.options import output_file
+from attnflow.options import model_entry, output_file
 
 
 def add_parser(sub):
@@ -20,6 +20,12 @@ def add_parser(sub):
                    help="also write the derivations as mathematics (Markdown or LaTeX)")
     p.add_argument("--out", type=output_file,
                    help="file for --render (default derivations.md/.tex)")
+    p.add_argument("--model", type=model_entry, metavar="NAME|FILE.py",
+                   help="derive one model (of the catalogue, see `attnflow models`, or a file "
+                        "exposing MODEL) and print its gradients; numeric/_generated/ is left "
+                        "alone")
+    p.add_argument("--engine", type=output_file, metavar="FILE.py",
+                   help="with --model: write its printed NumPy engine to FILE.py")
     p.set_defaults(func=run)
 
 
@@ -28,6 +34,16 @@ def run(args) -> int:
         print("attnflow derive: --out names the file for --render; give --render md|tex",
               file=sys.stderr)
         return 2
+    if args.engine is not None and args.model is None:
+        print("attnflow derive: --engine writes the engine of --model; give --model",
+              file=sys.stderr)
+        return 2
+    if args.model is not None:
+        if args.check:
+            print("attnflow derive: --check compares the catalogue's numeric/_generated/; "
+                  "it does not take --model", file=sys.stderr)
+            return 2
+        return one_model(args)
     from symbolic.generate import GENERATED, check_generated, write_generated
 
     start = time.perf_counter()
@@ -53,3 +69,35 @@ def run(args) -> int:
         write_text(out, render(args.render))
         print(f"derive: derivations written to {out}")
     return status
+
+
+def one_model(args) -> int:
+    """Derive one model's gradients, print them, and write its engine or rendering."""
+    import sympy as sp
+
+    from numeric.outputs import write_text
+    from symbolic.derive import derive
+    from symbolic.print_dense import module_source
+
+    entry = args.model
+    start = time.perf_counter()
+    for model in entry.printed():
+        der = derive(model)
+        print(f"{entry.name} ({model.loss}): {model.title}")
+        for p in model.params:
+            print(f"  ∂ℓ/∂{sp.sstr(p.ref)} = {sp.sstr(der.grads[p.name].to_sympy())}")
+    print(f"derive: {entry.name} derived in {time.perf_counter() - start:.1f} s")
+    if args.engine is not None:
+        if entry.name == "paper":
+            print("attnflow derive: the paper's engine is numeric/_generated/linear.py and "
+                  "mlp.py (`attnflow derive` writes them)", file=sys.stderr)
+            return 2
+        write_text(args.engine, module_source(entry.printed()))
+        print(f"derive: engine written to {args.engine}")
+    if args.render:
+        from symbolic.render import render_model
+
+        out = args.out or Path(f"derivations-{entry.name}.{args.render}")
+        write_text(out, render_model(entry, args.render))
+        print(f"derive: derivations written to {out}")
+    return 0

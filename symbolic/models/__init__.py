@@ -85,8 +85,8 @@ def _from_file(path: Path) -> Entry:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except ValueError as err:
-        raise ValueError(f"model file {path}: {err}") from None
+    except Exception as err:  # the researcher's own code: any error is theirs to read
+        raise ValueError(f"model file {path}: {type(err).__name__}: {err}") from None
     described = getattr(module, "MODEL", None)
     if not isinstance(described, Model):
         raise ValueError(f"model file {path} must define MODEL, a model built with "
