@@ -110,7 +110,9 @@ def unchecked_value_and_gradient(p, data: Dataset, spec: ModelSpec, wrt: frozens
 def fixed_attention(p, data: Dataset, spec: ModelSpec):
     """The printed ``scores_and_attention`` at ``p`` when ``spec`` trains none of the
     parameters it reads (keys and query): constant along the run, so computed once; else
-    ``None``."""
+    ``None`` (and always ``None`` outside the paper's model)."""
+    if spec.architecture != "paper":
+        return None
     module = _MODULES[spec.classifier]
     if set(module.ATTENTION_ARGUMENTS) & set(spec.trained):
         return None
