@@ -43,17 +43,15 @@ def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key
     a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
-    # y[i, k] = Sum(O[h, x, k]*ho[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1))
-    y = _contract("hxk,bhix->bik", head_output, ho)
     # ybar[k] = Sum(y[i, k], (i, 0, L - 1))/L
-    ybar = _contract("bik,b->bk", y, n_tokens ** -1)
+    ybar = _contract("b,kb->bk", n_tokens ** -1, _contract("hxk,bhix->kb", head_output, ho))
     # z[c] = Sum(U[c, k]*ybar[k], (k, 0, d - 1))
     z = _contract("bk,ck->bc", ybar, classifier)
     # ell = log(Sum(exp(z[e]), (e, 0, C - 1))) - Sum(Y[c]*z[c], (c, 0, C - 1))
     log_Z = _log_sum_exp(z)
     P = np.exp(z - log_Z)
     ell = log_Z[:, 0] - z[np.arange(z.shape[0]), labels]
-    return {"xq": xq, "xk": xk, "xv": xv, "s": s, "a": a, "ho": ho, "y": y, "ybar": ybar, "z": z, "ell": ell, "P": P, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
+    return {"xq": xq, "xk": xk, "xv": xv, "s": s, "a": a, "ho": ho, "ybar": ybar, "z": z, "ell": ell, "P": P, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
 
 
 def backward_cross_entropy(fw, tokens, mask, labels, embeddings, head_query, head_key, head_value, head_output, classifier, tau, wrt):
@@ -75,18 +73,18 @@ def backward_cross_entropy(fw, tokens, mask, labels, embeddings, head_query, hea
         # g_ybar[k] = Sum(U[c, k]*g_z[c], (c, 0, C - 1))
         g_ybar = _contract("bc,ck->bk", g_z, classifier)
         # g_y[i, k] = g_ybar[k]/L
-        g_y = _contract("bi,bk->bik", mask, _contract("bk,b->bk", g_ybar, n_tokens ** -1))
+        g_y_r = _contract("bk,b->bk", g_ybar, n_tokens ** -1)
     if wrt & {"embeddings", "head_key", "head_query", "head_value"}:
-        # g_ho[h, i, x] = Sum(O[h, x, k]*g_y[i, k], (k, 0, d - 1))
-        g_ho = _contract("bik,hxk->bhix", g_y, head_output)
+        # g_ho[h, i, x] = Sum(O[h, x, k]*g_y_r[k]*mask[i], (k, 0, d - 1))
+        g_ho_r = _contract("bk,hxk->bhx", g_y_r, head_output)
     if wrt & {"embeddings", "head_key", "head_query"}:
-        # g_a[h, i, j] = Sum(g_ho[h, i, x]*xv[h, j, x], (x, 0, d_head - 1))
-        g_a = _contract("bhix,bhjx->bhij", g_ho, xv)
-        # g_s[h, i, j] = a[h, i, j]*g_a[h, i, j] - Sum(a[h, i, j]*a[h, i, p]*g_a[h, i, p], (p, 0, L - 1))
-        g_s = a * g_a - (_contract("bhij,bhi->bhij", a, _contract("bhip,bhip->bhi", a, g_a)))
+        # g_a[h, i, j] = Sum(g_ho_r[h, x]*mask[i]*xv[h, j, x], (x, 0, d_head - 1))
+        g_a_r = _contract("bhx,bhjx->bhj", g_ho_r, xv)
+        # g_s[h, i, j] = a[h, i, j]*g_a_r[h, j]*mask[i] - Sum(a[h, i, j]*a[h, i, p]*g_a_r[h, p]*mask[i], (p, 0, L - 1))
+        g_s = _contract("bhj,bhij->bhij", g_a_r, a) - (_contract("bhij,bhi->bhij", a, _contract("bhp,bhip->bhi", g_a_r, a)))
     if wrt & {"embeddings", "head_value"}:
-        # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho[h, j, x], (j, 0, L - 1))
-        g_xv = _contract("bhji,bhjx->bhix", a, g_ho)
+        # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho_r[h, x]*mask[j], (j, 0, L - 1))
+        g_xv = _contract("bhx,bhji->bhix", g_ho_r, a)
     if wrt & {"embeddings", "head_key"}:
         # g_xk[h, i, x] = Sum(g_s[h, j, i]*xq[h, j, x], (j, 0, L - 1))/tau
         g_xk = 1/tau * (_contract("bhji,bhjx->bhix", g_s, xq))
@@ -107,8 +105,8 @@ def backward_cross_entropy(fw, tokens, mask, labels, embeddings, head_query, hea
         # ∂ℓ/∂V[h, x, k] = Sum(E[i, k]*g_xv[h, i, x], (i, 0, L - 1))
         grads["head_value"] = _contract("bik,bhix->hxk", embeddings_tok, g_xv)
     if "head_output" in wrt:
-        # ∂ℓ/∂O[h, x, k] = Sum(g_y[i, k]*ho[h, i, x], (i, 0, L - 1))
-        grads["head_output"] = _contract("bik,bhix->hxk", g_y, ho)
+        # ∂ℓ/∂O[h, x, k] = Sum(g_y_r[k]*ho[h, i, x]*mask[i], (i, 0, L - 1))
+        grads["head_output"] = _contract("bk,bhix->hxk", g_y_r, ho)
     if "classifier" in wrt:
         # ∂ℓ/∂U[c, k] = g_z[c]*ybar[k]
         grads["classifier"] = _contract("bc,bk->ck", g_z, ybar)
@@ -132,15 +130,13 @@ def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key
     a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
-    # y[i, k] = Sum(O[h, x, k]*ho[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1))
-    y = _contract("hxk,bhix->bik", head_output, ho)
     # ybar[k] = Sum(y[i, k], (i, 0, L - 1))/L
-    ybar = _contract("bik,b->bk", y, n_tokens ** -1)
+    ybar = _contract("b,kb->bk", n_tokens ** -1, _contract("hxk,bhix->kb", head_output, ho))
     # z[c] = Sum(U[c, k]*ybar[k], (k, 0, d - 1))
     z = _contract("bk,ck->bc", ybar, classifier)
     # ell = Sum((-Y[c] + z[c])**2, (c, 0, C - 1))/2
     ell = 0.5 * ((z - _one_hot(labels, classifier.shape[0], z.dtype)) ** 2).sum(axis=1)
-    return {"xq": xq, "xk": xk, "xv": xv, "s": s, "a": a, "ho": ho, "y": y, "ybar": ybar, "z": z, "ell": ell, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
+    return {"xq": xq, "xk": xk, "xv": xv, "s": s, "a": a, "ho": ho, "ybar": ybar, "z": z, "ell": ell, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
 
 
 def backward_squared_error(fw, tokens, mask, labels, embeddings, head_query, head_key, head_value, head_output, classifier, tau, wrt):
@@ -162,18 +158,18 @@ def backward_squared_error(fw, tokens, mask, labels, embeddings, head_query, hea
         # g_ybar[k] = Sum(U[c, k]*g_z[c], (c, 0, C - 1))
         g_ybar = _contract("bc,ck->bk", g_z, classifier)
         # g_y[i, k] = g_ybar[k]/L
-        g_y = _contract("bi,bk->bik", mask, _contract("bk,b->bk", g_ybar, n_tokens ** -1))
+        g_y_r = _contract("bk,b->bk", g_ybar, n_tokens ** -1)
     if wrt & {"embeddings", "head_key", "head_query", "head_value"}:
-        # g_ho[h, i, x] = Sum(O[h, x, k]*g_y[i, k], (k, 0, d - 1))
-        g_ho = _contract("bik,hxk->bhix", g_y, head_output)
+        # g_ho[h, i, x] = Sum(O[h, x, k]*g_y_r[k]*mask[i], (k, 0, d - 1))
+        g_ho_r = _contract("bk,hxk->bhx", g_y_r, head_output)
     if wrt & {"embeddings", "head_key", "head_query"}:
-        # g_a[h, i, j] = Sum(g_ho[h, i, x]*xv[h, j, x], (x, 0, d_head - 1))
-        g_a = _contract("bhix,bhjx->bhij", g_ho, xv)
-        # g_s[h, i, j] = a[h, i, j]*g_a[h, i, j] - Sum(a[h, i, j]*a[h, i, p]*g_a[h, i, p], (p, 0, L - 1))
-        g_s = a * g_a - (_contract("bhij,bhi->bhij", a, _contract("bhip,bhip->bhi", a, g_a)))
+        # g_a[h, i, j] = Sum(g_ho_r[h, x]*mask[i]*xv[h, j, x], (x, 0, d_head - 1))
+        g_a_r = _contract("bhx,bhjx->bhj", g_ho_r, xv)
+        # g_s[h, i, j] = a[h, i, j]*g_a_r[h, j]*mask[i] - Sum(a[h, i, j]*a[h, i, p]*g_a_r[h, p]*mask[i], (p, 0, L - 1))
+        g_s = _contract("bhj,bhij->bhij", g_a_r, a) - (_contract("bhij,bhi->bhij", a, _contract("bhp,bhip->bhi", g_a_r, a)))
     if wrt & {"embeddings", "head_value"}:
-        # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho[h, j, x], (j, 0, L - 1))
-        g_xv = _contract("bhji,bhjx->bhix", a, g_ho)
+        # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho_r[h, x]*mask[j], (j, 0, L - 1))
+        g_xv = _contract("bhx,bhji->bhix", g_ho_r, a)
     if wrt & {"embeddings", "head_key"}:
         # g_xk[h, i, x] = Sum(g_s[h, j, i]*xq[h, j, x], (j, 0, L - 1))/tau
         g_xk = 1/tau * (_contract("bhji,bhjx->bhix", g_s, xq))
@@ -194,8 +190,8 @@ def backward_squared_error(fw, tokens, mask, labels, embeddings, head_query, hea
         # ∂ℓ/∂V[h, x, k] = Sum(E[i, k]*g_xv[h, i, x], (i, 0, L - 1))
         grads["head_value"] = _contract("bik,bhix->hxk", embeddings_tok, g_xv)
     if "head_output" in wrt:
-        # ∂ℓ/∂O[h, x, k] = Sum(g_y[i, k]*ho[h, i, x], (i, 0, L - 1))
-        grads["head_output"] = _contract("bik,bhix->hxk", g_y, ho)
+        # ∂ℓ/∂O[h, x, k] = Sum(g_y_r[k]*ho[h, i, x]*mask[i], (i, 0, L - 1))
+        grads["head_output"] = _contract("bk,bhix->hxk", g_y_r, ho)
     if "classifier" in wrt:
         # ∂ℓ/∂U[c, k] = g_z[c]*ybar[k]
         grads["classifier"] = _contract("bc,bk->ck", g_z, ybar)
