@@ -19,6 +19,7 @@ from fractions import Fraction
 
 import sympy as sp
 
+from proofs import exact
 from symbolic import laws as LW
 from symbolic.derive import flow
 from symbolic.indexform import IExpr, kind_of
@@ -44,6 +45,7 @@ class Verdict:
     seconds: float = 0.0
     kernel: object = None  # the TheoremOutcome when the audit's kernel proved it
     method: str = ""  # how it was proved: "audit kernel" or "conjecture reduction"
+    exact: object = None  # the proofs.exact.ExactCheck every PROVED must pass
 
     @property
     def counterexample(self):
@@ -215,6 +217,8 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
         verdict.residual = None
     elif not residuals:
         verdict.proved, verdict.method = True, "conjecture reduction"
+    if verdict.proved:  # no PROVED without the exact check on the explicit model
+        exact.confirm(verdict)
     verdict.seconds = time.perf_counter() - start
     return verdict
 
@@ -240,6 +244,8 @@ def prove_along(expression: str, classifier: str, trained, assume=()) -> Verdict
     verdict = Verdict(expression, law, law.models[0], trained, tuple(assume), not residuals,
                       steps, residuals[0] if residuals else None,
                       method="conjecture reduction" if not residuals else "")
+    if verdict.proved:  # exactly along these trained arrays, on the explicit model
+        exact.confirm(verdict, trained)
     verdict.seconds = time.perf_counter() - start
     return verdict
 
