@@ -224,8 +224,10 @@ def run_audit(theorems: Iterable[Theorem] | None = None, *, sync: bool = True,
 CHECKED_PACKAGES = ("symbolic", "proofs", "numeric")
 
 
-def checked_modules(packages=CHECKED_PACKAGES) -> list:
-    """The loaded modules of ``packages`` (their submodules included)."""
+def checked_modules(packages=None) -> list:
+    """The loaded modules of ``packages`` (default :data:`CHECKED_PACKAGES`), submodules
+    included."""
+    packages = CHECKED_PACKAGES if packages is None else packages
     return [m for name, m in sorted(sys.modules.items())
             if m is not None and name.split(".")[0] in packages]
 

@@ -64,7 +64,7 @@ DIGITS = 40
 
 #: Word ids and labels without the topic structure: every word in some sentence, a word at
 #: two tokens of one sentence, sentences of two lengths.
-SENTENCES = (((0, 1, 2), 0), ((2, 0, 2), 1), ((1, 0), 1))
+SENTENCES = (((0, 1), 0), ((2, 0, 2), 1), ((1, 2), 1))
 WORDS = 3
 #: Under A3: topic words 0 and 1, non-topic words 2 and 3, m = 2 non-topic tokens per
 #: sentence; every sentence holds exactly one topic word, at each position once.
@@ -306,6 +306,8 @@ def _at_point(law: SL.Law, model: Model, trained, seed: int, names: set,
     topic = "A3" in names
     data = _data(model, topic)
     point = {x: _draw(rng) for name in data.params for _, x in data.entries(name)}
+    for _, x in data.entries("hidden_bias") if "hidden_bias" in data.params else ():
+        point[x] = abs(point[x])    # most hidden units on: a point where none is moves nothing
     constants = _assumptions_as_data(law, data, point, names, rng)
     train = trained_names(law, model, trained)
     trainable = {x for name in train if name in data.params for _, x in data.entries(name)}

@@ -9,6 +9,7 @@ expressions unchanged at explicit sizes and exact random values.
 
 from __future__ import annotations
 
+import functools
 import random
 
 import sympy as sp
@@ -190,7 +191,13 @@ def elements(expr) -> set[str]:
 
 def covered(name: str) -> set[str]:
     """Every element the battery exercises (the same battery tests every named normaliser)."""
-    return set().union(*(elements(e) for e in battery().values()))
+    return set(_battery_elements())
+
+
+@functools.cache
+def _battery_elements() -> frozenset:
+    # the battery is fixed code: what it is made of is read once per process
+    return frozenset().union(*(elements(e) for e in battery().values()))
 
 
 def _value(expr, values: dict) -> sp.Expr:

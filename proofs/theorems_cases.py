@@ -12,6 +12,7 @@ has no battery here, and one applied to a rate holding anything its battery does
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,10 +151,16 @@ def battery(case: Case) -> dict:
 def covered(function) -> set[str] | None:
     """What the battery of the case function ``function`` exercises, or None when it has no
     battery (not one of :data:`CASES`, as declared now)."""
-    for case in CASES:
+    for k, case in enumerate(CASES):
         if case.assumption.cases.get(case.label) is function:
-            return set().union(*(N.elements(e) for e in battery(case).values()))
+            return set(_battery_elements(k))
     return None
+
+
+@functools.cache
+def _battery_elements(k: int) -> frozenset:
+    # the batteries are fixed code: what each is made of is read once per process
+    return frozenset().union(*(N.elements(e) for e in battery(CASES[k]).values()))
 
 
 def _exact(case: Case):
