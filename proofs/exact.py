@@ -74,7 +74,18 @@ TOPIC_SENTENCES = (((0, 2, 3), 0), ((3, 1, 2), 1), ((2, 2, 0), 1))
 #: same topic word cancel (their a_p is the same under A2).
 G_VALUES = tuple(tuple(sp.Rational(x, 2) for x in g) for g in ((1, -3), (2, 1), (3, 2)))
 
-#: What each assumption a law may name is made into, as data of the check.
+#: What each assumption a law may name states (in the theorem's statement), and what it is
+#: made into, as data of the check. Assumptions that only freeze or train parameters state
+#: it through the statement's trained and frozen lists.
+MEANING = {
+    "A3": "every sentence holds the topic word w at most once and exactly m non-topic words "
+          "(L = m + 1 tokens)",
+    "A2": "every non-topic embedding is 0 and every non-topic score equals a common constant "
+          "c, which does not move",
+    "Y": "every label is one-hot",
+    "N": "Π is a constant matrix whose rows meet every class row of U equally at the start "
+         "(Σ_k Π[l,k] U[c,k] = β_l for every class c)",
+}
 SEMANTICS = {
     "T": "the parameters it names train (as every parameter not named frozen does)",
     "A1": "the query is frozen",
@@ -84,7 +95,7 @@ SEMANTICS = {
     "A2": "every non-topic embedding is 0 and every non-topic key gives the same score c",
     "Y": "labels are one-hot (a class per sentence)",
     "N": "Π's rows are random rational combinations of the directions orthogonal to every "
-         "U_c − U_0 (so each meets every class row equally)",
+         "U_c − U_0 (so each meets every class row equally); U must not move",
 }
 
 
@@ -179,7 +190,8 @@ def _expand(names, model: Model):
 
 def statement(law: SL.Law, trained=None) -> str:
     """What the exact check (and the theorem) states, built from the declaration it reads:
-    the quantity, the models, which parameters train and which are frozen, the assumptions."""
+    the quantity, the models, which parameters train and which are frozen, the assumptions
+    it makes data (in its own words, :data:`MEANING`, not the declaration's prose)."""
     parts = []
     for model in law.models:
         names = trained_names(law, model, trained)
@@ -189,13 +201,14 @@ def statement(law: SL.Law, trained=None) -> str:
                  f"the {model.classifier} classifier with cross-entropy and one-hot labels")
         parts.append(f"{where}: trained {', '.join(names) or 'nothing'}; frozen "
                      f"{', '.join(frozen) or 'nothing'}")
-    assumptions = [f"{x.name} ({x.statement})" for x in law.assumptions
-                   if not (x.trained and not x.frozen and not x.cases and not x.values)]
+    assumptions = [f"{x.name} ({MEANING[x.name]})" for x in law.assumptions
+                   if x.name in MEANING and (x.cases or x.values)]
     quantity = sp.sstr(law.a) + (f" − ({sp.sstr(law.b)})" if law.b != 0 else "")
     text = (f"Q = {quantity} is constant along the gradient flow "
             f"dθ/dτ = −∇L(θ), L = (1/|D|) Σ_χ ℓ_χ, on " + "; on ".join(parts))
     if assumptions:
-        text += ", at every state where " + "; ".join(assumptions) + " hold"
+        text += (", at every state where " + "; ".join(assumptions)
+                 + (" hold" if len(assumptions) > 1 else " holds"))
     return text.replace(str(SL.QQ), "‖q‖²") + "."
 
 
