@@ -428,7 +428,7 @@ def _assumptions_as_data(law, data: ExplicitDataset, point: dict, names: set, rn
     define: ``m`` (A3), ``c`` (A2), ``Π`` (N)."""
     constants: dict = {}
     if "A3" in names:
-        constants[SL.m] = M
+        constants[SL.m] = sp.Integer(M)
     if "A2" in names:
         c = _draw(rng)
         q = data.params["query"]
@@ -497,7 +497,8 @@ def _component_values(law: SL.Law, data: ExplicitDataset, topic: bool) -> list:
 
 def _size_values(data: ExplicitDataset) -> dict:
     n = data.n
-    return {d: n.d, d_key: n.d_key, C: n.classes, H: n.hidden, SL.n_words: data.words}
+    return {size: sp.Integer(value) for size, value in
+            ((d, n.d), (d_key, n.d_key), (C, n.classes), (H, n.hidden), (SL.n_words, data.words))}
 
 
 def _explicit(law: SL.Law, data: ExplicitDataset, component: dict, constants: dict):

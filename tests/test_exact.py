@@ -151,3 +151,14 @@ def test_discover_does_not_list_a_law_a_tampered_reduction_proved(monkeypatch):
     setting = Setting("mlp", trainable=("embeddings", "hidden_weight", "output_weight"))
     why_ = conjecture.explain(setting, SimpleNamespace(laws=[], symbols=[]))
     assert {n for n, _, _ in why_.proved} == {"hidden-embedding", "output-weight-sum"}
+
+
+@pytest.mark.parametrize("quantity", [sp.S.Zero, sp.S.One, SL.n_words, sp.nan, sp.oo, sp.zoo,
+                                      SL.V[SL.w, SL._k] - SL.V[SL.w, SL._k],
+                                      sp.Function("g")(SL.n_words)],
+                         ids=["0", "1", "W", "nan", "oo", "zoo", "V-V", "g(W)"])
+def test_a_constant_or_undefined_quantity_is_never_exactly_conserved(quantity):
+    law = SL.Law("vacuous", "vacuous", quantity, sp.S.Zero, (), "scalar", (SL.LINEAR,),
+                 ("linear",), (SL.trains("embeddings", "keys", "classifier"),))
+    detail = why(law)
+    assert "Q reads no parameter" in detail or "undefined" in detail
