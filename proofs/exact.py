@@ -55,8 +55,11 @@ from symbolic.model import CLASS, EMBED, HIDDEN, KEY, C, H, L, Model, d, d_key
 
 #: Explicit sizes (tokens is not read: each sentence has its own length).
 SIZES = Sizes(3, 2, 2, 2, 2)
-#: Values of the random point: ± these, so no entry is 0 and every score is in ¼ℤ.
-VALUES = tuple(sp.Rational(n, 2) for n in (1, 2, 3))
+#: Values of the random point: the query and the keys (they set the scores, whose
+#: exponentials are powers of E) ± these, so every score is in ¹⁄₁₆ℤ and |s| ≤ 2; every other
+#: entry ± k/8 for k = 1…16 (no entry 0, few coincidences such as two equal entries).
+SCORE_VALUES = tuple(sp.Rational(n, 4) for n in (1, 2, 3, 4))
+VALUES = tuple(sp.Rational(n, 8) for n in range(1, 17))
 #: Points tried before giving up (a point is redrawn when a ReLU sits at its kink).
 ATTEMPTS = 4
 #: Decimal digits of the interval enclosures that certify signs.
@@ -246,9 +249,9 @@ def _check_model(law: SL.Law, model: Model, trained, seed: int) -> Instance:
     if "A2" in names and "A3" not in names:
         raise ExactError("A2 (non-topic words) is stated without A3 (which words are topic "
                          "words): nothing to make concrete")
-    # E = e^{1/4} and one generator per logit of each sentence suffice for the data sets
+    # E = e^{1/16} and one generator per logit of each sentence suffice for the data sets
     # here; a finer E or more generators start the point over
-    denominator = 4
+    denominator = 16
     generators = 0 if model.loss == "abstract" else SIZES.classes
     still = None
     for attempt in range(ATTEMPTS):
@@ -309,8 +312,26 @@ def _dataset(classifier: str, loss: str, topic: bool) -> ExplicitDataset:
     return ExplicitDataset(classifier, loss, SIZES, words, data)
 
 
-def _draw(rng: random.Random) -> sp.Rational:
-    return rng.choice(VALUES) * rng.choice((-1, 1))
+def _draw(rng: random.Random, values=VALUES) -> sp.Rational:
+    return rng.choice(values) * rng.choice((-1, 1))
+
+
+def _point(data: ExplicitDataset, rng: random.Random) -> dict:
+    """A random rational point: query entries of distinct sizes (q_r = ±q_t would make some
+    false laws vanish there), scores from :data:`SCORE_VALUES`, hidden biases positive (most
+    hidden units on: a point where none is moves nothing)."""
+    point = {}
+    for name in data.params:
+        values = SCORE_VALUES if name in ("query", "keys") else VALUES
+        for _, x in data.entries(name):
+            point[x] = _draw(rng, values)
+    query = [x for _, x in data.entries("query")]
+    sizes = rng.sample(SCORE_VALUES, len(query))
+    for x, size in zip(query, sizes):
+        point[x] = size * rng.choice((-1, 1))
+    for _, x in data.entries("hidden_bias") if "hidden_bias" in data.params else ():
+        point[x] = abs(point[x])
+    return point
 
 
 def _at_point(law: SL.Law, model: Model, trained, seed: int, names: set,
@@ -318,9 +339,7 @@ def _at_point(law: SL.Law, model: Model, trained, seed: int, names: set,
     rng = random.Random(seed)
     topic = "A3" in names
     data = _data(model, topic)
-    point = {x: _draw(rng) for name in data.params for _, x in data.entries(name)}
-    for _, x in data.entries("hidden_bias") if "hidden_bias" in data.params else ():
-        point[x] = abs(point[x])    # most hidden units on: a point where none is moves nothing
+    point = _point(data, rng)
     constants = _assumptions_as_data(law, data, point, names, rng)
     train = trained_names(law, model, trained)
     trainable = {x for name in train if name in data.params for _, x in data.entries(name)}
@@ -430,7 +449,7 @@ def _assumptions_as_data(law, data: ExplicitDataset, point: dict, names: set, rn
     if "A3" in names:
         constants[SL.m] = sp.Integer(M)
     if "A2" in names:
-        c = _draw(rng)
+        c = sum(_draw(rng, SCORE_VALUES) * _draw(rng, SCORE_VALUES) for _ in range(2))
         q = data.params["query"]
         for w in NON_TOPIC_WORDS:
             for x in data.params["embeddings"][w]:
