@@ -29,7 +29,10 @@ depend on the attention) and a logarithm are each replaced by a new positive gen
 function field ``ℚ(E, Z₁, …)`` (canonical: numerator and denominator cancelled). A result
 that is the zero element is 0 at the true values of ``Z`` too, since they are a substitution
 into an identity; a non-zero element is only "not shown 0", so taking the ``Z`` as
-independent can fail a true statement but never pass a false one. A ReLU ``max(u, 0)`` and
+independent can fail a true statement but never pass a false one. Each sentence's part
+``R_χ = Σ_θ ∂Q/∂θ·∂ℓ_χ/∂θ`` is computed in a field of its own logits; ``dQ/dτ =
+−(1/|D|) Σ_χ R_χ`` is 0 when every ``R_χ`` is the zero element (else its enclosure at the
+true values is reported, certified non-zero where it excludes 0). A ReLU ``max(u, 0)`` and
 its derivative ``H(u)`` are decided by the sign of ``u``, certified by interval arithmetic
 (``mpmath.iv``); so is "θ̇ ≠ 0" (a point at a ReLU kink is redrawn).
 """

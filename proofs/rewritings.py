@@ -140,7 +140,7 @@ def _meaning(rewrite) -> str:
 
 # --- validation (called by the kernel on the rewritings a step's claims use) ----------------
 
-def problems(normaliser, reads: Mapping[str, Any], earlier: Mapping[str, Any] = None
+def problems(normaliser, reads: Mapping[str, Any], earlier: Mapping[str, Any] | None = None
              ) -> list[str]:
     """Why ``normaliser`` is not an allowed rewriting, given what the step read (name →
     value returned by its scope; ``earlier``: those that are earlier steps' results): empty
