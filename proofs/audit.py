@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
+import marshal
 import platform
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -58,15 +61,19 @@ class AuditReport:
     seconds: float
     created: str
     sources: dict = None          # SHA-256 of symbolic/, proofs/, numeric/_generated/; git
+    #: Modules of the checked trees loaded from bytecode that does not match their source.
+    bytecode: tuple = ()
 
     @property
     def ok(self) -> bool:
-        """Every step holds (or is cited) and the generated code matches the derivation."""
-        return self.sync.ok and all(o.ok for o in self.outcomes)
+        """Every step holds (or is cited), the generated code matches the derivation and every
+        checked module runs the code of its source."""
+        return self.sync.ok and not self.bytecode and all(o.ok for o in self.outcomes)
 
     @property
     def failures(self) -> list[str]:
         problems = [] if self.sync.ok else [f"derive --check: {self.sync.message}"]
+        problems += [f"bytecode: {b}" for b in self.bytecode]
         return problems + [f for o in self.outcomes for f in o.failures]
 
     @property
@@ -80,7 +87,9 @@ def _summary_row(outcome: TheoremOutcome) -> dict:
     kinds = [s.step.kind for s in outcome.steps]
     linked = model_linked(outcome)
     on_model = {k: sum(1 for s in outcome.steps if s.step.kind == k and s.status == PASSED
-                       and s.step.name in linked) for k in KINDS if k != "cited"}
+                       and s.step.name in linked) for k in KINDS if k not in ("cited", "exact")}
+    on_model["exact"] = sum(1 for s in outcome.steps if s.step.kind == "exact"
+                            and s.status == PASSED)
     return {"theorem": outcome.theorem.name, "title": outcome.theorem.title,
             "steps": len(statuses), "passed": statuses.count(PASSED),
             "cited": statuses.count(CITED), "failed": statuses.count(FAILED),
@@ -205,15 +214,79 @@ def run_audit(theorems: Iterable[Theorem] | None = None, *, sync: bool = True,
         if on_theorem is not None:
             on_theorem(outcome)
     return AuditReport(tuple(outcomes), status, derivation_hash(), versions(),
-                       time.perf_counter() - start, created, source_hashes())
+                       time.perf_counter() - start, created, source_hashes(),
+                       tuple(bytecode_problems()))
+
+
+# --- the code that ran is the code of the sources --------------------------------------------
+
+#: Packages whose modules the audit checks (the ones the hashes and the theorems are about).
+CHECKED_PACKAGES = ("symbolic", "proofs", "numeric")
+
+
+def checked_modules(packages=None) -> list:
+    """The loaded modules of ``packages`` (default :data:`CHECKED_PACKAGES`), submodules
+    included."""
+    packages = CHECKED_PACKAGES if packages is None else packages
+    return [m for name, m in sorted(sys.modules.items())
+            if m is not None and name.split(".")[0] in packages]
+
+
+def bytecode_problems(modules=None) -> list[str]:
+    """Modules loaded from bytecode that is not their source's: a ``.pyc`` Python accepts
+    for the source (its header matches the source's time and size, or it is hash-based and
+    unchecked, or its hash matches) whose code differs from compiling the source, or a module
+    loaded from bytecode without a source. Source hashes and ``git status`` see only the
+    ``.py`` files, so a tampered ``.pyc`` beside an untouched source would run unseen."""
+    out = []
+    for module in checked_modules() if modules is None else modules:
+        problem = _bytecode_problem(module)
+        if problem:
+            out.append(f"module {module.__name__}: {problem}")
+    return out
+
+
+def _bytecode_problem(module) -> str | None:
+    spec = getattr(module, "__spec__", None)
+    origin = getattr(spec, "origin", None)
+    if not origin or not isinstance(origin, str) or not origin.endswith((".py", ".pyc")):
+        return None                               # built in, frozen, a namespace package
+    if origin.endswith(".pyc"):
+        return f"loaded from bytecode {origin} without a source"
+    cached = getattr(spec, "cached", None)
+    if not cached or not Path(cached).is_file():
+        return None
+    try:
+        source, data = Path(origin).read_bytes(), Path(cached).read_bytes()
+    except OSError as exc:
+        return f"cannot read its source or bytecode ({exc})"
+    if not _accepted(data, origin, source):
+        return None                               # Python compiles the source instead
+    try:
+        loaded = marshal.loads(data[16:])
+    except (EOFError, ValueError, TypeError):
+        return f"its bytecode {cached} is unreadable"
+    compiled = compile(source, origin, "exec", dont_inherit=True, optimize=-1)
+    if loaded != compiled:
+        return (f"the bytecode {cached} that Python loads for {origin} does not match "
+                f"the source: delete it (or run with -B) and audit again")
+    return None
+
+
+def _accepted(data: bytes, origin: str, source: bytes) -> bool:
+    """Whether the import system would load this ``.pyc`` for the source (PEP 552)."""
+    if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
+        return False
+    flags = int.from_bytes(data[4:8], "little")
+    if flags & 0b1:                               # hash-based
+        checked = flags & 0b10
+        return not checked or data[8:16] == importlib.util.source_hash(source)
+    stat = Path(origin).stat()
+    return (int.from_bytes(data[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+            and int.from_bytes(data[12:16], "little") == stat.st_size & 0xFFFFFFFF)
 
 
 # --- what is trusted rather than checked ----------------------------------------------------
-
-#: SymPy assumptions that are hypotheses about a quantity (not index typing).
-_HYPOTHESES = ("positive", "nonnegative", "negative", "nonpositive", "nonzero", "real",
-               "integer", "finite")
-
 
 def _claims(value) -> list:
     """The SymPy claims a step's check returned (for reading their symbols)."""
@@ -227,25 +300,28 @@ def _claims(value) -> list:
 
 
 def declared_hypotheses(value) -> dict[str, tuple[str, ...]]:
-    """Symbol name → the hypotheses its SymPy declaration makes (``positive=True`` …), for
-    the free symbols and indexed bases of the claims a step checked. Index symbols (declared
-    only integer and nonnegative: positions in a typed range) are left out."""
+    """Symbol name → every hypothesis its SymPy declaration makes (``positive``, ``zero``,
+    ``prime``, ``extended_positive``, ``integer`` and ``nonnegative`` …; a declaration
+    ``x=False`` as ``not x``), for every symbol of the claims a step checked — free or bound,
+    indexed bases written ``name[·]``, typed index symbols included."""
     out: dict[str, tuple[str, ...]] = {}
     for claim in _claims(value):
         labels = {x.base.label for x in claim.atoms(sp.Indexed)}
-        for atom in claim.atoms(sp.Symbol, sp.Indexed):
-            if atom in labels:
-                continue
-            if isinstance(atom, sp.Indexed):
-                name, declared = f"{atom.base.label}[·]", atom.base.label._assumptions_orig
-            elif atom in claim.free_symbols:
-                name, declared = str(atom), atom._assumptions_orig
-            else:
-                continue
-            facts = tuple(k for k in _HYPOTHESES if declared.get(k))
-            if facts and set(facts) != {"integer", "nonnegative"}:
-                out[name] = facts
+        for atom in claim.atoms(sp.Symbol):
+            declared = atom._assumptions_orig
+            if declared:
+                name = f"{atom}[·]" if atom in labels else str(atom)
+                out[name] = tuple(fact if truth else f"not {fact}"
+                                  for fact, truth in sorted(declared.items()))
     return out
+
+
+def _is_typed_index(name: str, facts) -> bool:
+    """A symbol of a typed index range (``symbolic.indexform``), declared only integer and
+    non-negative: listed together in the text report."""
+    from symbolic.indexform import _KIND_OF
+    return tuple(facts) == ("integer", "nonnegative") and any(
+        str(x) == name for x in _KIND_OF)
 
 
 def _rewritings_used(value) -> list:
@@ -330,8 +406,15 @@ def format_axioms(outcome: TheoremOutcome) -> str:
     lines = ["  Trusted, not checked:"]
     lines += [f"    cited      {c['step']}: {c['source']} — “{c['quote']}”" for c in found["cited"]]
     lines += [f"    prose      {a['name']}: {a['statement']}" for a in found["prose_assumptions"]]
+    indices = [h for h in found["symbol_hypotheses"]
+               if _is_typed_index(h["symbol"], h["declared"])]
     lines += [f"    declared   {h['symbol']}: {', '.join(h['declared'])} "
-              f"(steps {', '.join(h['steps'])})" for h in found["symbol_hypotheses"]]
+              f"(steps {', '.join(h['steps'])})" for h in found["symbol_hypotheses"]
+              if h not in indices]
+    if indices:
+        steps = sorted({x for h in indices for x in h["steps"]})
+        lines.append(f"    declared   typed indices {', '.join(h['symbol'] for h in indices)}: "
+                     f"integer, nonnegative (steps {', '.join(steps)})")
     lines += [f"    rewriting  {r['name']} (steps {', '.join(r['steps'])})"
               for r in found["rewritings"]]
     return "\n".join(lines if len(lines) > 1 else lines + ["    (nothing)"])
@@ -361,6 +444,8 @@ def format_summary(report: AuditReport) -> str:
     rows = report.rows
     total = {k: sum(r["kinds"][k] for r in rows) for k in KINDS}
     on_model = {k: sum(r["on_model"][k] for r in rows) for k in KINDS if k != "cited"}
+    how = {"cited": " (trusted, not checked)",
+           "exact": f" ({on_model['exact']} passed on the model written out explicitly)"}
     lines = [f"derive --check: {report.sync.message}",
              f"derivation hash (SHA-256): {report.derivation['sha256']} "
              f"({report.derivation['source']})",
@@ -369,8 +454,8 @@ def format_summary(report: AuditReport) -> str:
              f"{sum(len(o.steps) for o in report.outcomes)} step(s) re-checked in "
              f"{report.seconds:.2f} s",
              "steps by kind: " + ", ".join(
-                 f"{k} {total[k]}" + (f" ({on_model[k]} passed on the model's expressions)"
-                                      if k in on_model else " (trusted, not checked)")
+                 f"{k} {total[k]}" + (how[k] if k in how else
+                                      f" ({on_model[k]} passed on the model's expressions)")
                  for k in KINDS)
              + f"; prose assumptions (trusted) {sum(r['prose_assumptions'] for r in rows)}"]
     if report.sources:
@@ -379,6 +464,10 @@ def format_summary(report: AuditReport) -> str:
             if k not in ("git_commit", "git_dirty"))
             + f"; git commit {report.sources['git_commit']}"
             + (" (with uncommitted changes)" if report.sources["git_dirty"] else ""))
+    lines.append(f"bytecode: every loaded module of {', '.join(CHECKED_PACKAGES)} runs the code "
+                 f"of its source" if not report.bytecode else
+                 f"bytecode: {len(report.bytecode)} module(s) run code that is not their "
+                 f"source's")
     failures = report.failures
     lines += ["AUDIT FAILED:"] + [f"  {f}" for f in failures] if failures else ["AUDIT PASSED"]
     return "\n".join(lines)
@@ -398,6 +487,8 @@ def certificate(report: AuditReport) -> dict:
                          "message": report.sync.message},
         "seconds": report.seconds, "failures": report.failures,
         "sources": report.sources,
+        "bytecode": {"modules_checked": len(checked_modules()),
+                     "problems": list(report.bytecode)},
         "theorems": [_theorem_record(o) for o in report.outcomes],
     }
 
@@ -430,6 +521,10 @@ _KIND_MEANING = {
     "instance": "SymPy shows the claim exactly on the explicit small sizes listed",
     "numeric": "corroborated numerically; the measured error and the tolerance it met are given",
     "cited": "a standard fact, quoted with its source; not re-checked by machine",
+    "exact": "the conservation statement checked on the model written out entry by entry at "
+             "small sizes (sympy.diff of the data-set loss of concrete sentences, the "
+             "assumptions made data), exactly at rational points, independently of the other "
+             "steps",
 }
 
 

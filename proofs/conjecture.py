@@ -20,6 +20,7 @@ from fractions import Fraction
 
 import sympy as sp
 
+from proofs import exact
 from symbolic import grammar as G
 from symbolic import laws as LW
 from symbolic.derive import flow
@@ -46,6 +47,7 @@ class Verdict:
     kernel: object = None  # the TheoremOutcome when the audit's kernel proved it
     method: str = ""  # how it was proved: "audit kernel" or "conjecture reduction"
     trivial: str = ""  # why the candidate is constant whatever the flow (nothing it reads moves)
+    exact: object = None  # the proofs.exact.ExactCheck every PROVED must pass
 
     @property
     def counterexample(self):
@@ -263,10 +265,11 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
     return verdict
 
 
-def decide(verdict: Verdict, outcome, residuals) -> None:
+def decide(verdict: Verdict, outcome, residuals, trained=None) -> None:
     """The one place a conjecture is PROVED: by the audit kernel (``outcome``, every step of
     the generic conservation theorem re-checked), else by the conjecture reduction when every
-    case reduced to exactly 0 (``residuals`` empty)."""
+    case reduced to exactly 0 (``residuals`` empty) — and then only if the exact check on the
+    explicit model passes too (along ``trained`` when given: the exact trained arrays)."""
     if outcome is not None:
         verdict.steps = [(f"{o.step.name} [{o.step.kind}, {o.status}]: {o.step.claim}",
                           o.detail) for o in outcome.steps]
@@ -274,6 +277,8 @@ def decide(verdict: Verdict, outcome, residuals) -> None:
         verdict.residual = None
     elif not residuals:
         verdict.proved, verdict.method = True, "conjecture reduction"
+    if verdict.proved:
+        exact.confirm(verdict, trained)
 
 
 def _frozen(law: LW.Law, trainable) -> str:
@@ -318,7 +323,7 @@ def prove_along(expression: str, classifier: str, trained, assume=()) -> Verdict
         steps, residuals, used = reduction(law, law.models[0], classifier, trained, assume)
         verdict.law = _with_used(law, used)
         verdict.steps, verdict.residual = steps, residuals[0] if residuals else None
-        decide(verdict, None, residuals)
+        decide(verdict, None, residuals, trained)
     verdict.seconds = time.perf_counter() - start
     return verdict
 

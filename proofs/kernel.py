@@ -7,7 +7,10 @@ A step claims one thing and says how the claim is checked:
 - ``instance``: its check returns ``{label: expression or relation}`` on explicit small sizes,
   every one of which must hold exactly;
 - ``numeric``: its check returns a :class:`Measured` error and the tolerance it must meet;
-- ``cited``: a standard fact, carried as a precise :class:`Citation` (quotation and source).
+- ``cited``: a standard fact, carried as a precise :class:`Citation` (quotation and source);
+- ``exact``: its check returns a :class:`proofs.exact.ExactCheck`, a conservation statement
+  checked on the model written out at small sizes, independently of the index form; a
+  theorem with such a step must state exactly what that step checked.
 
 A step names what it uses (assumptions of its theorem and earlier steps). Its check receives a
 :class:`Scope` through which, and only through which, it reads those: an assumption's content
@@ -41,7 +44,7 @@ import sympy as sp
 
 from symbolic.derive import DerivationAccessError, derivations_granted
 
-KINDS = ("symbolic", "instance", "numeric", "cited")
+KINDS = ("symbolic", "instance", "numeric", "cited", "exact")
 PASSED, FAILED, CITED = "passed", "failed", "cited"
 
 
@@ -205,6 +208,8 @@ class Scope:
         self._step, self._assumptions, self._results = step, assumptions, results
         #: name → value of everything the check read (what substitutions may rely on).
         self.reads: dict[str, Any] = {}
+        #: the names among ``reads`` that are earlier steps (checked when they ran).
+        self.steps_read: set[str] = set()
 
     def _allowed(self, name: str) -> None:
         if name not in self._step.uses:
@@ -227,6 +232,7 @@ class Scope:
             raise ScopeError(f"step {self._step.name} reads {name!r}, which is not an "
                              f"earlier step")
         self.reads[name] = self._results[name]
+        self.steps_read.add(name)
         return self.reads[name]
 
 
@@ -406,7 +412,22 @@ def check_theorem(theorem: Theorem) -> TheoremOutcome:
                                     tuple(sorted(reached, key=repr)), value,
                                     tuple(scope.reads)))
     return TheoremOutcome(theorem, tuple(outcomes),
-                          tuple(assumption_problems(theorem, read)))
+                          tuple(assumption_problems(theorem, read)
+                                + statement_problems(theorem, outcomes)))
+
+
+def statement_problems(theorem: Theorem, outcomes) -> list[str]:
+    """A theorem with an ``exact`` step states exactly what that step checked (the statement
+    built from the content it read): prose cannot claim more, or something else."""
+    out = []
+    for outcome in outcomes:
+        if outcome.step.kind != "exact" or outcome.status != PASSED:
+            continue
+        checked = getattr(outcome.value, "statement", None)
+        if checked != theorem.statement:
+            out.append(f"its statement differs from what step {outcome.step.name} checked: "
+                       f"“{checked}”")
+    return out
 
 
 def _granted(step: Step, assumptions: Mapping[str, Assumption]) -> frozenset:
@@ -427,11 +448,11 @@ def _run(step: Step, scope: Scope, granted: frozenset, reached: set):
         return FAILED, f"out of scope: step {step.name} {exc}", (), None
     except Exception as exc:  # a check that crashes is a step that does not hold
         return FAILED, f"check raised {type(exc).__name__}: {exc}", (), None
-    refused = _rewriting_problems(value, scope.reads)
+    refused = _rewriting_problems(value, scope.reads, scope.steps_read)
     if refused:
         return FAILED, "rewriting refused: " + "; ".join(refused), (), None
     verdict = {"symbolic": _judge_symbolic, "instance": _judge_instance,
-               "numeric": _judge_numeric}[step.kind]
+               "numeric": _judge_numeric, "exact": _judge_exact}[step.kind]
     try:
         ok, detail, latex = verdict(value)
     except Exception as exc:  # deciding the claim crashed (e.g. in its rewriting): not shown
@@ -439,14 +460,19 @@ def _run(step: Step, scope: Scope, granted: frozenset, reached: set):
     return (PASSED if ok else FAILED), detail, latex, value
 
 
-def _rewriting_problems(value, reads) -> list[str]:
-    """Every normaliser of the claims a check returned must be an allowed rewriting."""
+def _rewriting_problems(value, reads, steps_read=()) -> list[str]:
+    """Every normaliser of the claims a check returned must be an allowed rewriting (one of
+    an earlier step's claims may be reused; an assumption's content is no checked claim), and
+    a named normaliser may only meet what its self-test exercises."""
     from proofs import rewritings  # imported late: rewritings registers proofs' own forms
     claims = value.values() if isinstance(value, Mapping) else (value,)
+    earlier = {name: reads[name] for name in steps_read if name in reads}
     out: list[str] = []
     for claim in claims:
         if isinstance(claim, Normalised):
-            out += [p for p in rewritings.problems(claim.normalise, reads) if p not in out]
+            found = rewritings.problems(claim.normalise, reads, earlier)
+            found += rewritings.coverage_problems(claim.normalise, claim.claim)
+            out += [p for p in found if p not in out]
     return out
 
 
@@ -572,6 +598,14 @@ def _judge_instance(value):
         latex.append(rf"\text{{{text}:}}\quad " + render(claim))
     return True, f"holds exactly on {len(value)} instance(s): {', '.join(map(str, value))}", \
         tuple(latex)
+
+
+def _judge_exact(value):
+    from proofs import exact  # imported late: the exact check reads symbolic only
+    if not isinstance(value, exact.ExactCheck):
+        return False, f"an exact check must return ExactCheck, got {type(value).__name__}", ()
+    ok, detail = exact.judge(value)
+    return ok, detail, ()
 
 
 def _judge_numeric(value):

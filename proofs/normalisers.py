@@ -9,14 +9,38 @@ expressions unchanged at explicit sizes and exact random values.
 
 from __future__ import annotations
 
+import functools
 import random
 
 import sympy as sp
 
 from proofs import derivations as D
 from proofs.kernel import Normalised, Step, Theorem
+from symbolic import laws as SL
 from symbolic.indexform import IExpr, Term, canonical, kind_of
-from symbolic.model import CLASS, FOLDS, TOKEN, P, a
+from symbolic.model import (
+    CLASS,
+    FOLDS,
+    HIDDEN,
+    TOKEN,
+    VU,
+    W1,
+    W2,
+    H,
+    P,
+    U,
+    Y,
+    Z_s,
+    Z_z,
+    a,
+    b1,
+    b2,
+    h,
+    o,
+    s,
+    u,
+    z,
+)
 
 
 def _canonical_cancel(expr):
@@ -91,55 +115,141 @@ def normalised(claim, name: str) -> Normalised:
 
 # --- the self-test the audit runs -------------------------------------------------------------
 
-_i, _j, _k, _r = D.i, D.j, D.k, D.r
-_c = CLASS.index(0)
-SIZES = {D.L: 3, D.d: 2, D.d_key: 2, D.p: 1, D.C: 2}
+_i, _j, _k, _l, _r, _t = D.i, D.j, D.k, D.l, D.r, D.t
+_c, _e = CLASS.index(0), CLASS.index(1)
+_n, _w = HIDDEN.index(0), SL.w
+#: The explicit sizes of the battery (and the topic token p = 1, the label class y = 1).
+SIZES = {D.L: 3, D.d: 2, D.d_key: 2, D.p: 1, D.C: 2, H: 2, SL.n_words: 3, D.n_data: 2}
+#: Arrays of the theorems' claims besides the model's: the gradient symbol of the context, the
+#: tracked key and the query's velocity (sen-breaks-query), convex weights (convergence).
+g_h, kappa_t, qdot, lam = (sp.IndexedBase(x) for x in ("g_h", "kappa_t", "qdot", "lambda"))
+alpha, y, w_ = sp.Symbol("alpha", positive=True), sp.Symbol("y", integer=True), sp.Symbol("w")
+
+
+#: Values of the indices a battery expression leaves free (the label class y, a component).
+INDEX_VALUES = {y: 1, _w: 0, _l: 0, _c: 1}
+
+
+def _sum(body, *indices):
+    return sp.Sum(body, *((x, 0, kind_of(x).size - 1) for x in indices))
 
 
 def battery() -> dict[str, sp.Expr]:
-    """Expressions exercising what the normalisers rewrite: deltas, sums over independent
-    factors, ``Σ_r q_r²`` and ``‖q‖²`` in numerators and denominators, exponentials."""
+    """Expressions exercising what the normalisers rewrite — deltas, sums over independent
+    factors, ``Σ_r q_r²`` and ``‖q‖²`` in numerators and denominators, exponentials, softmax
+    outputs written out and summed — over every array, symbol and function the theorems'
+    claims hold (the kernel refuses a normaliser on a claim holding anything else)."""
     G, V, K, q, v = D.G, D.V, D.K, D.q, D.v
     qq = D.norm2(q, _r)
     return {
-        "deltas": sp.Sum(sp.KroneckerDelta(_i, D.p) * V[_i, _k] * G[_k], (_i, 0, D.L - 1),
-                         (_k, 0, D.d - 1))
-        + sp.Sum(sp.KroneckerDelta(_i, D.p) ** 2 * V[_i, _k] * G[_k], (_i, 0, D.L - 1),
-                 (_k, 0, D.d - 1)),
-        "independent sums": sp.Sum(q[_r] ** 2 * G[_k] * v[_k], (_r, 0, D.d_key - 1),
-                                   (_k, 0, D.d - 1)) - D.QQ * sp.Sum(G[_k], (_k, 0, D.d - 1)),
+        "deltas": _sum(sp.KroneckerDelta(_i, D.p) * V[_i, _k] * G[_k], _i, _k)
+        + _sum(sp.KroneckerDelta(_i, D.p) ** 2 * V[_i, _k] * G[_k], _i, _k),
+        "independent sums": _sum(q[_r] ** 2 * G[_k] * v[_k], _r, _k)
+        - D.QQ * _sum(G[_k], _k),
         "norm in a fraction": (1 + sp.exp(D.s_t) / D.m) * qq / D.QQ
-        - sp.Sum(K[D.p, _r] * q[_r], (_r, 0, D.d_key - 1)) / (D.m * D.QQ),
+        - _sum(K[D.p, _r] * q[_r], _r) / (D.m * D.QQ),
         "rational": (sp.exp(D.s_t) + D.m * sp.exp(D.c)) / (sp.exp(D.s_t) * D.QQ) - 1 / D.m,
-        "softmax sums": sp.Sum(a[_i] * a[_j] * V[_j, _k] * G[_k], (_i, 0, D.L - 1),
-                               (_j, 0, D.L - 1), (_k, 0, D.d - 1))
-        - sp.Sum(a[_i] * V[_i, _k] * G[_k], (_i, 0, D.L - 1), (_k, 0, D.d - 1))
-        + sp.Sum(P[_c] * G[_k] * v[_k], (_c, 0, D.C - 1), (_k, 0, D.d - 1))
-        + sp.Sum(a[_i] ** 2 * G[_k], (_i, 0, D.L - 1), (_k, 0, D.d - 1)),
+        "softmax sums": _sum(a[_i] * a[_j] * V[_j, _k] * G[_k], _i, _j, _k)
+        - _sum(a[_i] * V[_i, _k] * G[_k], _i, _k) + _sum(P[_c] * G[_k] * v[_k], _c, _k)
+        + _sum(a[_i] ** 2 * G[_k], _i, _k),
+        "softmax written out": _sum(sp.exp(s[_i]) * V[_i, _k] * G[_k], _i, _k) / Z_s
+        - _sum(a[_i] * V[_i, _k] * G[_k], _i, _k)
+        + _sum(sp.exp(z[_c]) * U[_c, _k] * h[_k], _c, _k) / Z_z,
+        "classifier and label": _sum(U[_c, _k] * h[_k] * (P[_c] - Y[_c]), _c, _k)
+        + _sum(sp.KroneckerDelta(_c, y) * P[_c] * VU[_i, _c] * a[_i], _c, _i)
+        + _sum(Y[_c], _c) * _sum(z[_e] * P[_e], _e),
+        "two layers": _sum(W2[_c, _n] * sp.Heaviside(u[_n]) * u[_n] * (P[_c] - Y[_c]), _c, _n)
+        + _sum(W1[_n, _k] * h[_k] * b1[_n] * o[_n], _n, _k) - _sum(b2[_c] * P[_c], _c),
+        "words and directions": _sum(SL.omega[_i, _w] * K[_i, _r] * q[_r], _i, _w, _r)
+        + _sum(SL.Pi[_l, _k] * U[_c, _k] - SL.beta[_l], _l, _k, _c)
+        + _sum(SL.Pi[_l, _k] * _sum(a[_i] * V[_i, _k], _i), _l, _k),
+        "tracked quantities": _sum(g_h[_k] * G[_k] * alpha, _k) / D.n_data
+        + _sum(SL.kappa[_r] * kappa_t[_r] * qdot[_r], _r)
+        + _sum(lam[_c] * z[_c], _c) * w_ / (1 + w_ ** 2),
     }
 
 
+def elements(expr) -> set[str]:
+    """What an expression is made of, as a normaliser meets it: its arrays (indexed bases),
+    its free symbols other than typed indices, and the functions it applies."""
+    claims = list(expr.args) if isinstance(expr, sp.core.relational.Relational) else [expr]
+    out: set[str] = set()
+    for claim in claims:
+        if isinstance(claim, sp.MatrixBase):
+            claims.extend(claim)
+            continue
+        if not isinstance(claim, sp.Basic):
+            continue
+        out |= {str(x.base.label) for x in claim.atoms(sp.Indexed)}
+        labels = {x.base.label for x in claim.atoms(sp.Indexed)}
+        out |= {str(x) for x in claim.free_symbols
+                if isinstance(x, sp.Symbol) and x not in labels and kind_of(x) is None
+                and x != D.chi}
+        out |= {type(f).__name__ for f in claim.atoms(sp.Function)}
+    return out
+
+
+def covered(name: str) -> set[str]:
+    """Every element the battery exercises (the same battery tests every named normaliser)."""
+    return set(_battery_elements())
+
+
+@functools.cache
+def _battery_elements() -> frozenset:
+    # the battery is fixed code: what it is made of is read once per process
+    return frozenset().union(*(elements(e) for e in battery().values()))
+
+
 def _value(expr, values: dict) -> sp.Expr:
-    """``expr`` at the explicit sizes and the given values of every entry and scalar."""
-    expr = expr.xreplace(SIZES).doit()
-    expr = expr.replace(lambda x: isinstance(x, sp.Indexed),
-                        lambda x: values[(x.base, tuple(int(n) for n in x.indices))])
-    return expr.xreplace(values)
+    """``expr`` at the explicit sizes and the given values of every entry (by array name and
+    index) and scalar (by name)."""
+    expr = _unrolled(expr.xreplace(SIZES)).xreplace(INDEX_VALUES)
+    entries = {x: values[(str(x.base.label), tuple(int(n) for n in x.indices))]
+               for x in expr.atoms(sp.Indexed)}
+    expr = expr.xreplace(entries)
+    return expr.xreplace({x: values[str(x)] for x in expr.free_symbols})
+
+
+def _unrolled(expr):
+    """Every sum over explicit bounds written out term by term (SymPy's own evaluation of
+    sums of Kronecker deltas recurses without end on some)."""
+    def unroll(total):
+        body = total.function
+        for x, lo, hi in reversed(total.limits):
+            body = sp.Add(*(body.xreplace({x: n}) for n in range(int(lo), int(hi) + 1)))
+        return body
+    return expr.replace(lambda x: isinstance(x, sp.Sum), unroll)
+
+
+#: Array name → shape at :data:`SIZES` (L = 3 tokens, d = d_key = C = H = 2, 3 words).
+SHAPES = {"G": (2,), "V": (3, 2), "K": (3, 2), "q": (2,), "v": (2,), "U": (2, 2),
+          "W1": (2, 2), "b1": (2,), "W2": (2, 2), "b2": (2,), "h": (2,), "u": (2,), "o": (2,),
+          "VU": (3, 2), "omega": (3, 3), "Pi": (2, 2), "beta": (2,), "g_h": (2,),
+          "kappa": (2,), "kappa_t": (2,), "qdot": (2,), "lambda": (2,)}
 
 
 def _values(seed: int) -> dict:
+    """Exact random values of every entry and scalar, where the normalisers' facts hold: the
+    attention and the class probabilities are the softmax of the scores and logits (so they
+    sum to 1), the one-hot label sums to 1, ‖q‖² = Σ_r q_r²."""
     rng = random.Random(seed)
     out = {}
-    for base, shape in ((D.G, (2,)), (D.V, (3, 2)), (D.K, (3, 2)), (D.q, (2,)), (D.v, (2,))):
+    for name, shape in SHAPES.items():
         for at in _entries(shape):
-            out[(base, at)] = sp.Rational(rng.randint(-9, 9), rng.randint(1, 5))
-    # the softmax outputs: positive and summing to 1, as the model's a and P are
-    for base, size in ((a, 3), (P, 2)):
-        weights = [sp.Integer(rng.randint(1, 9)) for _ in range(size)]
+            out[(name, at)] = sp.Rational(rng.randint(-9, 9), rng.randint(1, 5))
+    for name, softmax, size in (("s", "a", 3), ("z", "P", 2)):
+        logits = [sp.Integer(rng.randint(0, 1)) for _ in range(size)]
+        total = sum(sp.exp(x) for x in logits)
+        out[str(Z_s if name == "s" else Z_z)] = total
         for x in range(size):
-            out[(base, (x,))] = weights[x] / sum(weights)
-    out[D.s_t], out[D.c], out[D.m] = sp.Rational(rng.randint(-5, 5), 3), sp.Rational(1, 2), 2
-    out[D.QQ] = sum(out[(D.q, (x,))] ** 2 for x in range(2))
+            out[(name, (x,))], out[(softmax, (x,))] = logits[x], sp.exp(logits[x]) / total
+    label = rng.randrange(2)
+    for x in range(2):
+        out[("Y", (x,))] = sp.Integer(x == label)
+    out.update({str(D.s_t): sp.Rational(rng.randint(-5, 5), 3), str(D.c): sp.Rational(1, 2),
+                str(D.m): 2, str(alpha): sp.Rational(rng.randint(1, 9), 4),
+                str(w_): sp.Rational(rng.randint(-9, 9), 2)})
+    out[str(D.QQ)] = sum(out[("q", (x,))] ** 2 for x in range(2))
     return out
 
 

@@ -16,6 +16,7 @@ THEOREM_MODULES = (
     "proofs.theorems_broken",
     "proofs.theorems_engine",
     "proofs.normalisers",
+    "proofs.theorems_cases",
 )
 
 

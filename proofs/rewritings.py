@@ -140,11 +140,15 @@ def _meaning(rewrite) -> str:
 
 # --- validation (called by the kernel on the rewritings a step's claims use) ----------------
 
-def problems(normaliser, reads: Mapping[str, Any]) -> list[str]:
+def problems(normaliser, reads: Mapping[str, Any], earlier: Mapping[str, Any] | None = None
+             ) -> list[str]:
     """Why ``normaliser`` is not an allowed rewriting, given what the step read (name →
-    value returned by its scope): empty when it is built from registered rewritings, node
-    definitions of models it read, and substitutions of equalities it read."""
-    if normaliser in _reused(reads):
+    value returned by its scope; ``earlier``: those that are earlier steps' results): empty
+    when it is built from registered rewritings, node definitions of models it read,
+    substitutions of equalities it read, and rewritings of earlier steps' claims (checked
+    when those steps ran — never one found in an assumption's content, which nothing
+    checked)."""
+    if normaliser in _reused(earlier or {}):
         return []                       # reused from an earlier step, checked there
     if not isinstance(normaliser, Rewriting):
         if any(fn is normaliser for fn in _FUNCTIONS.values()):
@@ -160,7 +164,7 @@ def problems(normaliser, reads: Mapping[str, Any]) -> list[str]:
         return [f"it applies a sufficient condition ({normaliser.name!r}) inside a sum's "
                 f"terms, where only value-preserving rewritings are exact"]
     if normaliser.kind in ("chain", "within-sums", "per-sentence"):
-        return [p for part in normaliser.parts for p in problems(part, reads)]
+        return [p for part in normaliser.parts for p in problems(part, reads, earlier)]
     if normaliser.kind == "substitution":
         return _substitution_problems(normaliser, reads)
     if normaliser.kind == "definition":
@@ -170,6 +174,34 @@ def problems(normaliser, reads: Mapping[str, Any]) -> list[str]:
     if normaliser.kind == "registered" and REGISTRY.get(normaliser.name) == normaliser:
         return []
     return [f"its normaliser {normaliser.name!r} is not a registered rewriting"]
+
+
+def named_normalisers_in(normaliser) -> list[str]:
+    """The names of the laws' named normalisers (``proofs.normalisers``) a rewriting applies
+    (itself, or among its parts)."""
+    named = _named_normalisers()
+    if isinstance(normaliser, Rewriting):
+        return [n for part in normaliser.parts for n in named_normalisers_in(part)]
+    return [name for name, fn in named.items() if fn is normaliser]
+
+
+def coverage_problems(normaliser, claim) -> list[str]:
+    """A named normaliser is tested (theorem ``normalisers-exact``) on a battery of
+    expressions; it may decide a claim only when every array, symbol and function of the
+    claim is one its battery exercises — a normaliser wrong only on what the battery never
+    shows would otherwise decide claims unchecked."""
+    names = named_normalisers_in(normaliser)
+    if not names:
+        return []
+    from proofs import normalisers
+    met = normalisers.elements(claim)
+    out = []
+    for name in names:
+        missing = sorted(met - normalisers.covered(name))
+        if missing:
+            out.append(f"the named normaliser {name!r} meets {', '.join(missing)}, which its "
+                       f"battery in theorem normalisers-exact does not exercise")
+    return out
 
 
 def sufficient(normaliser) -> bool:

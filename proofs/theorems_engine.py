@@ -79,13 +79,54 @@ def _positions(table):
     return [(i,) for i in range(len(table))]
 
 
-def _engine_arrays(ex: ExplicitModel, entries, values):
-    """The explicit parameters as the engine's arrays: token i of the sentence is word i."""
+#: Labels of the batch the engine runs, one sentence per label: all distinct and not in
+#: order, so a printed engine that reads another sentence's label (a rolled or reversed
+#: label array) computes another loss.
+LABELS = {"linear": (2, 0, 1), "mlp": (1, 0)}
+PER_TOKEN = ("embeddings", "keys")
+
+
+def _engine_arrays(ex: ExplicitModel, entries, per_sentence):
+    """The explicit parameters as the engine's arrays: token i of sentence b is word
+    b·L + i (each sentence its own words), shared parameters as they are."""
+    n = ex.n
     arrays = {name: np.zeros(np.shape(np.array(table, dtype=object)))
               for name, table in ex.params.items()}
-    for (name, at, _), value in zip(entries, values):
-        arrays[name][at] = value
+    for name in PER_TOKEN:
+        arrays[name] = np.zeros((len(per_sentence) * n.tokens,) + arrays[name].shape[1:])
+    for b, values in enumerate(per_sentence):
+        for (name, at, _), value in zip(entries, values):
+            arrays[name][_word_entry(name, at, b, n)] = value
     return arrays
+
+
+def _word_entry(name, at, sentence, n):
+    """Where the entry ``at`` of the explicit sentence ``sentence`` sits in the engine's
+    arrays."""
+    return (sentence * n.tokens + at[0],) + tuple(at[1:]) if name in PER_TOKEN else at
+
+
+def _batch_values(rng, entries, count):
+    """``count`` sentences' values: their own embedding and key rows, shared parameters."""
+    shared = rng.integers(-16, 17, size=len(entries)) / 8.0
+    out = []
+    for _ in range(count):
+        own = rng.integers(-16, 17, size=len(entries)) / 8.0
+        out.append(np.where([name in PER_TOKEN for name, _, _ in entries], own, shared))
+    return out
+
+
+def _expected(ex, entries, per_sentence, targets, loss, grad):
+    """The explicit instance on the batch: each sentence's loss, and the mean-loss gradient
+    of every entry of the engine's arrays (a sentence's own rows, the shared parameters
+    summed over the sentences)."""
+    losses = [loss(*values, *y) for values, y in zip(per_sentence, targets)]
+    expected: dict = {}
+    for b, (values, y) in enumerate(zip(per_sentence, targets)):
+        for (name, at, _), g in zip(entries, grad(*values, *y)):
+            key = (name, _word_entry(name, at, b, ex.n))
+            expected[key] = expected.get(key, 0.0) + g / len(per_sentence)
+    return losses, expected
 
 
 def printed_orders(module) -> dict:
@@ -98,40 +139,44 @@ def printed_orders(module) -> dict:
 
 
 def engine_matches_explicit(classifier: str):
-    """The engine's loss and gradient on one sentence equal the explicit instance's, at
-    random points with entries k/8 (|k| ≤ 16), to relative ``TOLERANCE``, in every printed
-    contraction order."""
+    """The engine's losses and mean-loss gradient on a batch of sentences with distinct labels
+    equal the explicit instance's, at random points with entries k/8 (|k| ≤ 16), to relative
+    ``TOLERANCE``, in every printed contraction order."""
     def check(scope):
         scope.step(f"derivation-{classifier}")      # the explicit instance is the derivation
         module = scope.assumption("E")()[classifier]
         from numeric.model import Dataset
         ex, entries, loss, grad, pre = _explicit_functions(classifier)
         orders = printed_orders(module)
-        n = ex.n
-        data = Dataset(np.arange(n.tokens)[None, :], np.array([1]), n.tokens, n.classes)
-        label = [1.0 if c == 1 else 0.0 for c in range(n.classes)]
+        n, labels = ex.n, LABELS[classifier]
+        tokens = np.arange(len(labels) * n.tokens).reshape(len(labels), n.tokens)
+        data = Dataset(tokens, np.array(labels), tokens.size, n.classes)
+        targets = [[1.0 if c == y else 0.0 for c in range(n.classes)] for y in labels]
         rng = np.random.default_rng(8)
         worst, where, tried = 0.0, "", 0
         while tried < POINTS:
-            values = rng.integers(-16, 17, size=len(entries)) / 8.0
-            if min(abs(x) for x in pre(*values, *label)) < 1e-3:
+            per_sentence = _batch_values(rng, entries, len(labels))
+            if min(abs(x) for values, y in zip(per_sentence, targets)
+                   for x in pre(*values, *y)) < 1e-3:
                 continue                                # a ReLU at its kink: not differentiable
             tried += 1
-            arrays = _engine_arrays(ex, entries, values)
-            expected = [loss(*values, *label)] + list(grad(*values, *label))
-            scale = max(1.0, max(abs(x) for x in expected))
+            arrays = _engine_arrays(ex, entries, per_sentence)
+            losses, expected = _expected(ex, entries, per_sentence, targets, loss, grad)
+            scale = max(1.0, max(abs(x) for x in losses + list(expected.values())))
             for order, (forward, backward) in orders.items():
                 fw = forward(data.flat_tokens, data.offsets, data.labels, **arrays)
                 grads = backward(fw, data.flat_tokens, data.offsets, data.labels,
                                  **arrays, wrt=set(arrays))
-                got = [float(fw["ell"][0])] + [float(grads[name][at])
-                                               for name, at, _ in entries]
-                labels = ["ℓ"] + [f"∂ℓ/∂{name}{list(at)}" for name, at, _ in entries]
-                for label_, e, g in zip(labels, expected, got):
+                got = [(f"ℓ of sentence {b}", float(fw["ell"][b]), e)
+                       for b, e in enumerate(losses)]
+                got += [(f"∂L/∂{name}{list(at)}", float(grads[name][at]), e)
+                        for (name, at), e in expected.items()]
+                for label_, g, e in got:
                     error = abs(g - e) / scale
                     if not error <= worst:
                         worst, where = error, f"{label_} ({order or 'the only'} order)"
-        return Measured(worst, TOLERANCE, f"{POINTS} random points, sizes {n}, orders "
+        return Measured(worst, TOLERANCE, f"{POINTS} random points, a batch of {len(labels)} "
+                                          f"sentences with labels {labels}, sizes {n}, orders "
                                           f"{', '.join(o or 'one' for o in orders)}; worst at "
                                           f"{where or 'none'} (relative to max(1, |values|))")
     return check
@@ -169,10 +214,11 @@ def printed_engine() -> Theorem:
                  f"sympy.diff of the explicit loss, entry by entry, at "
                  f"{EXACT_SIZES[classifier]}", "instance", derivation_matches_explicit(classifier),
                  uses=("M",)),
-            Step(f"engine-{classifier}", f"{classifier}: the printed engine's loss and "
-                 f"gradient on an explicit sentence ({SIZES[classifier]}) equal those of the "
-                 f"explicit instance (the model written out, as step derivation-{classifier} "
-                 f"checks it against the derivation) at random points", "numeric",
+            Step(f"engine-{classifier}", f"{classifier}: the printed engine's losses and "
+                 f"mean-loss gradient on a batch of explicit sentences ({SIZES[classifier]}, "
+                 f"labels {LABELS[classifier]}) equal those of the explicit instance (the "
+                 f"model written out, as step derivation-{classifier} checks it against the "
+                 f"derivation) at random points", "numeric",
                  engine_matches_explicit(classifier),
                  uses=("E", f"derivation-{classifier}")),
             Step(f"fd-{classifier}", f"{classifier}: the printed gradient agrees with central "

@@ -11,23 +11,20 @@ import sympy as sp
 from proofs import derivations as D
 from proofs.conservation import _late, conservation_theorem
 from proofs.derivations import QQ, G, a, c, k, l, m, p, s_t, v
+from proofs.exact import statement
 from proofs.kernel import Assumption, Citation, Step, Theorem, check_theorem
 from proofs.normalisers import normalised
 from symbolic import laws as SL
 
 # --- the identity: the conservation theorem of the declared law ``sen`` ----------------------
 
-SEN_IDENTITY = (
-    "Under A1–A3 and the gradient flow, for every topic word t and any differentiable "
-    "per-sentence loss ℓ (G_χ = ∂ℓ_χ/∂h; so for any classifier, trained or not): "
-    "d/dτ [ ½‖v_t‖² − (s_t + e^{s_t − c}/m) / ‖q‖² ] = 0: the per-sentence rate along the "
-    "flow vanishes both in a sentence holding t (whose attention a_t = e^{s_t} / (e^{s_t} + "
-    "m e^c) is the same in every such sentence) and in one that does not.")
+#: The statement of the SEN identity: what its theorem checks, built from the declaration.
+SEN_IDENTITY = statement(SL.SEN)
 
 
 def sen_identity() -> Theorem:
     """Built generically from the declaration ``symbolic.laws.SEN`` (proofs/conservation.py)."""
-    return conservation_theorem(SL.SEN, "sen-identity", SEN_IDENTITY)
+    return conservation_theorem(SL.SEN, "sen-identity")
 
 
 def sen_quantity(vv=v, score=s_t, shift=c, law: SL.Law = SL.SEN) -> sp.Expr:

@@ -431,3 +431,107 @@ class ExplicitAttention:
 
 
 WRITTEN_BY_HAND["multi-head"] = ExplicitAttention
+
+
+# --- a data set of concrete sentences, over word-level parameters ----------------------------
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a concrete data set: the word id at each token, and its target — the
+    one-hot label ``Y`` (cross-entropy) or ``G = ∂ℓ/∂h`` (any loss of the context)."""
+
+    words: tuple
+    target: tuple
+
+
+class _SentenceModel(ExplicitModel):
+    """:class:`ExplicitModel` of one sentence built directly over word-level symbols: token
+    ``i`` reads the rows of the word it holds, ``Y`` is the sentence's label (no substitution
+    afterwards, which would rebuild every ``max(·, 0)``)."""
+
+    def __init__(self, classifier: str, n: Sizes, rows: dict, shared: dict, label):
+        self._rows, self._shared, self._label = rows, shared, label
+        super().__init__(classifier, n)
+
+    def _symbols(self, name, *shape):
+        if name in self._rows:
+            return self._rows[name]
+        if name == "Y":
+            return list(self._label)
+        if name not in self._shared:
+            self._shared[name] = ExplicitModel._symbols(name, *shape)
+        return self._shared[name]
+
+
+class ExplicitDataset:
+    """``L(θ) = (1/|D|) Σ_χ ℓ_χ`` of concrete sentences written out entry by entry, over one
+    plain symbol per entry of each *word's* embedding and key (a word at several tokens, or
+    in several sentences, is one set of symbols) and of the shared parameters.
+
+    ``loss="cross_entropy"``: ``ℓ_χ`` of :class:`ExplicitModel` with ``Y`` the sentence's
+    one-hot label; ``loss="any"``: ``ℓ_χ = Σ_k G_k h_k`` with ``G`` the target (a loss of the
+    context whose ``∂ℓ/∂h`` is ``G``). ``sizes.tokens`` is not read (each sentence has its own
+    length)."""
+
+    def __init__(self, classifier: str, loss: str, sizes: Sizes, words: int, sentences):
+        if loss not in ("cross_entropy", "any"):
+            raise ValueError(f"unknown loss {loss!r}; expected 'cross_entropy' or 'any'")
+        self.classifier, self.loss_kind, self.n = classifier, loss, sizes
+        self.sentences = tuple(sentences)
+        if not self.sentences:
+            raise ValueError("a data set needs at least one sentence")
+        self.words = words
+        word = ExplicitModel._symbols
+        self.params = {"embeddings": word("Vw", words, sizes.d),
+                       "keys": word("Kw", words, sizes.d_key)}
+        self._shared: dict = {}
+        self.models = [self._model(x) for x in self.sentences]
+        ex = self.models[0]
+        self.params["query"] = ex.q
+        if loss == "cross_entropy":
+            self.params.update({name: table for name, table in ex.params.items()
+                                if name not in ("embeddings", "keys", "query")})
+        self.losses = [self._sentence_loss(x, ex) for x, ex in zip(self.sentences, self.models)]
+        self.loss = sp.Add(*self.losses) / len(self.losses)
+        self._gradients: dict = {}
+
+    def _model(self, sentence: Sentence) -> ExplicitModel:
+        n = self.n
+        width = n.classes if self.loss_kind == "cross_entropy" else n.d
+        if len(sentence.target) != width or not sentence.words or not all(
+                0 <= w < self.words for w in sentence.words):
+            raise ValueError(f"sentence {sentence} does not fit {self.words} words and "
+                             f"targets of length {width}")
+        rows = {"V": [self.params["embeddings"][w] for w in sentence.words],
+                "K": [self.params["keys"][w] for w in sentence.words]}
+        label = sentence.target if self.loss_kind == "cross_entropy" else (0,) * n.classes
+        return _SentenceModel(self.classifier, Sizes(len(sentence.words), n.d, n.d_key,
+                                                     n.classes, n.hidden),
+                              rows, self._shared, label)
+
+    def _sentence_loss(self, sentence: Sentence, ex: ExplicitModel):
+        if self.loss_kind == "any":
+            return sp.Add(*(g * x for g, x in zip(sentence.target, ex.h)))
+        return ex.loss
+
+    def gradient(self, sentence: int, x):
+        """``∂ℓ_χ/∂x`` of sentence ``sentence`` (``sympy.diff``; each computed once)."""
+        key = (sentence, x)
+        if key not in self._gradients:
+            self._gradients[key] = sp.diff(self.losses[sentence], x)
+        return self._gradients[key]
+
+    def score(self, word: int):
+        """``s_w = Σ_r q_r κ_{w,r}``: the explicit model's score of a token holding ``word``."""
+        ex = _SentenceModel("linear", Sizes(1, self.n.d, self.n.d_key, self.n.classes),
+                            {"V": [self.params["embeddings"][word]],
+                             "K": [self.params["keys"][word]]}, dict(self._shared),
+                            (0,) * self.n.classes)
+        return ex.s[0]
+
+    def entries(self, name: str) -> list:
+        """Every ``(index, symbol)`` of the parameter ``name``."""
+        table = self.params[name]
+        if table and isinstance(table[0], list):
+            return [((i, j), x) for i, row in enumerate(table) for j, x in enumerate(row)]
+        return [((i,), x) for i, x in enumerate(table)]

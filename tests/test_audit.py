@@ -83,9 +83,10 @@ def test_every_registered_theorem_holds():
                                   "conservation-output-weight-sum",
                                   "conservation-output-bias-sum",
                                   "conservation-embedding-across-classifier"])
-def test_sen_identity_and_balance_laws_are_symbolic_but_for_the_explicit_gradient(name):
+def test_sen_identity_and_balance_laws_are_symbolic_but_for_the_explicit_gradient_and_exact(name):
     kinds = {s.name: s.kind for s in registered(name).steps}
-    assert kinds.pop("gradient") == "instance" and set(kinds.values()) == {"symbolic"}
+    assert kinds.pop("gradient") == "instance" and kinds.pop("exact") == "exact"
+    assert set(kinds.values()) == {"symbolic"}
 
 
 def test_softmax_jacobian_with_a_flipped_sign_fails_at_that_step():

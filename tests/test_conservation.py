@@ -166,7 +166,7 @@ def test_the_training_assumption_is_content_the_flow_is_built_from():
 
 def test_sen_with_a_wrong_quantity_fails_at_the_rate():
     wrong = dataclasses.replace(SL.SEN, b=SL.SEN.b.subs(SL.m, SL.m + 1))
-    assert failing_steps(with_law(sen_identity(), wrong)) == {"rate", "dataset"}
+    assert failing_steps(with_law(sen_identity(), wrong)) == {"rate", "dataset", "exact"}
 
 
 def test_sen_without_a2_fails_where_a2_is_used():
@@ -223,7 +223,8 @@ def test_a_law_declared_at_run_time_gets_a_theorem_that_fails_when_it_is_not_con
     assert check_theorem(conservation.conservation_theorem(kept)).ok
     norms = SL.declare("embedding-norms", "Σ_w ‖v_w‖²", "0", "Sum(V[w,k]**2, (w, 0, W - 1))",
                        assumptions=(SL.trains("embeddings"),))
-    assert failing_steps(conservation.conservation_theorem(norms)) == {"rate", "dataset"}
+    assert failing_steps(conservation.conservation_theorem(norms)) == {"rate", "dataset",
+                                                                       "exact"}
 
 
 def test_a_flipped_flow_fails_the_theorems_that_read_the_sen_flows(monkeypatch):

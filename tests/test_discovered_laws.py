@@ -323,9 +323,10 @@ def test_embedding_across_classifier_fails_without_its_assumptions_or_with_a_tra
                                                                                "dataset"}
     assert _failing(_theorem(ACROSS, assumptions=_across_with(Y=not_one_hot))) == {
         "rate", "dataset"}
-    # a trained U: Q does not read U, so only the lemma that N persists can fail — and does
+    # a trained U: Q does not read U, so only the lemma that N persists can fail — and does,
+    # as does the exact check (Σ_k Π[l,k] U[c,k] moves)
     assert _failing(_theorem(ACROSS, assumptions=_across_with(FC=trained_u))) == {
-        "rows-persist", "rate", "dataset"}
+        "rows-persist", "rate", "dataset", "exact"}
     # N is stated at the start: applying it without the lemma that it persists is refused
     assert "rate" in _failing(_theorem(ACROSS, lemmas=()))
     assert _failing(_theorem(ACROSS, normaliser="canonical")) == {"rate", "dataset"}
