@@ -41,7 +41,7 @@ from symbolic.description import (
 )
 
 d_head, heads = size("d_head"), size("heads")
-HEAD_DIM = kind("head_dim", d_head, ("x", "y"))
+HEAD_DIM = kind("head_dim", d_head, ("x", "y_"))
 HEAD = kind("head", heads, ("h", "f"))
 KINDS = (TOKEN, EMBED, HEAD_DIM, HEAD, CLASS)
 #: The temperature τ of the scores: a fixed positive number.
