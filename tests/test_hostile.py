@@ -8,11 +8,13 @@ be checked).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -541,3 +543,114 @@ def test_every_report_is_strict_json_with_finite_numbers(files, tmp_path, capsys
     for path in reports:
         finite_numbers_only(strict_load(path.read_text()), str(path))
 
+
+
+# --- files that would make the reader allocate, inflate or guess --------------------------
+
+def _npy(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _npy_header(shape, descr="<f8") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False,
+                                                  "shape": shape})
+    return buffer.getvalue()
+
+
+def _archive(path, members, compression=zipfile.ZIP_STORED):
+    """A zip of ``(member name, bytes)`` pairs in order (a name may repeat)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about a repeated name
+        with zipfile.ZipFile(path, "w", compression=compression) as z:
+            for name, data in members:
+                z.writestr(name, data)
+    return path
+
+
+def test_a_field_stored_twice_is_refused(files, tmp_path, capsys):
+    """Two members named embeddings.npy: numpy.load kept the last one silently, so the laws
+    were checked on whichever copy came last."""
+    fields = dict(np.load(files / "good.npz"))
+    still = np.repeat(fields["embeddings"][:1], len(fields["time"]), axis=0)
+    path = _archive(tmp_path / "twice.npz", [(f"{k}.npy", _npy(v)) for k, v in fields.items()]
+                    + [("embeddings.npy", _npy(still))])
+    status, _, err = run(["laws", path, "--tolerance", "0.1"], capsys)
+    one_line_error(status, err, "'embeddings' is stored more than once")
+
+
+def test_a_header_claiming_more_entries_than_its_member_holds_is_refused_unread(files,
+                                                                               tmp_path,
+                                                                               capsys):
+    """A .npy header declaring 3.3e11 entries over 64 bytes of data: numpy allocated the
+    declared 2.4 TiB first and the command ended in a MemoryError traceback."""
+    fields = dict(np.load(files / "good.npz"))
+    huge = _npy_header((3, 110_000_000_000, 1)) + bytes(64)
+    path = _archive(tmp_path / "huge.npz", [(f"{k}.npy", huge if k == "embeddings" else
+                                             _npy(v)) for k, v in fields.items()])
+    status, _, err = run(["laws", path], capsys)
+    one_line_error(status, err, "'embeddings' declares shape (3, 110000000000, 1)",
+                   "holds 64 bytes")
+
+
+def _bomb(path, fields, name, entries):
+    """``fields`` with ``name`` replaced by ``entries`` float64 zeros, deflated: a few kB
+    that declare ``8·entries`` bytes once inflated."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for k, v in fields.items():
+            if k != name:
+                z.writestr(f"{k}.npy", _npy(v))
+        with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+            member.write(_npy_header((entries,)))
+            chunk = bytes(1 << 20)
+            for _ in range(8 * entries // len(chunk)):
+                member.write(chunk)
+    return path
+
+
+def test_a_zip_bomb_member_is_refused_before_it_is_inflated(files, tmp_path):
+    """A deflated member declaring 64 MB of zeros beside a 61-entry loss_time: every byte was
+    inflated before the loss lengths were compared; its header alone now says it cannot
+    belong to this trajectory."""
+    import tracemalloc
+
+    fields = dict(np.load(files / "good.npz"))
+    path = _bomb(tmp_path / "bomb.npz", fields, "loss", 8 << 20)
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"loss \(8388608,\) and loss_time \(61,\)"):
+            Trajectory.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+
+
+def test_a_file_declaring_more_than_the_memory_limit_is_refused_with_both(files, tmp_path,
+                                                                          capsys,
+                                                                          monkeypatch):
+    """Sizes that agree with each other but exceed what the machine may give one input:
+    refused from the zip directory, with the declared size and the limit."""
+    import numeric.limits
+
+    monkeypatch.setattr(numeric.limits, "memory_limit", lambda: 2000)
+    status, _, err = run(["laws", files / "good.npz"], capsys)
+    one_line_error(status, err, "once uncompressed", "the limit is 2 kB")
+
+
+def test_a_damaged_member_is_named_not_a_traceback(files, tmp_path, capsys):
+    """A member whose data ends early, and one whose npy version is unknown."""
+    fields = dict(np.load(files / "good.npz"))
+    short = _npy(fields["query"])[:-8]
+    path = _archive(tmp_path / "short.npz", [(f"{k}.npy", short if k == "query" else _npy(v))
+                                              for k, v in fields.items()])
+    status, _, err = run(["laws", path], capsys)
+    one_line_error(status, err, "'query' declares shape")
+    odd = b"\x93NUMPY\x09\x00" + _npy(fields["query"])[8:]
+    path = _archive(tmp_path / "odd.npz", [(f"{k}.npy", odd if k == "query" else _npy(v))
+                                            for k, v in fields.items()])
+    status, _, err = run(["laws", path], capsys)
+    one_line_error(status, err, "'query' uses .npy format version 9.0")
