@@ -654,3 +654,35 @@ def test_a_damaged_member_is_named_not_a_traceback(files, tmp_path, capsys):
                                             for k, v in fields.items()])
     status, _, err = run(["laws", path], capsys)
     one_line_error(status, err, "'query' uses .npy format version 9.0")
+
+
+# --- output folders that cannot be written ------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["dangling link", "link loop", "below a link loop"])
+def test_an_output_folder_that_cannot_be_followed_is_one_line_exit_2(kind, tmp_path, capsys):
+    """--out into a symbolic link to nothing or a loop of links ended in a FileExistsError
+    or ELOOP traceback."""
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    out = {"dangling link": tmp_path / "dangling", "link loop": tmp_path / "loop",
+           "below a link loop": tmp_path / "loop" / "sub"}[kind]
+    status, _, err = run(["reproduce", "synthetic", "--epochs", "1", "--out", out], capsys)
+    one_line_error(status, err, "--out", str(out))
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_read_only_output_folder_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    """The lock file cannot be made in a read-only folder: a PermissionError traceback."""
+    out = tmp_path / "read-only"
+    out.mkdir()
+    if os.geteuid() == 0:  # permissions do not bind root: the file system refuses instead
+        def refused(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        monkeypatch.setattr(outputs, "_lock", refused)
+    else:
+        out.chmod(0o555)
+    try:
+        status, _, err = run(["reproduce", "ablation", "--epochs", "1", "--out", out], capsys)
+    finally:
+        out.chmod(0o755)
+    one_line_error(status, err, f"cannot write into {out}", "Permission denied")
