@@ -100,6 +100,15 @@ class Config:
                 raise ValueError(f"Config.{name} must be a finite number "
                                  f"{'> 0' if positive else '>= 0'}, got {value!r}")
 
+    @property
+    def n_words(self) -> int:
+        return self.n_classes * self.topics_per_class + self.n_nontopic
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec(d=self.d, d_key=self.d_key, classifier=self.classifier,
+                         hidden=self.hidden, trainable=self.trainable)
+
     def describe(self) -> str:
         """Only the fields that differ from the defaults, for short readable reports."""
         default = Config(seed=self.seed)
@@ -184,7 +193,7 @@ def build(config: Config) -> Setup:
     """Data, model and initial parameters of ``config`` (deterministic in ``config.seed``)."""
     rng = np.random.default_rng(config.seed)
     n_topic = config.n_classes * config.topics_per_class
-    n_words = n_topic + config.n_nontopic
+    n_words = config.n_words
     topic_class = np.concatenate([np.repeat(np.arange(config.n_classes),
                                             config.topics_per_class),
                                   -np.ones(config.n_nontopic, int)])
@@ -195,8 +204,7 @@ def build(config: Config) -> Setup:
         nontopic[np.arange(config.m) >= lengths[:, None]] = -1
     tokens = np.column_stack([topic, nontopic])
     data = Dataset(tokens, topic_class[topic], n_words, config.n_classes, topic_class)
-    spec = ModelSpec(d=config.d, d_key=config.d_key, classifier=config.classifier,
-                     hidden=config.hidden, trainable=config.trainable)
+    spec = config.spec
     params = init_params(spec, data, seed=config.seed, query_scale=config.query_scale,
                          key_scale=config.key_scale, embedding_scale=config.embedding_scale)
     if config.classifier == "mlp":
@@ -331,6 +339,38 @@ class WrongSign:
         where = "" if self.index is None else "[" + ",".join(map(str, self.index)) + "]"
         return f"wrong sign in the gradient of {self.parameter}{where}"
 
+    def reaches(self, config: Config) -> bool:
+        """Whether the patch changes the flow of ``config`` (``check_reaches``)."""
+        try:
+            self.check_reaches(config)
+        except ValueError:
+            return False
+        return True
+
+    def check_reaches(self, config: Config) -> None:
+        """ValueError unless the patch changes the flow of ``config``: its parameter is one
+        the configuration trains, and its entry lies inside that array (else the run is
+        the unpatched one, reported as a negative control)."""
+        spec = config.spec
+        shapes = spec.shapes(config.n_words, config.n_classes)
+        if self.parameter not in spec.trained:
+            raise ValueError(f"--negative-control {self.parameter}: this case does not train "
+                             f"{self.parameter} (trained: {', '.join(spec.trained) or 'none'}), "
+                             f"so nothing would be patched")
+        shape = shapes[self.parameter]
+        if self.index is not None and any(i >= n for i, n in zip(self.index, shape)):
+            raise ValueError(f"--negative-control {self.parameter}:"
+                             f"{','.join(map(str, self.index))} lies outside {self.parameter}, "
+                             f"which has shape {shape} in this case, so nothing would be "
+                             f"patched")
+        n_topic = config.n_words - config.n_nontopic
+        if (self.index is not None and config.a2 and self.parameter in ("embeddings", "keys")
+                and self.index[0] >= n_topic):
+            raise ValueError(f"--negative-control {self.parameter}:"
+                             f"{','.join(map(str, self.index))}: word {self.index[0]} is a "
+                             f"non-topic word, held fixed in this case (a2), so nothing would "
+                             f"be patched")
+
     @contextlib.contextmanager
     def applied(self):
         """Patch ``numeric.value_and_gradient`` in this process: what the adaptive flow and
@@ -415,6 +455,8 @@ class ShardResult:
     stopped: bool = False
     database_log: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     started: float = 0.0
+    #: trajectories whose flow the negative control changed (``WrongSign.reaches``)
+    reached: int = 0
     found_at: float | None = None
     finished: float = 0.0
 
@@ -473,6 +515,7 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
         if r is None:
             r = seen[config] = run_trajectory(config, deadline=shard.deadline)
             out.results.append(r)
+            out.reached += shard.fault is not None and shard.fault.reaches(config)
             if channel is not None:
                 usage = [rep.usage for rep in r.reports if rep.applicable]
                 channel.put((len(usage), max(usage, default=float("nan"))))
@@ -627,6 +670,11 @@ class CampaignResult:
     @property
     def stalled(self) -> int:
         return sum(r.status == "stalled" for r in self.results)
+
+    @property
+    def reached(self) -> int:
+        """Trajectories whose flow the negative control changed."""
+        return sum(s.reached for s in self.shards)
 
     @property
     def checked(self) -> int:

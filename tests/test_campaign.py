@@ -253,3 +253,30 @@ def test_a_negative_control_that_could_patch_nothing_is_refused(text, message, c
         main(["check", "--trajectory", "seed=1", "--negative-control", text])
     assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert WrongSign.from_text("keys:0,0") == WrongSign("keys", (0, 0))   # the control
+
+
+@pytest.mark.parametrize("text, message", [
+    ("keys:99,99", "lies outside keys, which has shape (5, 2)"),
+    ("keys:3,0", "word 3 is a non-topic word, held fixed"),
+    ("query", "this case does not train query"),
+    ("classifier:0,0", "this case does not train classifier")])
+def test_a_negative_control_outside_the_rerun_case_is_refused(text, message, capsys):
+    """``check --trajectory seed=1 --negative-control keys:99,99`` (an entry outside the
+    case's arrays, a row A2 holds fixed, a frozen parameter) patched nothing, yet printed
+    NEGATIVE CONTROL and exited 0."""
+    assert main(["check", "--trajectory", "seed=1", "--negative-control", text]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert KEY_ENTRY.reaches(Config(seed=1))                            # the control
+
+
+def test_a_negative_control_that_reaches_no_trajectory_of_a_campaign_is_exit_2(tmp_path,
+                                                                              capsys):
+    """In a campaign the shapes vary: an entry beyond every drawn configuration patched
+    nothing, and the report said "holds" beside NEGATIVE CONTROL."""
+    args = ["check", "--budget", "120", "--workers", "1", "--examples", "2", "--shards", "1",
+            "--seed", "10", "--out", str(tmp_path)]
+    assert main(args + ["--negative-control", "keys:99,99"]) == 2
+    captured = capsys.readouterr()
+    assert "reached none of the" in captured.err
+    assert "changed the flow of 0 of" in captured.out

@@ -87,6 +87,12 @@ def add_parser(sub):
 
 def run(args) -> int:
     if args.trajectory is not None:
+        if args.negative_control is not None:
+            try:
+                args.negative_control.check_reaches(args.trajectory)
+            except ValueError as why:
+                print(f"attnflow check: {why}", file=sys.stderr)
+                return 2
         return rerun(args.trajectory, args.negative_control)
     from numeric.campaign import EXAMPLES_PER_SHARD, run_campaign
     from numeric.outputs import write_json
@@ -122,6 +128,12 @@ def run(args) -> int:
         report["plain_sampling"] = plain.to_dict()
     for path in [args.out / "report.json"] + ([args.json] if args.json else []):
         print(f"wrote {write_json(path, report)}")
+    if result.fault is not None and result.trajectories and not result.reached:
+        print(f"attnflow check: --negative-control {result.fault.parameter}: the patch reached "
+              f"none of the {len(result.results)} trajectories (a parameter they do not "
+              f"train, or an entry outside or held fixed in all of them): nothing was "
+              f"patched", file=sys.stderr)
+        return 2
     return exit_status([result] + ([plain] if plain is not None else []))
 
 
@@ -170,7 +182,9 @@ def format_summary(result) -> str:
              f"{result.seed}, {len(result.shards)} shards of up to {result.examples} "
              f"examples); {result.stalled} stalled adaptive runs skipped"]
     if result.fault is not None:
-        lines.append(f"NEGATIVE CONTROL (testing only): engine patched, {result.fault}")
+        lines.append(f"NEGATIVE CONTROL (testing only): engine patched, {result.fault} "
+                     f"(it changed the flow of {result.reached} of {len(result.results)} "
+                     f"trajectories)")
     if result.interrupted:
         lines.append("INTERRUPTED (Ctrl-C): the report covers the trajectories finished")
     lines.append(f"{'law':{LAW}s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} {'usage':>8s} "
