@@ -117,6 +117,41 @@ class _DaskChannel:
         return Event(self.name).is_set()
 
 
+#: Seconds a Dask scheduler has to answer: connection, handshake and first reply.
+SCHEDULER_SECONDS = 15.0
+
+
+def connect_client(address: str, seconds: float | None = None):
+    """A ``dask.distributed.Client`` of the scheduler at ``address``; ValueError naming it when
+    it cannot be reached or does not answer within ``seconds`` (default
+    ``SCHEDULER_SECONDS``). Dask bounds the connection but not the handshake after it, so a
+    port that accepts and stays silent would hang the client forever: it is made in a
+    thread of its own, left behind if it does not return in time."""
+    from dask.distributed import Client
+
+    seconds = SCHEDULER_SECONDS if seconds is None else seconds
+    outcome = {}
+
+    def connect():
+        try:
+            outcome["client"] = Client(address, timeout=seconds)
+        except BaseException as why:  # noqa: BLE001  (handed to the caller's thread)
+            outcome["error"] = why
+
+    thread = threading.Thread(target=connect, name="attnflow-dask-connect", daemon=True)
+    thread.start()
+    thread.join(seconds + 1.0)  # Dask's own timeout, when it applies, fires first
+    if thread.is_alive():
+        raise ValueError(f"the Dask scheduler at {address} did not answer within "
+                         f"{seconds:g} s (is it a Dask scheduler?)")
+    why = outcome.get("error")
+    if isinstance(why, (OSError, TimeoutError, ValueError)):
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {why}") from None
+    if why is not None:
+        raise why
+    return outcome["client"]
+
+
 class DaskCluster:
     """Shards on a Dask distributed cluster: ``address`` of a running scheduler, or
     ``"local"`` for a ``LocalCluster`` of ``workers`` single-threaded processes."""
@@ -135,11 +170,7 @@ class DaskCluster:
                                              dashboard_address=None)
             self._client = Client(self._cluster)
         else:
-            try:
-                self._client = Client(address, timeout=15)
-            except (OSError, TimeoutError, ValueError) as why:
-                raise ValueError(f"cannot reach the Dask scheduler at {address}: {why}") \
-                    from None
+            self._client = connect_client(address)
         self.workers = max(1, sum(self._client.nthreads().values()))
         self._stop_name = f"attnflow-check-stop-{uuid.uuid4().hex}"
         self.channel = _DaskChannel(self._stop_name)

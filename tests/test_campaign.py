@@ -4,6 +4,7 @@ Dask LocalCluster, option validation and Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -280,3 +281,38 @@ def test_a_negative_control_that_reaches_no_trajectory_of_a_campaign_is_exit_2(t
     captured = capsys.readouterr()
     assert "reached none of the" in captured.err
     assert "changed the flow of 0 of" in captured.out
+
+
+def test_a_scheduler_that_never_answers_is_exit_2_naming_it(tmp_path):
+    """A loopback port that accepts the connection and stays silent: Dask bounds the
+    connection, not the handshake after it, and ``check --scheduler`` hung forever."""
+    pytest.importorskip("dask.distributed",
+                        reason="the cluster mode needs the cluster extra (dask[distributed])")
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def accept_and_stay_silent():
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+    threading.Thread(target=accept_and_stay_silent, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    code = ("import sys, numeric.executors as e; e.SCHEDULER_SECONDS = 1.0; "
+            "from attnflow.cli import main; sys.exit(main(sys.argv[1:]))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, "check", "--scheduler", address,
+                               "--budget", "5", "--out", str(tmp_path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert held, "the client never connected"
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"attnflow check: the Dask scheduler at {address} did not "
+                                   f"answer within 1 s (is it a Dask scheduler?)")
