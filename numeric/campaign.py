@@ -256,16 +256,18 @@ class TrajectoryResult:
 
 
 def integrate_case(config: Config, rtol: float = RTOL, atol: float = ATOL,
-                   deadline: float | None = None) -> Trajectory:
+                   deadline: float | None = None, stopped=None) -> Trajectory:
     """The adaptive trajectory of ``config`` (DOP853 at ``rtol``/``atol``) to its horizon, or
     until some score has moved by ``SCORE_GROWTH`` (ReLU runs: or a unit nears its kink).
-    RuntimeError when the solver stalls; past wall-clock ``deadline`` (``time.time()``):
-    ``OutOfBudget``. Its parameters are known to ``adaptive_tolerance(len(traj) - 1)``."""
+    RuntimeError when the solver stalls; past wall-clock ``deadline`` (``time.time()``), or
+    once ``stopped()`` says so: ``OutOfBudget``. Its parameters are known to
+    ``adaptive_tolerance(len(traj) - 1)``."""
     s = build(config)
     s0 = s.params["keys"] @ s.params["query"]
 
     def stop(p):
-        if deadline is not None and time.time() > deadline:
+        if (deadline is not None and time.time() > deadline
+                or stopped is not None and stopped()):
             raise OutOfBudget  # a BaseException: solve_ivp lets it through
         grown = np.abs(p["keys"] @ p["query"] - s0).max() - SCORE_GROWTH
         if config.classifier == "linear":
@@ -280,12 +282,13 @@ def integrate_case(config: Config, rtol: float = RTOL, atol: float = ATOL,
 
 
 def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
-                   deadline: float | None = None) -> TrajectoryResult:
+                   deadline: float | None = None, stopped=None) -> TrajectoryResult:
     """Integrate ``config`` adaptively to its horizon and check every law on the snapshots.
-    Past wall-clock ``deadline`` (``time.time()``) the run is abandoned: ``OutOfBudget``."""
+    Past wall-clock ``deadline`` (``time.time()``), or once ``stopped()`` says so, the run is
+    abandoned: ``OutOfBudget``."""
     start = time.perf_counter()
     try:
-        traj = integrate_case(config, rtol, atol, deadline)
+        traj = integrate_case(config, rtol, atol, deadline, stopped)
     except SOLVER_GAVE_UP:  # stalled, or solve_ivp giving up on a stiff stretch
         return TrajectoryResult(config, "stalled", seconds=time.perf_counter() - start)
     accuracy = adaptive_tolerance(len(traj) - 1, rtol)
@@ -506,6 +509,7 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
 
     out = ShardResult(shard.index, shard.seed, started=time.time())
     seen: dict[Config, TrajectoryResult] = {}
+    stopped = None if channel is None else _polled(channel.stopped)
 
     def checked(config) -> TrajectoryResult:
         """The trajectory of ``config`` (each distinct one run once, reported as it ends)."""
@@ -513,7 +517,8 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
             raise OutOfBudget
         r = seen.get(config)
         if r is None:
-            r = seen[config] = run_trajectory(config, deadline=shard.deadline)
+            r = seen[config] = run_trajectory(config, deadline=shard.deadline,
+                                              stopped=stopped)
             out.results.append(r)
             out.reached += shard.fault is not None and shard.fault.reaches(config)
             if channel is not None:
@@ -561,6 +566,25 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
     out.database_log = database.log
     out.finished = time.time()
     return out
+
+
+#: Seconds between two looks at a shard's stop flag while a trajectory runs (a look is a
+#: round trip to the manager process or the Dask scheduler).
+POLL_SECONDS = 0.25
+
+
+def _polled(flag):
+    """``flag()``, asked at most every ``POLL_SECONDS`` (False in between): a stopped
+    campaign abandons the running trajectory within that time, under any load."""
+    last = [time.monotonic()]
+
+    def stopped() -> bool:
+        now = time.monotonic()
+        if now - last[0] < POLL_SECONDS:
+            return False
+        last[0] = now
+        return flag()
+    return stopped
 
 
 def violated_laws(r: TrajectoryResult) -> list[str]:

@@ -17,6 +17,7 @@ import uuid
 from multiprocessing.managers import SyncManager
 
 from numeric.campaign import Shard, ShardResult, run_shard
+from numeric.processes import end_pool, start_worker
 
 
 class _Channel:
@@ -66,14 +67,18 @@ class LocalProcesses:
         os.environ.update(WORKER_ENVIRONMENT)
         self._manager = SyncManager()
         with _interrupts_ignored_by_children():  # Ctrl-C must not kill the shared queue
-            self._manager.start()
+            self._manager.start(start_worker)
         self.channel = _Channel(self._manager.Queue(), self._manager.Event())
         self._pool = cf.ProcessPoolExecutor(self.workers,
-                                            mp_context=multiprocessing.get_context("spawn"))
+                                            mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=start_worker)
+        self._futures = set()
 
     def submit(self, shard: Shard):
         with _interrupts_ignored_by_children():  # a worker may be spawned now
-            return self._pool.submit(run_shard, shard, self.channel)
+            future = self._pool.submit(run_shard, shard, self.channel)
+        self._futures.add(future)
+        return future
 
     def wait(self, futures, timeout: float):
         done, pending = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
@@ -93,7 +98,13 @@ class LocalProcesses:
         self.channel.event.set()
 
     def close(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Shut the workers and the manager down, and return once they are gone: shards
+        still running (a second Ctrl-C, or a drain that gave up) are terminated, not
+        awaited."""
+        if all(f.done() for f in self._futures):
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            end_pool(self._pool)
         self._manager.shutdown()
         for k, v in self._saved.items():
             if v is None:

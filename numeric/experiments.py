@@ -33,6 +33,7 @@ from numeric import outputs, plots
 from numeric.data import Splits, load_sst, synthetic_topic_data
 from numeric.integrate import gradient_descent
 from numeric.model import Dataset, ModelSpec
+from numeric.processes import end_pool, start_worker
 from numeric.replay import StepDrift, sen_drift_summary
 
 #: name → (classifier, classifier trained?) as in the paper.
@@ -325,11 +326,17 @@ def run_jobs(jobs: list[Job], n_jobs: int | None = None, *, progress=True,
     try:
         with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=context,
                                  initializer=_start_worker, initargs=(reports,)) as pool:
-            order = sorted(range(len(jobs)), key=lambda n: -jobs[n].expected_cost)  # stable
-            started = {n: pool.submit(_run_job, n, jobs[n]) for n in order}
-            futures = [started[n] for n in range(len(jobs))]
-            _follow(futures, reports, jobs, progress, desc)
-            return [future.result() for future in futures]
+            try:
+                order = sorted(range(len(jobs)), key=lambda n: -jobs[n].expected_cost)
+                started = {n: pool.submit(_run_job, n, jobs[n]) for n in order}  # stable
+                futures = [started[n] for n in range(len(jobs))]
+                _follow(futures, reports, jobs, progress, desc)
+                return [future.result() for future in futures]
+            except BaseException:
+                # Ctrl-C, SIGTERM or a failed job: the other workers would go on writing
+                # figures into a folder this run is about to release
+                end_pool(pool)
+                raise
     finally:
         for name, value in saved.items():
             if value is None:
@@ -343,6 +350,7 @@ _REPORTS = None
 
 def _start_worker(reports):
     global _REPORTS
+    start_worker()
     _REPORTS = reports
 
 

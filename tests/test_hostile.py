@@ -8,12 +8,15 @@ be checked).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -686,3 +689,105 @@ def test_a_read_only_output_folder_is_one_line_exit_2(tmp_path, capsys, monkeypa
     finally:
         out.chmod(0o755)
     one_line_error(status, err, f"cannot write into {out}", "Permission denied")
+
+
+# --- a terminated run takes its workers with it ---------------------------------------------
+
+def _children(pid: int) -> dict[int, str]:
+    """pid → command line of the processes whose parent is ``pid`` (Linux /proc)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out[int(entry)] = cmdline.decode(errors="replace")
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _files(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.is_dir() else {}
+
+
+def _read_available(stream, seconds: float = 5.0) -> bytes:
+    """What ``stream`` holds until its end, or until it stays silent for ``seconds``."""
+    import select
+
+    data = b""
+    while select.select([stream], [], [], seconds)[0]:
+        chunk = os.read(stream.fileno(), 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _terminate_when(argv, ready: bytes, out: Path):
+    """Start ``attnflow argv``, wait until stderr shows ``ready``, note its child processes,
+    send SIGTERM to it alone (not its group: the workers get nothing from outside) and wait
+    for it to exit. (exit status, stderr, the workers it had, files at its exit)."""
+    from test_campaign import HANG_SECONDS, read_until
+
+    proc = subprocess.Popen([sys.executable, "-m", "attnflow", *map(str, argv)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        seen = read_until(proc, ready)
+        workers = {pid: cmd for pid, cmd in _children(proc.pid).items()
+                   if "resource_tracker" not in cmd}  # ends with its pipe, after the parent
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=HANG_SECONDS)   # not for its stderr: a surviving worker holds it
+        at_exit = _files(out)
+        survivors = [cmd for pid, cmd in workers.items() if _running(pid)]
+        err = _read_available(proc.stderr)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in workers if "workers" in locals() else ():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return proc.returncode, (seen + err).decode(errors="replace"), workers, survivors, at_exit
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_sigterm_to_reproduce_ends_its_workers_before_it_releases_the_folder(tmp_path):
+    """SIGTERM to ``reproduce --jobs 2`` killed the parent alone: its workers ran on and
+    wrote every figure into the folder after the parent had died and its lock was gone."""
+    out = tmp_path / "out"
+    status, err, workers, survivors, at_exit = _terminate_when(
+        ["reproduce", "synthetic", "--epochs", "2000", "--jobs", "2", "--out", out],
+        rb"[1-9]\d*/\d+ \[", out)
+    assert len(workers) >= 2, workers              # the pool was running
+    assert survivors == [], survivors
+    assert status == 143 and err.strip().endswith("attnflow reproduce: terminated (SIGTERM)")
+    assert "Traceback" not in err and "leaked" not in err
+    assert outputs.LOCK_NAME not in at_exit        # released, and only now
+    time.sleep(2)
+    assert _files(out) == at_exit                  # nothing written after the exit
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_sigterm_to_check_ends_its_workers_and_still_reports(tmp_path):
+    """After SIGTERM to ``check``, its two shard workers, the queue's manager and the
+    resource tracker were still alive 30 s later."""
+    status, err, workers, survivors, at_exit = _terminate_when(
+        ["check", "--budget", "3600", "--workers", "2", "--out", tmp_path],
+        rb"attnflow check:", tmp_path)
+    assert len(workers) >= 2, workers
+    assert survivors == [], survivors
+    assert status == 130 and "Traceback" not in err
+    assert json.loads((tmp_path / "report.json").read_text())["interrupted"]
+    time.sleep(2)
+    assert _files(tmp_path) == at_exit

@@ -186,7 +186,8 @@ def format_summary(result) -> str:
                      f"(it changed the flow of {result.reached} of {len(result.results)} "
                      f"trajectories)")
     if result.interrupted:
-        lines.append("INTERRUPTED (Ctrl-C): the report covers the trajectories finished")
+        lines.append("INTERRUPTED (Ctrl-C or SIGTERM): the report covers the trajectories "
+                     "finished")
     lines.append(f"{'law':{LAW}s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} {'usage':>8s} "
                  f"{'drift':>9s} {'allowed':>9s}  shard  worst case (rerun: attnflow check "
                  f"--trajectory CASE)")
