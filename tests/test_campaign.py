@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -336,3 +337,83 @@ def test_a_scheduler_that_never_answers_is_exit_2_naming_it(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (f"attnflow check: the Dask scheduler at {address} did not "
                                    f"answer within 1 s (is it a Dask scheduler?)")
+
+
+# --- behaviours a mutation round found unpinned -----------------------------------------------
+
+def test_the_counterexample_search_climbs_towards_larger_usage(monkeypatch):
+    """hypothesis.target maximises: the search must be handed +log10(usage) of the
+    candidate's allowance, or it climbs away from the cases closest to drifting."""
+    import hypothesis
+
+    import proofs.counterexample as cx
+
+    targeted = []
+    monkeypatch.setattr(hypothesis, "target",
+                        lambda value, label: targeted.append((label, value)))
+    monkeypatch.setattr(cx, "numeric_law", lambda *args: None)
+
+    judged = []
+
+    def drift_on(judge, config):   # usage 10^−d ≤ 0.1: smaller for wider embeddings
+        judged.append(config)
+        report = SimpleNamespace(applicable=True, usage=10.0 ** -config.d, verdict="holds")
+        return cx.Drift(config, report)
+    monkeypatch.setattr(cx, "drift_on", drift_on)
+    found = cx.search(None, "linear", ("keys",), max_examples=5, max_trajectories=5)
+    assert found.found is None and found.trajectories == len(judged) >= 2
+    assert targeted and {label for label, _ in targeted} == {"usage of the allowance"}
+    assert {value for _, value in targeted} <= {-float(c.d) for c in judged}
+
+
+def test_a_ragged_case_has_between_one_and_m_non_topic_words_per_sentence():
+    """``ragged`` breaks A3 with lengths drawn in [1, m] non-topic words, padding at the end;
+    without it every sentence has exactly m."""
+    lengths = []
+    for seed in range(5):
+        data = build(Config(seed=seed, m=3, n_sentences=20, ragged=True)).data
+        tokens = data.tokens
+        assert (tokens[:, 0] >= 0).all() and (tokens[:, 1] >= 0).all()  # topic + ≥ 1 word
+        padded = tokens < 0
+        assert (np.diff(padded.astype(int), axis=1) >= 0).all()      # padding only at the end
+        lengths += list((~padded).sum(axis=1) - 1)
+    assert min(lengths) == 1 and max(lengths) == 3
+    steady = build(Config(seed=0, m=3, n_sentences=20)).data.tokens
+    assert steady.shape == (20, 4) and (steady >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["n_classes", "topics_per_class", "m", "n_nontopic",
+                                  "n_sentences", "d", "d_key", "hidden", "seed"])
+def test_every_size_has_its_minimum_and_nothing_below(name):
+    """The smallest configuration of each size is valid and one less is refused naming it
+    (a case text with m=0 would build sentences without non-topic words)."""
+    from numeric.campaign import SIZE_MINIMUM
+
+    low = SIZE_MINIMUM[name]
+    assert getattr(Config(**{"seed": 1, name: low}), name) == low
+    with pytest.raises(ValueError, match=f"Config.{name} must be an integer >= {low}"):
+        Config(**{"seed": 1, name: low - 1})
+    assert {k: v for k, v in SIZE_MINIMUM.items() if k != "seed"} == dict(
+        SMALLEST, n_sentences=1)   # the search never draws a single sentence
+
+
+def test_verify_exits_3_when_its_campaign_checked_nothing(monkeypatch, capsys):
+    """A campaign whose every law was not applicable (or never moved) is "not checked":
+    verify's row is NOT CHECKED and its exit status 3, never a PASS."""
+    from attnflow.commands import verify
+    from numeric import campaign
+    from numeric.campaign import CampaignResult, LawRow
+
+    for name in ("derive_check", "audit"):
+        monkeypatch.setattr(verify, name, lambda: (True, "stubbed"))
+    monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "stubbed"))
+    rows = {"not checked": [LawRow("SEN", trajectories=3)],
+            "holds": [LawRow("SEN", trajectories=3, applicable=2)],
+            "violated": [LawRow("SEN", trajectories=3, applicable=2, violated=1)]}
+    for verdict, status in (("not checked", 3), ("holds", 0), ("violated", 1)):
+        result = CampaignResult(seed=0, budget=1.0, seconds=1.0, shards=[], rows=rows[verdict])
+        assert result.verdict == verdict
+        monkeypatch.setattr(campaign, "run_campaign", lambda *a, r=result, **k: r)
+        assert main(["verify", "--budget", "1"]) == status
+        out = capsys.readouterr().out
+        assert ("NOT CHECKED" in out) == (status == 3)
