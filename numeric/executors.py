@@ -19,6 +19,10 @@ from multiprocessing.managers import SyncManager
 from numeric.campaign import Shard, ShardResult, run_shard
 from numeric.processes import end_pool, start_worker
 
+#: What a call to the manager process raises once it is gone (a signal sent to the whole
+#: process group reaches it too).
+_MANAGER_GONE = (OSError, EOFError)
+
 
 class _Channel:
     """Per-trajectory progress and the stop flag, shared with local worker processes."""
@@ -27,10 +31,15 @@ class _Channel:
         self.queue, self.event = queue, event
 
     def put(self, item):
-        self.queue.put(item)
+        with contextlib.suppress(*_MANAGER_GONE):
+            self.queue.put(item)
 
     def stopped(self) -> bool:
-        return self.event.is_set()
+        """Whether the campaign asked the shards to stop (or can no longer be asked)."""
+        try:
+            return self.event.is_set()
+        except _MANAGER_GONE:
+            return True
 
 
 @contextlib.contextmanager
@@ -90,12 +99,14 @@ class LocalProcesses:
     def progress(self) -> list[tuple[int, float]]:
         """Trajectories finished since the last call: (laws checked, worst usage) each."""
         items = []
-        while not self.channel.queue.empty():
-            items.append(self.channel.queue.get())
+        with contextlib.suppress(*_MANAGER_GONE):
+            while not self.channel.queue.empty():
+                items.append(self.channel.queue.get())
         return items
 
     def stop(self):
-        self.channel.event.set()
+        with contextlib.suppress(*_MANAGER_GONE):  # then the shards see it gone and stop
+            self.channel.event.set()
 
     def close(self):
         """Shut the workers and the manager down, and return once they are gone: shards

@@ -3,9 +3,11 @@
 A run that is stopped (Ctrl-C, SIGTERM) must take its workers down before it exits and
 before it releases its output folder: left running, they go on writing figures into a
 folder another run may already hold. ``end_pool`` ends a ``ProcessPoolExecutor``'s workers
-and returns only once they are gone; ``start_worker``, run first in every worker, makes the
-kernel end the worker if its parent dies without cleaning up (SIGKILL), and leaves Ctrl-C
-to the parent (which then ends the workers itself).
+and returns only once they are gone. ``start_worker``, run first in every worker, leaves
+Ctrl-C and termination to the parent — a signal sent to the whole process group (a
+terminal's Ctrl-C, ``timeout``, a service manager) reaches the workers too, and the parent
+decides what becomes of their work — and makes the kernel kill the worker if the parent
+dies without cleaning up (SIGKILL).
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ import ctypes.util
 import signal
 import sys
 import threading
-import time
 
-#: Seconds a terminated worker has to exit before it is killed.
-TERMINATE_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
 def start_worker() -> None:
-    """In a freshly started worker: ignore SIGINT (the parent stops the work and ends this
-    process) and, on Linux, receive SIGKILL when the parent dies."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """In a freshly started worker: ignore SIGINT, SIGTERM and SIGHUP (the parent stops the
+    work and ends this process) and, on Linux, receive SIGKILL when the parent dies."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     # tqdm's default lock is a multiprocessing semaphore, which a terminated worker leaves
     # to the resource tracker (a "leaked semaphore" warning as the run exits); a worker's
     # bars are never shown, so a thread lock serves
@@ -39,20 +40,14 @@ def start_worker() -> None:
 
 
 def end_processes(processes) -> None:
-    """Terminate ``processes`` (``multiprocessing.Process``), kill those still running after
-    ``TERMINATE_SECONDS``, and return once every one has exited."""
+    """Kill ``processes`` (``multiprocessing.Process``; SIGKILL, as workers ignore SIGTERM
+    and their work is abandoned) and return once every one has exited."""
     processes = [p for p in processes if p.is_alive()]
     for p in processes:
         with contextlib.suppress(OSError, ValueError):
-            p.terminate()
-    give_up = time.monotonic() + TERMINATE_SECONDS
+            p.kill()
     for p in processes:
-        p.join(max(0.0, give_up - time.monotonic()))
-    for p in processes:
-        if p.is_alive():
-            with contextlib.suppress(OSError, ValueError):
-                p.kill()
-            p.join()
+        p.join()
 
 
 def end_pool(pool) -> None:

@@ -734,10 +734,11 @@ def _read_available(stream, seconds: float = 5.0) -> bytes:
     return data
 
 
-def _terminate_when(argv, ready: bytes, out: Path):
+def _terminate_when(argv, ready: bytes, out: Path, group: bool = False):
     """Start ``attnflow argv``, wait until stderr shows ``ready``, note its child processes,
-    send SIGTERM to it alone (not its group: the workers get nothing from outside) and wait
-    for it to exit. (exit status, stderr, the workers it had, files at its exit)."""
+    send SIGTERM to it alone (the workers get nothing from outside) or to its whole process
+    group (as ``timeout`` or a service manager do), and wait for it to exit. (exit status,
+    stderr, the workers it had, those still running at its exit, files at its exit)."""
     from test_campaign import HANG_SECONDS, read_until
 
     proc = subprocess.Popen([sys.executable, "-m", "attnflow", *map(str, argv)], cwd=ROOT,
@@ -747,7 +748,7 @@ def _terminate_when(argv, ready: bytes, out: Path):
         seen = read_until(proc, ready)
         workers = {pid: cmd for pid, cmd in _children(proc.pid).items()
                    if "resource_tracker" not in cmd}  # ends with its pipe, after the parent
-        proc.send_signal(signal.SIGTERM)
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
         proc.wait(timeout=HANG_SECONDS)   # not for its stderr: a surviving worker holds it
         at_exit = _files(out)
         survivors = [cmd for pid, cmd in workers.items() if _running(pid)]
@@ -779,15 +780,19 @@ def test_sigterm_to_reproduce_ends_its_workers_before_it_releases_the_folder(tmp
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-def test_sigterm_to_check_ends_its_workers_and_still_reports(tmp_path):
-    """After SIGTERM to ``check``, its two shard workers, the queue's manager and the
-    resource tracker were still alive 30 s later."""
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "process group"])
+def test_sigterm_to_check_ends_its_workers_and_still_reports(group, tmp_path):
+    """After SIGTERM to ``check``, its two shard workers and the queue's manager were still
+    alive 30 s later; sent to the whole group (``timeout``), the manager died first and the
+    run ended in a ConnectionResetError traceback, the shards' work lost."""
     status, err, workers, survivors, at_exit = _terminate_when(
         ["check", "--budget", "3600", "--workers", "2", "--out", tmp_path],
-        rb"attnflow check:", tmp_path)
+        rb"trajectories=[1-9]", tmp_path, group)
     assert len(workers) >= 2, workers
     assert survivors == [], survivors
-    assert status == 130 and "Traceback" not in err
-    assert json.loads((tmp_path / "report.json").read_text())["interrupted"]
+    assert status == 130 and "Traceback" not in err, err[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["interrupted"] and report["trajectories"] >= 1
     time.sleep(2)
     assert _files(tmp_path) == at_exit
+
