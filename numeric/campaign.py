@@ -109,6 +109,44 @@ class Config:
         return ModelSpec(d=self.d, d_key=self.d_key, classifier=self.classifier,
                          hidden=self.hidden, trainable=self.trainable)
 
+    def cost(self) -> tuple[float, float]:
+        """``(seconds, bytes)`` a run of this configuration may take at most: ``
+        MAX_EVALUATIONS`` gradient evaluations, each ``EVALUATION_SECONDS`` per unit of its
+        sizes, and the adaptive solver's dense output, ``BYTES_PER_PARAMETER`` per entry,
+        beside the data's and the engine's arrays (floats: sizes are not bounded)."""
+        s, tokens = _real(self.n_sentences), _real(self.n_sentences) * _real(self.m + 1)
+        d, d_key, c = _real(self.d), _real(self.d_key), _real(self.n_classes)
+        h = _real(self.hidden) if self.classifier == "mlp" else 0.0
+        words = _real(self.n_words)
+        parameters = words * (d + d_key) + d_key + (h * (d + c + 1) + c if h else c * d)
+        widths = s * (d + d_key + c + h)
+        products = s * (c * d + h * (d + c))
+        per = EVALUATION_SECONDS
+        seconds = MAX_EVALUATIONS * (per["fixed"] + per["tokens"] * tokens
+                                     + per["widths"] * widths + per["products"] * products
+                                     + per["parameters"] * parameters)
+        memory = (BYTES_PER_TOKEN * tokens + BYTES_PER_WIDTH * widths
+                  + BYTES_PER_PARAMETER * parameters)
+        return seconds, memory
+
+    def check_cost(self, max_seconds: float = None, max_bytes: float | None = None) -> None:
+        """``TooLarge`` when ``cost()`` exceeds ``max_seconds`` (default
+        ``MAX_CASE_SECONDS``) or ``max_bytes`` (default the memory limit), before anything
+        is allocated."""
+        from numeric.limits import TooLarge, bytes_text, count_text, memory_limit, seconds_text
+
+        max_seconds = MAX_CASE_SECONDS if max_seconds is None else max_seconds
+        max_bytes = memory_limit() if max_bytes is None else max_bytes
+        seconds, memory = self.cost()
+        if seconds > max_seconds or memory > max_bytes:
+            n = count_text
+            raise TooLarge(f"case too large: {n(self.n_sentences)} sentences of "
+                           f"{n(self.m + 1)} tokens over {n(self.n_words)} words "
+                           f"(d={n(self.d)}, d_key={n(self.d_key)}) may take up to "
+                           f"{seconds_text(seconds)} and {bytes_text(memory)}; the limits are "
+                           f"{seconds_text(max_seconds)} "
+                           f"and {bytes_text(max_bytes)} (half of this machine's memory)")
+
     def describe(self) -> str:
         """Only the fields that differ from the defaults, for short readable reports."""
         default = Config(seed=self.seed)
@@ -152,9 +190,27 @@ class Config:
         return cls(**values)
 
 
+#: Seconds of one gradient evaluation: fixed, per token, per sentence × width (d, d_key,
+#: classes, hidden), per sentence × product of two widths, per parameter entry (measured
+#: on one core with value_and_gradient at 12 to 210 000 tokens, up to 2·10⁶ parameters;
+#: rounded up).
+EVALUATION_SECONDS = {"fixed": 6e-4, "tokens": 1e-7, "widths": 3e-8, "products": 1e-9,
+                      "parameters": 2e-8}
+#: Bytes the data and the engine hold per token and per sentence × width, and the adaptive
+#: run per parameter entry: snapshots and DOP853's dense output (8 values per entry per step,
+#: at most ``MAX_EVALUATIONS / 12`` steps).
+BYTES_PER_TOKEN, BYTES_PER_WIDTH, BYTES_PER_PARAMETER = 128, 64, 8 * 8 * (MAX_EVALUATIONS // 12)
+#: A rerun of one case (``check --trajectory``) estimated beyond this many seconds is refused.
+MAX_CASE_SECONDS = 600.0
+
 #: Smallest value of each size field.
 SIZE_MINIMUM = {"seed": 0, "n_classes": 2, "topics_per_class": 1, "m": 1, "n_nontopic": 1,
                 "n_sentences": 1, "d": 1, "d_key": 1, "hidden": 1}
+
+
+def _real(size: int) -> float:
+    """A size as a float (past 1e300 priced as 1e300: far beyond any limit)."""
+    return float(min(size, 10 ** 300))
 
 
 def plain_number(text: str) -> bool:

@@ -30,6 +30,19 @@ def memory_limit() -> int:
     return int(MEMORY_SHARE * total)
 
 
+def count_text(n) -> str:
+    """A size as typed when it is short (a whole float as an integer), else ``1e+500``-style
+    (``.3g``)."""
+    if isinstance(n, float) and n.is_integer() and abs(n) < 1e15:
+        n = int(n)
+    if isinstance(n, int) and abs(n) < 10 ** 15:
+        return str(n)
+    try:
+        return f"{float(n):.3g}" if math.isfinite(float(n)) else "more than 1e300"
+    except OverflowError:
+        return f"1e+{len(str(abs(n))) - 1}"
+
+
 def bytes_text(n: float) -> str:
     """``3.2 GB``: a byte count in decimal units (``inf`` beyond any unit)."""
     if not math.isfinite(n):

@@ -19,6 +19,7 @@ sides of that gap and refuses to decide when it is narrower than ``MIN_GAP`` dec
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -356,6 +357,135 @@ class Fields:
 def _split(sym) -> tuple[str, tuple]:
     base, *at = str(sym).split("_")
     return base, tuple(int(x) for x in at)
+
+
+# --- what a run costs, known before it starts -------------------------------------------------
+
+#: Arithmetic operations in the printed gradient of one sentence of ``L`` tokens, per model
+#: kind: ``Σ coefficient · Π size^power`` (non-negative least squares on the programs printed
+#: at every L ≤ 4, d, d_key ≤ 3, classes ≤ 3, hidden ≤ 3; within 25 % (linear), 50 % (MLP)
+#: there; non-negative terms, so it grows with every size).
+PROGRAM_OPERATIONS = {
+    "linear": ((5.39, {}), (5.32, {"d_key": 1}), (3.3, {"d": 1, "C": 1}),
+               (4.95, {"L": 1, "d": 1, "C": 1}), (0.5, {"L": 1, "d": 1, "C": 2}),
+               (4.34, {"L": 1, "d": 1, "d_key": 1}), (19.54, {"L": 1, "d": 1, "d_key": 1, "C": 1}),
+               (0.59, {"L": 2, "d": 1}), (6.36, {"L": 2, "d": 1, "d_key": 1})),
+    "mlp": ((14.63, {}), (14.94, {"C": 1}), (31.87, {"d_key": 1}),
+            (0.05, {"d": 1, "C": 2, "H": 2}), (0.9, {"d": 1, "d_key": 1, "C": 2, "H": 2}),
+            (13.68, {"L": 1, "d": 1, "H": 1}), (1.21, {"L": 1, "d": 1, "C": 2, "H": 2}),
+            (17.29, {"L": 1, "d": 1, "d_key": 1, "H": 1}),
+            (4.58, {"L": 1, "d": 1, "d_key": 1, "C": 1, "H": 2}),
+            (0.29, {"L": 1, "d": 1, "d_key": 1, "C": 2, "H": 1}),
+            (4.61, {"L": 2, "d": 1, "d_key": 1, "H": 1}),
+            (0.36, {"L": 2, "d": 1, "d_key": 1, "C": 1, "H": 1})),
+    "any": ((5.7, {"d_key": 1}), (0.6, {"L": 1}), (6.61, {"L": 1, "d_key": 1}),
+            (0.34, {"L": 1, "d": 1}), (6.33, {"L": 1, "d": 1, "d_key": 1}), (0.49, {"L": 2}),
+            (0.91, {"L": 2, "d": 1}), (2.41, {"L": 2, "d": 1, "d_key": 1})),
+}
+
+#: CPU seconds per unit of each ``Cost.counts`` entry, and the fixed part (imports, the
+#: derivation, the topic structure's proofs): non-negative least squares on measured runs
+#: (``benchmarks/bench_discover_cost.py``, which prints these and the error of the fit).
+SECONDS_PER = {"fixed": 0.975, "topic": 4.57, "printed operations": 0.000306,
+               "field operations": 2.8e-06, "Gram-Schmidt": 9.5e-05, "brackets": 8.92e-07,
+               "bracket Gram-Schmidt": 0, "ansatz field operations": 9.43e-07,
+               "ansatz SVD": 0, "proofs": 2.04e-09}
+#: Bytes per unit: a per-sentence field is a small object; each value an mpmath number (an
+#: object and its mantissa, about 200 bytes); the ansatz's rows are first Python lists, then
+#: float64 copies (64 bytes per entry of the peak measured beside a 130 MB start).
+BYTES_PER = {"fields": 300, "field values": 200, "printed operations": 2000,
+             "ansatz matrix": 64, "fixed": 1.3e8}
+#: Sentence lengths summed one by one; beyond, the cost is bounded below by this many.
+_LENGTHS_SUMMED = 1_000
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What ``count_laws`` (and with ``closed_forms`` the degree-2 ansatz and its proofs)
+    is expected to take at a setting's sizes: ``seconds`` of CPU and peak ``bytes``, from the
+    ``counts`` that drive them (a lower bound, ``at_least``, when the sizes are too large to
+    sum exactly)."""
+
+    seconds: float
+    bytes: float
+    counts: dict
+    at_least: bool = False
+
+
+def _real(size: int) -> float:
+    """A size as a float (sizes past 1e300 are priced as 1e300: far beyond any limit)."""
+    return float(min(size, 10 ** 300))
+
+
+def _log_multisets(words: int, length: int) -> float:
+    """``log C(words + length − 1, length)``: how many bags of ``length`` words there are."""
+    words = _real(words)
+    if words > 1e12:  # words + length would lose length's digits: words ≫ length
+        return length * math.log(words) - math.lgamma(length + 1)
+    return math.lgamma(words + length) - math.lgamma(length + 1) - math.lgamma(words)
+
+
+def _power(x: float, p: int) -> float:
+    """``x**p``, infinite where it overflows (an infinite cost is refused like any other)."""
+    try:
+        return x ** p
+    except OverflowError:
+        return math.inf
+
+
+def _operations(kind: str, sizes: dict) -> float:
+    return sum(c * math.prod(_power(_real(sizes[k]), p) for k, p in powers.items())
+               for c, powers in PROGRAM_OPERATIONS[kind])
+
+
+def _trained_coordinates(setting: Setting) -> float:
+    return sum(math.prod(_real(x) for x in setting.shape(name)) for name in setting.trained)
+
+
+def estimate_cost(setting: Setting, closed_forms: bool = True) -> Cost:
+    """The CPU time and memory a ``discover`` run at ``setting`` is expected to take, from
+    the counts that drive it, before anything is allocated: ``n`` trained coordinates, ``G``
+    per-sentence fields (bags of 1…max_len words × labels × ReLU patterns), ``P(L)``
+    operations per field evaluation. Gram–Schmidt costs ``G·n²`` per point, brackets
+    ``n²`` jet evaluations, the ansatz ``~2n`` points of ``G`` fields and an SVD of
+    ``M = n(n+3)/2`` monomials."""
+    kind = "any" if setting.loss == "any" else setting.classifier
+    targets = setting.d if setting.loss == "any" else setting.classes
+    patterns = 2.0 ** min(setting.hidden, 1000) if kind == "mlp" else 1.0
+    n = _trained_coordinates(setting)
+    sizes = {"d": setting.d, "d_key": setting.d_key, "C": setting.classes, "H": setting.hidden}
+    lengths = min(setting.max_len, _LENGTHS_SUMMED)
+    printed = fields = evaluations = 0.0
+    for length in range(1, lengths + 1):
+        ops = _operations(kind, dict(sizes, L=length))
+        count = math.exp(min(_log_multisets(setting.words, length), 700.0)) * targets * patterns
+        printed += ops
+        fields += count
+        evaluations += count * ops
+    per_field = evaluations / fields
+    counts = {"trained coordinates": n, "fields": fields,
+              "printed operations": printed, "field operations": evaluations,
+              "Gram-Schmidt": fields * n * n, "brackets": n * n * per_field,
+              "bracket Gram-Schmidt": _power(n, 4)}
+    points = 2 * n + 16
+    monomials = n * (n + 3) / 2
+    rows = points * fields
+    if closed_forms:
+        counts.update({"ansatz field operations": points * evaluations,
+                       "ansatz SVD": max(rows, monomials) * _power(monomials, 2),
+                       "proofs": _power(n, 6)})
+    trains_topic = "query" not in setting.trained and {"embeddings", "keys"} <= set(
+        setting.trained)
+    seconds = SECONDS_PER["fixed"] + (SECONDS_PER["topic"] if trains_topic else 0.0)
+    seconds += sum(SECONDS_PER[k] * v for k, v in counts.items() if k in SECONDS_PER)
+    memory = (BYTES_PER["fixed"] + BYTES_PER["fields"] * fields
+              + BYTES_PER["field values"] * fields * n
+              + BYTES_PER["printed operations"] * printed
+              + (BYTES_PER["ansatz matrix"] * max(rows, monomials) * monomials
+                 if closed_forms else 0.0))
+    # a NaN (0 · ∞ at absurd sizes) must not compare as within a limit
+    seconds, memory = (math.inf if math.isnan(x) else x for x in (seconds, memory))
+    return Cost(seconds, memory, counts, at_least=lengths < setting.max_len)
 
 
 # --- rank with a stated gap -------------------------------------------------------------------

@@ -796,3 +796,72 @@ def test_sigterm_to_check_ends_its_workers_and_still_reports(group, tmp_path):
     time.sleep(2)
     assert _files(tmp_path) == at_exit
 
+
+# --- sizes priced before any work ---------------------------------------------------------
+
+@pytest.mark.parametrize("size", ["words=1000", "d=100000", "max_len=50",
+                                  "words=40,d=40,d_key=40", f"words={10 ** 400}"])
+def test_discover_refuses_sizes_it_cannot_finish_with_the_estimate_and_the_limit(
+        size, capsys, monkeypatch):
+    """words=1000 ended in a MemoryError after 6 GB (every bag of three words became a
+    field object); d=100000, max_len=50 and 40×40×40 counted for hours without a word."""
+    import symbolic.discover
+
+    def counted(*args, **kwargs):
+        raise AssertionError("the count started")
+    monkeypatch.setattr(symbolic.discover, "count_laws", counted)
+    status, _, err = run(["discover", "--size", size], capsys)
+    one_line_error(status, err, "--size too large", "estimated to take", "of memory",
+                   "--max-seconds", "half of this machine's memory")
+
+
+def test_discover_refuses_past_its_time_limit_and_runs_within_it(capsys, monkeypatch):
+    """The default sizes are estimated well within the default limit; --max-seconds below
+    that estimate refuses them (the limit is the user's to raise)."""
+    from attnflow.commands.discover import MAX_SECONDS, check_cost
+    from symbolic.discover import Setting, estimate_cost
+
+    cost = estimate_cost(Setting())
+    assert 1 < cost.seconds < MAX_SECONDS / 10 and cost.bytes < 2e9
+    check_cost(Setting(), True, MAX_SECONDS)
+    status, _, err = run(["discover", "--max-seconds", "1"], capsys)
+    one_line_error(status, err, "the limits are 1 s (--max-seconds)")
+
+
+@pytest.mark.parametrize("name", ["words", "d", "d_key", "classes", "hidden", "max_len"])
+def test_every_size_raises_the_estimate(name):
+    from symbolic.discover import Setting, estimate_cost
+
+    base = Setting("mlp")
+    bigger = Setting("mlp", **{name: getattr(base, name) + 2})
+    assert estimate_cost(bigger).seconds > estimate_cost(base).seconds
+    assert estimate_cost(bigger).bytes >= estimate_cost(base).bytes
+    assert (estimate_cost(base, closed_forms=False).seconds
+            < estimate_cost(base, closed_forms=True).seconds)
+
+
+@pytest.mark.parametrize("case", ["seed=1,n_sentences=100000000", "seed=1,d=100000000",
+                                  "seed=1,m=1000000,n_sentences=1000",
+                                  f"seed=1,n_nontopic={10 ** 500}"])
+def test_a_rerun_case_too_large_to_run_is_refused_before_it_is_built(case, capsys,
+                                                                     monkeypatch):
+    """check --trajectory with 10⁸ sentences allocated 2.2 GB of tokens (a MemoryError
+    traceback under a memory limit, minutes of work without one) before anything failed."""
+    import numeric.campaign
+
+    def built(*args, **kwargs):
+        raise AssertionError("the case was built")
+    monkeypatch.setattr(numeric.campaign, "build", built)
+    status, _, err = run(["check", "--trajectory", case], capsys)
+    one_line_error(status, err, "--trajectory", "case too large", "may take up to",
+                   "the limits are")
+
+
+def test_campaign_sized_cases_are_priced_within_the_limits():
+    from numeric.campaign import MAX_CASE_SECONDS
+
+    largest = Config(seed=1, n_classes=5, topics_per_class=3, n_nontopic=15, n_sentences=60,
+                     m=25, d=8, d_key=8, classifier="mlp", hidden=5)
+    seconds, memory = largest.cost()
+    assert seconds < MAX_CASE_SECONDS / 10 and memory < 1e8
+    largest.check_cost()

@@ -22,10 +22,12 @@ def _case(text: str):
     from numeric.campaign import Config, random_config
 
     try:
-        return (random_config(int(text)) if text.isascii() and text.isdigit()
-                else Config.from_text(text))
+        config = (random_config(int(text)) if text.isascii() and text.isdigit()
+                  else Config.from_text(text))
+        config.check_cost()  # before build() allocates its data and parameters
     except ValueError as why:
         raise argparse.ArgumentTypeError(str(why)) from None
+    return config
 
 
 def _fault(text: str):
