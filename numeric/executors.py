@@ -167,8 +167,10 @@ def connect_client(address: str, seconds: float | None = None):
         raise ValueError(f"the Dask scheduler at {address} did not answer within "
                          f"{seconds:g} s (is it a Dask scheduler?)")
     why = outcome.get("error")
-    if isinstance(why, (OSError, TimeoutError, ValueError)):
-        raise ValueError(f"cannot reach the Dask scheduler at {address}: {why}") from None
+    if isinstance(why, Exception):  # any failure to make a client comes from the address
+        # (an unknown protocol: TypeError from Dask's connector registry)
+        text = str(why).splitlines()[0] if str(why).strip() else type(why).__name__
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {text}") from None
     if why is not None:
         raise why
     return outcome["client"]

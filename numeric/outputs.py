@@ -71,6 +71,19 @@ def check_output_folder(path) -> Path:
     return path
 
 
+def check_writable(folder) -> Path:
+    """``folder`` once a file has been made in it (and removed): a read-only folder is
+    refused before the work, not when its results are written."""
+    folder = Path(folder)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attnflow-write-test.")
+    except OSError as err:
+        raise OutputError(f"cannot write into {folder}: {err.strerror}") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return folder
+
+
 def _exists(path: Path) -> bool:
     """Whether ``path`` names something; ``OutputError`` for a name that cannot be followed
     (a symbolic link to nothing, a loop of links), where a folder could not be made either."""
@@ -112,7 +125,11 @@ def atomic_path(path) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix) to write to; renamed onto ``path`` when
     the block ends without an exception, removed otherwise."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.",
+                                   suffix=path.suffix)
+    except OSError as err:  # a read-only folder, a full disk
+        raise OutputError(f"cannot write {path}: {err.strerror}") from None
     os.close(fd)
     try:
         yield Path(tmp)

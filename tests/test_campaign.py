@@ -417,3 +417,15 @@ def test_verify_exits_3_when_its_campaign_checked_nothing(monkeypatch, capsys):
         assert main(["verify", "--budget", "1"]) == status
         out = capsys.readouterr().out
         assert ("NOT CHECKED" in out) == (status == 3)
+
+
+@pytest.mark.parametrize("address", ["nonsense", "ucx://127.0.0.1:1", "inproc://x"])
+def test_a_scheduler_address_dask_cannot_use_is_exit_2_naming_it(address, tmp_path, capsys):
+    """An unknown protocol (ucx without its package) ended in a TypeError traceback."""
+    pytest.importorskip("dask.distributed",
+                        reason="the cluster mode needs the cluster extra (dask[distributed])")
+    assert main(["check", "--scheduler", address, "--budget", "1", "--out",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"attnflow check: cannot reach the Dask scheduler at {address}: ")
+    assert len(err.splitlines()) == 1

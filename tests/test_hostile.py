@@ -865,3 +865,27 @@ def test_campaign_sized_cases_are_priced_within_the_limits():
     seconds, memory = largest.cost()
     assert seconds < MAX_CASE_SECONDS / 10 and memory < 1e8
     largest.check_cost()
+
+
+def test_check_into_a_read_only_folder_is_refused_before_the_campaign(tmp_path, capsys,
+                                                                      monkeypatch):
+    """The campaign ran its whole budget, then writing report.json failed with a
+    PermissionError traceback."""
+    from numeric import campaign
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the campaign started")
+    monkeypatch.setattr(campaign, "run_campaign", ran)
+    out = tmp_path / "read-only"
+    out.mkdir()
+    if os.geteuid() == 0:  # permissions do not bind root: the file system refuses instead
+        def refused(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+        monkeypatch.setattr(outputs.tempfile, "mkstemp", refused)
+    else:
+        out.chmod(0o555)
+    try:
+        status, _, err = run(["check", "--budget", "1", "--out", out], capsys)
+    finally:
+        out.chmod(0o755)
+    one_line_error(status, err, f"cannot write into {out}", "Permission denied")

@@ -11,6 +11,7 @@ from pathlib import Path
 from attnflow.options import (
     nonnegative_int,
     output_file,
+    output_folder,
     positive_finite_float,
     positive_int,
 )
@@ -39,13 +40,6 @@ def _fault(text: str):
         raise argparse.ArgumentTypeError(str(why)) from None
 
 
-def _output_folder(text: str) -> Path:
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
-    return path
-
-
 def add_parser(sub):
     p = sub.add_parser(
         "check", help="law campaign: a targeted, shrinking Hypothesis search over "
@@ -68,7 +62,7 @@ def add_parser(sub):
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run shards on a Dask distributed cluster: a scheduler address "
                         "(tcp://host:8786), or 'local' to start a LocalCluster")
-    p.add_argument("--out", type=_output_folder, default=Path("attnflow-check"),
+    p.add_argument("--out", type=output_folder, default=Path("attnflow-check"),
                    help="output folder: report.json and the example database examples/ "
                         "(default attnflow-check)")
     p.add_argument("--json", metavar="FILE", type=output_file,
@@ -97,13 +91,15 @@ def run(args) -> int:
                 return 2
         return rerun(args.trajectory, args.negative_control)
     from numeric.campaign import EXAMPLES_PER_SHARD, run_campaign
-    from numeric.outputs import write_json
+    from numeric.outputs import check_writable, write_json
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as why:
-        print(f"attnflow check: cannot create the output folder {args.out}: {why}", file=sys.stderr)
+        print(f"attnflow check: cannot create the output folder {args.out}: {why.strerror}",
+              file=sys.stderr)
         return 2
+    check_writable(args.out)  # before the budget is spent, not when the report is written
     options = dict(workers=args.workers, scheduler=args.scheduler,
                    examples=args.examples or EXAMPLES_PER_SHARD, max_shards=args.shards,
                    fault=args.negative_control)
