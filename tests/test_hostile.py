@@ -889,3 +889,19 @@ def test_check_into_a_read_only_folder_is_refused_before_the_campaign(tmp_path, 
     finally:
         out.chmod(0o755)
     one_line_error(status, err, f"cannot write into {out}", "Permission denied")
+
+
+@pytest.mark.parametrize("experiment", ["synthetic", "ablation"])
+def test_epochs_whose_records_exceed_the_memory_limit_are_refused_first(experiment, tmp_path,
+                                                                        capsys, monkeypatch):
+    """--epochs 10¹² started six runs whose per-epoch records (loss, traced scores) grow
+    without bound; refused now before the folder's previous results are touched."""
+    def trained(*args, **kwargs):
+        raise AssertionError("the runs started")
+    monkeypatch.setattr(experiments, "run_jobs", trained)
+    (tmp_path / "results.json").write_text("{}")
+    status, _, err = run(["reproduce", experiment, "--epochs", 10 ** 12, "--out", tmp_path],
+                         capsys)
+    one_line_error(status, err, "epochs = 1000000000000", "per-epoch records", "the limit is")
+    assert (tmp_path / "results.json").read_text() == "{}"
+    experiments.check_epochs(experiments.ABLATION_EPOCHS, 6)             # the paper's fit
