@@ -905,3 +905,17 @@ def test_epochs_whose_records_exceed_the_memory_limit_are_refused_first(experime
     one_line_error(status, err, "epochs = 1000000000000", "per-epoch records", "the limit is")
     assert (tmp_path / "results.json").read_text() == "{}"
     experiments.check_epochs(experiments.ABLATION_EPOCHS, 6)             # the paper's fit
+
+
+def test_more_workers_than_memory_can_hold_are_refused_before_one_starts(tmp_path, capsys,
+                                                                         monkeypatch):
+    """check --workers 100000 spawned a process per shard as they were submitted, about
+    100 MB each, until the machine ran out of memory."""
+    import numeric.executors
+
+    def started(*args, **kwargs):
+        raise AssertionError("worker processes were started")
+    monkeypatch.setattr(numeric.executors, "LocalProcesses", started)
+    status, _, err = run(["check", "--workers", 100000, "--budget", "1", "--out", tmp_path],
+                         capsys)
+    one_line_error(status, err, "workers = 100000", "the limit is")
