@@ -268,7 +268,7 @@ def read_archive(path, max_bytes: int | None = None) -> dict[str, np.ndarray]:
                                f"uncompressed (field {name!r}: {bytes_text(info.file_size)}); "
                                f"the limit is {bytes_text(limit)} (half of this machine's "
                                f"memory)")
-            headers = {name: _read_member(archive, name, info, data=False)
+            headers = {name: _read_member(archive, name, info, header_only=True)
                        for name, info in members.items()}
             check_declared_shapes({name: shape for name, (shape, _, _) in headers.items()})
             return {name: _read_member(archive, name, info) for name, info in members.items()}
@@ -290,9 +290,10 @@ class _Explained(ValueError):
     """A member refused with its own message (not reworded as damage)."""
 
 
-def _read_member(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo, data=True):
+def _read_member(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo,
+                 header_only: bool = False):
     """One member as an array: its header checked against its declared size, then at most
-    that many bytes inflated (``data=False``: only its header, ``(shape, fortran, dtype)``)."""
+    that many bytes inflated (``header_only``: just the header, ``(shape, fortran, dtype)``)."""
     try:
         with archive.open(info) as member:
             shape, fortran, dtype = _header(member, name)
@@ -302,7 +303,7 @@ def _read_member(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo, dat
                 raise _Explained(f"{NOT_NPZ}: field {name!r} declares shape {shape} of "
                                  f"{dtype} ({size} bytes) but its member holds "
                                  f"{info.file_size - member.tell()} bytes of data")
-            if not data:
+            if header_only:
                 return shape, fortran, dtype
             data = bytearray(size)
             view, done = memoryview(data), 0
@@ -311,8 +312,7 @@ def _read_member(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo, dat
                 if not got:
                     raise EOFError
                 done += got
-            if member.read(1):  # reaching the end checks the member's CRC
-                raise ValueError("longer than declared")
+            member.read(1)  # at the declared end: reading on checks the member's CRC
             array = np.frombuffer(data, dtype=dtype, count=count)
     except _Explained:
         raise

@@ -775,7 +775,7 @@ def test_sigterm_to_reproduce_ends_its_workers_before_it_releases_the_folder(tmp
     assert status == 143 and err.strip().endswith("attnflow reproduce: terminated (SIGTERM)")
     assert "Traceback" not in err and "leaked" not in err
     assert outputs.LOCK_NAME not in at_exit        # released, and only now
-    time.sleep(2)
+    time.sleep(1)
     assert _files(out) == at_exit                  # nothing written after the exit
 
 
@@ -793,7 +793,7 @@ def test_sigterm_to_check_ends_its_workers_and_still_reports(group, tmp_path):
     assert status == 130 and "Traceback" not in err, err[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["interrupted"] and report["trajectories"] >= 1
-    time.sleep(2)
+    time.sleep(1)
     assert _files(tmp_path) == at_exit
 
 
