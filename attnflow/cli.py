@@ -7,10 +7,13 @@ command and sets ``func``) and keeps its work in the layers below (symbolic, num
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import threading
 
 import attnflow.commands
 
@@ -49,9 +52,13 @@ def main(argv=None) -> int:
         return 1
     stdout, sys.stdout = sys.stdout, PipeSafe(sys.stdout)
     try:
-        status = int(args.func(args) or 0)
+        with termination_unwinds():
+            status = int(args.func(args) or 0)
         sys.stdout.flush()
         return status
+    except Terminated as stop:
+        print(f"attnflow {args.command}: terminated ({stop.name})", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print(f"attnflow {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -63,6 +70,37 @@ def main(argv=None) -> int:
         raise
     finally:
         sys.stdout = stdout
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C: the command stops its worker processes and
+    releases its output folder on the way out, instead of dying with its workers still
+    writing there."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum, self.name = signum, signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def termination_unwinds():
+    """While inside, SIGTERM and SIGHUP raise ``Terminated`` in the main thread, once: a
+    repeated signal must not cut short the clean-up the first one started."""
+    def stop(signum, frame):
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, stop) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class PipeSafe:

@@ -100,6 +100,53 @@ class Config:
                 raise ValueError(f"Config.{name} must be a finite number "
                                  f"{'> 0' if positive else '>= 0'}, got {value!r}")
 
+    @property
+    def n_words(self) -> int:
+        return self.n_classes * self.topics_per_class + self.n_nontopic
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec(d=self.d, d_key=self.d_key, classifier=self.classifier,
+                         hidden=self.hidden, trainable=self.trainable)
+
+    def cost(self) -> tuple[float, float]:
+        """``(seconds, bytes)`` a run of this configuration may take at most: ``
+        MAX_EVALUATIONS`` gradient evaluations, each ``EVALUATION_SECONDS`` per unit of its
+        sizes, and the adaptive solver's dense output, ``BYTES_PER_PARAMETER`` per entry,
+        beside the data's and the engine's arrays (floats: sizes are not bounded)."""
+        s, tokens = _real(self.n_sentences), _real(self.n_sentences) * _real(self.m + 1)
+        d, d_key, c = _real(self.d), _real(self.d_key), _real(self.n_classes)
+        h = _real(self.hidden) if self.classifier == "mlp" else 0.0
+        words = _real(self.n_words)
+        parameters = words * (d + d_key) + d_key + (h * (d + c + 1) + c if h else c * d)
+        widths = s * (d + d_key + c + h)
+        products = s * (c * d + h * (d + c))
+        per = EVALUATION_SECONDS
+        seconds = MAX_EVALUATIONS * (per["fixed"] + per["tokens"] * tokens
+                                     + per["widths"] * widths + per["products"] * products
+                                     + per["parameters"] * parameters)
+        memory = (BYTES_PER_TOKEN * tokens + BYTES_PER_WIDTH * widths
+                  + BYTES_PER_PARAMETER * parameters)
+        return seconds, memory
+
+    def check_cost(self, max_seconds: float = None, max_bytes: float | None = None) -> None:
+        """``TooLarge`` when ``cost()`` exceeds ``max_seconds`` (default
+        ``MAX_CASE_SECONDS``) or ``max_bytes`` (default the memory limit), before anything
+        is allocated."""
+        from numeric.limits import TooLarge, bytes_text, count_text, memory_limit, seconds_text
+
+        max_seconds = MAX_CASE_SECONDS if max_seconds is None else max_seconds
+        max_bytes = memory_limit() if max_bytes is None else max_bytes
+        seconds, memory = self.cost()
+        if seconds > max_seconds or memory > max_bytes:
+            n = count_text
+            raise TooLarge(f"case too large: {n(self.n_sentences)} sentences of "
+                           f"{n(self.m + 1)} tokens over {n(self.n_words)} words "
+                           f"(d={n(self.d)}, d_key={n(self.d_key)}) may take up to "
+                           f"{seconds_text(seconds)} and {bytes_text(memory)}; the limits are "
+                           f"{seconds_text(max_seconds)} "
+                           f"and {bytes_text(max_bytes)} (half of this machine's memory)")
+
     def describe(self) -> str:
         """Only the fields that differ from the defaults, for short readable reports."""
         default = Config(seed=self.seed)
@@ -143,9 +190,27 @@ class Config:
         return cls(**values)
 
 
+#: Seconds of one gradient evaluation: fixed, per token, per sentence × width (d, d_key,
+#: classes, hidden), per sentence × product of two widths, per parameter entry (measured
+#: on one core with value_and_gradient at 12 to 210 000 tokens, up to 2·10⁶ parameters;
+#: rounded up).
+EVALUATION_SECONDS = {"fixed": 6e-4, "tokens": 1e-7, "widths": 3e-8, "products": 1e-9,
+                      "parameters": 2e-8}
+#: Bytes the data and the engine hold per token and per sentence × width, and the adaptive
+#: run per parameter entry: snapshots and DOP853's dense output (8 values per entry per step,
+#: at most ``MAX_EVALUATIONS / 12`` steps).
+BYTES_PER_TOKEN, BYTES_PER_WIDTH, BYTES_PER_PARAMETER = 128, 64, 8 * 8 * (MAX_EVALUATIONS // 12)
+#: A rerun of one case (``check --trajectory``) estimated beyond this many seconds is refused.
+MAX_CASE_SECONDS = 600.0
+
 #: Smallest value of each size field.
 SIZE_MINIMUM = {"seed": 0, "n_classes": 2, "topics_per_class": 1, "m": 1, "n_nontopic": 1,
                 "n_sentences": 1, "d": 1, "d_key": 1, "hidden": 1}
+
+
+def _real(size: int) -> float:
+    """A size as a float (past 1e300 priced as 1e300: far beyond any limit)."""
+    return float(min(size, 10 ** 300))
 
 
 def plain_number(text: str) -> bool:
@@ -184,7 +249,7 @@ def build(config: Config) -> Setup:
     """Data, model and initial parameters of ``config`` (deterministic in ``config.seed``)."""
     rng = np.random.default_rng(config.seed)
     n_topic = config.n_classes * config.topics_per_class
-    n_words = n_topic + config.n_nontopic
+    n_words = config.n_words
     topic_class = np.concatenate([np.repeat(np.arange(config.n_classes),
                                             config.topics_per_class),
                                   -np.ones(config.n_nontopic, int)])
@@ -195,8 +260,7 @@ def build(config: Config) -> Setup:
         nontopic[np.arange(config.m) >= lengths[:, None]] = -1
     tokens = np.column_stack([topic, nontopic])
     data = Dataset(tokens, topic_class[topic], n_words, config.n_classes, topic_class)
-    spec = ModelSpec(d=config.d, d_key=config.d_key, classifier=config.classifier,
-                     hidden=config.hidden, trainable=config.trainable)
+    spec = config.spec
     params = init_params(spec, data, seed=config.seed, query_scale=config.query_scale,
                          key_scale=config.key_scale, embedding_scale=config.embedding_scale)
     if config.classifier == "mlp":
@@ -248,16 +312,18 @@ class TrajectoryResult:
 
 
 def integrate_case(config: Config, rtol: float = RTOL, atol: float = ATOL,
-                   deadline: float | None = None) -> Trajectory:
+                   deadline: float | None = None, stopped=None) -> Trajectory:
     """The adaptive trajectory of ``config`` (DOP853 at ``rtol``/``atol``) to its horizon, or
     until some score has moved by ``SCORE_GROWTH`` (ReLU runs: or a unit nears its kink).
-    RuntimeError when the solver stalls; past wall-clock ``deadline`` (``time.time()``):
-    ``OutOfBudget``. Its parameters are known to ``adaptive_tolerance(len(traj) - 1)``."""
+    RuntimeError when the solver stalls; past wall-clock ``deadline`` (``time.time()``), or
+    once ``stopped()`` says so: ``OutOfBudget``. Its parameters are known to
+    ``adaptive_tolerance(len(traj) - 1)``."""
     s = build(config)
     s0 = s.params["keys"] @ s.params["query"]
 
     def stop(p):
-        if deadline is not None and time.time() > deadline:
+        if (deadline is not None and time.time() > deadline
+                or stopped is not None and stopped()):
             raise OutOfBudget  # a BaseException: solve_ivp lets it through
         grown = np.abs(p["keys"] @ p["query"] - s0).max() - SCORE_GROWTH
         if config.classifier == "linear":
@@ -272,12 +338,13 @@ def integrate_case(config: Config, rtol: float = RTOL, atol: float = ATOL,
 
 
 def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
-                   deadline: float | None = None) -> TrajectoryResult:
+                   deadline: float | None = None, stopped=None) -> TrajectoryResult:
     """Integrate ``config`` adaptively to its horizon and check every law on the snapshots.
-    Past wall-clock ``deadline`` (``time.time()``) the run is abandoned: ``OutOfBudget``."""
+    Past wall-clock ``deadline`` (``time.time()``), or once ``stopped()`` says so, the run is
+    abandoned: ``OutOfBudget``."""
     start = time.perf_counter()
     try:
-        traj = integrate_case(config, rtol, atol, deadline)
+        traj = integrate_case(config, rtol, atol, deadline, stopped)
     except SOLVER_GAVE_UP:  # stalled, or solve_ivp giving up on a stiff stretch
         return TrajectoryResult(config, "stalled", seconds=time.perf_counter() - start)
     accuracy = adaptive_tolerance(len(traj) - 1, rtol)
@@ -330,6 +397,38 @@ class WrongSign:
     def __str__(self) -> str:
         where = "" if self.index is None else "[" + ",".join(map(str, self.index)) + "]"
         return f"wrong sign in the gradient of {self.parameter}{where}"
+
+    def reaches(self, config: Config) -> bool:
+        """Whether the patch changes the flow of ``config`` (``check_reaches``)."""
+        try:
+            self.check_reaches(config)
+        except ValueError:
+            return False
+        return True
+
+    def check_reaches(self, config: Config) -> None:
+        """ValueError unless the patch changes the flow of ``config``: its parameter is one
+        the configuration trains, and its entry lies inside that array (else the run is
+        the unpatched one, reported as a negative control)."""
+        spec = config.spec
+        shapes = spec.shapes(config.n_words, config.n_classes)
+        if self.parameter not in spec.trained:
+            raise ValueError(f"--negative-control {self.parameter}: this case does not train "
+                             f"{self.parameter} (trained: {', '.join(spec.trained) or 'none'}), "
+                             f"so nothing would be patched")
+        shape = shapes[self.parameter]
+        if self.index is not None and any(i >= n for i, n in zip(self.index, shape)):
+            raise ValueError(f"--negative-control {self.parameter}:"
+                             f"{','.join(map(str, self.index))} lies outside {self.parameter}, "
+                             f"which has shape {shape} in this case, so nothing would be "
+                             f"patched")
+        n_topic = config.n_words - config.n_nontopic
+        if (self.index is not None and config.a2 and self.parameter in ("embeddings", "keys")
+                and self.index[0] >= n_topic):
+            raise ValueError(f"--negative-control {self.parameter}:"
+                             f"{','.join(map(str, self.index))}: word {self.index[0]} is a "
+                             f"non-topic word, held fixed in this case (a2), so nothing would "
+                             f"be patched")
 
     @contextlib.contextmanager
     def applied(self):
@@ -415,6 +514,8 @@ class ShardResult:
     stopped: bool = False
     database_log: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     started: float = 0.0
+    #: trajectories whose flow the negative control changed (``WrongSign.reaches``)
+    reached: int = 0
     found_at: float | None = None
     finished: float = 0.0
 
@@ -464,6 +565,7 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
 
     out = ShardResult(shard.index, shard.seed, started=time.time())
     seen: dict[Config, TrajectoryResult] = {}
+    stopped = None if channel is None else _polled(channel.stopped)
 
     def checked(config) -> TrajectoryResult:
         """The trajectory of ``config`` (each distinct one run once, reported as it ends)."""
@@ -471,8 +573,10 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
             raise OutOfBudget
         r = seen.get(config)
         if r is None:
-            r = seen[config] = run_trajectory(config, deadline=shard.deadline)
+            r = seen[config] = run_trajectory(config, deadline=shard.deadline,
+                                              stopped=stopped)
             out.results.append(r)
+            out.reached += shard.fault is not None and shard.fault.reaches(config)
             if channel is not None:
                 usage = [rep.usage for rep in r.reports if rep.applicable]
                 channel.put((len(usage), max(usage, default=float("nan"))))
@@ -518,6 +622,25 @@ def run_shard(shard: Shard, channel=None) -> ShardResult:
     out.database_log = database.log
     out.finished = time.time()
     return out
+
+
+#: Seconds between two looks at a shard's stop flag while a trajectory runs (a look is a
+#: round trip to the manager process or the Dask scheduler).
+POLL_SECONDS = 0.25
+
+
+def _polled(flag):
+    """``flag()``, asked at most every ``POLL_SECONDS`` (False in between): a stopped
+    campaign abandons the running trajectory within that time, under any load."""
+    last = [time.monotonic()]
+
+    def stopped() -> bool:
+        now = time.monotonic()
+        if now - last[0] < POLL_SECONDS:
+            return False
+        last[0] = now
+        return flag()
+    return stopped
 
 
 def violated_laws(r: TrajectoryResult) -> list[str]:
@@ -627,6 +750,11 @@ class CampaignResult:
     @property
     def stalled(self) -> int:
         return sum(r.status == "stalled" for r in self.results)
+
+    @property
+    def reached(self) -> int:
+        """Trajectories whose flow the negative control changed."""
+        return sum(s.reached for s in self.shards)
 
     @property
     def checked(self) -> int:
@@ -814,6 +942,11 @@ def _store(database, shards: list[ShardResult]):
             (database.save if op == "save" else database.delete)(key, value)
 
 
+#: Memory of one shard worker (a fresh interpreter with NumPy, SciPy and Hypothesis loaded,
+#: running a shard: 95 MB measured; rounded up).
+WORKER_BYTES = 128e6
+
+
 def _check_campaign_arguments(budget, seed, workers, examples, max_shards):
     if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
         raise ValueError(f"budget must be a positive number of seconds, got {budget!r}")
@@ -823,6 +956,14 @@ def _check_campaign_arguments(budget, seed, workers, examples, max_shards):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if workers is not None:
+        from numeric.limits import TooLarge, bytes_text, count_text, memory_limit
+
+        need, limit = float(min(workers, 10 ** 300)) * WORKER_BYTES, memory_limit()
+        if need > limit:
+            raise TooLarge(f"workers = {count_text(int(workers))}: that many worker processes "
+                           f"would take about {bytes_text(need)}; the limit is "
+                           f"{bytes_text(limit)} (half of this machine's memory)")
 
 
 class _ProgressBar:

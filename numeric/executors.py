@@ -17,6 +17,11 @@ import uuid
 from multiprocessing.managers import SyncManager
 
 from numeric.campaign import Shard, ShardResult, run_shard
+from numeric.processes import end_pool, start_worker
+
+#: What a call to the manager process raises once it is gone (a signal sent to the whole
+#: process group reaches it too).
+_MANAGER_GONE = (OSError, EOFError)
 
 
 class _Channel:
@@ -26,10 +31,15 @@ class _Channel:
         self.queue, self.event = queue, event
 
     def put(self, item):
-        self.queue.put(item)
+        with contextlib.suppress(*_MANAGER_GONE):
+            self.queue.put(item)
 
     def stopped(self) -> bool:
-        return self.event.is_set()
+        """Whether the campaign asked the shards to stop (or can no longer be asked)."""
+        try:
+            return self.event.is_set()
+        except _MANAGER_GONE:
+            return True
 
 
 @contextlib.contextmanager
@@ -66,14 +76,18 @@ class LocalProcesses:
         os.environ.update(WORKER_ENVIRONMENT)
         self._manager = SyncManager()
         with _interrupts_ignored_by_children():  # Ctrl-C must not kill the shared queue
-            self._manager.start()
+            self._manager.start(start_worker)
         self.channel = _Channel(self._manager.Queue(), self._manager.Event())
         self._pool = cf.ProcessPoolExecutor(self.workers,
-                                            mp_context=multiprocessing.get_context("spawn"))
+                                            mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=start_worker)
+        self._futures = set()
 
     def submit(self, shard: Shard):
         with _interrupts_ignored_by_children():  # a worker may be spawned now
-            return self._pool.submit(run_shard, shard, self.channel)
+            future = self._pool.submit(run_shard, shard, self.channel)
+        self._futures.add(future)
+        return future
 
     def wait(self, futures, timeout: float):
         done, pending = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
@@ -85,15 +99,23 @@ class LocalProcesses:
     def progress(self) -> list[tuple[int, float]]:
         """Trajectories finished since the last call: (laws checked, worst usage) each."""
         items = []
-        while not self.channel.queue.empty():
-            items.append(self.channel.queue.get())
+        with contextlib.suppress(*_MANAGER_GONE):
+            while not self.channel.queue.empty():
+                items.append(self.channel.queue.get())
         return items
 
     def stop(self):
-        self.channel.event.set()
+        with contextlib.suppress(*_MANAGER_GONE):  # then the shards see it gone and stop
+            self.channel.event.set()
 
     def close(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Shut the workers and the manager down, and return once they are gone: shards
+        still running (a second Ctrl-C, or a drain that gave up) are terminated, not
+        awaited."""
+        if all(f.done() for f in self._futures):
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            end_pool(self._pool)
         self._manager.shutdown()
         for k, v in self._saved.items():
             if v is None:
@@ -117,6 +139,43 @@ class _DaskChannel:
         return Event(self.name).is_set()
 
 
+#: Seconds a Dask scheduler has to answer: connection, handshake and first reply.
+SCHEDULER_SECONDS = 15.0
+
+
+def connect_client(address: str, seconds: float | None = None):
+    """A ``dask.distributed.Client`` of the scheduler at ``address``; ValueError naming it when
+    it cannot be reached or does not answer within ``seconds`` (default
+    ``SCHEDULER_SECONDS``). Dask bounds the connection but not the handshake after it, so a
+    port that accepts and stays silent would hang the client forever: it is made in a
+    thread of its own, left behind if it does not return in time."""
+    from dask.distributed import Client
+
+    seconds = SCHEDULER_SECONDS if seconds is None else seconds
+    outcome = {}
+
+    def connect():
+        try:
+            outcome["client"] = Client(address, timeout=seconds)
+        except BaseException as why:  # noqa: BLE001  (handed to the caller's thread)
+            outcome["error"] = why
+
+    thread = threading.Thread(target=connect, name="attnflow-dask-connect", daemon=True)
+    thread.start()
+    thread.join(seconds + 1.0)  # Dask's own timeout, when it applies, fires first
+    if thread.is_alive():
+        raise ValueError(f"the Dask scheduler at {address} did not answer within "
+                         f"{seconds:g} s (is it a Dask scheduler?)")
+    why = outcome.get("error")
+    if isinstance(why, Exception):  # any failure to make a client comes from the address
+        # (an unknown protocol: TypeError from Dask's connector registry)
+        text = str(why).splitlines()[0] if str(why).strip() else type(why).__name__
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {text}") from None
+    if why is not None:
+        raise why
+    return outcome["client"]
+
+
 class DaskCluster:
     """Shards on a Dask distributed cluster: ``address`` of a running scheduler, or
     ``"local"`` for a ``LocalCluster`` of ``workers`` single-threaded processes."""
@@ -135,11 +194,7 @@ class DaskCluster:
                                              dashboard_address=None)
             self._client = Client(self._cluster)
         else:
-            try:
-                self._client = Client(address, timeout=15)
-            except (OSError, TimeoutError, ValueError) as why:
-                raise ValueError(f"cannot reach the Dask scheduler at {address}: {why}") \
-                    from None
+            self._client = connect_client(address)
         self.workers = max(1, sum(self._client.nthreads().values()))
         self._stop_name = f"attnflow-check-stop-{uuid.uuid4().hex}"
         self.channel = _DaskChannel(self._stop_name)

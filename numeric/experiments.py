@@ -14,6 +14,7 @@ The SEN curve (persisting identity, keys starting at 0 and embeddings near 0):
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import multiprocessing
 import os
@@ -33,6 +34,7 @@ from numeric import outputs, plots
 from numeric.data import Splits, load_sst, synthetic_topic_data
 from numeric.integrate import gradient_descent
 from numeric.model import Dataset, ModelSpec
+from numeric.processes import end_pool, start_worker
 from numeric.replay import StepDrift, sen_drift_summary
 
 #: name → (classifier, classifier trained?) as in the paper.
@@ -325,11 +327,17 @@ def run_jobs(jobs: list[Job], n_jobs: int | None = None, *, progress=True,
     try:
         with ProcessPoolExecutor(min(n_jobs, len(jobs)), mp_context=context,
                                  initializer=_start_worker, initargs=(reports,)) as pool:
-            order = sorted(range(len(jobs)), key=lambda n: -jobs[n].expected_cost)  # stable
-            started = {n: pool.submit(_run_job, n, jobs[n]) for n in order}
-            futures = [started[n] for n in range(len(jobs))]
-            _follow(futures, reports, jobs, progress, desc)
-            return [future.result() for future in futures]
+            try:
+                order = sorted(range(len(jobs)), key=lambda n: -jobs[n].expected_cost)
+                started = {n: pool.submit(_run_job, n, jobs[n]) for n in order}  # stable
+                futures = [started[n] for n in range(len(jobs))]
+                _follow(futures, reports, jobs, progress, desc)
+                return [future.result() for future in futures]
+            except BaseException:
+                # Ctrl-C, SIGTERM or a failed job: the other workers would go on writing
+                # figures into a folder this run is about to release
+                end_pool(pool)
+                raise
     finally:
         for name, value in saved.items():
             if value is None:
@@ -343,6 +351,7 @@ _REPORTS = None
 
 def _start_worker(reports):
     global _REPORTS
+    start_worker()
     _REPORTS = reports
 
 
@@ -424,18 +433,42 @@ def word_statistics(params, topic: np.ndarray) -> dict:
             "nontopic_norm_mean": float(n[~topic].mean())}
 
 
-def _claims_output(run):
+#: Bytes one run keeps per epoch: its loss and, per traced topic word, its score and norm
+#: (measured 160–490 bytes per epoch with the synthetic set's 8 topic words; rounded up).
+BYTES_PER_EPOCH = 1000
+
+
+def check_epochs(epochs, runs: int) -> None:
+    """``TooLarge`` when ``runs`` runs of ``epochs`` epochs would keep more per-epoch records
+    than the memory limit allows (checked before the output folder is touched)."""
+    from numeric.limits import TooLarge, bytes_text, count_text, memory_limit
+
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)):
+        return  # the run itself names a bad type
+    need, limit = float(min(epochs, 10 ** 300)) * runs * BYTES_PER_EPOCH, memory_limit()
+    if need > limit:
+        raise TooLarge(f"epochs = {count_text(int(epochs))}: {runs} runs would keep "
+                       f"{bytes_text(need)} of per-epoch records; the limit is "
+                       f"{bytes_text(limit)} (half of this machine's memory)")
+
+
+def _claims_output(runs):
     """Run ``run(out, …)`` holding ``out`` (``outputs.claim_folder``): a second concurrent run
     into the same folder is refused, and the previous run's results.json and figures are
-    removed first, so the folder never mixes two runs."""
-    @functools.wraps(run)
-    def claimed(out, *args, **kwargs):
-        with outputs.claim_folder(out) as folder:
-            return run(folder, *args, **kwargs)
-    return claimed
+    removed first, so the folder never mixes two runs. ``runs(kwargs)``: how many runs the
+    call trains (its epochs are checked against the memory limit first)."""
+    def claims(run):
+        @functools.wraps(run)
+        def claimed(out, *args, **kwargs):
+            epochs = kwargs.get("epochs", inspect.signature(run).parameters["epochs"].default)
+            check_epochs(epochs, runs(kwargs))
+            with outputs.claim_folder(out) as folder:
+                return run(folder, *args, **kwargs)
+        return claimed
+    return claims
 
 
-@_claims_output
+@_claims_output(lambda kwargs: len(kwargs.get("models", MODELS)))
 def run_synthetic(out, *, epochs: int = SYNTHETIC_EPOCHS, seed: int = 0,
                   data: Splits | None = None, models=tuple(MODELS), progress=True,
                   jobs: int | str | None = None) -> dict:
@@ -489,7 +522,7 @@ def epochs_to_threshold(loss: np.ndarray, threshold: float = LOSS_THRESHOLD) -> 
     return int(below[0]) if below.size else None
 
 
-@_claims_output
+@_claims_output(lambda kwargs: 2 * len(ABLATION_VARIANTS))
 def run_ablation(out, *, epochs: int = ABLATION_EPOCHS, seed: int = 0,
                  data: Splits | None = None, threshold: float = LOSS_THRESHOLD,
                  progress=True, jobs: int | str | None = None) -> dict:
@@ -607,7 +640,7 @@ def word_scores(params, data: Dataset) -> np.ndarray:
     return np.where(data.mask, numeric.score(params)[data.safe_tokens], -np.inf)
 
 
-@_claims_output
+@_claims_output(lambda kwargs: len(SST_WIDTH))
 def run_sst(out, data_dir, task: str = "sst2", *, epochs: int = SST_EPOCHS, seed: int = 0,
             data: Splits | None = None, eval_every: int = SST_EVAL_EVERY,
             patience: int = SST_PATIENCE, progress=True, jobs: int | str | None = None) -> dict:

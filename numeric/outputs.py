@@ -56,16 +56,47 @@ def check_output_file(path, inputs: Iterable = ()) -> Path:
 
 def check_output_folder(path) -> Path:
     """``path`` as a ``Path`` once it is known to be usable as an output folder (an existing
-    folder, or a path where one can be made)."""
+    folder, or a path where one can be made): not a file, not a symbolic link to nowhere or
+    in a loop, below a folder."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"cannot write into {path}: it exists and is not a directory")
+    if _exists(path):
+        if not path.is_dir():
+            raise OutputError(f"cannot write into {path}: it exists and is not a directory")
+        return path
     for parent in path.parents:
-        if parent.exists():
+        if _exists(parent):
             if not parent.is_dir():
                 raise OutputError(f"cannot make {path}: {parent} is not a directory")
             break
     return path
+
+
+def check_writable(folder) -> Path:
+    """``folder`` once a file has been made in it (and removed): a read-only folder is
+    refused before the work, not when its results are written."""
+    folder = Path(folder)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".attnflow-write-test.")
+    except OSError as err:
+        raise OutputError(f"cannot write into {folder}: {err.strerror}") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return folder
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` names something; ``OutputError`` for a name that cannot be followed
+    (a symbolic link to nothing, a loop of links), where a folder could not be made either."""
+    try:
+        os.stat(path)
+        return True
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise OutputError(f"cannot write into {path}: it is a symbolic link to "
+                              f"{os.readlink(path)}, which does not exist") from None
+        return False
+    except OSError as err:  # ELOOP, ENOTDIR, EACCES on the way
+        raise OutputError(f"cannot write into {path}: {err.strerror}") from None
 
 
 def strict_json(obj, *, indent: int | None = 2) -> str:
@@ -94,7 +125,11 @@ def atomic_path(path) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix) to write to; renamed onto ``path`` when
     the block ends without an exception, removed otherwise."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.",
+                                   suffix=path.suffix)
+    except OSError as err:  # a read-only folder, a full disk
+        raise OutputError(f"cannot write {path}: {err.strerror}") from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -133,8 +168,11 @@ def claim_folder(out) -> Iterator[Path]:
     """``out`` (made if missing) for one run: refuses a folder another live run holds, and
     removes the previous run's ``results.json`` and the figures it lists before the work."""
     out = check_output_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
-    fd = _lock(out / LOCK_NAME)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = _lock(out / LOCK_NAME)
+    except OSError as err:  # a read-only folder or file system, a full disk
+        raise OutputError(f"cannot write into {out}: {err.strerror}") from None
     try:
         clear_previous(out)
         yield out

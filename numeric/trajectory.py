@@ -22,6 +22,7 @@ Files are read with ``allow_pickle=False``; a missing, unknown or inconsistent f
 
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -295,40 +296,150 @@ def _check_held_fixed(traj: Trajectory):
                              f"held fixed, but it changes between snapshots")
 
 
-#: What np.load raises on bytes that are not an archive (or an archive member that is damaged).
-_DAMAGED = (EOFError, zipfile.BadZipFile, zlib.error, ValueError, TypeError, KeyError)
+NOT_NPZ = "not a readable trajectory archive (.npz, as written by numpy.savez)"
+#: What reading raises on bytes that are not an archive, or on a damaged member (an
+#: encrypted member or an unknown compression method: RuntimeError, NotImplementedError).
+_DAMAGED = (EOFError, zipfile.BadZipFile, zlib.error, ValueError, TypeError, KeyError,
+            RuntimeError, NotImplementedError)
+_NPY_MAGIC = b"\x93NUMPY"
+#: Bytes read at a time while a member's data is inflated.
+_CHUNK = 1 << 24
 
 
-def read_archive(path) -> dict[str, np.ndarray]:
-    """The arrays of the ``.npz`` archive ``path``, read without pickle."""
-    not_npz = "not a readable trajectory archive (.npz, as written by numpy.savez)"
+def read_archive(path, max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` archive ``path``, read without pickle.
+
+    Nothing is inflated before it is known to fit: the sizes the zip directory declares
+    must add up to at most ``max_bytes`` (default ``numeric.limits.memory_limit()``; else
+    ``TooLarge``), each member's ``.npy`` header must declare a shape its declared size
+    holds, and a member is read only up to that size. A field stored twice is refused
+    (which copy is meant cannot be told)."""
+    from numeric.limits import TooLarge, bytes_text, memory_limit
+
+    limit = memory_limit() if max_bytes is None else max_bytes
+    with open(path, "rb") as file:
+        start = file.read(len(_NPY_MAGIC))
+        file.seek(0)
+        if start.startswith(_NPY_MAGIC):
+            raise ValueError(f"{NOT_NPZ}: it holds a single array (a plain .npy file), not "
+                             f"the named fields of a trajectory")
+        try:
+            archive = zipfile.ZipFile(file)
+        except zipfile.BadZipFile as err:
+            # numpy takes unknown bytes for a pickle and suggests loading it unsafely; say
+            # plainly what the file is not instead
+            why = (_damage(EOFError()) if not start else _damage(err)
+                   if start.startswith(b"PK") else "unrecognised contents")
+            raise ValueError(f"{NOT_NPZ}: {why}") from None
+        with archive:
+            members = _members(archive)
+            declared = sum(info.file_size for info in members.values())
+            if declared > limit:
+                name, info = max(members.items(), key=lambda item: item[1].file_size)
+                raise TooLarge(f"{path}: its fields declare {bytes_text(declared)} once "
+                               f"uncompressed (field {name!r}: {bytes_text(info.file_size)}); "
+                               f"the limit is {bytes_text(limit)} (half of this machine's "
+                               f"memory)")
+            headers = {name: _read_member(archive, name, info, header_only=True)
+                       for name, info in members.items()}
+            check_declared_shapes({name: shape for name, (shape, _, _) in headers.items()})
+            return {name: _read_member(archive, name, info) for name, info in members.items()}
+
+
+def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """Field name (``numpy.savez``'s member name without ``.npy``) → its zip entry."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if name in members:
+            raise ValueError(f"{NOT_NPZ}: field {name!r} is stored more than once (which "
+                             f"copy is meant cannot be told)")
+        members[name] = info
+    return members
+
+
+class _Explained(ValueError):
+    """A member refused with its own message (not reworded as damage)."""
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo,
+                 header_only: bool = False):
+    """One member as an array: its header checked against its declared size, then at most
+    that many bytes inflated (``header_only``: just the header, ``(shape, fortran, dtype)``)."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except OSError:
+        with archive.open(info) as member:
+            shape, fortran, dtype = _header(member, name)
+            count = math.prod(shape)
+            size = count * dtype.itemsize
+            if member.tell() + size != info.file_size:
+                raise _Explained(f"{NOT_NPZ}: field {name!r} declares shape {shape} of "
+                                 f"{dtype} ({size} bytes) but its member holds "
+                                 f"{info.file_size - member.tell()} bytes of data")
+            if header_only:
+                return shape, fortran, dtype
+            data = bytearray(size)
+            view, done = memoryview(data), 0
+            while done < size:
+                got = member.readinto(view[done:done + _CHUNK])
+                if not got:
+                    raise EOFError
+                done += got
+            member.read(1)  # at the declared end: reading on checks the member's CRC
+            array = np.frombuffer(data, dtype=dtype, count=count)
+    except _Explained:
         raise
     except _DAMAGED as err:
-        # numpy takes unknown bytes for a pickle and suggests loading it unsafely; say plainly
-        # what the file is not instead
-        raise ValueError(f"{not_npz}: {_damage(err)}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{not_npz}: it holds a single array (a plain .npy file), not the "
-                         f"named fields of a trajectory")
-    fields = {}
-    with archive:
-        for name in archive.files:
-            try:
-                fields[name] = archive[name]
-            except ValueError as err:
-                if "Object arrays" in str(err):
-                    raise ValueError(f"field {name!r} is an object array; a trajectory "
-                                     f"holds numeric and string arrays only") from None
-                raise ValueError(f"{not_npz}: field {name!r} is damaged ({err})") from None
-            except _DAMAGED as err:
-                raise ValueError(f"{not_npz}: field {name!r} is damaged "
-                                 f"({_damage(err)})") from None
-            if not isinstance(fields[name], np.ndarray):  # a zip member that is no .npy
-                raise ValueError(f"{not_npz}: field {name!r} is not a NumPy array")
-    return fields
+        raise ValueError(f"{NOT_NPZ}: field {name!r} is damaged ({_damage(err)})") from None
+    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+
+
+def check_declared_shapes(shapes: dict[str, tuple]) -> None:
+    """The sizes the fields declare agree with each other — snapshots (``time`` and every
+    parameter's leading axis), sentences (``tokens``, ``labels``), words (``embeddings``,
+    ``keys``, ``topic_class``), recorded losses — so a member inflated beyond what the
+    others imply (a zip bomb) is refused from its header, before its data is read."""
+    def axis(name, i):
+        shape = shapes.get(name)
+        return shape[i] if shape is not None and len(shape) > i else None
+
+    time = shapes.get("time")
+    if time is not None and len(time) == 1:
+        for name in PARAM_FIELDS:
+            if name in shapes and axis(name, 0) != time[0]:
+                raise ValueError(f"{name} has shape {shapes[name]}: expected a leading "
+                                 f"snapshot axis of length {time[0]} (the length of time)")
+    if axis("tokens", 0) is not None and axis("labels", 0) not in (None, axis("tokens", 0)):
+        raise ValueError(f"labels has shape {shapes['labels']}: expected one label per "
+                         f"sentence of tokens {shapes['tokens']}")
+    if "loss" in shapes and "loss_time" in shapes and shapes["loss"] != shapes["loss_time"]:
+        raise ValueError(f"loss {shapes['loss']} and loss_time {shapes['loss_time']} must be "
+                         f"1-D of equal length")
+    words = {name: axis(name, i) for name, i in (("embeddings", 1), ("keys", 1),
+                                                  ("topic_class", 0))
+             if axis(name, i) is not None}
+    if len(set(words.values())) > 1:
+        raise ValueError("the fields disagree on the number of words: " + ", ".join(
+            f"{name} {shapes[name]}" for name in words))
+
+
+def _header(member, name: str):
+    """``(shape, fortran order, dtype)`` from a member's ``.npy`` header."""
+    from numpy.lib import format as npy
+
+    if member.read(len(_NPY_MAGIC)) != _NPY_MAGIC:  # a zip member that is no .npy
+        raise _Explained(f"{NOT_NPZ}: field {name!r} is not a NumPy array")
+    member.seek(0)
+    version = npy.read_magic(member)
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    if version not in readers:
+        raise _Explained(f"{NOT_NPZ}: field {name!r} uses .npy format version "
+                         f"{version[0]}.{version[1]}, which numpy.savez writes only for "
+                         f"structured arrays; a trajectory holds none")
+    shape, fortran, dtype = readers[version](member)
+    if dtype.hasobject:
+        raise _Explained(f"field {name!r} is an object array; a trajectory holds numeric "
+                         f"and string arrays only")
+    return shape, fortran, dtype
 
 
 def _damage(err: BaseException) -> str:
@@ -336,6 +447,8 @@ def _damage(err: BaseException) -> str:
         return "the file is empty or ends early"
     if isinstance(err, zipfile.BadZipFile):
         return f"truncated or corrupt zip data ({err})"
+    if isinstance(err, (RuntimeError, NotImplementedError)):
+        return f"{err}"  # zipfile's own words: encrypted, or an unsupported compression
     return "unrecognised contents"
 
 

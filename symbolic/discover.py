@@ -19,6 +19,7 @@ sides of that gap and refuses to decide when it is narrower than ``MIN_GAP`` dec
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -356,6 +357,137 @@ class Fields:
 def _split(sym) -> tuple[str, tuple]:
     base, *at = str(sym).split("_")
     return base, tuple(int(x) for x in at)
+
+
+# --- what a run costs, known before it starts -------------------------------------------------
+
+#: Arithmetic operations in the printed gradient of one sentence of ``L`` tokens, per model
+#: kind: ``Σ coefficient · Π size^power`` (non-negative least squares on the programs printed
+#: at every L ≤ 4, d, d_key ≤ 3, classes ≤ 3, hidden ≤ 3; within 25 % (linear), 50 % (MLP)
+#: there; non-negative terms, so it grows with every size).
+PROGRAM_OPERATIONS = {
+    "linear": ((5.39, {}), (5.32, {"d_key": 1}), (3.3, {"d": 1, "C": 1}),
+               (4.95, {"L": 1, "d": 1, "C": 1}), (0.5, {"L": 1, "d": 1, "C": 2}),
+               (4.34, {"L": 1, "d": 1, "d_key": 1}), (19.54, {"L": 1, "d": 1, "d_key": 1, "C": 1}),
+               (0.59, {"L": 2, "d": 1}), (6.36, {"L": 2, "d": 1, "d_key": 1})),
+    "mlp": ((14.63, {}), (14.94, {"C": 1}), (31.87, {"d_key": 1}),
+            (0.05, {"d": 1, "C": 2, "H": 2}), (0.9, {"d": 1, "d_key": 1, "C": 2, "H": 2}),
+            (13.68, {"L": 1, "d": 1, "H": 1}), (1.21, {"L": 1, "d": 1, "C": 2, "H": 2}),
+            (17.29, {"L": 1, "d": 1, "d_key": 1, "H": 1}),
+            (4.58, {"L": 1, "d": 1, "d_key": 1, "C": 1, "H": 2}),
+            (0.29, {"L": 1, "d": 1, "d_key": 1, "C": 2, "H": 1}),
+            (4.61, {"L": 2, "d": 1, "d_key": 1, "H": 1}),
+            (0.36, {"L": 2, "d": 1, "d_key": 1, "C": 1, "H": 1})),
+    "any": ((5.7, {"d_key": 1}), (0.6, {"L": 1}), (6.61, {"L": 1, "d_key": 1}),
+            (0.34, {"L": 1, "d": 1}), (6.33, {"L": 1, "d": 1, "d_key": 1}), (0.49, {"L": 2}),
+            (0.91, {"L": 2, "d": 1}), (2.41, {"L": 2, "d": 1, "d_key": 1})),
+}
+
+#: CPU seconds per unit of each ``Cost.counts`` entry (``fixed``: imports and the derivation;
+#: ``topic``: the topic structure's proofs), and bytes per unit of each ``Cost.footprint``
+#: entry: non-negative least squares on the relative error of 35 measured runs of 2–194 s
+#: and 0.1–3.2 GB, the ansatz's SVD timed on its own (``benchmarks/bench_discover_cost.py``,
+#: which prints these and each run's estimate; within 0.58–1.30 of the measured time and
+#: 0.77–1.12 of the peak memory). The six runs nearest the limit, held out of a first fit
+#: on the other 29, came within 0.86–2.05 of it.
+SECONDS_PER = {"fixed": 1.75, "topic": 4.34, "printed operations": 0.000141,
+               "field operations": 1.76e-05, "Gram-Schmidt": 3.41e-05, "brackets": 3.44e-06,
+               "bracket Gram-Schmidt": 2.33e-07, "ansatz field operations": 4.2e-07,
+               "ansatz SVD": 2.4e-10, "proofs": 3.15e-09}
+BYTES_PER = {"fixed": 1.01e+08, "fields": 0, "field values": 154, "printed operations": 2140,
+             "ansatz matrix": 41.4, "law products": 127}
+#: Sentence lengths summed one by one; beyond, the cost is bounded below by this many.
+_LENGTHS_SUMMED = 1_000
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What ``count_laws`` (and with ``closed_forms`` the degree-2 ansatz and its proofs)
+    is expected to take at a setting's sizes: ``seconds`` of CPU and peak ``bytes``, from the
+    ``counts`` and ``footprint`` that drive them (a lower bound, ``at_least``, when the
+    sentence lengths are too many to sum one by one)."""
+
+    seconds: float
+    bytes: float
+    counts: dict  # what drives the time (× ``SECONDS_PER``)
+    footprint: dict  # what drives the memory (× ``BYTES_PER``)
+    at_least: bool = False
+
+
+def _real(size: int) -> float:
+    """A size as a float (sizes past 1e300 are priced as 1e300: far beyond any limit)."""
+    return float(min(size, 10 ** 300))
+
+
+def _log_multisets(words: int, length: int) -> float:
+    """``log C(words + length − 1, length)``: how many bags of ``length`` words there are."""
+    words = _real(words)
+    if words > 1e12:  # words + length would lose length's digits: words ≫ length
+        return length * math.log(words) - math.lgamma(length + 1)
+    return math.lgamma(words + length) - math.lgamma(length + 1) - math.lgamma(words)
+
+
+def _power(x: float, p: int) -> float:
+    """``x**p``, infinite where it overflows (an infinite cost is refused like any other)."""
+    try:
+        return x ** p
+    except OverflowError:
+        return math.inf
+
+
+def _operations(kind: str, sizes: dict) -> float:
+    return sum(c * math.prod(_power(_real(sizes[k]), p) for k, p in powers.items())
+               for c, powers in PROGRAM_OPERATIONS[kind])
+
+
+def _trained_coordinates(setting: Setting) -> float:
+    return sum(math.prod(_real(x) for x in setting.shape(name)) for name in setting.trained)
+
+
+def estimate_cost(setting: Setting, closed_forms: bool = True) -> Cost:
+    """The CPU time and memory a ``discover`` run at ``setting`` is expected to take, from
+    the counts that drive it, before anything is allocated: ``n`` trained coordinates, ``G``
+    per-sentence fields (bags of 1…max_len words × labels × ReLU patterns), ``P(L)``
+    operations per field evaluation. Gram–Schmidt costs ``G·n²`` per point, brackets
+    ``n²`` jet evaluations, the ansatz ``~2n`` points of ``G`` fields and an SVD of
+    ``M = n(n+3)/2`` monomials."""
+    kind = "any" if setting.loss == "any" else setting.classifier
+    targets = setting.d if setting.loss == "any" else setting.classes
+    patterns = 2.0 ** min(setting.hidden, 1000) if kind == "mlp" else 1.0
+    n = _trained_coordinates(setting)
+    sizes = {"d": setting.d, "d_key": setting.d_key, "C": setting.classes, "H": setting.hidden}
+    lengths = min(setting.max_len, _LENGTHS_SUMMED)
+    printed = fields = evaluations = 0.0
+    for length in range(1, lengths + 1):
+        ops = _operations(kind, dict(sizes, L=length))
+        count = math.exp(min(_log_multisets(setting.words, length), 700.0)) * targets * patterns
+        printed += ops
+        fields += count
+        evaluations += count * ops
+    per_field = evaluations / fields
+    points = 2 * n + 16
+    monomials = n * (n + 3) / 2
+    rows = points * fields
+    closed = 1.0 if closed_forms else 0.0
+    counts = {"fixed": 1.0,
+              "topic": float("query" not in setting.trained
+                             and {"embeddings", "keys"} <= set(setting.trained)),
+              "trained coordinates": n, "fields": fields,
+              "printed operations": printed, "field operations": evaluations,
+              "Gram-Schmidt": fields * n * n, "brackets": n * n * per_field,
+              "bracket Gram-Schmidt": _power(n, 4),
+              "ansatz field operations": closed * points * evaluations,
+              "ansatz SVD": closed * max(rows, monomials) * _power(monomials, 2),
+              "proofs": closed * _power(n, 6)}
+    footprint = {"fixed": 1.0, "fields": fields, "field values": fields * n,
+                 "printed operations": printed,
+                 "ansatz matrix": closed * max(rows, monomials) * monomials,
+                 "law products": closed * _power(n, 4)}
+    seconds = sum(SECONDS_PER[k] * counts[k] for k in SECONDS_PER)
+    memory = sum(BYTES_PER[k] * footprint[k] for k in BYTES_PER)
+    # a NaN (0 · ∞ at absurd sizes) must not compare as within a limit
+    seconds, memory = (math.inf if math.isnan(x) else x for x in (seconds, memory))
+    return Cost(seconds, memory, counts, footprint, at_least=lengths < setting.max_len)
 
 
 # --- rank with a stated gap -------------------------------------------------------------------

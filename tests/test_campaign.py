@@ -4,6 +4,7 @@ Dask LocalCluster, option validation and Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -201,22 +203,42 @@ def test_check_output_must_be_a_folder(tmp_path, capsys):
     assert exit_.value.code == 2
 
 
+#: Bounds the subprocess tests only against a real hang: they wait for what the child prints,
+#: never for a guess of how long it takes on a loaded machine.
+HANG_SECONDS = 600
+
+
+def read_until(proc, pattern: bytes, seconds: float = HANG_SECONDS) -> bytes:
+    """The child's stderr up to the first match of ``pattern`` (AssertionError if it ends
+    first or prints nothing matching for ``seconds``)."""
+    import select
+
+    seen, give_up = b"", time.monotonic() + seconds
+    while not re.search(pattern, seen):
+        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, give_up - time.monotonic()))
+        assert ready, f"no {pattern!r} on stderr within {seconds} s: {seen[-300:]!r}"
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, f"the command ended before printing {pattern!r}: {seen[-300:]!r}"
+        seen += chunk
+    return seen
+
+
 def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path):
     """SIGINT to the whole process group (as a terminal's Ctrl-C): the report of what was
-    done printed and written, exit status 130, no traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "attnflow", "check", "--budget", "120",
+    done printed and written, exit status 130, no traceback. The test waits for the
+    progress bar's first finished trajectory, not for a time: a loaded machine only makes
+    it slower."""
+    proc = subprocess.Popen([sys.executable, "-m", "attnflow", "check", "--budget", "3600",
                              "--workers", "1", "--out", str(tmp_path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
-    seen = b""
-    while not re.search(rb"trajectories=[1-9]", seen):  # the search has finished one
-        chunk = os.read(proc.stderr.fileno(), 4096)
-        assert chunk, "check ended before its progress bar showed a trajectory"
-        seen += chunk
-    start = time.time()
-    os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert time.time() - start < 30
+    try:
+        seen = read_until(proc, rb"trajectories=[1-9]")  # the search has finished one
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=HANG_SECONDS)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     assert "Traceback" not in (seen + stderr).decode()
     assert "INTERRUPTED" in stdout.decode() and proc.returncode == 130
     report = json.loads((tmp_path / "report.json").read_text())
@@ -253,3 +275,157 @@ def test_a_negative_control_that_could_patch_nothing_is_refused(text, message, c
         main(["check", "--trajectory", "seed=1", "--negative-control", text])
     assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert WrongSign.from_text("keys:0,0") == WrongSign("keys", (0, 0))   # the control
+
+
+@pytest.mark.parametrize("text, message", [
+    ("keys:99,99", "lies outside keys, which has shape (5, 2)"),
+    ("keys:3,0", "word 3 is a non-topic word, held fixed"),
+    ("query", "this case does not train query"),
+    ("classifier:0,0", "this case does not train classifier")])
+def test_a_negative_control_outside_the_rerun_case_is_refused(text, message, capsys):
+    """``check --trajectory seed=1 --negative-control keys:99,99`` (an entry outside the
+    case's arrays, a row A2 holds fixed, a frozen parameter) patched nothing, yet printed
+    NEGATIVE CONTROL and exited 0."""
+    assert main(["check", "--trajectory", "seed=1", "--negative-control", text]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert KEY_ENTRY.reaches(Config(seed=1))                            # the control
+
+
+def test_a_negative_control_that_reaches_no_trajectory_of_a_campaign_is_exit_2(tmp_path,
+                                                                              capsys):
+    """In a campaign the shapes vary: an entry beyond every drawn configuration patched
+    nothing, and the report said "holds" beside NEGATIVE CONTROL."""
+    args = ["check", "--budget", "120", "--workers", "1", "--examples", "2", "--shards", "1",
+            "--seed", "10", "--out", str(tmp_path)]
+    assert main(args + ["--negative-control", "keys:99,99"]) == 2
+    captured = capsys.readouterr()
+    assert "reached none of the" in captured.err
+    assert "changed the flow of 0 of" in captured.out
+
+
+def test_a_scheduler_that_never_answers_is_exit_2_naming_it(tmp_path):
+    """A loopback port that accepts the connection and stays silent: Dask bounds the
+    connection, not the handshake after it, and ``check --scheduler`` hung forever."""
+    pytest.importorskip("dask.distributed",
+                        reason="the cluster mode needs the cluster extra (dask[distributed])")
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def accept_and_stay_silent():
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+    threading.Thread(target=accept_and_stay_silent, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    code = ("import sys, numeric.executors as e; e.SCHEDULER_SECONDS = 1.0; "
+            "from attnflow.cli import main; sys.exit(main(sys.argv[1:]))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, "check", "--scheduler", address,
+                               "--budget", "5", "--out", str(tmp_path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert held, "the client never connected"
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"attnflow check: the Dask scheduler at {address} did not "
+                                   f"answer within 1 s (is it a Dask scheduler?)")
+
+
+# --- behaviours a mutation round found unpinned -----------------------------------------------
+
+def test_the_counterexample_search_climbs_towards_larger_usage(monkeypatch):
+    """hypothesis.target maximises: the search must be handed +log10(usage) of the
+    candidate's allowance, or it climbs away from the cases closest to drifting."""
+    import hypothesis
+
+    import proofs.counterexample as cx
+
+    targeted = []
+    monkeypatch.setattr(hypothesis, "target",
+                        lambda value, label: targeted.append((label, value)))
+    monkeypatch.setattr(cx, "numeric_law", lambda *args: None)
+
+    judged = []
+
+    def drift_on(judge, config):   # usage 10^−d ≤ 0.1: smaller for wider embeddings
+        judged.append(config)
+        report = SimpleNamespace(applicable=True, usage=10.0 ** -config.d, verdict="holds")
+        return cx.Drift(config, report)
+    monkeypatch.setattr(cx, "drift_on", drift_on)
+    found = cx.search(None, "linear", ("keys",), max_examples=5, max_trajectories=5)
+    assert found.found is None and found.trajectories == len(judged) >= 2
+    assert targeted and {label for label, _ in targeted} == {"usage of the allowance"}
+    assert {value for _, value in targeted} <= {-float(c.d) for c in judged}
+
+
+def test_a_ragged_case_has_between_one_and_m_non_topic_words_per_sentence():
+    """``ragged`` breaks A3 with lengths drawn in [1, m] non-topic words, padding at the end;
+    without it every sentence has exactly m."""
+    lengths = []
+    for seed in range(5):
+        data = build(Config(seed=seed, m=3, n_sentences=20, ragged=True)).data
+        tokens = data.tokens
+        assert (tokens[:, 0] >= 0).all() and (tokens[:, 1] >= 0).all()  # topic + ≥ 1 word
+        padded = tokens < 0
+        assert (np.diff(padded.astype(int), axis=1) >= 0).all()      # padding only at the end
+        lengths += list((~padded).sum(axis=1) - 1)
+    assert min(lengths) == 1 and max(lengths) == 3
+    steady = build(Config(seed=0, m=3, n_sentences=20)).data.tokens
+    assert steady.shape == (20, 4) and (steady >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["n_classes", "topics_per_class", "m", "n_nontopic",
+                                  "n_sentences", "d", "d_key", "hidden", "seed"])
+def test_every_size_has_its_minimum_and_nothing_below(name):
+    """The smallest configuration of each size is valid and one less is refused naming it
+    (a case text with m=0 would build sentences without non-topic words)."""
+    from numeric.campaign import SIZE_MINIMUM
+
+    low = SIZE_MINIMUM[name]
+    assert getattr(Config(**{"seed": 1, name: low}), name) == low
+    with pytest.raises(ValueError, match=f"Config.{name} must be an integer >= {low}"):
+        Config(**{"seed": 1, name: low - 1})
+    assert {k: v for k, v in SIZE_MINIMUM.items() if k != "seed"} == dict(
+        SMALLEST, n_sentences=1)   # the search never draws a single sentence
+
+
+def test_verify_exits_3_when_its_campaign_checked_nothing(monkeypatch, capsys):
+    """A campaign whose every law was not applicable (or never moved) is "not checked":
+    verify's row is NOT CHECKED and its exit status 3, never a PASS."""
+    from attnflow.commands import verify
+    from numeric import campaign
+    from numeric.campaign import CampaignResult, LawRow
+
+    for name in ("derive_check", "audit"):
+        monkeypatch.setattr(verify, name, lambda: (True, "stubbed"))
+    monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "stubbed"))
+    rows = {"not checked": [LawRow("SEN", trajectories=3)],
+            "holds": [LawRow("SEN", trajectories=3, applicable=2)],
+            "violated": [LawRow("SEN", trajectories=3, applicable=2, violated=1)]}
+    for verdict, status in (("not checked", 3), ("holds", 0), ("violated", 1)):
+        result = CampaignResult(seed=0, budget=1.0, seconds=1.0, shards=[], rows=rows[verdict])
+        assert result.verdict == verdict
+        monkeypatch.setattr(campaign, "run_campaign", lambda *a, r=result, **k: r)
+        assert main(["verify", "--budget", "1"]) == status
+        out = capsys.readouterr().out
+        assert ("NOT CHECKED" in out) == (status == 3)
+
+
+@pytest.mark.parametrize("address", ["nonsense", "ucx://127.0.0.1:1", "inproc://x"])
+def test_a_scheduler_address_dask_cannot_use_is_exit_2_naming_it(address, tmp_path, capsys):
+    """An unknown protocol (ucx without its package) ended in a TypeError traceback."""
+    pytest.importorskip("dask.distributed",
+                        reason="the cluster mode needs the cluster extra (dask[distributed])")
+    assert main(["check", "--scheduler", address, "--budget", "1", "--out",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"attnflow check: cannot reach the Dask scheduler at {address}: ")
+    assert len(err.splitlines()) == 1

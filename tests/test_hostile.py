@@ -8,11 +8,16 @@ be checked).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -541,3 +546,376 @@ def test_every_report_is_strict_json_with_finite_numbers(files, tmp_path, capsys
     for path in reports:
         finite_numbers_only(strict_load(path.read_text()), str(path))
 
+
+
+# --- files that would make the reader allocate, inflate or guess --------------------------
+
+def _npy(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _npy_header(shape, descr="<f8") -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False,
+                                                  "shape": shape})
+    return buffer.getvalue()
+
+
+def _archive(path, members, compression=zipfile.ZIP_STORED):
+    """A zip of ``(member name, bytes)`` pairs in order (a name may repeat)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about a repeated name
+        with zipfile.ZipFile(path, "w", compression=compression) as z:
+            for name, data in members:
+                z.writestr(name, data)
+    return path
+
+
+def test_a_field_stored_twice_is_refused(files, tmp_path, capsys):
+    """Two members named embeddings.npy: numpy.load kept the last one silently, so the laws
+    were checked on whichever copy came last."""
+    fields = dict(np.load(files / "good.npz"))
+    still = np.repeat(fields["embeddings"][:1], len(fields["time"]), axis=0)
+    path = _archive(tmp_path / "twice.npz", [(f"{k}.npy", _npy(v)) for k, v in fields.items()]
+                    + [("embeddings.npy", _npy(still))])
+    status, _, err = run(["laws", path, "--tolerance", "0.1"], capsys)
+    one_line_error(status, err, "'embeddings' is stored more than once")
+
+
+def test_a_header_claiming_more_entries_than_its_member_holds_is_refused_unread(files,
+                                                                               tmp_path,
+                                                                               capsys):
+    """A .npy header declaring 3.3e11 entries over 64 bytes of data: numpy allocated the
+    declared 2.4 TiB first and the command ended in a MemoryError traceback."""
+    fields = dict(np.load(files / "good.npz"))
+    huge = _npy_header((3, 110_000_000_000, 1)) + bytes(64)
+    path = _archive(tmp_path / "huge.npz", [(f"{k}.npy", huge if k == "embeddings" else
+                                             _npy(v)) for k, v in fields.items()])
+    status, _, err = run(["laws", path], capsys)
+    one_line_error(status, err, "'embeddings' declares shape (3, 110000000000, 1)",
+                   "holds 64 bytes")
+
+
+def _bomb(path, fields, name, entries):
+    """``fields`` with ``name`` replaced by ``entries`` float64 zeros, deflated: a few kB
+    that declare ``8·entries`` bytes once inflated."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for k, v in fields.items():
+            if k != name:
+                z.writestr(f"{k}.npy", _npy(v))
+        with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+            member.write(_npy_header((entries,)))
+            chunk = bytes(1 << 20)
+            for _ in range(8 * entries // len(chunk)):
+                member.write(chunk)
+    return path
+
+
+def test_a_zip_bomb_member_is_refused_before_it_is_inflated(files, tmp_path):
+    """A deflated member declaring 64 MB of zeros beside a 61-entry loss_time: every byte was
+    inflated before the loss lengths were compared; its header alone now says it cannot
+    belong to this trajectory."""
+    import tracemalloc
+
+    fields = dict(np.load(files / "good.npz"))
+    path = _bomb(tmp_path / "bomb.npz", fields, "loss", 8 << 20)
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"loss \(8388608,\) and loss_time \(61,\)"):
+            Trajectory.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+
+
+def test_a_file_declaring_more_than_the_memory_limit_is_refused_with_both(files, tmp_path,
+                                                                          capsys,
+                                                                          monkeypatch):
+    """Sizes that agree with each other but exceed what the machine may give one input:
+    refused from the zip directory, with the declared size and the limit."""
+    import numeric.limits
+
+    monkeypatch.setattr(numeric.limits, "memory_limit", lambda: 2000)
+    status, _, err = run(["laws", files / "good.npz"], capsys)
+    one_line_error(status, err, "once uncompressed", "the limit is 2 kB")
+
+
+def test_a_damaged_member_is_named_not_a_traceback(files, tmp_path, capsys):
+    """A member whose data ends early, and one whose npy version is unknown."""
+    fields = dict(np.load(files / "good.npz"))
+    short = _npy(fields["query"])[:-8]
+    path = _archive(tmp_path / "short.npz", [(f"{k}.npy", short if k == "query" else _npy(v))
+                                              for k, v in fields.items()])
+    status, _, err = run(["laws", path], capsys)
+    one_line_error(status, err, "'query' declares shape")
+    odd = b"\x93NUMPY\x09\x00" + _npy(fields["query"])[8:]
+    path = _archive(tmp_path / "odd.npz", [(f"{k}.npy", odd if k == "query" else _npy(v))
+                                            for k, v in fields.items()])
+    status, _, err = run(["laws", path], capsys)
+    one_line_error(status, err, "'query' uses .npy format version 9.0")
+
+
+# --- output folders that cannot be written ------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["dangling link", "link loop", "below a link loop"])
+def test_an_output_folder_that_cannot_be_followed_is_one_line_exit_2(kind, tmp_path, capsys):
+    """--out into a symbolic link to nothing or a loop of links ended in a FileExistsError
+    or ELOOP traceback."""
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    out = {"dangling link": tmp_path / "dangling", "link loop": tmp_path / "loop",
+           "below a link loop": tmp_path / "loop" / "sub"}[kind]
+    status, _, err = run(["reproduce", "synthetic", "--epochs", "1", "--out", out], capsys)
+    one_line_error(status, err, "--out", str(out))
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_read_only_output_folder_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    """The lock file cannot be made in a read-only folder: a PermissionError traceback."""
+    out = tmp_path / "read-only"
+    out.mkdir()
+    if os.geteuid() == 0:  # permissions do not bind root: the file system refuses instead
+        def refused(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        monkeypatch.setattr(outputs, "_lock", refused)
+    else:
+        out.chmod(0o555)
+    try:
+        status, _, err = run(["reproduce", "ablation", "--epochs", "1", "--out", out], capsys)
+    finally:
+        out.chmod(0o755)
+    one_line_error(status, err, f"cannot write into {out}", "Permission denied")
+
+
+# --- a terminated run takes its workers with it ---------------------------------------------
+
+def _children(pid: int) -> dict[int, str]:
+    """pid → command line of the processes whose parent is ``pid`` (Linux /proc)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out[int(entry)] = cmdline.decode(errors="replace")
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _files(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.is_dir() else {}
+
+
+def _read_available(stream, seconds: float = 5.0) -> bytes:
+    """What ``stream`` holds until its end, or until it stays silent for ``seconds``."""
+    import select
+
+    data = b""
+    while select.select([stream], [], [], seconds)[0]:
+        chunk = os.read(stream.fileno(), 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _terminate_when(argv, ready: bytes, out: Path, group: bool = False):
+    """Start ``attnflow argv``, wait until stderr shows ``ready``, note its child processes,
+    send SIGTERM to it alone (the workers get nothing from outside) or to its whole process
+    group (as ``timeout`` or a service manager do), and wait for it to exit. (exit status,
+    stderr, the workers it had, those still running at its exit, files at its exit)."""
+    from test_campaign import HANG_SECONDS, read_until
+
+    proc = subprocess.Popen([sys.executable, "-m", "attnflow", *map(str, argv)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        seen = read_until(proc, ready)
+        workers = {pid: cmd for pid, cmd in _children(proc.pid).items()
+                   if "resource_tracker" not in cmd}  # ends with its pipe, after the parent
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=HANG_SECONDS)   # not for its stderr: a surviving worker holds it
+        at_exit = _files(out)
+        survivors = [cmd for pid, cmd in workers.items() if _running(pid)]
+        err = _read_available(proc.stderr)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in workers if "workers" in locals() else ():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return proc.returncode, (seen + err).decode(errors="replace"), workers, survivors, at_exit
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_sigterm_to_reproduce_ends_its_workers_before_it_releases_the_folder(tmp_path):
+    """SIGTERM to ``reproduce --jobs 2`` killed the parent alone: its workers ran on and
+    wrote every figure into the folder after the parent had died and its lock was gone."""
+    out = tmp_path / "out"
+    status, err, workers, survivors, at_exit = _terminate_when(
+        ["reproduce", "synthetic", "--epochs", "2000", "--jobs", "2", "--out", out],
+        rb"[1-9]\d*/\d+ \[", out)
+    assert len(workers) >= 2, workers              # the pool was running
+    assert survivors == [], survivors
+    assert status == 143 and err.strip().endswith("attnflow reproduce: terminated (SIGTERM)")
+    assert "Traceback" not in err and "leaked" not in err
+    assert outputs.LOCK_NAME not in at_exit        # released, and only now
+    time.sleep(1)
+    assert _files(out) == at_exit                  # nothing written after the exit
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "process group"])
+def test_sigterm_to_check_ends_its_workers_and_still_reports(group, tmp_path):
+    """After SIGTERM to ``check``, its two shard workers and the queue's manager were still
+    alive 30 s later; sent to the whole group (``timeout``), the manager died first and the
+    run ended in a ConnectionResetError traceback, the shards' work lost."""
+    status, err, workers, survivors, at_exit = _terminate_when(
+        ["check", "--budget", "3600", "--workers", "2", "--out", tmp_path],
+        rb"trajectories=[1-9]", tmp_path, group)
+    assert len(workers) >= 2, workers
+    assert survivors == [], survivors
+    assert status == 130 and "Traceback" not in err, err[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["interrupted"] and report["trajectories"] >= 1
+    time.sleep(1)
+    assert _files(tmp_path) == at_exit
+
+
+# --- sizes priced before any work ---------------------------------------------------------
+
+@pytest.mark.parametrize("size", ["words=1000", "d=100000", "max_len=50",
+                                  "words=40,d=40,d_key=40", f"words={10 ** 400}"])
+def test_discover_refuses_sizes_it_cannot_finish_with_the_estimate_and_the_limit(
+        size, capsys, monkeypatch):
+    """words=1000 ended in a MemoryError after 6 GB (every bag of three words became a
+    field object); d=100000, max_len=50 and 40×40×40 counted for hours without a word."""
+    import symbolic.discover
+
+    def counted(*args, **kwargs):
+        raise AssertionError("the count started")
+    monkeypatch.setattr(symbolic.discover, "count_laws", counted)
+    status, _, err = run(["discover", "--size", size], capsys)
+    one_line_error(status, err, "--size too large", "estimated to take", "of memory",
+                   "--max-seconds", "half of this machine's memory")
+
+
+def test_discover_refuses_past_its_time_limit_and_runs_within_it(capsys, monkeypatch):
+    """The default sizes are estimated well within the default limit; --max-seconds below
+    that estimate refuses them (the limit is the user's to raise)."""
+    from attnflow.commands.discover import MAX_SECONDS, check_cost
+    from symbolic.discover import Setting, estimate_cost
+
+    cost = estimate_cost(Setting())
+    assert 1 < cost.seconds < MAX_SECONDS / 10 and cost.bytes < 2e9
+    check_cost(Setting(), True, MAX_SECONDS)
+    status, _, err = run(["discover", "--max-seconds", "1"], capsys)
+    one_line_error(status, err, "the limits are 1 s (--max-seconds)")
+
+
+@pytest.mark.parametrize("name", ["words", "d", "d_key", "classes", "hidden", "max_len"])
+def test_every_size_raises_the_estimate(name):
+    from symbolic.discover import Setting, estimate_cost
+
+    base = Setting("mlp")
+    bigger = Setting("mlp", **{name: getattr(base, name) + 2})
+    assert estimate_cost(bigger).seconds > estimate_cost(base).seconds
+    assert estimate_cost(bigger).bytes >= estimate_cost(base).bytes
+    assert (estimate_cost(base, closed_forms=False).seconds
+            < estimate_cost(base, closed_forms=True).seconds)
+
+
+@pytest.mark.parametrize("case", ["seed=1,n_sentences=100000000", "seed=1,d=100000000",
+                                  "seed=1,m=1000000,n_sentences=1000",
+                                  f"seed=1,n_nontopic={10 ** 500}"])
+def test_a_rerun_case_too_large_to_run_is_refused_before_it_is_built(case, capsys,
+                                                                     monkeypatch):
+    """check --trajectory with 10⁸ sentences allocated 2.2 GB of tokens (a MemoryError
+    traceback under a memory limit, minutes of work without one) before anything failed."""
+    import numeric.campaign
+
+    def built(*args, **kwargs):
+        raise AssertionError("the case was built")
+    monkeypatch.setattr(numeric.campaign, "build", built)
+    status, _, err = run(["check", "--trajectory", case], capsys)
+    one_line_error(status, err, "--trajectory", "case too large", "may take up to",
+                   "the limits are")
+
+
+def test_campaign_sized_cases_are_priced_within_the_limits():
+    from numeric.campaign import MAX_CASE_SECONDS
+
+    largest = Config(seed=1, n_classes=5, topics_per_class=3, n_nontopic=15, n_sentences=60,
+                     m=25, d=8, d_key=8, classifier="mlp", hidden=5)
+    seconds, memory = largest.cost()
+    assert seconds < MAX_CASE_SECONDS / 10 and memory < 1e8
+    largest.check_cost()
+
+
+def test_check_into_a_read_only_folder_is_refused_before_the_campaign(tmp_path, capsys,
+                                                                      monkeypatch):
+    """The campaign ran its whole budget, then writing report.json failed with a
+    PermissionError traceback."""
+    from numeric import campaign
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the campaign started")
+    monkeypatch.setattr(campaign, "run_campaign", ran)
+    out = tmp_path / "read-only"
+    out.mkdir()
+    if os.geteuid() == 0:  # permissions do not bind root: the file system refuses instead
+        def refused(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+        monkeypatch.setattr(outputs.tempfile, "mkstemp", refused)
+    else:
+        out.chmod(0o555)
+    try:
+        status, _, err = run(["check", "--budget", "1", "--out", out], capsys)
+    finally:
+        out.chmod(0o755)
+    one_line_error(status, err, f"cannot write into {out}", "Permission denied")
+
+
+@pytest.mark.parametrize("experiment", ["synthetic", "ablation"])
+def test_epochs_whose_records_exceed_the_memory_limit_are_refused_first(experiment, tmp_path,
+                                                                        capsys, monkeypatch):
+    """--epochs 10¹² started six runs whose per-epoch records (loss, traced scores) grow
+    without bound; refused now before the folder's previous results are touched."""
+    def trained(*args, **kwargs):
+        raise AssertionError("the runs started")
+    monkeypatch.setattr(experiments, "run_jobs", trained)
+    (tmp_path / "results.json").write_text("{}")
+    status, _, err = run(["reproduce", experiment, "--epochs", 10 ** 12, "--out", tmp_path],
+                         capsys)
+    one_line_error(status, err, "epochs = 1000000000000", "per-epoch records", "the limit is")
+    assert (tmp_path / "results.json").read_text() == "{}"
+    experiments.check_epochs(experiments.ABLATION_EPOCHS, 6)             # the paper's fit
+
+
+def test_more_workers_than_memory_can_hold_are_refused_before_one_starts(tmp_path, capsys,
+                                                                         monkeypatch):
+    """check --workers 100000 spawned a process per shard as they were submitted, about
+    100 MB each, until the machine ran out of memory."""
+    import numeric.executors
+
+    def started(*args, **kwargs):
+        raise AssertionError("worker processes were started")
+    monkeypatch.setattr(numeric.executors, "LocalProcesses", started)
+    status, _, err = run(["check", "--workers", 100000, "--budget", "1", "--out", tmp_path],
+                         capsys)
+    one_line_error(status, err, "workers = 100000", "the limit is")

@@ -11,6 +11,7 @@ from pathlib import Path
 from attnflow.options import (
     nonnegative_int,
     output_file,
+    output_folder,
     positive_finite_float,
     positive_int,
 )
@@ -22,10 +23,12 @@ def _case(text: str):
     from numeric.campaign import Config, random_config
 
     try:
-        return (random_config(int(text)) if text.isascii() and text.isdigit()
-                else Config.from_text(text))
+        config = (random_config(int(text)) if text.isascii() and text.isdigit()
+                  else Config.from_text(text))
+        config.check_cost()  # before build() allocates its data and parameters
     except ValueError as why:
         raise argparse.ArgumentTypeError(str(why)) from None
+    return config
 
 
 def _fault(text: str):
@@ -35,13 +38,6 @@ def _fault(text: str):
         return WrongSign.from_text(text)
     except ValueError as why:
         raise argparse.ArgumentTypeError(str(why)) from None
-
-
-def _output_folder(text: str) -> Path:
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
-    return path
 
 
 def add_parser(sub):
@@ -66,7 +62,7 @@ def add_parser(sub):
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run shards on a Dask distributed cluster: a scheduler address "
                         "(tcp://host:8786), or 'local' to start a LocalCluster")
-    p.add_argument("--out", type=_output_folder, default=Path("attnflow-check"),
+    p.add_argument("--out", type=output_folder, default=Path("attnflow-check"),
                    help="output folder: report.json and the example database examples/ "
                         "(default attnflow-check)")
     p.add_argument("--json", metavar="FILE", type=output_file,
@@ -87,15 +83,23 @@ def add_parser(sub):
 
 def run(args) -> int:
     if args.trajectory is not None:
+        if args.negative_control is not None:
+            try:
+                args.negative_control.check_reaches(args.trajectory)
+            except ValueError as why:
+                print(f"attnflow check: {why}", file=sys.stderr)
+                return 2
         return rerun(args.trajectory, args.negative_control)
     from numeric.campaign import EXAMPLES_PER_SHARD, run_campaign
-    from numeric.outputs import write_json
+    from numeric.outputs import check_writable, write_json
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as why:
-        print(f"attnflow check: cannot create the output folder {args.out}: {why}", file=sys.stderr)
+        print(f"attnflow check: cannot create the output folder {args.out}: {why.strerror}",
+              file=sys.stderr)
         return 2
+    check_writable(args.out)  # before the budget is spent, not when the report is written
     options = dict(workers=args.workers, scheduler=args.scheduler,
                    examples=args.examples or EXAMPLES_PER_SHARD, max_shards=args.shards,
                    fault=args.negative_control)
@@ -122,6 +126,12 @@ def run(args) -> int:
         report["plain_sampling"] = plain.to_dict()
     for path in [args.out / "report.json"] + ([args.json] if args.json else []):
         print(f"wrote {write_json(path, report)}")
+    if result.fault is not None and result.trajectories and not result.reached:
+        print(f"attnflow check: --negative-control {result.fault.parameter}: the patch reached "
+              f"none of the {len(result.results)} trajectories (a parameter they do not "
+              f"train, or an entry outside or held fixed in all of them): nothing was "
+              f"patched", file=sys.stderr)
+        return 2
     return exit_status([result] + ([plain] if plain is not None else []))
 
 
@@ -170,9 +180,12 @@ def format_summary(result) -> str:
              f"{result.seed}, {len(result.shards)} shards of up to {result.examples} "
              f"examples); {result.stalled} stalled adaptive runs skipped"]
     if result.fault is not None:
-        lines.append(f"NEGATIVE CONTROL (testing only): engine patched, {result.fault}")
+        lines.append(f"NEGATIVE CONTROL (testing only): engine patched, {result.fault} "
+                     f"(it changed the flow of {result.reached} of {len(result.results)} "
+                     f"trajectories)")
     if result.interrupted:
-        lines.append("INTERRUPTED (Ctrl-C): the report covers the trajectories finished")
+        lines.append("INTERRUPTED (Ctrl-C or SIGTERM): the report covers the trajectories "
+                     "finished")
     lines.append(f"{'law':{LAW}s} {'runs':>5s} {'applic.':>7s} {'violated':>8s} {'usage':>8s} "
                  f"{'drift':>9s} {'allowed':>9s}  shard  worst case (rerun: attnflow check "
                  f"--trajectory CASE)")

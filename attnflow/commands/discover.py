@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
+
+from attnflow.options import positive_finite_float
+
+#: CPU seconds a run may be estimated to take before it is refused (``--max-seconds``).
+MAX_SECONDS = 300.0
 
 
 def add_parser(sub):
@@ -20,6 +26,10 @@ def add_parser(sub):
                    help="explicit sizes (default: %(default)s)")
     p.add_argument("--no-closed-forms", action="store_true",
                    help="only count (skip the degree-2 ansatz)")
+    p.add_argument("--max-seconds", type=positive_finite_float, default=MAX_SECONDS,
+                   help="refuse sizes whose run is estimated to take longer than this many "
+                        "CPU seconds (default %(default)g); sizes whose memory estimate "
+                        "exceeds half of the machine's memory are always refused")
     p.set_defaults(func=run)
 
 
@@ -38,6 +48,29 @@ def parse_sizes(text: str) -> dict[str, int]:
     return sizes
 
 
+def check_cost(setting, closed_forms: bool, max_seconds: float) -> None:
+    """Refuse (``TooLarge``) sizes whose estimated run exceeds ``max_seconds`` of CPU or the
+    memory limit, before anything is allocated."""
+    from numeric.limits import TooLarge, bytes_text, count_text, memory_limit, seconds_text
+    from symbolic.discover import estimate_cost
+
+    cost = estimate_cost(setting, closed_forms)
+    memory = memory_limit()
+    if cost.seconds <= max_seconds and cost.bytes <= memory:
+        return
+    counts = cost.counts
+
+    def bound(x):  # a lower bound where the sentence lengths were too many to sum
+        return "at least " if cost.at_least and math.isfinite(x) else ""
+    raise TooLarge(
+        f"--size too large: {count_text(counts['trained coordinates'])} trained coordinates "
+        f"and {count_text(counts['fields'])} per-sentence fields are estimated to take "
+        f"{bound(cost.seconds)}{seconds_text(cost.seconds)} of CPU and "
+        f"{bound(cost.bytes)}{bytes_text(cost.bytes)} of memory; the limits are "
+        f"{seconds_text(max_seconds)} (--max-seconds) and {bytes_text(memory)} (half of this "
+        f"machine's memory)")
+
+
 def run(args) -> int:
     import os
     import time
@@ -53,6 +86,7 @@ def run(args) -> int:
         sizes = parse_sizes(args.size)
         trainable = tuple(x.strip() for x in args.trainable.split(",") if x.strip())
         setting = Setting(args.classifier, args.loss.replace("-", "_"), trainable, **sizes)
+        check_cost(setting, not args.no_closed_forms, args.max_seconds)
     except (ValueError, TypeError) as exc:
         print(f"attnflow discover: {exc}", file=sys.stderr)
         return 2
