@@ -254,9 +254,10 @@ def _ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def check_laws(traj: Trajectory, tolerance: float,
                accuracy: float | None = None) -> list[LawReport]:
-    """Every law defined for the run's classifier, checked on ``traj``."""
+    """Every law defined for the run's model (the paper's: by its classifier), checked on
+    ``traj``."""
     return [law.check(traj, tolerance, accuracy) for law in LAWS
-            if traj.spec.classifier in law.classifiers]
+            if traj.spec.architecture == "paper" and traj.spec.classifier in law.classifiers]
 
 
 # --- shared measurements ------------------------------------------------------------------

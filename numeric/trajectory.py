@@ -10,6 +10,11 @@ preconditions on it, and it is stored as an ``.npz`` file (DESIGN.md, "Trajector
   (T, W, d_key), ``query`` (T, d_key) and either ``classifier`` (T, C, d) or
   ``hidden_weight`` (T, H, d), ``hidden_bias`` (T, H), ``output_weight`` (T, C, H),
   ``output_bias`` (T, C);
+- optional ``architecture`` (a string: ``"paper"``, the default when absent,
+  ``"self-attention"`` or ``"multi-head"``); a self-attention file holds ``embeddings``
+  (T, W, d), ``head_query``, ``head_key``, ``head_value``, ``head_output`` (T, H, d_head, d)
+  and ``classifier`` (T, C, d), and may give ``temperature`` (a scalar, default √d_head) and
+  ``loss_function`` (``"cross-entropy"``, the default, or ``"squared-error"``);
 - optional ``trainable`` (array of parameter names); when absent, the parameters that move
   between snapshots are taken as the trainable ones (``Trajectory.trainable_inferred``);
 - optional ``loss`` (N,) and ``loss_time`` (N,): the loss recorded during training;
@@ -30,15 +35,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numeric.model import ATTENTION_PARAMS, CLASSIFIER_PARAMS, Dataset, ModelSpec, check_params
+from numeric.model import (
+    ARCHITECTURES,
+    ATTENTION_PARAMS,
+    CLASSIFIER_PARAMS,
+    LOSSES,
+    Dataset,
+    ModelSpec,
+    check_params,
+)
 
 DATA_FIELDS = ("tokens", "labels", "n_classes", "topic_class")
 #: Arrays whose rows (words) may be held fixed while the rest of the array trains.
 ROW_FROZEN = ("embeddings", "keys")
-EXTRA_FIELDS = ("time", "trainable", "loss", "loss_time") + tuple(
+#: The fields naming the model of a self-attention file (the paper's when absent).
+MODEL_FIELDS = ("architecture", "temperature", "loss_function")
+EXTRA_FIELDS = ("time", "trainable", "loss", "loss_time") + MODEL_FIELDS + tuple(
     f"frozen_rows_{n}" for n in ROW_FROZEN)
-PARAM_FIELDS = ATTENTION_PARAMS + tuple(n for names in CLASSIFIER_PARAMS.values()
+#: The self-attention family's parameters (the order of its generated module).
+HEAD_PARAMS = ("embeddings", "head_query", "head_key", "head_value", "head_output",
+               "classifier")
+PAPER_PARAMS = ATTENTION_PARAMS + tuple(n for names in CLASSIFIER_PARAMS.values()
                                         for n in names)
+PARAM_FIELDS = tuple(dict.fromkeys(PAPER_PARAMS + HEAD_PARAMS))
 
 
 @dataclass(frozen=True)
@@ -117,8 +136,8 @@ class Trajectory:
         _check_time("time", self.time)
         shapes = self.spec.shapes(self.data.n_words, self.data.n_classes)
         if sorted(self.params) != sorted(shapes):
-            raise ValueError(f"trajectory parameters {sorted(self.params)} do not match the "
-                             f"{self.spec.classifier} classifier's {sorted(shapes)}")
+            raise ValueError(f"trajectory parameters {sorted(self.params)} do not match "
+                             f"{self.spec.describe()}'s {sorted(shapes)}")
         for name, shape in shapes.items():
             x = np.asarray(self.params[name])
             if x.shape != (len(self.time),) + shape:
@@ -196,6 +215,10 @@ class Trajectory:
                   "trainable": np.array(self.spec.trained, dtype=str)}
         if self.data.topic_class is not None:
             fields["topic_class"] = self.data.topic_class
+        if self.spec.architecture != "paper":
+            fields.update(architecture=np.array(self.spec.architecture),
+                          temperature=np.float64(self.spec.temperature),
+                          loss_function=np.array(self.spec.loss))
         if self.loss is not None:
             fields.update(loss=self.loss, loss_time=self.loss_time)
         fields.update({f"frozen_rows_{n}": r for n, r in self.frozen_rows.items()})
@@ -217,11 +240,26 @@ class Trajectory:
         if unknown:
             raise ValueError(f"unknown field(s) {unknown}; expected names from "
                              f"{list(DATA_FIELDS + EXTRA_FIELDS + PARAM_FIELDS)}")
-        missing = [k for k in ("tokens", "labels", "n_classes", "time") + ATTENTION_PARAMS
+        architecture = _architecture(fields)
+        if architecture == "paper":
+            stray = [k for k in fields if (k in HEAD_PARAMS and k not in PAPER_PARAMS)
+                     or k in ("temperature", "loss_function")]
+            if stray:
+                raise ValueError(f"field(s) {stray} belong to the self-attention "
+                                 f"architectures; a file of one names it in its field "
+                                 f"'architecture'")
+        else:
+            stray = [k for k in fields if k in PARAM_FIELDS and k not in HEAD_PARAMS]
+            if stray:
+                raise ValueError(f"field(s) {stray} belong to the paper's model, not to the "
+                                 f"{architecture} architecture")
+        required = ATTENTION_PARAMS if architecture == "paper" else HEAD_PARAMS
+        missing = [k for k in ("tokens", "labels", "n_classes", "time") + required
                    if k not in fields]
         if missing:
-            raise ValueError(f"missing field(s) {missing}")
-        classifier = _classifier_kind(fields)
+            raise ValueError(f"missing field(s) {missing}" + (
+                "" if architecture == "paper" else f" of the {architecture} architecture"))
+        classifier = _classifier_kind(fields) if architecture == "paper" else "linear"
         n_classes = fields["n_classes"]
         if n_classes.ndim != 0 or n_classes.dtype.kind not in "iu":
             raise ValueError(f"n_classes must be an integer scalar, got dtype "
@@ -230,7 +268,8 @@ class Trajectory:
         if time.dtype.kind not in "fiu":
             raise ValueError(f"time must be numeric, got dtype {time.dtype}")
         _check_time("time", time.astype(np.float64))
-        names = ATTENTION_PARAMS + CLASSIFIER_PARAMS[classifier]
+        names = (ATTENTION_PARAMS + CLASSIFIER_PARAMS[classifier] if architecture == "paper"
+                 else HEAD_PARAMS)
         params = {n: np.asarray(fields[n]) for n in names}
         for n, x in params.items():
             if x.dtype.kind != "f":
@@ -245,6 +284,8 @@ class Trajectory:
         precision = Precision.judge(params)
         if precision.dtype != precision.stored:
             params = {n: x.astype(precision.dtype) for n, x in params.items()}   # exact
+        if architecture != "paper":
+            return cls._attention(fields, architecture, time, params, precision)
         emb, keys, query = params["embeddings"], params["keys"], params["query"]
         if emb.ndim != 3 or keys.ndim != 3 or query.ndim != 2:
             raise ValueError(f"embeddings (T, W, d), keys (T, W, d_key), query (T, d_key) "
@@ -260,17 +301,32 @@ class Trajectory:
                              f"{params['hidden_weight'].shape}")
         data = Dataset(fields["tokens"], fields["labels"], emb.shape[1], int(n_classes),
                        fields.get("topic_class"))
-        inferred = "trainable" not in fields
-        if inferred:
-            trainable = tuple(n for n, x in params.items() if not (x == x[:1]).all())
-        else:
-            tr = fields["trainable"]
-            if tr.dtype.kind != "U" or tr.ndim != 1:
-                raise ValueError(f"trainable must be a 1-D array of parameter names, got "
-                                 f"dtype {tr.dtype} and shape {tr.shape}")
-            trainable = tuple(str(n) for n in tr)
+        trainable, inferred = _trainable(fields, params)
         spec = ModelSpec(d=emb.shape[2], d_key=keys.shape[2], classifier=classifier,
                          hidden=hidden, trainable=trainable, dtype=str(emb.dtype))
+        return cls._finish(fields, data, spec, time, params, precision, inferred)
+
+    @classmethod
+    def _attention(cls, fields, architecture, time, params, precision) -> Trajectory:
+        """A self-attention file: sizes from the shapes, temperature and loss from their
+        fields (√d_head and cross-entropy when absent)."""
+        emb, query = params["embeddings"], params["head_query"]
+        if emb.ndim != 3 or query.ndim != 4:
+            raise ValueError(f"embeddings (T, W, d) and head_query (T, H, d_head, d) expected; "
+                             f"got {emb.shape} and {query.shape}")
+        data = Dataset(fields["tokens"], fields["labels"], emb.shape[1],
+                       int(fields["n_classes"]), fields.get("topic_class"))
+        trainable, inferred = _trainable(fields, params)
+        temperature = _scalar(fields, "temperature", "f")
+        loss = _scalar(fields, "loss_function", "U")
+        spec = ModelSpec(architecture=architecture, d=emb.shape[2], d_head=query.shape[2],
+                         heads=query.shape[1], trainable=trainable, dtype=str(emb.dtype),
+                         temperature=temperature,
+                         loss="cross-entropy" if loss is None else loss)
+        return cls._finish(fields, data, spec, time, params, precision, inferred)
+
+    @classmethod
+    def _finish(cls, fields, data, spec, time, params, precision, inferred) -> Trajectory:
         frozen = {n: fields[f"frozen_rows_{n}"] for n in ROW_FROZEN
                   if f"frozen_rows_{n}" in fields}
         traj = cls(data, spec, time, params, fields.get("loss"), fields.get("loss_time"),
@@ -278,6 +334,44 @@ class Trajectory:
                    frozen_rows=frozen, precision=precision)
         _check_held_fixed(traj)
         return traj
+
+
+def _architecture(fields) -> str:
+    """The file's ``architecture`` field (the paper's model when absent)."""
+    if "architecture" not in fields:
+        return "paper"
+    name = _scalar(fields, "architecture", "U")
+    if name not in ARCHITECTURES:
+        raise ValueError(f"architecture {name!r} is unknown; expected one of "
+                         f"{', '.join(ARCHITECTURES)}")
+    return name
+
+
+def _scalar(fields, name: str, kinds: str):
+    """A scalar field (a string for kind ``U``, a number for ``f``), or None when absent."""
+    if name not in fields:
+        return None
+    x = np.asarray(fields[name])
+    if x.ndim != 0 or x.dtype.kind not in (kinds if kinds != "f" else "fiu"):
+        want = "a string" if kinds == "U" else "a number"
+        raise ValueError(f"{name} must be {want} (a scalar), got dtype {x.dtype} and shape "
+                         f"{x.shape}")
+    value = x.item()
+    if kinds == "U" and name == "loss_function" and value not in LOSSES["multi-head"]:
+        raise ValueError(f"loss_function {value!r} is unknown; expected one of "
+                         f"{', '.join(LOSSES['multi-head'])}")
+    return value if kinds == "U" else float(value)
+
+
+def _trainable(fields, params) -> tuple[tuple[str, ...], bool]:
+    """The file's ``trainable`` list, or the parameters that move (and whether inferred)."""
+    if "trainable" not in fields:
+        return tuple(n for n, x in params.items() if not (x == x[:1]).all()), True
+    tr = fields["trainable"]
+    if tr.dtype.kind != "U" or tr.ndim != 1:
+        raise ValueError(f"trainable must be a 1-D array of parameter names, got "
+                         f"dtype {tr.dtype} and shape {tr.shape}")
+    return tuple(str(n) for n in tr), False
 
 
 def _check_held_fixed(traj: Trajectory):

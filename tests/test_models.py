@@ -400,3 +400,59 @@ def test_a_bad_model_file_is_one_line_exit_2(tmp_path, text, message):
     done = run_cli("models", "bad.py", cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+# --- trajectory files of the self-attention family -----------------------------------------
+
+def _attention_run(tmp_path, **spec_kwargs):
+    data = ragged_data(2)
+    spec = numeric.ModelSpec(architecture="multi-head", d=3, d_head=2, heads=2, **spec_kwargs)
+    params = numeric.init_params(spec, data, seed=0)
+    traj = numeric.gradient_descent(params, data, spec, lr=0.1, steps=6, record_every=3)
+    path = tmp_path / "run.npz"
+    traj.save(path)
+    return traj, path
+
+
+def test_a_self_attention_trajectory_round_trips_with_its_architecture(tmp_path):
+    traj, path = _attention_run(tmp_path, temperature=0.5, loss="squared-error")
+    back = numeric.Trajectory.load(path)
+    assert back.spec == traj.spec and back.spec.architecture == "multi-head"
+    for name, x in traj.params.items():
+        np.testing.assert_array_equal(back.params[name], x)
+
+
+def _rewrite(path, **change):
+    fields = dict(np.load(path))
+    for name, value in change.items():
+        if value is None:
+            del fields[name]
+        else:
+            fields[name] = value
+    np.savez(path, **fields)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(architecture=np.array("transformer")), "architecture 'transformer' is unknown"),
+    (dict(architecture=None), r"belong to the self-attention architectures"),
+    (dict(head_value=None), r"missing field\(s\) \['head_value'\]"),
+    (dict(keys=np.zeros((3, 7, 2))), r"belong to the paper's model"),
+    (dict(temperature=np.array([1.0, 2.0])), "temperature must be a number"),
+    (dict(temperature=np.float64(-1.0)), "temperature must be a finite number > 0"),
+    (dict(loss_function=np.array("hinge")), "loss_function 'hinge' is unknown"),
+])
+def test_a_self_attention_file_with_a_wrong_model_field_is_refused_naming_it(
+        tmp_path, change, message):
+    _, path = _attention_run(tmp_path)
+    _rewrite(path, **change)
+    with pytest.raises(ValueError, match=message):
+        numeric.Trajectory.load(path)
+
+
+def test_laws_reads_the_architecture_of_a_file(tmp_path):
+    _, path = _attention_run(tmp_path)
+    done = run_cli("laws", str(path), "--json", str(tmp_path / "r.json"), cwd=tmp_path)
+    import json
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["architecture"] == "multi-head" and report["classifier"] is None
+    assert "multi-head, 2 heads, d = 3, d_head = 2" in done.stdout

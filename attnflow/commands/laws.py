@@ -101,11 +101,22 @@ def laws_report(file, traj, reports, tolerance: float) -> dict:
             f"{r.law} {r.verdict} ({r.reason})" for r in reports)
     return {"file": str(file), "snapshots": len(traj),
             "time": [float(traj.time[0]), float(traj.time[-1])],
-            "classifier": traj.spec.classifier, "trainable": list(traj.spec.trained),
+            "architecture": traj.spec.architecture,
+            "classifier": traj.spec.classifier if traj.spec.architecture == "paper" else None,
+            "model": _model_text(traj.spec), "trainable": list(traj.spec.trained),
             "trainable_inferred": traj.trainable_inferred,
             "precision": traj.precision.to_dict(), "tolerance": tolerance,
             "ok": verdict == "holds", "verdict": verdict, "reason": reason,
             "laws": [r.to_dict() for r in reports]}
+
+
+def _model_text(spec) -> str:
+    """The model in the report's header: the paper's classifier, or the architecture."""
+    if spec.architecture == "paper":
+        return f"{spec.classifier} classifier"
+    heads = f", {spec.heads} head{'s' if spec.heads > 1 else ''}"
+    return (f"{spec.architecture}{heads}, d = {spec.d}, d_head = {spec.d_head}, "
+            f"τ = {spec.temperature:g}, {spec.loss}")
 
 
 def format_report(report: dict) -> str:
@@ -113,7 +124,7 @@ def format_report(report: dict) -> str:
     note = report["precision"]["note"]
     stored = f"; {note}" if note else ""
     lines = [f"{report['file']}: {report['snapshots']} snapshots, τ from {report['time'][0]:g} "
-             f"to {report['time'][1]:g}; {report['classifier']} classifier; trainable "
+             f"to {report['time'][1]:g}; {report['model']}; trainable "
              f"{report['trainable']}{inferred}{stored}"]
     for law in report["laws"]:
         if law["verdict"] == "not checked":
