@@ -26,8 +26,8 @@ import numpy as np
 import numeric
 from numeric.integrate import SOLVER_GAVE_UP, integrate_flow
 from numeric.laws import LAWS, LawReport, check_laws
-from numeric.model import CLASSIFIER_PARAMS, Dataset, ModelSpec, init_params
-from numeric.trajectory import Trajectory
+from numeric.model import ARCHITECTURES, CLASSIFIER_PARAMS, LOSSES, Dataset, ModelSpec, init_params
+from numeric.trajectory import HEAD_PARAMS, Trajectory
 
 RTOL, ATOL = 1e-10, 1e-12
 #: Gradient evaluations after which an adaptive run counts as stalled (ReLU kink).
@@ -37,6 +37,10 @@ SCORE_GROWTH = 4.0
 #: ReLU runs stop once a pre-activation comes this close to 0 (the kink).
 KINK_MARGIN = 1e-3
 TRAINABLE = ("query", "keys", "embeddings", "classifier")
+#: What a configuration may train, by architecture.
+TRAINABLE_BY = {"paper": TRAINABLE, "self-attention": HEAD_PARAMS, "multi-head": HEAD_PARAMS}
+#: Fields of the paper's model (a self-attention configuration leaves them at their defaults).
+PAPER_FIELDS = ("d_key", "classifier", "hidden", "a2", "query_scale", "key_scale")
 
 
 def adaptive_tolerance(n_steps: int, rtol: float = RTOL) -> float:
@@ -59,6 +63,11 @@ class Config:
     A2); ``ragged``: sentences hold between 1 and ``m`` non-topic words (breaks A3).
     Runs last until some score has moved by ``SCORE_GROWTH`` units, at most ``horizon``;
     ReLU runs also end where a pre-activation reaches its kink.
+
+    ``architecture="self-attention"`` or ``"multi-head"``: the same sentences through
+    ``heads`` heads of width ``d_head`` and ``loss``; the paper's own fields (``d_key``,
+    ``classifier``, ``hidden``, ``a2``, the query and key scales) stay at their defaults but
+    ``a2``, which is off; runs last until some parameter entry has moved by ``SCORE_GROWTH``.
     """
 
     seed: int
@@ -78,19 +87,32 @@ class Config:
     key_scale: float = 0.0
     embedding_scale: float = 0.1
     horizon: float = 200.0
+    architecture: str = "paper"
+    heads: int = 1
+    d_head: int = 1
+    loss: str = "cross-entropy"
 
     def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"Config.architecture must be one of {', '.join(ARCHITECTURES)}, "
+                             f"got {self.architecture!r}")
+        if self.loss not in LOSSES[self.architecture]:
+            raise ValueError(f"Config.loss must be one of "
+                             f"{', '.join(LOSSES[self.architecture])} for the "
+                             f"{self.architecture} architecture, got {self.loss!r}")
         for name, low in SIZE_MINIMUM.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
                     or value < low:
                 raise ValueError(f"Config.{name} must be an integer >= {low}, got {value!r}")
+        self._check_fields_of_the_architecture()
         if self.classifier not in ("linear", "mlp"):
             raise ValueError(f"Config.classifier must be 'linear' or 'mlp', got "
                              f"{self.classifier!r}")
-        unknown = set(self.trainable) - set(TRAINABLE)
+        names = TRAINABLE_BY[self.architecture]
+        unknown = set(self.trainable) - set(names)
         if unknown or len(set(self.trainable)) != len(self.trainable):
-            raise ValueError(f"Config.trainable must be distinct names among {TRAINABLE}, "
+            raise ValueError(f"Config.trainable must be distinct names among {names}, "
                              f"got {self.trainable!r}")
         for name, positive in [("query_scale", True), ("key_scale", False),
                                ("embedding_scale", True), ("horizon", True)]:
@@ -100,12 +122,35 @@ class Config:
                 raise ValueError(f"Config.{name} must be a finite number "
                                  f"{'> 0' if positive else '>= 0'}, got {value!r}")
 
+    def _check_fields_of_the_architecture(self):
+        """A self-attention configuration leaves the paper's fields alone (``a2`` off), and
+        the paper's leaves ``heads``, ``d_head`` at 1."""
+        defaults = {f.name: f.default for f in fields(Config)}
+        if self.architecture == "paper":
+            moved = [n for n in ("heads", "d_head") if getattr(self, n) != defaults[n]]
+            if moved:
+                raise ValueError(f"Config.{moved[0]} belongs to the self-attention "
+                                 f"architectures; set architecture=self-attention or multi-head")
+            return
+        if self.a2:
+            raise ValueError("Config.a2 (the paper's non-topic words held at zero) does not "
+                             "apply to the self-attention architectures: give a2=no")
+        moved = [n for n in PAPER_FIELDS if n != "a2" and getattr(self, n) != defaults[n]]
+        if moved:
+            raise ValueError(f"Config.{moved[0]} belongs to the paper's model, not to the "
+                             f"{self.architecture} architecture")
+        if self.architecture == "self-attention" and self.heads != 1:
+            raise ValueError(f"Config.heads must be 1 for self-attention, got {self.heads}")
+
     @property
     def n_words(self) -> int:
         return self.n_classes * self.topics_per_class + self.n_nontopic
 
     @property
     def spec(self) -> ModelSpec:
+        if self.architecture != "paper":
+            return ModelSpec(architecture=self.architecture, d=self.d, d_head=self.d_head,
+                             heads=self.heads, loss=self.loss, trainable=self.trainable)
         return ModelSpec(d=self.d, d_key=self.d_key, classifier=self.classifier,
                          hidden=self.hidden, trainable=self.trainable)
 
@@ -115,6 +160,8 @@ class Config:
         sizes, and the adaptive solver's dense output, ``BYTES_PER_PARAMETER`` per entry,
         beside the data's and the engine's arrays (floats: sizes are not bounded)."""
         s, tokens = _real(self.n_sentences), _real(self.n_sentences) * _real(self.m + 1)
+        if self.architecture != "paper":
+            return self._attention_cost(s, tokens)
         d, d_key, c = _real(self.d), _real(self.d_key), _real(self.n_classes)
         h = _real(self.hidden) if self.classifier == "mlp" else 0.0
         words = _real(self.n_words)
@@ -172,6 +219,21 @@ class Config:
             parts.append(f"{f.name}={text}")
         return ",".join(parts)
 
+    def _attention_cost(self, s: float, tokens: float) -> tuple[float, float]:
+        """The self-attention engine: per evaluation, products of token × head width × d
+        (projections) and token pairs × head width (scores, attention), about ten of each."""
+        d, c, heads = _real(self.d), _real(self.n_classes), _real(self.heads)
+        width = heads * _real(self.d_head)
+        length = _real(self.m + 1)
+        parameters = _real(self.n_words) * d + 4 * width * d + c * d
+        products = 10 * (tokens * width * d + tokens * length * width)
+        per = EVALUATION_SECONDS
+        seconds = MAX_EVALUATIONS * (4 * per["fixed"] + per["products"] * products
+                                     + per["parameters"] * parameters)
+        memory = (BYTES_PER_TOKEN * tokens + 8 * 8 * tokens * (length * heads + width + d)
+                  + BYTES_PER_PARAMETER * parameters)
+        return seconds, memory
+
     @classmethod
     def from_text(cls, text: str) -> Config:
         """The config written by ``to_text``; ValueError names a malformed or unknown field."""
@@ -205,7 +267,7 @@ MAX_CASE_SECONDS = 600.0
 
 #: Smallest value of each size field.
 SIZE_MINIMUM = {"seed": 0, "n_classes": 2, "topics_per_class": 1, "m": 1, "n_nontopic": 1,
-                "n_sentences": 1, "d": 1, "d_key": 1, "hidden": 1}
+                "n_sentences": 1, "d": 1, "d_key": 1, "hidden": 1, "heads": 1, "d_head": 1}
 
 
 def _real(size: int) -> float:
@@ -261,6 +323,10 @@ def build(config: Config) -> Setup:
     tokens = np.column_stack([topic, nontopic])
     data = Dataset(tokens, topic_class[topic], n_words, config.n_classes, topic_class)
     spec = config.spec
+    if config.architecture != "paper":
+        params = init_params(spec, data, seed=config.seed,
+                             embedding_scale=config.embedding_scale)
+        return Setup(data, spec, params, {})
     params = init_params(spec, data, seed=config.seed, query_scale=config.query_scale,
                          key_scale=config.key_scale, embedding_scale=config.embedding_scale)
     if config.classifier == "mlp":
@@ -319,13 +385,13 @@ def integrate_case(config: Config, rtol: float = RTOL, atol: float = ATOL,
     once ``stopped()`` says so: ``OutOfBudget``. Its parameters are known to
     ``adaptive_tolerance(len(traj) - 1)``."""
     s = build(config)
-    s0 = s.params["keys"] @ s.params["query"]
+    s0 = _growth_measure(s.params, config)
 
     def stop(p):
         if (deadline is not None and time.time() > deadline
                 or stopped is not None and stopped()):
             raise OutOfBudget  # a BaseException: solve_ivp lets it through
-        grown = np.abs(p["keys"] @ p["query"] - s0).max() - SCORE_GROWTH
+        grown = np.abs(_growth_measure(p, config) - s0).max() - SCORE_GROWTH
         if config.classifier == "linear":
             return grown
         # ReLU runs end before a unit reaches its kink: the flow is not smooth there
@@ -335,6 +401,14 @@ def integrate_case(config: Config, rtol: float = RTOL, atol: float = ATOL,
     return integrate_flow(s.params, s.data, s.spec, config.horizon, rtol=rtol, atol=atol,
                           frozen_rows=s.frozen_rows, max_evaluations=MAX_EVALUATIONS,
                           stop_when=stop)
+
+
+def _growth_measure(params: dict, config: Config) -> np.ndarray:
+    """What a run's growth is measured on: the scores ``κ_w·q`` of the paper's model, every
+    parameter entry of the self-attention family."""
+    if config.architecture == "paper":
+        return params["keys"] @ params["query"]
+    return np.concatenate([np.ravel(params[n]) for n in sorted(params)])
 
 
 def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
@@ -348,8 +422,9 @@ def run_trajectory(config: Config, rtol: float = RTOL, atol: float = ATOL,
     except SOLVER_GAVE_UP:  # stalled, or solve_ivp giving up on a stiff stretch
         return TrajectoryResult(config, "stalled", seconds=time.perf_counter() - start)
     accuracy = adaptive_tolerance(len(traj) - 1, rtol)
-    sc = np.einsum("twk,tk->tw", traj.params["keys"], traj.params["query"])
-    growth = float(np.abs(sc - sc[:1]).max())
+    first = _growth_measure(traj.snapshot(0), config)
+    growth = float(max(np.abs(_growth_measure(traj.snapshot(i), config) - first).max()
+                       for i in range(len(traj))))
     return TrajectoryResult(config, "ok", check_laws(traj, accuracy, accuracy), len(traj) - 1,
                             accuracy, growth, time.perf_counter() - start)
 
@@ -362,8 +437,10 @@ def run_case(case: str | Config) -> TrajectoryResult:
 # --- negative control -----------------------------------------------------------------------
 
 #: Every model parameter and its number of axes (without the snapshot axis).
-PARAMETER_NDIM = {name: len(shape) for classifier in CLASSIFIER_PARAMS
-                  for name, shape in ModelSpec(classifier=classifier).shapes(1, 2).items()}
+PARAMETER_NDIM = {name: len(shape) for spec in [ModelSpec(classifier=c)
+                                                 for c in CLASSIFIER_PARAMS]
+                  + [ModelSpec(architecture="multi-head")]
+                  for name, shape in spec.shapes(1, 2).items()}
 
 
 @dataclass(frozen=True)

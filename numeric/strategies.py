@@ -15,12 +15,12 @@ import math
 
 from hypothesis import strategies as st
 
-from numeric.campaign import TRAINABLE, Config
+from numeric.campaign import TRAINABLE, TRAINABLE_BY, Config
 
 seeds = st.integers(0, 2 ** 32 - 1)
 #: The smallest value each size takes (what a size shrinks to).
 SMALLEST = dict(n_classes=2, topics_per_class=1, m=1, n_nontopic=1, n_sentences=2, d=1,
-                d_key=1, hidden=1)
+                d_key=1, hidden=1, heads=1, d_head=1)
 
 
 def _size(name: str, high: int):
@@ -74,9 +74,36 @@ def sen_configurations(**kwargs):
     return configurations(sen=True, **kwargs)
 
 
-def campaign_configurations(**kwargs):
-    """What ``attnflow check`` searches: the paper's setting or anything else, about half
-    each (without the first branch SEN would apply in about 1 draw in 32)."""
+@st.composite
+def attention_configurations(draw, architecture="multi-head", *, loss=None, trainable=None,
+                             max_sentences=12, max_m=6, max_dim=4, max_heads=3):
+    """Any configuration of the self-attention family: the same topic sentences, ``heads``
+    heads (1 for ``self-attention``) of width ``d_head``, cross-entropy or squared error, any
+    subset of its parameters trained. Sizes shrink to one head of width 1."""
+    if trainable is None:
+        trainable = tuple(n for n in TRAINABLE_BY[architecture] if draw(st.booleans()))
+    heads = 1 if architecture == "self-attention" else draw(st.integers(1, max_heads))
+    sizes = dict(
+        n_classes=draw(_size("n_classes", 4)),
+        topics_per_class=draw(_size("topics_per_class", 2)),
+        m=draw(_size("m", max_m)),
+        n_nontopic=draw(_size("n_nontopic", 6)),
+        n_sentences=draw(_size("n_sentences", max_sentences)),
+        d=draw(_size("d", max_dim)), heads=heads, d_head=draw(_size("d_head", max_dim)),
+        loss=loss or draw(st.sampled_from(["cross-entropy", "squared-error"])),
+        trainable=tuple(trainable), a2=False, ragged=draw(st.booleans()),
+        embedding_scale=draw(log_uniform(0.1, 1.0, shrink_to=0.5)),
+        horizon=draw(log_uniform(10.0, 1000.0)),
+    )
+    return Config(seed=draw(seeds), architecture=architecture, **sizes)
+
+
+def campaign_configurations(model: str = "paper", **kwargs):
+    """What ``attnflow check`` searches. The paper's model: its setting or anything else,
+    about half each (without the first branch SEN would apply in about 1 draw in 32); the
+    self-attention family: any configuration of it."""
+    if model != "paper":
+        return attention_configurations(model, **kwargs)
     return st.one_of(sen_configurations(**kwargs), configurations(**kwargs))
 
 

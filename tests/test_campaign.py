@@ -383,7 +383,8 @@ def test_a_ragged_case_has_between_one_and_m_non_topic_words_per_sentence():
 
 
 @pytest.mark.parametrize("name", ["n_classes", "topics_per_class", "m", "n_nontopic",
-                                  "n_sentences", "d", "d_key", "hidden", "seed"])
+                                  "n_sentences", "d", "d_key", "hidden", "heads", "d_head",
+                                  "seed"])
 def test_every_size_has_its_minimum_and_nothing_below(name):
     """The smallest configuration of each size is valid and one less is refused naming it
     (a case text with m=0 would build sentences without non-topic words)."""

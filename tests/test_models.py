@@ -456,3 +456,36 @@ def test_laws_reads_the_architecture_of_a_file(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["architecture"] == "multi-head" and report["classifier"] is None
     assert "multi-head, 2 heads, d = 3, d_head = 2" in done.stdout
+
+
+# --- campaigns over the self-attention family ----------------------------------------------
+
+def test_a_self_attention_case_reruns_from_its_text_and_integrates():
+    from numeric.campaign import Config, run_case
+    config = Config(seed=3, architecture="multi-head", heads=2, d_head=2, d=2, a2=False,
+                    trainable=("head_query", "head_key", "classifier"), horizon=20.0)
+    assert Config.from_text(config.to_text()) == config
+    result = run_case(config.to_text())
+    assert result.status == "ok" and result.n_steps > 0 and result.score_growth > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(architecture="multi-head"), "a2"),
+    (dict(architecture="multi-head", a2=False, d_key=3), "d_key belongs to the paper"),
+    (dict(architecture="self-attention", a2=False, heads=2), "heads must be 1"),
+    (dict(heads=2), "heads belongs to the self-attention"),
+    (dict(architecture="multi-head", a2=False, trainable=("keys",)), "trainable"),
+    (dict(architecture="multi-head", a2=False, loss="hinge"), "Config.loss"),
+    (dict(loss="squared-error"), "Config.loss"),
+])
+def test_a_case_mixing_the_two_families_is_refused(kwargs, message):
+    from numeric.campaign import Config
+    with pytest.raises(ValueError, match=message):
+        Config(seed=1, **kwargs)
+
+
+@pytest.mark.parametrize("model, message", [
+    ("mine.py", "no declared laws"), ("transformer", "unknown model 'transformer'")])
+def test_check_refuses_a_model_it_cannot_check(tmp_path, model, message):
+    done = run_cli("check", "--model", model, "--budget", "1", cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr

@@ -78,11 +78,33 @@ def add_parser(sub):
     p.add_argument("--negative-control", type=_fault, metavar="PARAM[:I,J]",
                    help="FOR TESTING THE CHECKER ONLY: patch the engine so that the gradient "
                         "of PARAM (or its entry I,J) has the wrong sign; the report says so")
+    p.add_argument("--model", type=_checked_model, default="paper", metavar="NAME",
+                   help="the model whose configurations are drawn: paper (default), "
+                        "self-attention or multi-head (see `attnflow models`)")
     p.set_defaults(func=run)
+
+
+def _checked_model(text: str) -> str:
+    """A catalogue model the engine runs (a researcher's file declares no laws to check)."""
+    from numeric.model import ARCHITECTURES
+
+    if text in ARCHITECTURES:
+        return text
+    if text.endswith(".py"):
+        raise argparse.ArgumentTypeError(
+            f"{text}: a researcher's model has no declared laws for check to test; "
+            f"`attnflow discover --model {text}` finds its conservation laws")
+    raise argparse.ArgumentTypeError(f"unknown model {text!r}; expected one of "
+                                     f"{', '.join(ARCHITECTURES)}")
 
 
 def run(args) -> int:
     if args.trajectory is not None:
+        if args.model != "paper" and args.trajectory.architecture != args.model:
+            print(f"attnflow check: --model {args.model}, but the case is of the "
+                  f"{args.trajectory.architecture} architecture (its text says which)",
+                  file=sys.stderr)
+            return 2
         if args.negative_control is not None:
             try:
                 args.negative_control.check_reaches(args.trajectory)
@@ -102,7 +124,8 @@ def run(args) -> int:
     check_writable(args.out)  # before the budget is spent, not when the report is written
     options = dict(workers=args.workers, scheduler=args.scheduler,
                    examples=args.examples or EXAMPLES_PER_SHARD, max_shards=args.shards,
-                   fault=args.negative_control)
+                   fault=args.negative_control,
+                   limits=None if args.model == "paper" else {"model": args.model})
     try:
         result = run_campaign(args.budget, args.seed, targeted=not args.plain,
                               database=args.out / "examples",
