@@ -389,8 +389,13 @@ class ExplicitAttention:
     (independent of the description in ``symbolic.models.attention``): ``X`` the token
     vectors, per head ``softmax(X Qᵀ K Xᵀ / τ) X Vᵀ O``, mean over tokens, ``z = U ȳ``."""
 
-    def __init__(self, sizes: dict, loss: str = "cross-entropy", value=symbols):
-        from symbolic.models.attention import tau
+    def __init__(self, sizes: dict, loss: str = "cross-entropy", value=symbols, exp=sp.exp,
+                 log=sp.log, tau=None):
+        """``value(name, at)`` gives each entry (symbols by default); ``exp``, ``log`` and
+        ``tau`` may be numeric (``cmath.exp``, a number) to evaluate the loss at a point,
+        e.g. with complex entries for the complex-step derivative."""
+        if tau is None:
+            from symbolic.models.attention import tau
         n = {str(k): int(v) for k, v in sizes.items() if str(k) != "tau"}
         tokens, width, dh, nh, classes = n["L"], n["d"], n["d_head"], n["heads"], n["C"]
         shapes = {"embeddings": (tokens, width), "head_query": (nh, dh, width),
@@ -410,9 +415,9 @@ class ExplicitAttention:
                 query = [project(Qh, head, t, r) for r in range(dh)]
                 scores = [sum(a * b for a, b in zip(query, keys[u])) / tau
                           for u in range(tokens)]
-                total = sum(sp.exp(v) for v in scores)
+                total = sum(exp(v) for v in scores)
                 for u in range(tokens):
-                    weight = sp.exp(scores[u]) / total
+                    weight = exp(scores[u]) / total
                     for col in range(width):
                         y[t][col] += weight * sum(Oh[head][r][col] * values[u][r]
                                                   for r in range(dh))
@@ -420,7 +425,7 @@ class ExplicitAttention:
         z = [sum(Uc[cl][col] * pooled[col] for col in range(width)) for cl in range(classes)]
         Y = [value("Y", (cl,)) for cl in range(classes)]
         if loss == "cross-entropy":
-            self.loss = sp.log(sum(sp.exp(v) for v in z)) - sum(a * b for a, b in zip(Y, z))
+            self.loss = log(sum(exp(v) for v in z)) - sum(a * b for a, b in zip(Y, z))
         elif loss == "squared-error":
             self.loss = sum((a - b) ** 2 for a, b in zip(z, Y)) / 2
         else:

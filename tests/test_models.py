@@ -489,3 +489,24 @@ def test_a_case_mixing_the_two_families_is_refused(kwargs, message):
 def test_check_refuses_a_model_it_cannot_check(tmp_path, model, message):
     done = run_cli("check", "--model", model, "--budget", "1", cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr
+
+
+# --- the audit's theorem on the self-attention engine -------------------------------------
+
+def test_the_audit_catches_a_printed_engine_that_reads_another_sentences_label(monkeypatch):
+    """The same printer template wrong in the printer and in the generated file would pass
+    derive --check; the audit's engine step runs sentences with distinct labels."""
+    from numeric._generated import multi_head as printed
+    from proofs import theorems_engine_models as T
+    from proofs.kernel import check_theorem
+    source = module_source([multi_head(loss) for loss in T.LOSSES]).replace(
+        "z[np.arange(z.shape[0]), labels]", "z[np.arange(z.shape[0]), np.roll(labels, 1)]")
+    wrong = compiled(source)
+    monkeypatch.setattr(T, "ENGINE", dataclasses.replace(T.ENGINE, content=lambda: wrong))
+    theorem = T.printed_engine()
+    cross_entropy = dataclasses.replace(theorem, steps=tuple(
+        s for s in theorem.steps if s.name.endswith("cross-entropy")))
+    outcome = check_theorem(cross_entropy)
+    failed = {o.step.name for o in outcome.steps if o.status == "failed"}
+    assert failed == {"engine-cross-entropy"}
+    assert printed.FUNCTIONS  # the real module is untouched
