@@ -11,7 +11,7 @@ from attnflow.options import output_file, positive_int
 def add_parser(sub):
     p = sub.add_parser(
         "conjecture", help="prove or refute a candidate conserved quantity",
-        description="Declare EXPR (SymPy syntax over the model's names, see the README) as a "
+        description="Declare EXPR (SymPy syntax over the model's names, see the docs) as a "
                     "law, differentiate it along the derived flow and either prove it (exit 0) "
                     "or refute it with a trajectory on which it drifts beyond the integrator's "
                     "accuracy, shrunk by Hypothesis (exit 1). Exit 2: bad usage; 3: not "
