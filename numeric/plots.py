@@ -108,10 +108,13 @@ def sen_figure(scores, sen_norms, m, curve, distance, stem, *, title, from_epoch
     ax.set_xlabel(r"score $s_t = q\cdot\kappa_t$")
     ax.set_ylabel(r"$\|q\|\,\|v_t\|$")
     ax.set_title(f"{title}: topic words over training")
-    dist = np.maximum(distance(scores, sen_norms, m)[1:], 1e-16)
+    # epochs spaced evenly on the log axis: every early epoch, a few hundred in all
+    shown = np.unique(np.geomspace(1, max(len(scores) - 1, 1), SEN_POINTS).astype(int))
+    dist = np.maximum(distance(scores[shown], sen_norms[shown], m), 1e-16)
     for j, colour in enumerate(colours):
-        bx.plot(epochs[1:], dist[:, j], color=colour, lw=0.6, alpha=0.5)
-    bx.plot(epochs[1:], dist.max(axis=1), color="k", lw=1.2, label="largest over the topic words")
+        bx.plot(epochs[shown], dist[:, j], color=colour, lw=0.6, alpha=0.5)
+    bx.plot(epochs[shown], dist.max(axis=1), color="k", lw=1.2,
+            label="largest over the topic words")
     log_scale(bx, "x")
     log_y(bx)
     bx.axhline(tolerance, color="k", ls="--", lw=1, label=f"{tolerance:.0%} of the curve")

@@ -174,6 +174,7 @@ def cli(argv):
     return args.func(args)
 
 
+@pytest.mark.usefixtures("figures_skipped")
 def test_cli_runs_and_reports(tmp_path, capsys):
     assert cli(["reproduce", "ablation", "--epochs", "2", "--out", str(tmp_path),
                 "--seed", "3"]) == 0
@@ -305,6 +306,7 @@ def test_costliest_jobs_start_first_and_results_keep_their_order():
     assert t_costly < t_long < t_cheap
 
 
+@pytest.mark.usefixtures("figures_skipped")
 def test_short_runs_validate_at_the_end(tmp_path):
     """--epochs 2 with validation every 10 epochs: the last epoch is validated too, so the
     reported model is the trained one, not the untrained epoch-0 model."""
@@ -314,6 +316,7 @@ def test_short_runs_validate_at_the_end(tmp_path):
         assert m["best_epoch"] == 2 and m["epochs_run"] == 2
 
 
+@pytest.mark.usefixtures("figures_skipped")
 def test_the_reported_model_is_the_selected_one(tmp_path):
     """Early stopping reports the parameters of the best validation loss, not the last ones.
     With the validation labels flipped, validation loss rises from the start: the run stops
