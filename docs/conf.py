@@ -18,7 +18,7 @@ extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.mathjax", "attnfl
 myst_enable_extensions = ["dollarmath", "amsmath", "deflist"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}
-exclude_patterns = ["_build", "_generated/**/*.md", "examples"]
+exclude_patterns = ["_build", "_generated", "examples"]
 
 autodoc_typehints = "none"
 autodoc_member_order = "bysource"

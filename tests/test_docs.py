@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -33,7 +34,6 @@ README = ROOT / "README.md"
 # start-reduced
 #: Commands the pages show that run here with a smaller budget (same checks of the output).
 REDUCED = {
-    "attnflow check --budget 10": "attnflow check --shards 1 --examples 5 --workers 1",
     "python3 benchmarks/bench_gradient.py --threads 1":
         "python3 benchmarks/bench_gradient.py --threads 1 --repeats 1 --warmup 0 --no-torch",
     "python3 benchmarks/bench_sst.py":
@@ -50,6 +50,13 @@ SLOW_PAGES = {
     "reference/performance.md": "runs every benchmark script (each measures, none checks)",
 }
 # end-reduced
+#: JSON files pages write, and the section of docs/reference/json.md that documents them.
+JSON_REPORTS = {"howto/check-your-run.md": ("laws.json", "## `attnflow laws --json FILE`"),
+                "howto/conjecture.md": ("sen.json", "## Audit certificate")}
+#: Keys the schemas name by a placeholder (PART, PART_share) or whose keys are data.
+PART = re.compile(r"(assumptions|weight_decay|momentum|discretisation|unexplained|"
+                  r"first_order_rest)(_share)?")
+DATA_KEYS = ("parameters", "skipped")
 #: Pages that need the SST files.
 SST_PAGES = {"reference/performance.md"}
 #: Commands sh blocks may show that the suite cannot run inside itself: the test runner
@@ -170,7 +177,29 @@ def shims(folder: Path) -> dict[str, str]:
                 PYTHONPATH=str(ROOT), COLUMNS="100")
 
 
-def run_page(page: Path, tmp_path: Path) -> None:
+def documented_keys(heading: str) -> set[str]:
+    """Every key the schema blocks of a section of the JSON reference name."""
+    text = (DOCS / "reference" / "json.md").read_text(encoding="utf-8")
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    return {key for block in blocks(section) if block.language == "text"
+            for key in re.findall(r'"(\w+)"\s*:', block.body)}
+
+
+def keys(value) -> set[str]:
+    """The keys of a JSON value at every depth (not those of maps keyed by data)."""
+    if isinstance(value, list):
+        return set().union(*map(keys, value)) if value else set()
+    if not isinstance(value, dict):
+        return set()
+    found = set()
+    for key, inner in value.items():
+        found.add(key)
+        if key not in DATA_KEYS:
+            found |= keys(inner)
+    return found
+
+
+def run_page(page: Path, tmp_path: Path) -> Path:
     work = tmp_path / "work"
     shutil.copytree(DOCS / "examples", work)
     shutil.copytree(ROOT / "benchmarks", work / "benchmarks")
@@ -203,6 +232,7 @@ def run_page(page: Path, tmp_path: Path) -> None:
         for process in background:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
+    return work
 
 
 def _param(page: Path):
@@ -215,9 +245,15 @@ def _param(page: Path):
 
 @pytest.mark.parametrize("page", [_param(p) for p in pages() if page_items(p)])
 def test_every_command_of_the_page_runs_as_shown(page, tmp_path):
-    if page.relative_to(DOCS).as_posix() in SST_PAGES and not os.environ.get("ATTNFLOW_SST"):
+    name = page.relative_to(DOCS).as_posix()
+    if name in SST_PAGES and not os.environ.get("ATTNFLOW_SST"):
         pytest.skip("needs the SST files: set ATTNFLOW_SST=DIR")
-    run_page(page, tmp_path)
+    work = run_page(page, tmp_path)
+    if name in JSON_REPORTS:
+        file, heading = JSON_REPORTS[name]
+        written = keys(json.loads((work / file).read_text(encoding="utf-8")))
+        undocumented = {k for k in written - documented_keys(heading) if not PART.fullmatch(k)}
+        assert not undocumented, f"{file}: keys the JSON reference does not name: {undocumented}"
 
 
 def run_elsewhere() -> set[str]:
@@ -317,3 +353,11 @@ def test_the_readme_test_command_is_the_one_ci_runs():
     assert installs[0] in text.splitlines()[:20], "the test command is at the top"
     assert "-m quick" in text and "HYPOTHESIS_PROFILE=thorough" in text
     assert shlex.split(installs[0])[:4] == ["python3", "-m", "pip", "install"]
+
+
+def test_the_json_key_check_reads_the_reference_and_sees_every_depth():
+    certificate = documented_keys("## Audit certificate")
+    assert {"format", "derive_check", "theorems", "symbol_hypotheses", "citation"} <= certificate
+    assert "explanation" in documented_keys("## `attnflow laws --json FILE`")
+    assert keys({"a": {"parameters": {"embeddings": 1}}, "b": [{"c": {"d": 2}}]}) == {
+        "a", "parameters", "b", "c", "d"}
