@@ -116,6 +116,7 @@ def test_printed_command_reruns_the_same_figures_byte_for_byte(capsys):
 
 # --- c and m: instantiated from the configuration ------------------------------------------
 
+@pytest.mark.slow  # every suite runs this through the CLI: the conjecture how-to (test_docs.py)
 def test_sen_is_proved_under_a1_a2_a3():
     verdict = prove(SEN, **SEN_SETTING, search=False)
     assert verdict.proved and verdict.method == "audit kernel"
