@@ -26,8 +26,7 @@ def _cores() -> int:
 
 
 def add_arguments(p) -> None:
-    g = p.add_argument_group("explaining a run (replay + attribution; README 'Explaining a "
-                             "run')")
+    g = p.add_argument_group("explaining a run (replay + attribution)")
     g.add_argument("--lr", type=positive_finite_float,
                    help="learning rate of the recorded gradient-descent run: replay it from "
                         "every checkpoint and split each law's drift into its derived parts")
