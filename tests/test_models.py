@@ -282,7 +282,7 @@ def linear_attention():
     """Linear attention, one head: ``a_ij = s_ij / L`` with ``s_ij = (Q x_i)·(K x_j)`` (no
     softmax), ``y_i = Σ_j a_ij V x_j`` in ``ℝ^r``, mean over tokens, ``z = U ȳ``,
     cross-entropy."""
-    r = D.size("r_lin")
+    r = D.size("r")
     rank = D.kind("rank", r, ("m_r", "n_r"))
     i, j = D.TOKEN.index(0), D.TOKEN.index(1)
     k, x, c, e = D.EMBED.index(0), rank.index(0), D.CLASS.index(0), D.CLASS.index(1)
@@ -319,13 +319,13 @@ def linear_attention():
 
 def test_a_model_written_in_a_test_is_derived_and_equals_sympy_diff():
     model = linear_attention()
-    assert compare_model(model, {D.L: 2, D.d: 1, D.size("r_lin"): 1, D.C: 2}) == []
+    assert compare_model(model, {D.L: 2, D.d: 1, D.size("r"): 1, D.C: 2}) == []
 
 
 def test_a_model_written_in_a_test_is_printed_and_its_engine_equals_its_expansion():
     model = linear_attention()
     module = compiled(module_source([model]))
-    assert module.PARAMETERS["query_map"] == ("r_lin", "d")
+    assert module.PARAMETERS["query_map"] == ("r", "d")
     data = ragged_data(3, n_classes=2, lengths=(2, 3))
     rng = np.random.default_rng(0)
     shapes = {"embeddings": (7, 2), "query_map": (2, 2), "key_map": (2, 2),
@@ -339,7 +339,7 @@ def test_a_model_written_in_a_test_is_printed_and_its_engine_equals_its_expansio
     total = 0.0
     for b in range(len(data)):
         words = data.tokens[b][data.mask[b]]
-        ex = Expansion(model, {D.L: len(words), D.d: 2, D.size("r_lin"): 2, D.C: 2})
+        ex = Expansion(model, {D.L: len(words), D.d: 2, D.size("r"): 2, D.C: 2})
         entries = [(p, at) for p in model.params for at in itertools.product(
             *map(range, (len(words),) + shapes[p.name][1:] if p.per_token else shapes[p.name]))]
         labels = [sp.Symbol(f"Y_{c}", real=True) for c in range(2)]
