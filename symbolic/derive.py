@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 
 import sympy as sp
@@ -102,6 +102,8 @@ class Derivation:
     model: Model
     grads: dict  # name -> IExpr over the node's/parameter's own indices
     order: tuple  # names in the order the backward pass computes them
+    # inlined results, computed once per derivation (a function of ``grads`` alone)
+    _inlined: dict = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def symbols(self) -> dict:
@@ -118,6 +120,12 @@ class Derivation:
         """``∂ℓ/∂X`` with every upstream symbol substituted: forward quantities only (except
         the upstream symbols ``g_Y`` of the nodes named in ``keep``, left as symbols)."""
         _require_granted(self.model)
+        key = (name, tuple(keep))
+        if key not in self._inlined:
+            self._inlined[key] = self._inline(name, keep)
+        return self._inlined[key]
+
+    def _inline(self, name: str, keep: tuple[str, ...]) -> IExpr:
         expr = self.grads[name]
         for _ in range(len(self.grads) + 1):
             hits = {nm: sym for nm, sym in self.symbols.items()
