@@ -148,6 +148,10 @@ _COMMON = tuple(label for label in N.paper_battery() if label != "words and dire
 
 
 def battery(case: Case) -> dict:
+    """The common battery and the case's own reads; for a case applied with a model other
+    than the paper's, its own reads only (that model's rates hold none of the paper's)."""
+    if case.model.name != "paper":
+        return case.extra()
     common = N.battery()
     return {**{label: common[label] for label in _COMMON}, **_topic_word_reads(),
             **_direction_reads(), **case.extra()}

@@ -168,3 +168,14 @@ def test_a_loss_whose_backward_pass_differs_below_the_logits_fails_the_any_loss_
             nd, definition=nd.definition * sp.Symbol("L", integer=True, positive=True))):
         theorem = conservation.conservation_theorem(LA.CLASSIFIER_OUTPUT)
         assert failing_steps(only(theorem, "any-loss")) == {"any-loss"}
+
+
+def test_a_case_function_is_applied_only_with_the_folds_its_battery_tested():
+    """The one-hot case is tested with the paper's folds and with the cross-entropy
+    multi-head model's; applied to the squared-error model's rate it is refused, naming it."""
+    law = dataclasses.replace(LA.CLASSIFIER_SUM, name="sum-under-squared-error",
+                              models=(multi_head("squared-error"),), losses=("squared-error",))
+    theorem = conservation.conservation_theorem(law)
+    rate = next(o for o in check_theorem(only(theorem, "gradient", "rate")).steps
+                if o.step.name == "rate")
+    assert not rate.ok and "not one theorem cases-exact tests" in rate.detail
