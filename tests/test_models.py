@@ -510,3 +510,59 @@ def test_the_audit_catches_a_printed_engine_that_reads_another_sentences_label(m
     failed = {o.step.name for o in outcome.steps if o.status == "failed"}
     assert failed == {"engine-cross-entropy"}
     assert printed.FUNCTIONS  # the real module is untouched
+
+
+def test_a_wrong_sign_in_one_head_fails_only_that_heads_balance_in_a_case():
+    from numeric.campaign import Config, WrongSign, run_case, violated_laws
+    case = Config.from_text("seed=0,m=1,n_nontopic=1,n_sentences=2,d=1,a2=no,horizon=10.0,"
+                            "architecture=multi-head,heads=2,trainable=head_query+head_key")
+    assert not violated_laws(run_case(case))
+    with WrongSign("head_key", (1, 0, 0)).applied():
+        result = run_case(case)
+    assert violated_laws(result) == ["head-query-key"]
+    worst = next(r for r in result.reports if r.law == "head-query-key")
+    assert worst.worst.startswith("head 1")
+
+
+@pytest.mark.skipif(not thorough(), reason="long: runs in the thorough profile (a case-level "
+                    "test above covers the same patch)")
+def test_a_campaign_over_multi_head_finds_and_shrinks_a_wrong_sign_in_one_head():
+    from numeric.campaign import WrongSign, run_campaign
+    bad = run_campaign(300.0, seed=1, progress=False, workers=1, max_shards=1,
+                       fault=WrongSign("head_key", (1, 0, 0)),
+                       limits={"model": "multi-head", "max_sentences": 6})
+    (found,) = bad.violations
+    assert found.shrunk and "head-query-key" in found.laws
+    c = found.config
+    assert (c.heads, c.d, c.d_head, c.m, c.n_sentences) == (2, 1, 1, 1, 2)
+
+
+def _decayed_run(tmp_path):
+    data = ragged_data(1)
+    spec = numeric.ModelSpec(architecture="multi-head", d=3, d_head=2, heads=2)
+    params = numeric.init_params(spec, data, seed=0)
+    run = numeric.gradient_descent(params, data, spec, lr=0.05, steps=60, record_every=20,
+                                   weight_decay=0.01, momentum=0.5)
+    path = tmp_path / "run.npz"
+    run.save(path)
+    return path
+
+
+def test_laws_lr_explains_the_drift_of_every_self_attention_law(tmp_path):
+    """Weight decay and momentum break every balance law; the replay attributes each
+    drift to them and to the finite step exactly, from the same declarations."""
+    path = _decayed_run(tmp_path)
+    done = run_cli("laws", str(path), "--lr", "0.05", "--weight-decay", "0.01", "--momentum",
+                   "0.5", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    for law in ("head-query-key", "head-value-output", "classifier-output",
+                "embedding-projections", "attention-classifier-sum"):
+        assert f"{law}: EXPLAINED" in done.stdout
+    assert "the run's drift is EXPLAINED" in done.stdout
+
+
+def test_laws_lr_with_the_wrong_learning_rate_is_not_explained(tmp_path):
+    path = _decayed_run(tmp_path)
+    done = run_cli("laws", str(path), "--lr", "0.025", "--weight-decay", "0.01", "--momentum",
+                   "0.5", cwd=tmp_path)
+    assert done.returncode == 1 and "NOT EXPLAINED" in done.stdout
