@@ -1,7 +1,8 @@
 """Broken laws: what one finite step, weight decay and momentum do to each declared law.
 
-Per declared law of every model (``symbolic.laws.every_law``), SymPy checks at general sizes, on the expressions
-``symbolic.broken`` derives from the declaration and prints into the engine:
+Per declared law of every model (``symbolic.laws.every_law``), SymPy checks at general
+sizes, on the expressions ``symbolic.broken`` derives from the declaration and prints into
+the engine:
 
 - ``<law>-step``: ``Q(θ + Δθ) − Q(θ) = ∇Q·Δθ + R`` with ``R`` the printed closed form
   (term by term of ``Q``; sums over the same range compared summand by summand);
