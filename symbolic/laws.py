@@ -178,7 +178,7 @@ class Law:
     "relu"); ``normaliser``: the named exact rewriting the rate is decided after;
     ``losses``: for a model of the catalogue other than the paper's (whose laws name
     ``classifiers``), the losses the law holds for — each one a model it is proved on, or
-    covered by the abstract loss it is proved on (:func:`covered_models`).
+    covered by the abstract loss it is proved on (``covered_models``).
     """
 
     name: str
