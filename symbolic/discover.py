@@ -227,6 +227,8 @@ class ModelSetting(Configuration):
     words: int = 3
     max_len: int = 2
     constants: tuple = ()
+    #: the catalogue's name for it (``self-attention`` is ``multi-head`` with one head)
+    entry: str = ""
 
     def __post_init__(self):
         names = set(self.param_names)
@@ -268,7 +270,7 @@ class ModelSetting(Configuration):
 
     @property
     def model_name(self) -> str:
-        return self.model.name
+        return self.entry or self.model.name
 
     @property
     def loss(self) -> str:
@@ -283,7 +285,7 @@ class ModelSetting(Configuration):
                 "squared-error": "squared error"}[self.model.loss]
         sizes = ", ".join(f"{n}={v}" for n, v in self.sizes)
         consts = "".join(f", {n}={v}" for n, v in self.constants)
-        return (f"{self.model.name}, {loss}; trained: {', '.join(self.trained) or 'nothing'}; "
+        return (f"{self.model_name}, {loss}; trained: {', '.join(self.trained) or 'nothing'}; "
                 f"sizes: {self.words} words, {sizes}{consts}, sentences of 1–{self.max_len} "
                 f"tokens")
 
@@ -414,43 +416,20 @@ def _indicator(mask, exact):
     return mask.astype(float)
 # --- what a run costs, known before it starts -------------------------------------------------
 
-#: Arithmetic operations in the printed gradient of one sentence of ``L`` tokens, per model
-#: kind: ``Σ coefficient · Π size^power`` (non-negative least squares on the programs printed
-#: at every L ≤ 4, d, d_key ≤ 3, classes ≤ 3, hidden ≤ 3; within 25 % (linear), 50 % (MLP)
-#: there; non-negative terms, so it grows with every size).
-PROGRAM_OPERATIONS = {
-    "linear": ((5.39, {}), (5.32, {"d_key": 1}), (3.3, {"d": 1, "C": 1}),
-               (4.95, {"L": 1, "d": 1, "C": 1}), (0.5, {"L": 1, "d": 1, "C": 2}),
-               (4.34, {"L": 1, "d": 1, "d_key": 1}), (19.54, {"L": 1, "d": 1, "d_key": 1, "C": 1}),
-               (0.59, {"L": 2, "d": 1}), (6.36, {"L": 2, "d": 1, "d_key": 1})),
-    "mlp": ((14.63, {}), (14.94, {"C": 1}), (31.87, {"d_key": 1}),
-            (0.05, {"d": 1, "C": 2, "H": 2}), (0.9, {"d": 1, "d_key": 1, "C": 2, "H": 2}),
-            (13.68, {"L": 1, "d": 1, "H": 1}), (1.21, {"L": 1, "d": 1, "C": 2, "H": 2}),
-            (17.29, {"L": 1, "d": 1, "d_key": 1, "H": 1}),
-            (4.58, {"L": 1, "d": 1, "d_key": 1, "C": 1, "H": 2}),
-            (0.29, {"L": 1, "d": 1, "d_key": 1, "C": 2, "H": 1}),
-            (4.61, {"L": 2, "d": 1, "d_key": 1, "H": 1}),
-            (0.36, {"L": 2, "d": 1, "d_key": 1, "C": 1, "H": 1})),
-    "any": ((5.7, {"d_key": 1}), (0.6, {"L": 1}), (6.61, {"L": 1, "d_key": 1}),
-            (0.34, {"L": 1, "d": 1}), (6.33, {"L": 1, "d": 1, "d_key": 1}), (0.49, {"L": 2}),
-            (0.91, {"L": 2, "d": 1}), (2.41, {"L": 2, "d": 1, "d_key": 1})),
-}
-
-#: CPU seconds per unit of each ``Cost.counts`` entry (``fixed``: imports and the derivation;
-#: ``topic``: the topic structure's proofs), and bytes per unit of each ``Cost.footprint``
-#: entry: non-negative least squares on the relative error of 35 measured runs of 2–194 s
-#: and 0.1–3.2 GB, the ansatz's SVD timed on its own (``benchmarks/bench_discover_cost.py``,
-#: which prints these and each run's estimate; within 0.58–1.30 of the measured time and
-#: 0.77–1.12 of the peak memory). The six runs nearest the limit, held out of a first fit
-#: on the other 29, came within 0.86–2.05 of it.
-SECONDS_PER = {"fixed": 1.75, "topic": 4.34, "printed operations": 0.000141,
-               "field operations": 1.76e-05, "Gram-Schmidt": 3.41e-05, "brackets": 3.44e-06,
-               "bracket Gram-Schmidt": 2.33e-07, "ansatz field operations": 4.2e-07,
-               "ansatz SVD": 2.4e-10, "proofs": 3.15e-09}
-BYTES_PER = {"fixed": 1.01e+08, "fields": 0, "field values": 154, "printed operations": 2140,
+#: CPU seconds per unit of each ``Cost.counts`` entry, and bytes per unit of each
+#: ``Cost.footprint`` entry: non-negative least squares on the relative error of measured runs
+#: (``benchmarks/bench_discover_cost.py``, which prints these and each run's estimate).
+SECONDS_PER = {"fixed": 1.5, "derivation terms": 0.004, "topic": 4.3,
+               "printed operations": 0.0004, "field operations": 2e-06,
+               "bracket operations": 2e-06, "Gram-Schmidt": 2e-06,
+               "ansatz field operations": 2e-08, "ansatz SVD": 2.4e-10, "proofs": 3e-09,
+               "declared checks": 1e-04}
+BYTES_PER = {"fixed": 1.2e+08, "field values": 800, "batch values": 120,
              "ansatz matrix": 41.4, "law products": 127}
 #: Sentence lengths summed one by one; beyond, the cost is bounded below by this many.
 _LENGTHS_SUMMED = 1_000
+#: The estimate reads at most this many sentence lengths' programs from the description.
+_LENGTHS_READ = 8
 
 
 @dataclass(frozen=True)
@@ -467,7 +446,7 @@ class Cost:
     at_least: bool = False
 
 
-def _real(size: int) -> float:
+def _real(size) -> float:
     """A size as a float (sizes past 1e300 are priced as 1e300: far beyond any limit)."""
     return float(min(size, 10 ** 300))
 
@@ -488,52 +467,79 @@ def _power(x: float, p: int) -> float:
         return math.inf
 
 
-def _operations(kind: str, sizes: dict) -> float:
-    return sum(c * math.prod(_power(_real(sizes[k]), p) for k, p in powers.items())
-               for c, powers in PROGRAM_OPERATIONS[kind])
+def _trained_coordinates(setting) -> float:
+    return sum(math.prod(_real(x) for x in _shape_unbuilt(setting, name))
+               for name in setting.trained)
 
 
-def _trained_coordinates(setting: Setting) -> float:
-    return sum(math.prod(_real(x) for x in setting.shape(name)) for name in setting.trained)
+def _shape_unbuilt(setting, name) -> tuple:
+    """A parameter's table shape, as numbers that may be huge (nothing is allocated)."""
+    p = setting.model.param(name)
+    sizes = {k: _real(v) for k, v in setting.size_values().items()}
+    rest = p.indices[1:] if p.per_token else p.indices
+    dims = tuple(float(_kind_size(i).xreplace(sizes)) for i in rest)
+    return ((_real(setting.words),) + dims) if p.per_token else dims
 
 
-def estimate_cost(setting: Setting, closed_forms: bool = True) -> Cost:
+def _fields_per_bag(setting, sizes: dict) -> float:
+    """Targets × ReLU patterns of one sentence (from the description's shapes)."""
+    model = setting.model
+    if model.loss == "abstract":
+        shape = model.nodes[-1].indices
+    else:
+        shape = model.data[0].indices if model.data else ()
+    targets = math.prod(float(_kind_size(i).xreplace(sizes)) for i in shape)
+    relus = sum(math.prod(float(_kind_size(i).xreplace(sizes)) for i in node.indices)
+                for node in model.nodes if node.op == "relu")
+    return targets * _power(2.0, int(min(relus, 10 ** 4)))
+
+
+def estimate_cost(setting, closed_forms: bool = True) -> Cost:
     """The CPU time and memory a ``discover`` run at ``setting`` is expected to take, from
     the counts that drive it, before anything is allocated: ``n`` trained coordinates, ``G``
-    per-sentence fields (bags of 1…max_len words × labels × ReLU patterns), ``P(L)``
-    operations per field evaluation. Gram–Schmidt costs ``G·n²`` per point, brackets
-    ``n²`` jet evaluations, the ansatz ``~2n`` points of ``G`` fields and an SVD of
-    ``M = n(n+3)/2`` monomials."""
-    kind = "any" if setting.loss == "any" else setting.classifier
-    targets = setting.d if setting.loss == "any" else setting.classes
-    patterns = 2.0 ** min(setting.hidden, 1000) if kind == "mlp" else 1.0
+    per-sentence fields (bags of 1…max_len words × targets × ReLU patterns), ``P(L)``
+    operations per field evaluation (:func:`estimated_operations`). Every field is evaluated
+    at a few points, brackets cost ``n²`` jet evaluations in floats and ``n`` in decimals,
+    Gram–Schmidt ``G·n²``, the ansatz ``~2M`` rows of ``M = n(n+3)/2`` monomials and an SVD
+    of them; the declared laws' exact checks run at sizes capped at 2."""
+    from symbolic.derive import derive
+
+    sizes = {k: _real(v) for k, v in setting.size_values().items()}
+    sizes.update({k: float(v) for k, v in setting.constant_values().items()})
     n = _trained_coordinates(setting)
-    sizes = {"d": setting.d, "d_key": setting.d_key, "C": setting.classes, "H": setting.hidden}
+    per_bag = _fields_per_bag(setting, sizes)
     lengths = min(setting.max_len, _LENGTHS_SUMMED)
     printed = fields = evaluations = 0.0
+    ops_read = [estimated_operations(setting.model, sizes, length)
+                for length in range(1, min(lengths, _LENGTHS_READ) + 1)]
     for length in range(1, lengths + 1):
-        ops = _operations(kind, dict(sizes, L=length))
-        count = math.exp(min(_log_multisets(setting.words, length), 700.0)) * targets * patterns
+        if length <= len(ops_read):
+            ops = ops_read[length - 1]
+        else:  # programs grow like L² (every token attends to every token)
+            ops = ops_read[-1] * (length / len(ops_read)) ** 2
+        count = math.exp(min(_log_multisets(setting.words, length), 700.0)) * per_bag
         printed += ops
         fields += count
         evaluations += count * ops
     per_field = evaluations / fields
-    points = 2 * n + 16
     monomials = n * (n + 3) / 2
-    rows = points * fields
+    rows = 2 * monomials + 10 * n
     closed = 1.0 if closed_forms else 0.0
-    counts = {"fixed": 1.0,
-              "topic": float("query" not in setting.trained
+    terms = sum(len(g.terms) for g in derive(setting.model).grads.values())
+    paper = setting.model_name == "paper"
+    counts = {"fixed": 1.0, "derivation terms": float(terms),
+              "topic": float(paper and "query" not in setting.trained
                              and {"embeddings", "keys"} <= set(setting.trained)),
               "trained coordinates": n, "fields": fields,
               "printed operations": printed, "field operations": evaluations,
-              "Gram-Schmidt": fields * n * n, "brackets": n * n * per_field,
-              "bracket Gram-Schmidt": _power(n, 4),
-              "ansatz field operations": closed * points * evaluations,
+              "bracket operations": n * n * per_field,
+              "Gram-Schmidt": fields * n * n,
+              "ansatz field operations": closed * (n + 12) * evaluations,
               "ansatz SVD": closed * max(rows, monomials) * _power(monomials, 2),
-              "proofs": closed * _power(n, 6)}
-    footprint = {"fixed": 1.0, "fields": fields, "field values": fields * n,
-                 "printed operations": printed,
+              "proofs": closed * float(paper) * _power(n, 6),
+              "declared checks": closed * float(not paper) * _capped_work(setting)}
+    footprint = {"fixed": 1.0, "field values": fields * n,
+                 "batch values": printed * n * n,
                  "ansatz matrix": closed * max(rows, monomials) * monomials,
                  "law products": closed * _power(n, 4)}
     seconds = sum(SECONDS_PER[k] * counts[k] for k in SECONDS_PER)
@@ -543,6 +549,15 @@ def estimate_cost(setting: Setting, closed_forms: bool = True) -> Cost:
     return Cost(seconds, memory, counts, footprint, at_least=lengths < setting.max_len)
 
 
+def _capped_work(setting) -> float:
+    """What the declared laws' exact checks cost: their model at sizes capped at 2 (two
+    words, sentences of one or two tokens), every field's gradient entry by entry."""
+    sizes = {k: min(_real(v), 2.0) for k, v in setting.size_values().items()}
+    sizes.update({k: float(v) for k, v in setting.constant_values().items()})
+    n = sum(math.prod(min(x, 2.0) if k else min(x, 2.0) for k, x in
+                      enumerate(_shape_unbuilt(setting, name))) for name in setting.trained)
+    ops = sum(estimated_operations(setting.model, sizes, length) for length in (1, 2))
+    return n * ops * 5 * _fields_per_bag(setting, sizes)
 
 
 # --- rank with a stated gap, in decimals ------------------------------------------------------
@@ -1413,6 +1428,19 @@ def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:
     return worst
 
 
+def functional_rank(laws: list, symbols, seed: int = 99) -> int:
+    """How many SymPy polynomials are functionally independent: the exact rank of their
+    Jacobian at a random rational point."""
+    from sympy.polys.domains import QQ as RATIONALS
+    from sympy.polys.matrices import DomainMatrix
+
+    rng = random.Random(seed)
+    point = {x: sp.Rational(rng.choice([n for n in range(-96, 97) if n]), 97) for x in symbols}
+    rows = [[RATIONALS.from_sympy(sp.diff(q, x).xreplace(point)) for x in symbols]
+            for q in laws]
+    return DomainMatrix(rows, (len(rows), len(symbols)), RATIONALS).rank() if rows else 0
+
+
 def _functional_rank(laws: list, fields) -> int:
     """How many of the laws (coefficients ``{monomial: Fraction}``) are functionally
     independent: rank of their Jacobian in the trained coordinates at a random point
@@ -1588,3 +1616,95 @@ class SymbolicFields:
 def count_symbolic(fields: SymbolicFields, seeds=(1, 2)) -> dict:
     """``{seed: n − rank}`` for a symbolic family at each point."""
     return {seed: fields.n - lie_rank(fields, fields.point(seed)).rank for seed in seeds}
+
+
+# --- the laws stated for the self-attention family --------------------------------------------
+
+def stated_laws(model) -> list:
+    """The laws the literature states for the self-attention family, as law declarations the
+    completeness statement compares the count with while ``symbolic.laws`` declares none for
+    the model: per head the balances ``Q_hQ_hᵀ − K_hK_hᵀ`` and ``V_hV_hᵀ − O_hO_hᵀ``
+    (Marcotte, Gribonval & Peyré, ICML 2025, Cor. 3.9–3.10: ``Q_hᵀK_h`` and ``O_hᵀV_h`` are
+    all the model reads of them), and, from the same rescaling argument, the classifier's
+    ``UᵀU − Σ_h O_hᵀO_h`` (``z`` reads ``U O_hᵀ``), the embeddings'
+    ``Σ_w E_wᵀE_w − Σ_h (Q_hᵀQ_h + K_hᵀK_h + V_hᵀV_h)`` (the heads read ``Q_h E_wᵀ`` …) and,
+    under cross-entropy, the translation ``Σ_c U[c, :]`` (the softmax ignores a common shift
+    of the logits). Empty for other models."""
+    if model.name != "multi-head":
+        return []
+    from symbolic import laws as SL
+    from symbolic.models import attention as A
+
+    h, x, y = A.HEAD.index(0), A.HEAD_DIM.index(0), A.HEAD_DIM.index(1)
+    k, k2 = A.EMBED.index(0), A.EMBED.index(1)
+    c, w = A.CLASS.index(0), SL.w
+
+    def total(expr, *indices):
+        for i in indices:
+            expr = sp.Sum(expr, (i, 0, _kind_size(i) - 1))
+        return expr
+
+    any_loss = (A.multi_head("abstract"),)
+    out = [
+        SL.Law("head-query-key", "per head, Q_h Q_hᵀ − K_h K_hᵀ",
+               total(A.Q[h, x, k] * A.Q[h, y, k], k), total(A.K[h, x, k] * A.K[h, y, k], k),
+               (h, x, y), "head and head-dimension pair", any_loss, ("linear",),
+               (SL.trains("head_query", "head_key"),)),
+        SL.Law("head-value-output", "per head, V_h V_hᵀ − O_h O_hᵀ",
+               total(A.V[h, x, k] * A.V[h, y, k], k), total(A.O[h, x, k] * A.O[h, y, k], k),
+               (h, x, y), "head and head-dimension pair", any_loss, ("linear",),
+               (SL.trains("head_value", "head_output"),)),
+        SL.Law("classifier-output", "UᵀU − Σ_h O_hᵀ O_h",
+               total(A.U[c, k] * A.U[c, k2], c), total(A.O[h, x, k] * A.O[h, x, k2], h, x),
+               (k, k2), "embedding pair", any_loss, ("linear",),
+               (SL.trains("classifier", "head_output"),)),
+        SL.Law("embedding-heads", "Σ_w E_wᵀE_w − Σ_h (Q_hᵀQ_h + K_hᵀK_h + V_hᵀV_h)",
+               total(A.E[w, k] * A.E[w, k2], w),
+               total(A.Q[h, x, k] * A.Q[h, x, k2] + A.K[h, x, k] * A.K[h, x, k2]
+                     + A.V[h, x, k] * A.V[h, x, k2], h, x),
+               (k, k2), "embedding pair", any_loss, ("linear",),
+               (SL.trains("embeddings", "head_query", "head_key", "head_value"),)),
+    ]
+    if model.loss == "cross-entropy":
+        out.append(SL.Law("classifier-sum", "Σ_c U[c, :] (cross-entropy only)",
+                          total(A.U[c, k], c), sp.S.Zero, (k,), "embedding coordinate",
+                          (A.multi_head("cross-entropy"),), ("linear",),
+                          (SL.trains("classifier"),)))
+    return out
+
+
+# --- operations of a printed program, estimated from the description -----------------------
+
+def _expression_cost(expr, sizes: dict) -> float:
+    """Arithmetic operations of ``expr`` written out at ``sizes`` (sums expanded), counted
+    on the tree without expanding anything: ``Σ_{i<n} f`` costs ``n·(cost f + 1)``."""
+    if isinstance(expr, sp.Sum):
+        total = _expression_cost(expr.function, sizes) + 1.0
+        for _, low, high in expr.limits:
+            total *= max(float(sp.sympify(high - low + 1).xreplace(sizes)), 0.0)
+        return total
+    if not expr.args or isinstance(expr, sp.Indexed):
+        return 0.0
+    own = len(expr.args) - 1 if (expr.is_Add or expr.is_Mul) else 1.0
+    return own + sum(_expression_cost(a, sizes) for a in expr.args)
+
+
+def estimated_operations(model, sizes: dict, tokens: int) -> float:
+    """Operations of the gradient program of one sentence of ``tokens`` tokens, from the
+    description and its derivation (no program is printed): every node entry and every
+    backward entry at its cost."""
+    from symbolic.derive import derive
+    from symbolic.description import L
+
+    sizes = {**{k: float(v) for k, v in sizes.items()}, L: float(tokens)}
+
+    def entries(indices):
+        return math.prod(float(_kind_size(i).xreplace(sizes)) for i in indices)
+    der = derive(model)
+    total = 0.0
+    for node in model.nodes[:-1] if model.loss != "abstract" else model.nodes:
+        total += entries(node.indices) * _expression_cost(node.definition, sizes)
+    for name in der.order:
+        x = der.param(name) if name in {p.name for p in model.params} else der.node(name)
+        total += entries(x.indices) * _expression_cost(der.grads[name].to_sympy(), sizes)
+    return total
