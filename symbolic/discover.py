@@ -647,11 +647,12 @@ def _real_in(y, level):
     return Jet(parts) if set(parts) - {0} else parts.get(0, 0)
 
 
-def _elements(fields: Fields, words, state, level: int, arithmetic):
+def _elements(fields: Fields, words, state, level: int, arithmetic, magnitudes=None):
     """Left-normed brackets ``[X_{g₁}, [X_{g₂}, … X_{g_k}]]`` at the rows of ``state``, one
     per word ``(g₁, …, g_k)`` of generator indices (all words of one length): with
     ``E = [X_{g₂}, …]``, ``[X_{g₁}, E](x) = DE(x)·X_{g₁}(x) − DX_{g₁}(x)·E(x)``, each
-    derivative the ``ε_level`` part of a jet evaluation."""
+    derivative the ``ε_level`` part of a jet evaluation (``magnitudes``: a list that gets
+    the larger norm of the two terms of each row, at the top level)."""
     first = [fields.generators[w[0]] for w in words]
     if len(words[0]) == 1:
         return fields.batch(first, state, arithmetic)
@@ -662,7 +663,15 @@ def _elements(fields: Fields, words, state, level: int, arithmetic):
                       arithmetic)
     b = _real_in(inner, level)
     a_moved = fields.batch(first, state + eps * fields.pad(b), arithmetic)
-    return _part(inner, level) - _part(a_moved, level)
+    along_a, along_b = _part(inner, level), _part(a_moved, level)
+    if magnitudes is not None:  # floats: what cancelled, to tell a zero from a direction
+        magnitudes.append(np.maximum(_row_norms(along_a), _row_norms(along_b)))
+    return along_a - along_b
+
+
+def _row_norms(values):
+    return np.linalg.norm(np.broadcast_to(np.asarray(values, dtype=float),
+                                          np.shape(values) or (1,)), axis=-1)
 
 
 def _element_values(fields, words, state_row, level, arithmetic) -> dict:
@@ -708,6 +717,11 @@ class _Unconfirmed(Exception):
     """The decimals did not confirm the floats' proposal."""
 
 
+class _StillGrowing(Exception):
+    """The floats' basis still grew at the deepest bracket tried (rounding noise taken for
+    directions, or a deep algebra): the decimals decide."""
+
+
 #: A float residual above this share of a vector's size is proposed as a new direction.
 FLOAT_TOLERANCE = 1e-8
 
@@ -727,7 +741,7 @@ def lie_rank(fields, x, max_depth: int = 6) -> LieRank:
             words, depth = _propose(fields, x, max_depth)
             basis = _confirm(fields, state, values, scale, words, x)
             route = LieRank.route
-        except _Unconfirmed:
+        except (_Unconfirmed, _StillGrowing):
             basis, words, depth = _exact_greedy(fields, state, values, scale, max_depth)
             route = "decimals alone (the floats' proposal was not confirmed)"
     return LieRank(basis.rank, fields.n, depth, basis.gap_decades, words,
@@ -744,12 +758,17 @@ def _moving_scale_decimal(values):
     return largest
 
 
-def _select(basis: np.ndarray, candidates: np.ndarray, scale: float, tol: float):
+def _select(basis: np.ndarray, candidates: np.ndarray, scale: float, tol: float,
+            magnitudes=None):
     """Greedy pivoted Gram–Schmidt in floats: the candidates that add a direction, in the
-    order picked, and the grown orthonormal rows."""
+    order picked, and the grown orthonormal rows. A residual counts against the largest of
+    the candidate's norm, ``scale`` and its ``magnitudes`` (the terms that cancelled in it:
+    a bracket that is 0 comes out as their rounding noise)."""
     if len(candidates) == 0:
         return [], basis
     sizes = np.maximum(np.linalg.norm(candidates, axis=1), scale)
+    if magnitudes is not None:
+        sizes = np.maximum(sizes, magnitudes)
     rest = candidates / sizes[:, None]
     for _ in range(2):
         if len(basis):
@@ -789,13 +808,15 @@ def _propose(fields: Fields, x, max_depth: int):
                       if not (len(w) == 1 and frame.index(g) >= frame.index(w[0]))]
         if not candidates:
             break
-        found = _element_values(fields, candidates, state, 0, FLOAT)
-        picked, basis = _select(basis, np.array([found[w] for w in candidates]), scale,
-                                FLOAT_TOLERANCE)
+        magnitudes: list = []
+        values = _elements(fields, candidates, _rows(state, len(candidates)), 0, FLOAT,
+                           magnitudes)
+        picked, basis = _select(basis, np.asarray(values), scale, FLOAT_TOLERANCE,
+                                magnitudes[-1])
         new = [candidates[k] for k in picked]
         words += new
     if new and len(basis) < fields.n:
-        raise RuntimeError(f"the Lie algebra still grew at bracket depth {max_depth}")
+        raise _StillGrowing
     return words, depth
 
 
@@ -1084,8 +1105,9 @@ def fields_at(setting, seed: int) -> tuple[Fields, list]:
         if _classes_distinct(setting, frozen):
             break
     else:  # e.g. more classes than the 16 values n/8 of a one-wide last layer
-        raise ValueError(f"no draw of the frozen last layer in {FROZEN_DRAWS} gave distinct "
-                         f"class rows; use fewer classes or a wider layer")
+        raise ValueError(f"no draw of the frozen parameters in {FROZEN_DRAWS} gave distinct "
+                         f"rows to every class and every word; use fewer classes or words, "
+                         f"or a wider layer")
     fields = Fields(setting, frozen)
     return fields, [point[c] for c in setting.coordinates[:fields.n]]
 
@@ -1105,12 +1127,15 @@ LAST_LAYER = {"linear": "classifier", "mlp": "output_weight"}
 
 
 def _class_rows(setting) -> list[str]:
-    """The parameters whose rows are the classes' logit weights: the paper's last layer, or
-    any parameter of another model whose first index is a class."""
+    """The parameters whose rows must differ: the classes' logit weights (the paper's last
+    layer, or any parameter of another model whose first index is a class) and every word's
+    row of a per-token parameter (two words alike are one word: seed 1 drew the four frozen
+    embeddings of a two-word vocabulary all −1, a special point of rank 1)."""
+    per_token = [p.name for p in setting.model.params if p.per_token]
     if isinstance(setting, Setting):
-        return [] if setting.loss == "any" else [LAST_LAYER[setting.classifier]]
+        return ([] if setting.loss == "any" else [LAST_LAYER[setting.classifier]]) + per_token
     return [p.name for p in setting.model.params
-            if p.indices and _kind_name(p.indices[0]) == "class"]
+            if p.indices and _kind_name(p.indices[0]) == "class"] + per_token
 
 
 def _kind_name(index):
