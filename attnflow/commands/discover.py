@@ -306,12 +306,48 @@ def _closed_forms(setting, count, report) -> bool:
     elif found.independent > count.laws:
         print(f"  {found.independent} found against {count.laws} counted: the closed forms "
               f"and the count disagree")
-    report["laws"] = ([_law_entry(None, law, "PROVED", True) for law in why.explained]
+    names = _paper_names(setting, found, why)
+    report["laws"] = ([_law_entry(names[k], law, "PROVED", True)
+                       for k, law in enumerate(why.explained)]
                       + [_law_entry(None, law, "verified at fresh points", False)
                          for law in why.unexplained])
     report["declared"] = [{"name": n, "quantity": e, "status": "PROVED", "holds": True}
                           for n, e, _ in why.proved]
     return verified and found.independent == count.laws and not why.unexplained
+
+
+def _paper_names(setting, found, why) -> list:
+    """For each explained law, the proved declaration whose instances alone span it (None:
+    a combination of several)."""
+    from proofs import conjecture as PC
+    from symbolic import laws as SL
+    from symbolic.discover import fields_at
+
+    fields, _ = fields_at(setting, 1)
+    across = SL.EMBEDDING_ACROSS_CLASSIFIER
+    spans = {}
+    for name, _, verdict in why.proved:
+        if name == across.name:
+            spans[name] = PC._across_instances(across, setting, fields,
+                                               PC._directions_across(setting, fields))
+        else:
+            spans[name] = PC._instances(verdict.law, setting, fields)
+    return _names(found, why.explained, spans)
+
+
+def _names(found, laws, spans: dict) -> list:
+    """Per law, the first declaration whose instances span it with the products of every
+    linear instance (a quadratic law plus products of linear ones keeps its name)."""
+    from symbolic.discover import _in_span, products
+
+    linear = products([p for inst in spans.values() for p in inst
+                       if all(len(m) == 1 for m in p)])
+    out = []
+    for law in laws:
+        cf = found.coefficients[found.laws.index(law)]
+        out.append(next((name for name, inst in spans.items()
+                         if _in_span(cf, inst + linear)), None))
+    return out
 
 
 def _found_report(found) -> dict:
@@ -350,29 +386,18 @@ def _declared(setting, count, report) -> bool:
               f"and the count disagree")
     statement, complete = _statement(count.laws, matched.declared_rank, matched.source)
     print(statement)
-    names = {law.name: law for law in matched.declared if law.holds}
+    names = _names(found, matched.explained,
+                   {law.name: law.instances for law in matched.declared if law.holds})
     report["declared"] = [{"name": x.name, "quantity": x.text, "status": x.status,
                            "holds": x.holds} for x in matched.declared]
-    report["laws"] = ([_law_entry(_named(law, found, names), law,
-                                  "exact (declared laws checked exactly)", True)
-                       for law in matched.explained]
+    report["laws"] = ([_law_entry(names[k], law, "exact (declared laws checked exactly)",
+                                  True) for k, law in enumerate(matched.explained)]
                       + [_law_entry(None, law, "verified at fresh points", False)
                          for law in matched.unexplained])
     report.update(declared_independent=matched.declared_rank, complete=complete,
                   statement=statement)
     return (verified and complete and not matched.unexplained
             and found.independent == count.laws)
-
-
-def _named(law, found, declared: dict):
-    """The declared law whose components alone span ``law`` (None: a combination)."""
-    from symbolic.discover import _in_span, products
-    cf = found.coefficients[found.laws.index(law)]
-    for name, x in declared.items():
-        linear = [p for p in x.instances if all(len(m) == 1 for m in p)]
-        if _in_span(cf, x.instances + products(linear)):
-            return name
-    return None
 
 
 def _rejected(found) -> bool:
