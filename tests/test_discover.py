@@ -244,5 +244,5 @@ def test_more_classes_than_distinct_one_wide_rows_is_an_error_not_a_hang():
     no bound and never ended."""
     from symbolic.discover import fields_at
     wide = Setting("mlp", trainable=("embeddings", "hidden_weight"), classes=20, hidden=1)
-    with pytest.raises(ValueError, match="no draw of the frozen last layer"):
+    with pytest.raises(ValueError, match="no draw of the frozen parameters"):
         fields_at(wide, 1)
