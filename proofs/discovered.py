@@ -3,9 +3,8 @@
 For the paper's model the conjecture machinery proves the generic declarations along the
 derived flow (:func:`proofs.conjecture.explain`). For any other description:
 
-- the declared laws of the model (``symbolic.laws``; the laws stated in the literature for
-  the self-attention family, :func:`symbolic.discover.stated_laws`, while none is declared
-  there) are written out at discover's explicit sizes, one polynomial per component, in the
+- the declared laws of the model (``symbolic.laws``, and for the self-attention family
+  ``symbolic.laws_attention``) are written out at discover's explicit sizes, one polynomial per component, in the
   trained coordinates (frozen ones at the values the count used);
 - each component is checked exactly on the explicit model (:class:`ExactRates`): the loss of
   every sentence written out entry by entry (by hand where ``symbolic.explicit`` has a
@@ -41,18 +40,22 @@ VALUES = (1, 2, 3)
 # --- declared laws at explicit sizes -------------------------------------------------------
 
 def declared_laws(setting) -> tuple[list, str]:
-    """The laws declared for the setting's model, and where they come from."""
-    from symbolic.discover import stated_laws
-
-    name = setting.model.name
-    laws = [law for law in SL.LAWS if any(m.name == name for m in law.models)]
-    if laws:
-        return laws, "declared in symbolic/laws.py"
-    stated = stated_laws(setting.model)
-    if not stated:
+    """The laws declared for the setting's model that hold for its loss (an abstract loss:
+    those proved for every loss), and where they come from."""
+    name, loss = setting.model.name, setting.model.loss
+    laws = [law for law in SL.every_law() if law.family == name and _holds_for(law, loss)]
+    if not laws:
         return [], f"none is declared for model {name}"
-    return stated, "stated for this architecture (Marcotte, Gribonval & Peyré 2025) and " \
-                   "its classifier and embeddings"
+    where = "symbolic/laws.py" if name == "paper" else "symbolic/laws_attention.py"
+    return laws, f"declared in {where}"
+
+
+def _holds_for(law, loss: str) -> bool:
+    if law.family == "paper":
+        return True
+    if loss == "abstract":
+        return any(m.loss == "abstract" for m in law.models)
+    return loss in law.losses
 
 
 def applies(law, setting) -> bool:

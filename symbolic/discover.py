@@ -1643,61 +1643,6 @@ def count_symbolic(fields: SymbolicFields, seeds=(1, 2)) -> dict:
     return {seed: fields.n - lie_rank(fields, fields.point(seed)).rank for seed in seeds}
 
 
-# --- the laws stated for the self-attention family --------------------------------------------
-
-def stated_laws(model) -> list:
-    """The laws the literature states for the self-attention family, as law declarations the
-    completeness statement compares the count with while ``symbolic.laws`` declares none for
-    the model: per head the balances ``Q_hQ_hᵀ − K_hK_hᵀ`` and ``V_hV_hᵀ − O_hO_hᵀ``
-    (Marcotte, Gribonval & Peyré, ICML 2025, Cor. 3.9–3.10: ``Q_hᵀK_h`` and ``O_hᵀV_h`` are
-    all the model reads of them), and, from the same rescaling argument, the classifier's
-    ``UᵀU − Σ_h O_hᵀO_h`` (``z`` reads ``U O_hᵀ``), the embeddings'
-    ``Σ_w E_wᵀE_w − Σ_h (Q_hᵀQ_h + K_hᵀK_h + V_hᵀV_h)`` (the heads read ``Q_h E_wᵀ`` …) and,
-    under cross-entropy, the translation ``Σ_c U[c, :]`` (the softmax ignores a common shift
-    of the logits). Empty for other models."""
-    if model.name != "multi-head":
-        return []
-    from symbolic import laws as SL
-    from symbolic.models import attention as A
-
-    h, x, y = A.HEAD.index(0), A.HEAD_DIM.index(0), A.HEAD_DIM.index(1)
-    k, k2 = A.EMBED.index(0), A.EMBED.index(1)
-    c, w = A.CLASS.index(0), SL.w
-
-    def total(expr, *indices):
-        for i in indices:
-            expr = sp.Sum(expr, (i, 0, _kind_size(i) - 1))
-        return expr
-
-    any_loss = (A.multi_head("abstract"),)
-    out = [
-        SL.Law("head-query-key", "per head, Q_h Q_hᵀ − K_h K_hᵀ",
-               total(A.Q[h, x, k] * A.Q[h, y, k], k), total(A.K[h, x, k] * A.K[h, y, k], k),
-               (h, x, y), "head and head-dimension pair", any_loss, ("linear",),
-               (SL.trains("head_query", "head_key"),)),
-        SL.Law("head-value-output", "per head, V_h V_hᵀ − O_h O_hᵀ",
-               total(A.V[h, x, k] * A.V[h, y, k], k), total(A.O[h, x, k] * A.O[h, y, k], k),
-               (h, x, y), "head and head-dimension pair", any_loss, ("linear",),
-               (SL.trains("head_value", "head_output"),)),
-        SL.Law("classifier-output", "UᵀU − Σ_h O_hᵀ O_h",
-               total(A.U[c, k] * A.U[c, k2], c), total(A.O[h, x, k] * A.O[h, x, k2], h, x),
-               (k, k2), "embedding pair", any_loss, ("linear",),
-               (SL.trains("classifier", "head_output"),)),
-        SL.Law("embedding-heads", "Σ_w E_wᵀE_w − Σ_h (Q_hᵀQ_h + K_hᵀK_h + V_hᵀV_h)",
-               total(A.E[w, k] * A.E[w, k2], w),
-               total(A.Q[h, x, k] * A.Q[h, x, k2] + A.K[h, x, k] * A.K[h, x, k2]
-                     + A.V[h, x, k] * A.V[h, x, k2], h, x),
-               (k, k2), "embedding pair", any_loss, ("linear",),
-               (SL.trains("embeddings", "head_query", "head_key", "head_value"),)),
-    ]
-    if model.loss == "cross-entropy":
-        out.append(SL.Law("classifier-sum", "Σ_c U[c, :] (cross-entropy only)",
-                          total(A.U[c, k], c), sp.S.Zero, (k,), "embedding coordinate",
-                          (A.multi_head("cross-entropy"),), ("linear",),
-                          (SL.trains("classifier"),)))
-    return out
-
-
 # --- operations of a printed program, estimated from the description -----------------------
 
 def _expression_cost(expr, sizes: dict) -> float:

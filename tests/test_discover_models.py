@@ -10,7 +10,8 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
-from symbolic.discover import ModelSetting, Setting, count_laws, fields_at, stated_laws
+from symbolic import laws as SL
+from symbolic.discover import ModelSetting, Setting, count_laws, fields_at
 from symbolic.models.attention import multi_head
 from tests.conftest import thorough
 from tests.lie_reference import independent_count
@@ -44,7 +45,7 @@ CHEAP = {
     "two heads, squared error": attention("squared-error", ("head_value", "head_output",
                                                             "classifier"), heads=2, words=2),
     "linear attention": ModelSetting(linear_attention(), ("query_map", "key_map", "value_map"),
-                                     (("C", 2), ("d", 2), ("r_lin", 1)), 2, 2),
+                                     (("C", 2), ("d", 2), ("r", 1)), 2, 2),
 }
 THOROUGH = {
     "one head, any loss": attention("abstract", HEADS),
@@ -55,7 +56,7 @@ THOROUGH = {
                                  max_len=2),
     "linear attention, everything": ModelSetting(
         linear_attention(), ("embeddings", "query_map", "key_map", "value_map", "classifier"),
-        (("C", 2), ("d", 2), ("r_lin", 1)), 2, 2),
+        (("C", 2), ("d", 2), ("r", 1)), 2, 2),
 }
 
 
@@ -98,7 +99,7 @@ def test_a_model_written_in_a_test_file_is_counted_found_and_compared(tmp_path, 
                                       "MODEL = linear_attention()\n")
     out = tmp_path / "out.json"
     status = main(["discover", "--model", str(tmp_path / "mine.py"), "--size",
-                   "r_lin=1,d=2,C=2,words=2", "--trainable", "query_map,key_map,value_map",
+                   "r=1,d=2,C=2,words=2", "--trainable", "query_map,key_map,value_map",
                    "--json", str(out)])
     report = json.loads(out.read_text(), parse_constant=_no_constant)
     assert status == 1 and report["exit"] == 1
@@ -114,7 +115,7 @@ def _no_constant(name):
 
 # --- the declared laws: checked exactly, and a wrong one refused ------------------------------
 
-def test_the_stated_laws_of_two_heads_are_all_the_laws_and_the_command_says_so(tmp_path,
+def test_the_declared_laws_of_two_heads_are_all_the_laws_and_the_command_says_so(tmp_path,
                                                                                capsys):
     from attnflow.cli import main
     out = tmp_path / "out.json"
@@ -141,7 +142,7 @@ def test_a_declared_law_with_a_wrong_sign_fails_the_exact_check(name):
     the explicit model says so; the declaration itself passes."""
     from proofs.discovered import exact_check
     setting = attention("abstract", HEADS, heads=1, d_head=1, d=2, words=2)
-    law = next(x for x in stated_laws(multi_head("abstract")) if x.name == name)
+    law = SL.law(name)
     assert exact_check(law, setting)[0]
     assert not exact_check(_wrong(law, -1), setting)[0]
 
@@ -150,15 +151,14 @@ def test_the_completeness_statement_counts_only_declared_laws_that_hold(monkeypa
     """With the value–output balance declared with a wrong sign, it fails its exact check,
     its components leave the span, and the statement says 2 laws are not among the declared
     ones (instead of all being declared)."""
-    import symbolic.discover
     from proofs.discovered import match
     from symbolic.discover import polynomial_laws
 
-    stated = symbolic.discover.stated_laws
+    declared = SL.every_law
 
-    def tampered(model):
-        return [_wrong(x, -1) if x.name == "head-value-output" else x for x in stated(model)]
-    monkeypatch.setattr(symbolic.discover, "stated_laws", tampered)
+    def tampered():
+        return tuple(_wrong(x, -1) if x.name == "head-value-output" else x for x in declared())
+    monkeypatch.setattr(SL, "every_law", tampered)
     setting = attention("abstract", HEADS, heads=1, d_head=1, d=2, words=3)
     fields, _ = fields_at(setting, 1)
     matched = match(setting, polynomial_laws(setting), fields.frozen_values, fields)
