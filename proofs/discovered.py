@@ -4,8 +4,8 @@ For the paper's model the conjecture machinery proves the generic declarations a
 derived flow (:func:`proofs.conjecture.explain`). For any other description:
 
 - the declared laws of the model (``symbolic.laws``, and for the self-attention family
-  ``symbolic.laws_attention``) are written out at discover's explicit sizes, one polynomial per component, in the
-  trained coordinates (frozen ones at the values the count used);
+  ``symbolic.laws_attention``) are written out at discover's explicit sizes, one polynomial
+  per component, in the trained coordinates (frozen ones at the values the count used);
 - each component is checked exactly on the explicit model (:class:`ExactRates`): the loss of
   every sentence written out entry by entry (by hand where ``symbolic.explicit`` has a
   writing, else from the description, never from the derivation), differentiated by

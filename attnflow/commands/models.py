@@ -24,7 +24,8 @@ def run(args) -> int:
         for name, entry in CATALOGUE.items():
             print(f"{name:<{width}}  {entry.summary}")
         print("\n`attnflow models NAME` describes one; `--model NAME|FILE.py` selects it in "
-              "derive and discover.")
+              "derive and discover, `--model NAME` in check; `attnflow laws FILE` reads the "
+              "model a trajectory file holds.")
         return 0
     describe(args.model)
     return 0
