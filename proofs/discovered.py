@@ -58,6 +58,11 @@ def _holds_for(law, loss: str) -> bool:
     return loss in law.losses
 
 
+def _theorem(law) -> str:
+    from proofs.conservation import theorem_name
+    return theorem_name(law)
+
+
 def applies(law, setting) -> bool:
     """Whether the setting trains everything the law's proof needs (and freezes nothing it
     says must train)."""
@@ -312,8 +317,9 @@ def match(setting, found, frozen_values: dict, fields) -> Matching:
         worst = max(_residuals(fields, inst), default=0.0)
         fresh = worst <= VERIFIED
         ok = exact and fresh
-        status = (f"exact on the explicit model ({where}); its {len(inst)} components here "
-                  f"verified at fresh points to {worst:.0e}" if ok else
+        status = (f"proved at every size by `attnflow audit` ({_theorem(law)}); exact on "
+                  f"the explicit model here, its {len(inst)} components verified at fresh "
+                  f"points to {worst:.0e}" if ok else
                   f"NOT conserved: the exact check failed ({where})" if not exact else
                   f"NOT conserved here: residual {worst:.0e} at fresh points")
         declared.append(DeclaredLaw(law.name, text, status, ok, inst if ok else [], where))
