@@ -52,11 +52,12 @@ SLOW_PAGES = {
 # end-reduced
 #: JSON files pages write, and the section of docs/reference/json.md that documents them.
 JSON_REPORTS = {"howto/check-your-run.md": ("laws.json", "## `attnflow laws --json FILE`"),
-                "howto/conjecture.md": ("sen.json", "## Audit certificate")}
+                "howto/conjecture.md": ("sen.json", "## Audit certificate"),
+                "howto/discover.md": ("discover.json", "## `attnflow discover --json FILE`")}
 #: Keys the schemas name by a placeholder (PART, PART_share) or whose keys are data.
 PART = re.compile(r"(assumptions|weight_decay|momentum|discretisation|unexplained|"
                   r"first_order_rest)(_share)?")
-DATA_KEYS = ("parameters", "skipped")
+DATA_KEYS = ("parameters", "skipped", "sizes", "constants", "lower_rank_at")
 #: Pages that need the SST files.
 SST_PAGES = {"reference/performance.md"}
 #: Commands sh blocks may show that the suite cannot run inside itself: the test runner

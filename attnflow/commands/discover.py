@@ -260,6 +260,10 @@ def _law_entry(name, law, proof, declared) -> dict:
 
 
 def _statement(count_laws: int, k: int, source: str) -> tuple[str, bool]:
+    if k == count_laws == 0:
+        return f"no law holds at these sizes, and none is declared ({source})", True
+    if k == count_laws == 1:
+        return f"this declared law is the only law at these sizes ({source})", True
     if k == count_laws:
         return (f"these {k} declared laws are all the laws at these sizes ({source})", True)
     if k < count_laws:
@@ -389,7 +393,7 @@ def _declared(setting, count, report) -> bool:
     names = _names(found, matched.explained,
                    {law.name: law.instances for law in matched.declared if law.holds})
     report["declared"] = [{"name": x.name, "quantity": x.text, "status": x.status,
-                           "holds": x.holds} for x in matched.declared]
+                           "holds": x.holds, "exact_check": x.exact} for x in matched.declared]
     report["laws"] = ([_law_entry(names[k], law, "exact (declared laws checked exactly)",
                                   True) for k, law in enumerate(matched.explained)]
                       + [_law_entry(None, law, "verified at fresh points", False)
