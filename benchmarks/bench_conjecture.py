@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 10's target for ``attnflow conjecture``: a one-line candidate proved or refuted in
+"""The target for ``attnflow conjecture``: a one-line candidate proved or refuted in
 ≤ 20 s, and a refutation's printed command rerunning its counterexample bit for bit.
 
 Runs each candidate as a user would (a fresh ``python -m attnflow conjecture`` process, so

@@ -1,6 +1,6 @@
 """Data sets of the paper's experiments: the synthetic topic task and SST-2/SST-5 text files.
 
-Synthetic task (PAPER.md): each sentence holds one topic word, which decides the label, and
+Synthetic task (the paper's): each sentence holds one topic word, which decides the label, and
 ``m`` non-topic words drawn with replacement. SST files hold one sentence per line: the label,
 a space, then the tokenised sentence.
 """
@@ -36,7 +36,7 @@ class Splits:
 def synthetic_topic_data(seed: int = 0, *, n_classes: int = 4, topics_per_class: int = 2,
                          n_nontopic: int = 5000, m: int = 20, n_sentences: int = 5000,
                          n_train: int = 3999, n_valid: int = 50) -> Splits:
-    """The synthetic topic data set of PAPER.md; defaults are the paper's values.
+    """The synthetic topic data set of the paper; defaults are the paper's values.
 
     Word ids: topic words first (word ``t`` belongs to class ``t // topics_per_class``), then
     the non-topic words. A sentence's class is uniform, its topic word uniform within the

@@ -1,4 +1,4 @@
-"""The paper's experiments: synthetic topic task, ablation, SST-2/SST-5 (PAPER.md).
+"""The paper's experiments: synthetic topic task, ablation, SST-2/SST-5.
 
 Each ``run_*`` trains with ``numeric.integrate.gradient_descent`` (full batch, one step per
 epoch), writes its figures (PNG and PDF) and ``results.json`` into ``out`` and returns the
@@ -184,7 +184,7 @@ def train_topic_model(name, spec, data: Splits, epochs, *, seed, embedding_scale
     params = numeric.init_params(spec, train, seed=seed, query_scale=0.3, key_scale=0.0,
                                  embedding_scale=embedding_scale)
     trace = WordTrace(np.flatnonzero(train.topic_class >= 0))
-    drift = StepDrift(params, train, spec)      # SEN drift attributed on the fly (issue 13)
+    drift = StepDrift(params, train, spec)      # SEN drift attributed on the fly
 
     def both(step, p, loss):
         drift(step, p, loss)

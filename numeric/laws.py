@@ -484,7 +484,7 @@ def _vanish(*names):
     return lambda traj: [_frozen_parts_vanish(traj, names)]
 
 
-# --- the laws discovery found (issue 10): printed terms, measured preconditions ------------
+# --- the laws discovery found: printed terms, measured preconditions ------------
 
 def _printed_terms(name: str, params: tuple[str, ...], label: str,
                    per_word: bool = False) -> Callable:

@@ -1,7 +1,7 @@
 """Data sets, model specifications and parameters of the attention classifier.
 
 A sentence ``χ`` is a row of word ids; padding id ``-1`` marks positions that are not tokens
-(masked out of the attention). The model (PAPER.md): ``s_w = q·κ_w``,
+(masked out of the attention). The model (Lu, Mao & Nayak 2021): ``s_w = q·κ_w``,
 ``a_w(χ) = softmax_χ(s)``, ``h(χ) = Σ_w a_w v_w``, logits ``F(h)``.
 """
 

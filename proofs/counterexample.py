@@ -35,7 +35,7 @@ from symbolic import laws as LW
 
 #: Size bounds of the search (``numeric.strategies.configurations``): a refutation needs one
 #: drifting trajectory and shrinks to the smallest one anyway; the campaign covers larger
-#: sizes for the declared laws. Small sizes keep the search within issue 10's 20 s.
+#: sizes for the declared laws. Small sizes keep the search within 20 s.
 LIMITS = dict(max_sentences=12, max_m=6, max_dim=4)
 #: Trajectories a search may integrate (generation and shrinking together): a count, not a
 #: wall-clock budget, so the same search finds the same counterexample on every run.

@@ -2,7 +2,7 @@
 
 The theorems reason about the expressions ``symbolic`` derives (and prints into the engine):
 the per-sentence flows ``−∂ℓ/∂θ`` of :func:`symbolic.derive.flow` and the gradients of
-:func:`symbolic.derive.derive`. This module names the objects of PAPER.md in that index form
+:func:`symbolic.derive.derive`. This module names the paper's objects in that index form
 (the topic token ``p``, its embedding ``v`` and score ``s_t``, the common non-topic score ``c``)
 and gives the exact rewritings the proofs decide claims after (:func:`index_claim`).
 """

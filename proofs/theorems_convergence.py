@@ -1,4 +1,4 @@
-"""Convergence with a fixed linear classifier (PAPER.md's second result), stated precisely.
+"""Convergence with a fixed linear classifier (the paper's second result), stated precisely.
 
 Under A1–A3 with logits U h (U fixed) and cross-entropy, each topic word t (class y) evolves
 on its own in (v_t, s_t). The loss of its sentences tends to 0 exactly when the row u_y of U is

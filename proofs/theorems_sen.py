@@ -1,4 +1,4 @@
-"""The persisting score–embedding-norm (SEN) identity of PAPER.md, and the curve it implies.
+"""The persisting score–embedding-norm (SEN) identity of the paper, and the curve it implies.
 
 Every step is SymPy working on the derivation of ``symbolic`` (the flows the engine runs), at
 general sizes: tokens ``L``, embedding width ``d``, key width ``d_key``, classes, hidden width.
@@ -36,7 +36,7 @@ def sen_quantity(vv=v, score=s_t, shift=c, law: SL.Law = SL.SEN) -> sp.Expr:
     return expr.xreplace({k: l})
 
 
-# --- assumptions of PAPER.md for the theorems about SEN that are not conservation theorems ---
+# --- assumptions of the paper for the theorems about SEN that are not conservation theorems ---
 # (where SEN breaks, convergence), with content read from the declarations of symbolic/laws.py
 
 GF = Assumption(

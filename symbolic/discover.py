@@ -1573,7 +1573,7 @@ def topic_laws(degree: int = 2) -> TopicLaws:
 
 
 def _normalised(law):
-    """Scale so that ``N = ‖v_t‖²`` enters with coefficient ½ (as PAPER.md writes SEN)."""
+    """Scale so that ``N = ‖v_t‖²`` enters with coefficient ½ (as the paper writes SEN)."""
     lead = sp.expand(law).coeff(N_T, 1).subs({S_T: 0, E_T: 0})
     return sp.expand(law / (2 * lead)) if lead != 0 else law
 

@@ -69,7 +69,7 @@ omega = sp.IndexedBase("omega")
 #: no sums in denominators).
 QQ = sp.Symbol(r"\|q\|^{2}", positive=True)
 
-# Symbols of PAPER.md's SEN statement (the same SymPy symbols proofs/derivations.py uses).
+# Symbols of the paper's SEN statement (the same SymPy symbols proofs/derivations.py uses).
 #: Topic token of a sentence, topic word's embedding and key, its score, the common
 #: non-topic score, the number of non-topic tokens per sentence.
 p = TOKEN.index(2)
@@ -612,7 +612,7 @@ RELU_UNIT = Law(
     expand=("u",), lemmas=("relu",))
 
 
-# --- the laws `attnflow discover` found (issue 10) ------------------------------------------
+# --- the laws `attnflow discover` found ------------------------------------------------------
 
 def labels_sum_to_one(expr, model=None):
     """One-hot label: ``Σ_c Y_c = 1`` — a summed class index read only by ``Y`` is summed
@@ -721,7 +721,7 @@ EMBEDDING_ACROSS_CLASSIFIER = Law(
     assumptions=(FIXED_CLASSIFIER, trains("embeddings"), ACROSS, ONE_HOT),
     constants={Pi: ()}, lemmas=("rows-persist",), normaliser="canonical-softmax-sums")
 
-#: The laws declared by hand (issue 8), then the ones discovery found (issue 10).
+#: The laws declared by hand, then the ones discovery found.
 ORIGINAL = (SEN, QUERY_KEY, CLASSIFIER_EMBEDDING, HIDDEN_EMBEDDING, RELU_UNIT)
 DISCOVERED = (KEY_SUM, KEY_ACROSS_QUERY, CLASSIFIER_SUM, OUTPUT_WEIGHT_SUM, OUTPUT_BIAS_SUM,
               EMBEDDING_ACROSS_CLASSIFIER)

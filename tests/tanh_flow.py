@@ -1,6 +1,6 @@
 """A random smooth classifier for the SEN identity: one tanh hidden layer on the attention.
 
-The engine has linear and ReLU-MLP classifiers; PAPER.md's identity holds for any
+The engine has linear and ReLU-MLP classifiers; the paper's identity holds for any
 differentiable per-sentence loss (``G_χ = ∂ℓ_χ/∂h`` abstract). This test-only flow takes the
 attention and context from the engine (``numeric.attention``, ``numeric.context``) and
 back-propagates cross-entropy through ``z = W2 tanh(W1 h + b1) + b2`` by hand, then through

@@ -1,5 +1,5 @@
 """The audit's chain from proof to running code, and what it trusts: each tampering the
-review listed (issue 8) is applied to a copy and must make the audit fail, naming the broken
+review listed is applied to a copy and must make the audit fail, naming the broken
 step or assumption."""
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""Engine bugs the suite used to miss (issue 9), each seen to fail with its bug applied.
+"""Engine bugs the suite used to miss, each seen to fail with its bug applied.
 
 An unstable softmax or log-sum-exp (scores and logits of ±1000 in float64, ±100 and ±1000 in
 float32, under ``np.errstate(all="raise")``), padding left in the row maximum, and a word id,

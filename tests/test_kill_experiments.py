@@ -1,4 +1,4 @@
-"""Experiment bugs the suite used to miss (issue 9), each seen to fail with its bug applied.
+"""Experiment bugs the suite used to miss, each seen to fail with its bug applied.
 
 Test accuracy measured on the training set, the SST ``m`` per word off by one, the last
 model reported instead of the best, and the settled epoch taken from the wrong excursion.

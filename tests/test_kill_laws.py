@@ -1,4 +1,4 @@
-"""Law and campaign bugs the suite used to miss (issue 9), each seen to fail with its bug.
+"""Law and campaign bugs the suite used to miss, each seen to fail with its bug.
 
 The campaign's tolerance loosened 1000× (one gradient off by 1e-4 must be caught, for every
 law), precondition and verdict thresholds moved by 10× (tested at the boundary), the

@@ -1,4 +1,4 @@
-"""Kernel boundaries the suite used to miss (issue 9): a numeric step whose measured error
+"""Kernel boundaries the suite used to miss: a numeric step whose measured error
 equals its tolerance holds ("error ≤ tolerance"), one just above fails."""
 
 import math

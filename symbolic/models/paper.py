@@ -1,4 +1,4 @@
-"""The attention classifier of PAPER.md in index form, for one sentence, with symbolic sizes.
+"""The paper's attention classifier (Lu, Mao & Nayak 2021) in index form, with symbolic sizes.
 
 Tokens ``i < L`` of the sentence carry gathered parameters: embedding ``V[i, k]`` (``k < d``)
 and key ``K[i, r]`` (``r < d_key``); the query ``q[r]`` is shared. Named intermediates::
