@@ -67,7 +67,8 @@ def test_verify_reports_a_campaign_that_checked_nothing(campaign_ok, status, las
     for name in ("derive_check", "audit"):
         monkeypatch.setattr(verify, name, lambda: (True, "stubbed for the test"))
     monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "stubbed"))
-    monkeypatch.setattr(verify, "campaign", lambda budget, seed: (campaign_ok, "0 laws"))
+    monkeypatch.setattr(verify, "campaign",
+                        lambda budget, seed, model="paper": (campaign_ok, "0 laws"))
     assert main(["verify", "--budget", "1"]) == status
     out = capsys.readouterr().out
     assert last in out.strip().splitlines()[-1]

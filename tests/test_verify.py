@@ -14,7 +14,7 @@ def stubbed(monkeypatch, capsys):
     seen = {}
 
     def stage(name):
-        def check(*_):
+        def check(*_, **__):
             seen[name] = capsys.readouterr().out
             print(f"working on {name}")
             return True, f"{name} stubbed"
@@ -26,13 +26,14 @@ def stubbed(monkeypatch, capsys):
 
 def test_each_stage_is_named_before_it_runs_and_timed_when_it_ends(stubbed, capsys):
     assert main(["verify", "--budget", "1"]) == 0
-    assert stubbed["derive_check"].strip() == "[1/4] derive --check ..."
+    assert stubbed["derive_check"].strip() == "[1/5] derive --check ..."
     before_audit = stubbed["audit"].splitlines()
-    assert before_audit[-1] == "[3/4] audit of every proof ..."
+    assert before_audit[-1] == "[3/5] audit of every proof ..."
     assert before_audit[-3:-1] == ["working on finite_differences", "      PASS in 0.0 s"]
     rest = capsys.readouterr().out.splitlines()
     assert rest[-1] == "attnflow verify: all checks hold"
     assert sum(line.startswith("laws along random trajectories  PASS") for line in rest) == 1
+    assert sum(line.startswith("laws of multi-head attention    PASS") for line in rest) == 1
 
 
 def test_the_audit_stage_reports_each_theorem_as_it_is_checked(monkeypatch, capsys):
