@@ -105,6 +105,11 @@ class Node:
 def node(name: str, indices, definition, meaning: str, op: str = "sum") -> Node:
     """``name[indices] = definition`` (a scalar node when ``indices`` is empty)."""
     indices = tuple(indices)
+    if not isinstance(definition, (sp.Basic, int, float)):
+        # text would be parsed by sympify, which evaluates it: a definition is built with
+        # SymPy objects (the kinds' indices and the parameters' IndexedBase)
+        raise ValueError(f"node {name!r}: the definition is a {type(definition).__name__}, "
+                         "not a SymPy expression (build it from the parameters and indices)")
     base = sp.IndexedBase(name) if indices else sp.Symbol(name)
     return Node(base, indices, sp.sympify(definition), meaning, op=op)
 

@@ -106,6 +106,13 @@ def test_an_index_kind_the_model_does_not_declare_is_refused():
                      D.Param("classifier", U, (c, k, extra.index(0)), False, "U")])
 
 
+def test_a_node_defined_by_text_is_refused_not_parsed():
+    """Text would go through sympify, which evaluates it: a definition is SymPy objects."""
+    i, k = D.TOKEN.index(0), D.EMBED.index(0)
+    with pytest.raises(ValueError, match="definition is a str, not a SymPy expression"):
+        D.node("x", (i, k), "__import__('os').getcwd()", "text")
+
+
 def test_a_softmax_must_normalise_over_its_last_index():
     i, j = D.TOKEN.index(0), D.TOKEN.index(1)
     with pytest.raises(ValueError, match="last index must be j"):
