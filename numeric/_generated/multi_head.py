@@ -9,7 +9,7 @@ printed by symbolic/print_dense.py; losses: cross-entropy, squared-error.
 import numpy as np
 
 from numeric._generated._runtime import _log_sum_exp, _one_hot
-from numeric._generated._dense import _contract, _masked_softmax, _scatter_padded
+from numeric._generated._dense import _contract, _gather, _masked_softmax, _scatter_padded
 
 #: Each parameter's axes, by size name (``words``: the vocabulary).
 PARAMETERS = {
@@ -30,7 +30,7 @@ def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key
     """Every intermediate over a padded batch: ``tokens`` (S, L) word ids (any id at padding),
     ``mask`` (S, L) 1 at real tokens and 0 at padding."""
     n_tokens = mask.sum(axis=1)
-    embeddings_tok = np.take(embeddings, tokens, axis=0) * mask[:, :, None]
+    embeddings_tok = _gather(embeddings, tokens, mask)
     # xq[h, i, x] = Sum(E[i, k]*Q[h, x, k], (k, 0, d - 1))
     xq = _contract("bik,hxk->bhix", embeddings_tok, head_query)
     # xk[h, i, x] = Sum(E[i, k]*K[h, x, k], (k, 0, d - 1))
@@ -117,7 +117,7 @@ def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key
     """Every intermediate over a padded batch: ``tokens`` (S, L) word ids (any id at padding),
     ``mask`` (S, L) 1 at real tokens and 0 at padding."""
     n_tokens = mask.sum(axis=1)
-    embeddings_tok = np.take(embeddings, tokens, axis=0) * mask[:, :, None]
+    embeddings_tok = _gather(embeddings, tokens, mask)
     # xq[h, i, x] = Sum(E[i, k]*Q[h, x, k], (k, 0, d - 1))
     xq = _contract("bik,hxk->bhix", embeddings_tok, head_query)
     # xk[h, i, x] = Sum(E[i, k]*K[h, x, k], (k, 0, d - 1))
