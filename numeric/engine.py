@@ -49,10 +49,10 @@ def _padded(spec: ModelSpec):
     return attention_module().FUNCTIONS[spec.loss]
 
 
-def _padded_forward(p, data: Dataset, spec: ModelSpec) -> dict[str, np.ndarray]:
+def _padded_forward(p, data: Dataset, spec: ModelSpec, every=True) -> dict[str, np.ndarray]:
     forward_fn = _padded(spec)[0]
     return forward_fn(data.safe_tokens, data.mask_as(spec.float), data.labels, **p,
-                      **spec.constants)
+                      **spec.constants, every=every)
 
 
 def _flat_forward(params, data: Dataset, spec: ModelSpec, *,
@@ -97,7 +97,7 @@ def unchecked_value_and_gradient(p, data: Dataset, spec: ModelSpec, wrt: frozens
     step costs about a fifth of an SST gradient. ``attention``: ``fixed_attention`` of a run
     whose iterates all share ``p``'s keys and query."""
     if spec.architecture != "paper":
-        fw = _padded_forward(p, data, spec)
+        fw = _padded_forward(p, data, spec, every=False)   # less memory held through backward
         grads = _padded(spec)[1](fw, data.safe_tokens, data.mask_as(spec.float), data.labels,
                                  **p, **spec.constants, wrt=wrt)
         return float(fw["ell"].mean()), grads

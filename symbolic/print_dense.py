@@ -63,6 +63,8 @@ class _DensePrinter:
         self.folds = {f.name: f for f in self.model.folds}
         self.tokens_size = self.model.token_kind.size
         self.lines: list[str] = []
+        self.backward_reads: set[str] = set()  # the forward arrays the backward pass reads
+        self.rough: dict[str, int] = {}   # each backward array's rough size
 
     # --- names ------------------------------------------------------------------------------
     def emit(self, line: str = "", depth: int = 1):
@@ -175,6 +177,8 @@ class _DensePrinter:
                     if _is_token(i) and i not in kept]
         weights = {letters[i]: WEIGHT_TOKEN if _is_token(i) else WEIGHT_OTHER for i in letters}
         code = self.contract(ops, out, weights)
+        if scalar not in ("1", "-1") and re.fullmatch(r'_contract\("[^",]*,[^"]*", .*\)', code):
+            return f"{code[:-1]}, scale={scalar})"   # scales the fresh product in place
         return code if scalar == "1" else (
             f"-{_atom(code)}" if scalar == "-1" else f"{scalar} * {_atom(code)}")
 
@@ -213,17 +217,55 @@ class _DensePrinter:
         return f'_contract("{op.subs}->{out}", {op.code})'
 
     def sum_code(self, expr: IExpr, out_indices, **kw) -> str:
-        return _join([self.term_code(t, out_indices, **kw) for t in expr.terms]) if expr.terms \
-            else "0.0"
+        if not expr.terms:
+            return "0.0"
+        common = self.common_factor(expr, out_indices) if kw.get("batch_out", True) else None
+        if common is not None:
+            return self.factored_code(expr, common, out_indices)
+        return _join([self.term_code(t, out_indices, **kw) for t in expr.terms])
+
+    def common_factor(self, expr: IExpr, out_indices):
+        """A factor of every term that carries exactly the output indices and is 0 at padding
+        (a softmax's ``a`` in its own backward), or None: ``a·(u − v)`` is one product and one
+        difference of broadcast operands where ``a·u − a·v`` is two full products."""
+        if len(expr.terms) < 2:
+            return None
+        shared = set.intersection(*(set(sp.Mul.make_args(t.body)) for t in expr.terms))
+        letters = self.letters(set(out_indices))
+        for f in sorted(shared, key=str):
+            if (isinstance(f, sp.Indexed) and not _is_mask(f)
+                    and sorted(f.indices, key=str) == sorted(out_indices, key=str)
+                    and self.operand(f, letters)[1]
+                    and all(t.body != f for t in expr.terms)):
+                return f
+        return None
+
+    def factored_code(self, expr: IExpr, factor, out_indices) -> str:
+        """``factor · Σ_t rest_t``: each rest contracted to the output indices it reads, then
+        broadcast; a mask on an output index is dropped (``factor`` is 0 at padding)."""
+        letters = self.letters(set(out_indices))
+        out = BATCH + "".join(letters[i] for i in out_indices)
+        rests = []
+        for t in expr.terms:
+            body = sp.Mul(*(x for x in sp.Mul.make_args(t.body) if x != factor and not (
+                _is_mask(x) and x.as_base_exp()[0].indices[0] in out_indices)))
+            kept = tuple(i for i in out_indices if i in indices_in(body))
+            code = self.term_code(Term(t.coeff, body, t.summed), kept)
+            sign, code = ("-", _unwrapped(code[1:])) if code.startswith("-") else ("", code)
+            rests.append(sign + _broadcast(code, BATCH + "".join(letters[i] for i in kept), out))
+        op, _ = self.operand(factor, letters)
+        return f"{_atom(_broadcast(op.code, op.subs, out))} * ({_join(rests)})"
 
     # --- forward ------------------------------------------------------------------------------
     def forward(self):
         m = self.model
         args = ", ".join(p.name for p in m.params)
         consts = "".join(f", {c}" for c in m.constants)
-        self.emit(f"def forward{self.suffix}(tokens, mask, labels, {args}{consts}):", 0)
+        self.emit(f"def forward{self.suffix}(tokens, mask, labels, {args}{consts}, every=True):",
+                  0)
         self.emit('"""Every intermediate over a padded batch: ``tokens`` (S, L) word ids (any '
-                  'id at padding),\n    ``mask`` (S, L) 1 at real tokens and 0 at padding."""')
+                  'id at padding),\n    ``mask`` (S, L) 1 at real tokens and 0 at padding; '
+                  '``every=False``: only the loss and what\n    the backward pass reads."""')
         self.emit("n_tokens = mask.sum(axis=1)")
         for p in m.params:
             if p.per_token:
@@ -236,6 +278,11 @@ class _DensePrinter:
             str(f.name) for f in m.folds if f.name not in self.nodes]
         gathered = [f"{p.name}_tok" for p in m.params if p.per_token]
         keep = names + gathered + ["n_tokens"]
+        needed = [x for x in keep if x in self.backward_reads or x == m.nodes[-1].name]
+        if needed != keep:
+            # the rest is freed before the backward pass allocates its own arrays
+            self.emit("if not every:")
+            self.emit("return {" + ", ".join(f'"{x}": {x}' for x in needed) + "}", 2)
         self.emit("return {" + ", ".join(f'"{x}": {x}' for x in keep) + "}")
 
     def inlined_nodes(self) -> dict:
@@ -343,11 +390,13 @@ class _DensePrinter:
                 if name in roots:
                     code = f"({code}) / n_sentences"
                 self.emit(f"{value} = {code}", depth)
+                self.rough[str(value)] = self.rough_size(out)
                 continue
             code = self.sum_code(grads[name], out)
             if name in roots:
                 code = f"({code}) / n_sentences"
             self.emit(f"g_{name} = {code}", depth)
+            self.rough[f"g_{name}"] = self.rough_size(out)
         self.emit("grads = {}")
         for p in m.params:
             self.emit(f'if "{p.name}" in wrt:')
@@ -361,16 +410,55 @@ class _DensePrinter:
                 self.emit(f'grads["{p.name}"] = {self.sum_code(expr, p.indices, batch_out=False)}',
                           2)
         self.emit("return grads")
+        self.free_after_last_read(reads_at)
         body = [re.sub(r'"[^"]*"', "", x) for x in self.lines[reads_at:]
                 if not x.lstrip().startswith("#")]
         known = ({n.name for n in m.nodes} | {str(f.name) for f in m.folds}
                  | {f"{p.name}_tok" for p in m.params if p.per_token} | {"n_tokens"})
         reads = sorted(x for x in known if any(re.search(rf"\b{x}\b", c) for c in body))
+        self.backward_reads = set(reads)
         reads_lines = [f'    {x} = fw["{x}"]' for x in reads]
         data = [str(x.base) for x in m.data]
         if any(re.search(rf"\b{x}\b", c) for c in body for x in data):
             reads_lines.append(f"    {data[0]} = {self.one_hot(reads[0])}")
         self.lines[reads_at:reads_at] = reads_lines
+
+    def free_after_last_read(self, start: int):
+        """``del g_X`` after the last line reading it, under the guard that defined it: the
+        backward pass's large arrays are freed as it goes, so its peak memory (and the fresh
+        pages the system must supply on every call) stays low."""
+        lines = self.lines
+        defined = {}
+        for n, line in enumerate(lines[start:], start):
+            found = re.match(r"\s*(g_\w+) = ", line)
+            if found:
+                defined[found.group(1)] = (n, self.guard_of(n))
+        frees = []
+        for name, (at, guard) in defined.items():
+            if self.rough.get(name, 0) < WEIGHT_BATCH * WEIGHT_TOKEN ** 2:
+                continue   # smaller than a (token × token) matrix per sentence: kept
+            readers = [n for n in range(at + 1, len(lines)) if not lines[n].lstrip().startswith(
+                "#") and re.search(rf"\b{name}\b", re.sub(r'"[^"]*"', "", lines[n]))]
+            if readers and not lines[readers[-1]].lstrip().startswith("return"):
+                end = readers[-1] + 1
+                while end < len(lines) and lines[end].startswith("        "):
+                    end += 1   # the end of the guarded block holding the last reader
+                frees.append((end, name, guard))
+        for end, name, guard in sorted(frees, key=lambda f: f[0], reverse=True):
+            lines[end:end] = [f"    {guard}", f"        del {name}"] if guard else [
+                f"    del {name}"]
+
+    @staticmethod
+    def rough_size(indices) -> int:
+        """An array's rough size over the batch (the weights that order contractions)."""
+        return WEIGHT_BATCH * math.prod(WEIGHT_TOKEN if _is_token(i) else WEIGHT_OTHER
+                                        for i in indices)
+
+    def guard_of(self, n: int) -> str | None:
+        """The ``if wrt & {...}:`` line guarding line ``n`` (None at the top level)."""
+        if not self.lines[n].startswith("        "):
+            return None
+        return next(x.strip() for x in reversed(self.lines[:n]) if not x.startswith("        "))
 
     def broadcast(self, expr: IExpr, out_indices) -> tuple[IExpr, tuple] | None:
         """When every term leaves the same output token indices to no factor but the mask
@@ -457,6 +545,23 @@ def _written_in(definition, inlined: dict):
                               expand)
 
 
+def _unwrapped(code: str) -> str:
+    """``code`` without the parentheses ``_atom`` put around it, when they enclose it all."""
+    if not (code.startswith("(") and code.endswith(")")):
+        return code
+    depth = 0
+    for ch in code[1:-1]:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return code
+    return code[1:-1]
+
+
+def _broadcast(code: str, subs: str, out: str) -> str:
+    """``code`` (axes ``subs``) as a view that broadcasts against an array with axes ``out``."""
+    return code if subs == out else f'_aligned({code}, "{subs}", "{out}")'
+
+
 def _pair(x: Operand, y: Operand, out: str) -> str:
     """The product of two operands: ``x * y`` when both are laid out as the output (or one
     broadcasts against it from the left), else a contraction."""
@@ -478,7 +583,13 @@ def _idx(indices) -> str:
 
 
 def _atom(code: str) -> str:
-    return code if re.fullmatch(r"[\w.]+(\[[^\[\]]*\])?", code) else f"({code})"
+    """``code`` as an operand of ``*`` or ``-``: parenthesised unless a name, an indexing or a
+    call."""
+    call = re.fullmatch(r"[\w.]+(\(.*\))", code)
+    if re.fullmatch(r"[\w.]+(\[[^\[\]]*\])?", code) or (
+            call and _unwrapped(call.group(1)) != call.group(1)):
+        return code
+    return f"({code})"
 
 
 def _union(*subs) -> str:
@@ -504,41 +615,52 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _contract(spec, x, y=None):
-    """``np.einsum(spec, x, y)`` for one or two operands, a pair through one batched
-    ``matmul``: letters private to one operand are summed first, then the shared ones are
-    the batch (kept) and the contracted (summed). The left operand holds the first free
-    letter of ``out``, so the product comes out in ``out``'s order, and the summed letters
-    follow the larger operand's memory order, so that its reshape is a view, not a copy."""
+def _contract(spec, x, y=None, scale=None):
+    """``np.einsum(spec, x, y)`` (times ``scale``) for one or two operands, a pair through one
+    batched ``matmul`` (one broadcast product when nothing is summed): letters private to one
+    operand are summed first, the shared ones are the batch (kept) or the contracted (summed).
+    The result is laid out with the sentence axis ``b`` first, then the free letters of the
+    operand holding ``out``'s first free letter, the other batch letters, the other operand's
+    free letters: a per-token array comes out token-major, ``(b, i, h, x)``, which the next
+    products read as one matrix ``(b·i, h·x)`` without a copy. The summed letters follow the
+    larger operand's memory order, so that its reshape is a view too."""
     inputs, out = spec.split("->")
     if y is None:
-        return np.einsum(spec, x)
+        result = np.einsum(spec, x)
+        return result if scale is None else result * scale
     xs, ys = inputs.split(",")
     x, xs = _sum_private(x, xs, ys + out)
     y, ys = _sum_private(y, ys, xs + out)
-    summed = [ch for ch in xs if ch in ys and ch not in out]
-    if not summed:
-        return _aligned(x, xs, out) * _aligned(y, ys, out)
     batch = [ch for ch in out if ch in xs and ch in ys]
     free = [ch for ch in out if ch not in batch]
     if free and free[0] in ys:
         x, xs, y, ys = y, ys, x, xs
     x_free = [ch for ch in free if ch in xs]
     y_free = [ch for ch in free if ch in ys]
-    big, big_letters = (x, xs) if x.size >= y.size else (y, ys)
-    summed.sort(key=lambda ch: -big.strides[big_letters.index(ch)])
     size = dict(zip(xs, x.shape)) | dict(zip(ys, y.shape))
+    layout = ([ch for ch in batch if ch == "b"] + x_free + [ch for ch in batch if ch != "b"]
+              + y_free)
+    result = np.empty(tuple(size[ch] for ch in layout), dtype=np.result_type(x, y))
+    summed = [ch for ch in xs if ch in ys and ch not in out]
+    if summed:
+        big, big_letters = (x, xs) if x.size >= y.size else (y, ys)
+        summed.sort(key=lambda ch: -big.strides[big_letters.index(ch)])
 
-    def prod(letters):
-        return int(np.prod([size[ch] for ch in letters], dtype=np.int64))
-    lead = tuple(size[ch] for ch in batch)
-    xm = x.transpose([xs.index(ch) for ch in batch + x_free + summed]).reshape(
-        lead + (prod(x_free), prod(summed)))
-    ym = y.transpose([ys.index(ch) for ch in batch + summed + y_free]).reshape(
-        lead + (prod(summed), prod(y_free)))
-    got = batch + x_free + y_free
-    product = np.matmul(xm, ym).reshape(tuple(size[ch] for ch in got))
-    return product.transpose([got.index(ch) for ch in out])
+        def prod(letters):
+            return int(np.prod([size[ch] for ch in letters], dtype=np.int64))
+        lead = tuple(size[ch] for ch in batch)
+        xm = x.transpose([xs.index(ch) for ch in batch + x_free + summed]).reshape(
+            lead + (prod(x_free), prod(summed)))
+        ym = y.transpose([ys.index(ch) for ch in batch + summed + y_free]).reshape(
+            lead + (prod(summed), prod(y_free)))
+        got = result.transpose([layout.index(ch) for ch in batch + x_free + y_free])
+        np.matmul(xm, ym, out=got.reshape(lead + (prod(x_free), prod(y_free))))
+    else:
+        np.multiply(_aligned(x, xs, out), _aligned(y, ys, out),
+                    out=result.transpose([layout.index(ch) for ch in out]))
+    if scale is not None:
+        result *= scale
+    return result if layout == list(out) else result.transpose([layout.index(ch) for ch in out])
 
 
 def _aligned(x, letters, out):
@@ -620,12 +742,13 @@ def _scatter_padded(tokens, mask, n_words, x):
 
 def _functions(model: Model, suffix: str) -> str:
     """``forward{suffix}`` and ``backward{suffix}`` printed from the model's derivation."""
-    pr = _DensePrinter(derive(model), suffix)
+    der = derive(model)
+    back = _DensePrinter(der, suffix)
+    back.backward()
+    pr = _DensePrinter(der, suffix)
+    pr.backward_reads = back.backward_reads
     pr.forward()
-    pr.emit("", 0)
-    pr.emit("", 0)
-    pr.backward()
-    return "\n".join(pr.lines)
+    return "\n".join(pr.lines + ["", ""] + back.lines)
 
 
 def module_source(models) -> str:
@@ -644,7 +767,7 @@ def module_source(models) -> str:
         + "}")
     helpers = sorted(set(re.findall(r"\b(_[a-z_]+)\(", body)))
     dense = [x for x in helpers
-             if x in ("_contract", "_gather", "_masked_softmax", "_scatter_padded")]
+             if x in ("_aligned", "_contract", "_gather", "_masked_softmax", "_scatter_padded")]
     shared = [x for x in helpers if x in ("_log_sum_exp", "_one_hot")]
     imports = ""
     if shared:

@@ -7,41 +7,52 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _contract(spec, x, y=None):
-    """``np.einsum(spec, x, y)`` for one or two operands, a pair through one batched
-    ``matmul``: letters private to one operand are summed first, then the shared ones are
-    the batch (kept) and the contracted (summed). The left operand holds the first free
-    letter of ``out``, so the product comes out in ``out``'s order, and the summed letters
-    follow the larger operand's memory order, so that its reshape is a view, not a copy."""
+def _contract(spec, x, y=None, scale=None):
+    """``np.einsum(spec, x, y)`` (times ``scale``) for one or two operands, a pair through one
+    batched ``matmul`` (one broadcast product when nothing is summed): letters private to one
+    operand are summed first, the shared ones are the batch (kept) or the contracted (summed).
+    The result is laid out with the sentence axis ``b`` first, then the free letters of the
+    operand holding ``out``'s first free letter, the other batch letters, the other operand's
+    free letters: a per-token array comes out token-major, ``(b, i, h, x)``, which the next
+    products read as one matrix ``(b·i, h·x)`` without a copy. The summed letters follow the
+    larger operand's memory order, so that its reshape is a view too."""
     inputs, out = spec.split("->")
     if y is None:
-        return np.einsum(spec, x)
+        result = np.einsum(spec, x)
+        return result if scale is None else result * scale
     xs, ys = inputs.split(",")
     x, xs = _sum_private(x, xs, ys + out)
     y, ys = _sum_private(y, ys, xs + out)
-    summed = [ch for ch in xs if ch in ys and ch not in out]
-    if not summed:
-        return _aligned(x, xs, out) * _aligned(y, ys, out)
     batch = [ch for ch in out if ch in xs and ch in ys]
     free = [ch for ch in out if ch not in batch]
     if free and free[0] in ys:
         x, xs, y, ys = y, ys, x, xs
     x_free = [ch for ch in free if ch in xs]
     y_free = [ch for ch in free if ch in ys]
-    big, big_letters = (x, xs) if x.size >= y.size else (y, ys)
-    summed.sort(key=lambda ch: -big.strides[big_letters.index(ch)])
     size = dict(zip(xs, x.shape)) | dict(zip(ys, y.shape))
+    layout = ([ch for ch in batch if ch == "b"] + x_free + [ch for ch in batch if ch != "b"]
+              + y_free)
+    result = np.empty(tuple(size[ch] for ch in layout), dtype=np.result_type(x, y))
+    summed = [ch for ch in xs if ch in ys and ch not in out]
+    if summed:
+        big, big_letters = (x, xs) if x.size >= y.size else (y, ys)
+        summed.sort(key=lambda ch: -big.strides[big_letters.index(ch)])
 
-    def prod(letters):
-        return int(np.prod([size[ch] for ch in letters], dtype=np.int64))
-    lead = tuple(size[ch] for ch in batch)
-    xm = x.transpose([xs.index(ch) for ch in batch + x_free + summed]).reshape(
-        lead + (prod(x_free), prod(summed)))
-    ym = y.transpose([ys.index(ch) for ch in batch + summed + y_free]).reshape(
-        lead + (prod(summed), prod(y_free)))
-    got = batch + x_free + y_free
-    product = np.matmul(xm, ym).reshape(tuple(size[ch] for ch in got))
-    return product.transpose([got.index(ch) for ch in out])
+        def prod(letters):
+            return int(np.prod([size[ch] for ch in letters], dtype=np.int64))
+        lead = tuple(size[ch] for ch in batch)
+        xm = x.transpose([xs.index(ch) for ch in batch + x_free + summed]).reshape(
+            lead + (prod(x_free), prod(summed)))
+        ym = y.transpose([ys.index(ch) for ch in batch + summed + y_free]).reshape(
+            lead + (prod(summed), prod(y_free)))
+        got = result.transpose([layout.index(ch) for ch in batch + x_free + y_free])
+        np.matmul(xm, ym, out=got.reshape(lead + (prod(x_free), prod(y_free))))
+    else:
+        np.multiply(_aligned(x, xs, out), _aligned(y, ys, out),
+                    out=result.transpose([layout.index(ch) for ch in out]))
+    if scale is not None:
+        result *= scale
+    return result if layout == list(out) else result.transpose([layout.index(ch) for ch in out])
 
 
 def _aligned(x, letters, out):
