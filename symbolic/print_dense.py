@@ -65,6 +65,7 @@ class _DensePrinter:
         self.lines: list[str] = []
         self.backward_reads: set[str] = set()  # the forward arrays the backward pass reads
         self.rough: dict[str, int] = {}   # each backward array's rough size
+        self.outer = None   # the index laid out first while printing a softmax's argument
 
     # --- names ------------------------------------------------------------------------------
     def emit(self, line: str = "", depth: int = 1):
@@ -177,8 +178,12 @@ class _DensePrinter:
                     if _is_token(i) and i not in kept]
         weights = {letters[i]: WEIGHT_TOKEN if _is_token(i) else WEIGHT_OTHER for i in letters}
         code = self.contract(ops, out, weights)
-        if scalar not in ("1", "-1") and re.fullmatch(r'_contract\("[^",]*,[^"]*", .*\)', code):
-            return f"{code[:-1]}, scale={scalar})"   # scales the fresh product in place
+        if re.fullmatch(r'_contract\("[^",]*,[^"]*", .*\)', code):   # a pair: a fresh product
+            extra = f", scale={scalar}" if scalar not in ("1", "-1") else ""
+            if self.outer is not None and self.outer in out_indices:
+                extra += f', outer="{letters[self.outer]}"'
+            code = f"{code[:-1]}{extra})"
+            scalar = "-1" if scalar == "-1" else "1"
         return code if scalar == "1" else (
             f"-{_atom(code)}" if scalar == "-1" else f"{scalar} * {_atom(code)}")
 
@@ -316,7 +321,13 @@ class _DensePrinter:
             self.emit(f"{n.name} = 0.5 * (({logits} - {self.one_hot(logits)}) ** 2).sum(axis=1)")
         else:
             expr = IExpr.from_sympy(_written_in(n.definition, inlined or {}), self.model.folds)
+            if str(n.base) in self.softmax_arguments():
+                self.outer = n.indices[-1]   # the softmax's axis outer in memory
             self.emit(f"{n.name} = {self.sum_code(expr, n.indices)}")
+            self.outer = None
+
+    def softmax_arguments(self) -> set[str]:
+        return {str(self.fold_of(x).exp_of) for x in self.model.nodes if x.op == "softmax"}
 
     def fold_of(self, n: Node):
         reads = {x.base for x in n.definition.atoms(sp.Indexed)}
@@ -350,7 +361,12 @@ class _DensePrinter:
         masks = ", ".join(f"{self.mask_code(subs, t)}" for t in tokens)
         columns = self.mask_code(subs, over) if _is_token(n.indices[-1]) else "None"
         rows = f"({masks}{',' if len(tokens) == 1 else ''})"
-        self.emit(f"{n.name} = _masked_softmax({fold.exp_of}, {columns}, {rows})")
+        readers = [x for x in self.model.nodes if x is not n and fold.exp_of in
+                   {y.base for y in x.definition.atoms(sp.Indexed)}]
+        # the scores, read by nothing else and not returned, are overwritten by the softmax
+        overwrite = "" if readers or str(fold.exp_of) in self.backward_reads else \
+            ", overwrite=not every"
+        self.emit(f"{n.name} = _masked_softmax({fold.exp_of}, {columns}, {rows}{overwrite})")
 
     # --- backward -----------------------------------------------------------------------------
     def backward(self):
@@ -615,7 +631,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _contract(spec, x, y=None, scale=None):
+def _contract(spec, x, y=None, scale=None, outer=None):
     """``np.einsum(spec, x, y)`` (times ``scale``) for one or two operands, a pair through one
     batched ``matmul`` (one broadcast product when nothing is summed): letters private to one
     operand are summed first, the shared ones are the batch (kept) or the contracted (summed).
@@ -623,7 +639,9 @@ def _contract(spec, x, y=None, scale=None):
     operand holding ``out``'s first free letter, the other batch letters, the other operand's
     free letters: a per-token array comes out token-major, ``(b, i, h, x)``, which the next
     products read as one matrix ``(b·i, h·x)`` without a copy. The summed letters follow the
-    larger operand's memory order, so that its reshape is a view too."""
+    larger operand's memory order, so that its reshape is a view too. ``outer``: the free
+    letter to place first after ``b`` instead (a softmax's axis, whose maximum then reads
+    whole rows)."""
     inputs, out = spec.split("->")
     if y is None:
         result = np.einsum(spec, x)
@@ -633,6 +651,8 @@ def _contract(spec, x, y=None, scale=None):
     y, ys = _sum_private(y, ys, xs + out)
     batch = [ch for ch in out if ch in xs and ch in ys]
     free = [ch for ch in out if ch not in batch]
+    if outer in free:
+        free.insert(0, free.pop(free.index(outer)))
     if free and free[0] in ys:
         x, xs, y, ys = y, ys, x, xs
     x_free = [ch for ch in free if ch in xs]
@@ -689,26 +709,33 @@ def _sum_private(x, letters, others):
 
 def _row_max(x):
     """``max`` over the last axis (kept, length 1) by halving: each step is one elementwise
-    maximum of two halves, where NumPy's reduction over a short axis loops row by row."""
-    while x.shape[-1] > 1:
-        half = x.shape[-1] // 2
-        top = np.maximum(x[..., :half], x[..., half:2 * half])
-        if x.shape[-1] % 2:
-            np.maximum(top[..., :1], x[..., -1:], out=top[..., :1])
-        x = top
-    return x
+    maximum of two halves (NumPy's reduction over a short axis loops row by row), every step
+    after the first in place in the first one's array."""
+    n = x.shape[-1]
+    if n == 1:
+        return x.copy()
+    half = n // 2
+    top = np.maximum(x[..., :half], x[..., half:2 * half])
+    if n % 2:
+        np.maximum(top[..., :1], x[..., -1:], out=top[..., :1])
+    while half > 1:
+        n, half = half, half // 2
+        np.maximum(top[..., :half], top[..., half:2 * half], out=top[..., :half])
+        if n % 2:
+            np.maximum(top[..., :1], top[..., n - 1:n], out=top[..., :1])
+    return top[..., :1]
 
 
-def _masked_softmax(x, columns, rows):
+def _masked_softmax(x, columns, rows, overwrite=False):
     """``exp(x − max) / Σ exp(x − max)`` over the last axis, padding columns excluded
     (``columns``: 1 at real tokens, broadcast like ``x``, or None), then multiplied by every
-    mask of ``rows`` (padded rows are 0). Computed with the last axis outer in memory, where
-    the halving maximum reads whole contiguous rows."""
+    mask of ``rows`` (padded rows are 0); in ``x``'s memory when ``overwrite``. Computed with
+    the last axis outer in memory, where the halving maximum reads whole contiguous rows."""
     if x.ndim > 1 and x.strides[-1] < x.strides[-2]:
-        x = np.ascontiguousarray(x.swapaxes(-1, -2)).swapaxes(-1, -2)
+        x, overwrite = np.ascontiguousarray(x.swapaxes(-1, -2)).swapaxes(-1, -2), True
     if columns is not None and not columns.all():
-        x = np.where(columns > 0, x, -np.inf)
-    out = x - _row_max(x)
+        x, overwrite = np.where(columns > 0, x, -np.inf), True
+    out = np.subtract(x, _row_max(x), out=x if overwrite else None)
     np.exp(out, out=out)
     out /= np.matmul(out, np.ones((out.shape[-1], 1), dtype=out.dtype))
     for mask in rows:

@@ -39,9 +39,9 @@ def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key
     # xv[h, i, x] = Sum(E[i, k]*V[h, x, k], (k, 0, d - 1))
     xv = _contract("bik,hxk->bhix", embeddings_tok, head_value)
     # s[h, i, j] = Sum(xk[h, j, x]*xq[h, i, x], (x, 0, d_head - 1))/tau
-    s = _contract("bhjx,bhix->bhij", xk, xq, scale=1/tau)
+    s = _contract("bhjx,bhix->bhij", xk, xq, scale=1/tau, outer="j")
     # a[h, i, j] = exp(s[h, i, j])/Sum(exp(s[h, i, p]), (p, 0, L - 1))
-    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
+    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],), overwrite=not every)
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
     # ybar[k] = Sum(y[i, k], (i, 0, L - 1))/L
@@ -137,9 +137,9 @@ def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key
     # xv[h, i, x] = Sum(E[i, k]*V[h, x, k], (k, 0, d - 1))
     xv = _contract("bik,hxk->bhix", embeddings_tok, head_value)
     # s[h, i, j] = Sum(xk[h, j, x]*xq[h, i, x], (x, 0, d_head - 1))/tau
-    s = _contract("bhjx,bhix->bhij", xk, xq, scale=1/tau)
+    s = _contract("bhjx,bhix->bhij", xk, xq, scale=1/tau, outer="j")
     # a[h, i, j] = exp(s[h, i, j])/Sum(exp(s[h, i, p]), (p, 0, L - 1))
-    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
+    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],), overwrite=not every)
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
     # ybar[k] = Sum(y[i, k], (i, 0, L - 1))/L
