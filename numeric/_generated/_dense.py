@@ -6,6 +6,14 @@ dtype of its arrays (float32 stays float32)."""
 import numpy as np
 import scipy.sparse as sp
 
+# A step allocates and frees tens of megabytes of arrays. glibc maps every block at or above
+# its mmap threshold afresh and hands freed heap back to the system beyond twice that
+# threshold, so each call would fault every page in again (a third of a float32 step). Freeing
+# one mapped block raises the threshold to that block's size (mallopt(3), up to 32 MiB):
+# done once here, the heap keeps the step's arrays from one call to the next. Other
+# allocators ignore it.
+np.empty((32 << 20) - (1 << 16), dtype=np.uint8)
+
 
 def _contract(spec, x, y=None, scale=None, outer=None):
     """``np.einsum(spec, x, y)`` (times ``scale``) for one or two operands, a pair through one
