@@ -250,16 +250,18 @@ class _DensePrinter:
         broadcast; a mask on an output index is dropped (``factor`` is 0 at padding)."""
         letters = self.letters(set(out_indices))
         out = BATCH + "".join(letters[i] for i in out_indices)
-        rests = []
+        plus, minus = [], []
         for t in expr.terms:
             body = sp.Mul(*(x for x in sp.Mul.make_args(t.body) if x != factor and not (
                 _is_mask(x) and x.as_base_exp()[0].indices[0] in out_indices)))
             kept = tuple(i for i in out_indices if i in indices_in(body))
             code = self.term_code(Term(t.coeff, body, t.summed), kept)
-            sign, code = ("-", _unwrapped(code[1:])) if code.startswith("-") else ("", code)
-            rests.append(sign + _broadcast(code, BATCH + "".join(letters[i] for i in kept), out))
+            rests = minus if code.startswith("-") else plus
+            code = _unwrapped(code[1:]) if code.startswith("-") else code
+            rests.append(_broadcast(code, BATCH + "".join(letters[i] for i in kept), out))
         op, _ = self.operand(factor, letters)
-        return f"{_atom(_broadcast(op.code, op.subs, out))} * ({_join(rests)})"
+        return (f"_times_sum({_broadcast(op.code, op.subs, out)}, [{', '.join(plus)}], "
+                f"[{', '.join(minus)}])")
 
     # --- forward ------------------------------------------------------------------------------
     def forward(self):
@@ -700,6 +702,21 @@ def _aligned(x, letters, out):
                            for ch in out))
 
 
+def _times_sum(factor, plus, minus):
+    """``factor · (Σ plus − Σ minus)``, the terms broadcast against ``factor``: formed in one
+    array laid out like ``factor`` (an elementwise product of two layouts reads one of them
+    across its rows)."""
+    out = np.empty_like(factor)
+    terms = [(np.add, x) for x in plus] + [(np.subtract, x) for x in minus]
+    if terms[0][0] is np.add:
+        np.copyto(out, terms[0][1])
+    else:
+        np.negative(terms[0][1], out=out)
+    for op, x in terms[1:]:
+        op(out, x, out=out)
+    return np.multiply(out, factor, out=out)
+
+
 def _sum_private(x, letters, others):
     """``x`` summed over the axes whose letters appear nowhere in ``others``: a product with
     a vector of ones (BLAS), where NumPy's reduction over a short axis loops row by row."""
@@ -802,7 +819,8 @@ def module_source(models) -> str:
         + "}")
     helpers = sorted(set(re.findall(r"\b(_[a-z_]+)\(", body)))
     dense = [x for x in helpers
-             if x in ("_aligned", "_contract", "_gather", "_masked_softmax", "_scatter_padded")]
+             if x in ("_aligned", "_contract", "_gather", "_masked_softmax", "_scatter_padded",
+                      "_times_sum")]
     shared = [x for x in helpers if x in ("_log_sum_exp", "_one_hot")]
     imports = ""
     if shared:

@@ -76,6 +76,21 @@ def _aligned(x, letters, out):
                            for ch in out))
 
 
+def _times_sum(factor, plus, minus):
+    """``factor · (Σ plus − Σ minus)``, the terms broadcast against ``factor``: formed in one
+    array laid out like ``factor`` (an elementwise product of two layouts reads one of them
+    across its rows)."""
+    out = np.empty_like(factor)
+    terms = [(np.add, x) for x in plus] + [(np.subtract, x) for x in minus]
+    if terms[0][0] is np.add:
+        np.copyto(out, terms[0][1])
+    else:
+        np.negative(terms[0][1], out=out)
+    for op, x in terms[1:]:
+        op(out, x, out=out)
+    return np.multiply(out, factor, out=out)
+
+
 def _sum_private(x, letters, others):
     """``x`` summed over the axes whose letters appear nowhere in ``others``: a product with
     a vector of ones (BLAS), where NumPy's reduction over a short axis loops row by row."""

@@ -9,7 +9,7 @@ printed by symbolic/print_dense.py; losses: cross-entropy, squared-error.
 import numpy as np
 
 from numeric._generated._runtime import _log_sum_exp, _one_hot
-from numeric._generated._dense import _aligned, _contract, _gather, _masked_softmax, _scatter_padded
+from numeric._generated._dense import _aligned, _contract, _gather, _masked_softmax, _scatter_padded, _times_sum
 
 #: Each parameter's axes, by size name (``words``: the vocabulary).
 PARAMETERS = {
@@ -84,7 +84,7 @@ def backward_cross_entropy(fw, tokens, mask, labels, embeddings, head_query, hea
         # g_a[h, i, j] = Sum(g_ho_r[h, x]*mask[i]*xv[h, j, x], (x, 0, d_head - 1))
         g_a_r = _contract("bhx,bhjx->bhj", g_ho_r, xv)
         # g_s[h, i, j] = a[h, i, j]*g_a_r[h, j]*mask[i] - Sum(a[h, i, j]*a[h, i, p]*g_a_r[h, p]*mask[i], (p, 0, L - 1))
-        g_s = a * (_aligned(g_a_r, "bhj", "bhij") - _aligned(_contract("bhp,bhip->bhi", g_a_r, a), "bhi", "bhij"))
+        g_s = _times_sum(a, [_aligned(g_a_r, "bhj", "bhij")], [_aligned(_contract("bhp,bhip->bhi", g_a_r, a), "bhi", "bhij")])
     if wrt & {"embeddings", "head_value"}:
         # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho_r[h, x]*mask[j], (j, 0, L - 1))
         g_xv = _contract("bhx,bhji->bhix", g_ho_r, a)
@@ -180,7 +180,7 @@ def backward_squared_error(fw, tokens, mask, labels, embeddings, head_query, hea
         # g_a[h, i, j] = Sum(g_ho_r[h, x]*mask[i]*xv[h, j, x], (x, 0, d_head - 1))
         g_a_r = _contract("bhx,bhjx->bhj", g_ho_r, xv)
         # g_s[h, i, j] = a[h, i, j]*g_a_r[h, j]*mask[i] - Sum(a[h, i, j]*a[h, i, p]*g_a_r[h, p]*mask[i], (p, 0, L - 1))
-        g_s = a * (_aligned(g_a_r, "bhj", "bhij") - _aligned(_contract("bhp,bhip->bhi", g_a_r, a), "bhi", "bhij"))
+        g_s = _times_sum(a, [_aligned(g_a_r, "bhj", "bhij")], [_aligned(_contract("bhp,bhip->bhi", g_a_r, a), "bhi", "bhij")])
     if wrt & {"embeddings", "head_value"}:
         # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho_r[h, x]*mask[j], (j, 0, L - 1))
         g_xv = _contract("bhx,bhji->bhix", g_ho_r, a)
