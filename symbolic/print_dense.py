@@ -633,6 +633,7 @@ share per thread: ``OMP_NUM_THREADS`` of them (the budget BLAS reads too), else 
 core."""
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -658,7 +659,45 @@ def _thread_budget():
 _THREADS = _thread_budget()
 #: Elements below which one thread does the work (handing a share over costs ~20 us).
 _SHARE_MIN = 1 << 17
+#: Token slots per chunk of a step: the chunk's arrays stay in the cache.
+_CHUNK_TOKENS = 4096
 _POOL = {}
+_LOCAL = threading.local()   # ``inside``: this thread runs a share (no shares within it)
+
+
+def _step(forward, backward, tokens, mask, labels, params, constants, wrt):
+    """``(L, ∂L/∂θ)`` of a padded batch: the printed ``forward`` and ``backward`` over chunks
+    of about ``_CHUNK_TOKENS`` token slots, whose arrays stay in the cache where the whole
+    batch's would not, the chunks shared among the threads; each chunk's mean weighted by its
+    share of the sentences."""
+    n = tokens.shape[0]
+    size = max(1, _CHUNK_TOKENS // max(1, tokens.shape[1]))
+    bounds = list(range(0, n, size)) + [n]
+    losses, totals = [0.0] * len(bounds), [None] * len(bounds)   # per share
+
+    def chunks(k, lo, hi):
+        for c in range(lo, hi):
+            part = slice(bounds[c], bounds[c + 1])
+            fw = forward(tokens[part], mask[part], labels[part], **params, **constants,
+                         every=False)
+            grads = backward(fw, tokens[part], mask[part], labels[part], **params,
+                             **constants, wrt=wrt)
+            losses[k] += float(fw["ell"].sum(dtype=np.float64)) / n
+            weight = (bounds[c + 1] - bounds[c]) / n
+            if totals[k] is None:
+                totals[k] = grads if weight == 1 else {n: g * weight for n, g in grads.items()}
+            else:
+                for name, g in grads.items():
+                    totals[k][name] += g * weight
+    if len(bounds) == 2:
+        chunks(0, 0, 1)
+    else:
+        _parallel(chunks, len(bounds) - 1, tokens.size * _SHARE_MIN)
+    total = totals[0]
+    for other in totals[1:]:
+        for name, g in (other or {}).items():
+            total[name] += g
+    return sum(losses), total
 
 
 def _parallel(work, n, cost):
@@ -667,19 +706,27 @@ def _parallel(work, n, cost):
     so the shares run at once. One share when ``cost`` (elements) is small. Returns the
     number of shares."""
     shares = min(_THREADS, n) if cost >= _SHARE_MIN else 1
-    if shares < 2:
+    if shares < 2 or getattr(_LOCAL, "inside", False):
         work(0, 0, n)
         return 1
     if os.getpid() not in _POOL:   # a forked child has none of its parent's threads
         _POOL.clear()
         _POOL[os.getpid()] = ThreadPoolExecutor(_THREADS - 1)
     bounds = [n * k // shares for k in range(shares + 1)]
-    futures = [_POOL[os.getpid()].submit(work, k, bounds[k], bounds[k + 1])
+    futures = [_POOL[os.getpid()].submit(_share, work, k, bounds[k], bounds[k + 1])
                for k in range(1, shares)]
-    work(0, bounds[0], bounds[1])
+    _share(work, 0, bounds[0], bounds[1])
     for future in futures:
         future.result()
     return shares
+
+
+def _share(work, k, lo, hi):
+    _LOCAL.inside = True
+    try:
+        work(k, lo, hi)
+    finally:
+        _LOCAL.inside = False
 
 
 def _rows(x, lo, hi):
@@ -907,7 +954,7 @@ def module_source(models) -> str:
     helpers = sorted(set(re.findall(r"\b(_[a-z_]+)\(", body)))
     dense = [x for x in helpers
              if x in ("_aligned", "_contract", "_gather", "_masked_softmax", "_scatter_padded",
-                      "_times_sum")]
+                      "_step", "_times_sum")]
     shared = [x for x in helpers if x in ("_log_sum_exp", "_one_hot")]
     imports = ""
     if shared:

@@ -57,17 +57,23 @@ def test_a_contraction_equals_einsum_with_its_scale_and_outer_letter(spec):
                                0.5 * expected, rtol=1e-13)
 
 
-def test_the_step_cut_into_thread_shares_equals_one_share(monkeypatch):
+@pytest.mark.parametrize("threads, share_min, chunk_tokens", [
+    (2, 0, 1 << 20), (3, 0, 1 << 20), (2, 1 << 60, 1 << 20),   # shares within one chunk
+    (1, 0, 14), (2, 0, 14), (3, 1 << 60, 20)])                 # chunks of 2 or 3 sentences
+def test_the_step_cut_into_chunks_and_thread_shares_equals_one_piece(
+        monkeypatch, threads, share_min, chunk_tokens):
     data = ragged(23, 7)   # 161 token slots: the long parameter sums are cut too
+    monkeypatch.setattr(_dense, "_THREADS", 1)
+    monkeypatch.setattr(_dense, "_CHUNK_TOKENS", 1 << 20)
     value, grads = step(data)
-    for threads, share_min in ((2, 0), (3, 0), (2, 1 << 60)):
-        monkeypatch.setattr(_dense, "_THREADS", threads)
-        monkeypatch.setattr(_dense, "_SHARE_MIN", share_min)
-        cut_value, cut = step(data)
-        assert cut_value == pytest.approx(value, rel=1e-14)
-        for name in grads:
-            np.testing.assert_allclose(cut[name], grads[name], rtol=1e-12, atol=1e-15,
-                                       err_msg=f"{name}, {threads} threads")
+    monkeypatch.setattr(_dense, "_THREADS", threads)
+    monkeypatch.setattr(_dense, "_SHARE_MIN", share_min)
+    monkeypatch.setattr(_dense, "_CHUNK_TOKENS", chunk_tokens)
+    cut_value, cut = step(data)
+    assert cut_value == pytest.approx(value, rel=1e-14)
+    for name in grads:
+        np.testing.assert_allclose(cut[name], grads[name], rtol=1e-12, atol=1e-15,
+                                   err_msg=name)
 
 
 @pytest.mark.parametrize("name", ["embeddings", "head_query", "head_key", "head_value",
