@@ -148,6 +148,8 @@ def main() -> int:
         print(f"{n:5d} sentences: {cells}{ratio}")
     growth = rows[2 * SENTENCES]["attnflow"][0] / rows[SENTENCES]["attnflow"][0]
     print(f"attnflow, twice the sentences: {growth:.2f}x the time (linear: 2)")
+    print(f"load average (1 min) at end: {os.getloadavg()[0]:.2f}; above about 0.5, other "
+          f"processes shared the {os.cpu_count()} cores and the figures are inflated")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from numeric import _generated
+from numeric._generated import _dense
 from numeric.model import Dataset, ModelSpec, attention_module, check_params
 
 _MODULES = {"linear": _generated.linear, "mlp": _generated.mlp}
@@ -97,10 +98,8 @@ def unchecked_value_and_gradient(p, data: Dataset, spec: ModelSpec, wrt: frozens
     step costs about a fifth of an SST gradient. ``attention``: ``fixed_attention`` of a run
     whose iterates all share ``p``'s keys and query."""
     if spec.architecture != "paper":
-        fw = _padded_forward(p, data, spec)
-        grads = _padded(spec)[1](fw, data.safe_tokens, data.mask_as(spec.float), data.labels,
-                                 **p, **spec.constants, wrt=wrt)
-        return float(fw["ell"].mean()), grads
+        return _dense._step(*_padded(spec), data.safe_tokens, data.mask_as(spec.float),
+                            data.labels, p, spec.constants, wrt)
     module = _MODULES[spec.classifier]
     fw = module.forward(data.flat_tokens, data.offsets, data.labels, **p, attention=attention)
     grads = module.backward(fw, data.flat_tokens, data.offsets, data.labels, **p, wrt=wrt)

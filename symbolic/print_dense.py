@@ -63,6 +63,9 @@ class _DensePrinter:
         self.folds = {f.name: f for f in self.model.folds}
         self.tokens_size = self.model.token_kind.size
         self.lines: list[str] = []
+        self.backward_reads: set[str] = set()  # the forward arrays the backward pass reads
+        self.rough: dict[str, int] = {}   # each backward array's rough size
+        self.outer = None   # the index laid out first while printing a softmax's argument
 
     # --- names ------------------------------------------------------------------------------
     def emit(self, line: str = "", depth: int = 1):
@@ -175,6 +178,12 @@ class _DensePrinter:
                     if _is_token(i) and i not in kept]
         weights = {letters[i]: WEIGHT_TOKEN if _is_token(i) else WEIGHT_OTHER for i in letters}
         code = self.contract(ops, out, weights)
+        if re.fullmatch(r'_contract\("[^",]*,[^"]*", .*\)', code):   # a pair: a fresh product
+            extra = f", scale={scalar}" if scalar not in ("1", "-1") else ""
+            if self.outer is not None and self.outer in out_indices:
+                extra += f', outer="{letters[self.outer]}"'
+            code = f"{code[:-1]}{extra})"
+            scalar = "-1" if scalar == "-1" else "1"
         return code if scalar == "1" else (
             f"-{_atom(code)}" if scalar == "-1" else f"{scalar} * {_atom(code)}")
 
@@ -213,22 +222,61 @@ class _DensePrinter:
         return f'_contract("{op.subs}->{out}", {op.code})'
 
     def sum_code(self, expr: IExpr, out_indices, **kw) -> str:
-        return _join([self.term_code(t, out_indices, **kw) for t in expr.terms]) if expr.terms \
-            else "0.0"
+        if not expr.terms:
+            return "0.0"
+        common = self.common_factor(expr, out_indices) if kw.get("batch_out", True) else None
+        if common is not None:
+            return self.factored_code(expr, common, out_indices)
+        return _join([self.term_code(t, out_indices, **kw) for t in expr.terms])
+
+    def common_factor(self, expr: IExpr, out_indices):
+        """A factor of every term that carries exactly the output indices and is 0 at padding
+        (a softmax's ``a`` in its own backward), or None: ``a·(u − v)`` is one product and one
+        difference of broadcast operands where ``a·u − a·v`` is two full products."""
+        if len(expr.terms) < 2:
+            return None
+        shared = set.intersection(*(set(sp.Mul.make_args(t.body)) for t in expr.terms))
+        letters = self.letters(set(out_indices))
+        for f in sorted(shared, key=str):
+            if (isinstance(f, sp.Indexed) and not _is_mask(f)
+                    and sorted(f.indices, key=str) == sorted(out_indices, key=str)
+                    and self.operand(f, letters)[1]
+                    and all(t.body != f for t in expr.terms)):
+                return f
+        return None
+
+    def factored_code(self, expr: IExpr, factor, out_indices) -> str:
+        """``factor · Σ_t rest_t``: each rest contracted to the output indices it reads, then
+        broadcast; a mask on an output index is dropped (``factor`` is 0 at padding)."""
+        letters = self.letters(set(out_indices))
+        out = BATCH + "".join(letters[i] for i in out_indices)
+        plus, minus = [], []
+        for t in expr.terms:
+            body = sp.Mul(*(x for x in sp.Mul.make_args(t.body) if x != factor and not (
+                _is_mask(x) and x.as_base_exp()[0].indices[0] in out_indices)))
+            kept = tuple(i for i in out_indices if i in indices_in(body))
+            code = self.term_code(Term(t.coeff, body, t.summed), kept)
+            rests = minus if code.startswith("-") else plus
+            code = _unwrapped(code[1:]) if code.startswith("-") else code
+            rests.append(_broadcast(code, BATCH + "".join(letters[i] for i in kept), out))
+        op, _ = self.operand(factor, letters)
+        return (f"_times_sum({_broadcast(op.code, op.subs, out)}, [{', '.join(plus)}], "
+                f"[{', '.join(minus)}])")
 
     # --- forward ------------------------------------------------------------------------------
     def forward(self):
         m = self.model
         args = ", ".join(p.name for p in m.params)
         consts = "".join(f", {c}" for c in m.constants)
-        self.emit(f"def forward{self.suffix}(tokens, mask, labels, {args}{consts}):", 0)
+        self.emit(f"def forward{self.suffix}(tokens, mask, labels, {args}{consts}, every=True):",
+                  0)
         self.emit('"""Every intermediate over a padded batch: ``tokens`` (S, L) word ids (any '
-                  'id at padding),\n    ``mask`` (S, L) 1 at real tokens and 0 at padding."""')
+                  'id at padding),\n    ``mask`` (S, L) 1 at real tokens and 0 at padding; '
+                  '``every=False``: only the loss and what\n    the backward pass reads."""')
         self.emit("n_tokens = mask.sum(axis=1)")
         for p in m.params:
             if p.per_token:
-                trail = ", None" * (len(p.indices) - 1)
-                self.emit(f"{p.name}_tok = np.take({p.name}, tokens, axis=0) * mask[:, :{trail}]")
+                self.emit(f"{p.name}_tok = _gather({p.name}, tokens, mask)")
         inlined = self.inlined_nodes()
         for n in m.nodes:
             if n.base not in inlined:
@@ -237,6 +285,11 @@ class _DensePrinter:
             str(f.name) for f in m.folds if f.name not in self.nodes]
         gathered = [f"{p.name}_tok" for p in m.params if p.per_token]
         keep = names + gathered + ["n_tokens"]
+        needed = [x for x in keep if x in self.backward_reads or x == m.nodes[-1].name]
+        if needed != keep:
+            # the rest is freed before the backward pass allocates its own arrays
+            self.emit("if not every:")
+            self.emit("return {" + ", ".join(f'"{x}": {x}' for x in needed) + "}", 2)
         self.emit("return {" + ", ".join(f'"{x}": {x}' for x in keep) + "}")
 
     def inlined_nodes(self) -> dict:
@@ -270,7 +323,13 @@ class _DensePrinter:
             self.emit(f"{n.name} = 0.5 * (({logits} - {self.one_hot(logits)}) ** 2).sum(axis=1)")
         else:
             expr = IExpr.from_sympy(_written_in(n.definition, inlined or {}), self.model.folds)
+            if str(n.base) in self.softmax_arguments():
+                self.outer = n.indices[-1]   # the softmax's axis outer in memory
             self.emit(f"{n.name} = {self.sum_code(expr, n.indices)}")
+            self.outer = None
+
+    def softmax_arguments(self) -> set[str]:
+        return {str(self.fold_of(x).exp_of) for x in self.model.nodes if x.op == "softmax"}
 
     def fold_of(self, n: Node):
         reads = {x.base for x in n.definition.atoms(sp.Indexed)}
@@ -304,7 +363,12 @@ class _DensePrinter:
         masks = ", ".join(f"{self.mask_code(subs, t)}" for t in tokens)
         columns = self.mask_code(subs, over) if _is_token(n.indices[-1]) else "None"
         rows = f"({masks}{',' if len(tokens) == 1 else ''})"
-        self.emit(f"{n.name} = _masked_softmax({fold.exp_of}, {columns}, {rows})")
+        readers = [x for x in self.model.nodes if x is not n and fold.exp_of in
+                   {y.base for y in x.definition.atoms(sp.Indexed)}]
+        # the scores, read by nothing else and not returned, are overwritten by the softmax
+        overwrite = "" if readers or str(fold.exp_of) in self.backward_reads else \
+            ", overwrite=not every"
+        self.emit(f"{n.name} = _masked_softmax({fold.exp_of}, {columns}, {rows}{overwrite})")
 
     # --- backward -----------------------------------------------------------------------------
     def backward(self):
@@ -344,11 +408,13 @@ class _DensePrinter:
                 if name in roots:
                     code = f"({code}) / n_sentences"
                 self.emit(f"{value} = {code}", depth)
+                self.rough[str(value)] = self.rough_size(out)
                 continue
             code = self.sum_code(grads[name], out)
             if name in roots:
                 code = f"({code}) / n_sentences"
             self.emit(f"g_{name} = {code}", depth)
+            self.rough[f"g_{name}"] = self.rough_size(out)
         self.emit("grads = {}")
         for p in m.params:
             self.emit(f'if "{p.name}" in wrt:')
@@ -362,16 +428,55 @@ class _DensePrinter:
                 self.emit(f'grads["{p.name}"] = {self.sum_code(expr, p.indices, batch_out=False)}',
                           2)
         self.emit("return grads")
+        self.free_after_last_read(reads_at)
         body = [re.sub(r'"[^"]*"', "", x) for x in self.lines[reads_at:]
                 if not x.lstrip().startswith("#")]
         known = ({n.name for n in m.nodes} | {str(f.name) for f in m.folds}
                  | {f"{p.name}_tok" for p in m.params if p.per_token} | {"n_tokens"})
         reads = sorted(x for x in known if any(re.search(rf"\b{x}\b", c) for c in body))
+        self.backward_reads = set(reads)
         reads_lines = [f'    {x} = fw["{x}"]' for x in reads]
         data = [str(x.base) for x in m.data]
         if any(re.search(rf"\b{x}\b", c) for c in body for x in data):
             reads_lines.append(f"    {data[0]} = {self.one_hot(reads[0])}")
         self.lines[reads_at:reads_at] = reads_lines
+
+    def free_after_last_read(self, start: int):
+        """``del g_X`` after the last line reading it, under the guard that defined it: the
+        backward pass's large arrays are freed as it goes, so its peak memory (and the fresh
+        pages the system must supply on every call) stays low."""
+        lines = self.lines
+        defined = {}
+        for n, line in enumerate(lines[start:], start):
+            found = re.match(r"\s*(g_\w+) = ", line)
+            if found:
+                defined[found.group(1)] = (n, self.guard_of(n))
+        frees = []
+        for name, (at, guard) in defined.items():
+            if self.rough.get(name, 0) < WEIGHT_BATCH * WEIGHT_TOKEN ** 2:
+                continue   # smaller than a (token × token) matrix per sentence: kept
+            readers = [n for n in range(at + 1, len(lines)) if not lines[n].lstrip().startswith(
+                "#") and re.search(rf"\b{name}\b", re.sub(r'"[^"]*"', "", lines[n]))]
+            if readers and not lines[readers[-1]].lstrip().startswith("return"):
+                end = readers[-1] + 1
+                while end < len(lines) and lines[end].startswith("        "):
+                    end += 1   # the end of the guarded block holding the last reader
+                frees.append((end, name, guard))
+        for end, name, guard in sorted(frees, key=lambda f: f[0], reverse=True):
+            lines[end:end] = [f"    {guard}", f"        del {name}"] if guard else [
+                f"    del {name}"]
+
+    @staticmethod
+    def rough_size(indices) -> int:
+        """An array's rough size over the batch (the weights that order contractions)."""
+        return WEIGHT_BATCH * math.prod(WEIGHT_TOKEN if _is_token(i) else WEIGHT_OTHER
+                                        for i in indices)
+
+    def guard_of(self, n: int) -> str | None:
+        """The ``if wrt & {...}:`` line guarding line ``n`` (None at the top level)."""
+        if not self.lines[n].startswith("        "):
+            return None
+        return next(x.strip() for x in reversed(self.lines[:n]) if not x.startswith("        "))
 
     def broadcast(self, expr: IExpr, out_indices) -> tuple[IExpr, tuple] | None:
         """When every term leaves the same output token indices to no factor but the mask
@@ -458,6 +563,23 @@ def _written_in(definition, inlined: dict):
                               expand)
 
 
+def _unwrapped(code: str) -> str:
+    """``code`` without the parentheses ``_atom`` put around it, when they enclose it all."""
+    if not (code.startswith("(") and code.endswith(")")):
+        return code
+    depth = 0
+    for ch in code[1:-1]:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return code
+    return code[1:-1]
+
+
+def _broadcast(code: str, subs: str, out: str) -> str:
+    """``code`` (axes ``subs``) as a view that broadcasts against an array with axes ``out``."""
+    return code if subs == out else f'_aligned({code}, "{subs}", "{out}")'
+
+
 def _pair(x: Operand, y: Operand, out: str) -> str:
     """The product of two operands: ``x * y`` when both are laid out as the output (or one
     broadcasts against it from the left), else a contraction."""
@@ -479,7 +601,13 @@ def _idx(indices) -> str:
 
 
 def _atom(code: str) -> str:
-    return code if re.fullmatch(r"[\w.]+(\[[^\[\]]*\])?", code) else f"({code})"
+    """``code`` as an operand of ``*`` or ``-``: parenthesised unless a name, an indexing or a
+    call."""
+    call = re.fullmatch(r"[\w.]+(\(.*\))", code)
+    if re.fullmatch(r"[\w.]+(\[[^\[\]]*\])?", code) or (
+            call and _unwrapped(call.group(1)) != call.group(1)):
+        return code
+    return f"({code})"
 
 
 def _union(*subs) -> str:
@@ -498,41 +626,193 @@ def _join(codes) -> str:
 
 RUNTIME = '''# Generated by `attnflow derive` from symbolic/print_dense.py. Do not edit: regenerate.
 """Array helpers of the padded-batch engines: pairwise contraction through BLAS, the masked
-softmax, and the scatter of per-token gradients into words."""
+softmax, and the gather and scatter between words and tokens. Every helper computes in the
+dtype of its arrays (float32 stays float32). Work that BLAS does not spread over threads
+itself (elementwise, many small products, one long sum) is cut along the sentences into one
+share per thread: ``OMP_NUM_THREADS`` of them (the budget BLAS reads too), else one per
+core."""
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
+# A step allocates and frees tens of megabytes of arrays. glibc maps every block at or above
+# its mmap threshold afresh and hands freed heap back to the system beyond twice that
+# threshold, so each call would fault every page in again (a third of a float32 step). Freeing
+# one mapped block raises the threshold to that block's size (mallopt(3), up to 32 MiB):
+# done once here, the heap keeps the step's arrays from one call to the next. Other
+# allocators ignore it.
+np.empty((32 << 20) - (1 << 16), dtype=np.uint8)
 
-def _contract(spec, x, y=None):
-    """``np.einsum(spec, x, y)`` for one or two operands, a pair through one batched
-    ``matmul``: letters private to one operand are summed first, then the shared ones are
-    the batch (kept) and the contracted (summed), each operand transposed and reshaped to
-    ``(batch, free, contracted)``."""
+
+def _thread_budget():
+    try:
+        wanted = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        wanted = os.cpu_count() or 1
+    return max(1, min(wanted, os.cpu_count() or 1))
+
+
+_THREADS = _thread_budget()
+#: Elements below which one thread does the work (handing a share over costs ~20 us).
+_SHARE_MIN = 1 << 17
+#: Token slots per chunk of a step: the chunk's arrays stay in the cache.
+_CHUNK_TOKENS = 4096
+_POOL = {}
+_LOCAL = threading.local()   # ``inside``: this thread runs a share (no shares within it)
+
+
+def _step(forward, backward, tokens, mask, labels, params, constants, wrt):
+    """``(L, ∂L/∂θ)`` of a padded batch: the printed ``forward`` and ``backward`` over chunks
+    of about ``_CHUNK_TOKENS`` token slots, whose arrays stay in the cache where the whole
+    batch's would not, the chunks shared among the threads; each chunk's mean weighted by its
+    share of the sentences."""
+    n = tokens.shape[0]
+    size = max(1, _CHUNK_TOKENS // max(1, tokens.shape[1]))
+    bounds = list(range(0, n, size)) + [n]
+    losses, totals = [0.0] * len(bounds), [None] * len(bounds)   # per share
+
+    def chunks(k, lo, hi):
+        for c in range(lo, hi):
+            part = slice(bounds[c], bounds[c + 1])
+            fw = forward(tokens[part], mask[part], labels[part], **params, **constants,
+                         every=False)
+            grads = backward(fw, tokens[part], mask[part], labels[part], **params,
+                             **constants, wrt=wrt)
+            losses[k] += float(fw["ell"].sum(dtype=np.float64)) / n
+            weight = (bounds[c + 1] - bounds[c]) / n
+            if totals[k] is None:
+                totals[k] = grads if weight == 1 else {n: g * weight for n, g in grads.items()}
+            else:
+                for name, g in grads.items():
+                    totals[k][name] += g * weight
+    if len(bounds) == 2:
+        chunks(0, 0, 1)
+    else:
+        _parallel(chunks, len(bounds) - 1, tokens.size * _SHARE_MIN)
+    total = totals[0]
+    for other in totals[1:]:
+        for name, g in (other or {}).items():
+            total[name] += g
+    return sum(losses), total
+
+
+def _parallel(work, n, cost):
+    """``work(k, lo, hi)`` for the ``k``-th share ``[lo, hi)`` of ``range(n)``, one share per
+    thread, the caller taking the first: NumPy releases the GIL inside ufuncs and ``matmul``,
+    so the shares run at once. One share when ``cost`` (elements) is small. Returns the
+    number of shares."""
+    shares = min(_THREADS, n) if cost >= _SHARE_MIN else 1
+    if shares < 2 or getattr(_LOCAL, "inside", False):
+        work(0, 0, n)
+        return 1
+    if os.getpid() not in _POOL:   # a forked child has none of its parent's threads
+        _POOL.clear()
+        _POOL[os.getpid()] = ThreadPoolExecutor(_THREADS - 1)
+    bounds = [n * k // shares for k in range(shares + 1)]
+    futures = [_POOL[os.getpid()].submit(_share, work, k, bounds[k], bounds[k + 1])
+               for k in range(1, shares)]
+    _share(work, 0, bounds[0], bounds[1])
+    for future in futures:
+        future.result()
+    return shares
+
+
+def _share(work, k, lo, hi):
+    _LOCAL.inside = True
+    try:
+        work(k, lo, hi)
+    finally:
+        _LOCAL.inside = False
+
+
+def _rows(x, lo, hi):
+    """Rows ``lo:hi`` of ``x`` along its first (sentence) axis, unless it broadcasts there."""
+    return x if x.shape[0] == 1 else x[lo:hi]
+
+
+def _contract(spec, x, y=None, scale=None, outer=None):
+    """``np.einsum(spec, x, y)`` (times ``scale``) for one or two operands, a pair through one
+    batched ``matmul`` (one broadcast product when nothing is summed): letters private to one
+    operand are summed first, the shared ones are the batch (kept) or the contracted (summed).
+    The result is laid out with the sentence axis ``b`` first, then the free letters of the
+    operand holding ``out``'s first free letter, the other batch letters, the other operand's
+    free letters: a per-token array comes out token-major, ``(b, i, h, x)``, which the next
+    products read as one matrix ``(b·i, h·x)`` without a copy. The summed letters follow the
+    larger operand's memory order, so that its reshape is a view too. ``outer``: the free
+    letter to place first after ``b`` instead (a softmax's axis, whose maximum then reads
+    whole rows)."""
     inputs, out = spec.split("->")
     if y is None:
-        return np.einsum(spec, x)
+        result = np.einsum(spec, x)
+        return result if scale is None else result * scale
     xs, ys = inputs.split(",")
     x, xs = _sum_private(x, xs, ys + out)
     y, ys = _sum_private(y, ys, xs + out)
-    batch = [ch for ch in xs if ch in ys and ch in out]
-    summed = [ch for ch in xs if ch in ys and ch not in out]
-    if not summed:
-        return _aligned(x, xs, out) * _aligned(y, ys, out)
-    x_free = [ch for ch in xs if ch not in ys]
-    y_free = [ch for ch in ys if ch not in xs]
+    batch = [ch for ch in out if ch in xs and ch in ys]
+    free = [ch for ch in out if ch not in batch]
+    if outer in free:
+        free.insert(0, free.pop(free.index(outer)))
+    if free and free[0] in ys:
+        x, xs, y, ys = y, ys, x, xs
+    x_free = [ch for ch in free if ch in xs]
+    y_free = [ch for ch in free if ch in ys]
     size = dict(zip(xs, x.shape)) | dict(zip(ys, y.shape))
+    layout = ([ch for ch in batch if ch == "b"] + x_free + [ch for ch in batch if ch != "b"]
+              + y_free)
+    result = np.empty(tuple(size[ch] for ch in layout), dtype=np.result_type(x, y))
+    summed = [ch for ch in xs if ch in ys and ch not in out]
+    if summed:
+        big, big_letters = (x, xs) if x.size >= y.size else (y, ys)
+        summed.sort(key=lambda ch: -big.strides[big_letters.index(ch)])
 
-    def prod(letters):
-        return int(np.prod([size[ch] for ch in letters], dtype=np.int64))
-    lead = tuple(size[ch] for ch in batch)
-    xm = x.transpose([xs.index(ch) for ch in batch + x_free + summed]).reshape(
-        lead + (prod(x_free), prod(summed)))
-    ym = y.transpose([ys.index(ch) for ch in batch + summed + y_free]).reshape(
-        lead + (prod(summed), prod(y_free)))
-    got = batch + x_free + y_free
-    product = np.matmul(xm, ym).reshape(tuple(size[ch] for ch in got))
-    return product.transpose([got.index(ch) for ch in out])
+        def prod(letters):
+            return int(np.prod([size[ch] for ch in letters], dtype=np.int64))
+        lead = tuple(size[ch] for ch in batch)
+        xm = x.transpose([xs.index(ch) for ch in batch + x_free + summed]).reshape(
+            lead + (prod(x_free), prod(summed)))
+        ym = y.transpose([ys.index(ch) for ch in batch + summed + y_free]).reshape(
+            lead + (prod(summed), prod(y_free)))
+        got = result.transpose([layout.index(ch) for ch in batch + x_free + y_free])
+        _matmul(xm, ym, got.reshape(lead + (prod(x_free), prod(y_free))),
+                batch[:1] == ["b"], scale)
+    else:
+        xa, ya = _aligned(x, xs, out), _aligned(y, ys, out)
+        view = result.transpose([layout.index(ch) for ch in out])
+
+        def share(k, lo, hi):
+            if out[0] != "b":
+                lo, hi = 0, view.shape[0]
+            np.multiply(_rows(xa, lo, hi), _rows(ya, lo, hi), out=view[lo:hi])
+            if scale is not None:
+                view[lo:hi] *= scale
+        _parallel(share, view.shape[0] if out[0] == "b" else 1, result.size)
+    return result if layout == list(out) else result.transpose([layout.index(ch) for ch in out])
+
+
+def _matmul(xm, ym, out, by_sentence, scale):
+    """``out = scale · xm @ ym``: stacked products cut along the sentences, or one long sum
+    ``(M, K) @ (K, N)`` with ``K`` ≫ ``M + N`` cut along ``K`` (BLAS threads neither)."""
+    if by_sentence:
+        def share(k, lo, hi):
+            np.matmul(xm[lo:hi], ym[lo:hi], out=out[lo:hi])
+            if scale is not None:
+                out[lo:hi] *= scale
+        _parallel(share, out.shape[0], out.size * xm.shape[-1])
+        return
+    if out.ndim == 2 and xm.shape[-1] >= 16 * (out.shape[0] + out.shape[1]) and _THREADS > 1:
+        parts = np.empty((_THREADS,) + out.shape, dtype=out.dtype)
+
+        def part(k, lo, hi):
+            np.matmul(xm[:, lo:hi], ym[lo:hi], out=parts[k])
+        np.sum(parts[:_parallel(part, xm.shape[-1], out.size * xm.shape[-1])], axis=0, out=out)
+    else:
+        np.matmul(xm, ym, out=out)
+    if scale is not None:
+        out *= scale
 
 
 def _aligned(x, letters, out):
@@ -544,51 +824,117 @@ def _aligned(x, letters, out):
                            for ch in out))
 
 
+def _times_sum(factor, plus, minus):
+    """``factor · (Σ plus − Σ minus)``, the terms broadcast against ``factor``: formed in one
+    array laid out like ``factor`` (an elementwise product of two layouts reads one of them
+    across its rows)."""
+    out = np.empty_like(factor)
+    terms = [(np.add, x) for x in plus] + [(np.subtract, x) for x in minus]
+
+    def share(k, lo, hi):
+        part = out[lo:hi]
+        first_op, first = terms[0]
+        if first_op is np.add:
+            np.copyto(part, _rows(first, lo, hi))
+        else:
+            np.negative(_rows(first, lo, hi), out=part)
+        for op, x in terms[1:]:
+            op(part, _rows(x, lo, hi), out=part)
+        np.multiply(part, factor[lo:hi], out=part)
+    _parallel(share, out.shape[0], out.size)
+    return out
+
+
 def _sum_private(x, letters, others):
-    """``x`` summed over the axes whose letters appear nowhere in ``others``."""
-    private = tuple(n for n, ch in enumerate(letters) if ch not in others)
+    """``x`` summed over the axes whose letters appear nowhere in ``others``: a product with
+    a vector of ones (BLAS), where NumPy's reduction over a short axis loops row by row."""
+    private = [n for n, ch in enumerate(letters) if ch not in others]
     if not private:
         return x, letters
-    return x.sum(axis=private), "".join(ch for ch in letters if ch in others)
+    kept = [n for n in range(x.ndim) if n not in private]
+    kept_letters = "".join(letters[n] for n in kept)
+    if x.dtype.kind not in "fc":
+        return x.sum(axis=tuple(private)), kept_letters
+    moved = x.transpose(kept + private)
+    rows = moved.reshape(moved.shape[:len(kept)] + (-1,))
+    return np.matmul(rows, np.ones(rows.shape[-1], dtype=x.dtype)), kept_letters
 
 
-def _masked_softmax(x, columns, rows):
+def _row_max(x):
+    """``max`` over the last axis (kept, length 1) by halving: each step is one elementwise
+    maximum of two halves (NumPy's reduction over a short axis loops row by row), every step
+    after the first in place in the first one's array."""
+    n = x.shape[-1]
+    if n == 1:
+        return x.copy()
+    half = n // 2
+    top = np.maximum(x[..., :half], x[..., half:2 * half])
+    if n % 2:
+        np.maximum(top[..., :1], x[..., -1:], out=top[..., :1])
+    while half > 1:
+        n, half = half, half // 2
+        np.maximum(top[..., :half], top[..., half:2 * half], out=top[..., :half])
+        if n % 2:
+            np.maximum(top[..., :1], top[..., n - 1:n], out=top[..., :1])
+    return top[..., :1]
+
+
+def _masked_softmax(x, columns, rows, overwrite=False):
     """``exp(x − max) / Σ exp(x − max)`` over the last axis, padding columns excluded
     (``columns``: 1 at real tokens, broadcast like ``x``, or None), then multiplied by every
-    mask of ``rows`` (padded rows are 0)."""
+    mask of ``rows`` (padded rows are 0); in ``x``'s memory when ``overwrite``. Computed with
+    the last axis outer in memory, where the halving maximum reads whole contiguous rows."""
+    if x.ndim > 1 and x.strides[-1] < x.strides[-2]:
+        x, overwrite = np.ascontiguousarray(x.swapaxes(-1, -2)).swapaxes(-1, -2), True
     if columns is not None and not columns.all():
-        x = np.where(columns > 0, x, -np.inf)
-    out = x - x.max(axis=-1, keepdims=True)
-    np.exp(out, out=out)
-    out /= out.sum(axis=-1, keepdims=True)
-    for mask in rows:
-        if not mask.all():
-            out *= mask
+        x, overwrite = np.where(columns > 0, x, -np.inf), True
+    out = x if overwrite else np.empty_like(x)
+    ones = np.ones((x.shape[-1], 1), dtype=x.dtype)
+    rows = [mask for mask in rows if not mask.all()]
+
+    def share(k, lo, hi):
+        part = out[lo:hi]
+        np.subtract(x[lo:hi], _row_max(x[lo:hi]), out=part)
+        np.exp(part, out=part)
+        part /= np.matmul(part, ones)
+        for mask in rows:
+            part *= _rows(mask, lo, hi)
+    _parallel(share, x.shape[0] if x.ndim > 1 else 1, x.size)
+    return out
+
+
+def _gather(table, tokens, mask):
+    """The rows ``table[tokens[b, i]]``, 0 at padding: ``(S, L, ...)``."""
+    out = np.take(table, tokens, axis=0)
+    if not mask.all():
+        out *= mask.reshape(mask.shape + (1,) * (out.ndim - 2))
     return out
 
 
 def _scatter_padded(tokens, mask, n_words, x):
     """Adds the per-token rows ``x[b, i, ...]`` of the real tokens into their words:
-    ``(W, ...)``."""
-    real = mask.reshape(-1) > 0
-    rows = x.reshape((-1,) + x.shape[2:])[real]
-    words = tokens.reshape(-1)[real]
-    ones = np.ones(words.shape[0], dtype=x.dtype)
-    scatter = sp.csr_matrix((ones, (words, np.arange(words.shape[0]))),
-                            shape=(n_words, words.shape[0]))
-    flat = rows.reshape(rows.shape[0], -1)
+    ``(W, ...)``, one sparse product whose word rows list their token positions."""
+    positions = np.flatnonzero(mask.reshape(-1) > 0)
+    words = tokens.reshape(-1)[positions]
+    order = np.argsort(words, kind="stable")
+    starts = np.zeros(n_words + 1, dtype=np.int64)
+    np.cumsum(np.bincount(words, minlength=n_words), out=starts[1:])
+    scatter = sp.csr_matrix((np.ones(order.shape[0], dtype=x.dtype), positions[order], starts),
+                            shape=(n_words, tokens.size))
+    flat = x.reshape(tokens.size, -1)
     return np.asarray(scatter @ flat).reshape((n_words,) + x.shape[2:])
 '''
 
 
 def _functions(model: Model, suffix: str) -> str:
     """``forward{suffix}`` and ``backward{suffix}`` printed from the model's derivation."""
-    pr = _DensePrinter(derive(model), suffix)
+    der = derive(model)
+    back = _DensePrinter(der, suffix)
+    back.backward()
+    pr = _DensePrinter(der, suffix)
+    pr.backward_reads = back.backward_reads
     pr.forward()
-    pr.emit("", 0)
-    pr.emit("", 0)
-    pr.backward()
-    return "\n".join(pr.lines)
+    return "\n".join(pr.lines + ["", ""] + back.lines)
 
 
 def module_source(models) -> str:
@@ -606,7 +952,9 @@ def module_source(models) -> str:
         f'    "{loss}": (forward{sfx}, backward{sfx}),\n' for loss, sfx in suffixes.items())
         + "}")
     helpers = sorted(set(re.findall(r"\b(_[a-z_]+)\(", body)))
-    dense = [x for x in helpers if x in ("_contract", "_masked_softmax", "_scatter_padded")]
+    dense = [x for x in helpers
+             if x in ("_aligned", "_contract", "_gather", "_masked_softmax", "_scatter_padded",
+                      "_step", "_times_sum")]
     shared = [x for x in helpers if x in ("_log_sum_exp", "_one_hot")]
     imports = ""
     if shared:

@@ -9,7 +9,7 @@ printed by symbolic/print_dense.py; losses: cross-entropy, squared-error.
 import numpy as np
 
 from numeric._generated._runtime import _log_sum_exp, _one_hot
-from numeric._generated._dense import _contract, _masked_softmax, _scatter_padded
+from numeric._generated._dense import _aligned, _contract, _gather, _masked_softmax, _scatter_padded, _times_sum
 
 #: Each parameter's axes, by size name (``words``: the vocabulary).
 PARAMETERS = {
@@ -26,11 +26,12 @@ CONSTANTS = ("tau",)
 LOSS = "cross-entropy"
 
 
-def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key, head_value, head_output, classifier, tau):
+def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key, head_value, head_output, classifier, tau, every=True):
     """Every intermediate over a padded batch: ``tokens`` (S, L) word ids (any id at padding),
-    ``mask`` (S, L) 1 at real tokens and 0 at padding."""
+    ``mask`` (S, L) 1 at real tokens and 0 at padding; ``every=False``: only the loss and what
+    the backward pass reads."""
     n_tokens = mask.sum(axis=1)
-    embeddings_tok = np.take(embeddings, tokens, axis=0) * mask[:, :, None]
+    embeddings_tok = _gather(embeddings, tokens, mask)
     # xq[h, i, x] = Sum(E[i, k]*Q[h, x, k], (k, 0, d - 1))
     xq = _contract("bik,hxk->bhix", embeddings_tok, head_query)
     # xk[h, i, x] = Sum(E[i, k]*K[h, x, k], (k, 0, d - 1))
@@ -38,9 +39,9 @@ def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key
     # xv[h, i, x] = Sum(E[i, k]*V[h, x, k], (k, 0, d - 1))
     xv = _contract("bik,hxk->bhix", embeddings_tok, head_value)
     # s[h, i, j] = Sum(xk[h, j, x]*xq[h, i, x], (x, 0, d_head - 1))/tau
-    s = 1/tau * (_contract("bhjx,bhix->bhij", xk, xq))
+    s = _contract("bhjx,bhix->bhij", xk, xq, scale=1/tau, outer="j")
     # a[h, i, j] = exp(s[h, i, j])/Sum(exp(s[h, i, p]), (p, 0, L - 1))
-    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
+    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],), overwrite=not every)
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
     # ybar[k] = Sum(y[i, k], (i, 0, L - 1))/L
@@ -51,6 +52,8 @@ def forward_cross_entropy(tokens, mask, labels, embeddings, head_query, head_key
     log_Z = _log_sum_exp(z)
     P = np.exp(z - log_Z)
     ell = log_Z[:, 0] - z[np.arange(z.shape[0]), labels]
+    if not every:
+        return {"xq": xq, "xk": xk, "xv": xv, "a": a, "ho": ho, "ybar": ybar, "ell": ell, "P": P, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
     return {"xq": xq, "xk": xk, "xv": xv, "s": s, "a": a, "ho": ho, "ybar": ybar, "z": z, "ell": ell, "P": P, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
 
 
@@ -81,16 +84,18 @@ def backward_cross_entropy(fw, tokens, mask, labels, embeddings, head_query, hea
         # g_a[h, i, j] = Sum(g_ho_r[h, x]*mask[i]*xv[h, j, x], (x, 0, d_head - 1))
         g_a_r = _contract("bhx,bhjx->bhj", g_ho_r, xv)
         # g_s[h, i, j] = a[h, i, j]*g_a_r[h, j]*mask[i] - Sum(a[h, i, j]*a[h, i, p]*g_a_r[h, p]*mask[i], (p, 0, L - 1))
-        g_s = _contract("bhj,bhij->bhij", g_a_r, a) - (_contract("bhij,bhi->bhij", a, _contract("bhp,bhip->bhi", g_a_r, a)))
+        g_s = _times_sum(a, [_aligned(g_a_r, "bhj", "bhij")], [_aligned(_contract("bhp,bhip->bhi", g_a_r, a), "bhi", "bhij")])
     if wrt & {"embeddings", "head_value"}:
         # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho_r[h, x]*mask[j], (j, 0, L - 1))
         g_xv = _contract("bhx,bhji->bhix", g_ho_r, a)
     if wrt & {"embeddings", "head_key"}:
         # g_xk[h, i, x] = Sum(g_s[h, j, i]*xq[h, j, x], (j, 0, L - 1))/tau
-        g_xk = 1/tau * (_contract("bhji,bhjx->bhix", g_s, xq))
+        g_xk = _contract("bhji,bhjx->bhix", g_s, xq, scale=1/tau)
     if wrt & {"embeddings", "head_query"}:
         # g_xq[h, i, x] = Sum(g_s[h, i, j]*xk[h, j, x], (j, 0, L - 1))/tau
-        g_xq = 1/tau * (_contract("bhij,bhjx->bhix", g_s, xk))
+        g_xq = _contract("bhij,bhjx->bhix", g_s, xk, scale=1/tau)
+    if wrt & {"embeddings", "head_key", "head_query"}:
+        del g_s
     grads = {}
     if "embeddings" in wrt:
         # ∂ℓ/∂E[i, k] = Sum(K[h, x, k]*g_xk[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1)) + Sum(Q[h, x, k]*g_xq[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1)) + Sum(V[h, x, k]*g_xv[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1))
@@ -98,12 +103,18 @@ def backward_cross_entropy(fw, tokens, mask, labels, embeddings, head_query, hea
     if "head_query" in wrt:
         # ∂ℓ/∂Q[h, x, k] = Sum(E[i, k]*g_xq[h, i, x], (i, 0, L - 1))
         grads["head_query"] = _contract("bik,bhix->hxk", embeddings_tok, g_xq)
+    if wrt & {"embeddings", "head_query"}:
+        del g_xq
     if "head_key" in wrt:
         # ∂ℓ/∂K[h, x, k] = Sum(E[i, k]*g_xk[h, i, x], (i, 0, L - 1))
         grads["head_key"] = _contract("bik,bhix->hxk", embeddings_tok, g_xk)
+    if wrt & {"embeddings", "head_key"}:
+        del g_xk
     if "head_value" in wrt:
         # ∂ℓ/∂V[h, x, k] = Sum(E[i, k]*g_xv[h, i, x], (i, 0, L - 1))
         grads["head_value"] = _contract("bik,bhix->hxk", embeddings_tok, g_xv)
+    if wrt & {"embeddings", "head_value"}:
+        del g_xv
     if "head_output" in wrt:
         # ∂ℓ/∂O[h, x, k] = Sum(g_y_r[k]*ho[h, i, x]*mask[i], (i, 0, L - 1))
         grads["head_output"] = _contract("bk,bhix->hxk", g_y_r, ho)
@@ -113,11 +124,12 @@ def backward_cross_entropy(fw, tokens, mask, labels, embeddings, head_query, hea
     return grads
 
 
-def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key, head_value, head_output, classifier, tau):
+def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key, head_value, head_output, classifier, tau, every=True):
     """Every intermediate over a padded batch: ``tokens`` (S, L) word ids (any id at padding),
-    ``mask`` (S, L) 1 at real tokens and 0 at padding."""
+    ``mask`` (S, L) 1 at real tokens and 0 at padding; ``every=False``: only the loss and what
+    the backward pass reads."""
     n_tokens = mask.sum(axis=1)
-    embeddings_tok = np.take(embeddings, tokens, axis=0) * mask[:, :, None]
+    embeddings_tok = _gather(embeddings, tokens, mask)
     # xq[h, i, x] = Sum(E[i, k]*Q[h, x, k], (k, 0, d - 1))
     xq = _contract("bik,hxk->bhix", embeddings_tok, head_query)
     # xk[h, i, x] = Sum(E[i, k]*K[h, x, k], (k, 0, d - 1))
@@ -125,9 +137,9 @@ def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key
     # xv[h, i, x] = Sum(E[i, k]*V[h, x, k], (k, 0, d - 1))
     xv = _contract("bik,hxk->bhix", embeddings_tok, head_value)
     # s[h, i, j] = Sum(xk[h, j, x]*xq[h, i, x], (x, 0, d_head - 1))/tau
-    s = 1/tau * (_contract("bhjx,bhix->bhij", xk, xq))
+    s = _contract("bhjx,bhix->bhij", xk, xq, scale=1/tau, outer="j")
     # a[h, i, j] = exp(s[h, i, j])/Sum(exp(s[h, i, p]), (p, 0, L - 1))
-    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],))
+    a = _masked_softmax(s, mask[:, None, None, :], (mask[:, None, :, None],), overwrite=not every)
     # ho[h, i, x] = Sum(a[h, i, j]*xv[h, j, x], (j, 0, L - 1))
     ho = _contract("bhij,bhjx->bhix", a, xv)
     # ybar[k] = Sum(y[i, k], (i, 0, L - 1))/L
@@ -136,6 +148,8 @@ def forward_squared_error(tokens, mask, labels, embeddings, head_query, head_key
     z = _contract("bk,ck->bc", ybar, classifier)
     # ell = Sum((-Y[c] + z[c])**2, (c, 0, C - 1))/2
     ell = 0.5 * ((z - _one_hot(labels, classifier.shape[0], z.dtype)) ** 2).sum(axis=1)
+    if not every:
+        return {"xq": xq, "xk": xk, "xv": xv, "a": a, "ho": ho, "ybar": ybar, "z": z, "ell": ell, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
     return {"xq": xq, "xk": xk, "xv": xv, "s": s, "a": a, "ho": ho, "ybar": ybar, "z": z, "ell": ell, "embeddings_tok": embeddings_tok, "n_tokens": n_tokens}
 
 
@@ -166,16 +180,18 @@ def backward_squared_error(fw, tokens, mask, labels, embeddings, head_query, hea
         # g_a[h, i, j] = Sum(g_ho_r[h, x]*mask[i]*xv[h, j, x], (x, 0, d_head - 1))
         g_a_r = _contract("bhx,bhjx->bhj", g_ho_r, xv)
         # g_s[h, i, j] = a[h, i, j]*g_a_r[h, j]*mask[i] - Sum(a[h, i, j]*a[h, i, p]*g_a_r[h, p]*mask[i], (p, 0, L - 1))
-        g_s = _contract("bhj,bhij->bhij", g_a_r, a) - (_contract("bhij,bhi->bhij", a, _contract("bhp,bhip->bhi", g_a_r, a)))
+        g_s = _times_sum(a, [_aligned(g_a_r, "bhj", "bhij")], [_aligned(_contract("bhp,bhip->bhi", g_a_r, a), "bhi", "bhij")])
     if wrt & {"embeddings", "head_value"}:
         # g_xv[h, i, x] = Sum(a[h, j, i]*g_ho_r[h, x]*mask[j], (j, 0, L - 1))
         g_xv = _contract("bhx,bhji->bhix", g_ho_r, a)
     if wrt & {"embeddings", "head_key"}:
         # g_xk[h, i, x] = Sum(g_s[h, j, i]*xq[h, j, x], (j, 0, L - 1))/tau
-        g_xk = 1/tau * (_contract("bhji,bhjx->bhix", g_s, xq))
+        g_xk = _contract("bhji,bhjx->bhix", g_s, xq, scale=1/tau)
     if wrt & {"embeddings", "head_query"}:
         # g_xq[h, i, x] = Sum(g_s[h, i, j]*xk[h, j, x], (j, 0, L - 1))/tau
-        g_xq = 1/tau * (_contract("bhij,bhjx->bhix", g_s, xk))
+        g_xq = _contract("bhij,bhjx->bhix", g_s, xk, scale=1/tau)
+    if wrt & {"embeddings", "head_key", "head_query"}:
+        del g_s
     grads = {}
     if "embeddings" in wrt:
         # ∂ℓ/∂E[i, k] = Sum(K[h, x, k]*g_xk[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1)) + Sum(Q[h, x, k]*g_xq[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1)) + Sum(V[h, x, k]*g_xv[h, i, x], (x, 0, d_head - 1), (h, 0, heads - 1))
@@ -183,12 +199,18 @@ def backward_squared_error(fw, tokens, mask, labels, embeddings, head_query, hea
     if "head_query" in wrt:
         # ∂ℓ/∂Q[h, x, k] = Sum(E[i, k]*g_xq[h, i, x], (i, 0, L - 1))
         grads["head_query"] = _contract("bik,bhix->hxk", embeddings_tok, g_xq)
+    if wrt & {"embeddings", "head_query"}:
+        del g_xq
     if "head_key" in wrt:
         # ∂ℓ/∂K[h, x, k] = Sum(E[i, k]*g_xk[h, i, x], (i, 0, L - 1))
         grads["head_key"] = _contract("bik,bhix->hxk", embeddings_tok, g_xk)
+    if wrt & {"embeddings", "head_key"}:
+        del g_xk
     if "head_value" in wrt:
         # ∂ℓ/∂V[h, x, k] = Sum(E[i, k]*g_xv[h, i, x], (i, 0, L - 1))
         grads["head_value"] = _contract("bik,bhix->hxk", embeddings_tok, g_xv)
+    if wrt & {"embeddings", "head_value"}:
+        del g_xv
     if "head_output" in wrt:
         # ∂ℓ/∂O[h, x, k] = Sum(g_y_r[k]*ho[h, i, x]*mask[i], (i, 0, L - 1))
         grads["head_output"] = _contract("bk,bhix->hxk", g_y_r, ho)
