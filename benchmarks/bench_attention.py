@@ -26,13 +26,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for OpenBLAS, OpenMP and PyTorch (default: all cores)")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="threads of NumPy's BLAS (default: --threads); 1 leaves the "
+                             "threads to attnflow's shares of the batch (the engine's "
+                             "recommended setting for several threads)")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.repeats < 1 or args.warmup < 0:
+    if args.threads < 1 or args.repeats < 1 or args.warmup < 0 or (
+            args.blas_threads is not None and args.blas_threads < 1):
         parser.error("--threads and --repeats must be positive, --warmup non-negative")
     return args
 
@@ -41,6 +46,8 @@ ARGS = parse_args()
 # Thread pools read these when they load, so they are set before NumPy is imported.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(ARGS.threads)
+# NumPy's BLAS reads OPENBLAS_NUM_THREADS first; PyTorch's threads are set on its own below
+os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.blas_threads or ARGS.threads)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
@@ -129,7 +136,8 @@ def main() -> int:
     s = spec(ARGS.dtype)
     print(f"multi-head, {SENTENCES} sentences x {TOKENS} tokens, W={WORDS}, d={WIDTH}, "
           f"d_head={HEAD_WIDTH}, H={HEADS}, C={CLASSES}, every parameter trained; "
-          f"{ARGS.dtype}, {ARGS.threads} thread(s); ms per forward+backward, wall min / "
+          f"{ARGS.dtype}, {ARGS.threads} thread(s) (NumPy's BLAS: "
+          f"{os.environ['OPENBLAS_NUM_THREADS']}); ms per forward+backward, wall min / "
           f"median and CPU min of {ARGS.repeats}")
     rows = {}
     for n in (SENTENCES, 2 * SENTENCES):
