@@ -53,32 +53,71 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: ``numeric/plots.py`` is left out: it only draws figures (sizes, colours, labels), and no
 #: reported number or verdict depends on it.
+_PROOFS = ["proofs/audit.py", "proofs/conjecture.py", "proofs/conservation.py",
+           "proofs/exact.py", "proofs/kernel.py", "proofs/normalisers.py",
+           "proofs/theorems_cases.py"]
+_COMMANDS = ["attnflow/commands/audit.py", "attnflow/commands/check.py",
+             "attnflow/commands/conjecture.py", "attnflow/commands/laws.py",
+             "attnflow/commands/reproduce.py", "attnflow/commands/verify.py",
+             "attnflow/explain_run.py", "attnflow/options.py"]
 TARGETS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "numeric").glob("*.py")
                  if p.name not in ("__init__.py", "plots.py")) + [
-    "symbolic/printer.py", "symbolic/indexform.py", "proofs/kernel.py"]
+    "symbolic/printer.py", "symbolic/indexform.py", "symbolic/grammar.py"] + _PROOFS + _COMMANDS
+#: Files under ``symbolic/`` that the generated engine does not depend on (no re-derive).
+NOT_DERIVED = {"symbolic/grammar.py"}
 #: Test files run for a mutant of each file (fast, targeted ones first; -x stops early).
 _ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
 _EXPERIMENTS = "tests/test_kill_experiments.py"
+_REPLAY = ["tests/test_kill_replay.py", "tests/test_replay.py", "tests/test_laws_explain.py",
+           "tests/test_integrate_decay.py"]
+_EXACT = ["tests/test_kill_exact.py", "tests/test_exact.py", "tests/test_audit_tampering.py"]
+_CONJECTURE = ["tests/test_kill_conjecture.py", "tests/test_conjecture_grammar.py",
+               "tests/test_conjecture.py"]
+_CLI = ["tests/test_kill_commands.py", "tests/test_no_evidence.py", "tests/test_hostile.py"]
 TESTS = {
     "numeric/model.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
     "numeric/engine.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
     "numeric/checks.py": ["tests/test_engine.py"],
     "numeric/data.py": ["tests/test_data.py", _ENGINE, _EXPERIMENTS],
     "numeric/integrate.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
-    "numeric/trajectory.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
+    "numeric/trajectory.py": ["tests/test_kill_trajectory.py", "tests/test_hostile.py",
+                              "tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
     "numeric/laws.py": [_LAWS, "tests/test_laws.py", "tests/test_properties.py"],
-    "numeric/campaign.py": [_LAWS, "tests/test_laws.py"],
+    "numeric/campaign.py": [_LAWS, "tests/test_laws.py", "tests/test_campaign.py"],
     "numeric/experiments.py": [_EXPERIMENTS, "tests/test_experiments.py"],
+    "numeric/replay.py": _REPLAY,
+    "numeric/attribution.py": _REPLAY + ["tests/test_broken.py"],
+    "numeric/limits.py": _CLI,
+    "numeric/processes.py": ["tests/test_hostile.py", "tests/test_experiments.py"],
+    "numeric/executors.py": ["tests/test_hostile.py", "tests/test_campaign.py"],
+    "numeric/outputs.py": ["tests/test_hostile.py", "tests/test_experiments.py"],
+    "numeric/strategies.py": ["tests/test_properties.py", "tests/test_campaign.py"],
     "symbolic/printer.py": ["tests/test_generated.py", _ENGINE, "tests/test_engine.py"],
     "symbolic/indexform.py": ["tests/test_generated.py", "tests/test_derivation.py",
                               _ENGINE, "tests/test_engine.py", "tests/test_audit.py"],
+    "symbolic/grammar.py": _CONJECTURE,
     "proofs/kernel.py": ["tests/test_kill_proofs.py", "tests/test_kernel.py",
                          "tests/test_audit.py"],
+    "proofs/audit.py": _EXACT + ["tests/test_audit.py"],
+    "proofs/exact.py": _EXACT,
+    "proofs/conservation.py": _EXACT + ["tests/test_conservation.py"],
+    "proofs/normalisers.py": _EXACT + ["tests/test_conservation.py"],
+    "proofs/theorems_cases.py": _EXACT + ["tests/test_conservation.py"],
+    "proofs/conjecture.py": _CONJECTURE,
+    "attnflow/commands/audit.py": _CLI + ["tests/test_audit.py"],
+    "attnflow/commands/check.py": _CLI + ["tests/test_campaign.py"],
+    "attnflow/commands/conjecture.py": _CLI + _CONJECTURE,
+    "attnflow/commands/laws.py": _CLI + _REPLAY,
+    "attnflow/commands/reproduce.py": _CLI + ["tests/test_experiments.py"],
+    "attnflow/commands/verify.py": _CLI + ["tests/test_campaign.py"],
+    "attnflow/explain_run.py": _CLI + _REPLAY,
+    "attnflow/options.py": _CLI,
 }
 #: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
 #: under load they fail without any mutant, which would count as false kills.
 DESELECT = ["tests/test_laws.py::test_campaign_passes_and_catches_a_broken_engine",
-            "tests/test_laws.py::test_check_command_writes_json"]
+            "tests/test_laws.py::test_check_command_writes_json",
+            "tests/test_campaign.py::test_ctrl_c_stops_cleanly_and_still_reports"]
 IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".hypothesis",
                                 "results", "*.egg-info", ".ruff_cache")
 
@@ -157,6 +196,18 @@ def _annotation_nodes(tree: ast.AST) -> set[int]:
     return out
 
 
+#: Calls whose arguments swapped are a type error on every run, not a plausible slip.
+_TYPE_QUERIES = {"isinstance", "issubclass", "hasattr", "getattr", "setattr"}
+
+
+def _plain(x: ast.AST) -> bool:
+    """A value a caller could pass in another's place (a name, attribute, item or number; not
+    text, whose swap is a type error rather than a plausible slip)."""
+    return isinstance(x, (ast.Name, ast.Attribute, ast.Subscript)) or (
+        isinstance(x, ast.Constant) and isinstance(x.value, (int, float))
+        and not isinstance(x.value, bool))
+
+
 def _ast_mutations(node: ast.AST):
     """``(replacement node or source, operator name)`` for one node."""
     if isinstance(node, ast.BinOp):
@@ -180,6 +231,18 @@ def _ast_mutations(node: ast.AST):
     elif isinstance(node, ast.BoolOp):
         other = ast.Or if isinstance(node.op, ast.And) else ast.And
         yield ast.BoolOp(other(), node.values), f"{type(node.op).__name__}->{other.__name__}"
+        for i in range(len(node.values)):   # one condition dropped
+            rest = node.values[:i] + node.values[i + 1:]
+            yield (rest[0] if len(rest) == 1 else ast.BoolOp(node.op, rest)), \
+                f"drop operand {i + 1} of {type(node.op).__name__}"
+    elif isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                            and node.func.id in _TYPE_QUERIES):
+        for i in range(len(node.args) - 1):     # two neighbouring arguments swapped
+            a, b = node.args[i], node.args[i + 1]
+            if _plain(a) and _plain(b) and ast.dump(a) != ast.dump(b):
+                args = [*node.args[:i], b, a, *node.args[i + 2:]]
+                yield ast.Call(node.func, args, node.keywords), \
+                    f"swap arguments {i + 1} and {i + 2}"
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
         yield node.operand, f"drop {type(node.op).__name__}"
     elif isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)):
@@ -229,6 +292,23 @@ def ast_mutants(path: str, source: str) -> list[tuple[int, int, int, str, str]]:
             if not isinstance(node, (ast.AugAssign,)):
                 text = f"({text})"
             out.append((node.lineno, start, end, text, name))
+        out.extend(_guard_mutants(node, source, offsets))
+    return out
+
+
+def _guard_mutants(node, source, offsets):
+    """A guard ``if C: return/raise/continue/break`` (one statement, no ``else``) dropped
+    (``if False``), and an early ``return``/``continue`` taken always (``if True``)."""
+    if not (isinstance(node, ast.If) and not node.orelse and len(node.body) == 1
+            and isinstance(node.body[0], (ast.Return, ast.Raise, ast.Continue, ast.Break))):
+        return []
+    test = node.test
+    start = offsets[test.lineno - 1] + _char_col(source, offsets, test.lineno, test.col_offset)
+    end = offsets[test.end_lineno - 1] + _char_col(source, offsets, test.end_lineno,
+                                                   test.end_col_offset)
+    out = [(node.lineno, start, end, "False", "drop guard")]
+    if isinstance(node.body[0], (ast.Return, ast.Continue)):
+        out.append((node.lineno, start, end, "True", "early exit always"))
     return out
 
 
@@ -376,7 +456,7 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
         shutil.copytree(ROOT, copy, ignore=IGNORE)
         target = copy / m.path
         target.write_text(m.apply(target.read_text(encoding="utf-8")), encoding="utf-8")
-        if m.path.startswith("symbolic/"):
+        if m.path.startswith("symbolic/") and m.path not in NOT_DERIVED:
             try:
                 derive = subprocess.run([sys.executable, "-m", "attnflow", "derive"],
                                         cwd=copy, env=env, capture_output=True,
@@ -406,6 +486,8 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sample", type=int, default=100, help="mutants to run (0: all)")
+    ap.add_argument("--per-file", type=int, default=0,
+                    help="draw this many mutants from each file instead (a stratified sample)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sample")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per mutant")
     ap.add_argument("--files", nargs="*", help="only mutate these files")
@@ -423,7 +505,7 @@ def main(argv=None) -> int:
         mutants = [m for m in mutants if m.path in args.files]
     if args.only:
         mutants = [m for m in mutants if m.id in set(args.only)]
-    elif args.sample and args.sample < len(mutants) and not args.named:
+    elif (args.sample or args.per_file) and not args.named:
         # the N mutants with the smallest seeded hash of what they change: the same mutants
         # are drawn again after unrelated edits elsewhere (so runs can be compared)
         def key(m):
@@ -431,8 +513,13 @@ def main(argv=None) -> int:
             line = src.splitlines()[m.line - 1].strip()
             text = f"{args.seed}|{m.path}|{line}|{src[m.start:m.end]}|{m.replacement}|{m.operator}"
             return hashlib.sha256(text.encode()).hexdigest()
-        mutants = sorted(sorted(mutants, key=key)[:args.sample],
-                         key=lambda m: (m.path, m.index))
+        if args.per_file:
+            drawn = [m for path in sorted({m.path for m in mutants})
+                     for m in sorted((m for m in mutants if m.path == path), key=key)[
+                         :args.per_file]]
+        else:
+            drawn = sorted(mutants, key=key)[:args.sample]
+        mutants = sorted(drawn, key=lambda m: (m.path, m.index))
     if args.list:
         for m in mutants:
             print(m.describe(sources[m.path]))
