@@ -405,6 +405,17 @@ NAMED = [
 ]
 
 
+#: Mutants read and judged equivalent (no observable behaviour changes), with why; keyed by
+#: ``(file, the mutated line's text, the text replaced, its replacement)`` so the judgement
+#: follows the code, not line numbers. They are reported, not run.
+EQUIVALENT: dict[tuple[str, str, str, str], str] = {}
+
+
+def equivalent_reason(m: Mutant, source: str) -> str:
+    line = source.splitlines()[m.line - 1].strip()
+    return EQUIVALENT.get((m.path, line, source[m.start:m.end], m.replacement), "")
+
+
 def named_mutants() -> list[Mutant]:
     out = []
     for i, (path, old, new, name) in enumerate(NAMED):
@@ -446,8 +457,136 @@ def _engine_signature(gen: Path) -> str:
     return "\n".join(parts)
 
 
-def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, float, str]:
-    """``(status, seconds, detail)``; status: killed, survived, timeout, equivalent."""
+# --- which tests run a line (coverage, per test) --------------------------------------------
+
+#: A pytest plugin that names the coverage context after the running test, and tells
+#: subprocesses the test's id (``sitecustomize`` below measures them under it).
+_CONTEXT_PLUGIN = """
+import os
+
+import coverage
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    cov = coverage.Coverage.current()
+    os.environ["MUTATION_TEST"] = item.nodeid
+    if cov is not None:
+        cov.switch_context(item.nodeid)
+    yield
+    os.environ.pop("MUTATION_TEST", None)
+    if cov is not None:
+        cov.switch_context("")
+"""
+#: Measures a subprocess a test starts (``python -m attnflow ...``) under that test's id.
+_SITECUSTOMIZE = """
+import os
+
+if os.environ.get("MUTATION_TEST") and os.environ.get("MUTATION_COVERAGE_RC"):
+    import atexit
+
+    import coverage
+
+    _cov = coverage.Coverage(config_file=os.environ["MUTATION_COVERAGE_RC"],
+                             context=os.environ["MUTATION_TEST"], data_suffix=True)
+    _cov.start()
+
+    def _save():
+        _cov.stop()
+        _cov.save()
+
+    atexit.register(_save)
+"""
+
+
+def _function_lines(source: str) -> set[int]:
+    """Lines inside a function's body (other lines run at import, under no test)."""
+    lines = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            lines.update(range(body[0].lineno, body[-1].end_lineno + 1))
+    return lines
+
+
+def coverage_map(test_files: list[str], timeout: float) -> dict[str, dict[int, list[str]]]:
+    """``{file: {line: [test ids that ran it]}}`` for the target files, from one run of
+    ``test_files`` under coverage with a context per test (subprocesses included). Cached
+    in the system's temporary folder under a hash of the sources and tests."""
+    import json
+
+    digest = hashlib.sha256("|".join(test_files + DESELECT).encode())
+    for f in sorted({*TARGETS, *test_files, *(p.relative_to(ROOT).as_posix()
+                                               for p in (ROOT / "tests").glob("*.py"))}):
+        if (ROOT / f).exists():
+            digest.update(f.encode() + (ROOT / f).read_bytes())
+    cache = Path(tempfile.gettempdir()) / (
+        f"attnflow-mutation-coverage-{digest.hexdigest()[:16]}.json")
+    if cache.exists():
+        return {f: {int(k): v for k, v in lines.items()}
+                for f, lines in json.loads(cache.read_text()).items()}
+    import coverage
+
+    with tempfile.TemporaryDirectory(prefix="attnflow-coverage-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(ROOT, copy, ignore=IGNORE)
+        (copy / "mutation_context.py").write_text(_CONTEXT_PLUGIN, encoding="utf-8")
+        (copy / "sitecustomize.py").write_text(_SITECUSTOMIZE, encoding="utf-8")
+        rc = Path(tmp) / "coveragerc"
+        packages = "".join(f"    {copy / d}\n" for d in ("numeric", "symbolic", "proofs",
+                                                            "attnflow"))
+        rc.write_text(f"[run]\nparallel = True\ndata_file = {tmp}/.coverage\nsource =\n"
+                      f"{packages}", encoding="utf-8")
+        env = dict(os.environ, CI="true", PYTHONDONTWRITEBYTECODE="1",
+                   MUTATION_COVERAGE_RC=str(rc),
+                   PYTHONPATH=os.pathsep.join([str(copy)] + [
+                       x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x]))
+        env.pop("HYPOTHESIS_PROFILE", None)
+        cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest",
+               "-q", "-p", "no:cacheprovider", "-p", "mutation_context",
+               *[t for t in test_files if (copy / t).exists()],
+               *[f"--deselect={t}" for t in DESELECT]]
+        subprocess.run(cmd, cwd=copy, env=env, capture_output=True, timeout=timeout)
+        subprocess.run([sys.executable, "-m", "coverage", "combine", f"--rcfile={rc}"],
+                       cwd=copy, env=env, capture_output=True, check=True)
+        data = coverage.CoverageData(basename=f"{tmp}/.coverage")
+        data.read()
+        out: dict[str, dict[int, list[str]]] = {}
+        for measured in data.measured_files():
+            rel = Path(measured).resolve().relative_to(copy.resolve()).as_posix() \
+                if Path(measured).resolve().is_relative_to(copy.resolve()) else None
+            if rel in TARGETS:
+                out[rel] = {line: sorted(c for c in contexts if c)
+                            for line, contexts in data.contexts_by_lineno(measured).items()}
+    cache.write_text(json.dumps(out), encoding="utf-8")
+    return out
+
+
+def covering_tests(m: Mutant, source: str, covered: dict[int, list[str]] | None) -> list[str]:
+    """The test ids to run for ``m``: those that ran one of its lines, in the order of its
+    file's ``TESTS``; every test file when the line runs at import (module or class level)
+    or when there is no coverage map; ``[]`` when no test runs it."""
+    files = TESTS[m.path]
+    if covered is None:
+        return files
+    last = source[:m.end].count("\n") + 1
+    lines = range(m.line, last + 1)
+    if not set(lines) & _function_lines(source):
+        return files
+    ids = sorted({t for line in lines for t in covered.get(line, [])},
+                 key=lambda t: (files.index(t.split("::")[0]) if t.split("::")[0] in files
+                                else len(files), t))
+    return [t for t in ids if t.split("::")[0] in files]
+
+
+def run_mutant(m: Mutant, timeout: float, baseline_engine: str,
+               tests: list[str] | None = None) -> tuple[str, float, str]:
+    """``(status, seconds, detail)``; status: killed, survived, timeout, equivalent,
+    uncovered (no test runs the mutated line: survived without running)."""
+    if tests is not None and not tests:
+        return "uncovered", 0.0, "no test runs this line"
+    tests = TESTS[m.path] if tests is None else tests
     start = time.perf_counter()
     env = dict(os.environ, CI="true", PYTHONDONTWRITEBYTECODE="1")
     env.pop("HYPOTHESIS_PROFILE", None)
@@ -469,7 +608,7 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
                     copy / "numeric" / "_generated") == baseline_engine:
                 return "equivalent", time.perf_counter() - start, "same generated engine"
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-p", "no:randomly", *[t for t in TESTS[m.path] if (copy / t).exists()],
+               "-p", "no:randomly", *[t for t in tests if (copy / t.split("::")[0]).exists()],
                *[f"--deselect={t}" for t in DESELECT]]
         try:
             r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
@@ -497,6 +636,9 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants and stop")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run at the same time")
     ap.add_argument("--log", help="also append one line per mutant to this file")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="run every test file of the mutated file's TESTS, not only the tests "
+                         "that run the mutated line (no coverage run first)")
     args = ap.parse_args(argv)
 
     mutants = named_mutants() if args.named else all_mutants()
@@ -527,13 +669,22 @@ def main(argv=None) -> int:
         return 0
 
     baseline = ""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        copy = Path(tmp) / "repo"
-        shutil.copytree(ROOT, copy, ignore=IGNORE)
-        subprocess.run([sys.executable, "-m", "attnflow", "derive"], cwd=copy, env=env,
-                       capture_output=True, check=True)
-        baseline = _engine_signature(copy / "numeric" / "_generated")
+    if any(m.path == "symbolic/printer.py" for m in mutants):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+            copy = Path(tmp) / "repo"
+            shutil.copytree(ROOT, copy, ignore=IGNORE)
+            subprocess.run([sys.executable, "-m", "attnflow", "derive"], cwd=copy, env=env,
+                           capture_output=True, check=True)
+            baseline = _engine_signature(copy / "numeric" / "_generated")
+
+    tests: dict[str, list[str] | None] = {m.id: None for m in mutants}
+    if not args.all_tests:
+        files = list(dict.fromkeys(t for m in mutants for t in TESTS[m.path]))
+        print(f"coverage of {len(files)} test files (once; cached) ...", flush=True)
+        covered = coverage_map(files, timeout=max(3600.0, args.timeout))
+        tests = {m.id: covering_tests(m, sources[m.path], covered.get(m.path, {}))
+                 for m in mutants}
 
     counts: dict[str, int] = {}
     survivors = []
@@ -547,19 +698,25 @@ def main(argv=None) -> int:
         if log:
             log.write(line + "\n")
             log.flush()
-        if status == "survived":
+        if status in ("survived", "uncovered"):
             survivors.append(m)
 
+    def run(m):
+        why = equivalent_reason(m, sources[m.path])
+        if why:
+            return m, "equivalent", 0.0, why
+        return (m, *run_mutant(m, args.timeout, baseline, tests[m.id]))
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        outcomes = pool.map(lambda m: (m, *run_mutant(m, args.timeout, baseline)), mutants)
-        for i, (m, status, seconds, detail) in enumerate(outcomes, 1):
+        for i, (m, status, seconds, detail) in enumerate(pool.map(run, mutants), 1):
             report(i, m, status, seconds, detail)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     equivalent = counts.get("equivalent", 0)
     judged = len(mutants) - equivalent
     print(f"\n{len(mutants)} mutants in {time.perf_counter() - t0:.0f} s: "
           f"{counts.get('killed', 0)} killed, {counts.get('timeout', 0)} timed out (killed), "
-          f"{len(survivors)} survived, {equivalent} equivalent (same generated engine)")
+          f"{len(survivors)} survived ({counts.get('uncovered', 0)} run by no test), "
+          f"{equivalent} equivalent (same generated engine, or EQUIVALENT)")
     if judged:
         print(f"kill rate {killed}/{judged} = {killed / judged:.1%} of the mutants not "
               f"shown equivalent")
