@@ -70,7 +70,8 @@ _ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
 _EXPERIMENTS = "tests/test_kill_experiments.py"
 _REPLAY = ["tests/test_kill_replay.py", "tests/test_replay.py", "tests/test_laws_explain.py",
            "tests/test_integrate_decay.py"]
-_EXACT = ["tests/test_kill_exact.py", "tests/test_exact.py", "tests/test_audit_tampering.py"]
+_EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_kill_conjecture.py",
+          "tests/test_exact.py", "tests/test_audit_tampering.py"]
 _CONJECTURE = ["tests/test_kill_conjecture.py", "tests/test_conjecture_grammar.py",
                "tests/test_conjecture.py"]
 _CLI = ["tests/test_kill_commands.py", "tests/test_no_evidence.py", "tests/test_hostile.py"]
@@ -80,15 +81,18 @@ TESTS = {
     "numeric/checks.py": ["tests/test_engine.py"],
     "numeric/data.py": ["tests/test_data.py", _ENGINE, _EXPERIMENTS],
     "numeric/integrate.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
-    "numeric/trajectory.py": ["tests/test_kill_trajectory.py", "tests/test_hostile.py",
-                              "tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
-    "numeric/laws.py": [_LAWS, "tests/test_laws.py", "tests/test_properties.py"],
-    "numeric/campaign.py": [_LAWS, "tests/test_laws.py", "tests/test_campaign.py"],
+    "numeric/trajectory.py": ["tests/test_hostile.py", "tests/test_integrate.py", _ENGINE, _LAWS,
+                              "tests/test_laws.py", "tests/test_models.py"],
+    "numeric/laws.py": ["tests/test_kill_law_checks.py", _LAWS, "tests/test_laws.py",
+                        "tests/test_properties.py"],
+    "numeric/campaign.py": ["tests/test_kill_campaign.py", _LAWS, "tests/test_laws.py",
+                            "tests/test_campaign.py"],
     "numeric/experiments.py": [_EXPERIMENTS, "tests/test_experiments.py"],
     "numeric/replay.py": _REPLAY,
     "numeric/attribution.py": _REPLAY + ["tests/test_broken.py"],
     "numeric/limits.py": _CLI,
-    "numeric/processes.py": ["tests/test_hostile.py", "tests/test_experiments.py"],
+    "numeric/processes.py": ["tests/test_kill_processes.py", "tests/test_hostile.py",
+                             "tests/test_experiments.py"],
     "numeric/executors.py": ["tests/test_hostile.py", "tests/test_campaign.py"],
     "numeric/outputs.py": ["tests/test_hostile.py", "tests/test_experiments.py"],
     "numeric/strategies.py": ["tests/test_properties.py", "tests/test_campaign.py"],
@@ -406,14 +410,58 @@ NAMED = [
 
 
 #: Mutants read and judged equivalent (no observable behaviour changes), with why; keyed by
-#: ``(file, the mutated line's text, the text replaced, its replacement)`` so the judgement
-#: follows the code, not line numbers. They are reported, not run.
-EQUIVALENT: dict[tuple[str, str, str, str], str] = {}
+#: ``(file, the mutated line's text, operator, replacement)`` so the judgement follows the
+#: code, not line numbers or mutant ids. They are reported, not run.
+_BATTERY_INPUT = ("an input of a self-test battery rewritten into another expression over the "
+                  "same arrays, symbols and functions: correct normalisers and case functions "
+                  "pass it alike, and the battery covers the same elements")
+_SUM_ORDER = "the order of summation indices whose ranges are independent and full"
+EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("attnflow/commands/audit.py", "flush=True))", "flip bool", "(False)"):
+        "flushing decides when a theorem's text appears, not what is printed",
+    ("numeric/attribution.py", 'if buffer is None or buffer.shape != p["keys"].shape:',
+     "drop operand 2 of Or", "(buffer is None)"):
+        "an adapter serves one trajectory, whose keys never change shape: the buffer made at "
+        "its first step always fits",
+    ("numeric/laws.py", "if not differences.size or not np.abs(differences).max() > 0:",
+     "drop operand 2 of Or", "(not differences.size)"):
+        "finite rows (the reader refuses non-finite values) that are all equal give a zero "
+        "difference matrix, whose SVD has rank 0: Π = I and rank 0, as returned early",
+    ("numeric/processes.py",
+     'libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)',
+     "drop operand 1 of Or", "('libc.so.6')"):
+        "prctl is called on Linux only, where find_library('c') names libc.so.6 (glibc)",
+    ("numeric/processes.py",
+     'libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)',
+     "flip bool", "(False)"):
+        "errno is never read after prctl (a failure is ignored by design)",
+    ("proofs/normalisers.py",
+     '"softmax sums": _sum(a[_i] * a[_j] * V[_j, _k] * G[_k], _i, _j, _k)', "Add->Sub",
+     "(_sum(a[_i] * a[_j] * V[_j, _k] * G[_k], _i, _j, _k) - _sum(a[_i] * V[_i, _k] * G[_k], "
+     "_i, _k) - _sum(P[_c] * G[_k] * v[_k], _c, _k))"): _BATTERY_INPUT,
+    ("proofs/normalisers.py",
+     "+ _sum(W1[_n, _k] * h[_k] * b1[_n] * o[_n], _n, _k) - _sum(b2[_c] * P[_c], _c),",
+     "Mult->Div", "(W1[_n, _k] / h[_k])"): _BATTERY_INPUT,
+    ("proofs/normalisers.py", "+ _sum(SL.Pi[_l, _k] * U[_c, _k] - SL.beta[_l], _l, _k, _c)",
+     "swap arguments 3 and 4",
+     "(_sum(SL.Pi[_l, _k] * U[_c, _k] - SL.beta[_l], _l, _c, _k))"): _SUM_ORDER,
+    ("proofs/theorems_cases.py",
+     "(n,) = sp.Matrix([[x - y for x, y in zip(rows[1], rows[0])]]).nullspace()",
+     "swap arguments 1 and 2", "(zip(rows[0], rows[1]))"):
+        "the null space of the row U_1 − U_0 is that of U_0 − U_1",
+    ("proofs/theorems_cases.py",
+     'return {"topic word": N._sum(SL.omega[_i, _w] * (K[_i, _r] * q[_r] * a[_i]',
+     "swap arguments 3 and 4",
+     "(N._sum(SL.omega[_i, _w] * (K[_i, _r] * q[_r] * a[_i] + V[_i, _k] * G[_k] * "
+     "sp.exp(s[_i]) / Z_s), _i, _k, _r))"): _SUM_ORDER,
+    ("proofs/theorems_cases.py", "+ V[_i, _k] * G[_k] * sp.exp(s[_i])", "Div->Mult",
+     "(V[_i, _k] * G[_k] * sp.exp(s[_i]) * Z_s)"): _BATTERY_INPUT,
+}
 
 
 def equivalent_reason(m: Mutant, source: str) -> str:
     line = source.splitlines()[m.line - 1].strip()
-    return EQUIVALENT.get((m.path, line, source[m.start:m.end], m.replacement), "")
+    return EQUIVALENT.get((m.path, line, m.operator, m.replacement), "")
 
 
 def named_mutants() -> list[Mutant]:

@@ -1,0 +1,22 @@
+"""Behaviours of the campaign that no other test pinned down: each test fails under a
+realistic one-line bug (``tests/mutation.py``) and passes on the code."""
+
+from __future__ import annotations
+
+import time
+
+from numeric import campaign
+
+
+def test_a_shard_out_of_time_reports_its_search_stopped_not_shrunk():
+    result = campaign.run_shard(campaign.Shard(0, 0, 5, time.time() - 1.0))
+    assert result.stopped and not result.shrunk and result.violation is None
+
+
+def test_the_memory_estimate_holds_dense_output_for_every_step_dop853_can_take():
+    """DOP853 spends 12 evaluations per step: ``MAX_EVALUATIONS`` allow that many steps, each
+    keeping 8 values per parameter entry (8 bytes each)."""
+    from scipy.integrate._ivp.rk import DOP853
+
+    steps = campaign.MAX_EVALUATIONS // DOP853.n_stages
+    assert 8 * 8 * steps == campaign.BYTES_PER_PARAMETER

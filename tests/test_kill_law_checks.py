@@ -1,0 +1,31 @@
+"""Behaviours of the law checks (``numeric.laws``) that no other test pinned down: each test
+fails under a realistic one-line bug (``tests/mutation.py``) and passes on the code."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numeric.laws import no_evidence
+
+
+def test_terms_that_moved_exactly_the_floor_are_no_evidence():
+    """Movement must exceed the accuracy floor: at a floor of 0 (nothing to round), terms
+    that stand still are still no evidence."""
+    assert "did not move" in no_evidence(3, np.zeros(2), np.zeros(2))
+    assert "did not move" in no_evidence(3, np.array([1e-9, 2e-9]), np.array([1e-9, 2e-9]))
+    assert no_evidence(3, np.array([0.0, 3e-9]), np.array([1e-9, 2e-9])) == ""
+    assert "single snapshot" in no_evidence(1, np.ones(2), np.zeros(2))
+
+
+def test_embeddings_that_stand_still_have_no_movement_across_the_classifier():
+    """The movement of embedding-across-classifier is measured at the displacement from the
+    first snapshot, not at the embeddings themselves."""
+    from numeric.laws import across_movement
+    from numeric.trajectory import Trajectory
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=10)
+    assert (across_movement(traj) > 0).any()
+    still = np.repeat(traj.params["embeddings"][:1], len(traj.time), axis=0)
+    frozen = Trajectory(traj.data, traj.spec, traj.time, {**traj.params, "embeddings": still})
+    assert (across_movement(frozen) == 0).all()

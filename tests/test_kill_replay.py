@@ -1,0 +1,52 @@
+"""Behaviours of the replay, its attribution and ``attnflow laws --lr`` that no other test
+pinned down: each test fails under a realistic one-line bug (``tests/mutation.py``) and
+passes on the code. Runs are the small ones of ``tests/test_replay.py``."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+import numeric.replay
+from attnflow.explain_run import Plan, explain, plan
+from numeric.replay import Optimizer, replay_cost
+from tests.test_replay import _run
+
+
+def _args(**kw):
+    base = dict(lr=None, weight_decay=0.0, momentum=0.0, decoupled=False,
+                checkpoints_only=False, max_replay_seconds=None)
+    return SimpleNamespace(**{**base, **kw})
+
+
+def test_a_plan_with_options_that_do_not_go_together_is_refused_before_the_file_is_read():
+    todo, problem = plan(_args(lr=0.1, decoupled=True), traj=None)
+    assert todo is None and problem == "attnflow laws: --decoupled needs --weight-decay"
+
+
+@pytest.mark.parametrize("jobs, used", [(1, 1), (2, 2)])
+def test_the_replay_uses_the_workers_asked_for(monkeypatch, jobs, used):
+    traj = _run(steps=20, every=10)
+    seen, real = [], numeric.replay.explain
+    monkeypatch.setattr(numeric.replay, "explain", lambda *a, **k: seen.append(k["jobs"])
+                        or real(*a, **k))
+    opt = Optimizer(0.05)
+    explain(traj, Plan(opt, ("SEN",), replay_cost(traj, opt, laws=("SEN",))), jobs=jobs)
+    assert seen == [used]
+
+
+def test_each_attribution_table_is_printed_in_aligned_columns():
+    traj = _run(steps=20, every=10)
+    opt = Optimizer(0.05)
+    _, text, _ = explain(traj, Plan(opt, ("SEN", "query-key"), replay_cost(traj, opt)), jobs=1)
+    lines = text.splitlines()
+    heads = [i for i, ln in enumerate(lines) if ln.startswith("    signed parts")]
+    assert len(heads) == 2
+    for i in heads:
+        table = [lines[i + 1]]
+        for ln in lines[i + 2:]:
+            if not ln.startswith("    ") or ln.startswith("    signed parts"):
+                break
+            table.append(ln)
+        assert len(table) >= 2 and len({len(row) for row in table}) == 1, table
