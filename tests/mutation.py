@@ -4,32 +4,47 @@ Not collected by pytest (no ``test_`` prefix) and not run in CI: it takes tens o
 Run from the repository root, niced (the machine is shared)::
 
     nice python3 tests/mutation.py --sample 100 --seed 0 --jobs 2  # sample, run, report
+    nice python3 tests/mutation.py --per-file 6 --seed 22 --files numeric/replay.py ...
     nice python3 tests/mutation.py --list                         # every mutant, not run
     nice python3 tests/mutation.py --only numeric/laws.py:37      # one mutant by its id
 
-Each mutant is one small change to one of ``numeric/*.py``, ``symbolic/printer.py``,
-``symbolic/indexform.py``, ``proofs/kernel.py``, applied in a fresh temporary copy of the
-repository (the checkout is never touched). Operators:
+Each mutant is one small change to one of ``TARGETS`` (``numeric/*.py`` but the plots, the
+printer, the index form, the conjecture grammar, the proofs' kernel, audit, exact check,
+conservation theorems, normalisers, case functions and conjecture reduction, and the
+commands), applied in a fresh temporary copy of the repository (the checkout is never
+touched). Operators:
 
 - AST: ``+``↔``−``, ``*``↔``/``, ``//``→``/``, ``**``→``*``; drop the right or left term of
   ``+``/``−``; ``<``↔``<=``, ``>``↔``>=``, ``==``↔``!=``, ``in``↔``not in``, ``is``↔``is not``;
-  ``and``↔``or``; drop ``not`` and unary minus; integer constants ±1 (off-by-one, slices and
-  ranges included), float constants ×10 and ÷10; ``True``↔``False``; ``max``↔``min``,
-  ``maximum``↔``minimum``, ``argmax``↔``argmin``, ``any``↔``all``; augmented ``+=``↔``−=``.
+  ``and``↔``or``, and one operand of ``and``/``or`` dropped; drop ``not`` and unary minus;
+  integer constants ±1 (off-by-one, slices and ranges included), float constants ×10 and
+  ÷10; ``True``↔``False``; ``max``↔``min``, ``maximum``↔``minimum``, ``argmax``↔``argmin``,
+  ``any``↔``all``; augmented ``+=``↔``−=``; two neighbouring arguments of a call swapped
+  (names, attributes, items or numbers; not ``isinstance`` and its kind); a guard
+  ``if C: return/raise/continue/break`` dropped (``if False``) and an early ``return`` or
+  ``continue`` taken always (``if True``).
 - Text, in the code that ``symbolic/printer.py`` emits (its string literals): `` - x``
   dropped, `` - ``↔`` + ``, `` * ``↔`` / ``, ``max``↔``min``, ``-np.inf``→``0.0``,
   ``axis=1``→``axis=0`` — so "softmax printed without subtracting the row maximum" is a
   mutant like any other.
 
 Docstrings, annotations, ``raise`` statements (their messages) and f-string contents are not
-mutated. When a file under ``symbolic/`` is mutated, ``numeric/_generated`` is regenerated
-in the copy (``python3 -m attnflow derive``) before the tests run, and a mutant of the
-printer whose regenerated engine is identical to today's (comments aside) is reported as
-*equivalent (same engine)* without running tests: the engine is the printer's only
-product. The relevant test files for the mutated file (see ``TESTS``) then run with
-``CI=true``, ``-x`` and a per-mutant timeout; a mutant is *killed* when they fail (a
-timeout counts as killed: the bug hangs the suite), *survived* when they pass. The report
-gives the kill rate and lists every survivor with its diff line.
+mutated. When a file under ``symbolic/`` that the engine derives from is mutated,
+``numeric/_generated`` is regenerated in the copy (``python3 -m attnflow derive``) before the
+tests run, and a mutant of the printer whose regenerated engine is identical to today's
+(comments aside) is reported as *equivalent (same engine)* without running tests: the
+engine is the printer's only product. Mutants read and judged equivalent are listed in
+``EQUIVALENT`` with the reason, and reported as such without running.
+
+Which tests run: first, once per set of test files (cached in the temporary folder), the
+mutated files' ``TESTS`` run under coverage with one context per test, subprocesses
+included; a mutant then runs only the tests that executed its lines (all of its files'
+tests when the line runs at import), and a mutant whose line no test executes is reported
+*uncovered* (a survivor) without running. ``--all-tests`` skips the coverage run and runs
+every test file of ``TESTS``. The tests run with ``CI=true``, ``-x`` and a per-mutant
+timeout; a mutant is *killed* when they fail (a timeout counts as killed: the bug hangs the
+suite), *survived* when they pass. The report gives the kill rate and lists every survivor
+with its diff line.
 """
 
 from __future__ import annotations

@@ -20,3 +20,9 @@ def test_the_memory_estimate_holds_dense_output_for_every_step_dop853_can_take()
 
     steps = campaign.MAX_EVALUATIONS // DOP853.n_stages
     assert 8 * 8 * steps == campaign.BYTES_PER_PARAMETER
+
+
+def test_a_shard_that_runs_its_examples_is_not_reported_stopped():
+    result = campaign.run_shard(campaign.Shard(0, 0, 1, time.time() + 600.0,
+                                               limits=(("max_sentences", 3),)))
+    assert not result.stopped and result.results

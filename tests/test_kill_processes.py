@@ -39,13 +39,14 @@ def test_a_started_worker_dies_with_its_parent_and_ignores_termination():
     assert got == (signal.SIGKILL, True, True)
 
 
-def test_ending_a_pool_does_not_wait_for_its_running_job():
+def test_ending_a_pool_takes_its_workers_down_before_it_returns():
     pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"),
                                   initializer=start_worker)
     job = pool.submit(time.sleep, 30)
     while not job.running():
         time.sleep(0.01)
-    time.sleep(0.2)                       # the worker has taken the job
+    workers = list(pool._processes.values())
     start = time.monotonic()
     end_pool(pool)
-    assert time.monotonic() - start < 15
+    assert workers and not any(p.is_alive() for p in workers)
+    assert time.monotonic() - start < 15          # the running job was not waited for
