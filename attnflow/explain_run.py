@@ -26,8 +26,7 @@ def _cores() -> int:
 
 
 def add_arguments(p) -> None:
-    g = p.add_argument_group("explaining a run (replay + attribution; README 'Explaining a "
-                             "run')")
+    g = p.add_argument_group("explaining a run (replay + attribution)")
     g.add_argument("--lr", type=positive_finite_float,
                    help="learning rate of the recorded gradient-descent run: replay it from "
                         "every checkpoint and split each law's drift into its derived parts")
@@ -79,8 +78,8 @@ def plan(args, traj, violated=()) -> tuple[Plan | None, str]:
     violate (attributed beside the paper's)."""
     from numeric.replay import (
         MAX_REPLAY_SECONDS,
-        PAPER_LAWS,
         Optimizer,
+        always_attributed,
         replay_cost,
         step_counts,
     )
@@ -88,7 +87,8 @@ def plan(args, traj, violated=()) -> tuple[Plan | None, str]:
     problem = option_problem(args)
     if problem:
         return None, problem
-    chosen = PAPER_LAWS + tuple(x for x in violated if x not in PAPER_LAWS)
+    always = always_attributed(traj.spec)
+    chosen = always + tuple(x for x in violated if x not in always)
     try:
         opt = Optimizer(args.lr, args.weight_decay, args.momentum, args.decoupled)
         if args.checkpoints_only:

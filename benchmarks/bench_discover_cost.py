@@ -12,8 +12,8 @@ coefficients and each run's estimates against its measurements.
     python3 benchmarks/bench_discover_cost.py --fit-only runs.json [more.json …]
 
 ``--validate`` measures runs held out of the fit, near the default limit (1–4 minutes),
-against the current tables. The calibration takes about 15 minutes of CPU, the validation
-about 10.
+against the current tables. Runs cover the paper's model, the self-attention family and a
+model read from a file (``benchmarks/linear_attention_model.py``).
 """
 
 from __future__ import annotations
@@ -36,79 +36,77 @@ from scipy.optimize import nnls  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from symbolic.discover import BYTES_PER, SECONDS_PER, Setting, estimate_cost  # noqa: E402
+from symbolic.discover import BYTES_PER, SECONDS_PER, estimate_cost  # noqa: E402
 
 TC, FC, ALL = "embeddings,keys,classifier", "embeddings,keys", "embeddings,keys,query,classifier"
-#: (classifier, loss, trainable, sizes, closed forms)
+HEADS = "head_query,head_key,head_value,head_output"
+MH = "--model multi-head"
+SA = "--model self-attention"
+LINEAR = str(ROOT / "benchmarks" / "linear_attention_model.py")
+#: (discover's arguments, closed forms)
 RUNS = [
-    ("linear", "cross-entropy", TC, "", True),
-    ("linear", "cross-entropy", TC, "", False),
-    ("linear", "cross-entropy", TC, "words=2", True),
-    ("linear", "cross-entropy", TC, "words=4", True),
-    ("linear", "cross-entropy", TC, "words=5", False),
-    ("linear", "cross-entropy", TC, "d=3", True),
-    ("linear", "cross-entropy", TC, "d=4", False),
-    ("linear", "cross-entropy", TC, "d_key=3", True),
-    ("linear", "cross-entropy", TC, "classes=3", True),
-    ("linear", "cross-entropy", TC, "classes=4", False),
-    ("linear", "cross-entropy", TC, "max_len=2", True),
-    ("linear", "cross-entropy", TC, "max_len=4", True),
-    ("linear", "cross-entropy", TC, "max_len=5", False),
-    ("linear", "cross-entropy", TC, "words=4,d=3,classes=3", True),
-    ("linear", "cross-entropy", TC, "words=2,d=3,d_key=3,max_len=4", True),
-    ("linear", "cross-entropy", FC, "", True),
-    ("linear", "cross-entropy", ALL, "", True),
-    ("linear", "cross-entropy", "keys", "words=4", True),
-    ("mlp", "cross-entropy", TC, "", True),
-    ("mlp", "cross-entropy", TC, "", False),
-    ("mlp", "cross-entropy", TC, "hidden=1", True),
-    ("mlp", "cross-entropy", TC, "hidden=3", False),
-    ("mlp", "cross-entropy", TC, "words=2", True),
-    ("mlp", "cross-entropy", TC, "max_len=2", True),
-    ("mlp", "cross-entropy", "embeddings,hidden_weight", "", True),
-    ("linear", "any", "embeddings,keys,query", "", True),
-    ("linear", "any", "embeddings,keys,query", "d=3", True),
-    ("linear", "any", "embeddings,keys,query", "words=4", False),
-    ("linear", "any", "embeddings,keys,query", "max_len=4", True),
+    (f"--trainable {TC}", True),
+    (f"--trainable {TC}", False),
+    (f"--trainable {TC} --size words=5,d=2,d_key=2,classes=2,hidden=2,max_len=3", True),
+    (f"--trainable {TC} --size words=3,d=2,d_key=2,classes=2,hidden=2,max_len=4", True),
+    (f"--trainable {ALL} --size words=4,d=3,d_key=3,classes=3,max_len=3", True),
+    (f"--trainable {ALL} --size words=4,d=3,d_key=3,classes=3,max_len=3", False),
+    (f"--trainable {ALL} --size words=5,d=4,d_key=3,classes=3,max_len=3", False),
+    (f"--trainable {TC} --size words=6,classes=4,max_len=4", False),
+    (f"--classifier mlp --trainable {TC}", True),
+    (f"--classifier mlp --trainable {TC} --size hidden=3", False),
+    ("--loss any --trainable embeddings,keys,query", True),
+    ("--loss any --trainable embeddings,keys,query --size d=3,words=4", True),
+    (f"{MH}", True),
+    (f"{MH}", False),
+    (f"{MH} --trainable {HEADS} --size heads=2,d_head=2,d=3,C=2", False),
+    (f"{MH} --trainable {HEADS} --size heads=2,d_head=2,d=3,C=2", True),
+    (f"{MH} --loss any --trainable {HEADS} --size heads=2,d_head=2,d=3,C=3,words=4", True),
+    (f"{MH} --loss any --trainable {HEADS} --size heads=2,d_head=2,d=3,C=3,words=4,max_len=3",
+     False),
+    (f"{MH} --loss squared-error --size heads=2,d_head=1,d=2,C=2", True),
+    (f"{MH} --size heads=2,d_head=1,d=3,C=3,words=4", True),
+    (f"{MH} --size heads=2,d_head=1,d=2,C=2,max_len=3", True),
+    (f"{MH} --trainable {HEADS} --size heads=3,d_head=1,d=2,C=2", False),
+    (f"{SA} --size d_head=2,d=3,C=3,words=4", True),
+    (f"{SA} --loss any --trainable {HEADS} --size d_head=3,d=4,C=4,words=5", False),
+    (f"--model {LINEAR} --size r_lin=1,d=2,C=2", True),
+    (f"--model {LINEAR} --size r_lin=2,d=3,C=2,words=4", True),
 ]
-QUICK = [0, 1, 3, 10, 18, 25]
+QUICK = [0, 1, 12, 13, 18, 24]
 #: Held out of the fit, at sizes whose estimate is 1–4 minutes (near the default limit).
 VALIDATION = [
-    ("linear", "cross-entropy", TC, "words=4,classes=3,max_len=5", True),
-    ("linear", "cross-entropy", TC, "d=5,d_key=3,classes=4", True),
-    ("linear", "cross-entropy", TC, "words=4,d=4,d_key=3,classes=4", True),
-    ("mlp", "cross-entropy", TC, "words=4,d=3,d_key=3", True),
-    ("linear", "cross-entropy", TC, "words=5,d=5,d_key=3,classes=3", True),
-    ("linear", "cross-entropy", TC, "words=6,classes=4,max_len=4", True),
+    (f"--trainable {TC} --size words=4,d=3,d_key=3,classes=3,max_len=5", True),
+    (f"{MH} --size heads=2,d_head=2,d=3,C=3,words=4", True),
+    (f"{MH} --loss any --trainable {HEADS} --size heads=3,d_head=2,d=3,C=3,words=4", True),
+    (f"{SA} --size d_head=3,d=4,C=3,words=5", True),
 ]
 
 
-def setting_of(classifier, loss, trainable, sizes) -> Setting:
-    from attnflow.commands.discover import parse_sizes
+def setting_of(arguments: str):
+    from attnflow.cli import build_parser
+    from attnflow.commands.discover import build_setting
 
-    return Setting(classifier, loss.replace("-", "_"), tuple(trainable.split(",")),
-                   **(parse_sizes(sizes) if sizes else {}))
+    return build_setting(build_parser().parse_args(["discover", *arguments.split()]))
 
 
-def measure(classifier, loss, trainable, sizes, closed) -> dict:
+def measure(arguments: str, closed: bool) -> dict:
     """One fresh ``attnflow discover`` process: its CPU seconds and peak memory."""
-    args = [sys.executable, "-m", "attnflow", "discover", "--classifier", classifier,
-            "--loss", loss, "--trainable", trainable, "--max-seconds", "1e9"]
-    args += ["--size", sizes] if sizes else []
+    args = [sys.executable, "-m", "attnflow", "discover", *arguments.split(),
+            "--max-seconds", "1e9"]
     args += [] if closed else ["--no-closed-forms"]
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     _, status, usage = os.wait4(proc.pid, 0)
-    return {"classifier": classifier, "loss": loss, "trainable": trainable, "sizes": sizes,
-            "closed_forms": closed, "exit": os.waitstatus_to_exitcode(status),
+    return {"arguments": arguments, "closed_forms": closed,
+            "exit": os.waitstatus_to_exitcode(status),
             "cpu": usage.ru_utime + usage.ru_stime, "wall": time.perf_counter() - start,
             "peak_bytes": usage.ru_maxrss * 1024}
 
 
 def cost(run: dict):
-    return estimate_cost(setting_of(run["classifier"], run["loss"], run["trainable"],
-                                    run["sizes"]), run["closed_forms"])
+    return estimate_cost(setting_of(run["arguments"]), run["closed_forms"])
 
 
 def svd_seconds() -> float:
@@ -126,7 +124,7 @@ def fit(runs: list[dict], table: dict, part: str, measured: str, known=None) -> 
     """Non-negative coefficients of ``table``'s entries of ``Cost.<part>`` fitting
     ``run[measured]`` with the least relative error; ``known`` coefficients are taken as
     given and their share subtracted first."""
-    runs = [r for r in runs if r["exit"] == 0]
+    runs = [r for r in runs if r["exit"] in (0, 1)]  # ran to the end (1: not all declared)
     known = known or {}
     names = [k for k in table if k not in known]
     parts = [getattr(cost(r), part) for r in runs]
@@ -141,7 +139,7 @@ def report(runs: list[dict], seconds_per: dict, bytes_per: dict) -> None:
     print("SECONDS_PER = {" + ", ".join(f'"{k}": {v:.3g}' for k, v in seconds_per.items())
           + "}")
     print("BYTES_PER = {" + ", ".join(f'"{k}": {v:.3g}' for k, v in bytes_per.items()) + "}")
-    print(f"{'run':64s} {'CPU s':>7s} {'est. s':>7s} {'ratio':>6s} {'peak MB':>8s} "
+    print(f"{'run':100s} {'CPU s':>7s} {'est. s':>7s} {'ratio':>6s} {'peak MB':>8s} "
           f"{'est. MB':>8s} {'ratio':>6s}")
     times, memories = [], []
     for r in runs:
@@ -150,9 +148,9 @@ def report(runs: list[dict], seconds_per: dict, bytes_per: dict) -> None:
         memory = sum(bytes_per[k] * c.footprint[k] for k in bytes_per)
         times.append(seconds / r["cpu"])
         memories.append(memory / r["peak_bytes"])
-        label = (f"{r['classifier']} {r['loss']} [{r['trainable']}] {r['sizes'] or 'default'}"
-                 + ("" if r["closed_forms"] else " count only"))
-        print(f"{label:64s} {r['cpu']:7.1f} {seconds:7.1f} {times[-1]:6.2f} "
+        label = (r["arguments"].replace(str(ROOT) + "/", "")[:90]
+                 + ("" if r["closed_forms"] else " (count only)"))
+        print(f"{label:100s} {r['cpu']:7.1f} {seconds:7.1f} {times[-1]:6.2f} "
               f"{r['peak_bytes'] / 1e6:8.0f} {memory / 1e6:8.0f} {memories[-1]:6.2f}")
     print(f"estimate / measured: time {min(times):.2f} … {max(times):.2f} (median "
           f"{np.median(times):.2f}), memory {min(memories):.2f} … {max(memories):.2f}")
@@ -172,9 +170,8 @@ def main() -> int:
         for path in args.fit_only:
             saved = json.loads(path.read_text())
             for k, r in enumerate(saved):  # a run that failed measures nothing: again
-                if r["exit"] != 0:
-                    saved[k] = measure(r["classifier"], r["loss"], r["trainable"],
-                                       r["sizes"], r["closed_forms"])
+                if r["exit"] not in (0, 1):
+                    saved[k] = measure(r["arguments"], r["closed_forms"])
                     print(json.dumps(saved[k]), flush=True)
                     path.write_text(json.dumps(saved, indent=1))
             runs += saved

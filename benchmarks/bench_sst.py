@@ -16,7 +16,8 @@ words), then for Attn-FC (width 200) and Attn-TC (width 100), both with ``d_key 
     python3 benchmarks/bench_sst.py [--data DIR] [--threads 1] [--repeats 30] [--epochs 100]
 
 The SST files are not part of the project: ``--data`` names the folder holding
-``stsa.binary.*`` and ``stsa.fine.*`` (default ``../shared/data/sst`` beside the checkout).
+``stsa.binary.*`` and ``stsa.fine.*`` (default: the folder the environment variable
+``ATTNFLOW_SST`` names, as for ``attnflow reproduce``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "sst",
-                        help="folder with the SST files (default: ../shared/data/sst)")
+    env = os.environ.get("ATTNFLOW_SST")
+    parser.add_argument("--data", type=Path, default=Path(env) if env else None,
+                        help="folder with the SST files (default: $ATTNFLOW_SST)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for OpenBLAS/OpenMP (default 1: one model per core, as "
                              "reproduce runs them)")
@@ -48,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.threads < 1 or args.repeats < 1 or args.warmup < 0 or args.epochs < 0:
         parser.error("--threads and --repeats must be positive, --warmup and --epochs "
                      "non-negative")
+    if args.data is None:
+        parser.error("give the folder of the SST files: --data DIR, or set ATTNFLOW_SST=DIR")
     if not args.data.is_dir():
         parser.error(f"--data {args.data}: no such folder (the SST files are not shipped)")
     return args

@@ -17,4 +17,5 @@ from numeric.engine import (  # noqa: F401
 )
 from numeric.integrate import gradient_descent, integrate_flow, rk4  # noqa: F401
 from numeric.model import PAD, Dataset, ModelSpec, check_params, init_params  # noqa: F401
+from numeric.recorder import TrajectoryRecorder  # noqa: F401
 from numeric.trajectory import Trajectory  # noqa: F401

@@ -22,10 +22,18 @@ from numeric.trajectory import Trajectory
 STEP_PARTS = ("assumptions", "weight_decay", "momentum")
 
 
-#: Base names of the declarations (symbolic.laws) → numeric parameter names.
+#: Base names of the declarations (symbolic.laws) → numeric parameter names, for the paper's
+#: model and for the self-attention family (whose ``K`` and ``V`` are other arrays).
 BASES = {"V": "embeddings", "K": "keys", "q": "query", "U": "classifier",
          "W1": "hidden_weight", "b1": "hidden_bias", "W2": "output_weight",
          "b2": "output_bias"}
+ATTENTION_BASES = {"E": "embeddings", "Q": "head_query", "K": "head_key", "V": "head_value",
+                   "O": "head_output", "U": "classifier"}
+
+
+def bases_of(spec) -> dict[str, str]:
+    """The declarations' base names of ``spec``'s architecture → its parameter names."""
+    return BASES if spec.architecture == "paper" else ATTENTION_BASES
 
 
 class Adapter:
@@ -35,17 +43,18 @@ class Adapter:
     (``shape``, one label per leading entry)."""
 
     def __init__(self, name: str, function: str, labels: list[str], shape: tuple,
-                 constants: dict | None = None):
+                 constants: dict | None = None, bases: dict | None = None):
         self.name, self.labels, self.shape = name, labels, tuple(shape)
         self.constants = constants or {}
+        self.bases = BASES if bases is None else bases
         self._first = getattr(broken, f"{function}_first_order")
         self._rest = getattr(broken, f"{function}_remainder")
         self._first_args = broken.ARGUMENTS[f"{function}_first_order"]
         self._rest_args = broken.ARGUMENTS[f"{function}_remainder"]
 
     def arrays(self, p, d) -> dict:
-        out = {b: p[n] for b, n in BASES.items() if n in p}
-        out.update({f"d{b}": d[n] for b, n in BASES.items() if n in d})
+        out = {b: p[n] for b, n in self.bases.items() if n in p}
+        out.update({f"d{b}": d[n] for b, n in self.bases.items() if n in d})
         out.update(self.constants)
         return out
 
@@ -135,12 +144,10 @@ class SenAdapter(Adapter):
 
 
 def adapters(traj: Trajectory) -> tuple[dict[str, Adapter], dict[str, str]]:
-    """The adapters of every law defined for this run's classifier (by numeric name), and
-    why the others are not."""
+    """The adapters of every law defined for this run's model (by numeric name), and why
+    the others are not."""
     out, skipped = {}, {}
-    for law in laws.LAWS:
-        if traj.spec.classifier not in law.classifiers:
-            continue
+    for law in laws.laws_for(traj.spec):
         try:
             out[law.name] = SenAdapter(traj) if law.name == "SEN" else _adapter(law, traj)
         except NotComputable as why:
@@ -156,12 +163,13 @@ def _adapter(law: laws.Law, traj: Trajectory) -> Adapter:
     a, b, _, labels = law.terms(first)
     constants = ({"Pi": laws.across_projector(traj.params["classifier"][0].astype(float))[0]}
                  if "Pi" in broken.ARGUMENTS[f"{laws.stem(law.name)}_first_order"] else {})
-    return Adapter(law.name, laws.stem(law.name), labels, np.shape(a)[1:], constants)
+    return Adapter(law.name, laws.stem(law.name), labels, np.shape(a)[1:], constants,
+                   bases_of(traj.spec))
 
 
 def measured_quantity(name: str, traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
     """``Q = A − B`` per snapshot and component, and the law's sensitivity ``σ`` (the terms
     ``numeric.laws`` checks)."""
-    law = next(x for x in laws.LAWS if x.name == name)
+    law = next(x for x in laws.LAWS + laws.ATTENTION_LAWS if x.name == name)
     a, b, sens, _ = law.terms(traj)
     return a - b, sens

@@ -25,7 +25,7 @@ import numpy as np
 
 import numeric
 from numeric.integrate import SOLVER_GAVE_UP, integrate_flow
-from numeric.laws import LAWS, LawReport, check_laws
+from numeric.laws import ATTENTION_LAWS, LAWS, LawReport, check_laws
 from numeric.model import ARCHITECTURES, CLASSIFIER_PARAMS, LOSSES, Dataset, ModelSpec, init_params
 from numeric.trajectory import HEAD_PARAMS, Trajectory
 
@@ -141,6 +141,12 @@ class Config:
                              f"{self.architecture} architecture")
         if self.architecture == "self-attention" and self.heads != 1:
             raise ValueError(f"Config.heads must be 1 for self-attention, got {self.heads}")
+
+    def has_size(self, name: str) -> bool:
+        """Whether the size field ``name`` belongs to this configuration's architecture."""
+        if self.architecture == "paper":
+            return name not in ("heads", "d_head")
+        return name not in PAPER_FIELDS
 
     @property
     def n_words(self) -> int:
@@ -737,7 +743,7 @@ def _to_smallest_sizes(out: ShardResult, checked):
 
     for name, low in SMALLEST.items():
         config = out.violation.config
-        if getattr(config, name) <= low:
+        if getattr(config, name) <= low or not config.has_size(name):
             continue
         for s in range(SEEDS_PER_SIZE):
             r = checked(replace(config, **{name: low, "seed": s}))
@@ -991,7 +997,10 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
     if database is not None:
         _store(database, done)
     done.sort(key=lambda s: s.index)
-    return CampaignResult(seed, budget, time.time() - start, done, summarize(done), targeted,
+    model = (limits or {}).get("model", "paper")
+    model_laws = LAWS if model == "paper" else ATTENTION_LAWS
+    return CampaignResult(seed, budget, time.time() - start, done,
+                          summarize(done, model_laws), targeted,
                           examples, interrupted, fault, violations(done, start))
 
 

@@ -500,10 +500,11 @@ def synthetic_model(name, data: Splits, epochs, seed, out, progress) -> tuple[di
     run = train_topic_model(name, model_spec(name), data, epochs, seed=seed,
                             embedding_scale=1e-6, progress=progress)
     tag = name.lower()
+    names = [f"word {w} (class {data.train.topic_class[w]})" for w in run.trace.words]
     files = [*plots.sen_figure(run.trace.scores, run.trace.sen_norms, m, sen_curve,
                                sen_distance, out / f"{tag}_sen", title=name,
-                               from_epoch=SEN_FROM_EPOCH, tolerance=SEN_TOLERANCE),
-             *plots.loss_figure({name: run.loss}, out / f"{tag}_loss", title=name),
+                               from_epoch=SEN_FROM_EPOCH, tolerance=SEN_TOLERANCE, names=names),
+             *plots.loss_figure({"train": run.loss}, out / f"{tag}_loss", title=name),
              *plots.distribution_figure(numeric.score(run.params),
                                         np.linalg.norm(run.params["embeddings"], axis=1),
                                         topic, out / f"{tag}_distributions", title=name)]
@@ -700,7 +701,8 @@ def sst_model(name, width, task, data: Splits, epochs, seed, eval_every, patienc
     tag = f"{task}_{name.lower()}"
     title = f"{task.upper()} {name}"
     files = [*plots.sst_sen_figure(s[top], y[top], m_word[top], sen_curve,
-                                   out / f"{tag}_sen", title=title),
+                                   out / f"{tag}_sen", title=title,
+                                   words=[data.words[w] for w in top] if data.words else None),
              *plots.purity_figure(stop.epochs, stop.picked_purity, uniform,
                                   out / f"{tag}_purity", title=title),
              *plots.loss_figure({"train": traj.loss}, out / f"{tag}_loss", title=title,

@@ -30,6 +30,7 @@ import numpy as np
 
 import numeric
 from numeric._generated import laws as printed
+from numeric.model import attention_module
 from numeric.trajectory import PARAM_FIELDS, ROW_FROZEN, Trajectory
 
 #: A precondition measured as a relative deviation holds when it is at most this.
@@ -135,6 +136,14 @@ class Law:
     #: max ‖ΔB‖`` is not it: for a sum law (``B = 0``, ``A`` conserved) ``‖ΔA‖`` is the drift
     #: itself, so the movement is that of its summands.
     movement: Callable[[Trajectory], np.ndarray] | None = None
+    #: The architectures (``numeric.ModelSpec.architecture``) whose runs the law speaks of;
+    #: on the paper's, only those with a classifier of :attr:`classifiers`.
+    architectures: tuple[str, ...] = ("paper",)
+
+    def applies(self, spec) -> bool:
+        """Whether the law speaks of runs of ``spec`` (its architecture and classifier)."""
+        return spec.architecture in self.architectures and (
+            spec.architecture != "paper" or spec.classifier in self.classifiers)
 
     def check(self, traj: Trajectory, tolerance: float,
               accuracy: float | None = None) -> LawReport:
@@ -187,8 +196,9 @@ def reads(name: str) -> tuple[str, ...]:
     if terms is None:
         return ()
     args = inspect.signature(terms).parameters
+    names = PARAM_FIELDS + tuple(attention_module().PARAMETERS)
     return tuple(dict.fromkeys("classifier" if a == "Pi" else a for a in args
-                               if a == "Pi" or a in PARAM_FIELDS))
+                               if a == "Pi" or a in names))
 
 
 def claims_hold(traj: Trajectory, names: tuple[str, ...]) -> tuple[Condition, ...]:
@@ -252,12 +262,17 @@ def _ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(x == 0, 0.0, x / y)
 
 
+def laws_for(spec) -> tuple[Law, ...]:
+    """The laws that speak of runs of ``spec``: the paper's laws of its classifier, or the
+    self-attention family's laws."""
+    return tuple(law for law in LAWS + ATTENTION_LAWS if law.applies(spec))
+
+
 def check_laws(traj: Trajectory, tolerance: float,
                accuracy: float | None = None) -> list[LawReport]:
-    """Every law defined for the run's model (the paper's: by its classifier), checked on
-    ``traj``."""
-    return [law.check(traj, tolerance, accuracy) for law in LAWS
-            if traj.spec.architecture == "paper" and traj.spec.classifier in law.classifiers]
+    """Every law that speaks of the run's architecture (and, for the paper's model, its
+    classifier), checked on ``traj``; each law's preconditions are measured on the run."""
+    return [law.check(traj, tolerance, accuracy) for law in laws_for(traj.spec)]
 
 
 # --- shared measurements ------------------------------------------------------------------
@@ -634,6 +649,53 @@ LAWS = (
     Law("embedding-across-classifier", "Π v_w is constant for every word w, Π the projector "
         "onto the directions every class row of the fixed classifier U meets equally "
         "(cross-entropy)", ("linear",), across_terms, across_conditions, across_movement),
+)
+
+
+# --- the self-attention family (symbolic/laws_attention.py) --------------------------------
+
+ATTENTION_ARCHITECTURES = ("self-attention", "multi-head")
+
+
+def _cross_entropy(traj: Trajectory) -> Condition:
+    """The translation law's loss: cross-entropy (its labels one-hot, as every label is)."""
+    loss = traj.spec.loss
+    return Condition("Y", "the loss is cross-entropy against one-hot labels (squared error "
+                     "sees a shift common to every logit, so the sum is not conserved there)",
+                     loss == "cross-entropy", float(loss != "cross-entropy"),
+                     f"the run's loss is {loss}")
+
+
+def _attention_matrix(name: str, params: tuple[str, ...]) -> Callable:
+    return lambda traj: _matrix_terms(traj, name, params)
+
+
+def _trains_with_cross_entropy(traj: Trajectory) -> list[Condition]:
+    return [_cross_entropy(traj), _moves(traj, "classifier")]
+
+
+ATTENTION_LAWS = (
+    Law("head-query-key", "Q_h Q_hᵀ − K_h K_hᵀ is constant for every head h", (),
+        _printed_terms("head-query-key", ("head_query", "head_key"), "head", per_word=True),
+        _needs("head_query", "head_key"), architectures=ATTENTION_ARCHITECTURES),
+    Law("head-value-output", "V_h V_hᵀ − O_h O_hᵀ is constant for every head h", (),
+        _printed_terms("head-value-output", ("head_value", "head_output"), "head",
+                       per_word=True),
+        _needs("head_value", "head_output"), architectures=ATTENTION_ARCHITECTURES),
+    Law("classifier-output", "UᵀU − Σ_h O_hᵀ O_h is constant", (),
+        _attention_matrix("classifier-output", ("head_output", "classifier")),
+        _needs("classifier", "head_output"), architectures=ATTENTION_ARCHITECTURES),
+    Law("embedding-projections", "Σ_w E_w E_wᵀ − Σ_h (Q_hᵀQ_h + K_hᵀK_h + V_hᵀV_h) is "
+        "constant", (),
+        _attention_matrix("embedding-projections",
+                          ("embeddings", "head_query", "head_key", "head_value")),
+        _needs("embeddings", "head_query", "head_key", "head_value"),
+        architectures=ATTENTION_ARCHITECTURES),
+    Law("attention-classifier-sum", "Σ_c U[c, :] is constant (cross-entropy)", (),
+        _printed_terms("attention-classifier-sum", ("classifier",), "embedding entry"),
+        _trains_with_cross_entropy, _summands_movement("attention-classifier-sum",
+                                                       ("classifier",)),
+        architectures=ATTENTION_ARCHITECTURES),
 )
 
 

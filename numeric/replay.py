@@ -57,6 +57,15 @@ MAX_REPLAY_SECONDS = 3600.0
 PAPER_LAWS = ("SEN", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit")
 
 
+def always_attributed(spec) -> tuple[str, ...]:
+    """The laws ``attnflow laws --lr`` attributes on a run of ``spec``: the paper's
+    (``PAPER_LAWS``), or every law of the self-attention family (none is per word)."""
+    from numeric.laws import laws_for
+    if spec.architecture == "paper":
+        return PAPER_LAWS
+    return tuple(law.name for law in laws_for(spec))
+
+
 @dataclass(frozen=True)
 class Optimizer:
     """Full-batch gradient descent with L2 (or decoupled) weight decay and momentum."""

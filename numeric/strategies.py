@@ -81,7 +81,10 @@ def attention_configurations(draw, architecture="multi-head", *, loss=None, trai
     heads (1 for ``self-attention``) of width ``d_head``, cross-entropy or squared error, any
     subset of its parameters trained. Sizes shrink to one head of width 1."""
     if trainable is None:
-        trainable = tuple(n for n in TRAINABLE_BY[architecture] if draw(st.booleans()))
+        # every parameter half the time: each law needs two or more of them training
+        every = draw(st.booleans())
+        trainable = tuple(n for n in TRAINABLE_BY[architecture]
+                          if every or draw(st.booleans()))
     heads = 1 if architecture == "self-attention" else draw(st.integers(1, max_heads))
     sizes = dict(
         n_classes=draw(_size("n_classes", 4)),

@@ -37,8 +37,8 @@ from proofs.kernel import (
     check_theorem,
 )
 
-#: Longer LaTeX than this is summarised in the Markdown report rather than displayed.
-MAX_LATEX = 2000
+#: Characters of LaTeX per displayed line in the Markdown report; longer ones are folded.
+LINE_WIDTH = 140
 CERTIFICATE_FORMAT = "attnflow-audit-certificate/1"
 
 
@@ -574,11 +574,8 @@ def _markdown_theorem(number: int, outcome: TheoremOutcome) -> list[str]:
         uses = f"; uses {', '.join(s.step.uses)}" if s.step.uses else ""
         out += [f"{k}. **Step {s.step.name}.** {s.step.claim} "
                 f"*({s.step.kind}{uses}; {s.status}, {s.seconds:.3f} s)*", ""]
-        for latex in s.latex:
-            shown = (f"$$\n{latex}\n$$" if len(latex) <= MAX_LATEX else
-                     f"*(the checked expression is {len(latex)} characters of LaTeX, too long "
-                     f"to display; it is in the JSON certificate)*")
-            out += ["   " + line for line in shown.splitlines()] + [""]
+        for latex in _shown(s):
+            out += ["   " + line for line in f"$$\n{latex}\n$$".splitlines()] + [""]
         if s.step.citation is not None:
             out += [f"   > {s.step.citation.quote}", ">".rjust(4),
                     f"   > — {s.step.citation.source}", ""]
@@ -588,6 +585,103 @@ def _markdown_theorem(number: int, outcome: TheoremOutcome) -> list[str]:
                + " failed.")
     return out + ["", "*Trusted, not checked.*", "",
                   *(f"- {line.strip()}" for line in format_axioms(outcome).splitlines()[1:])]
+
+
+def _shown(s) -> list[str]:
+    """A step's checked mathematics for the Markdown report, every claim whole: a matrix
+    equality entry by entry, long fractions as a factor, long lines folded."""
+    claims = _claims_shown(s)
+    if claims is None:
+        return [fold_latex(latex) for latex in s.latex]
+    return [fold_latex(prefix + part) for prefix, claim in claims for part in _entries(claim)]
+
+
+def _claims_shown(s):
+    """``(prefix, claim)`` per rendered claim of a passed step, or None (then its LaTeX as
+    recorded is shown)."""
+    value = s.value
+    if s.status != PASSED or value is None:
+        return None
+    if s.step.kind == "instance" and isinstance(value, Mapping) and len(value) == len(s.latex):
+        return [(rf"\text{{{_text(label)}:}}\quad ", claim) for label, claim in value.items()]
+    if s.step.kind == "symbolic" and len(s.latex) == 1:
+        return [("", value)]
+    return None
+
+
+def _text(label) -> str:
+    return str(label).replace("\\", "").replace("_", r"\_")
+
+
+def _entries(claim) -> list[str]:
+    """LaTeX of a claim, one line per entry where both sides are matrices."""
+    if isinstance(claim, Normalised):
+        claim = claim.claim
+    if isinstance(claim, sp.MatrixBase):
+        claim = sp.Eq(claim, sp.zeros(*claim.shape), evaluate=False)
+    if (isinstance(claim, sp.Equality) and isinstance(claim.lhs, sp.MatrixBase)
+            and isinstance(claim.rhs, sp.MatrixBase) and claim.lhs.shape == claim.rhs.shape
+            and len(claim.lhs) > 0):
+        rows, cols = claim.lhs.shape
+        where = (lambda i, j: "") if rows * cols == 1 else (
+            lambda i, j: rf"\text{{entry }}({i}, {j}):\ ")
+        return [where(i, j) + f"{_latex(claim.lhs[i, j])} = {_latex(claim.rhs[i, j])}"
+                for i in range(rows) for j in range(cols)]
+    if isinstance(claim, sp.Expr):
+        return [_latex(claim) + " = 0"]
+    return [_latex(claim)]
+
+
+def _latex(expr) -> str:
+    # a long numerator is printed as a factor 1/denominator, so the folding can break it
+    return sp.latex(expr, long_frac_ratio=2)
+
+
+#: ``\\left``/``\\right`` pairs cannot span lines; the fixed-size delimiters can.
+_SIZED = (("\\left(", "\\Bigl("), ("\\right)", "\\Bigr)"), ("\\left[", "\\Bigl["),
+          ("\\right]", "\\Bigr]"), ("\\left\\{", "\\Bigl\\{"), ("\\right\\}", "\\Bigr\\}"),
+          ("\\left|", "\\Bigl|"), ("\\right|", "\\Bigr|"), ("\\left\\|", "\\Bigl\\|"),
+          ("\\right\\|", "\\Bigr\\|"), ("\\left.", ""), ("\\right.", ""))
+
+
+def fold_latex(latex: str, width: int = LINE_WIDTH) -> str:
+    """``latex`` shown whole, over lines of about ``width`` characters, as an ``aligned``
+    block (a short expression is returned unchanged): broken before a ``+``, ``-`` or ``=``
+    outside every group and environment, preferably outside parentheses; a line that runs on
+    for each further ``width`` characters may break one parenthesis deeper."""
+    if len(latex) <= width:
+        return latex
+    for old, new in _SIZED:
+        latex = latex.replace(old, new)
+    lines, start, depth, env, parens = [], 0, 0, 0, 0
+    for at, char in enumerate(latex):
+        escaped = latex[at - 1:at] == "\\"
+        if char in "{}" and not escaped:
+            depth += 1 if char == "{" else -1
+        elif latex.startswith("\\begin{", at):
+            env += 1
+        elif latex.startswith("\\end{", at):
+            env -= 1
+        elif depth == 0 and char in "([{":
+            parens += 1
+        elif depth == 0 and char in ")]}":
+            parens -= 1
+        elif (char in "+-=" and depth == 0 and env == 0 and at - start > width
+              and parens <= (at - start - width) // width and _binary(latex, at)):
+            lines.append(latex[start:at].rstrip())
+            start = at
+    lines.append(latex[start:])
+    if len(lines) == 1:
+        return latex
+    return "\\begin{aligned}\n" + " \\\\\n".join(f"& {line}" for line in lines) + \
+        "\n\\end{aligned}"
+
+
+def _binary(latex: str, at: int) -> bool:
+    """Whether the operator at ``at`` joins two terms (it is not a sign after an opening)."""
+    before = latex[:at].rstrip()
+    return bool(before) and not before.endswith(("(", "[", "{", "^", "_", "=", "+", "-", ",",
+                                                 "&", "\\quad", "\\\\"))
 
 
 def write_certificate(report: AuditReport, path) -> Path:

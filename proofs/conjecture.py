@@ -245,7 +245,7 @@ def prove(expression: str, classifier: str = "linear", trainable=("embeddings", 
     reduction runs first (fast); a residual that does not reduce to 0 is searched for such a
     trajectory (``search``, ``max_examples`` Hypothesis examples), which refutes it.
     Otherwise ``kernel`` tries the audit's generic conservation theorem (slower; preferred as
-    the proof: it gives an audit certificate); :func:`decide` says which proves it."""
+    the proof: it gives an audit certificate); ``decide`` says which proves it."""
     start = time.perf_counter()
     names = tuple(trainable)  # as given: what a Config trains (the MLP's arrays as one)
     law, trainable = declared(expression, classifier, names, assume)

@@ -29,7 +29,14 @@ from proofs.kernel import Assumption, Normalised, Step, Theorem
 from proofs.normalisers import normalised
 from proofs.rewritings import each_sentence
 from symbolic import laws as SL
-from symbolic.explicit import ExplicitModel, Sizes, _Opaque, _read_explicitly
+from symbolic.explicit import (
+    WRITTEN_BY_HAND,
+    ExplicitModel,
+    Sizes,
+    _Opaque,
+    _read_explicitly,
+    differences_at_point,
+)
 from symbolic.indexform import kind_of
 from symbolic.model import Model
 
@@ -41,6 +48,10 @@ THEOREM_NAMES = {"sen": "sen-identity", "query-key": "balance-query-keys",
 
 #: Explicit sizes of the ``gradient`` step (tokens, d, d_key, classes, hidden).
 GRADIENT_SIZES = Sizes(2, 1, 1, 2, 1)
+#: The same for a model of the catalogue other than the paper's (sizes by name; every one
+#: not named is 1), and the seed of the rational point its flow is compared at.
+DESCRIBED_GRADIENT_SIZES = {"L": 2, "heads": 2, "C": 2}
+GRADIENT_SEED = 1
 
 
 def theorem_name(law: SL.Law) -> str:
@@ -51,8 +62,7 @@ def theorem_name(law: SL.Law) -> str:
 
 def _granted_models(law: SL.Law) -> tuple[Model, ...]:
     models = list(law.models)
-    if any(x.loss == "abstract" for x in law.models):
-        models += [Model(c) for c in law.classifiers if Model(c) not in models]
+    models += [x for x in SL.covered_models(law) if x not in models]
     return tuple(models)
 
 
@@ -122,6 +132,9 @@ def explicit_loss(model: Model, sizes: Sizes):
 
 
 def _gradient_step(law: SL.Law):
+    if law.family != "paper":
+        return _described_gradient_step(law)
+
     def check(scope):
         law = scope.assumption("Q")
         flows_of = scope.assumption("GF")["flow"]
@@ -150,9 +163,47 @@ def _gradient_step(law: SL.Law):
                 uses=("GF", "Q") + _training_uses(law))
 
 
+def described_sizes(model: Model) -> dict:
+    """:data:`DESCRIBED_GRADIENT_SIZES` for ``model``'s size symbols (1 where not named)."""
+    return {symbol: DESCRIBED_GRADIENT_SIZES.get(name, 1)
+            for name, symbol in model.sizes.items()}
+
+
+def _described_gradient_step(law: SL.Law):
+    """The flow of a model other than the paper's against ``sympy.diff`` of its loss written
+    by hand (``symbolic.explicit.WRITTEN_BY_HAND``), along a random direction per trained
+    parameter at an exact rational point (``symbolic.explicit.differences_at_point``)."""
+    def check(scope):
+        law = scope.assumption("Q")
+        flows_of = scope.assumption("GF")["flow"]
+        out = {}
+        for model in law.models:
+            if model.name not in WRITTEN_BY_HAND:
+                raise ValueError(f"the {model.name} model has no writing by hand to check "
+                                 f"its flow against")
+            trainable = _trainable(scope, law, model)
+            flows = flows_of(model, trainable)
+            sizes = described_sizes(model)
+            grads = {name: (-flows[name]).to_sympy() for name in trainable}
+            found = differences_at_point(model, sizes, grads, GRADIENT_SEED)
+            label = f"{model.label}, {', '.join(f'{k}={v}' for k, v in sizes.items())}"
+            out[label] = sp.Eq(sp.Matrix(list(found.values())), sp.zeros(len(found), 1),
+                               evaluate=False)
+        return out
+    sizes = ", ".join(f"{k} = {v}" for k, v in DESCRIBED_GRADIENT_SIZES.items())
+    return Step("gradient", "the flow GF hands out is −∂ℓ/∂θ of the sentence's loss written "
+                "by hand (independently of the model's description and derivation) on every "
+                "trained parameter: along a random direction per parameter, at an exact random "
+                f"rational point, at {sizes} (other sizes 1), the two derivatives differ by "
+                "exactly 0", "instance", check, uses=("GF", "Q") + _training_uses(law))
+
+
 # --- any classifier -----------------------------------------------------------------------
 
 def _any_classifier_step(law: SL.Law):
+    if law.family != "paper":
+        return _any_loss_step(law)
+
     def check(scope):
         law = scope.assumption("Q")
         gf = scope.assumption("GF")
@@ -171,6 +222,34 @@ def _any_classifier_step(law: SL.Law):
                 "cross-entropy, the gradients of the trained attention parameters are the "
                 "abstract-loss ones with G = ∂ℓ/∂h: the law, proved for an arbitrary G, covers "
                 "every classifier", "symbolic", check, uses=("GF", "Q") + _training_uses(law))
+
+
+def _any_loss_step(law: SL.Law):
+    """For a model other than the paper's: below the abstract model's last node ``X``, the
+    backward pass of every concrete loss the law names is the abstract one — the same
+    gradient formula for every node and parameter, in the upstream symbols ``g_Y`` of its
+    consumers, once ``G`` is read as ``g_X = ∂ℓ/∂X`` — so every parameter's gradient is the
+    abstract one with ``G = ∂ℓ/∂X``."""
+    def check(scope):
+        law = scope.assumption("Q")
+        gf = scope.assumption("GF")
+        abstract = next(x for x in law.models if x.loss == "abstract")
+        general = gf["derive"](abstract)
+        last = abstract.nodes[-1].name
+        lhs, rhs = [], []
+        for model in SL.covered_models(law):
+            der = gf["derive"](model)
+            upstream = {abstract.upstream: der.symbols[last]}
+            for name in general.order:
+                lhs.append(der.grads[name].to_sympy())
+                rhs.append(general.grads[name].to_sympy().xreplace(upstream))
+        return sp.Eq(sp.Matrix(lhs), sp.Matrix(rhs), evaluate=False)
+    last = next(x for x in law.models if x.loss == "abstract").nodes[-1].name
+    return Step("any-loss", f"for the losses {', '.join(law.losses)}, the backward pass below "
+                f"{last} is the abstract one with G = ∂ℓ/∂{last} (every node's and "
+                "parameter's gradient formula, in the upstream symbols of its consumers): the "
+                "law, proved for an arbitrary G, covers every one of them", "symbolic", check,
+                uses=("GF", "Q"))
 
 
 # --- lemmas ---------------------------------------------------------------------------------
@@ -259,7 +338,7 @@ def _apply_case(content: SL.LawAssumption, label: str, expr, model: Model):
     ``cases-exact`` tests, on a rate made of what its battery exercises (a case function is
     Python run inside the proof: untested, it would be trusted unseen)."""
     rewrite = content.cases[label]
-    covered = theorems_cases.covered(rewrite)
+    covered = theorems_cases.covered(rewrite, model)
     if covered is None:
         raise ValueError(f"the case {label!r} of assumption {content.name} is not one theorem "
                          f"cases-exact tests: its function would be trusted unchecked")
@@ -298,6 +377,9 @@ def _rate_step(law: SL.Law):
 
 
 def _model_label(model: Model) -> str:
+    if model.name != "paper":
+        return (f"{model.name}, any loss of {model.nodes[-1].name}" if model.loss == "abstract"
+                else f"{model.name}, {model.loss}")
     return "any loss of h" if model.loss == "abstract" else f"{model.classifier} classifier"
 
 
@@ -355,5 +437,5 @@ BALANCE = ("query-key", "classifier-embedding", "hidden-embedding", "relu-unit")
 
 def theorems() -> tuple[Theorem, ...]:
     """Every declared law's theorem but SEN's (built in ``proofs/theorems_sen.py``): the
-    balance laws, then the laws discovery found."""
-    return tuple(conservation_theorem(x) for x in SL.LAWS if x.name != "sen")
+    balance laws, the laws discovery found, then the self-attention family's laws."""
+    return tuple(conservation_theorem(x) for x in SL.every_law() if x.name != "sen")

@@ -52,7 +52,7 @@ from sympy.polys.domains import QQ
 from sympy.polys.fields import field as rational_field
 
 from symbolic import laws as SL
-from symbolic.explicit import ExplicitDataset, Sentence, Sizes
+from symbolic.explicit import ExplicitAttentionDataset, ExplicitDataset, Sentence, Sizes
 from symbolic.indexform import kind_of
 from symbolic.model import CLASS, EMBED, HIDDEN, KEY, C, H, L, Model, d, d_key
 
@@ -202,10 +202,7 @@ def statement(law: SL.Law, trained=None) -> str:
     for model in law.models:
         names = trained_names(law, model, trained)
         frozen = [p.name for p in model.params if p.name not in names]
-        where = ("any loss of the context h (G = ∂ℓ/∂h arbitrary per sentence)"
-                 if model.loss == "abstract" else
-                 f"the {model.classifier} classifier with cross-entropy and one-hot labels")
-        parts.append(f"{where}: trained {', '.join(names) or 'nothing'}; frozen "
+        parts.append(f"{_where(model)}: trained {', '.join(names) or 'nothing'}; frozen "
                      f"{', '.join(frozen) or 'nothing'}")
     assumptions = [f"{x.name} ({MEANING[x.name]})" for x in law.assumptions
                    if x.name in MEANING and (x.cases or x.values)]
@@ -216,6 +213,20 @@ def statement(law: SL.Law, trained=None) -> str:
         text += (", at every state where " + "; ".join(assumptions)
                  + (" hold" if len(assumptions) > 1 else " holds"))
     return text.replace(str(SL.QQ), "‖q‖²") + "."
+
+
+def _where(model: Model) -> str:
+    """The model and loss a statement speaks of."""
+    if model.name == "paper":
+        return ("any loss of the context h (G = ∂ℓ/∂h arbitrary per sentence)"
+                if model.loss == "abstract" else
+                f"the {model.classifier} classifier with cross-entropy and one-hot labels")
+    last = model.nodes[-1].name
+    return {"abstract": f"the {model.name} model with any loss of {last} (G = ∂ℓ/∂{last} "
+                        f"arbitrary per sentence)",
+            "cross-entropy": f"the {model.name} model with cross-entropy and one-hot labels",
+            "squared-error": f"the {model.name} model with squared error against one-hot "
+                             f"labels"}[model.loss]
 
 
 # --- the check ---------------------------------------------------------------------------
@@ -256,12 +267,13 @@ def _check_model(law: SL.Law, model: Model, trained, seed: int) -> Instance:
     # here; a finer E or more generators start the point over
     denominator = 16
     generators = 0 if model.loss == "abstract" else SIZES.classes
+    at_point = _at_point if model.name == "paper" else _at_point_described
     still = None
     for attempt in range(ATTEMPTS):
         while True:
             try:
-                found = _at_point(law, model, trained, seed + 7919 * attempt, names,
-                                  denominator, generators)
+                found = at_point(law, model, trained, seed + 7919 * attempt, names,
+                                 denominator, generators)
             except _Restart as need:
                 denominator = math.lcm(denominator, need.denominator)
                 generators = max(generators, need.generators)
@@ -429,6 +441,11 @@ def _certified_nonzero(parts) -> bool:
 
 
 def _model_label(model: Model) -> str:
+    if model.name != "paper":
+        last = model.nodes[-1].name
+        return {"abstract": f"{model.name}, any loss of {last}",
+                "cross-entropy": f"{model.name}, cross-entropy",
+                "squared-error": f"{model.name}, squared error"}[model.loss]
     return ("any loss of the context" if model.loss == "abstract"
             else f"{model.classifier} classifier, cross-entropy")
 
@@ -441,6 +458,160 @@ def _sizes_label(data: ExplicitDataset, topic: bool) -> str:
         text += f", C = {n.classes}" + (f", H = {n.hidden}" if "hidden_weight" in data.params
                                         else "")
     return text + (f", m = {M}" if topic else "")
+
+
+# --- a model of the catalogue written by hand: the self-attention family --------------------
+#
+# The multi-head model (``symbolic.explicit.ExplicitAttention``, written by hand, not from its
+# description) over two sentences of two lengths, a word twice in one of them, every size the
+# laws read at 2. The entries that set the scores (embeddings, query and key matrices) are
+# ±1/2 or ±1 and τ = 2, so every score lies in ¹⁄₃₂ℤ with a small numerator (E = e^{1/32}
+# stays of low degree); every other entry ±k/8 as for the paper's model.
+
+#: Sizes of the written-out multi-head model (each sentence has its own length L).
+ATTENTION_SIZES = {"d": 2, "d_head": 2, "heads": 2, "C": 2}
+ATTENTION_WORDS = 3
+#: Word ids and labels of the sentences; and G = ∂ℓ/∂z of each for any loss of the logits.
+ATTENTION_SENTENCES = (((0, 1), 0), ((2, 0, 2), 1))
+ATTENTION_G = tuple(tuple(sp.Rational(x, 2) for x in g) for g in ((1, -3), (2, 1)))
+#: The parameters whose entries set the scores, and the values they take at the point.
+SCORE_PARAMS = ("embeddings", "head_query", "head_key")
+SCORE_ENTRIES = (sp.Rational(1, 2), sp.Integer(1))
+TEMPERATURE = sp.Integer(2)
+#: The assumptions a law of the self-attention family may state: what trains, one-hot labels.
+ATTENTION_ASSUMPTIONS = ("T", "Y")
+
+
+@functools.cache
+def _attention_dataset(loss: str) -> ExplicitAttentionDataset:
+    if loss == "abstract":
+        data = [Sentence(ws, g) for (ws, _), g in zip(ATTENTION_SENTENCES, ATTENTION_G)]
+    else:
+        data = [Sentence(ws, tuple(int(c == y) for c in range(ATTENTION_SIZES["C"])))
+                for ws, y in ATTENTION_SENTENCES]
+    return ExplicitAttentionDataset(ATTENTION_SIZES, loss, ATTENTION_WORDS, data)
+
+
+def _described_data(law: SL.Law, model: Model, names: set) -> ExplicitAttentionDataset:
+    """The explicit data set of a model other than the paper's: only the self-attention
+    family is written by hand; a law of it may state only what trains and one-hot labels."""
+    if model.name != "multi-head":
+        raise ExactError(f"the {model.name} model has no writing by hand for the exact check "
+                         f"(the paper's model and multi-head have)")
+    other = sorted(names - set(ATTENTION_ASSUMPTIONS))
+    if other:
+        raise ExactError(f"assumption(s) {', '.join(other)} speak of the paper's model; a law "
+                         f"of {model.name} may state {', '.join(ATTENTION_ASSUMPTIONS)}")
+    if law.constants:
+        raise ExactError(f"law {law.name} reads constants of the run "
+                         f"({', '.join(map(str, law.constants))}), which the exact check of "
+                         f"{model.name} does not make concrete")
+    return _attention_dataset(model.loss)
+
+
+def _attention_point(data: ExplicitAttentionDataset, rng: random.Random) -> dict:
+    point = {data.tau: TEMPERATURE}
+    for name in data.params:
+        values = SCORE_ENTRIES if name in SCORE_PARAMS else VALUES
+        for _, x in data.entries(name):
+            point[x] = _draw(rng, values)
+    return point
+
+
+def _described_sizes(data: ExplicitAttentionDataset) -> dict:
+    """Size symbol → value (``L`` has none: each sentence has its own length)."""
+    from symbolic.models.attention import d_head, heads
+    n = data.n
+    return {d: sp.Integer(n["d"]), d_head: sp.Integer(n["d_head"]),
+            heads: sp.Integer(n["heads"]), C: sp.Integer(n["C"]),
+            SL.n_words: sp.Integer(data.words)}
+
+
+def _described_components(law: SL.Law, data) -> list:
+    sizes = _described_sizes(data)
+    ranges = []
+    for index in law.components:
+        kind = kind_of(index)
+        size = kind.size.xreplace(sizes)
+        if not size.is_Integer:
+            raise ExactError(f"component index {index} ranges over {kind.size}, which has no "
+                             f"value at the explicit sizes")
+        ranges.append(tuple(range(int(size))))
+    return [(", ".join(f"{i}={v}" for i, v in zip(law.components, at)) or "Q",
+             dict(zip(law.components, at))) for at in itertools.product(*ranges)]
+
+
+def _described_explicit(law: SL.Law, model: Model, data, component: dict):
+    """``Q`` at one component, sums expanded, every entry the data set's symbol (a per-token
+    parameter read at a word is that word's row)."""
+    expr = law.quantity.xreplace(component).xreplace(_described_sizes(data)).doit()
+    params = {p.base: p.name for p in model.params}
+
+    def entry(ref):
+        if ref.base not in params:
+            raise ExactError(f"Q reads {ref}, which is no parameter of {model.name}")
+        if not all(x.is_Integer for x in ref.indices):
+            raise ExactError(f"Q reads {ref} at an index that is not a number after "
+                             f"expanding sums")
+        return _lookup(data.params[params[ref.base]], tuple(int(x) for x in ref.indices), ref)
+    expr = expr.replace(lambda x: isinstance(x, sp.Indexed), entry)
+    known = {x for name in data.params for _, x in data.entries(name)}
+    undefined = expr.free_symbols - known
+    if undefined:
+        raise ExactError(f"Q reads {', '.join(sorted(map(str, undefined)))}, which has no "
+                         f"value in the explicit model")
+    if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        raise ExactError(f"Q is undefined at the explicit sizes ({sp.sstr(expr)[:80]})")
+    return expr
+
+
+def _described_slopes(data, point: dict, denominator: int, generators: int, needed):
+    """One field per sentence and ``∂ℓ_χ/∂θ`` at the point in it for every needed entry θ:
+    ``sympy.diff`` by θ of the sentence's loss with every other entry at its value (the
+    same partial derivative, on an expression of one variable)."""
+    key = ("described", id(data), tuple(sorted(point.items(), key=lambda kv: kv[0].name)),
+           denominator, generators)
+    if key not in _AT_POINT:
+        if len(_AT_POINT) >= 8:
+            _AT_POINT.pop(next(iter(_AT_POINT)))
+        _AT_POINT[key] = ([_Field(point, denominator, generators) for _ in data.losses],
+                          [{} for _ in data.losses], data)
+    fields, slopes, _ = _AT_POINT[key]
+    for chi, (f, loss) in enumerate(zip(fields, data.losses)):
+        todo = sorted(needed & loss.free_symbols - set(slopes[chi]), key=sp.default_sort_key)
+        if not todo:
+            continue
+        # the entries not differentiated here at their values once, then the others but x
+        rest = loss.xreplace({y: v for y, v in point.items() if y not in todo})
+        for x in todo:
+            alone = rest.xreplace({y: point[y] for y in todo if y != x})
+            slopes[chi][x] = f(sp.diff(alone, x))
+    return fields, [{x: v for x, v in slope.items() if x in needed} for slope in slopes]
+
+
+def _at_point_described(law: SL.Law, model: Model, trained, seed: int, names: set,
+                        denominator: int, generators: int) -> Instance:
+    data = _described_data(law, model, names)
+    denominator = math.lcm(denominator, 32)
+    if model.loss == "cross-entropy":
+        generators = max(generators, ATTENTION_SIZES["C"] + 1)
+    rng = random.Random(seed)
+    point = _attention_point(data, rng)
+    train = trained_names(law, model, trained)
+    trainable = {x for name in train for _, x in data.entries(name)}
+    quantities = [(text, _described_explicit(law, model, data, at))
+                  for text, at in _described_components(law, data)]
+    quantities = [(text, q) for text, q in quantities if q.free_symbols]
+    needed = set().union(set(), *(q.free_symbols for _, q in quantities)) & trainable
+    fields, slopes = _described_slopes(data, point, denominator, generators, needed)
+    names_of = {x: f"{name}{list(at)}" for name in data.params for at, x in data.entries(name)}
+    rates = tuple((text, _rates(q, fields, slopes)) for text, q in quantities)
+    moving = tuple((text, _moving(q, fields, slopes, names_of)) for text, q in quantities)
+    lengths = " and ".join(str(len(ws)) for ws, _ in ATTENTION_SENTENCES)
+    sizes = ", ".join(f"{k} = {v}" for k, v in data.n.items())
+    return Instance(f"{_model_label(model)}, {data.words} words, {len(data.sentences)} "
+                    f"sentences of {lengths} tokens, {sizes}, τ = {TEMPERATURE}", rates,
+                    moving, (), f"seed {seed}, E = e^(1/{fields[0].denominator})")
 
 
 # --- the assumptions as data -----------------------------------------------------------------

@@ -560,7 +560,19 @@ def _is_zero(residual) -> tuple[bool, str]:
         reduced = simplifier(residual)
         if reduced == 0:
             return True, f"the difference reduces to exactly 0 ({simplifier.__name__})"
+        if simplifier is sp.cancel and _rational_over_q(reduced):
+            return False, (f"the difference is a non-zero rational function (cancelled, so "
+                           f"no simplification makes it 0): {sp.sstr(reduced)[:300]}")
     return False, f"the difference does not reduce to 0: {sp.sstr(reduced)[:300]}"
+
+
+def _rational_over_q(expr) -> bool:
+    """Whether ``expr`` is a rational function with rational coefficients of plain symbols:
+    there ``cancel`` is canonical (independent indeterminates), so a non-zero result is a
+    non-zero function, and ``simplify`` (slow on high degrees) cannot find 0."""
+    return all(isinstance(x, (sp.Symbol, sp.Rational, sp.Add, sp.Mul))
+               or (isinstance(x, sp.Pow) and x.exp.is_Integer)
+               for x in sp.preorder_traversal(expr))
 
 
 def render(claim) -> str:

@@ -10,6 +10,7 @@ expressions unchanged at explicit sizes and exact random values.
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 
 import sympy as sp
@@ -41,6 +42,7 @@ from symbolic.model import (
     u,
     z,
 )
+from symbolic.models import attention as MH
 
 
 def _canonical_cancel(expr):
@@ -119,7 +121,8 @@ _i, _j, _k, _l, _r, _t = D.i, D.j, D.k, D.l, D.r, D.t
 _c, _e = CLASS.index(0), CLASS.index(1)
 _n, _w = HIDDEN.index(0), SL.w
 #: The explicit sizes of the battery (and the topic token p = 1, the label class y = 1).
-SIZES = {D.L: 3, D.d: 2, D.d_key: 2, D.p: 1, D.C: 2, H: 2, SL.n_words: 3, D.n_data: 2}
+SIZES = {D.L: 3, D.d: 2, D.d_key: 2, D.p: 1, D.C: 2, H: 2, SL.n_words: 3, D.n_data: 2,
+         MH.heads: 2, MH.d_head: 2}
 #: Arrays of the theorems' claims besides the model's: the gradient symbol of the context, the
 #: tracked key and the query's velocity (sen-breaks-query), convex weights (convergence).
 g_h, kappa_t, qdot, lam = (sp.IndexedBase(x) for x in ("g_h", "kappa_t", "qdot", "lambda"))
@@ -138,7 +141,13 @@ def battery() -> dict[str, sp.Expr]:
     """Expressions exercising what the normalisers rewrite — deltas, sums over independent
     factors, ``Σ_r q_r²`` and ``‖q‖²`` in numerators and denominators, exponentials, softmax
     outputs written out and summed — over every array, symbol and function the theorems'
-    claims hold (the kernel refuses a normaliser on a claim holding anything else)."""
+    claims hold (the kernel refuses a normaliser on a claim holding anything else): the
+    paper's model, then the self-attention family's."""
+    return {**paper_battery(), **attention_battery()}
+
+
+def paper_battery() -> dict[str, sp.Expr]:
+    """The battery over the paper's model and the theorems about it."""
     G, V, K, q, v = D.G, D.V, D.K, D.q, D.v
     qq = D.norm2(q, _r)
     return {
@@ -166,6 +175,36 @@ def battery() -> dict[str, sp.Expr]:
         "tracked quantities": _sum(g_h[_k] * G[_k] * alpha, _k) / D.n_data
         + _sum(SL.kappa[_r] * kappa_t[_r] * qdot[_r], _r)
         + _sum(lam[_c] * z[_c], _c) * w_ / (1 + w_ ** 2),
+    }
+
+
+# the self-attention family (symbolic.models.attention): per head h, matrices Q, K, V, O over
+# (head dim x, embedding k); token vectors E; nodes xq, xk, xv, s, a, ho, y, ybar, z
+_h, _f = MH.HEAD.index(0), MH.HEAD.index(1)
+_x, _y = MH.HEAD_DIM.index(0), MH.HEAD_DIM.index(1)
+#: ∂ℓ/∂z kept as a symbol (the any-loss step) and the attention's normaliser Σ_j e^{s[h,i,j]}.
+g_z, Z_heads = sp.IndexedBase("g_z"), sp.IndexedBase("Z_s")
+
+
+def attention_battery() -> dict[str, sp.Expr]:
+    """The battery over the self-attention family: projections, scores with the
+    temperature, attention per head written out and summed, head outputs through O and U,
+    the pooled output, logits, class probabilities and the label; deltas between heads."""
+    E, Q, K, V, O, U, G = MH.E, MH.Q, MH.K, MH.V, MH.O, MH.U, MH.G  # noqa: E741
+    xq, xk, xv, ho, yy, ybar, z_ = MH.xq, MH.xk, MH.xv, MH.ho, MH.y, MH.ybar, MH.z
+    tau, L = MH.tau, D.L
+    return {
+        "heads: projections": _sum(Q[_h, _x, _k] * E[_i, _k] * xk[_h, _i, _x], _h, _i, _x, _k)
+        / tau - _sum(sp.KroneckerDelta(_h, _f) * Q[_f, _x, _k] * K[_h, _x, _k], _h, _f, _x, _k)
+        + _sum(K[_h, _x, _k] * E[_i, _l], _h, _x, _k, _i, _l)
+        - _sum(xq[_h, _i, _x] * xv[_h, _i, _y] * V[_h, _y, _k], _h, _i, _x, _y, _k) / tau,
+        "heads: attention": _sum((sp.exp(s[_h, _i, _j]) * Z_heads[_h, _i] ** -1
+                                  - a[_h, _i, _j] ** 2) * s[_h, _i, _j], _h, _i, _j)
+        - _sum(a[_h, _i, _j] * xv[_h, _j, _x] * ho[_h, _i, _x], _h, _i, _j, _x) / L,
+        "heads: outputs": _sum(ho[_h, _i, _x] * O[_h, _x, _k] * g_z[_k], _h, _i, _x, _k) / L
+        - _sum(yy[_i, _k] * U[_c, _k] * G[_c], _i, _k, _c) / L
+        + _sum(ybar[_k] * U[_c, _k] * (P[_c] - Y[_c]) * z_[_c], _k, _c)
+        + _sum(Y[_c], _c) * _sum(P[_e] * ybar[_k] * O[_h, _x, _k], _e, _k, _h, _x),
     }
 
 
@@ -226,6 +265,11 @@ SHAPES = {"G": (2,), "V": (3, 2), "K": (3, 2), "q": (2,), "v": (2,), "U": (2, 2)
           "W1": (2, 2), "b1": (2,), "W2": (2, 2), "b2": (2,), "h": (2,), "u": (2,), "o": (2,),
           "VU": (3, 2), "omega": (3, 3), "Pi": (2, 2), "beta": (2,), "g_h": (2,),
           "kappa": (2,), "kappa_t": (2,), "qdot": (2,), "lambda": (2,)}
+#: The self-attention family's arrays at heads = d_head = 2 (G, U, z, P, Y as above): an
+#: array of several shapes has the values of each (entries are keyed by name and index).
+ATTENTION_SHAPES = {"E": (3, 2), "Q": (2, 2, 2), "K": (2, 2, 2), "V": (2, 2, 2),
+                    "O": (2, 2, 2), "xq": (2, 3, 2), "xk": (2, 3, 2), "xv": (2, 3, 2),
+                    "ho": (2, 3, 2), "y": (3, 2), "ybar": (2,), "g_z": (2,)}
 
 
 def _values(seed: int) -> dict:
@@ -250,13 +294,30 @@ def _values(seed: int) -> dict:
                 str(D.m): 2, str(alpha): sp.Rational(rng.randint(1, 9), 4),
                 str(w_): sp.Rational(rng.randint(-9, 9), 2)})
     out[str(D.QQ)] = sum(out[("q", (x,))] ** 2 for x in range(2))
+    _attention_values(out, rng)
     return out
 
 
+def _attention_values(out: dict, rng: random.Random) -> None:
+    """The self-attention family's entries (drawn after the paper's, which stay as they
+    were): the attention of each head and token the softmax of its scores, ``Z_s[h, i]``
+    their normaliser, τ positive. Scores are logarithms of 1…4, so the attention is rational
+    (cheap to evaluate) and still the softmax of the scores."""
+    for name, shape in ATTENTION_SHAPES.items():
+        for at in _entries(shape):
+            out[(name, at)] = sp.Rational(rng.randint(-9, 9), rng.randint(1, 5))
+    for head in range(2):
+        for i in range(3):
+            scores = [sp.log(rng.randint(1, 4)) for _ in range(3)]
+            total = sum(sp.exp(x) for x in scores)
+            out[("Z_s", (head, i))] = total
+            for j, x in enumerate(scores):
+                out[("s", (head, i, j))], out[("a", (head, i, j))] = x, sp.exp(x) / total
+    out[str(MH.tau)] = sp.Rational(rng.randint(1, 9), rng.randint(1, 4))
+
+
 def _entries(shape):
-    if len(shape) == 1:
-        return [(x,) for x in range(shape[0])]
-    return [(x, y) for x in range(shape[0]) for y in range(shape[1])]
+    return list(itertools.product(*map(range, shape)))
 
 
 def _exact(name: str):
@@ -273,8 +334,8 @@ def _exact(name: str):
 
 def theorems() -> tuple[Theorem, ...]:
     steps = tuple(Step(name, f"the normaliser {name!r} ({meaning}) preserves the value of "
-                       "every battery expression at L = 3, d = d_key = 2 and exact random "
-                       "values", "instance", _exact(name))
+                       "every battery expression at L = 3, d = d_key = heads = d_head = 2 and "
+                       "exact random values", "instance", _exact(name))
                   for name, (_, meaning) in NORMALISERS.items())
     return (Theorem("normalisers-exact", "The named normalisers are exact",
                     "Every rewriting a declared law's proof decides a claim after preserves "

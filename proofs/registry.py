@@ -15,6 +15,7 @@ THEOREM_MODULES = (
     "proofs.theorems_convergence",
     "proofs.theorems_broken",
     "proofs.theorems_engine",
+    "proofs.theorems_engine_models",
     "proofs.normalisers",
     "proofs.theorems_cases",
 )

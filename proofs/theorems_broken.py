@@ -1,7 +1,8 @@
 """Broken laws: what one finite step, weight decay and momentum do to each declared law.
 
-Per declared law (``symbolic.laws``), SymPy checks at general sizes, on the expressions
-``symbolic.broken`` derives from the declaration and prints into the engine:
+Per declared law of every model (``symbolic.laws.every_law``), SymPy checks at general
+sizes, on the expressions ``symbolic.broken`` derives from the declaration and prints into
+the engine:
 
 - ``<law>-step``: ``Q(θ + Δθ) − Q(θ) = ∇Q·Δθ + R`` with ``R`` the printed closed form
   (term by term of ``Q``; sums over the same range compared summand by summand);
@@ -19,12 +20,13 @@ import sympy as sp
 from proofs.kernel import Assumption, Normalised, Step, Theorem
 from proofs.rewritings import rewriting
 from symbolic import broken
+from symbolic.laws import every_law
 
 DECLARED = Assumption(
     "DECL", "the law's quantity Q is its declaration in symbolic/laws.py; the step moves every "
     "parameter read X[…] to X[…] + ΔX[…], the score s[w] to s[w] + Δs[w] and the common "
     "non-topic score c to c + Δc; ‖q‖² and m are held fixed (A1, A3)",
-    content={law.name: law for law in broken.LAWS})
+    content={law.name: law for law in every_law()})
 
 
 def _taylor(name):
@@ -63,7 +65,7 @@ def _momentum(name):
 
 def discrete_step() -> Theorem:
     steps = []
-    for law in broken.LAWS:
+    for law in every_law():
         steps.append(Step(f"{law.name}-step", f"{law.name}: Q(θ + Δθ) − Q(θ) = ∇Q·Δθ + R, "
                           f"R = {broken.remainder(law, checked=False)}", "symbolic",
                           _taylor(law.name), uses=("DECL",)))

@@ -23,6 +23,7 @@ from proofs import derivations as D
 from proofs import normalisers as N
 from proofs.kernel import Step, Theorem
 from symbolic import laws as SL
+from symbolic import laws_attention as LA
 from symbolic.model import P, U, Y, Z_s, a, s
 
 _i, _k, _l, _r = D.i, D.k, D.l, D.r
@@ -41,6 +42,8 @@ class Case:
     label: str
     hypothesis: Callable[[dict, random.Random], None]
     extra: Callable[[], dict]
+    #: the model the case function is applied with (it canonicalises with the model's folds)
+    model: object = SL.LINEAR
 
     @property
     def name(self) -> str:
@@ -134,27 +137,36 @@ CASES = (
     Case("A2", SL.A2, "A2", _non_topic_words, _non_topic_reads),
     Case("Y-one-hot", SL.ONE_HOT, "one-hot label", _one_hot, _none),
     Case("N-rows", SL.ACROSS, "Π U_c = β", _rows_meet_directions, _none),
+    Case("Y-one-hot-attention", SL.ONE_HOT, "one-hot label", _one_hot, N.attention_battery,
+         LA.CROSS_ENTROPY),
 )
 
 #: Common battery expressions a case function is tested on: all but the one reading ω at a
 #: summed word (a case reads ω only at the law's component word, as "topic word" does), with
 #: the topic word and the directions Π read as the laws read them.
-_COMMON = tuple(label for label in N.battery() if label != "words and directions")
+_COMMON = tuple(label for label in N.paper_battery() if label != "words and directions")
 
 
 def battery(case: Case) -> dict:
+    """The common battery and the case's own reads; for a case applied with a model other
+    than the paper's, its own reads only (that model's rates hold none of the paper's)."""
+    if case.model.name != "paper":
+        return case.extra()
     common = N.battery()
     return {**{label: common[label] for label in _COMMON}, **_topic_word_reads(),
             **_direction_reads(), **case.extra()}
 
 
-def covered(function) -> set[str] | None:
-    """What the battery of the case function ``function`` exercises, or None when it has no
-    battery (not one of :data:`CASES`, as declared now)."""
-    for k, case in enumerate(CASES):
-        if case.assumption.cases.get(case.label) is function:
-            return set(_battery_elements(k))
-    return None
+def covered(function, model=None) -> set[str] | None:
+    """What the battery of the case function ``function`` exercises when applied with
+    ``model`` (with the same folds as the model of its case; default the paper's), or None
+    when it has no battery there (not one of :data:`CASES`, as declared now)."""
+    folds = SL.LINEAR.folds if model is None else model.folds
+    found = [k for k, case in enumerate(CASES)
+             if case.assumption.cases.get(case.label) is function and case.model.folds == folds]
+    if not found:
+        return None
+    return set().union(*(_battery_elements(k) for k in found))
 
 
 @functools.cache
@@ -170,7 +182,7 @@ def _exact(case: Case):
         case.hypothesis(values, random.Random(len(case.name)))
         out = {}
         for label, expr in battery(case).items():
-            before, after = N._value(expr, values), N._value(function(expr, SL.LINEAR), values)
+            before, after = N._value(expr, values), N._value(function(expr, case.model), values)
             out[label] = sp.Eq(after, before, evaluate=False)
         return out
     return check

@@ -109,7 +109,7 @@ def _closed_remainder(law: Law, f: sp.Expr) -> sp.Expr:
     path = moved(law, f)
     if sp.simplify(sp.diff(path, EPS, 3)) == 0:
         return sp.expand(sp.diff(path, EPS, 2).subs(EPS, 0) / 2)
-    f = sp.powsimp(f)
+    f = sp.powsimp(sp.factor_terms(f))   # e^s/(a e^c + b e^c) is one exponential: e^{s−c}/(a+b)
     exps = [x for x in sp.Mul.make_args(f) if isinstance(x, sp.exp)]
     coeff = (sp.Mul(*(x for x in sp.Mul.make_args(f) if x is not exps[0]))
              if len(exps) == 1 else None)

@@ -118,6 +118,18 @@ class Derivation:
         """``∂ℓ/∂X`` with every upstream symbol substituted: forward quantities only (except
         the upstream symbols ``g_Y`` of the nodes named in ``keep``, left as symbols)."""
         _require_granted(self.model)
+        # a closed form depends on the derivation alone: substituted once per process (the
+        # proofs, the flow and discovery ask for the same ones hundreds of times)
+        key = (name, tuple(keep))
+        if key not in self._closed_forms:
+            self._closed_forms[key] = self._substituted(name, key[1])
+        return self._closed_forms[key]
+
+    @cached_property
+    def _closed_forms(self) -> dict:
+        return {}
+
+    def _substituted(self, name: str, keep: tuple[str, ...]) -> IExpr:
         expr = self.grads[name]
         for _ in range(len(self.grads) + 1):
             hits = {nm: sym for nm, sym in self.symbols.items()

@@ -297,7 +297,8 @@ def _computed(model, reader, grads):
     if grads is None:
         return backward_explicitly(model, reader)
     return {p.name: _fill(_shape(p.indices, reader.sizes), lambda at, p=p: read_index_form(
-        grads[p.name].xreplace(dict(zip(p.indices, at))), reader)) for p in model.params}
+        grads[p.name].xreplace(dict(zip(p.indices, at))), reader)) for p in model.params
+        if p.name in grads}
 
 
 def _compare_symbolically(model, sizes, grads, writer) -> list[Mismatch]:
@@ -316,6 +317,21 @@ def _compare_symbolically(model, sizes, grads, writer) -> list[Mismatch]:
 
 
 def _compare_at_point(model, sizes, grads, writer, seed) -> list[Mismatch]:
+    return [Mismatch(model.label, name, _label(sizes), ("direction",), diff)
+            for name, diff in _differences_at_point(model, sizes, grads, writer, seed).items()
+            if diff != 0]
+
+
+def differences_at_point(model, sizes: dict, grads: dict, seed: int) -> dict:
+    """For each parameter named in ``grads`` (name → SymPy expression over its indices, the
+    claimed ``∂ℓ/∂θ`` with upstream gradients inlined), the difference between its derivative
+    along a random direction and ``sympy.diff`` of the model's loss written by hand
+    (:data:`WRITTEN_BY_HAND`, else the :class:`Expansion`) along the same direction, at an
+    exact random rational point (:func:`difference_at_point`: 0 means equal there)."""
+    return _differences_at_point(model, sizes, grads, WRITTEN_BY_HAND.get(model.name), seed)
+
+
+def _differences_at_point(model, sizes, grads, writer, seed) -> dict:
     import random
     rng = random.Random(seed)
     point, direction = {}, {}
@@ -332,8 +348,11 @@ def _compare_at_point(model, sizes, grads, writer, seed) -> list[Mismatch]:
     reader = Expansion(model, {**sizes, **constants}, at_point)
     computed = _computed(model, reader, grads)
     eps = sp.Symbol("epsilon")
-    out = []
+    out = {}
     for param in model.params:
+        if param.name not in computed:
+            continue
+
         def moved(name, at, param=param):
             step = draw(direction, name, at, -4, 4) if name == param.name else 0
             return at_point(name, at) + eps * step
@@ -342,9 +361,7 @@ def _compare_at_point(model, sizes, grads, writer, seed) -> list[Mismatch]:
         entries = itertools.product(*map(range, _shape(param.indices, sizes)))
         along = sum(_at(computed[param.name], at) * direction[(param.name, at)]
                     for at in entries)
-        diff = difference_at_point(along, exact)
-        if diff != 0:
-            out.append(Mismatch(model.label, param.name, _label(sizes), ("direction",), diff))
+        out[param.name] = difference_at_point(along, exact)
     return out
 
 
@@ -389,8 +406,13 @@ class ExplicitAttention:
     (independent of the description in ``symbolic.models.attention``): ``X`` the token
     vectors, per head ``softmax(X Qᵀ K Xᵀ / τ) X Vᵀ O``, mean over tokens, ``z = U ȳ``."""
 
-    def __init__(self, sizes: dict, loss: str = "cross-entropy", value=symbols):
-        from symbolic.models.attention import tau
+    def __init__(self, sizes: dict, loss: str = "cross-entropy", value=symbols, exp=sp.exp,
+                 log=sp.log, tau=None):
+        """``value(name, at)`` gives each entry (symbols by default); ``exp``, ``log`` and
+        ``tau`` may be numeric (``cmath.exp``, a number) to evaluate the loss at a point,
+        e.g. with complex entries for the complex-step derivative."""
+        if tau is None:
+            from symbolic.models.attention import tau
         n = {str(k): int(v) for k, v in sizes.items() if str(k) != "tau"}
         tokens, width, dh, nh, classes = n["L"], n["d"], n["d_head"], n["heads"], n["C"]
         shapes = {"embeddings": (tokens, width), "head_query": (nh, dh, width),
@@ -410,9 +432,9 @@ class ExplicitAttention:
                 query = [project(Qh, head, t, r) for r in range(dh)]
                 scores = [sum(a * b for a, b in zip(query, keys[u])) / tau
                           for u in range(tokens)]
-                total = sum(sp.exp(v) for v in scores)
+                total = sum(exp(v) for v in scores)
                 for u in range(tokens):
-                    weight = sp.exp(scores[u]) / total
+                    weight = exp(scores[u]) / total
                     for col in range(width):
                         y[t][col] += weight * sum(Oh[head][r][col] * values[u][r]
                                                   for r in range(dh))
@@ -420,7 +442,7 @@ class ExplicitAttention:
         z = [sum(Uc[cl][col] * pooled[col] for col in range(width)) for cl in range(classes)]
         Y = [value("Y", (cl,)) for cl in range(classes)]
         if loss == "cross-entropy":
-            self.loss = sp.log(sum(sp.exp(v) for v in z)) - sum(a * b for a, b in zip(Y, z))
+            self.loss = log(sum(exp(v) for v in z)) - sum(a * b for a, b in zip(Y, z))
         elif loss == "squared-error":
             self.loss = sum((a - b) ** 2 for a, b in zip(z, Y)) / 2
         else:
@@ -535,3 +557,75 @@ class ExplicitDataset:
         if table and isinstance(table[0], list):
             return [((i, j), x) for i, row in enumerate(table) for j, x in enumerate(row)]
         return [((i,), x) for i, x in enumerate(table)]
+
+
+class ExplicitAttentionDataset:
+    """``L(θ) = (1/|D|) Σ_χ ℓ_χ`` of the self-attention family over concrete sentences, each
+    sentence's loss written by hand (:class:`ExplicitAttention`): one plain symbol per entry of
+    each *word's* embedding (a word at several tokens, or in several sentences, is one row of
+    symbols) and of the shared head matrices and classifier; the temperature ``τ`` stays the
+    symbol of the model (a value of the point).
+
+    ``sizes``: ``d``, ``d_head``, ``heads``, ``C`` (each sentence has its own ``L``);
+    ``loss``: ``"cross-entropy"`` or ``"squared-error"`` against the sentence's one-hot label,
+    or ``"abstract"``: ``ℓ_χ = Σ_c G_c z_c`` with ``G`` the target (a loss of the logits whose
+    ``∂ℓ/∂z`` is ``G``)."""
+
+    SHARED = ("head_query", "head_key", "head_value", "head_output", "classifier")
+
+    def __init__(self, sizes: dict, loss: str, words: int, sentences):
+        from symbolic.models.attention import tau
+        n = {str(k): int(v) for k, v in sizes.items()}
+        if loss not in ("cross-entropy", "squared-error", "abstract"):
+            raise ValueError(f"unknown loss {loss!r}")
+        self.n, self.loss_kind, self.words = n, loss, words
+        self.sentences = tuple(sentences)
+        if not self.sentences:
+            raise ValueError("a data set needs at least one sentence")
+        self.tau = tau
+        self.params = {"embeddings": [[symbols("Ew", (w, k)) for k in range(n["d"])]
+                                      for w in range(words)]}
+        self._shared: dict = {}
+        self.losses = [self._loss(x) for x in self.sentences]
+        self.params.update({name: self._shared[name] for name in self.SHARED})
+        self.loss = sp.Add(*self.losses) / len(self.losses)
+        self._gradients: dict = {}
+
+    def _loss(self, sentence: Sentence):
+        n = self.n
+        if (len(sentence.target) != n["C"] or not sentence.words
+                or not all(0 <= w < self.words for w in sentence.words)):
+            raise ValueError(f"sentence {sentence} does not fit {self.words} words and "
+                             f"{n['C']} classes")
+
+        def value(name, at):
+            if name == "embeddings":
+                return self.params["embeddings"][sentence.words[at[0]]][at[1]]
+            if name in ("Y", "G"):
+                return sp.sympify(sentence.target[at[0]])
+            return symbols(name, at)
+        sizes = {"L": len(sentence.words), **n}
+        written = ExplicitAttention(sizes, self.loss_kind, value)
+        for name in self.SHARED:
+            self._shared.setdefault(name, written.params[name])
+        return written.loss
+
+    def gradient(self, sentence: int, x):
+        """``∂ℓ_χ/∂x`` of sentence ``sentence`` (``sympy.diff``; each computed once)."""
+        key = (sentence, x)
+        if key not in self._gradients:
+            self._gradients[key] = sp.diff(self.losses[sentence], x)
+        return self._gradients[key]
+
+    def entries(self, name: str) -> list:
+        """Every ``(index, symbol)`` of the parameter ``name``."""
+        out = []
+
+        def walk(table, at):
+            if isinstance(table, list):
+                for i, x in enumerate(table):
+                    walk(x, at + (i,))
+            else:
+                out.append((at, table))
+        walk(self.params[name], ())
+        return out

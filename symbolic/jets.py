@@ -4,6 +4,8 @@ A jet is ``Σ_S x_S ε^S`` over subsets ``S`` of infinitesimals with ``ε_i² = 
 program on ``x + ε_i v`` gives its value and, as the ``ε_i`` coefficient, its derivative in
 direction ``v`` — exactly, up to the rounding of the scalars (mpmath at a chosen precision).
 Nesting fresh infinitesimals gives the mixed derivatives that iterated Lie brackets need.
+The scalars may be NumPy arrays (float or object): one jet then carries a whole batch of
+evaluations, each array entry its own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ class Jet:
     """``Σ_S parts[S] ε^S`` with ``S`` a bit mask of infinitesimals."""
 
     __slots__ = ("parts",)
+    #: ``array ∘ jet`` must reach the jet's reflected operator, not broadcast over it.
+    __array_ufunc__ = None
 
     def __init__(self, parts: dict):
         self.parts = parts

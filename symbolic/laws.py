@@ -175,7 +175,10 @@ class Law:
     fixed along the flow with the component indices they vary over in numeric data (``c``:
     one per snapshot; ``m``: one per topic word); ``expand``: node names the proof writes by
     their definitions; ``lemmas``: named facts the proof establishes first ("attention",
-    "relu"); ``normaliser``: the named exact rewriting the rate is decided after.
+    "relu"); ``normaliser``: the named exact rewriting the rate is decided after;
+    ``losses``: for a model of the catalogue other than the paper's (whose laws name
+    ``classifiers``), the losses the law holds for — each one a model it is proved on, or
+    covered by the abstract loss it is proved on (``covered_models``).
     """
 
     name: str
@@ -191,12 +194,18 @@ class Law:
     expand: tuple[str, ...] = ()
     lemmas: tuple[str, ...] = ()
     normaliser: str = "canonical"
+    losses: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.name or any(ch.isspace() for ch in self.name):
             raise ValueError(f"law name must be a word, got {self.name!r}")
         if not self.models:
             raise ValueError(f"law {self.name!r} names no model to be proved on")
+        families = sorted({model.name for model in self.models})
+        if len(families) > 1:
+            raise ValueError(f"law {self.name!r} is proved on models of several families "
+                             f"{families}; declare one law per family")
+        _check_losses(self)
         free = _free_indices(self.quantity)
         if free != set(self.components):
             raise ValueError(f"law {self.name!r}: the free indices of A − B are "
@@ -207,6 +216,12 @@ class Law:
             if unknown:
                 raise ValueError(f"law {self.name!r} reads {sorted(unknown)}, which are "
                                  f"neither parameters nor word-level nodes of {model}")
+        for model in self.models:
+            nodes = {nd.name for nd in model.nodes}
+            missing = [x for x in self.expand if x not in nodes]
+            if missing:
+                raise ValueError(f"law {self.name!r} expands {missing}, which are not nodes "
+                                 f"of {model}")
         names = [x.name for x in self.assumptions]
         if len(set(names)) != len(names):
             raise ValueError(f"law {self.name!r}: assumption names repeat: {names}")
@@ -219,6 +234,11 @@ class Law:
     def quantity(self) -> sp.Expr:
         """``Q = A − B``."""
         return self.a - self.b
+
+    @property
+    def family(self) -> str:
+        """The name of the models the law is about (``paper``, ``multi-head``, …)."""
+        return self.models[0].name
 
     @property
     def frozen(self) -> tuple[str, ...]:
@@ -251,6 +271,36 @@ class Law:
         raise KeyError(f"law {self.name!r} has no assumption {name!r}")
 
 
+def _check_losses(law: Law) -> None:
+    """A law of another family than the paper's names the losses it holds for, and each is
+    proved: on that loss's model, or on the abstract loss (any loss of the last node)."""
+    if law.family == "paper":
+        if law.losses:
+            raise ValueError(f"law {law.name!r}: the paper's laws name classifiers, not losses")
+        return
+    if not law.losses:
+        raise ValueError(f"law {law.name!r} names no loss it holds for")
+    proved = {model.loss for model in law.models}
+    for loss in law.losses:
+        if loss == "abstract":
+            raise ValueError(f"law {law.name!r}: 'abstract' is no loss a run trains with")
+        if loss not in proved and "abstract" not in proved:
+            raise ValueError(f"law {law.name!r} claims the loss {loss!r} but is proved on "
+                             f"{sorted(proved)} only")
+
+
+def covered_models(law: Law) -> tuple[Model, ...]:
+    """The concrete models an abstract-loss proof of ``law`` covers: the paper's classifiers
+    it names, or the losses of its family it names (built by the catalogue)."""
+    if not any(model.loss == "abstract" for model in law.models):
+        return ()
+    if law.family == "paper":
+        return tuple(Model(c) for c in law.classifiers)
+    from symbolic.models import load
+    entry = load(law.family)
+    return tuple(entry.model(loss) for loss in law.losses)
+
+
 def _free_indices(expr) -> set:
     return {x for x in expr.free_symbols if kind_of(x) is not None}
 
@@ -266,7 +316,7 @@ def _unknown_bases(law: Law, model: Model) -> set[str]:
 def declare(name: str, statement: str, a, b, *, components=None, component="matrix",
             models=None, classifiers=("linear", "mlp"),
             assumptions=(), constants=None, expand=(), lemmas=(),
-            normaliser="canonical") -> Law:
+            normaliser="canonical", losses=()) -> Law:
     """A :class:`Law` from user expressions ``A`` and ``B`` (SymPy, word level; text is read
     by ``symbolic.grammar`` over the names of the first model). ``components`` default to
     the free indices of ``A − B`` sorted by name; ``models`` default to the abstract loss
@@ -278,7 +328,7 @@ def declare(name: str, statement: str, a, b, *, components=None, component="matr
         components = tuple(sorted(_free_indices(a - b), key=str))
     return Law(name, statement, a, b, tuple(components), component, tuple(models),
                tuple(classifiers), tuple(assumptions), dict(constants or {}), tuple(expand),
-               tuple(lemmas), normaliser)
+               tuple(lemmas), normaliser, tuple(losses))
 
 
 def _parse(x, model: Model):
@@ -309,7 +359,7 @@ def derivative(law_expr, target, model: Model) -> sp.Expr:
         apart = {x: fresh(kind_of(x)) for x in own}
         result = derivative(law_expr, target.xreplace(apart), model)
         back = {new: old for old, new in apart.items()}
-        return IExpr.from_sympy(result, FOLDS).xreplace(back, FOLDS).to_sympy()
+        return IExpr.from_sympy(result, model.folds).xreplace(back, model.folds).to_sympy()
     expr = unfold_norms(law_expr)
     total = sp.diff(expr, target)
     for base, node in word_nodes(model).items():
@@ -353,7 +403,7 @@ def sentence_rate(law: Law, model: Model, flows: Mapping[str, IExpr] | None = No
         if slope == 0:
             continue
         total += sp.Sum(term, *limits)
-    return gather(IExpr.from_sympy(total, FOLDS), model)
+    return gather(IExpr.from_sympy(total, model.folds), model)
 
 
 def gather(expr: IExpr, model: Model) -> IExpr:
@@ -378,7 +428,7 @@ def gather(expr: IExpr, model: Model) -> IExpr:
                 body = body.xreplace({ref: 1})
                 summed.remove(x)
         terms.append(Term(tm.coeff, body, tuple(summed)))
-    return canonical(terms, FOLDS)
+    return canonical(terms, model.folds)
 
 
 def rate(law: Law, model: Model, trainable=None) -> IExpr:
@@ -409,7 +459,7 @@ def attention_closed_form(model: Model, scores, tokens, token=None) -> sp.Expr:
     node = next(nd for nd in model.nodes if nd.base == a)
     (x,) = node.indices
     numerator, denominator = sp.fraction(node.definition)
-    total = IExpr.from_sympy(scores(denominator), FOLDS).to_sympy().subs(L, tokens)
+    total = IExpr.from_sympy(scores(denominator), model.folds).to_sympy().subs(L, tokens)
     closed = scores(numerator) / total
     return closed if token is None else closed.xreplace({x: token})
 
@@ -570,8 +620,9 @@ def labels_sum_to_one(expr, model=None):
     from symbolic.indexform import Term
     from symbolic.model import CLASS as _CLASS
     from symbolic.model import Y
+    folds = _folds(model)
     terms = []
-    for tm in IExpr.from_sympy(expr, FOLDS).terms:
+    for tm in IExpr.from_sympy(expr, folds).terms:
         body, summed = tm.body, list(tm.summed)
         for idx in list(summed):
             uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
@@ -579,7 +630,12 @@ def labels_sum_to_one(expr, model=None):
                 body = body.xreplace({uses[0]: 1})
                 summed.remove(idx)
         terms.append(Term(tm.coeff, body, tuple(summed)))
-    return canonical(terms, FOLDS).to_sympy()
+    return canonical(terms, folds).to_sympy()
+
+
+def _folds(model: Model | None) -> tuple:
+    """The folds a case function canonicalises with: the model's (the paper's by default)."""
+    return FOLDS if model is None else model.folds
 
 
 ONE_HOT = LawAssumption(
@@ -631,8 +687,9 @@ def directions_meet_rows_equally(expr, model=None):
     """``Σ_k Π[l,k] U[c,k] = β_l`` for every class ``c``: in each term, a summed embedding index
     read by exactly the two factors ``Π[l, k]`` and ``U[c, k]`` is summed into ``β_l``.
     Exact where Π's rows meet every class row of U equally (the assumption N)."""
+    folds = _folds(model)
     terms = []
-    for tm in IExpr.from_sympy(expr, FOLDS).terms:
+    for tm in IExpr.from_sympy(expr, folds).terms:
         body, summed = tm.body, list(tm.summed)
         for idx in [x for x in summed if kind_of(x) is EMBED]:
             uses = [f for f in sp.Mul.make_args(body) if idx in f.free_symbols]
@@ -642,7 +699,7 @@ def directions_meet_rows_equally(expr, model=None):
                 body = body.xreplace({pair[Pi]: beta[pair[Pi].indices[0]], pair[U]: 1})
                 summed.remove(idx)
         terms.append(Term(tm.coeff, body, tuple(summed)))
-    return canonical(terms, FOLDS).to_sympy()
+    return canonical(terms, folds).to_sympy()
 
 
 #: ``Σ_k Π[l,k] U[c,k]`` (free ``l``, ``c``): what N says is the same for every class.
@@ -672,9 +729,16 @@ DISCOVERED = (KEY_SUM, KEY_ACROSS_QUERY, CLASSIFIER_SUM, OUTPUT_WEIGHT_SUM, OUTP
 LAWS = ORIGINAL + DISCOVERED
 
 
+def every_law() -> tuple[Law, ...]:
+    """Every declared law of every model: the paper's (:data:`LAWS`), then the self-attention
+    family's (``symbolic.laws_attention``, declared beside its model)."""
+    from symbolic import laws_attention
+    return LAWS + laws_attention.LAWS
+
+
 def law(name: str) -> Law:
-    """The declared law called ``name``; ValueError if there is none."""
-    for x in LAWS:
+    """The declared law called ``name`` (of any model); ValueError if there is none."""
+    for x in every_law():
         if x.name == name:
             return x
-    raise ValueError(f"no declared law {name!r}; declared: {[x.name for x in LAWS]}")
+    raise ValueError(f"no declared law {name!r}; declared: {[x.name for x in every_law()]}")

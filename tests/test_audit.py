@@ -54,10 +54,21 @@ def cite_later_step(theorem: Theorem, name: str, later: str) -> Theorem:
 
 
 def assert_audit_fails_at(theorem: Theorem, step: str):
-    report = audit.run_audit([theorem], sync=False)
-    assert not report.ok
-    assert any(f"step {step} " in f for f in report.failures), report.failures
-    return report
+    """The kernel's check of ``theorem`` fails, naming ``step``. The audit adds only hashes of
+    the sources (seconds each, the same for every tampered theorem; tested below) and reports
+    the same failures, so the kernel's outcome is what is examined."""
+    outcome = check_theorem(theorem)
+    assert not outcome.ok
+    assert any(f"step {step} " in f for f in outcome.failures), outcome.failures
+    return outcome
+
+
+@pytest.fixture
+def hash_stubbed(monkeypatch):
+    """The derivation hash as a constant, for tests of what the audit reports about its
+    theorems: printing every generated file to hash it costs seconds per audit (the hash
+    itself is tested below and in the certificate test)."""
+    monkeypatch.setattr(symbolic.generate, "derivation_hash", lambda: "ab" * 32)
 
 
 def registered(name: str) -> Theorem:
@@ -69,6 +80,7 @@ SOFTMAX_THEOREM = registered(SOFTMAX)
 exp_p = sp.exp(_s[_p])
 
 
+@pytest.mark.slow  # every suite runs `attnflow audit` from the tutorial (tests/test_docs.py)
 def test_every_registered_theorem_holds():
     report = audit.run_audit(sync=False)
     assert report.ok, report.failures
@@ -282,12 +294,14 @@ def test_convergence_numeric_step_fails_when_the_system_is_tampered():
 
 # --- derive --check and the derivation hash -------------------------------------------------
 
+@pytest.mark.usefixtures("hash_stubbed")
 def test_audit_fails_when_the_derivation_cannot_be_checked(monkeypatch):
     monkeypatch.delattr(symbolic.generate, "check_generated")
     report = audit.run_audit([registered(SOFTMAX)])
     assert not report.ok and "check_generated() is not available" in report.failures[0]
 
 
+@pytest.mark.usefixtures("hash_stubbed")
 def test_audit_fails_naming_generated_files_that_differ(monkeypatch):
     diff = "--- engine.py (checked in)\n+++ engine.py (derived now)\n"
     monkeypatch.setattr(symbolic.generate, "check_generated", lambda: [diff])
@@ -295,6 +309,7 @@ def test_audit_fails_naming_generated_files_that_differ(monkeypatch):
     assert not report.ok and "engine.py" in report.failures[0]
 
 
+@pytest.mark.usefixtures("hash_stubbed")
 def test_audit_passes_when_the_generated_code_is_in_sync(monkeypatch):
     monkeypatch.setattr(symbolic.generate, "check_generated", lambda: [])
     assert audit.run_audit([registered(SOFTMAX)]).ok
@@ -331,6 +346,7 @@ def test_certificate_records_every_step_with_kind_outcome_and_versions():
     assert len(cert["derivation_hash"]["sha256"]) == 64
 
 
+@pytest.mark.usefixtures("hash_stubbed")
 def test_markdown_report_renders_statement_steps_and_mathematics():
     report = audit.run_audit([registered(SOFTMAX)], sync=False)
     md = audit.markdown_report(report)
@@ -338,6 +354,7 @@ def test_markdown_report_renders_statement_steps_and_mathematics():
     assert r"\delta_{i p}" in md and "$$" in md and "∎" in md
 
 
+@pytest.mark.usefixtures("hash_stubbed")
 def test_markdown_report_says_which_step_broke():
     broken = tamper_claim(registered(SOFTMAX), "dZ", lambda rhs: 2 * rhs)
     md = audit.markdown_report(audit.run_audit([broken], sync=False))
@@ -351,6 +368,7 @@ def run_command(argv):
     return args.func(args)
 
 
+@pytest.mark.usefixtures("hash_stubbed")
 def test_command_writes_certificate_and_report_and_exits_zero(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(symbolic.generate, "check_generated", lambda: [])
     softmax = registered(SOFTMAX)
@@ -363,6 +381,7 @@ def test_command_writes_certificate_and_report_and_exits_zero(monkeypatch, tmp_p
     assert (tmp_path / "r.md").read_text().startswith("# Audit")
 
 
+@pytest.mark.usefixtures("hash_stubbed")
 def test_command_exits_non_zero_when_a_step_fails(monkeypatch, capsys):
     monkeypatch.setattr(symbolic.generate, "check_generated", lambda: [])
     broken = tamper_claim(registered(SOFTMAX), "J", lambda rhs: -rhs)

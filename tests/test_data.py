@@ -1,6 +1,5 @@
 """The synthetic topic data set and the SST reader (numeric.data)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,10 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numeric.data import UNK, load_sst, read_sst_file, synthetic_topic_data
-
-SST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst"
-needs_sst = pytest.mark.skipif(not SST_DIR.is_dir(),
-                               reason=f"SST text files not found at {SST_DIR}")
 
 
 def check_topic_structure(data, m):
@@ -129,11 +124,10 @@ def test_sst_reader_reports_bad_bytes_and_missing_files(tmp_path):
         load_sst(tmp_path, "sst3")
 
 
-@needs_sst
 @pytest.mark.parametrize("task, sizes, n_classes", [("sst2", (6920, 872, 1821), 2),
                                                      ("sst5", (8544, 1101, 2210), 5)])
-def test_sst_real_files(task, sizes, n_classes):
-    d = load_sst(SST_DIR, task)
+def test_sst_real_files(task, sizes, n_classes, sst_dir):
+    d = load_sst(sst_dir, task)
     assert (len(d.train), len(d.valid), len(d.test)) == sizes
     assert d.train.n_classes == n_classes
     assert set(np.unique(d.train.labels)) == set(range(n_classes))

@@ -24,13 +24,16 @@ x, y = sp.symbols("x y")
 def counted(monkeypatch):
     """A count of two laws; ``found(laws, unexplained)`` sets what the ansatz finds and
     which of it no declaration explains."""
-    count = SimpleNamespace(laws=2, summary=lambda: "2 independent laws (stand-in)")
+    count = SimpleNamespace(laws=2, summary=lambda: "2 independent laws (stand-in)",
+                            dimension=4, rank=2, directions=0, frozen=0, gap_decades=40.0,
+                            ranks={1: SimpleNamespace(depth=1, route="stand-in")}, lower={})
     monkeypatch.setattr(symbolic.discover, "count_laws", lambda setting: count)
 
     def found(laws, unexplained=(), independent=None):
         result = SimpleNamespace(laws=list(laws), symbols=(x, y), rejected=[],
                                  independent=len(laws) if independent is None else independent,
-                                 worst_residual=1e-50)
+                                 worst_residual=1e-50, singular_gap=13.0,
+                                 coefficients=[{}] * len(laws))
         monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: result)
         explained = [law for law in laws if law not in unexplained]
         monkeypatch.setattr(proofs.conjecture, "explain", lambda setting, f: Explanation(

@@ -17,9 +17,6 @@ from numeric import experiments as ex
 from numeric.data import Splits, load_sst, synthetic_topic_data
 from tests.conftest import thorough
 
-SST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst"
-needs_sst = pytest.mark.skipif(not SST_DIR.is_dir(),
-                               reason=f"SST text files not found at {SST_DIR}")
 # Two classes of one topic word each and m = 5: the topic words take a larger share of the
 # gradient, so 300 epochs here go as far as about 4000 on the paper's data.
 SMALL = dict(n_classes=2, topics_per_class=1, n_nontopic=200, m=5, n_sentences=400,
@@ -133,16 +130,15 @@ def test_ablation_end_to_end(tmp_path):
     assert r["runs"]["Attn-FC, keys frozen"]["final_mean_topic_score"] == 0.0
 
 
-def small_sst(task):
-    full = load_sst(SST_DIR, task)
+def small_sst(folder, task):
+    full = load_sst(folder, task)
     return Splits(full.train.subset(slice(0, 500)), full.valid.subset(slice(0, 100)),
                   full.test.subset(slice(0, 200)), full.words)
 
 
-@needs_sst
 @pytest.mark.parametrize("task", ["sst2", "sst5"])
-def test_sst_end_to_end(tmp_path, task):
-    r = ex.run_sst(tmp_path, SST_DIR, task, epochs=40, data=small_sst(task), eval_every=5,
+def test_sst_end_to_end(tmp_path, task, sst_dir):
+    r = ex.run_sst(tmp_path, sst_dir, task, epochs=40, data=small_sst(sst_dir, task), eval_every=5,
                    patience=3, progress=False)
     check_results_file(tmp_path, r)
     assert 0 < r["uniform_pick_purity"] <= 1
@@ -178,6 +174,7 @@ def cli(argv):
     return args.func(args)
 
 
+@pytest.mark.usefixtures("figures_skipped")
 def test_cli_runs_and_reports(tmp_path, capsys):
     assert cli(["reproduce", "ablation", "--epochs", "2", "--out", str(tmp_path),
                 "--seed", "3"]) == 0
@@ -187,9 +184,10 @@ def test_cli_runs_and_reports(tmp_path, capsys):
     assert results["epochs"] == 2 and results["seed"] == 3
 
 
-def test_cli_rejects_bad_arguments(tmp_path, capsys):
+def test_cli_rejects_bad_arguments(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(reproduce.SST_ENV, raising=False)
     assert cli(["reproduce", "sst2", "--out", str(tmp_path)]) == 2
-    assert "--data DIR is required" in capsys.readouterr().err
+    assert f"or set {reproduce.SST_ENV}=DIR" in capsys.readouterr().err
     assert cli(["reproduce", "ablation", "--data", str(tmp_path)]) == 2
     assert cli(["reproduce", "sst5", "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
@@ -308,6 +306,7 @@ def test_costliest_jobs_start_first_and_results_keep_their_order():
     assert t_costly < t_long < t_cheap
 
 
+@pytest.mark.usefixtures("figures_skipped")
 def test_short_runs_validate_at_the_end(tmp_path):
     """--epochs 2 with validation every 10 epochs: the last epoch is validated too, so the
     reported model is the trained one, not the untrained epoch-0 model."""
@@ -317,6 +316,7 @@ def test_short_runs_validate_at_the_end(tmp_path):
         assert m["best_epoch"] == 2 and m["epochs_run"] == 2
 
 
+@pytest.mark.usefixtures("figures_skipped")
 def test_the_reported_model_is_the_selected_one(tmp_path):
     """Early stopping reports the parameters of the best validation loss, not the last ones.
     With the validation labels flipped, validation loss rises from the start: the run stops

@@ -3,36 +3,50 @@
 import subprocess
 import sys
 
+import pytest
+
 from attnflow.cli import main
-from symbolic.generate import GENERATED, check_generated, generated_sources, write_generated
+from symbolic.generate import GENERATED, check_generated, generated_sources
+
+# Each derivation and printing of every generated file costs about a second of CPU: the
+# tests share one (``sources``) and derive again only where that is what they check.
 
 
-def test_generated_code_is_current():
-    diffs = check_generated()
-    assert not diffs, "numeric/_generated is stale; run `attnflow derive`\n" + "".join(diffs)
+@pytest.fixture(scope="module")
+def sources() -> dict[str, str]:
+    return generated_sources()
+
+
+def written(folder, sources, monkeypatch):
+    """A copy of the generated files as the derivation prints them; the comparison of a
+    folder with the derivation then reuses that print (what it reports is tested here)."""
+    import symbolic.generate
+
+    monkeypatch.setattr(symbolic.generate, "generated_sources", lambda: sources)
+    for name, text in sources.items():
+        (folder / name).write_text(text)
+    return folder
 
 
 def test_derive_check_command_passes():
     assert main(["derive", "--check"]) == 0
 
 
-def test_stale_file_is_caught(tmp_path):
-    """Negative control: one changed byte in a regenerated copy is reported with a diff."""
-    write_generated(tmp_path)
-    assert check_generated(tmp_path) == []
-    path = tmp_path / "linear.py"
+def test_stale_file_is_caught(tmp_path, sources, monkeypatch):
+    """Negative control: one changed byte in a regenerated copy is reported with a diff; a
+    __pycache__ folder is Python's own and passes."""
+    path = written(tmp_path, sources, monkeypatch) / "linear.py"
+    (tmp_path / "__pycache__").mkdir()
     path.write_text(path.read_text().replace("g_z = (P - Y)", "g_z = (Y - P)"))
     diffs = check_generated(tmp_path)
     assert len(diffs) == 1 and "-    g_z = (Y - P)" in diffs[0] and "+    g_z = (P - Y)" in diffs[0]
 
 
-def test_a_module_python_would_import_instead_is_caught(tmp_path):
+def test_a_module_python_would_import_instead_is_caught(tmp_path, sources, monkeypatch):
     """A package folder linear/ (or an extension linear.*.so) shadows linear.py on import:
     derive --check once compared only *.py files and said "in sync" while a sign-flipped
-    shadow ran. A __pycache__ folder is Python's own and passes."""
-    write_generated(tmp_path)
-    (tmp_path / "__pycache__").mkdir()
-    assert check_generated(tmp_path) == []
+    shadow ran."""
+    written(tmp_path, sources, monkeypatch)
     (tmp_path / "linear").mkdir()
     (tmp_path / "linear" / "__init__.py").write_text("")
     (tmp_path / "broken.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
@@ -41,9 +55,10 @@ def test_a_module_python_would_import_instead_is_caught(tmp_path):
     assert any(d.startswith(f"{tmp_path / 'linear'}:") for d in diffs)
 
 
-def test_generation_is_deterministic():
-    assert generated_sources() == generated_sources()
-    assert {p.name for p in GENERATED.glob("*.py")} == set(generated_sources())
+def test_generation_is_deterministic_and_current(sources):
+    """Derived twice, the same bytes; and the checked-in files are exactly those."""
+    assert generated_sources() == sources
+    assert {p.name: p.read_text() for p in GENERATED.glob("*.py")} == sources
 
 
 def test_importing_numeric_does_not_load_sympy():

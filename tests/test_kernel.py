@@ -393,3 +393,17 @@ def test_a_claim_about_undefined_values_fails_naming_them(claim, named):
     assert not ok and named in why
     step = Step("u", "an undefined equality", "symbolic", lambda sc: claim)
     assert outcome_of(theorem(step), "u").status == FAILED
+
+
+def test_a_non_zero_rational_residual_is_refused_without_simplify(monkeypatch):
+    """cancel is canonical on rational functions over ℚ: a non-zero result is decided at once
+    (simplify spent minutes factoring a degree-270 residual of a failing gradient step)."""
+    from proofs import kernel
+
+    def slow(expr, *args, **kwargs):
+        raise AssertionError("simplify was called")
+    monkeypatch.setattr(kernel.sp, "simplify", slow)
+    t = sp.Symbol("t", positive=True)
+    ok, why = kernel.holds(sp.Eq(t ** 45 * (t ** 180 - 2 * t ** 90 + 1) / (t ** 3 + 1), 0))
+    assert not ok and "non-zero rational function" in why
+    assert kernel.holds(sp.Eq((t ** 2 - 1) / (t - 1), t + 1))[0]

@@ -15,6 +15,8 @@ from numeric import experiments as ex
 from numeric.data import Splits
 from numeric.integrate import gradient_descent
 
+pytestmark = pytest.mark.usefixtures("figures_skipped")  # numbers, not figures, are checked
+
 # --- experiments: what each reported number is measured on ------------------------------------
 
 def _flipped(data: numeric.Dataset) -> numeric.Dataset:
@@ -72,8 +74,10 @@ def _sst_like(valid_flipped: bool):
 def sst_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("sst")
     kw = dict(epochs=60, eval_every=10, patience=20, progress=False)
-    return (ex.run_sst(out / "a", None, "sst2", data=_sst_like(True), **kw),
-            ex.run_sst(out / "b", None, "sst2", data=_sst_like(False), **kw))
+    with pytest.MonkeyPatch.context() as patch:   # as figures_skipped, for the module
+        patch.setattr(ex.plots, "save", lambda fig, stem: [])
+        return (ex.run_sst(out / "a", None, "sst2", data=_sst_like(True), **kw),
+                ex.run_sst(out / "b", None, "sst2", data=_sst_like(False), **kw))
 
 
 def test_sst_reports_the_best_model_not_the_last(sst_runs):

@@ -282,7 +282,7 @@ def linear_attention():
     """Linear attention, one head: ``a_ij = s_ij / L`` with ``s_ij = (Q x_i)·(K x_j)`` (no
     softmax), ``y_i = Σ_j a_ij V x_j`` in ``ℝ^r``, mean over tokens, ``z = U ȳ``,
     cross-entropy."""
-    r = D.size("r_lin")
+    r = D.size("r")
     rank = D.kind("rank", r, ("m_r", "n_r"))
     i, j = D.TOKEN.index(0), D.TOKEN.index(1)
     k, x, c, e = D.EMBED.index(0), rank.index(0), D.CLASS.index(0), D.CLASS.index(1)
@@ -319,13 +319,13 @@ def linear_attention():
 
 def test_a_model_written_in_a_test_is_derived_and_equals_sympy_diff():
     model = linear_attention()
-    assert compare_model(model, {D.L: 2, D.d: 1, D.size("r_lin"): 1, D.C: 2}) == []
+    assert compare_model(model, {D.L: 2, D.d: 1, D.size("r"): 1, D.C: 2}) == []
 
 
 def test_a_model_written_in_a_test_is_printed_and_its_engine_equals_its_expansion():
     model = linear_attention()
     module = compiled(module_source([model]))
-    assert module.PARAMETERS["query_map"] == ("r_lin", "d")
+    assert module.PARAMETERS["query_map"] == ("r", "d")
     data = ragged_data(3, n_classes=2, lengths=(2, 3))
     rng = np.random.default_rng(0)
     shapes = {"embeddings": (7, 2), "query_map": (2, 2), "key_map": (2, 2),
@@ -339,7 +339,7 @@ def test_a_model_written_in_a_test_is_printed_and_its_engine_equals_its_expansio
     total = 0.0
     for b in range(len(data)):
         words = data.tokens[b][data.mask[b]]
-        ex = Expansion(model, {D.L: len(words), D.d: 2, D.size("r_lin"): 2, D.C: 2})
+        ex = Expansion(model, {D.L: len(words), D.d: 2, D.size("r"): 2, D.C: 2})
         entries = [(p, at) for p in model.params for at in itertools.product(
             *map(range, (len(words),) + shapes[p.name][1:] if p.per_token else shapes[p.name]))]
         labels = [sp.Symbol(f"Y_{c}", real=True) for c in range(2)]
@@ -489,3 +489,80 @@ def test_a_case_mixing_the_two_families_is_refused(kwargs, message):
 def test_check_refuses_a_model_it_cannot_check(tmp_path, model, message):
     done = run_cli("check", "--model", model, "--budget", "1", cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr
+
+
+# --- the audit's theorem on the self-attention engine -------------------------------------
+
+def test_the_audit_catches_a_printed_engine_that_reads_another_sentences_label(monkeypatch):
+    """The same printer template wrong in the printer and in the generated file would pass
+    derive --check; the audit's engine step runs sentences with distinct labels."""
+    from numeric._generated import multi_head as printed
+    from proofs import theorems_engine_models as T
+    from proofs.kernel import check_theorem
+    source = module_source([multi_head(loss) for loss in T.LOSSES]).replace(
+        "z[np.arange(z.shape[0]), labels]", "z[np.arange(z.shape[0]), np.roll(labels, 1)]")
+    wrong = compiled(source)
+    monkeypatch.setattr(T, "ENGINE", dataclasses.replace(T.ENGINE, content=lambda: wrong))
+    theorem = T.printed_engine()
+    cross_entropy = dataclasses.replace(theorem, steps=tuple(
+        s for s in theorem.steps if s.name.endswith("cross-entropy")))
+    outcome = check_theorem(cross_entropy)
+    failed = {o.step.name for o in outcome.steps if o.status == "failed"}
+    assert failed == {"engine-cross-entropy"}
+    assert printed.FUNCTIONS  # the real module is untouched
+
+
+def test_a_wrong_sign_in_one_head_fails_only_that_heads_balance_in_a_case():
+    from numeric.campaign import Config, WrongSign, run_case, violated_laws
+    case = Config.from_text("seed=0,m=1,n_nontopic=1,n_sentences=2,d=1,a2=no,horizon=10.0,"
+                            "architecture=multi-head,heads=2,trainable=head_query+head_key")
+    assert not violated_laws(run_case(case))
+    with WrongSign("head_key", (1, 0, 0)).applied():
+        result = run_case(case)
+    assert violated_laws(result) == ["head-query-key"]
+    worst = next(r for r in result.reports if r.law == "head-query-key")
+    assert worst.worst.startswith("head 1")
+
+
+@pytest.mark.skipif(not thorough(), reason="long: runs in the thorough profile (a case-level "
+                    "test above covers the same patch)")
+def test_a_campaign_over_multi_head_finds_and_shrinks_a_wrong_sign_in_one_head():
+    from numeric.campaign import WrongSign, run_campaign
+    bad = run_campaign(300.0, seed=1, progress=False, workers=1, max_shards=1,
+                       fault=WrongSign("head_key", (1, 0, 0)),
+                       limits={"model": "multi-head", "max_sentences": 6})
+    (found,) = bad.violations
+    assert found.shrunk and "head-query-key" in found.laws
+    c = found.config
+    assert (c.heads, c.d, c.d_head, c.m, c.n_sentences) == (2, 1, 1, 1, 2)
+
+
+def _decayed_run(tmp_path):
+    data = ragged_data(1)
+    spec = numeric.ModelSpec(architecture="multi-head", d=3, d_head=2, heads=2)
+    params = numeric.init_params(spec, data, seed=0)
+    run = numeric.gradient_descent(params, data, spec, lr=0.05, steps=60, record_every=20,
+                                   weight_decay=0.01, momentum=0.5)
+    path = tmp_path / "run.npz"
+    run.save(path)
+    return path
+
+
+def test_laws_lr_explains_the_drift_of_every_self_attention_law(tmp_path):
+    """Weight decay and momentum break every balance law; the replay attributes each
+    drift to them and to the finite step exactly, from the same declarations."""
+    path = _decayed_run(tmp_path)
+    done = run_cli("laws", str(path), "--lr", "0.05", "--weight-decay", "0.01", "--momentum",
+                   "0.5", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    for law in ("head-query-key", "head-value-output", "classifier-output",
+                "embedding-projections", "attention-classifier-sum"):
+        assert f"{law}: EXPLAINED" in done.stdout
+    assert "the run's drift is EXPLAINED" in done.stdout
+
+
+def test_laws_lr_with_the_wrong_learning_rate_is_not_explained(tmp_path):
+    path = _decayed_run(tmp_path)
+    done = run_cli("laws", str(path), "--lr", "0.025", "--weight-decay", "0.01", "--momentum",
+                   "0.5", cwd=tmp_path)
+    assert done.returncode == 1 and "NOT EXPLAINED" in done.stdout

@@ -111,5 +111,5 @@ def test_verify_counts_cited_steps_as_trusted_not_re_checked(monkeypatch):
 
     steps = [SimpleNamespace(status=s) for s in (PASSED, PASSED, CITED)]
     report = SimpleNamespace(ok=True, failures=[], outcomes=[SimpleNamespace(steps=steps)])
-    monkeypatch.setattr(proofs.audit, "run_audit", lambda sync: report)
+    monkeypatch.setattr(proofs.audit, "run_audit", lambda sync, on_theorem: report)
     assert verify.audit() == (True, "1 theorems, 2 steps re-checked, 1 cited (trusted)")

@@ -10,8 +10,14 @@ from numeric.campaign import Config, build
 from numeric.engine import forward
 from numeric.laws import context_gradient
 
+ATTENTION_LAWS = ("head-query-key", "head-value-output", "classifier-output",
+                  "embedding-projections", "attention-classifier-sum")
+
 RNG = np.random.default_rng(8)
 T, W, D, DK, C, H = 3, 5, 4, 3, 3, 2
+#: heads and head width of the self-attention family's matrices (every axis of its own length)
+NH, DH = 2, 3
+HEAD_MATRICES = ("head_query", "head_key", "head_value", "head_output")
 
 
 def snapshots():
@@ -21,13 +27,31 @@ def snapshots():
          "hidden_bias": RNG.standard_normal((T, H)),
          "output_weight": RNG.standard_normal((T, C, H)),
          "output_bias": RNG.standard_normal((T, C))}
+    p.update({name: RNG.standard_normal((T, NH, DH, D)) for name in HEAD_MATRICES})
     const = {"c": RNG.standard_normal(T), "m": RNG.integers(1, 5, (T, W)).astype(float),
              "Pi": RNG.standard_normal((T, D, D))}
     return p, const
 
 
+def attention_reference_terms(name, p):
+    """A and B of the self-attention family's laws, typed independently."""
+    rows = {n: np.einsum("thxk,thyk->thxy", p[n], p[n]) for n in HEAD_MATRICES}
+    columns = {n: np.einsum("thxk,thxl->tkl", p[n], p[n]) for n in HEAD_MATRICES}
+    return {"head-query-key": (rows["head_query"], rows["head_key"]),
+            "head-value-output": (rows["head_value"], rows["head_output"]),
+            "classifier-output": (np.einsum("tck,tcl->tkl", p["classifier"], p["classifier"]),
+                                  columns["head_output"]),
+            "embedding-projections": (np.einsum("twk,twl->tkl", p["embeddings"],
+                                                p["embeddings"]),
+                                      columns["head_query"] + columns["head_key"]
+                                      + columns["head_value"]),
+            "attention-classifier-sum": (p["classifier"].sum(axis=1), 0.0)}[name]
+
+
 def reference_terms(name, p, const):
     """A and B typed independently (the tests' reference, not the engine's)."""
+    if name in ATTENTION_LAWS:
+        return attention_reference_terms(name, p)
     if name == "sen":
         s = np.einsum("twr,tr->tw", p["keys"], p["query"])
         q2 = (p["query"] ** 2).sum(axis=1)[:, None]
@@ -138,7 +162,10 @@ def test_derive_check_covers_the_printed_laws(monkeypatch):
                        lemmas=SL.SEN.lemmas)
     monkeypatch.setattr(SL, "LAWS", (wrong,) + SL.LAWS[1:])
     diffs = symbolic.generate.check_generated()
-    assert len(diffs) == 1 and "laws.py" in diffs[0] and "m + 1" in diffs[0]
+    # the evaluators and the broken-law terms are both printed from the declaration
+    changed = {d.split("\n")[0].split("/")[-1].split(" ")[0] for d in diffs}
+    assert changed == {"laws.py", "broken.py"}
+    assert any("laws.py" in d.split("\n")[0] and "m + 1" in d for d in diffs)
 
 
 def test_numeric_laws_take_their_terms_from_the_printed_code(monkeypatch):

@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 import re
 import sys
+from fractions import Fraction
 
 from attnflow.options import positive_finite_float
 
 #: CPU seconds a run may be estimated to take before it is refused (``--max-seconds``).
 MAX_SECONDS = 300.0
+#: The paper's sizes when ``--size`` is not given.
+PAPER_SIZES = "words=3,d=2,d_key=2,classes=2,hidden=2,max_len=3"
+#: Every other model: each of its sizes 2 (its catalogue entry's fixed sizes kept), a
+#: vocabulary of 3 words, sentences of one or two tokens.
+MODEL_WORDS, MODEL_MAX_LEN, MODEL_SIZE = 3, 2, 2
 
 
 def add_parser(sub):
@@ -17,15 +23,33 @@ def add_parser(sub):
         "discover", help="count and find the conservation laws of a configuration",
         description="Count the independent conservation laws for every data set (Marcotte et "
                     "al.'s Lie-algebra criterion on the derived per-sentence gradients at small "
-                    "explicit sizes, two random points) and find them among polynomials of "
-                    "degree ≤ 2; with the query fixed, also the topic-structure (A1–A3) laws.")
-    p.add_argument("--classifier", choices=("linear", "mlp"), default="linear")
-    p.add_argument("--trainable", default="embeddings,keys,classifier")
-    p.add_argument("--loss", choices=("cross-entropy", "any"), default="cross-entropy")
-    p.add_argument("--size", default="words=3,d=2,d_key=2,classes=2,hidden=2,max_len=3",
-                   help="explicit sizes (default: %(default)s)")
+                    "explicit sizes, two random points), find them among polynomials of "
+                    "degree ≤ 2, check them against the declared laws and say whether those "
+                    "are all; for the paper's model with the query fixed, also the "
+                    "topic-structure (A1–A3) laws.")
+    p.add_argument("--model", default="paper",
+                   help="a model of the catalogue (attnflow models) or FILE.py exposing "
+                        "MODEL (default: %(default)s)")
+    p.add_argument("--classifier", choices=("linear", "mlp"), default=None,
+                   help="the paper's classifier (default linear)")
+    p.add_argument("--trainable", default=None,
+                   help="parameter names that train (default: the paper's embeddings, keys, "
+                        "classifier; every parameter of another model)")
+    p.add_argument("--loss", choices=("cross-entropy", "squared-error", "any"), default=None,
+                   help="the loss (default: the model's first); any = every loss of the last "
+                        "node (its upstream gradient one field per coordinate)")
+    p.add_argument("--size", default=None,
+                   help=f"explicit sizes NAME=N,… in the model's own size names, plus words "
+                        f"and max_len (default: the paper's {PAPER_SIZES}; another model's "
+                        f"sizes {MODEL_SIZE} each, words={MODEL_WORDS}, "
+                        f"max_len={MODEL_MAX_LEN})")
+    p.add_argument("--constants", default=None,
+                   help="values of the model's constants NAME=P/Q,… (positive rationals; "
+                        "default 1 each, e.g. the temperature tau)")
     p.add_argument("--no-closed-forms", action="store_true",
-                   help="only count (skip the degree-2 ansatz)")
+                   help="only count (skip the degree-2 ansatz and the declared laws)")
+    p.add_argument("--json", metavar="FILE", default=None,
+                   help="also write the result as JSON (strict: no NaN or Infinity)")
     p.add_argument("--max-seconds", type=positive_finite_float, default=MAX_SECONDS,
                    help="refuse sizes whose run is estimated to take longer than this many "
                         "CPU seconds (default %(default)g); sizes whose memory estimate "
@@ -46,6 +70,90 @@ def parse_sizes(text: str) -> dict[str, int]:
             raise ValueError(f"--size: {name.strip()} is given twice")
         sizes[name.strip()] = int(value)
     return sizes
+
+
+def parse_constants(text: str) -> dict[str, Fraction]:
+    """``NAME=P/Q,…`` into ``{NAME: Fraction}`` (positive rationals, read digit by digit)."""
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        match = re.fullmatch(r"([0-9]+)(?:/([0-9]+))?", value.strip())
+        if not sep or not match or (match.group(2) is not None and int(match.group(2)) == 0):
+            raise ValueError(f"--constants: bad item {item.strip()!r}: expected NAME=P or "
+                             f"NAME=P/Q (whole numbers, Q > 0)")
+        if name.strip() in out:
+            raise ValueError(f"--constants: {name.strip()} is given twice")
+        value = Fraction(int(match.group(1)), int(match.group(2) or 1))
+        if value <= 0:
+            raise ValueError(f"--constants: {name.strip()} must be positive, not {value}")
+        out[name.strip()] = value
+    return out
+
+
+def build_setting(args):
+    """The setting the options describe (ValueError names what is wrong)."""
+    from symbolic.discover import DATA_SIZES, SIZE_ALIASES, ModelSetting, Setting
+    from symbolic.models import load
+
+    trainable = (None if args.trainable is None else
+                 tuple(x.strip() for x in args.trainable.split(",") if x.strip()))
+    if args.model == "paper":
+        if args.loss == "squared-error":
+            raise ValueError("model paper has no loss 'squared-error'; expected cross-entropy "
+                             "or any")
+        if args.constants:
+            raise ValueError("--constants: model paper has no constants")
+        sizes = parse_sizes(args.size or PAPER_SIZES)
+        inverse = {v: k for k, v in SIZE_ALIASES.items()}
+        sizes = {inverse.get(k, k): v for k, v in sizes.items()}
+        known = ("words", "d", "d_key", "classes", "hidden", "max_len")
+        unknown = sorted(set(sizes) - set(known))
+        if unknown:
+            raise ValueError(f"--size: unknown size(s) {unknown} for model paper; expected "
+                             f"some of {', '.join(known)}")
+        options = {}
+        if trainable is not None:
+            options["trainable"] = trainable
+        return Setting(args.classifier or "linear",
+                       (args.loss or "cross-entropy").replace("-", "_"), **options, **sizes)
+    if args.classifier is not None:
+        raise ValueError(f"--classifier is the paper's option; model {args.model} has its own "
+                         f"parameters")
+    entry = load(args.model)
+    loss = args.loss or entry.losses[0]
+    if loss == "any":
+        model = entry.model("abstract")
+        if model.loss != "abstract":
+            raise ValueError(f"model {entry.name} has no abstract loss (any); its losses: "
+                             f"{', '.join(entry.losses)}")
+    else:
+        model = entry.model(loss)
+    names = [n for n in model.sizes if n != "L"]
+    sizes = {n: MODEL_SIZE for n in names}
+    sizes.update(words=MODEL_WORDS, max_len=MODEL_MAX_LEN)
+    sizes.update(entry.fixed)
+    if args.size:
+        for name, value in parse_sizes(args.size).items():
+            name = SIZE_ALIASES.get(name, name)
+            if name not in sizes:
+                raise ValueError(f"--size: unknown size {name!r} for model {entry.name}; "
+                                 f"expected some of {', '.join(names + list(DATA_SIZES))}")
+            if name in entry.fixed and value != entry.fixed[name]:
+                raise ValueError(f"--size: model {entry.name} fixes {name}="
+                                 f"{entry.fixed[name]}")
+            sizes[name] = value
+    constants = {str(c): Fraction(1) for c in model.constants}
+    if args.constants:
+        for name, value in parse_constants(args.constants).items():
+            if name not in constants:
+                raise ValueError(f"--constants: unknown constant {name!r} for model "
+                                 f"{entry.name}; its constants: "
+                                 f"{', '.join(constants) or 'none'}")
+            constants[name] = value
+    trainable = tuple(p.name for p in model.params) if trainable is None else trainable
+    words, max_len = sizes.pop("words"), sizes.pop("max_len")
+    return ModelSetting(model, trainable, tuple((n, sizes[n]) for n in names), words, max_len,
+                        tuple(sorted(constants.items())), entry.name)
 
 
 def check_cost(setting, closed_forms: bool, max_seconds: float) -> None:
@@ -80,39 +188,94 @@ def run(args) -> int:
         # thread gains little there, and on a loaded 2-core machine it made the SVD 15× slower.
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, "1")
-    from symbolic.discover import Setting, count_laws
+    from symbolic.discover import count_laws
 
+    start, cpu = time.perf_counter(), time.process_time()
     try:
-        sizes = parse_sizes(args.size)
-        trainable = tuple(x.strip() for x in args.trainable.split(",") if x.strip())
-        setting = Setting(args.classifier, args.loss.replace("-", "_"), trainable, **sizes)
+        if args.json is not None:
+            from numeric.outputs import check_output_file
+            check_output_file(args.json)
+        setting = build_setting(args)
         check_cost(setting, not args.no_closed_forms, args.max_seconds)
     except (ValueError, TypeError) as exc:
         print(f"attnflow discover: {exc}", file=sys.stderr)
         return 2
-    start = time.perf_counter()
+    report = _header(setting)
     print(setting.describe())
     try:
         count = count_laws(setting)
     except (ValueError, RuntimeError) as exc:
         print(f"attnflow discover: {exc}", file=sys.stderr)
-        return 3
+        report.update(count=None, reason=str(exc))
+        return _finish(args, report, 3, start, cpu)
     print(count.summary())
+    report["count"] = _count_report(count)
     ok = True
     if not args.no_closed_forms:
-        ok = _closed_forms(setting, count)
-    if "query" not in setting.trained and {"embeddings", "keys"} <= set(setting.trained):
-        ok = _topic(setting) and ok
+        if setting.model_name == "paper":
+            ok = _closed_forms(setting, count, report)
+        else:
+            ok = _declared(setting, count, report)
+    if setting.model_name == "paper" and "query" not in setting.trained and \
+            {"embeddings", "keys"} <= set(setting.trained):
+        ok = _topic(setting, report) and ok
     print(f"({time.perf_counter() - start:.1f} s wall, {time.process_time():.1f} s CPU)")
-    return 0 if ok else 1
+    return _finish(args, report, 0 if ok else 1, start, cpu)
 
 
-def _closed_forms(setting, count) -> bool:
+def _header(setting) -> dict:
+    return {"model": setting.model_name,
+            "loss": {"cross_entropy": "cross-entropy"}.get(setting.loss, setting.loss),
+            "trained": list(setting.trained), "sizes": setting.sizes_text,
+            "constants": {str(n): str(v) for n, v in setting.constant_values().items()},
+            "setting": setting.describe()}
+
+
+def _count_report(count) -> dict:
+    return {"laws": count.laws, "coordinates": count.dimension, "rank": count.rank,
+            "directions": count.directions, "frozen": count.frozen,
+            "gap_decades": round(float(count.gap_decades), 1),
+            "depth": max(r.depth for r in count.ranks.values()),
+            "points": sorted(count.ranks), "route": sorted({r.route
+                                                            for r in count.ranks.values()}),
+            "lower_rank_at": {str(k): v for k, v in count.lower.items()}}
+
+
+def _finish(args, report: dict, status: int, start: float, cpu: float) -> int:
+    import time
+    report.update(exit=status, seconds=round(time.perf_counter() - start, 2),
+                  cpu_seconds=round(time.process_time() - cpu, 2))
+    if args.json is not None:
+        from numeric.outputs import OutputError, write_json
+        try:
+            print(f"wrote {write_json(args.json, report)}")
+        except OutputError as exc:
+            print(f"attnflow discover: {exc}", file=sys.stderr)
+            return 2
+    return status
+
+
+def _law_entry(name, law, proof, declared) -> dict:
+    return {"name": name, "closed_form": str(law), "proof": proof, "declared": declared}
+
+
+def _statement(count_laws: int, k: int, source: str) -> tuple[str, bool]:
+    if k == count_laws:
+        return (f"these {k} declared laws are all the laws at these sizes ({source})", True)
+    if k < count_laws:
+        return (f"{count_laws - k} of the {count_laws} laws are not among the declared ones "
+                f"({k} declared, {source})", False)
+    return (f"the declared laws give {k} independent conserved quantities against {count_laws} "
+            f"counted: the count and the declarations disagree", False)
+
+
+def _closed_forms(setting, count, report) -> bool:
     from proofs.conjecture import explain
     from symbolic.discover import polynomial_laws
     from symbolic.laws import LAWS
 
     found = polynomial_laws(setting)
+    report["closed_forms"] = _found_report(found)
     if setting.loss == "any":
         print(f"{count.laws} independent laws at generic points; {found.independent} found in "
               f"closed form (degree ≤ 2, each verified at fresh points to "
@@ -120,6 +283,8 @@ def _closed_forms(setting, count) -> bool:
               f"cross-entropy models):")
         for law in found.laws:
             print(f"  {law}")
+        report["laws"] = [_law_entry(None, law, "verified at fresh points", False)
+                          for law in found.laws]
         return _rejected(found) and found.independent == count.laws
     why = explain(setting, found)
     proved = _independent(found, why.explained)
@@ -141,7 +306,98 @@ def _closed_forms(setting, count) -> bool:
     elif found.independent > count.laws:
         print(f"  {found.independent} found against {count.laws} counted: the closed forms "
               f"and the count disagree")
+    names = _paper_names(setting, found, why)
+    report["laws"] = ([_law_entry(names[k], law, "PROVED", True)
+                       for k, law in enumerate(why.explained)]
+                      + [_law_entry(None, law, "verified at fresh points", False)
+                         for law in why.unexplained])
+    report["declared"] = [{"name": n, "quantity": e, "status": "PROVED", "holds": True}
+                          for n, e, _ in why.proved]
     return verified and found.independent == count.laws and not why.unexplained
+
+
+def _paper_names(setting, found, why) -> list:
+    """For each explained law, the proved declaration whose instances alone span it (None:
+    a combination of several)."""
+    from proofs import conjecture as PC
+    from symbolic import laws as SL
+    from symbolic.discover import fields_at
+
+    fields, _ = fields_at(setting, 1)
+    across = SL.EMBEDDING_ACROSS_CLASSIFIER
+    spans = {}
+    for name, _, verdict in why.proved:
+        if name == across.name:
+            spans[name] = PC._across_instances(across, setting, fields,
+                                               PC._directions_across(setting, fields))
+        else:
+            spans[name] = PC._instances(verdict.law, setting, fields)
+    return _names(found, why.explained, spans)
+
+
+def _names(found, laws, spans: dict) -> list:
+    """Per law, the first declaration whose instances span it with the products of every
+    linear instance (a quadratic law plus products of linear ones keeps its name)."""
+    from symbolic.discover import _in_span, products
+
+    linear = products([p for inst in spans.values() for p in inst
+                       if all(len(m) == 1 for m in p)])
+    out = []
+    for law in laws:
+        cf = found.coefficients[found.laws.index(law)]
+        out.append(next((name for name, inst in spans.items()
+                         if _in_span(cf, inst + linear)), None))
+    return out
+
+
+def _found_report(found) -> dict:
+    return {"found": found.independent, "worst_residual": float(found.worst_residual),
+            "singular_gap_decades": round(float(found.singular_gap), 1),
+            "not_verified": [{"closed_form": str(law), "residual": float(r)}
+                             for law, r in found.rejected]}
+
+
+def _declared(setting, count, report) -> bool:
+    """Any model but the paper's: closed forms, the declared laws checked, and whether they
+    are all the laws."""
+    from proofs.discovered import match
+    from symbolic.discover import fields_at, polynomial_laws
+
+    found = polynomial_laws(setting)
+    report["closed_forms"] = _found_report(found)
+    fields, _ = fields_at(setting, 1)
+    matched = match(setting, found, fields.frozen_values, fields)
+    print(f"{count.laws} independent laws at generic points; {found.independent} found in "
+          f"closed form (degree ≤ 2, each verified at fresh points to "
+          f"{found.worst_residual:.0e}, singular-value gap {found.singular_gap:.0f} decades)")
+    print(f"declared laws ({matched.source}):")
+    for law in matched.declared:
+        print(f"  {law.name}: {law.text} — {law.status}")
+    if not matched.declared:
+        print("  none")
+    for law in matched.unexplained:
+        print(f"  found, verified at fresh points, not among the declared ones: {law}")
+    verified = _rejected(found)
+    if found.independent < count.laws:
+        print(f"  the other {count.laws - found.independent} were not found as polynomials "
+              f"of degree ≤ 2")
+    elif found.independent > count.laws:
+        print(f"  {found.independent} found against {count.laws} counted: the closed forms "
+              f"and the count disagree")
+    statement, complete = _statement(count.laws, matched.declared_rank, matched.source)
+    print(statement)
+    names = _names(found, matched.explained,
+                   {law.name: law.instances for law in matched.declared if law.holds})
+    report["declared"] = [{"name": x.name, "quantity": x.text, "status": x.status,
+                           "holds": x.holds} for x in matched.declared]
+    report["laws"] = ([_law_entry(names[k], law, "exact (declared laws checked exactly)",
+                                  True) for k, law in enumerate(matched.explained)]
+                      + [_law_entry(None, law, "verified at fresh points", False)
+                         for law in matched.unexplained])
+    report.update(declared_independent=matched.declared_rank, complete=complete,
+                  statement=statement)
+    return (verified and complete and not matched.unexplained
+            and found.independent == count.laws)
 
 
 def _rejected(found) -> bool:
@@ -152,7 +408,7 @@ def _rejected(found) -> bool:
     return not found.rejected
 
 
-def _topic(setting) -> bool:
+def _topic(setting, report) -> bool:
     import sympy as sp
 
     from proofs.conjecture import prove
@@ -162,6 +418,7 @@ def _topic(setting) -> bool:
     print("topic structure (A1–A3; reduced per-topic-word system; ansatz: degree ≤ 2 in "
           "N = ‖v_t‖², s = s_t, E = e^{s_t−c}):")
     ok = True
+    out = []
     for law in topic.laws:
         word = law.xreplace({N_T: sp.Symbol("NN"), S_T: sp.Symbol("SS"), E_T: sp.Symbol("EE")})
         text = (str(word).replace("NN", "Sum(V[w,k]**2,(k,0,d-1))").replace("SS", "s[w]")
@@ -172,23 +429,11 @@ def _topic(setting) -> bool:
         ok = ok and verdict.proved
         shown = str(law).replace("\\|q\\|^{2}", "‖q‖²")
         print(f"  {shown}  — as a law: {text}: {verdict.status} under A1, A2, A3")
+        out.append({"law": shown, "as_written": text, "proof": verdict.status})
+    report["topic"] = out
     return ok
 
 
 def _independent(found, laws) -> int:
-    from symbolic.discover import _functional_rank
-    return _functional_rank(laws, found.symbols, _Points(found.symbols)) if laws else 0
-
-
-class _Points:
-    """Random rational points for the Jacobian rank of a subset of the found laws."""
-
-    def __init__(self, symbols):
-        self.n = len(symbols)
-
-    def point(self, seed):
-        import random
-        from fractions import Fraction
-        rng = random.Random(seed)
-        return [Fraction(rng.choice([n for n in range(-96, 97) if n]), 97)
-                for _ in range(self.n)]
+    from symbolic.discover import functional_rank
+    return functional_rank(laws, found.symbols) if laws else 0

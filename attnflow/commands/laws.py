@@ -16,7 +16,7 @@ DEFAULT_TOLERANCE = 1e-2
 def add_parser(sub):
     p = sub.add_parser("laws", help="check the laws on a saved trajectory (.npz)",
                        description="Check every law on the snapshots of a trajectory file "
-                                   "(format in the README); per law: preconditions, relative "
+                                   "(format in the docs); per law: preconditions, relative "
                                    "drift, verdict. Exit status 0 if some law was checked and "
                                    "none is violated, 1 if an applicable law is violated, 2 if "
                                    "the file is unreadable, 3 if no law could be checked (one "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -9,13 +10,15 @@ from pathlib import Path
 from attnflow.options import nonnegative_int, output_folder, positive_int
 
 EXPERIMENTS = ("synthetic", "ablation", "sst2", "sst5")
+#: Environment variable naming the folder of the SST files when ``--data`` is not given.
+SST_ENV = "ATTNFLOW_SST"
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "reproduce", help="run one of the paper's experiments (figures and results.json)",
-        description="Run one of the paper's experiments with its settings (PAPER.md) and "
-                    "write PNG/PDF figures and results.json into --out.")
+        description="Run one of the paper's experiments with its settings and write PNG/PDF "
+                    "figures and results.json into --out.")
     p.add_argument("experiment", choices=EXPERIMENTS)
     p.add_argument("--out", type=output_folder, default=None,
                    help="output folder (default: results/EXPERIMENT)")
@@ -23,8 +26,8 @@ def add_parser(subparsers) -> None:
                    help="epochs (default: the paper's: synthetic 5000, ablation 6000; "
                         "sst2/sst5: at most 3000, early stopping on the validation loss)")
     p.add_argument("--data", type=Path, default=None,
-                   help="folder holding the SST files stsa.binary.* / stsa.fine.* "
-                        "(sst2/sst5 only; required there)")
+                   help=f"folder holding the SST files stsa.binary.* / stsa.fine.* "
+                        f"(sst2/sst5 only; default: the folder ${SST_ENV} names)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of data and initialisation")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
@@ -39,9 +42,10 @@ def run(args) -> int:
     from numeric import experiments  # imported here so that `attnflow --help` stays fast
 
     sst = args.experiment in ("sst2", "sst5")
-    if sst and args.data is None:
+    data_dir, source = sst_folder(args.data)
+    if sst and data_dir is None:
         print(f"attnflow reproduce {args.experiment}: --data DIR is required (the folder "
-              f"with the SST text files)", file=sys.stderr)
+              f"with the SST text files), or set {SST_ENV}=DIR", file=sys.stderr)
         return 2
     if not sst and args.data is not None:
         print(f"attnflow reproduce {args.experiment}: --data applies to sst2/sst5 only",
@@ -62,16 +66,26 @@ def run(args) -> int:
 
             # read (or refuse) the data before the output folder's previous run is cleared
             try:
-                data = load_sst(args.data, args.experiment)
+                data = load_sst(data_dir, args.experiment)
             except OSError as err:  # unreadable input: bad usage (2), not a failed check
-                raise ValueError(f"cannot read the SST data: {err}") from None
-            results = experiments.run_sst(out, args.data, args.experiment, data=data, **kwargs)
+                raise ValueError(f"cannot read the SST data ({source}): {err}") from None
+            except ValueError as err:
+                raise ValueError(f"{err} ({source})") from None
+            results = experiments.run_sst(out, data_dir, args.experiment, data=data, **kwargs)
     except ValueError as err:
         print(f"attnflow reproduce {args.experiment}: {err}", file=sys.stderr)
         return 2
     print(summary(results, experiments.read_timings(out)["wall_time_s"]))
     print(f"wall time {time.perf_counter() - start:.1f} s; figures and results.json in {out}")
     return 0
+
+
+def sst_folder(data: Path | None) -> tuple[Path | None, str]:
+    """The SST folder, from ``--data`` or else the environment, and where it came from."""
+    if data is not None:
+        return data, f"--data {data}"
+    env = os.environ.get(SST_ENV)
+    return (Path(env), f"{SST_ENV}={env}") if env else (None, "")
 
 
 def summary(results: dict, seconds: dict | None = None) -> str:

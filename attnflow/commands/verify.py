@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from attnflow.options import nonnegative_int, positive_finite_float
@@ -66,7 +68,8 @@ def audit():
     from proofs.audit import run_audit
     from proofs.kernel import CITED
 
-    report = run_audit(sync=False)  # verify runs derive --check itself, just before
+    # verify runs derive --check itself, just before; a line per theorem as it is checked
+    report = run_audit(sync=False, on_theorem=_theorem_done)
     statuses = [s.status for o in report.outcomes for s in o.steps]
     cited = statuses.count(CITED)  # trusted, with their source: not re-checked
     detail = (f"{len(report.outcomes)} theorems, {len(statuses) - cited} steps re-checked, "
@@ -74,10 +77,16 @@ def audit():
     return report.ok, detail if report.ok else f"{detail}; failed: {report.failures[0]}"
 
 
+def _theorem_done(outcome) -> None:
+    print(f"{INDENT}{outcome.theorem.name}: {'holds' if outcome.ok else 'FAILS'} "
+          f"({outcome.seconds:.1f} s)", flush=True)
+
+
 def campaign(budget: float, seed: int):
     from numeric.campaign import run_campaign
 
-    result = run_campaign(budget, seed=seed, progress=False)
+    # the campaign's progress bar (on stderr) only where someone watches it
+    result = run_campaign(budget, seed=seed, progress=sys.stderr.isatty())
     if result.interrupted and result.verdict != "violated":
         # the campaign caught Ctrl-C to report what it did; part of it is not a PASS
         raise KeyboardInterrupt
@@ -85,11 +94,25 @@ def campaign(budget: float, seed: int):
         result.headline()
 
 
+#: Indentation of the lines a stage prints while it runs, under its heading.
+INDENT = "      "
+
+
+def stages(args) -> list[tuple[str, Callable]]:
+    """The checks of ``verify``, in the order they run."""
+    return [("derive --check", derive_check),
+            ("gradient vs finite differences", lambda: finite_differences(args.seed)),
+            ("audit of every proof", audit),
+            ("laws along random trajectories", lambda: campaign(args.budget, args.seed))]
+
+
 def run(args) -> int:
-    rows = [_timed("derive --check", derive_check),
-            _timed("gradient vs finite differences", lambda: finite_differences(args.seed)),
-            _timed("audit of every proof", audit),
-            _timed("laws along random trajectories", lambda: campaign(args.budget, args.seed))]
+    checks = stages(args)
+    rows = []
+    for k, (name, fn) in enumerate(checks, 1):
+        print(f"[{k}/{len(checks)}] {name} ...", flush=True)
+        rows.append(_timed(name, fn))
+        print(f"{INDENT}{rows[-1].result} in {rows[-1].seconds:.1f} s", flush=True)
     width = max(len(r.check) for r in rows)
     print(f"\n{'check'.ljust(width)}  {'result':11s}  time     detail")
     for r in rows:

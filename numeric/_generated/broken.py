@@ -156,6 +156,78 @@ def embedding_across_classifier_remainder():
     return (0.0)
 
 
+def head_query_key_first_order(K, Q, dK, dQ):
+    """head-query-key: ∇Q·Δθ = -Sum(K[h, x, k]*dK[h, y_, k] + K[h, y_, k]*dK[h, x, k], (k, 0, d - 1)) + Sum(Q[h, x, k]*dQ[h, y_, k] + Q[h, y_, k]*dQ[h, x, k], (k, 0, d - 1))"""
+    return (-1 * np.einsum('hxk,hak->hxa', K, dK)
+            + -1 * np.einsum('hak,hxk->hxa', K, dK)
+            + np.einsum('hxk,hak->hxa', Q, dQ)
+            + np.einsum('hak,hxk->hxa', Q, dQ))
+
+
+def head_query_key_remainder(dK, dQ):
+    """head-query-key: R = -Sum(dK[h, x, k]*dK[h, y_, k], (k, 0, d - 1)) + Sum(dQ[h, x, k]*dQ[h, y_, k], (k, 0, d - 1)) (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
+    return (-1 * np.einsum('hxk,hak->hxa', dK, dK)
+            + np.einsum('hxk,hak->hxa', dQ, dQ))
+
+
+def head_value_output_first_order(O, V, dO, dV):
+    """head-value-output: ∇Q·Δθ = -Sum(O[h, x, k]*dO[h, y_, k] + O[h, y_, k]*dO[h, x, k], (k, 0, d - 1)) + Sum(V[h, x, k]*dV[h, y_, k] + V[h, y_, k]*dV[h, x, k], (k, 0, d - 1))"""
+    return (-1 * np.einsum('hxk,hak->hxa', O, dO)
+            + -1 * np.einsum('hak,hxk->hxa', O, dO)
+            + np.einsum('hxk,hak->hxa', V, dV)
+            + np.einsum('hak,hxk->hxa', V, dV))
+
+
+def head_value_output_remainder(dO, dV):
+    """head-value-output: R = -Sum(dO[h, x, k]*dO[h, y_, k], (k, 0, d - 1)) + Sum(dV[h, x, k]*dV[h, y_, k], (k, 0, d - 1)) (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
+    return (-1 * np.einsum('hxk,hak->hxa', dO, dO)
+            + np.einsum('hxk,hak->hxa', dV, dV))
+
+
+def classifier_output_first_order(O, U, dO, dU):
+    """classifier-output: ∇Q·Δθ = Sum(U[c, k]*dU[c, l] + U[c, l]*dU[c, k], (c, 0, C - 1)) - Sum(O[f, x, k]*dO[f, x, l] + O[f, x, l]*dO[f, x, k], (x, 0, d_head - 1), (f, 0, heads - 1))"""
+    return (-1 * np.einsum('fxk,fxl->kl', O, dO)
+            + -1 * np.einsum('fxl,fxk->kl', O, dO)
+            + (U.T @ dU)
+            + (dU.T @ U))
+
+
+def classifier_output_remainder(dO, dU):
+    """classifier-output: R = Sum(dU[c, k]*dU[c, l], (c, 0, C - 1)) - Sum(dO[f, x, k]*dO[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)) (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
+    return (-1 * np.einsum('fxk,fxl->kl', dO, dO)
+            + (dU.T @ dU))
+
+
+def embedding_projections_first_order(K, Q, V, E, dK, dQ, dV, dE):
+    """embedding-projections: ∇Q·Δθ = Sum(E[w, k]*dE[w, l] + E[w, l]*dE[w, k], (w, 0, W - 1)) - Sum(K[f, x, k]*dK[f, x, l] + K[f, x, l]*dK[f, x, k], (x, 0, d_head - 1), (f, 0, heads - 1)) - Sum(Q[f, x, k]*dQ[f, x, l] + Q[f, x, l]*dQ[f, x, k], (x, 0, d_head - 1), (f, 0, heads - 1)) - Sum(V[f, x, k]*dV[f, x, l] + V[f, x, l]*dV[f, x, k], (x, 0, d_head - 1), (f, 0, heads - 1))"""
+    return (-1 * np.einsum('fxk,fxl->kl', K, dK)
+            + -1 * np.einsum('fxl,fxk->kl', K, dK)
+            + -1 * np.einsum('fxk,fxl->kl', Q, dQ)
+            + -1 * np.einsum('fxl,fxk->kl', Q, dQ)
+            + -1 * np.einsum('fxk,fxl->kl', V, dV)
+            + -1 * np.einsum('fxl,fxk->kl', V, dV)
+            + (E.T @ dE)
+            + (dE.T @ E))
+
+
+def embedding_projections_remainder(dK, dQ, dV, dE):
+    """embedding-projections: R = Sum(dE[w, k]*dE[w, l], (w, 0, W - 1)) - Sum(dK[f, x, k]*dK[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)) - Sum(dQ[f, x, k]*dQ[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)) - Sum(dV[f, x, k]*dV[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)) (quadratic: R = Q(Δθ); with weight decay Q = Q₀e^{−2λτ})"""
+    return (-1 * np.einsum('fxk,fxl->kl', dK, dK)
+            + -1 * np.einsum('fxk,fxl->kl', dQ, dQ)
+            + -1 * np.einsum('fxk,fxl->kl', dV, dV)
+            + (dE.T @ dE))
+
+
+def attention_classifier_sum_first_order(dU):
+    """attention-classifier-sum: ∇Q·Δθ = Sum(dU[c, k], (c, 0, C - 1))"""
+    return (np.einsum('ck->k', dU))
+
+
+def attention_classifier_sum_remainder():
+    """attention-classifier-sum: R = Sum(0, (c, 0, C - 1)) (linear: ΔQ = ∇Q·Δθ exactly; a weight-decay step −ηλθ gives −ηλQ, so where the flow conserves Q, Q_{k+1} = (1 − ηλ)Q_k and Q = Q₀e^{−λτ})"""
+    return (0.0)
+
+
 ARGUMENTS = {
     'sen_first_order': ('V', 'q2', 'm', 'c', 's', 'dV', 'ds', 'dc'),
     'sen_remainder': ('dV', 'q2', 'm', 'c', 's', 'dc', 'ds'),
@@ -179,4 +251,14 @@ ARGUMENTS = {
     'output_bias_sum_remainder': (),
     'embedding_across_classifier_first_order': ('Pi', 'dV'),
     'embedding_across_classifier_remainder': (),
+    'head_query_key_first_order': ('K', 'Q', 'dK', 'dQ'),
+    'head_query_key_remainder': ('dK', 'dQ'),
+    'head_value_output_first_order': ('O', 'V', 'dO', 'dV'),
+    'head_value_output_remainder': ('dO', 'dV'),
+    'classifier_output_first_order': ('O', 'U', 'dO', 'dU'),
+    'classifier_output_remainder': ('dO', 'dU'),
+    'embedding_projections_first_order': ('K', 'Q', 'V', 'E', 'dK', 'dQ', 'dV', 'dE'),
+    'embedding_projections_remainder': ('dK', 'dQ', 'dV', 'dE'),
+    'attention_classifier_sum_first_order': ('dU',),
+    'attention_classifier_sum_remainder': (),
 }

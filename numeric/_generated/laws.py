@@ -300,6 +300,126 @@ def embedding_across_classifier_slopes(embeddings, Pi):
     return {}
 
 
+def head_query_key_terms(head_query, head_key):
+    """Law head-query-key: Q_h Q_hᵀ − K_h K_hᵀ is constant for every head h (any loss of the logits; query and key matrices trained). A = Sum(Q[h, x, k]*Q[h, y_, k], (k, 0, d - 1)), B = Sum(K[h, x, k]*K[h, y_, k], (k, 0, d - 1)); each (T, *components)."""
+    T_ = head_query.shape[0]
+    return np.broadcast_to(np.einsum("Thxk,Thak->Thxa", head_query, head_query), (T_, head_query.shape[1], head_query.shape[2], head_query.shape[2])), np.broadcast_to(np.einsum("Thxk,Thak->Thxa", head_key, head_key), (T_, head_query.shape[1], head_query.shape[2], head_query.shape[2]))
+
+
+def head_query_key_sensitivity(head_query, head_key):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = head_query.shape[0]
+    return np.broadcast_to((2 * (np.einsum("Thxk,Thak->Thxa", np.abs(head_key), np.abs(head_key)))) + (2 * (np.einsum("Thxk,Thak->Thxa", np.abs(head_query), np.abs(head_query)))), (T_, head_query.shape[1], head_query.shape[2], head_query.shape[2]))
+
+
+def head_query_key_rate(head_query, head_key, d_head_query, d_head_key):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = head_query.shape[0]
+    return np.broadcast_to((-1 * ((np.einsum("Thxk,Thak->Thxa", head_key, d_head_key)))) + (-1 * ((np.einsum("Thak,Thxk->Thxa", head_key, d_head_key)))) + (np.einsum("Thxk,Thak->Thxa", head_query, d_head_query)) + (np.einsum("Thak,Thxk->Thxa", head_query, d_head_query)), (T_, head_query.shape[1], head_query.shape[2], head_query.shape[2]))
+
+
+def head_query_key_slopes(head_query, head_key):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = head_query.shape[0]
+    return {}
+
+
+def head_value_output_terms(head_value, head_output):
+    """Law head-value-output: V_h V_hᵀ − O_h O_hᵀ is constant for every head h (any loss of the logits; value and output matrices trained). A = Sum(V[h, x, k]*V[h, y_, k], (k, 0, d - 1)), B = Sum(O[h, x, k]*O[h, y_, k], (k, 0, d - 1)); each (T, *components)."""
+    T_ = head_value.shape[0]
+    return np.broadcast_to(np.einsum("Thxk,Thak->Thxa", head_value, head_value), (T_, head_value.shape[1], head_value.shape[2], head_value.shape[2])), np.broadcast_to(np.einsum("Thxk,Thak->Thxa", head_output, head_output), (T_, head_value.shape[1], head_value.shape[2], head_value.shape[2]))
+
+
+def head_value_output_sensitivity(head_value, head_output):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = head_value.shape[0]
+    return np.broadcast_to((2 * (np.einsum("Thxk,Thak->Thxa", np.abs(head_output), np.abs(head_output)))) + (2 * (np.einsum("Thxk,Thak->Thxa", np.abs(head_value), np.abs(head_value)))), (T_, head_value.shape[1], head_value.shape[2], head_value.shape[2]))
+
+
+def head_value_output_rate(head_value, head_output, d_head_value, d_head_output):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = head_value.shape[0]
+    return np.broadcast_to((-1 * ((np.einsum("Thxk,Thak->Thxa", head_output, d_head_output)))) + (-1 * ((np.einsum("Thak,Thxk->Thxa", head_output, d_head_output)))) + (np.einsum("Thxk,Thak->Thxa", head_value, d_head_value)) + (np.einsum("Thak,Thxk->Thxa", head_value, d_head_value)), (T_, head_value.shape[1], head_value.shape[2], head_value.shape[2]))
+
+
+def head_value_output_slopes(head_value, head_output):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = head_value.shape[0]
+    return {}
+
+
+def classifier_output_terms(head_output, classifier):
+    """Law classifier-output: UᵀU − Σ_h O_hᵀ O_h is constant (any loss of the logits; classifier and output matrices trained). A = Sum(U[c, k]*U[c, l], (c, 0, C - 1)), B = Sum(O[f, x, k]*O[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)); each (T, *components)."""
+    T_ = head_output.shape[0]
+    return np.broadcast_to(np.einsum("Tck,Tcl->Tkl", classifier, classifier), (T_, head_output.shape[3], head_output.shape[3])), np.broadcast_to(np.einsum("Tfxk,Tfxl->Tkl", head_output, head_output), (T_, head_output.shape[3], head_output.shape[3]))
+
+
+def classifier_output_sensitivity(head_output, classifier):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = head_output.shape[0]
+    return np.broadcast_to((2 * (np.einsum("Tck,Tcl->Tkl", np.abs(classifier), np.abs(classifier)))) + (2 * (np.einsum("Thxk,Thxl->Tkl", np.abs(head_output), np.abs(head_output)))), (T_, head_output.shape[3], head_output.shape[3]))
+
+
+def classifier_output_rate(head_output, classifier, d_head_output, d_classifier):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = head_output.shape[0]
+    return np.broadcast_to((-1 * ((np.einsum("Thxk,Thxl->Tkl", head_output, d_head_output)))) + (-1 * ((np.einsum("Thxl,Thxk->Tkl", head_output, d_head_output)))) + (np.einsum("Tck,Tcl->Tkl", classifier, d_classifier)) + (np.einsum("Tcl,Tck->Tkl", classifier, d_classifier)), (T_, head_output.shape[3], head_output.shape[3]))
+
+
+def classifier_output_slopes(head_output, classifier):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = head_output.shape[0]
+    return {}
+
+
+def embedding_projections_terms(embeddings, head_query, head_key, head_value):
+    """Law embedding-projections: Σ_w E_w E_wᵀ − Σ_h (Q_hᵀQ_h + K_hᵀK_h + V_hᵀV_h) is constant (any loss of the logits; embeddings and the query, key and value matrices trained). A = Sum(E[w, k]*E[w, l], (w, 0, W - 1)), B = Sum(K[f, x, k]*K[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)) + Sum(Q[f, x, k]*Q[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)) + Sum(V[f, x, k]*V[f, x, l], (x, 0, d_head - 1), (f, 0, heads - 1)); each (T, *components)."""
+    T_ = embeddings.shape[0]
+    return np.broadcast_to(np.einsum("Twk,Twl->Tkl", embeddings, embeddings), (T_, embeddings.shape[2], embeddings.shape[2])), np.broadcast_to((np.einsum("Tfxk,Tfxl->Tkl", head_key, head_key)) + (np.einsum("Tfxk,Tfxl->Tkl", head_query, head_query)) + (np.einsum("Tfxk,Tfxl->Tkl", head_value, head_value)), (T_, embeddings.shape[2], embeddings.shape[2]))
+
+
+def embedding_projections_sensitivity(embeddings, head_query, head_key, head_value):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = embeddings.shape[0]
+    return np.broadcast_to((2 * (np.einsum("Twk,Twl->Tkl", np.abs(embeddings), np.abs(embeddings)))) + (2 * (np.einsum("Thxk,Thxl->Tkl", np.abs(head_key), np.abs(head_key)))) + (2 * (np.einsum("Thxk,Thxl->Tkl", np.abs(head_query), np.abs(head_query)))) + (2 * (np.einsum("Thxk,Thxl->Tkl", np.abs(head_value), np.abs(head_value)))), (T_, embeddings.shape[2], embeddings.shape[2]))
+
+
+def embedding_projections_rate(embeddings, head_query, head_key, head_value, d_embeddings, d_head_query, d_head_key, d_head_value):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = embeddings.shape[0]
+    return np.broadcast_to((-1 * ((np.einsum("Thxk,Thxl->Tkl", head_key, d_head_key)))) + (-1 * ((np.einsum("Thxl,Thxk->Tkl", head_key, d_head_key)))) + (-1 * ((np.einsum("Thxk,Thxl->Tkl", head_query, d_head_query)))) + (-1 * ((np.einsum("Thxl,Thxk->Tkl", head_query, d_head_query)))) + (-1 * ((np.einsum("Thxk,Thxl->Tkl", head_value, d_head_value)))) + (-1 * ((np.einsum("Thxl,Thxk->Tkl", head_value, d_head_value)))) + (np.einsum("Twk,Twl->Tkl", embeddings, d_embeddings)) + (np.einsum("Twl,Twk->Tkl", embeddings, d_embeddings)), (T_, embeddings.shape[2], embeddings.shape[2]))
+
+
+def embedding_projections_slopes(embeddings, head_query, head_key, head_value):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = embeddings.shape[0]
+    return {}
+
+
+def attention_classifier_sum_terms(classifier):
+    """Law attention-classifier-sum: Σ_c U[c, :] is constant under cross-entropy with one-hot labels (classifier trained; not under squared error). A = Sum(U[c, k], (c, 0, C - 1)), B = 0; each (T, *components)."""
+    T_ = classifier.shape[0]
+    return np.broadcast_to(np.einsum("Tck->Tk", classifier), (T_, classifier.shape[2])), np.full((T_, classifier.shape[2]), 0)
+
+
+def attention_classifier_sum_sensitivity(classifier):
+    """Σ_θ Σ_idx |∂Q/∂θ_idx|·|θ_idx| bounded term by term, per component entry, (T, *components)."""
+    T_ = classifier.shape[0]
+    return np.broadcast_to(np.einsum("Tck->Tk", np.abs(classifier)), (T_, classifier.shape[2]))
+
+
+def attention_classifier_sum_rate(classifier, d_classifier):
+    """dQ/dτ for the velocities d_<param> (same shapes as the parameters), the constants held fixed, (T, *components)."""
+    T_ = classifier.shape[0]
+    return np.broadcast_to(np.einsum("Tck->Tk", d_classifier), (T_, classifier.shape[2]))
+
+
+def attention_classifier_sum_slopes(classifier):
+    """|∂Q/∂constant| for each declared constant the law reads, (T, *components) each."""
+    T_ = classifier.shape[0]
+    return {}
+
+
 def context_gradient_linear(fw, labels, classifier, **_):
     """G = ∂ℓ/∂h per sentence (linear classifier, cross-entropy), (S, d): the backward pass down to the context."""
     P = fw["P"]
@@ -327,4 +447,4 @@ def context_gradient_mlp(fw, labels, hidden_weight, output_weight, **_):
     return g_h
 
 
-LAWS = ("sen", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit", "key-sum", "key-across-query", "classifier-sum", "output-weight-sum", "output-bias-sum", "embedding-across-classifier",)
+LAWS = ("sen", "query-key", "classifier-embedding", "hidden-embedding", "relu-unit", "key-sum", "key-across-query", "classifier-sum", "output-weight-sum", "output-bias-sum", "embedding-across-classifier", "head-query-key", "head-value-output", "classifier-output", "embedding-projections", "attention-classifier-sum",)
