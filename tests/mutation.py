@@ -10,7 +10,8 @@ Run from the repository root, niced (the machine is shared)::
 
 Each mutant is one small change to one of ``TARGETS`` (``numeric/*.py`` but the plots, the
 printer, the index form, the conjecture grammar, the proofs' kernel, audit, exact check,
-conservation theorems, normalisers, case functions and conjecture reduction, and the
+conservation theorems, normalisers, case functions, conjecture reduction and counterexample
+search, ``discover``'s count, fields and proofs, the self-attention family's laws, and the
 commands), applied in a fresh temporary copy of the repository (the checkout is never
 touched). Operators:
 
@@ -69,17 +70,21 @@ ROOT = Path(__file__).resolve().parent.parent
 #: ``numeric/plots.py`` is left out: it only draws figures (sizes, colours, labels), and no
 #: reported number or verdict depends on it.
 _PROOFS = ["proofs/audit.py", "proofs/conjecture.py", "proofs/conservation.py",
-           "proofs/exact.py", "proofs/kernel.py", "proofs/normalisers.py",
-           "proofs/theorems_cases.py"]
+           "proofs/counterexample.py", "proofs/discovered.py", "proofs/exact.py",
+           "proofs/kernel.py", "proofs/normalisers.py", "proofs/theorems_cases.py"]
 _COMMANDS = ["attnflow/commands/audit.py", "attnflow/commands/check.py",
-             "attnflow/commands/conjecture.py", "attnflow/commands/laws.py",
+             "attnflow/commands/conjecture.py", "attnflow/commands/discover.py",
+             "attnflow/commands/laws.py",
              "attnflow/commands/reproduce.py", "attnflow/commands/verify.py",
              "attnflow/explain_run.py", "attnflow/options.py"]
 TARGETS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "numeric").glob("*.py")
                  if p.name not in ("__init__.py", "plots.py")) + [
-    "symbolic/printer.py", "symbolic/indexform.py", "symbolic/grammar.py"] + _PROOFS + _COMMANDS
-#: Files under ``symbolic/`` that the generated engine does not depend on (no re-derive).
-NOT_DERIVED = {"symbolic/grammar.py"}
+    "symbolic/printer.py", "symbolic/indexform.py", "symbolic/grammar.py",
+    "symbolic/discover.py", "symbolic/fields.py", "symbolic/laws_attention.py"] + _PROOFS + \
+    _COMMANDS
+#: Files under ``symbolic/`` that the generated engine does not depend on (no re-derive);
+#: ``symbolic/laws_attention.py`` is re-derived: the generated law module lists every law.
+NOT_DERIVED = {"symbolic/grammar.py", "symbolic/discover.py", "symbolic/fields.py"}
 #: Test files run for a mutant of each file (fast, targeted ones first; -x stops early).
 _ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
 _EXPERIMENTS = "tests/test_kill_experiments.py"
@@ -90,6 +95,9 @@ _EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_ki
 _CONJECTURE = ["tests/test_kill_conjecture.py", "tests/test_conjecture_grammar.py",
                "tests/test_conjecture.py"]
 _CLI = ["tests/test_kill_commands.py", "tests/test_no_evidence.py", "tests/test_hostile.py"]
+_DISCOVER = ["tests/test_kill_discover.py", "tests/test_discover_cli.py", "tests/test_discover.py",
+             "tests/test_discover_models.py", "tests/test_discovered_laws.py"]
+_ATTENTION = ["tests/test_attention_laws.py", "tests/test_attention_law_checks.py"]
 TESTS = {
     "numeric/model.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
     "numeric/engine.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
@@ -99,7 +107,7 @@ TESTS = {
     "numeric/trajectory.py": ["tests/test_hostile.py", "tests/test_integrate.py", _ENGINE, _LAWS,
                               "tests/test_laws.py", "tests/test_models.py"],
     "numeric/laws.py": ["tests/test_kill_law_checks.py", _LAWS, "tests/test_laws.py",
-                        "tests/test_properties.py"],
+                        "tests/test_properties.py", *_ATTENTION],
     "numeric/campaign.py": ["tests/test_kill_campaign.py", _LAWS, "tests/test_laws.py",
                             "tests/test_campaign.py"],
     "numeric/experiments.py": [_EXPERIMENTS, "tests/test_experiments.py"],
@@ -115,6 +123,11 @@ TESTS = {
     "symbolic/indexform.py": ["tests/test_generated.py", "tests/test_derivation.py",
                               _ENGINE, "tests/test_engine.py", "tests/test_audit.py"],
     "symbolic/grammar.py": _CONJECTURE,
+    "symbolic/discover.py": _DISCOVER + ["tests/test_hostile.py"],
+    "symbolic/fields.py": _DISCOVER,
+    "symbolic/laws_attention.py": _ATTENTION + _DISCOVER,
+    "proofs/discovered.py": _DISCOVER,
+    "proofs/counterexample.py": _CONJECTURE + ["tests/test_properties.py"],
     "proofs/kernel.py": ["tests/test_kill_proofs.py", "tests/test_kernel.py",
                          "tests/test_audit.py"],
     "proofs/audit.py": _EXACT + ["tests/test_audit.py"],
@@ -126,6 +139,7 @@ TESTS = {
     "attnflow/commands/audit.py": _CLI + ["tests/test_audit.py"],
     "attnflow/commands/check.py": _CLI + ["tests/test_campaign.py"],
     "attnflow/commands/conjecture.py": _CLI + _CONJECTURE,
+    "attnflow/commands/discover.py": _DISCOVER + _CLI,
     "attnflow/commands/laws.py": _CLI + _REPLAY,
     "attnflow/commands/reproduce.py": _CLI + ["tests/test_experiments.py"],
     "attnflow/commands/verify.py": _CLI + ["tests/test_campaign.py"],
