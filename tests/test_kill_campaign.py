@@ -3,6 +3,7 @@ realistic one-line bug (``tests/mutation.py``) and passes on the code."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from numeric import campaign
@@ -26,3 +27,20 @@ def test_a_shard_that_runs_its_examples_is_not_reported_stopped():
     result = campaign.run_shard(campaign.Shard(0, 0, 1, time.time() + 600.0,
                                                limits=(("max_sentences", 3),)))
     assert not result.stopped and result.results
+
+
+def test_the_time_estimate_grows_with_the_parameters():
+    """Each evaluation reads every parameter: a vocabulary of ten million words costs more
+    than one of ten at the same sentences and widths."""
+    small = campaign.Config(seed=0, n_nontopic=10)
+    large = dataclasses.replace(small, n_nontopic=10 ** 7)
+    assert large.cost()[0] > 10 * small.cost()[0]
+
+
+def test_the_attention_time_estimate_doubles_with_the_head_width_on_long_sentences():
+    """Scores and attention take token pairs × head width: on long sentences (length 4000),
+    twice the head width costs about twice the time."""
+    narrow = campaign.Config(seed=0, architecture="multi-head", trainable=campaign.HEAD_PARAMS,
+                             a2=False, m=3999, d=1, d_head=1)
+    wide = dataclasses.replace(narrow, d_head=2)
+    assert 1.9 < wide.cost()[0] / narrow.cost()[0] < 2.0

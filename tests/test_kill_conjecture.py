@@ -4,6 +4,7 @@ pinned down, each failing under a realistic one-line bug (``tests/mutation.py``)
 from __future__ import annotations
 
 import pytest
+import sympy as sp
 
 from symbolic import grammar as G
 from symbolic import model as M
@@ -69,3 +70,57 @@ def test_the_conservation_theorem_of_a_law_with_a_lemma_holds_step_by_step(name)
 def test_a_sum_counts_the_terms_of_what_it_sums():
     with pytest.raises(G.GrammarError, match="81 terms; at most 64"):
         G.read("Sum((V[w,k] + 1)^8 * (V[w,k] + 2)^8, (k,0,d-1))", M.Model("linear"))
+
+
+def test_a_sum_over_an_index_read_by_a_function_is_not_summed_to_one():
+    """``Σ_i log a_i`` and ``Σ_i e^{s_i}`` stay (only ``Σ a_i``, ``Σ P_c``, ``Σ Y_c`` and
+    ``Σ q_r²`` go)."""
+    from proofs.conjecture import sums_to_one
+    from proofs.derivations import i
+    from symbolic.indexform import IExpr
+    from symbolic.model import FOLDS, L, a, s
+    used = set()
+    for total in (sp.Sum(sp.log(a[i]), (i, 0, L - 1)), sp.Sum(sp.exp(s[i]), (i, 0, L - 1))):
+        assert sums_to_one(IExpr.from_sympy(total, FOLDS), used).to_sympy() == total
+    assert not used
+    assert sums_to_one(IExpr.from_sympy(sp.Sum(a[i], (i, 0, L - 1)), FOLDS),
+                       used).to_sympy() == 1 and used == {"softmax"}
+
+
+def test_a_case_of_n_that_moves_a_beta_already_in_the_rate_fails_its_battery(monkeypatch):
+    """The battery reads the directions as the law does, ``Σ_k Π[l,k] U[c,k] − β_l``: a case
+    function that changes a β it was given (not only the one it sums into) is caught."""
+    from proofs import theorems_cases
+    from proofs.kernel import check_theorem
+    from symbolic import laws as SL
+
+    label = "Π U_c = β"
+    real = SL.ACROSS.cases[label]
+
+    def moves_beta(expr, model=None):
+        return real(expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == SL.beta,
+                                 lambda x: x + 1), model)
+    monkeypatch.setitem(SL.ACROSS.cases, label, moves_beta)
+    (theorem,) = theorems_cases.theorems()
+    failed = [s.step.name for s in check_theorem(theorem).steps if not s.ok]
+    assert failed == ["N-rows"]
+
+
+def test_a_counterexample_trajectory_counts_its_accepted_steps_not_its_snapshots(monkeypatch):
+    """Five snapshots are four accepted steps; the accuracy is that of four steps."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from numeric import campaign
+    from proofs.counterexample import drift_on
+    class Snapshots(SimpleNamespace):
+        def __len__(self):
+            return len(self.time)
+    traj = Snapshots(time=np.array([0.0, 1.0, 2.0, 2.5, 3.0]))
+    monkeypatch.setattr(campaign, "integrate_case", lambda config: traj)
+    seen = []
+    judge = SimpleNamespace(check=lambda t, accuracy, movement: seen.append(accuracy) or "r")
+    drift = drift_on(judge, config=None)
+    assert (drift.steps, drift.end, drift.report) == (4, 3.0, "r")
+    assert drift.accuracy == seen[0] == campaign.adaptive_tolerance(4)

@@ -50,3 +50,30 @@ def test_each_attribution_table_is_printed_in_aligned_columns():
                 break
             table.append(ln)
         assert len(table) >= 2 and len({len(row) for row in table}) == 1, table
+
+
+def test_a_replay_that_attributes_no_law_explains_nothing():
+    """Asked only for a law this run does not have (hidden-embedding on a linear run): the
+    replay matches, but with nothing attributed the verdict is "not explained", exit 1."""
+    traj = _run(steps=20, every=10)
+    opt = Optimizer(0.05)
+    laws = ("hidden-embedding",)
+    report, _, status = explain(traj, Plan(opt, laws, replay_cost(traj, opt, laws=laws)),
+                                jobs=1)
+    assert report["replay"]["consistent"] and report["attribution"] == []
+    assert (report["verdict"], status) == ("not explained", 1)
+
+
+def test_a_matrix_component_that_did_not_move_has_signed_parts_zero_not_nan():
+    """Signed parts are lengths along ΔQ; where ΔQ = 0 there is no direction: 0, never 0/0."""
+    import numpy as np
+
+    from numeric.replay import Attribution
+    moved = np.array([[1.0, 0.0], [0.0, 1.0]])
+    measured = np.stack([moved, np.zeros((2, 2))])
+    att = Attribution("query-key", ["moved", "still"], measured,
+                      {"discretisation": measured / 2}, accuracy=1e-12)
+    signed = att.signed()
+    assert np.isfinite(np.concatenate(list(signed.values()))).all()
+    assert signed["measured"].tolist() == pytest.approx([np.sqrt(2), 0.0])
+    assert signed["discretisation"].tolist() == pytest.approx([np.sqrt(2) / 2, 0.0])

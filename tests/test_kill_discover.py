@@ -1,0 +1,109 @@
+"""Behaviours of ``discover`` (its count, fields and command), the self-attention family's
+laws that no other test pinned down: each test fails under a
+realistic one-line bug (``tests/mutation.py``) and passes on the code. Counts and closed
+forms are stand-ins or toy families here: each test runs in well under a second."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import sympy as sp
+
+import attnflow.commands.discover as command
+import proofs.conjecture
+import symbolic.discover
+from attnflow.cli import main
+from proofs.conjecture import Explanation
+from symbolic.discover import SymbolicFields, linear_rank
+
+w1, w2 = sp.symbols("w1 w2")
+
+
+def test_the_bag_count_keeps_the_sentence_length_past_a_trillion_words():
+    """``log C(W + L − 1, L)`` for ``W`` past 1e12: the difference of two log-gammas near
+    1e14 loses ``L``'s digits (errors ≈ 0.04 at W = 5e12), the asymptotic form does not."""
+    for words, length in [(2 * 10 ** 12, 1), (5 * 10 ** 12, 3), (9 * 10 ** 12, 7)]:
+        exact = length * math.log(words) - math.lgamma(length + 1)
+        assert symbolic.discover._log_multisets(words, length) == pytest.approx(exact,
+                                                                                rel=1e-12)
+
+
+def test_the_span_of_a_symbolic_familys_fields_counts_the_directions_it_moves():
+    """A toy family: (w₂x, w₁x) moves both coordinates, (w₂x, 0) only the first."""
+    both = SymbolicFields((w1, w2), [[w2 * x, w1 * x] for x in (1, 2)])
+    first = SymbolicFields((w1, w2), [[w2 * x, 0] for x in (1, 2)])
+    assert linear_rank(both, [both.point(s) for s in (1, 2, 3)]).rank == 2
+    assert linear_rank(first, [first.point(s) for s in (1, 2, 3)]).rank == 1
+
+
+@pytest.mark.parametrize("read", ["_relu_argument", "_gated"])
+def test_a_maximum_with_anything_but_zero_is_refused_as_not_a_relu(read):
+    """``max(x, 1)`` is not a ReLU: refused by name, never read as one."""
+    import symbolic.fields as F
+    x = sp.Symbol("x")
+    args = (sp.Max(x, 1),) if read == "_relu_argument" else (sp.Max(x, 1), {})
+    with pytest.raises(ValueError, match=r"only max\(x, 0\) is supported"):
+        getattr(F, read)(*args)
+
+
+def test_the_per_head_balances_are_matrices_over_every_pair_of_rows():
+    """``Q_h Q_hᵀ − K_h K_hᵀ`` and ``V_h V_hᵀ − O_h O_hᵀ``: every entry (x, y), off the
+    diagonal too, for every head — three distinct free indices, all read by the quantity."""
+    import symbolic.laws_attention as LA
+    for law in (LA.HEAD_QUERY_KEY, LA.HEAD_VALUE_OUTPUT):
+        assert len(set(law.components)) == 3
+        assert set(law.components) <= law.quantity.free_symbols
+
+
+# --- the command, with the count and the closed forms replaced by stand-ins ----------------
+
+#: The paper's model with the query frozen: the setting of the topic-structure proofs.
+QUERY_FROZEN = ["--trainable", "embeddings,keys,classifier"]
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """A count of one law, found and explained (stand-ins)."""
+    x = sp.Symbol("x")
+    count = SimpleNamespace(laws=1, summary=lambda: "1 independent law (stand-in)",
+                            dimension=2, rank=1, directions=0, frozen=0, gap_decades=40.0,
+                            ranks={1: SimpleNamespace(depth=1, route="stand-in")}, lower={})
+    monkeypatch.setattr(symbolic.discover, "count_laws", lambda setting: count)
+    found = SimpleNamespace(laws=[x], symbols=(x,), rejected=[], independent=1,
+                            worst_residual=1e-50, singular_gap=13.0, coefficients=[{}])
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    monkeypatch.setattr(proofs.conjecture, "explain",
+                        lambda setting, f: Explanation([], [x], []))
+
+
+@pytest.mark.parametrize("proved, status", [(True, 0), (False, 1)])
+def test_the_papers_model_with_the_query_frozen_proves_the_topic_structure(
+        counted, monkeypatch, capsys, proved, status):
+    """A1–A3's reduced system is the paper's setting: its verdict decides the exit status."""
+    seen = []
+    monkeypatch.setattr(command, "_topic", lambda setting, report: seen.append(
+        setting.model_name) or proved)
+    assert main(["discover", *QUERY_FROZEN]) == status
+    assert seen == ["paper"]
+
+
+def test_the_singular_gap_is_reported_to_a_tenth_of_a_decade():
+    found = SimpleNamespace(independent=1, worst_residual=1e-50, singular_gap=13.26,
+                            rejected=[])
+    assert command._found_report(found)["singular_gap_decades"] == 13.3
+
+
+def test_a_model_without_declared_laws_says_none_is_declared():
+    from proofs.discovered import declared_laws
+    setting = SimpleNamespace(model=SimpleNamespace(name="toy", loss="abstract"))
+    assert declared_laws(setting) == ([], "none is declared for model toy")
+
+
+def test_a_scalar_last_node_under_an_abstract_loss_has_one_target_the_upstream_symbol():
+    """∂ℓ/∂(a scalar output) is one symbol ``G``, not an array read at entries."""
+    from symbolic.fields import target_entries
+    G = sp.Symbol("G")
+    model = SimpleNamespace(loss="abstract", nodes=[SimpleNamespace(indices=())], upstream=G)
+    assert target_entries(model, {}) == [G]
