@@ -107,3 +107,15 @@ def test_a_scalar_last_node_under_an_abstract_loss_has_one_target_the_upstream_s
     G = sp.Symbol("G")
     model = SimpleNamespace(loss="abstract", nodes=[SimpleNamespace(indices=())], upstream=G)
     assert target_entries(model, {}) == [G]
+
+
+def test_every_sum_of_a_declared_attention_law_runs_over_its_whole_range():
+    """``Σ_w E_w E_wᵀ`` reads every word, ``Σ_c U_c`` every class, ``Σ_k`` every embedding
+    entry: a sum that skipped one would state another quantity (the audit's rate step refuses
+    it, the exact check finds it moving)."""
+    import symbolic.laws_attention as LA
+    from symbolic.indexform import kind_of
+    for law in LA.LAWS:
+        for total in (law.a + law.b).atoms(sp.Sum):
+            for idx, low, high in total.limits:
+                assert (low, high) == (0, kind_of(idx).size - 1), (law.name, total)
