@@ -44,3 +44,15 @@ def test_the_attention_time_estimate_doubles_with_the_head_width_on_long_sentenc
                              a2=False, m=3999, d=1, d_head=1)
     wide = dataclasses.replace(narrow, d_head=2)
     assert 1.9 < wide.cost()[0] / narrow.cost()[0] < 2.0
+
+
+def test_a_small_configuration_is_estimated_at_seconds_not_minutes():
+    """The default configuration (four sentences of three tokens) costs a few seconds at
+    most (``MAX_EVALUATIONS`` evaluations of well under a millisecond): a fixed cost ten
+    times too large would price every small case near a minute."""
+    assert 1.0 < campaign.Config(seed=0).cost()[0] < 10.0
+
+
+def test_a_size_is_priced_as_itself_up_to_1e300():
+    assert campaign._real(5 * 10 ** 299) == 5e299
+    assert campaign._real(10 ** 300) == campaign._real(10 ** 400) == 1e300

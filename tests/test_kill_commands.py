@@ -318,3 +318,16 @@ def test_a_seed_may_be_zero_but_not_negative():
     assert positive_int("1") == 1
     with pytest.raises(argparse.ArgumentTypeError, match=">= 1"):
         positive_int("0")
+
+
+def test_finite_differences_probe_each_configuration_with_its_own_seed(monkeypatch):
+    """The probe directions of configuration n are drawn with seed + n, like the
+    configuration itself: one shared direction would test one slice of every gradient."""
+    import numeric.checks as checks
+
+    _fd_stand_ins(monkeypatch, [0.0] * 12)
+    probed = []
+    monkeypatch.setattr(checks, "fd_check", lambda params, data, spec, seed: probed.append(
+        seed) or checks.FDResult(spec, 0.0, f"probe {seed}"))
+    assert verify.finite_differences(7)[0]
+    assert probed == list(range(7, 19))

@@ -119,3 +119,17 @@ def test_every_sum_of_a_declared_attention_law_runs_over_its_whole_range():
         for total in (law.a + law.b).atoms(sp.Sum):
             for idx, low, high in total.limits:
                 assert (low, high) == (0, kind_of(idx).size - 1), (law.name, total)
+
+
+def test_the_topic_structure_passes_only_when_every_law_found_is_proved(monkeypatch, capsys):
+    """Two laws of the reduced system, the first not proved: not a pass, whatever the last."""
+    from symbolic.discover import E_T, N_T, S_T, Setting
+    monkeypatch.setattr(symbolic.discover, "topic_laws",
+                        lambda: SimpleNamespace(laws=[N_T - S_T, N_T - E_T]))
+    verdicts = iter([False, True])
+    monkeypatch.setattr(proofs.conjecture, "prove", lambda *a, **k: (
+        lambda ok: SimpleNamespace(proved=ok, status="PROVED" if ok else "NOT PROVED"))(
+        next(verdicts)))
+    report = {}
+    assert not command._topic(Setting("linear", trainable=("embeddings", "keys")), report)
+    assert [x["proof"] for x in report["topic"]] == ["NOT PROVED", "PROVED"]

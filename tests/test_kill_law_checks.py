@@ -4,7 +4,9 @@ fails under a realistic one-line bug (``tests/mutation.py``) and passes on the c
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from numeric import laws
 from numeric.laws import no_evidence
 
 
@@ -29,3 +31,11 @@ def test_embeddings_that_stand_still_have_no_movement_across_the_classifier():
     still = np.repeat(traj.params["embeddings"][:1], len(traj.time), axis=0)
     frozen = Trajectory(traj.data, traj.spec, traj.time, {**traj.params, "embeddings": still})
     assert (across_movement(frozen) == 0).all()
+
+
+def test_the_relative_drift_divides_by_the_movement_plus_the_accuracys_share():
+    """‖ΔQ‖ = 1 with the terms moved 1 and σ = 2 at accuracy 0.25: 1 / (1 + 0.25·2)."""
+    a = np.array([[0.0], [1.0]])
+    b = np.zeros((2, 1))
+    sens = np.array([[1.0], [2.0]])
+    assert laws.relative_drift(a, b, sens, 0.25).tolist() == pytest.approx([1 / 1.5])

@@ -77,3 +77,23 @@ def test_a_matrix_component_that_did_not_move_has_signed_parts_zero_not_nan():
     assert np.isfinite(np.concatenate(list(signed.values()))).all()
     assert signed["measured"].tolist() == pytest.approx([np.sqrt(2), 0.0])
     assert signed["discretisation"].tolist() == pytest.approx([np.sqrt(2) / 2, 0.0])
+
+
+def test_a_first_order_part_that_is_one_number_is_kept_not_zeroed():
+    """output-bias-sum: ``∇Q·Δθ = Σ_c Δb2_c`` is printed as one number; laid out as the law's
+    one component it keeps its value (the remainder, the number 0, fills it with zeros)."""
+    import numpy as np
+
+    from numeric.attribution import BASES, Adapter
+    adapter = Adapter("output-bias-sum", "output_bias_sum", ["sum"], (1,), bases=BASES)
+    step = {"output_bias": np.array([0.1, 0.2, -0.05])}
+    assert adapter.first_order({}, step).tolist() == pytest.approx([0.25])
+    assert adapter.remainder({}, step).tolist() == [0.0]
+
+
+def test_the_laws_report_spans_the_runs_first_and_last_times():
+    from attnflow.commands.laws import laws_report
+    traj = _run(steps=20, every=10)
+    report = laws_report("run.npz", traj, [], 1e-8)
+    assert report["time"] == [float(traj.time[0]), float(traj.time[-1])]
+    assert report["time"][1] > report["time"][0]
