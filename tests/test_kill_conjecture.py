@@ -124,3 +124,34 @@ def test_a_counterexample_trajectory_counts_its_accepted_steps_not_its_snapshots
     drift = drift_on(judge, config=None)
     assert (drift.steps, drift.end, drift.report) == (4, 3.0, "r")
     assert drift.accuracy == seen[0] == campaign.adaptive_tolerance(4)
+
+
+def test_the_relu_unit_law_is_proved_by_the_reduction_with_its_lemma():
+    """The MLP's reduction writes ``o_n = H(u_n) u_n`` (lemma relu): relu-unit reduces to 0,
+    and with twice the hidden weights it does not."""
+    from proofs.conjecture import prove
+    law = "Sum(W2[e,n]**2,(e,0,C-1)) - {}*Sum(W1[n,k]**2,(k,0,d-1)) - b1[n]**2"
+    assert prove(law.format(1), "mlp", ("classifier",), search=False, kernel=False).proved
+    assert not prove(law.format(2), "mlp", ("classifier",), search=False,
+                     kernel=False).proved
+
+
+def test_prove_searches_forty_trajectories_by_default(monkeypatch):
+    from proofs import conjecture
+    asked = []
+    monkeypatch.setattr(conjecture, "_search", lambda verdict, classifier, names, n:
+                        asked.append(n))
+    conjecture.prove("V[w,k]", kernel=False)
+    assert asked == [40]
+
+
+def test_the_directions_across_the_classifier_are_orthogonal_to_every_class_difference():
+    """U's rows e₀, e₁, e₂: the differences U_c − U_0 leave one direction, (1, 1, 1)."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from proofs.conjecture import _directions_across
+    values = {("classifier", (c, k)): Fraction(int(c == k)) for c in range(3) for k in range(3)}
+    directions = _directions_across(SimpleNamespace(d=3, classes=3),
+                                    SimpleNamespace(frozen_values=values))
+    assert len(directions) == 1 and len(set(directions[0])) == 1 and directions[0][0] != 0

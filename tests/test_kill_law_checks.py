@@ -39,3 +39,11 @@ def test_the_relative_drift_divides_by_the_movement_plus_the_accuracys_share():
     b = np.zeros((2, 1))
     sens = np.array([[1.0], [2.0]])
     assert laws.relative_drift(a, b, sens, 0.25).tolist() == pytest.approx([1 / 1.5])
+
+
+def test_frozen_parts_that_are_all_zero_name_no_worst_array():
+    from types import SimpleNamespace
+    traj = SimpleNamespace(params={"keys": np.zeros((2, 3, 2)), "query": np.zeros((2, 2))},
+                           spec=SimpleNamespace(trained=()), frozen_rows={})
+    condition = laws._frozen_parts_vanish(traj, ("keys", "query"))
+    assert condition.holds and condition.measured == 0.0 and condition.detail == ""

@@ -97,3 +97,15 @@ def test_the_laws_report_spans_the_runs_first_and_last_times():
     report = laws_report("run.npz", traj, [], 1e-8)
     assert report["time"] == [float(traj.time[0]), float(traj.time[-1])]
     assert report["time"][1] > report["time"][0]
+
+
+def test_one_step_short_by_less_than_the_tolerance_is_one_step():
+    """``Δt/lr`` within ``STEP_COUNT_TOL`` of 1 (absolute, below one step) is one step; twice
+    that far it is not a whole number of steps."""
+    import numpy as np
+
+    from numeric.replay import STEP_COUNT_TOL as tol
+    from numeric.replay import step_counts
+    assert step_counts(np.array([0.0, 1 - tol * (1 - tol / 2)]), 1.0).tolist() == [1]
+    with pytest.raises(ValueError, match="not multiples of lr"):
+        step_counts(np.array([0.0, 1 - 2 * tol]), 1.0)
