@@ -445,6 +445,8 @@ _BATTERY_INPUT = ("an input of a self-test battery rewritten into another expres
                   "same arrays, symbols and functions: correct normalisers and case functions "
                   "pass it alike, and the battery covers the same elements")
 _SUM_ORDER = "the order of summation indices whose ranges are independent and full"
+_GENERIC = ("random coefficients of a generic combination drawn from another range: the check "
+            "it confirms differs only on a set of draws of measure zero")
 _HALF = ("a draw of exactly 0.5 is the only difference: numpy's random() is k/2^53, one draw "
          "in 2^53, and no seed is known to give it")
 _RENAMED = ("an index of a declared law renamed to another index of the same kind that no "
@@ -505,6 +507,18 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("symbolic/laws_attention.py", "_k, _l = EMBED.index(0), EMBED.index(1)", "int +1",
      "(2)"): _RENAMED,
     ("symbolic/laws_attention.py", "_c = CLASS.index(0)", "int +1", "(1)"): _RENAMED,
+    ("symbolic/laws_attention.py", "_h, _f = HEAD.index(0), HEAD.index(1)", "int +1", "(2)"):
+        _RENAMED,
+    ("proofs/counterexample.py", "@dataclass(frozen=True)", "flip bool", "(False)"):
+        "no code assigns to, hashes or compares a Drift or an Evaluators: frozen only guards "
+        "them",
+    ("proofs/counterexample.py",
+     'target(math.log10(max(d.report.usage, 1e-300)), label="usage of the allowance")',
+     "swap arguments 1 and 2", "(max(1e-300, d.report.usage))"):
+        "the usage is finite here (checked by the line above): the larger of two finite "
+        "floats does not depend on their order",
+    ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
+     "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
 }
 
 
@@ -653,23 +667,30 @@ def coverage_map(test_files: list[str], timeout: float) -> dict[str, dict[int, l
         for measured in data.measured_files():
             rel = Path(measured).resolve().relative_to(copy.resolve()).as_posix() \
                 if Path(measured).resolve().is_relative_to(copy.resolve()) else None
-            if rel in TARGETS:
-                out[rel] = {line: sorted(c for c in contexts if c)
+            if rel in TARGETS:  # the empty context: run at import or collection, in no test
+                out[rel] = {line: sorted(c or AT_IMPORT for c in contexts)
                             for line, contexts in data.contexts_by_lineno(measured).items()}
     cache.write_text(json.dumps(out), encoding="utf-8")
     return out
 
 
+#: What the coverage map records for a line run outside any test: at import or collection
+#: (a function a module calls as it is imported, e.g. to build its declarations).
+AT_IMPORT = "<import>"
+
+
 def covering_tests(m: Mutant, source: str, covered: dict[int, list[str]] | None) -> list[str]:
     """The test ids to run for ``m``: those that ran one of its lines, in the order of its
-    file's ``TESTS``; every test file when the line runs at import (module or class level)
-    or when there is no coverage map; ``[]`` when no test runs it."""
+    file's ``TESTS``; every test file when the line runs at import (module or class level,
+    or in a function called as a module is imported) or when there is no coverage map;
+    ``[]`` when no test runs it."""
     files = TESTS[m.path]
     if covered is None:
         return files
     last = source[:m.end].count("\n") + 1
     lines = range(m.line, last + 1)
-    if not set(lines) & _function_lines(source):
+    if not set(lines) & _function_lines(source) or any(
+            AT_IMPORT in covered.get(line, []) for line in lines):
         return files
     ids = sorted({t for line in lines for t in covered.get(line, [])},
                  key=lambda t: (files.index(t.split("::")[0]) if t.split("::")[0] in files

@@ -126,8 +126,9 @@ def test_verify_prints_its_table_in_aligned_columns(monkeypatch, capsys):
     monkeypatch.setattr(verify, "audit", lambda: (True, "audit detail"))
     monkeypatch.setattr(verify, "campaign", lambda budget, seed: (True, "campaign detail"))
     assert main(["verify", "--budget", "1"]) == 0
-    rows = [ln for ln in capsys.readouterr().out.splitlines() if "PASS" in ln
-            or ln.startswith("check")]
+    # the table's rows, not the progress lines ("      PASS in 0.0 s") printed as it runs
+    rows = [ln for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith("check") or ("PASS" in ln and not ln.startswith(" "))]
     assert len(rows) == 5
     assert len({ln.index("PASS") if "PASS" in ln else ln.index("result") for ln in rows}) == 1
 
@@ -300,7 +301,8 @@ def test_verify_audits_without_running_derive_check_a_second_time(monkeypatch):
     """verify's first row is derive --check; its audit row re-checks the proofs only."""
     calls = []
     report = SimpleNamespace(ok=True, failures=[], outcomes=[])
-    monkeypatch.setattr(proofs.audit, "run_audit", lambda sync: calls.append(sync) or report)
+    monkeypatch.setattr(proofs.audit, "run_audit",
+                        lambda sync, **progress: calls.append(sync) or report)
     assert verify.audit()[0] is True and calls == [False]
 
 
@@ -331,3 +333,13 @@ def test_finite_differences_probe_each_configuration_with_its_own_seed(monkeypat
         seed) or checks.FDResult(spec, 0.0, f"probe {seed}"))
     assert verify.finite_differences(7)[0]
     assert probed == list(range(7, 19))
+
+
+def test_verify_runs_a_twenty_second_campaign_by_default(monkeypatch, capsys):
+    budgets = []
+    monkeypatch.setattr(verify, "derive_check", lambda: (True, "derive detail"))
+    monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "fd detail"))
+    monkeypatch.setattr(verify, "audit", lambda: (True, "audit detail"))
+    monkeypatch.setattr(verify, "campaign", lambda budget, seed: budgets.append(budget) or (
+        True, "campaign detail"))
+    assert main(["verify"]) == 0 and budgets == [20.0]

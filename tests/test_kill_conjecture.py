@@ -155,3 +155,26 @@ def test_the_directions_across_the_classifier_are_orthogonal_to_every_class_diff
     directions = _directions_across(SimpleNamespace(d=3, classes=3),
                                     SimpleNamespace(frozen_values=values))
     assert len(directions) == 1 and len(set(directions[0])) == 1 and directions[0][0] != 0
+
+
+@pytest.mark.parametrize("closed_form, ok", [(lambda e, z: e / z, True),
+                                             (lambda e, z: e * z, False)])
+def test_a2_s_battery_holds_the_attention_as_the_softmax_of_its_scores(monkeypatch,
+                                                                       closed_form, ok):
+    """Where A2 holds, the battery's attention is ``a_i = e^{s_i}/Z_s``: a case function that
+    also writes ``a_i`` in closed form passes exactly when the closed form is the softmax."""
+    from proofs import theorems_cases
+    from proofs.kernel import check_theorem
+    from symbolic import laws as SL
+    from symbolic.model import Z_s, a, s
+
+    real = SL.A2.cases["A2"]
+
+    def with_attention(expr, model=None):
+        return real(expr, model).replace(
+            lambda x: isinstance(x, sp.Indexed) and x.base == a,
+            lambda x: closed_form(sp.exp(s[x.indices[0]]), Z_s))
+    monkeypatch.setitem(SL.A2.cases, "A2", with_attention)
+    (theorem,) = theorems_cases.theorems()
+    failed = [o.step.name for o in check_theorem(theorem).steps if not o.ok]
+    assert failed == ([] if ok else ["A2"])

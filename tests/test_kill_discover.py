@@ -133,3 +133,30 @@ def test_the_topic_structure_passes_only_when_every_law_found_is_proved(monkeypa
     report = {}
     assert not command._topic(Setting("linear", trainable=("embeddings", "keys")), report)
     assert [x["proof"] for x in report["topic"]] == ["NOT PROVED", "PROVED"]
+
+
+@pytest.mark.parametrize("loss, sum_law", [("cross-entropy", True), ("squared-error", False),
+                                           ("abstract", False)])
+def test_the_declared_laws_of_a_loss_are_those_proved_for_it_or_for_any_loss(loss, sum_law):
+    """The multi-head family: the four balances hold for any loss; the classifier sum only
+    under cross-entropy (its proof uses the softmax and one-hot labels)."""
+    from proofs.discovered import declared_laws
+    laws, _ = declared_laws(SimpleNamespace(model=SimpleNamespace(name="multi-head",
+                                                                  loss=loss)))
+    names = [law.name for law in laws]
+    assert names[:4] == ["head-query-key", "head-value-output", "classifier-output",
+                         "embedding-projections"]
+    assert ("attention-classifier-sum" in names) is sum_law and len(names) == 4 + sum_law
+
+
+def test_the_confirming_arithmetic_keeps_squared_rounding_noise_and_large_values():
+    """Norms square values: rounding noise ≈ 1e-50 (and what it multiplies) squares far below
+    1e-100, which must not be flushed to 0, nor 1e60 squared overflow: the exponent range
+    lies far beyond the values'."""
+    import decimal
+
+    from symbolic.fields import context
+    ctx = context()
+    tiny, huge = decimal.Decimal("1e-60"), decimal.Decimal("1e60")
+    assert ctx.multiply(tiny, tiny) == decimal.Decimal("1e-120")
+    assert ctx.multiply(huge, huge) == decimal.Decimal("1e120")

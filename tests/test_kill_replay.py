@@ -109,3 +109,11 @@ def test_one_step_short_by_less_than_the_tolerance_is_one_step():
     assert step_counts(np.array([0.0, 1 - tol * (1 - tol / 2)]), 1.0).tolist() == [1]
     with pytest.raises(ValueError, match="not multiples of lr"):
         step_counts(np.array([0.0, 1 - 2 * tol]), 1.0)
+
+
+def test_the_text_table_shows_ten_components_of_a_long_law():
+    """Nine largest drifts and the worst unexplained component (all of them in --json)."""
+    from attnflow.explain_run import _rows
+    comps = [{"component": f"word {k}", "measured": float(k)} for k in range(40)]
+    rows = _rows({"components": comps, "worst_component": "word 3"})
+    assert [r["component"] for r in rows] == ["word 3"] + [f"word {k}" for k in range(31, 40)]
