@@ -41,11 +41,12 @@ Which tests run: first, once per set of test files (cached in the temporary fold
 mutated files' ``TESTS`` run under coverage with one context per test, subprocesses
 included; a mutant then runs only the tests that executed its lines (all of its files'
 tests when the line runs at import), and a mutant whose line no test executes is reported
-*uncovered* (a survivor) without running. ``--all-tests`` skips the coverage run and runs
-every test file of ``TESTS``. The tests run with ``CI=true``, ``-x`` and a per-mutant
-timeout; a mutant is *killed* when they fail (a timeout counts as killed: the bug hangs the
-suite), *survived* when they pass. The report gives the kill rate and lists every survivor
-with its diff line.
+*uncovered* (a survivor) without running. A test that fails in that coverage run fails on
+the unmutated code: it is named and deselected (it would "kill" every mutant it runs for).
+``--all-tests`` skips the coverage run and runs every test file of ``TESTS``. The tests
+run with ``CI=true``, ``-x`` and a per-mutant timeout; a mutant is *killed* when they fail
+(a timeout counts as killed: the bug hangs the suite), *survived* when they pass. The
+report gives the kill rate and lists every survivor with its diff line.
 """
 
 from __future__ import annotations
@@ -635,7 +636,7 @@ def coverage_map(test_files: list[str], timeout: float) -> dict[str, dict[int, l
     cache = Path(tempfile.gettempdir()) / (
         f"attnflow-mutation-coverage-{digest.hexdigest()[:16]}.json")
     if cache.exists():
-        return {f: {int(k): v for k, v in lines.items()}
+        return {f: lines if f == FAILING else {int(k): v for k, v in lines.items()}
                 for f, lines in json.loads(cache.read_text()).items()}
     import coverage
 
@@ -658,7 +659,11 @@ def coverage_map(test_files: list[str], timeout: float) -> dict[str, dict[int, l
                "-q", "-p", "no:cacheprovider", "-p", "mutation_context",
                *[t for t in test_files if (copy / t).exists()],
                *[f"--deselect={t}" for t in DESELECT]]
-        subprocess.run(cmd, cwd=copy, env=env, capture_output=True, timeout=timeout)
+        run = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
+                             timeout=timeout)
+        # a test that fails on the unmutated code would "kill" every mutant it runs for
+        failing = sorted({ln.split()[1] for ln in run.stdout.splitlines()
+                          if ln.startswith(("FAILED ", "ERROR ")) and len(ln.split()) > 1})
         subprocess.run([sys.executable, "-m", "coverage", "combine", f"--rcfile={rc}"],
                        cwd=copy, env=env, capture_output=True, check=True)
         data = coverage.CoverageData(basename=f"{tmp}/.coverage")
@@ -670,10 +675,13 @@ def coverage_map(test_files: list[str], timeout: float) -> dict[str, dict[int, l
             if rel in TARGETS:  # the empty context: run at import or collection, in no test
                 out[rel] = {line: sorted(c or AT_IMPORT for c in contexts)
                             for line, contexts in data.contexts_by_lineno(measured).items()}
+        out[FAILING] = failing
     cache.write_text(json.dumps(out), encoding="utf-8")
     return out
 
 
+#: The coverage map's entry listing the tests that fail on the unmutated code (deselected).
+FAILING = "<failing on the code>"
 #: What the coverage map records for a line run outside any test: at import or collection
 #: (a function a module calls as it is imported, e.g. to build its declarations).
 AT_IMPORT = "<import>"
@@ -699,7 +707,7 @@ def covering_tests(m: Mutant, source: str, covered: dict[int, list[str]] | None)
 
 
 def run_mutant(m: Mutant, timeout: float, baseline_engine: str,
-               tests: list[str] | None = None) -> tuple[str, float, str]:
+               tests: list[str] | None = None, failing=()) -> tuple[str, float, str]:
     """``(status, seconds, detail)``; status: killed, survived, timeout, equivalent,
     uncovered (no test runs the mutated line: survived without running)."""
     if tests is not None and not tests:
@@ -726,8 +734,9 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str,
                     copy / "numeric" / "_generated") == baseline_engine:
                 return "equivalent", time.perf_counter() - start, "same generated engine"
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-p", "no:randomly", *[t for t in tests if (copy / t.split("::")[0]).exists()],
-               *[f"--deselect={t}" for t in DESELECT]]
+               "-p", "no:randomly", *[t for t in tests if (copy / t.split("::")[0]).exists()
+                                      and t not in failing],
+               *[f"--deselect={t}" for t in (*DESELECT, *failing)]]
         try:
             r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
                                timeout=timeout)
@@ -797,10 +806,15 @@ def main(argv=None) -> int:
             baseline = _engine_signature(copy / "numeric" / "_generated")
 
     tests: dict[str, list[str] | None] = {m.id: None for m in mutants}
+    failing: list[str] = []
     if not args.all_tests:
         files = list(dict.fromkeys(t for m in mutants for t in TESTS[m.path]))
         print(f"coverage of {len(files)} test files (once; cached) ...", flush=True)
         covered = coverage_map(files, timeout=max(3600.0, args.timeout))
+        failing = covered.pop(FAILING, [])
+        if failing:
+            print(f"deselected, failing on the unmutated code: {', '.join(failing)}",
+                  flush=True)
         tests = {m.id: covering_tests(m, sources[m.path], covered.get(m.path, {}))
                  for m in mutants}
 
@@ -823,7 +837,7 @@ def main(argv=None) -> int:
         why = equivalent_reason(m, sources[m.path])
         if why:
             return m, "equivalent", 0.0, why
-        return (m, *run_mutant(m, args.timeout, baseline, tests[m.id]))
+        return (m, *run_mutant(m, args.timeout, baseline, tests[m.id], failing))
 
     with ThreadPoolExecutor(args.jobs) as pool:
         for i, (m, status, seconds, detail) in enumerate(pool.map(run, mutants), 1):
