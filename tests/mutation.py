@@ -510,6 +510,17 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("symbolic/laws_attention.py", "_c = CLASS.index(0)", "int +1", "(1)"): _RENAMED,
     ("symbolic/laws_attention.py", "_h, _f = HEAD.index(0), HEAD.index(1)", "int +1", "(2)"):
         _RENAMED,
+    ("symbolic/laws_attention.py", "_h, _f = HEAD.index(0), HEAD.index(1)", "int -1", "(0)"):
+        "the summed head index of columns_gram named like the free head index of rows_gram: "
+        "no law reads both, so each sum still binds its own index",
+    ("symbolic/laws_attention.py", "return _sum(M[_f, _x, _k] * M[_f, _x, _l], _x, _f)",
+     "swap arguments 2 and 3", "(_sum(M[_f, _x, _k] * M[_f, _x, _l], _f, _x))"): _SUM_ORDER,
+    ("proofs/theorems_cases.py",
+     'return {"directions": N._sum(SL.Pi[_l, _k] * U[_c, _k], _k) - SL.beta[_l]', "Sub->Add",
+     "(N._sum(SL.Pi[_l, _k] * U[_c, _k], _k) + SL.beta[_l])"): _BATTERY_INPUT,
+    ("numeric/replay.py", "bad = np.flatnonzero((np.abs(n - k) > STEP_COUNT_TOL * "
+     "np.maximum(1.0, n)) | (k < 1))", "swap arguments 1 and 2", "(np.maximum(n, 1.0))"):
+        "np.maximum is symmetric, NaN included (it propagates from either argument)",
     ("proofs/counterexample.py", "@dataclass(frozen=True)", "flip bool", "(False)"):
         "no code assigns to, hashes or compares a Drift or an Evaluators: frozen only guards "
         "them",

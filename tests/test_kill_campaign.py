@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from types import SimpleNamespace
+
+import pytest
 
 from numeric import campaign
 
@@ -56,3 +59,26 @@ def test_a_small_configuration_is_estimated_at_seconds_not_minutes():
 def test_a_size_is_priced_as_itself_up_to_1e300():
     assert campaign._real(5 * 10 ** 299) == 5e299
     assert campaign._real(10 ** 300) == campaign._real(10 ** 400) == 1e300
+
+
+def test_the_time_estimate_grows_with_the_class_by_width_products():
+    """Logits and their gradient take sentences × classes × d products: at d = 1000 and a
+    thousand sentences, two more classes cost more time, not less."""
+    narrow = campaign.Config(seed=0, n_sentences=1000, d=1000, n_classes=2)
+    wide = dataclasses.replace(narrow, n_classes=4)
+    per, s, d = campaign.EVALUATION_SECONDS, 1000, 1000
+    grows = wide.cost()[0] - narrow.cost()[0]
+    assert grows >= campaign.MAX_EVALUATIONS * per["products"] * s * 2 * d
+
+
+@pytest.mark.parametrize("index, text", [(None, "keys"), ((0, 1), "keys[0,1]")])
+def test_a_negative_control_names_its_parameter_and_entry(index, text):
+    assert str(campaign.WrongSign("keys", index)) == f"wrong sign in the gradient of {text}"
+
+
+def test_a_violation_reports_how_long_finding_and_shrinking_took(monkeypatch):
+    monkeypatch.setattr(campaign, "violated_laws", lambda result: ["SEN"])
+    shard = campaign.ShardResult(0, 5, violation=SimpleNamespace(config="case"), shrunk=True,
+                                 found_at=12.0, finished=15.5)
+    (v,) = campaign.violations([shard], start=10.0)
+    assert (v.laws, v.find_seconds, v.shrink_seconds) == (["SEN"], 2.0, 3.5)

@@ -343,3 +343,14 @@ def test_verify_runs_a_twenty_second_campaign_by_default(monkeypatch, capsys):
     monkeypatch.setattr(verify, "campaign", lambda budget, seed: budgets.append(budget) or (
         True, "campaign detail"))
     assert main(["verify"]) == 0 and budgets == [20.0]
+
+
+def test_verify_numbers_its_stages_as_it_starts_them(monkeypatch, capsys):
+    monkeypatch.setattr(verify, "derive_check", lambda: (True, "derive detail"))
+    monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "fd detail"))
+    monkeypatch.setattr(verify, "audit", lambda: (True, "audit detail"))
+    monkeypatch.setattr(verify, "campaign", lambda budget, seed: (True, "campaign detail"))
+    assert main(["verify", "--budget", "1"]) == 0
+    starts = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()
+              if ln.startswith("[")]
+    assert starts == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]

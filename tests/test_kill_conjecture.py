@@ -178,3 +178,45 @@ def test_a2_s_battery_holds_the_attention_as_the_softmax_of_its_scores(monkeypat
     (theorem,) = theorems_cases.theorems()
     failed = [o.step.name for o in check_theorem(theorem).steps if not o.ok]
     assert failed == ([] if ok else ["A2"])
+
+
+def test_a_search_integrates_at_most_150_trajectories_and_reports_its_own_time(monkeypatch):
+    """The cap is a count (the same search every run); the time is the search's own."""
+    import math
+    import time
+    from types import SimpleNamespace
+
+    from proofs import counterexample as CE
+    from symbolic import laws as SL
+    monkeypatch.setattr(CE, "numeric_law", lambda law, classifier, assume: None)
+    monkeypatch.setattr(CE, "drift_on", lambda judge, config: CE.Drift(
+        config, SimpleNamespace(applicable=False, usage=math.nan, verdict="not applicable")))
+    start = time.perf_counter()
+    result = CE.search(SL.SEN, "linear", ("embeddings", "keys"), max_examples=1000)
+    elapsed = time.perf_counter() - start
+    assert result.trajectories == 150 and result.found is None
+    assert 0 < result.seconds <= elapsed
+
+
+def test_a_candidate_reads_the_runs_sizes_off_its_arrays_and_data():
+    """``d``, ``d_key`` as numbers in a candidate: the embeddings' and keys' widths."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from proofs.counterexample import _sizes
+    traj = SimpleNamespace(params={"embeddings": np.zeros((1, 5, 3)),
+                                   "keys": np.zeros((1, 5, 2))},
+                           data=SimpleNamespace(n_words=5, n_classes=4),
+                           spec=SimpleNamespace(hidden=6))
+    read = {str(size): how(traj) for size, (_, how) in _sizes().items()}
+    assert read == {"W": 5, "d": 3, "d_key": 2, "C": 4, "H": 6}
+
+
+def test_the_hidden_embedding_law_is_proved_by_the_reduction_with_h_written_out():
+    """``h`` read at ``k`` and at ``l`` in the rate is written by its definition at each
+    index: W1ᵀW1 − Σ_w v_w v_wᵀ reduces to 0 (a wrong coefficient on the MLP's reduction
+    is the relu-unit test's control)."""
+    from proofs.conjecture import prove
+    law = "Sum(W1[n,k]*W1[n,l],(n,0,H-1)) - Sum(V[w,k]*V[w,l],(w,0,W-1))"
+    assert prove(law, "mlp", ("embeddings", "classifier"), search=False, kernel=False).proved

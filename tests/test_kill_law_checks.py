@@ -47,3 +47,14 @@ def test_frozen_parts_that_are_all_zero_name_no_worst_array():
                            spec=SimpleNamespace(trained=()), frozen_rows={})
     condition = laws._frozen_parts_vanish(traj, ("keys", "query"))
     assert condition.holds and condition.measured == 0.0 and condition.detail == ""
+
+
+def test_sen_needs_both_topic_and_non_topic_words_in_the_data():
+    """Every word present a topic word: no common score c, the identity is not computable."""
+    from types import SimpleNamespace
+
+    tokens = np.array([[0, 1], [1, 0]])
+    data = SimpleNamespace(topic_class=np.array([0, 1]), mask=np.ones((2, 2), bool),
+                           tokens=tokens, safe_tokens=tokens, n_words=2)
+    with pytest.raises(laws.NotComputable, match="2 topic and 0 non-topic words"):
+        laws._topic_structure(SimpleNamespace(data=data))
