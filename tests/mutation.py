@@ -521,6 +521,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("numeric/replay.py", "bad = np.flatnonzero((np.abs(n - k) > STEP_COUNT_TOL * "
      "np.maximum(1.0, n)) | (k < 1))", "swap arguments 1 and 2", "(np.maximum(n, 1.0))"):
         "np.maximum is symmetric, NaN included (it propagates from either argument)",
+    ("attnflow/commands/discover.py", "loss = args.loss or entry.losses[0]",
+     "drop operand 2 of Or", "(args.loss)"):
+        "no loss given: None is not 'any', and entry.model(None) builds the first declared "
+        "loss, as entry.model(entry.losses[0]) does; nothing else reads loss",
     ("proofs/counterexample.py", "@dataclass(frozen=True)", "flip bool", "(False)"):
         "no code assigns to, hashes or compares a Drift or an Evaluators: frozen only guards "
         "them",

@@ -354,3 +354,8 @@ def test_verify_numbers_its_stages_as_it_starts_them(monkeypatch, capsys):
     starts = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()
               if ln.startswith("[")]
     assert starts == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+
+
+def test_laws_accept_a_relative_drift_of_one_percent_by_default():
+    from attnflow.cli import build_parser
+    assert build_parser().parse_args(["laws", "run.npz"]).tolerance == 0.01

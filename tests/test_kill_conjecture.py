@@ -158,7 +158,8 @@ def test_the_directions_across_the_classifier_are_orthogonal_to_every_class_diff
 
 
 @pytest.mark.parametrize("closed_form, ok", [(lambda e, z: e / z, True),
-                                             (lambda e, z: e * z, False)])
+                                             (lambda e, z: e * z, False)],
+                         ids=["softmax", "times Z"])
 def test_a2_s_battery_holds_the_attention_as_the_softmax_of_its_scores(monkeypatch,
                                                                        closed_form, ok):
     """Where A2 holds, the battery's attention is ``a_i = e^{s_i}/Z_s``: a case function that

@@ -16,7 +16,7 @@ import proofs.conjecture
 import symbolic.discover
 from attnflow.cli import main
 from proofs.conjecture import Explanation
-from symbolic.discover import SymbolicFields, linear_rank
+from symbolic.discover import SymbolicFields, count_symbolic, linear_rank
 
 w1, w2 = sp.symbols("w1 w2")
 
@@ -160,3 +160,11 @@ def test_the_confirming_arithmetic_keeps_squared_rounding_noise_and_large_values
     tiny, huge = decimal.Decimal("1e-60"), decimal.Decimal("1e60")
     assert ctx.multiply(tiny, tiny) == decimal.Decimal("1e-120")
     assert ctx.multiply(huge, huge) == decimal.Decimal("1e120")
+
+
+def test_a_direction_only_a_bracket_reaches_is_counted():
+    """Heisenberg: X₁ = ∂₁ and X₂ = ∂₂ + w₁∂₃ span two directions at each point, their
+    bracket [X₁, X₂] = ∂₃ the third: no law. Without w₁ (X₂ = ∂₂) w₃ never moves: one law."""
+    w3 = sp.Symbol("w3")
+    assert count_symbolic(SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, w1]])) == {1: 0, 2: 0}
+    assert count_symbolic(SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, 0]])) == {1: 1, 2: 1}
