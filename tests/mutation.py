@@ -4,32 +4,49 @@ Not collected by pytest (no ``test_`` prefix) and not run in CI: it takes tens o
 Run from the repository root, niced (the machine is shared)::
 
     nice python3 tests/mutation.py --sample 100 --seed 0 --jobs 2  # sample, run, report
+    nice python3 tests/mutation.py --per-file 6 --seed 22 --files numeric/replay.py ...
     nice python3 tests/mutation.py --list                         # every mutant, not run
     nice python3 tests/mutation.py --only numeric/laws.py:37      # one mutant by its id
 
-Each mutant is one small change to one of ``numeric/*.py``, ``symbolic/printer.py``,
-``symbolic/indexform.py``, ``proofs/kernel.py``, applied in a fresh temporary copy of the
-repository (the checkout is never touched). Operators:
+Each mutant is one small change to one of ``TARGETS`` (``numeric/*.py`` but the plots, the
+printer, the index form, the conjecture grammar, the proofs' kernel, audit, exact check,
+conservation theorems, normalisers, case functions, conjecture reduction and counterexample
+search, ``discover``'s count, fields and proofs, the self-attention family's laws, and the
+commands), applied in a fresh temporary copy of the repository (the checkout is never
+touched). Operators:
 
 - AST: ``+``↔``−``, ``*``↔``/``, ``//``→``/``, ``**``→``*``; drop the right or left term of
   ``+``/``−``; ``<``↔``<=``, ``>``↔``>=``, ``==``↔``!=``, ``in``↔``not in``, ``is``↔``is not``;
-  ``and``↔``or``; drop ``not`` and unary minus; integer constants ±1 (off-by-one, slices and
-  ranges included), float constants ×10 and ÷10; ``True``↔``False``; ``max``↔``min``,
-  ``maximum``↔``minimum``, ``argmax``↔``argmin``, ``any``↔``all``; augmented ``+=``↔``−=``.
+  ``and``↔``or``, and one operand of ``and``/``or`` dropped; drop ``not`` and unary minus;
+  integer constants ±1 (off-by-one, slices and ranges included), float constants ×10 and
+  ÷10; ``True``↔``False``; ``max``↔``min``, ``maximum``↔``minimum``, ``argmax``↔``argmin``,
+  ``any``↔``all``; augmented ``+=``↔``−=``; two neighbouring arguments of a call swapped
+  (names, attributes, items or numbers; not ``isinstance`` and its kind); a guard
+  ``if C: return/raise/continue/break`` dropped (``if False``) and an early ``return`` or
+  ``continue`` taken always (``if True``).
 - Text, in the code that ``symbolic/printer.py`` emits (its string literals): `` - x``
   dropped, `` - ``↔`` + ``, `` * ``↔`` / ``, ``max``↔``min``, ``-np.inf``→``0.0``,
   ``axis=1``→``axis=0`` — so "softmax printed without subtracting the row maximum" is a
   mutant like any other.
 
 Docstrings, annotations, ``raise`` statements (their messages) and f-string contents are not
-mutated. When a file under ``symbolic/`` is mutated, ``numeric/_generated`` is regenerated
-in the copy (``python3 -m attnflow derive``) before the tests run, and a mutant of the
-printer whose regenerated engine is identical to today's (comments aside) is reported as
-*equivalent (same engine)* without running tests: the engine is the printer's only
-product. The relevant test files for the mutated file (see ``TESTS``) then run with
-``CI=true``, ``-x`` and a per-mutant timeout; a mutant is *killed* when they fail (a
-timeout counts as killed: the bug hangs the suite), *survived* when they pass. The report
-gives the kill rate and lists every survivor with its diff line.
+mutated. When a file under ``symbolic/`` that the engine derives from is mutated,
+``numeric/_generated`` is regenerated in the copy (``python3 -m attnflow derive``) before the
+tests run, and a mutant of the printer whose regenerated engine is identical to today's
+(comments aside) is reported as *equivalent (same engine)* without running tests: the
+engine is the printer's only product. Mutants read and judged equivalent are listed in
+``EQUIVALENT`` with the reason, and reported as such without running.
+
+Which tests run: first, once per set of test files (cached in the temporary folder), the
+mutated files' ``TESTS`` run under coverage with one context per test, subprocesses
+included; a mutant then runs only the tests that executed its lines (all of its files'
+tests when the line runs at import), and a mutant whose line no test executes is reported
+*uncovered* (a survivor) without running. A test that fails in that coverage run fails on
+the unmutated code: it is named and deselected (it would "kill" every mutant it runs for).
+``--all-tests`` skips the coverage run and runs every test file of ``TESTS``. The tests
+run with ``CI=true``, ``-x`` and a per-mutant timeout; a mutant is *killed* when they fail
+(a timeout counts as killed: the bug hangs the suite), *survived* when they pass. The
+report gives the kill rate and lists every survivor with its diff line.
 """
 
 from __future__ import annotations
@@ -53,32 +70,88 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: ``numeric/plots.py`` is left out: it only draws figures (sizes, colours, labels), and no
 #: reported number or verdict depends on it.
+_PROOFS = ["proofs/audit.py", "proofs/conjecture.py", "proofs/conservation.py",
+           "proofs/counterexample.py", "proofs/discovered.py", "proofs/exact.py",
+           "proofs/kernel.py", "proofs/normalisers.py", "proofs/theorems_cases.py"]
+_COMMANDS = ["attnflow/commands/audit.py", "attnflow/commands/check.py",
+             "attnflow/commands/conjecture.py", "attnflow/commands/discover.py",
+             "attnflow/commands/laws.py",
+             "attnflow/commands/reproduce.py", "attnflow/commands/verify.py",
+             "attnflow/explain_run.py", "attnflow/options.py"]
 TARGETS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "numeric").glob("*.py")
                  if p.name not in ("__init__.py", "plots.py")) + [
-    "symbolic/printer.py", "symbolic/indexform.py", "proofs/kernel.py"]
+    "symbolic/printer.py", "symbolic/indexform.py", "symbolic/grammar.py",
+    "symbolic/discover.py", "symbolic/fields.py", "symbolic/laws_attention.py"] + _PROOFS + \
+    _COMMANDS
+#: Files under ``symbolic/`` that the generated engine does not depend on (no re-derive);
+#: ``symbolic/laws_attention.py`` is re-derived: the generated law module lists every law.
+NOT_DERIVED = {"symbolic/grammar.py", "symbolic/discover.py", "symbolic/fields.py"}
 #: Test files run for a mutant of each file (fast, targeted ones first; -x stops early).
 _ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
 _EXPERIMENTS = "tests/test_kill_experiments.py"
+_REPLAY = ["tests/test_kill_replay.py", "tests/test_replay.py", "tests/test_laws_explain.py",
+           "tests/test_integrate_decay.py"]
+_EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_kill_conjecture.py",
+          "tests/test_exact.py", "tests/test_audit_tampering.py"]
+_CONJECTURE = ["tests/test_kill_conjecture.py", "tests/test_conjecture_grammar.py",
+               "tests/test_conjecture.py"]
+_CLI = ["tests/test_kill_commands.py", "tests/test_no_evidence.py", "tests/test_hostile.py"]
+_DISCOVER = ["tests/test_kill_discover.py", "tests/test_discover_cli.py", "tests/test_discover.py",
+             "tests/test_discover_models.py", "tests/test_discovered_laws.py"]
+_ATTENTION = ["tests/test_attention_laws.py", "tests/test_attention_law_checks.py"]
 TESTS = {
     "numeric/model.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
     "numeric/engine.py": [_ENGINE, "tests/test_engine.py", "tests/test_integrate.py"],
     "numeric/checks.py": ["tests/test_engine.py"],
     "numeric/data.py": ["tests/test_data.py", _ENGINE, _EXPERIMENTS],
     "numeric/integrate.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
-    "numeric/trajectory.py": ["tests/test_integrate.py", _ENGINE, _LAWS, "tests/test_laws.py"],
-    "numeric/laws.py": [_LAWS, "tests/test_laws.py", "tests/test_properties.py"],
-    "numeric/campaign.py": [_LAWS, "tests/test_laws.py"],
+    "numeric/trajectory.py": ["tests/test_hostile.py", "tests/test_integrate.py", _ENGINE, _LAWS,
+                              "tests/test_laws.py", "tests/test_models.py"],
+    "numeric/laws.py": ["tests/test_kill_law_checks.py", _LAWS, "tests/test_laws.py",
+                        "tests/test_properties.py", *_ATTENTION, "tests/test_print_laws.py"],
+    "numeric/campaign.py": ["tests/test_kill_campaign.py", _LAWS, "tests/test_laws.py",
+                            "tests/test_campaign.py"],
     "numeric/experiments.py": [_EXPERIMENTS, "tests/test_experiments.py"],
+    "numeric/replay.py": _REPLAY,
+    "numeric/attribution.py": _REPLAY + ["tests/test_broken.py"],
+    "numeric/limits.py": _CLI,
+    "numeric/processes.py": ["tests/test_kill_processes.py", "tests/test_hostile.py",
+                             "tests/test_experiments.py"],
+    "numeric/executors.py": ["tests/test_hostile.py", "tests/test_campaign.py"],
+    "numeric/outputs.py": ["tests/test_hostile.py", "tests/test_experiments.py"],
+    "numeric/strategies.py": ["tests/test_properties.py", "tests/test_campaign.py"],
     "symbolic/printer.py": ["tests/test_generated.py", _ENGINE, "tests/test_engine.py"],
     "symbolic/indexform.py": ["tests/test_generated.py", "tests/test_derivation.py",
                               _ENGINE, "tests/test_engine.py", "tests/test_audit.py"],
+    "symbolic/grammar.py": _CONJECTURE,
+    "symbolic/discover.py": _DISCOVER + ["tests/test_hostile.py"],
+    "symbolic/fields.py": _DISCOVER,
+    "symbolic/laws_attention.py": _ATTENTION + _DISCOVER,
+    "proofs/discovered.py": _DISCOVER,
+    "proofs/counterexample.py": _CONJECTURE + ["tests/test_properties.py"],
     "proofs/kernel.py": ["tests/test_kill_proofs.py", "tests/test_kernel.py",
                          "tests/test_audit.py"],
+    "proofs/audit.py": _EXACT + ["tests/test_audit.py"],
+    "proofs/exact.py": _EXACT,
+    "proofs/conservation.py": _EXACT + ["tests/test_conservation.py"],
+    "proofs/normalisers.py": _EXACT + ["tests/test_conservation.py"],
+    "proofs/theorems_cases.py": _EXACT + ["tests/test_conservation.py"],
+    "proofs/conjecture.py": _CONJECTURE,
+    "attnflow/commands/audit.py": _CLI + ["tests/test_audit.py"],
+    "attnflow/commands/check.py": _CLI + ["tests/test_campaign.py"],
+    "attnflow/commands/conjecture.py": _CLI + _CONJECTURE,
+    "attnflow/commands/discover.py": _DISCOVER + _CLI,
+    "attnflow/commands/laws.py": _CLI + _REPLAY,
+    "attnflow/commands/reproduce.py": _CLI + ["tests/test_experiments.py"],
+    "attnflow/commands/verify.py": _CLI + ["tests/test_campaign.py"],
+    "attnflow/explain_run.py": _CLI + _REPLAY,
+    "attnflow/options.py": _CLI,
 }
 #: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
 #: under load they fail without any mutant, which would count as false kills.
 DESELECT = ["tests/test_laws.py::test_campaign_passes_and_catches_a_broken_engine",
-            "tests/test_laws.py::test_check_command_writes_json"]
+            "tests/test_laws.py::test_check_command_writes_json",
+            "tests/test_campaign.py::test_ctrl_c_stops_cleanly_and_still_reports"]
 IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".hypothesis",
                                 "results", "*.egg-info", ".ruff_cache")
 
@@ -157,6 +230,18 @@ def _annotation_nodes(tree: ast.AST) -> set[int]:
     return out
 
 
+#: Calls whose arguments swapped are a type error on every run, not a plausible slip.
+_TYPE_QUERIES = {"isinstance", "issubclass", "hasattr", "getattr", "setattr"}
+
+
+def _plain(x: ast.AST) -> bool:
+    """A value a caller could pass in another's place (a name, attribute, item or number; not
+    text, whose swap is a type error rather than a plausible slip)."""
+    return isinstance(x, (ast.Name, ast.Attribute, ast.Subscript)) or (
+        isinstance(x, ast.Constant) and isinstance(x.value, (int, float))
+        and not isinstance(x.value, bool))
+
+
 def _ast_mutations(node: ast.AST):
     """``(replacement node or source, operator name)`` for one node."""
     if isinstance(node, ast.BinOp):
@@ -180,6 +265,18 @@ def _ast_mutations(node: ast.AST):
     elif isinstance(node, ast.BoolOp):
         other = ast.Or if isinstance(node.op, ast.And) else ast.And
         yield ast.BoolOp(other(), node.values), f"{type(node.op).__name__}->{other.__name__}"
+        for i in range(len(node.values)):   # one condition dropped
+            rest = node.values[:i] + node.values[i + 1:]
+            yield (rest[0] if len(rest) == 1 else ast.BoolOp(node.op, rest)), \
+                f"drop operand {i + 1} of {type(node.op).__name__}"
+    elif isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                            and node.func.id in _TYPE_QUERIES):
+        for i in range(len(node.args) - 1):     # two neighbouring arguments swapped
+            a, b = node.args[i], node.args[i + 1]
+            if _plain(a) and _plain(b) and ast.dump(a) != ast.dump(b):
+                args = [*node.args[:i], b, a, *node.args[i + 2:]]
+                yield ast.Call(node.func, args, node.keywords), \
+                    f"swap arguments {i + 1} and {i + 2}"
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
         yield node.operand, f"drop {type(node.op).__name__}"
     elif isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)):
@@ -229,6 +326,23 @@ def ast_mutants(path: str, source: str) -> list[tuple[int, int, int, str, str]]:
             if not isinstance(node, (ast.AugAssign,)):
                 text = f"({text})"
             out.append((node.lineno, start, end, text, name))
+        out.extend(_guard_mutants(node, source, offsets))
+    return out
+
+
+def _guard_mutants(node, source, offsets):
+    """A guard ``if C: return/raise/continue/break`` (one statement, no ``else``) dropped
+    (``if False``), and an early ``return``/``continue`` taken always (``if True``)."""
+    if not (isinstance(node, ast.If) and not node.orelse and len(node.body) == 1
+            and isinstance(node.body[0], (ast.Return, ast.Raise, ast.Continue, ast.Break))):
+        return []
+    test = node.test
+    start = offsets[test.lineno - 1] + _char_col(source, offsets, test.lineno, test.col_offset)
+    end = offsets[test.end_lineno - 1] + _char_col(source, offsets, test.end_lineno,
+                                                   test.end_col_offset)
+    out = [(node.lineno, start, end, "False", "drop guard")]
+    if isinstance(node.body[0], (ast.Return, ast.Continue)):
+        out.append((node.lineno, start, end, "True", "early exit always"))
     return out
 
 
@@ -325,6 +439,110 @@ NAMED = [
 ]
 
 
+#: Mutants read and judged equivalent (no observable behaviour changes), with why; keyed by
+#: ``(file, the mutated line's text, operator, replacement)`` so the judgement follows the
+#: code, not line numbers or mutant ids. They are reported, not run.
+_BATTERY_INPUT = ("an input of a self-test battery rewritten into another expression over the "
+                  "same arrays, symbols and functions: correct normalisers and case functions "
+                  "pass it alike, and the battery covers the same elements")
+_SUM_ORDER = "the order of summation indices whose ranges are independent and full"
+_GENERIC = ("random coefficients of a generic combination drawn from another range: the check "
+            "it confirms differs only on a set of draws of measure zero")
+_HALF = ("a draw of exactly 0.5 is the only difference: numpy's random() is k/2^53, one draw "
+         "in 2^53, and no seed is known to give it")
+_RENAMED = ("an index of a declared law renamed to another index of the same kind that no "
+            "other factor of the law reads: the same law (component labels are values, not "
+            "index names)")
+EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("attnflow/commands/audit.py", "flush=True))", "flip bool", "(False)"):
+        "flushing decides when a theorem's text appears, not what is printed",
+    ("numeric/attribution.py", 'if buffer is None or buffer.shape != p["keys"].shape:',
+     "drop operand 2 of Or", "(buffer is None)"):
+        "an adapter serves one trajectory, whose keys never change shape: the buffer made at "
+        "its first step always fits",
+    ("numeric/laws.py", "if not differences.size or not np.abs(differences).max() > 0:",
+     "drop operand 2 of Or", "(not differences.size)"):
+        "finite rows (the reader refuses non-finite values) that are all equal give a zero "
+        "difference matrix, whose SVD has rank 0: Π = I and rank 0, as returned early",
+    ("numeric/processes.py",
+     'libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)',
+     "drop operand 1 of Or", "('libc.so.6')"):
+        "prctl is called on Linux only, where find_library('c') names libc.so.6 (glibc)",
+    ("numeric/processes.py",
+     'libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)',
+     "flip bool", "(False)"):
+        "errno is never read after prctl (a failure is ignored by design)",
+    ("proofs/normalisers.py",
+     '"softmax sums": _sum(a[_i] * a[_j] * V[_j, _k] * G[_k], _i, _j, _k)', "Add->Sub",
+     "(_sum(a[_i] * a[_j] * V[_j, _k] * G[_k], _i, _j, _k) - _sum(a[_i] * V[_i, _k] * G[_k], "
+     "_i, _k) - _sum(P[_c] * G[_k] * v[_k], _c, _k))"): _BATTERY_INPUT,
+    ("proofs/normalisers.py",
+     "+ _sum(W1[_n, _k] * h[_k] * b1[_n] * o[_n], _n, _k) - _sum(b2[_c] * P[_c], _c),",
+     "Mult->Div", "(W1[_n, _k] / h[_k])"): _BATTERY_INPUT,
+    ("proofs/normalisers.py", "+ _sum(SL.Pi[_l, _k] * U[_c, _k] - SL.beta[_l], _l, _k, _c)",
+     "swap arguments 3 and 4",
+     "(_sum(SL.Pi[_l, _k] * U[_c, _k] - SL.beta[_l], _l, _c, _k))"): _SUM_ORDER,
+    ("proofs/theorems_cases.py",
+     "(n,) = sp.Matrix([[x - y for x, y in zip(rows[1], rows[0])]]).nullspace()",
+     "swap arguments 1 and 2", "(zip(rows[0], rows[1]))"):
+        "the null space of the row U_1 − U_0 is that of U_0 − U_1",
+    ("proofs/theorems_cases.py",
+     'return {"topic word": N._sum(SL.omega[_i, _w] * (K[_i, _r] * q[_r] * a[_i]',
+     "swap arguments 3 and 4",
+     "(N._sum(SL.omega[_i, _w] * (K[_i, _r] * q[_r] * a[_i] + V[_i, _k] * G[_k] * "
+     "sp.exp(s[_i]) / Z_s), _i, _k, _r))"): _SUM_ORDER,
+    ("proofs/theorems_cases.py", "+ V[_i, _k] * G[_k] * sp.exp(s[_i])", "Div->Mult",
+     "(V[_i, _k] * G[_k] * sp.exp(s[_i]) * Z_s)"): _BATTERY_INPUT,
+    ("proofs/theorems_cases.py",
+     'return {"non-topic words": N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s',
+     "Mult->Div", "(V[_i, _k] * sp.exp(s[_i]) / G[_k])"): _BATTERY_INPUT,
+    ("proofs/theorems_cases.py", "weight = sp.Rational(rng.randint(1, 9), rng.randint(1, 4))",
+     "int +1", "(5)"):
+        "N holds for every non-zero weight of a row of Π: a battery drawn from other "
+        "denominators is a battery where N holds alike",
+    ("numeric/campaign.py",
+     "if rng.random() < 0.5:  # half the runs in the SEN setting, where the identity applies",
+     "Lt->LtE", "(rng.random() <= 0.5)"): _HALF,
+    ("numeric/campaign.py", "subset = tuple(n for n in TRAINABLE if rng.random() < 0.5)",
+     "Lt->LtE", "(rng.random() <= 0.5)"): _HALF,
+    ("symbolic/laws_attention.py", "_k, _l = EMBED.index(0), EMBED.index(1)", "int +1",
+     "(2)"): _RENAMED,
+    ("symbolic/laws_attention.py", "_c = CLASS.index(0)", "int +1", "(1)"): _RENAMED,
+    ("symbolic/laws_attention.py", "_h, _f = HEAD.index(0), HEAD.index(1)", "int +1", "(2)"):
+        _RENAMED,
+    ("symbolic/laws_attention.py", "_h, _f = HEAD.index(0), HEAD.index(1)", "int -1", "(0)"):
+        "the summed head index of columns_gram named like the free head index of rows_gram: "
+        "no law reads both, so each sum still binds its own index",
+    ("symbolic/laws_attention.py", "return _sum(M[_f, _x, _k] * M[_f, _x, _l], _x, _f)",
+     "swap arguments 2 and 3", "(_sum(M[_f, _x, _k] * M[_f, _x, _l], _f, _x))"): _SUM_ORDER,
+    ("proofs/theorems_cases.py",
+     'return {"directions": N._sum(SL.Pi[_l, _k] * U[_c, _k], _k) - SL.beta[_l]', "Sub->Add",
+     "(N._sum(SL.Pi[_l, _k] * U[_c, _k], _k) + SL.beta[_l])"): _BATTERY_INPUT,
+    ("numeric/replay.py", "bad = np.flatnonzero((np.abs(n - k) > STEP_COUNT_TOL * "
+     "np.maximum(1.0, n)) | (k < 1))", "swap arguments 1 and 2", "(np.maximum(n, 1.0))"):
+        "np.maximum is symmetric, NaN included (it propagates from either argument)",
+    ("attnflow/commands/discover.py", "loss = args.loss or entry.losses[0]",
+     "drop operand 2 of Or", "(args.loss)"):
+        "no loss given: None is not 'any', and entry.model(None) builds the first declared "
+        "loss, as entry.model(entry.losses[0]) does; nothing else reads loss",
+    ("proofs/counterexample.py", "@dataclass(frozen=True)", "flip bool", "(False)"):
+        "no code assigns to, hashes or compares a Drift or an Evaluators: frozen only guards "
+        "them",
+    ("proofs/counterexample.py",
+     'target(math.log10(max(d.report.usage, 1e-300)), label="usage of the allowance")',
+     "swap arguments 1 and 2", "(max(1e-300, d.report.usage))"):
+        "the usage is finite here (checked by the line above): the larger of two finite "
+        "floats does not depend on their order",
+    ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
+     "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
+}
+
+
+def equivalent_reason(m: Mutant, source: str) -> str:
+    line = source.splitlines()[m.line - 1].strip()
+    return EQUIVALENT.get((m.path, line, m.operator, m.replacement), "")
+
+
 def named_mutants() -> list[Mutant]:
     out = []
     for i, (path, old, new, name) in enumerate(NAMED):
@@ -366,8 +584,150 @@ def _engine_signature(gen: Path) -> str:
     return "\n".join(parts)
 
 
-def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, float, str]:
-    """``(status, seconds, detail)``; status: killed, survived, timeout, equivalent."""
+# --- which tests run a line (coverage, per test) --------------------------------------------
+
+#: A pytest plugin that names the coverage context after the running test, and tells
+#: subprocesses the test's id (``sitecustomize`` below measures them under it).
+_CONTEXT_PLUGIN = """
+import os
+
+import coverage
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    cov = coverage.Coverage.current()
+    os.environ["MUTATION_TEST"] = item.nodeid
+    if cov is not None:
+        cov.switch_context(item.nodeid)
+    yield
+    os.environ.pop("MUTATION_TEST", None)
+    if cov is not None:
+        cov.switch_context("")
+"""
+#: Measures a subprocess a test starts (``python -m attnflow ...``) under that test's id.
+_SITECUSTOMIZE = """
+import os
+
+if os.environ.get("MUTATION_TEST") and os.environ.get("MUTATION_COVERAGE_RC"):
+    import atexit
+
+    import coverage
+
+    _cov = coverage.Coverage(config_file=os.environ["MUTATION_COVERAGE_RC"],
+                             context=os.environ["MUTATION_TEST"], data_suffix=True)
+    _cov.start()
+
+    def _save():
+        _cov.stop()
+        _cov.save()
+
+    atexit.register(_save)
+"""
+
+
+def _function_lines(source: str) -> set[int]:
+    """Lines inside a function's body (other lines run at import, under no test)."""
+    lines = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            lines.update(range(body[0].lineno, body[-1].end_lineno + 1))
+    return lines
+
+
+def coverage_map(test_files: list[str], timeout: float) -> dict[str, dict[int, list[str]]]:
+    """``{file: {line: [test ids that ran it]}}`` for the target files, from one run of
+    ``test_files`` under coverage with a context per test (subprocesses included). Cached
+    in the system's temporary folder under a hash of the sources and tests."""
+    import json
+
+    digest = hashlib.sha256("|".join(test_files + DESELECT).encode())
+    for f in sorted({*TARGETS, *test_files, *(p.relative_to(ROOT).as_posix()
+                                               for p in (ROOT / "tests").glob("*.py"))}):
+        if (ROOT / f).exists():
+            digest.update(f.encode() + (ROOT / f).read_bytes())
+    cache = Path(tempfile.gettempdir()) / (
+        f"attnflow-mutation-coverage-{digest.hexdigest()[:16]}.json")
+    if cache.exists():
+        return {f: lines if f == FAILING else {int(k): v for k, v in lines.items()}
+                for f, lines in json.loads(cache.read_text()).items()}
+    import coverage
+
+    with tempfile.TemporaryDirectory(prefix="attnflow-coverage-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(ROOT, copy, ignore=IGNORE)
+        (copy / "mutation_context.py").write_text(_CONTEXT_PLUGIN, encoding="utf-8")
+        (copy / "sitecustomize.py").write_text(_SITECUSTOMIZE, encoding="utf-8")
+        rc = Path(tmp) / "coveragerc"
+        packages = "".join(f"    {copy / d}\n" for d in ("numeric", "symbolic", "proofs",
+                                                            "attnflow"))
+        rc.write_text(f"[run]\nparallel = True\ndata_file = {tmp}/.coverage\nsource =\n"
+                      f"{packages}", encoding="utf-8")
+        env = dict(os.environ, CI="true", PYTHONDONTWRITEBYTECODE="1",
+                   MUTATION_COVERAGE_RC=str(rc),
+                   PYTHONPATH=os.pathsep.join([str(copy)] + [
+                       x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x]))
+        env.pop("HYPOTHESIS_PROFILE", None)
+        cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest",
+               "-q", "-p", "no:cacheprovider", "-p", "mutation_context",
+               *[t for t in test_files if (copy / t).exists()],
+               *[f"--deselect={t}" for t in DESELECT]]
+        run = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
+                             timeout=timeout)
+        # a test that fails on the unmutated code would "kill" every mutant it runs for
+        failing = sorted({ln.split()[1] for ln in run.stdout.splitlines()
+                          if ln.startswith(("FAILED ", "ERROR ")) and len(ln.split()) > 1})
+        subprocess.run([sys.executable, "-m", "coverage", "combine", f"--rcfile={rc}"],
+                       cwd=copy, env=env, capture_output=True, check=True)
+        data = coverage.CoverageData(basename=f"{tmp}/.coverage")
+        data.read()
+        out: dict[str, dict[int, list[str]]] = {}
+        for measured in data.measured_files():
+            rel = Path(measured).resolve().relative_to(copy.resolve()).as_posix() \
+                if Path(measured).resolve().is_relative_to(copy.resolve()) else None
+            if rel in TARGETS:  # the empty context: run at import or collection, in no test
+                out[rel] = {line: sorted(c or AT_IMPORT for c in contexts)
+                            for line, contexts in data.contexts_by_lineno(measured).items()}
+        out[FAILING] = failing
+    cache.write_text(json.dumps(out), encoding="utf-8")
+    return out
+
+
+#: The coverage map's entry listing the tests that fail on the unmutated code (deselected).
+FAILING = "<failing on the code>"
+#: What the coverage map records for a line run outside any test: at import or collection
+#: (a function a module calls as it is imported, e.g. to build its declarations).
+AT_IMPORT = "<import>"
+
+
+def covering_tests(m: Mutant, source: str, covered: dict[int, list[str]] | None) -> list[str]:
+    """The test ids to run for ``m``: those that ran one of its lines, in the order of its
+    file's ``TESTS``; every test file when the line runs at import (module or class level,
+    or in a function called as a module is imported) or when there is no coverage map;
+    ``[]`` when no test runs it."""
+    files = TESTS[m.path]
+    if covered is None:
+        return files
+    last = source[:m.end].count("\n") + 1
+    lines = range(m.line, last + 1)
+    if not set(lines) & _function_lines(source) or any(
+            AT_IMPORT in covered.get(line, []) for line in lines):
+        return files
+    ids = sorted({t for line in lines for t in covered.get(line, [])},
+                 key=lambda t: (files.index(t.split("::")[0]) if t.split("::")[0] in files
+                                else len(files), t))
+    return [t for t in ids if t.split("::")[0] in files]
+
+
+def run_mutant(m: Mutant, timeout: float, baseline_engine: str,
+               tests: list[str] | None = None, failing=()) -> tuple[str, float, str]:
+    """``(status, seconds, detail)``; status: killed, survived, timeout, equivalent,
+    uncovered (no test runs the mutated line: survived without running)."""
+    if tests is not None and not tests:
+        return "uncovered", 0.0, "no test runs this line"
+    tests = TESTS[m.path] if tests is None else tests
     start = time.perf_counter()
     env = dict(os.environ, CI="true", PYTHONDONTWRITEBYTECODE="1")
     env.pop("HYPOTHESIS_PROFILE", None)
@@ -376,7 +736,7 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
         shutil.copytree(ROOT, copy, ignore=IGNORE)
         target = copy / m.path
         target.write_text(m.apply(target.read_text(encoding="utf-8")), encoding="utf-8")
-        if m.path.startswith("symbolic/"):
+        if m.path.startswith("symbolic/") and m.path not in NOT_DERIVED:
             try:
                 derive = subprocess.run([sys.executable, "-m", "attnflow", "derive"],
                                         cwd=copy, env=env, capture_output=True,
@@ -389,8 +749,9 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
                     copy / "numeric" / "_generated") == baseline_engine:
                 return "equivalent", time.perf_counter() - start, "same generated engine"
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-p", "no:randomly", *[t for t in TESTS[m.path] if (copy / t).exists()],
-               *[f"--deselect={t}" for t in DESELECT]]
+               "-p", "no:randomly", *[t for t in tests if (copy / t.split("::")[0]).exists()
+                                      and t not in failing],
+               *[f"--deselect={t}" for t in (*DESELECT, *failing)]]
         try:
             r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True,
                                timeout=timeout)
@@ -406,6 +767,8 @@ def run_mutant(m: Mutant, timeout: float, baseline_engine: str) -> tuple[str, fl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sample", type=int, default=100, help="mutants to run (0: all)")
+    ap.add_argument("--per-file", type=int, default=0,
+                    help="draw this many mutants from each file instead (a stratified sample)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the sample")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per mutant")
     ap.add_argument("--files", nargs="*", help="only mutate these files")
@@ -415,6 +778,9 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants and stop")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run at the same time")
     ap.add_argument("--log", help="also append one line per mutant to this file")
+    ap.add_argument("--all-tests", action="store_true",
+                    help="run every test file of the mutated file's TESTS, not only the tests "
+                         "that run the mutated line (no coverage run first)")
     args = ap.parse_args(argv)
 
     mutants = named_mutants() if args.named else all_mutants()
@@ -423,7 +789,7 @@ def main(argv=None) -> int:
         mutants = [m for m in mutants if m.path in args.files]
     if args.only:
         mutants = [m for m in mutants if m.id in set(args.only)]
-    elif args.sample and args.sample < len(mutants) and not args.named:
+    elif (args.sample or args.per_file) and not args.named:
         # the N mutants with the smallest seeded hash of what they change: the same mutants
         # are drawn again after unrelated edits elsewhere (so runs can be compared)
         def key(m):
@@ -431,8 +797,13 @@ def main(argv=None) -> int:
             line = src.splitlines()[m.line - 1].strip()
             text = f"{args.seed}|{m.path}|{line}|{src[m.start:m.end]}|{m.replacement}|{m.operator}"
             return hashlib.sha256(text.encode()).hexdigest()
-        mutants = sorted(sorted(mutants, key=key)[:args.sample],
-                         key=lambda m: (m.path, m.index))
+        if args.per_file:
+            drawn = [m for path in sorted({m.path for m in mutants})
+                     for m in sorted((m for m in mutants if m.path == path), key=key)[
+                         :args.per_file]]
+        else:
+            drawn = sorted(mutants, key=key)[:args.sample]
+        mutants = sorted(drawn, key=lambda m: (m.path, m.index))
     if args.list:
         for m in mutants:
             print(m.describe(sources[m.path]))
@@ -440,13 +811,27 @@ def main(argv=None) -> int:
         return 0
 
     baseline = ""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        copy = Path(tmp) / "repo"
-        shutil.copytree(ROOT, copy, ignore=IGNORE)
-        subprocess.run([sys.executable, "-m", "attnflow", "derive"], cwd=copy, env=env,
-                       capture_output=True, check=True)
-        baseline = _engine_signature(copy / "numeric" / "_generated")
+    if any(m.path == "symbolic/printer.py" for m in mutants):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+            copy = Path(tmp) / "repo"
+            shutil.copytree(ROOT, copy, ignore=IGNORE)
+            subprocess.run([sys.executable, "-m", "attnflow", "derive"], cwd=copy, env=env,
+                           capture_output=True, check=True)
+            baseline = _engine_signature(copy / "numeric" / "_generated")
+
+    tests: dict[str, list[str] | None] = {m.id: None for m in mutants}
+    failing: list[str] = []
+    if not args.all_tests:
+        files = list(dict.fromkeys(t for m in mutants for t in TESTS[m.path]))
+        print(f"coverage of {len(files)} test files (once; cached) ...", flush=True)
+        covered = coverage_map(files, timeout=max(3600.0, args.timeout))
+        failing = covered.pop(FAILING, [])
+        if failing:
+            print(f"deselected, failing on the unmutated code: {', '.join(failing)}",
+                  flush=True)
+        tests = {m.id: covering_tests(m, sources[m.path], covered.get(m.path, {}))
+                 for m in mutants}
 
     counts: dict[str, int] = {}
     survivors = []
@@ -460,19 +845,25 @@ def main(argv=None) -> int:
         if log:
             log.write(line + "\n")
             log.flush()
-        if status == "survived":
+        if status in ("survived", "uncovered"):
             survivors.append(m)
 
+    def run(m):
+        why = equivalent_reason(m, sources[m.path])
+        if why:
+            return m, "equivalent", 0.0, why
+        return (m, *run_mutant(m, args.timeout, baseline, tests[m.id], failing))
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        outcomes = pool.map(lambda m: (m, *run_mutant(m, args.timeout, baseline)), mutants)
-        for i, (m, status, seconds, detail) in enumerate(outcomes, 1):
+        for i, (m, status, seconds, detail) in enumerate(pool.map(run, mutants), 1):
             report(i, m, status, seconds, detail)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     equivalent = counts.get("equivalent", 0)
     judged = len(mutants) - equivalent
     print(f"\n{len(mutants)} mutants in {time.perf_counter() - t0:.0f} s: "
           f"{counts.get('killed', 0)} killed, {counts.get('timeout', 0)} timed out (killed), "
-          f"{len(survivors)} survived, {equivalent} equivalent (same generated engine)")
+          f"{len(survivors)} survived ({counts.get('uncovered', 0)} run by no test), "
+          f"{equivalent} equivalent (same generated engine, or EQUIVALENT)")
     if judged:
         print(f"kill rate {killed}/{judged} = {killed / judged:.1%} of the mutants not "
               f"shown equivalent")

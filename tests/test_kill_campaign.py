@@ -1,0 +1,84 @@
+"""Behaviours of the campaign that no other test pinned down: each test fails under a
+realistic one-line bug (``tests/mutation.py``) and passes on the code."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from numeric import campaign
+
+
+def test_a_shard_out_of_time_reports_its_search_stopped_not_shrunk():
+    result = campaign.run_shard(campaign.Shard(0, 0, 5, time.time() - 1.0))
+    assert result.stopped and not result.shrunk and result.violation is None
+
+
+def test_the_memory_estimate_holds_dense_output_for_every_step_dop853_can_take():
+    """DOP853 spends 12 evaluations per step: ``MAX_EVALUATIONS`` allow that many steps, each
+    keeping 8 values per parameter entry (8 bytes each)."""
+    from scipy.integrate._ivp.rk import DOP853
+
+    steps = campaign.MAX_EVALUATIONS // DOP853.n_stages
+    assert 8 * 8 * steps == campaign.BYTES_PER_PARAMETER
+
+
+def test_a_shard_that_runs_its_examples_is_not_reported_stopped():
+    result = campaign.run_shard(campaign.Shard(0, 0, 1, time.time() + 600.0,
+                                               limits=(("max_sentences", 3),)))
+    assert not result.stopped and result.results
+
+
+def test_the_time_estimate_grows_with_the_parameters():
+    """Each evaluation reads every parameter: a vocabulary of ten million words costs more
+    than one of ten at the same sentences and widths."""
+    small = campaign.Config(seed=0, n_nontopic=10)
+    large = dataclasses.replace(small, n_nontopic=10 ** 7)
+    assert large.cost()[0] > 10 * small.cost()[0]
+
+
+def test_the_attention_time_estimate_doubles_with_the_head_width_on_long_sentences():
+    """Scores and attention take token pairs × head width: on long sentences (length 4000),
+    twice the head width costs about twice the time."""
+    narrow = campaign.Config(seed=0, architecture="multi-head", trainable=campaign.HEAD_PARAMS,
+                             a2=False, m=3999, d=1, d_head=1)
+    wide = dataclasses.replace(narrow, d_head=2)
+    assert 1.9 < wide.cost()[0] / narrow.cost()[0] < 2.0
+
+
+def test_a_small_configuration_is_estimated_at_seconds_not_minutes():
+    """The default configuration (four sentences of three tokens) costs a few seconds at
+    most (``MAX_EVALUATIONS`` evaluations of well under a millisecond): a fixed cost ten
+    times too large would price every small case near a minute."""
+    assert 1.0 < campaign.Config(seed=0).cost()[0] < 10.0
+
+
+def test_a_size_is_priced_as_itself_up_to_1e300():
+    assert campaign._real(5 * 10 ** 299) == 5e299
+    assert campaign._real(10 ** 300) == campaign._real(10 ** 400) == 1e300
+
+
+def test_the_time_estimate_grows_with_the_class_by_width_products():
+    """Logits and their gradient take sentences × classes × d products: at d = 1000 and a
+    thousand sentences, two more classes cost more time, not less."""
+    narrow = campaign.Config(seed=0, n_sentences=1000, d=1000, n_classes=2)
+    wide = dataclasses.replace(narrow, n_classes=4)
+    per, s, d = campaign.EVALUATION_SECONDS, 1000, 1000
+    grows = wide.cost()[0] - narrow.cost()[0]
+    assert grows >= campaign.MAX_EVALUATIONS * per["products"] * s * 2 * d
+
+
+@pytest.mark.parametrize("index, text", [(None, "keys"), ((0, 1), "keys[0,1]")])
+def test_a_negative_control_names_its_parameter_and_entry(index, text):
+    assert str(campaign.WrongSign("keys", index)) == f"wrong sign in the gradient of {text}"
+
+
+def test_a_violation_reports_how_long_finding_and_shrinking_took(monkeypatch):
+    monkeypatch.setattr(campaign, "violated_laws", lambda result: ["SEN"])
+    shard = campaign.ShardResult(0, 5, violation=SimpleNamespace(config="case"), shrunk=True,
+                                 found_at=12.0, finished=15.5)
+    (v,) = campaign.violations([shard], start=10.0)
+    assert (v.laws, v.find_seconds, v.shrink_seconds) == (["SEN"], 2.0, 3.5)

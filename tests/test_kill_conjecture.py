@@ -1,0 +1,223 @@
+"""The conjecture syntax and the case functions its proofs rest on: behaviours no other test
+pinned down, each failing under a realistic one-line bug (``tests/mutation.py``)."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from symbolic import grammar as G
+from symbolic import model as M
+
+
+@pytest.mark.parametrize("text, found", [("V[w,k] * 1_000", "'1_' at column 10"),
+                                         ("V[w,k] // 2", "'//' at column 8"),
+                                         ("2 // V[w,k]", "'//' at column 3")])
+def test_a_refusal_names_what_was_found_and_its_column(text, found):
+    with pytest.raises(G.GrammarError) as err:
+        G.read(text, M.Model("linear"))
+    assert str(err.value).startswith(found + ":")
+
+
+def test_every_case_function_of_the_declared_assumptions_is_exact_on_its_battery():
+    """The audit's ``cases-exact`` theorem: each case's hypothesis, function and battery
+    belong together (a hypothesis or battery given in the wrong place fails a step)."""
+    from proofs import theorems_cases
+    from proofs.kernel import check_theorem
+
+    (theorem,) = theorems_cases.theorems()
+    outcome = check_theorem(theorem)
+    assert outcome.ok and len(outcome.steps) == len(theorems_cases.CASES)
+
+
+def test_sen_is_proved_by_the_reduction_alone_with_its_lemma_attention():
+    """The reduction's lemma attention has L = m + 1 tokens: SEN with coefficient 1/m is
+    proved without the kernel, and with 1/(m + 1) it is not."""
+    from proofs.conjecture import prove_along
+
+    trained, assume = ("embeddings", "keys", "classifier"), ("A1", "A2", "A3")
+    sen = "Sum(V[w,k]**2,(k,0,d-1))/2 - (s[w] + exp(s[w]-c)/{})/QQ"
+    right = prove_along(sen.format("m"), "linear", trained, assume)
+    assert right.proved and right.method == "conjecture reduction"
+    assert not prove_along(sen.format("(m+1)"), "linear", trained, assume).proved
+
+
+def test_discover_s_explanation_proves_what_trains_and_skips_the_across_law_when_u_trains():
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    from symbolic.discover import Setting
+
+    only_u = conjecture.explain(Setting("linear", trainable=("classifier",)),
+                                SimpleNamespace(laws=[], symbols=[]))
+    assert [name for name, _, _ in only_u.proved] == ["classifier-sum"]
+    assert conjecture._across_classifier(Setting("linear", trainable=("embeddings",
+                                                                      "classifier")), None) is None
+
+
+@pytest.mark.parametrize("name", ["relu-unit", "embedding-across-classifier"])
+def test_the_conservation_theorem_of_a_law_with_a_lemma_holds_step_by_step(name):
+    """The lemma steps (relu, rows-persist) are checked and feed the rate."""
+    from proofs.conservation import conservation_theorem
+    from proofs.kernel import PASSED, check_theorem
+    from symbolic import laws as SL
+
+    outcome = check_theorem(conservation_theorem(SL.law(name)))
+    assert outcome.ok and all(s.status == PASSED for s in outcome.steps)
+    assert {"relu", "rows-persist"} & {s.step.name for s in outcome.steps}
+
+
+def test_a_sum_counts_the_terms_of_what_it_sums():
+    with pytest.raises(G.GrammarError, match="81 terms; at most 64"):
+        G.read("Sum((V[w,k] + 1)^8 * (V[w,k] + 2)^8, (k,0,d-1))", M.Model("linear"))
+
+
+def test_a_sum_over_an_index_read_by_a_function_is_not_summed_to_one():
+    """``Σ_i log a_i`` and ``Σ_i e^{s_i}`` stay (only ``Σ a_i``, ``Σ P_c``, ``Σ Y_c`` and
+    ``Σ q_r²`` go)."""
+    from proofs.conjecture import sums_to_one
+    from proofs.derivations import i
+    from symbolic.indexform import IExpr
+    from symbolic.model import FOLDS, L, a, s
+    used = set()
+    for total in (sp.Sum(sp.log(a[i]), (i, 0, L - 1)), sp.Sum(sp.exp(s[i]), (i, 0, L - 1))):
+        assert sums_to_one(IExpr.from_sympy(total, FOLDS), used).to_sympy() == total
+    assert not used
+    assert sums_to_one(IExpr.from_sympy(sp.Sum(a[i], (i, 0, L - 1)), FOLDS),
+                       used).to_sympy() == 1 and used == {"softmax"}
+
+
+def test_a_case_of_n_that_moves_a_beta_already_in_the_rate_fails_its_battery(monkeypatch):
+    """The battery reads the directions as the law does, ``Σ_k Π[l,k] U[c,k] − β_l``: a case
+    function that changes a β it was given (not only the one it sums into) is caught."""
+    from proofs import theorems_cases
+    from proofs.kernel import check_theorem
+    from symbolic import laws as SL
+
+    label = "Π U_c = β"
+    real = SL.ACROSS.cases[label]
+
+    def moves_beta(expr, model=None):
+        return real(expr.replace(lambda x: isinstance(x, sp.Indexed) and x.base == SL.beta,
+                                 lambda x: x + 1), model)
+    monkeypatch.setitem(SL.ACROSS.cases, label, moves_beta)
+    (theorem,) = theorems_cases.theorems()
+    failed = [s.step.name for s in check_theorem(theorem).steps if not s.ok]
+    assert failed == ["N-rows"]
+
+
+def test_a_counterexample_trajectory_counts_its_accepted_steps_not_its_snapshots(monkeypatch):
+    """Five snapshots are four accepted steps; the accuracy is that of four steps."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from numeric import campaign
+    from proofs.counterexample import drift_on
+    class Snapshots(SimpleNamespace):
+        def __len__(self):
+            return len(self.time)
+    traj = Snapshots(time=np.array([0.0, 1.0, 2.0, 2.5, 3.0]))
+    monkeypatch.setattr(campaign, "integrate_case", lambda config: traj)
+    seen = []
+    judge = SimpleNamespace(check=lambda t, accuracy, movement: seen.append(accuracy) or "r")
+    drift = drift_on(judge, config=None)
+    assert (drift.steps, drift.end, drift.report) == (4, 3.0, "r")
+    assert drift.accuracy == seen[0] == campaign.adaptive_tolerance(4)
+
+
+def test_the_relu_unit_law_is_proved_by_the_reduction_with_its_lemma():
+    """The MLP's reduction writes ``o_n = H(u_n) u_n`` (lemma relu): relu-unit reduces to 0,
+    and with twice the hidden weights it does not."""
+    from proofs.conjecture import prove
+    law = "Sum(W2[e,n]**2,(e,0,C-1)) - {}*Sum(W1[n,k]**2,(k,0,d-1)) - b1[n]**2"
+    assert prove(law.format(1), "mlp", ("classifier",), search=False, kernel=False).proved
+    assert not prove(law.format(2), "mlp", ("classifier",), search=False,
+                     kernel=False).proved
+
+
+def test_prove_searches_forty_trajectories_by_default(monkeypatch):
+    from proofs import conjecture
+    asked = []
+    monkeypatch.setattr(conjecture, "_search", lambda verdict, classifier, names, n:
+                        asked.append(n))
+    conjecture.prove("V[w,k]", kernel=False)
+    assert asked == [40]
+
+
+def test_the_directions_across_the_classifier_are_orthogonal_to_every_class_difference():
+    """U's rows e₀, e₁, e₂: the differences U_c − U_0 leave one direction, (1, 1, 1)."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from proofs.conjecture import _directions_across
+    values = {("classifier", (c, k)): Fraction(int(c == k)) for c in range(3) for k in range(3)}
+    directions = _directions_across(SimpleNamespace(d=3, classes=3),
+                                    SimpleNamespace(frozen_values=values))
+    assert len(directions) == 1 and len(set(directions[0])) == 1 and directions[0][0] != 0
+
+
+@pytest.mark.parametrize("closed_form, ok", [(lambda e, z: e / z, True),
+                                             (lambda e, z: e * z, False)],
+                         ids=["softmax", "times Z"])
+def test_a2_s_battery_holds_the_attention_as_the_softmax_of_its_scores(monkeypatch,
+                                                                       closed_form, ok):
+    """Where A2 holds, the battery's attention is ``a_i = e^{s_i}/Z_s``: a case function that
+    also writes ``a_i`` in closed form passes exactly when the closed form is the softmax."""
+    from proofs import theorems_cases
+    from proofs.kernel import check_theorem
+    from symbolic import laws as SL
+    from symbolic.model import Z_s, a, s
+
+    real = SL.A2.cases["A2"]
+
+    def with_attention(expr, model=None):
+        return real(expr, model).replace(
+            lambda x: isinstance(x, sp.Indexed) and x.base == a,
+            lambda x: closed_form(sp.exp(s[x.indices[0]]), Z_s))
+    monkeypatch.setitem(SL.A2.cases, "A2", with_attention)
+    (theorem,) = theorems_cases.theorems()
+    failed = [o.step.name for o in check_theorem(theorem).steps if not o.ok]
+    assert failed == ([] if ok else ["A2"])
+
+
+def test_a_search_integrates_at_most_150_trajectories_and_reports_its_own_time(monkeypatch):
+    """The cap is a count (the same search every run); the time is the search's own."""
+    import math
+    import time
+    from types import SimpleNamespace
+
+    from proofs import counterexample as CE
+    from symbolic import laws as SL
+    monkeypatch.setattr(CE, "numeric_law", lambda law, classifier, assume: None)
+    monkeypatch.setattr(CE, "drift_on", lambda judge, config: CE.Drift(
+        config, SimpleNamespace(applicable=False, usage=math.nan, verdict="not applicable")))
+    start = time.perf_counter()
+    result = CE.search(SL.SEN, "linear", ("embeddings", "keys"), max_examples=1000)
+    elapsed = time.perf_counter() - start
+    assert result.trajectories == 150 and result.found is None
+    assert 0 < result.seconds <= elapsed
+
+
+def test_a_candidate_reads_the_runs_sizes_off_its_arrays_and_data():
+    """``d``, ``d_key`` as numbers in a candidate: the embeddings' and keys' widths."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from proofs.counterexample import _sizes
+    traj = SimpleNamespace(params={"embeddings": np.zeros((1, 5, 3)),
+                                   "keys": np.zeros((1, 5, 2))},
+                           data=SimpleNamespace(n_words=5, n_classes=4),
+                           spec=SimpleNamespace(hidden=6))
+    read = {str(size): how(traj) for size, (_, how) in _sizes().items()}
+    assert read == {"W": 5, "d": 3, "d_key": 2, "C": 4, "H": 6}
+
+
+def test_the_hidden_embedding_law_is_proved_by_the_reduction_with_h_written_out():
+    """``h`` read at ``k`` and at ``l`` in the rate is written by its definition at each
+    index: W1ᵀW1 − Σ_w v_w v_wᵀ reduces to 0 (a wrong coefficient on the MLP's reduction
+    is the relu-unit test's control)."""
+    from proofs.conjecture import prove
+    law = "Sum(W1[n,k]*W1[n,l],(n,0,H-1)) - Sum(V[w,k]*V[w,l],(w,0,W-1))"
+    assert prove(law, "mlp", ("embeddings", "classifier"), search=False, kernel=False).proved

@@ -1,0 +1,170 @@
+"""Behaviours of ``discover`` (its count, fields and command), the self-attention family's
+laws that no other test pinned down: each test fails under a
+realistic one-line bug (``tests/mutation.py``) and passes on the code. Counts and closed
+forms are stand-ins or toy families here: each test runs in well under a second."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import sympy as sp
+
+import attnflow.commands.discover as command
+import proofs.conjecture
+import symbolic.discover
+from attnflow.cli import main
+from proofs.conjecture import Explanation
+from symbolic.discover import SymbolicFields, count_symbolic, linear_rank
+
+w1, w2 = sp.symbols("w1 w2")
+
+
+def test_the_bag_count_keeps_the_sentence_length_past_a_trillion_words():
+    """``log C(W + L − 1, L)`` for ``W`` past 1e12: the difference of two log-gammas near
+    1e14 loses ``L``'s digits (errors ≈ 0.04 at W = 5e12), the asymptotic form does not."""
+    for words, length in [(2 * 10 ** 12, 1), (5 * 10 ** 12, 3), (9 * 10 ** 12, 7)]:
+        exact = length * math.log(words) - math.lgamma(length + 1)
+        assert symbolic.discover._log_multisets(words, length) == pytest.approx(exact,
+                                                                                rel=1e-12)
+
+
+def test_the_span_of_a_symbolic_familys_fields_counts_the_directions_it_moves():
+    """A toy family: (w₂x, w₁x) moves both coordinates, (w₂x, 0) only the first."""
+    both = SymbolicFields((w1, w2), [[w2 * x, w1 * x] for x in (1, 2)])
+    first = SymbolicFields((w1, w2), [[w2 * x, 0] for x in (1, 2)])
+    assert linear_rank(both, [both.point(s) for s in (1, 2, 3)]).rank == 2
+    assert linear_rank(first, [first.point(s) for s in (1, 2, 3)]).rank == 1
+
+
+@pytest.mark.parametrize("read", ["_relu_argument", "_gated"])
+def test_a_maximum_with_anything_but_zero_is_refused_as_not_a_relu(read):
+    """``max(x, 1)`` is not a ReLU: refused by name, never read as one."""
+    import symbolic.fields as F
+    x = sp.Symbol("x")
+    args = (sp.Max(x, 1),) if read == "_relu_argument" else (sp.Max(x, 1), {})
+    with pytest.raises(ValueError, match=r"only max\(x, 0\) is supported"):
+        getattr(F, read)(*args)
+
+
+def test_the_per_head_balances_are_matrices_over_every_pair_of_rows():
+    """``Q_h Q_hᵀ − K_h K_hᵀ`` and ``V_h V_hᵀ − O_h O_hᵀ``: every entry (x, y), off the
+    diagonal too, for every head — three distinct free indices, all read by the quantity."""
+    import symbolic.laws_attention as LA
+    for law in (LA.HEAD_QUERY_KEY, LA.HEAD_VALUE_OUTPUT):
+        assert len(set(law.components)) == 3
+        assert set(law.components) <= law.quantity.free_symbols
+
+
+# --- the command, with the count and the closed forms replaced by stand-ins ----------------
+
+#: The paper's model with the query frozen: the setting of the topic-structure proofs.
+QUERY_FROZEN = ["--trainable", "embeddings,keys,classifier"]
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """A count of one law, found and explained (stand-ins)."""
+    x = sp.Symbol("x")
+    count = SimpleNamespace(laws=1, summary=lambda: "1 independent law (stand-in)",
+                            dimension=2, rank=1, directions=0, frozen=0, gap_decades=40.0,
+                            ranks={1: SimpleNamespace(depth=1, route="stand-in")}, lower={})
+    monkeypatch.setattr(symbolic.discover, "count_laws", lambda setting: count)
+    found = SimpleNamespace(laws=[x], symbols=(x,), rejected=[], independent=1,
+                            worst_residual=1e-50, singular_gap=13.0, coefficients=[{}])
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    monkeypatch.setattr(proofs.conjecture, "explain",
+                        lambda setting, f: Explanation([], [x], []))
+
+
+@pytest.mark.parametrize("proved, status", [(True, 0), (False, 1)])
+def test_the_papers_model_with_the_query_frozen_proves_the_topic_structure(
+        counted, monkeypatch, capsys, proved, status):
+    """A1–A3's reduced system is the paper's setting: its verdict decides the exit status."""
+    seen = []
+    monkeypatch.setattr(command, "_topic", lambda setting, report: seen.append(
+        setting.model_name) or proved)
+    assert main(["discover", *QUERY_FROZEN]) == status
+    assert seen == ["paper"]
+
+
+def test_the_singular_gap_is_reported_to_a_tenth_of_a_decade():
+    found = SimpleNamespace(independent=1, worst_residual=1e-50, singular_gap=13.26,
+                            rejected=[])
+    assert command._found_report(found)["singular_gap_decades"] == 13.3
+
+
+def test_a_model_without_declared_laws_says_none_is_declared():
+    from proofs.discovered import declared_laws
+    setting = SimpleNamespace(model=SimpleNamespace(name="toy", loss="abstract"))
+    assert declared_laws(setting) == ([], "none is declared for model toy")
+
+
+def test_a_scalar_last_node_under_an_abstract_loss_has_one_target_the_upstream_symbol():
+    """∂ℓ/∂(a scalar output) is one symbol ``G``, not an array read at entries."""
+    from symbolic.fields import target_entries
+    G = sp.Symbol("G")
+    model = SimpleNamespace(loss="abstract", nodes=[SimpleNamespace(indices=())], upstream=G)
+    assert target_entries(model, {}) == [G]
+
+
+def test_every_sum_of_a_declared_attention_law_runs_over_its_whole_range():
+    """``Σ_w E_w E_wᵀ`` reads every word, ``Σ_c U_c`` every class, ``Σ_k`` every embedding
+    entry: a sum that skipped one would state another quantity (the audit's rate step refuses
+    it, the exact check finds it moving)."""
+    import symbolic.laws_attention as LA
+    from symbolic.indexform import kind_of
+    for law in LA.LAWS:
+        for total in (law.a + law.b).atoms(sp.Sum):
+            for idx, low, high in total.limits:
+                assert (low, high) == (0, kind_of(idx).size - 1), (law.name, total)
+
+
+def test_the_topic_structure_passes_only_when_every_law_found_is_proved(monkeypatch, capsys):
+    """Two laws of the reduced system, the first not proved: not a pass, whatever the last."""
+    from symbolic.discover import E_T, N_T, S_T, Setting
+    monkeypatch.setattr(symbolic.discover, "topic_laws",
+                        lambda: SimpleNamespace(laws=[N_T - S_T, N_T - E_T]))
+    verdicts = iter([False, True])
+    monkeypatch.setattr(proofs.conjecture, "prove", lambda *a, **k: (
+        lambda ok: SimpleNamespace(proved=ok, status="PROVED" if ok else "NOT PROVED"))(
+        next(verdicts)))
+    report = {}
+    assert not command._topic(Setting("linear", trainable=("embeddings", "keys")), report)
+    assert [x["proof"] for x in report["topic"]] == ["NOT PROVED", "PROVED"]
+
+
+@pytest.mark.parametrize("loss, sum_law", [("cross-entropy", True), ("squared-error", False),
+                                           ("abstract", False)])
+def test_the_declared_laws_of_a_loss_are_those_proved_for_it_or_for_any_loss(loss, sum_law):
+    """The multi-head family: the four balances hold for any loss; the classifier sum only
+    under cross-entropy (its proof uses the softmax and one-hot labels)."""
+    from proofs.discovered import declared_laws
+    laws, _ = declared_laws(SimpleNamespace(model=SimpleNamespace(name="multi-head",
+                                                                  loss=loss)))
+    names = [law.name for law in laws]
+    assert names[:4] == ["head-query-key", "head-value-output", "classifier-output",
+                         "embedding-projections"]
+    assert ("attention-classifier-sum" in names) is sum_law and len(names) == 4 + sum_law
+
+
+def test_the_confirming_arithmetic_keeps_squared_rounding_noise_and_large_values():
+    """Norms square values: rounding noise ≈ 1e-50 (and what it multiplies) squares far below
+    1e-100, which must not be flushed to 0, nor 1e60 squared overflow: the exponent range
+    lies far beyond the values'."""
+    import decimal
+
+    from symbolic.fields import context
+    ctx = context()
+    tiny, huge = decimal.Decimal("1e-60"), decimal.Decimal("1e60")
+    assert ctx.multiply(tiny, tiny) == decimal.Decimal("1e-120")
+    assert ctx.multiply(huge, huge) == decimal.Decimal("1e120")
+
+
+def test_a_direction_only_a_bracket_reaches_is_counted():
+    """Heisenberg: X₁ = ∂₁ and X₂ = ∂₂ + w₁∂₃ span two directions at each point, their
+    bracket [X₁, X₂] = ∂₃ the third: no law. Without w₁ (X₂ = ∂₂) w₃ never moves: one law."""
+    w3 = sp.Symbol("w3")
+    assert count_symbolic(SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, w1]])) == {1: 0, 2: 0}
+    assert count_symbolic(SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, 0]])) == {1: 1, 2: 1}

@@ -1,0 +1,119 @@
+"""Behaviours of the replay, its attribution and ``attnflow laws --lr`` that no other test
+pinned down: each test fails under a realistic one-line bug (``tests/mutation.py``) and
+passes on the code. Runs are the small ones of ``tests/test_replay.py``."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+import numeric.replay
+from attnflow.explain_run import Plan, explain, plan
+from numeric.replay import Optimizer, replay_cost
+from tests.test_replay import _run
+
+
+def _args(**kw):
+    base = dict(lr=None, weight_decay=0.0, momentum=0.0, decoupled=False,
+                checkpoints_only=False, max_replay_seconds=None)
+    return SimpleNamespace(**{**base, **kw})
+
+
+def test_a_plan_with_options_that_do_not_go_together_is_refused_before_the_file_is_read():
+    todo, problem = plan(_args(lr=0.1, decoupled=True), traj=None)
+    assert todo is None and problem == "attnflow laws: --decoupled needs --weight-decay"
+
+
+@pytest.mark.parametrize("jobs, used", [(1, 1), (2, 2)])
+def test_the_replay_uses_the_workers_asked_for(monkeypatch, jobs, used):
+    traj = _run(steps=20, every=10)
+    seen, real = [], numeric.replay.explain
+    monkeypatch.setattr(numeric.replay, "explain", lambda *a, **k: seen.append(k["jobs"])
+                        or real(*a, **k))
+    opt = Optimizer(0.05)
+    explain(traj, Plan(opt, ("SEN",), replay_cost(traj, opt, laws=("SEN",))), jobs=jobs)
+    assert seen == [used]
+
+
+def test_each_attribution_table_is_printed_in_aligned_columns():
+    traj = _run(steps=20, every=10)
+    opt = Optimizer(0.05)
+    _, text, _ = explain(traj, Plan(opt, ("SEN", "query-key"), replay_cost(traj, opt)), jobs=1)
+    lines = text.splitlines()
+    heads = [i for i, ln in enumerate(lines) if ln.startswith("    signed parts")]
+    assert len(heads) == 2
+    for i in heads:
+        table = [lines[i + 1]]
+        for ln in lines[i + 2:]:
+            if not ln.startswith("    ") or ln.startswith("    signed parts"):
+                break
+            table.append(ln)
+        assert len(table) >= 2 and len({len(row) for row in table}) == 1, table
+
+
+def test_a_replay_that_attributes_no_law_explains_nothing():
+    """Asked only for a law this run does not have (hidden-embedding on a linear run): the
+    replay matches, but with nothing attributed the verdict is "not explained", exit 1."""
+    traj = _run(steps=20, every=10)
+    opt = Optimizer(0.05)
+    laws = ("hidden-embedding",)
+    report, _, status = explain(traj, Plan(opt, laws, replay_cost(traj, opt, laws=laws)),
+                                jobs=1)
+    assert report["replay"]["consistent"] and report["attribution"] == []
+    assert (report["verdict"], status) == ("not explained", 1)
+
+
+def test_a_matrix_component_that_did_not_move_has_signed_parts_zero_not_nan():
+    """Signed parts are lengths along ΔQ; where ΔQ = 0 there is no direction: 0, never 0/0."""
+    import numpy as np
+
+    from numeric.replay import Attribution
+    moved = np.array([[1.0, 0.0], [0.0, 1.0]])
+    measured = np.stack([moved, np.zeros((2, 2))])
+    att = Attribution("query-key", ["moved", "still"], measured,
+                      {"discretisation": measured / 2}, accuracy=1e-12)
+    signed = att.signed()
+    assert np.isfinite(np.concatenate(list(signed.values()))).all()
+    assert signed["measured"].tolist() == pytest.approx([np.sqrt(2), 0.0])
+    assert signed["discretisation"].tolist() == pytest.approx([np.sqrt(2) / 2, 0.0])
+
+
+def test_a_first_order_part_that_is_one_number_is_kept_not_zeroed():
+    """output-bias-sum: ``∇Q·Δθ = Σ_c Δb2_c`` is printed as one number; laid out as the law's
+    one component it keeps its value (the remainder, the number 0, fills it with zeros)."""
+    import numpy as np
+
+    from numeric.attribution import BASES, Adapter
+    adapter = Adapter("output-bias-sum", "output_bias_sum", ["sum"], (1,), bases=BASES)
+    step = {"output_bias": np.array([0.1, 0.2, -0.05])}
+    assert adapter.first_order({}, step).tolist() == pytest.approx([0.25])
+    assert adapter.remainder({}, step).tolist() == [0.0]
+
+
+def test_the_laws_report_spans_the_runs_first_and_last_times():
+    from attnflow.commands.laws import laws_report
+    traj = _run(steps=20, every=10)
+    report = laws_report("run.npz", traj, [], 1e-8)
+    assert report["time"] == [float(traj.time[0]), float(traj.time[-1])]
+    assert report["time"][1] > report["time"][0]
+
+
+def test_one_step_short_by_less_than_the_tolerance_is_one_step():
+    """``Δt/lr`` within ``STEP_COUNT_TOL`` of 1 (absolute, below one step) is one step; twice
+    that far it is not a whole number of steps."""
+    import numpy as np
+
+    from numeric.replay import STEP_COUNT_TOL as tol
+    from numeric.replay import step_counts
+    assert step_counts(np.array([0.0, 1 - tol * (1 - tol / 2)]), 1.0).tolist() == [1]
+    with pytest.raises(ValueError, match="not multiples of lr"):
+        step_counts(np.array([0.0, 1 - 2 * tol]), 1.0)
+
+
+def test_the_text_table_shows_ten_components_of_a_long_law():
+    """Nine largest drifts and the worst unexplained component (all of them in --json)."""
+    from attnflow.explain_run import _rows
+    comps = [{"component": f"word {k}", "measured": float(k)} for k in range(40)]
+    rows = _rows({"components": comps, "worst_component": "word 3"})
+    assert [r["component"] for r in rows] == ["word 3"] + [f"word {k}" for k in range(31, 40)]
