@@ -1,6 +1,8 @@
 """The padded-batch engine's runtime helpers (numeric/_generated/_dense.py): each one against
 NumPy written plainly, and the multi-head step cut into thread shares against one share."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,18 @@ def test_the_lean_forward_keeps_what_the_backward_reads_and_the_same_values():
     from_lean = backward(lean, *args, **params, **spec.constants, wrt=wrt)
     for n in from_every:
         np.testing.assert_array_equal(from_lean[n], from_every[n], err_msg=n)
+
+
+@pytest.mark.parametrize("blas, omp, shares", [
+    (None, "2", 1), ("2", "2", 1), ("1", "2", min(2, os.cpu_count() or 1)), ("1", "1", 1),
+    (" 1 ", None, os.cpu_count() or 1)])
+def test_the_batch_is_shared_among_threads_only_where_blas_runs_on_one(blas, omp, shares,
+                                                                       monkeypatch):
+    """Shares and a threaded BLAS contend for the cores: one or the other takes them."""
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    if blas is not None:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", blas)
+    if omp is not None:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    assert _dense._thread_budget() == shares

@@ -124,12 +124,12 @@ def test_verify_prints_its_table_in_aligned_columns(monkeypatch, capsys):
     monkeypatch.setattr(verify, "derive_check", lambda: (True, "derive detail"))
     monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "fd detail"))
     monkeypatch.setattr(verify, "audit", lambda: (True, "audit detail"))
-    monkeypatch.setattr(verify, "campaign", lambda budget, seed: (True, "campaign detail"))
+    monkeypatch.setattr(verify, "campaign", lambda *_, **__: (True, "campaign detail"))
     assert main(["verify", "--budget", "1"]) == 0
     # the table's rows, not the progress lines ("      PASS in 0.0 s") printed as it runs
     rows = [ln for ln in capsys.readouterr().out.splitlines()
             if ln.startswith("check") or ("PASS" in ln and not ln.startswith(" "))]
-    assert len(rows) == 5
+    assert len(rows) == 6
     assert len({ln.index("PASS") if "PASS" in ln else ln.index("result") for ln in rows}) == 1
 
 
@@ -340,20 +340,20 @@ def test_verify_runs_a_twenty_second_campaign_by_default(monkeypatch, capsys):
     monkeypatch.setattr(verify, "derive_check", lambda: (True, "derive detail"))
     monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "fd detail"))
     monkeypatch.setattr(verify, "audit", lambda: (True, "audit detail"))
-    monkeypatch.setattr(verify, "campaign", lambda budget, seed: budgets.append(budget) or (
-        True, "campaign detail"))
-    assert main(["verify"]) == 0 and budgets == [20.0]
+    monkeypatch.setattr(verify, "campaign", lambda budget, seed, model="paper": budgets.append(
+        (budget, model)) or (True, "campaign detail"))
+    assert main(["verify"]) == 0 and budgets == [(20.0, "paper"), (10.0, "multi-head")]
 
 
 def test_verify_numbers_its_stages_as_it_starts_them(monkeypatch, capsys):
     monkeypatch.setattr(verify, "derive_check", lambda: (True, "derive detail"))
     monkeypatch.setattr(verify, "finite_differences", lambda seed: (True, "fd detail"))
     monkeypatch.setattr(verify, "audit", lambda: (True, "audit detail"))
-    monkeypatch.setattr(verify, "campaign", lambda budget, seed: (True, "campaign detail"))
+    monkeypatch.setattr(verify, "campaign", lambda *_, **__: (True, "campaign detail"))
     assert main(["verify", "--budget", "1"]) == 0
     starts = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()
               if ln.startswith("[")]
-    assert starts == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert starts == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
 
 
 def test_laws_accept_a_relative_drift_of_one_percent_by_default():

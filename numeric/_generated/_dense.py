@@ -3,8 +3,8 @@
 softmax, and the gather and scatter between words and tokens. Every helper computes in the
 dtype of its arrays (float32 stays float32). Work that BLAS does not spread over threads
 itself (elementwise, many small products, one long sum) is cut along the sentences into one
-share per thread: ``OMP_NUM_THREADS`` of them (the budget BLAS reads too), else one per
-core."""
+share per thread when BLAS runs on one (``OPENBLAS_NUM_THREADS=1`` or ``MKL_NUM_THREADS=1``):
+``OMP_NUM_THREADS`` shares, else one per core. Otherwise the threads are BLAS's alone."""
 
 import os
 import threading
@@ -23,6 +23,11 @@ np.empty((32 << 20) - (1 << 16), dtype=np.uint8)
 
 
 def _thread_budget():
+    # shares and a threaded BLAS contend for the same cores (each share's products would ask
+    # BLAS for every core at once): measured slower than either alone, so one or the other
+    blas = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")
+    if blas is None or blas.strip() != "1":
+        return 1
     try:
         wanted = int(os.environ.get("OMP_NUM_THREADS", ""))
     except ValueError:
