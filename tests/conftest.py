@@ -44,10 +44,13 @@ def pytest_addoption(parser):
 
 
 #: Test modules made mostly of heavy tests: proofs and derivations re-checked with SymPy,
-#: law discovery, whole experiments and campaigns, the documentation's commands.
-HEAVY_MODULES = {"test_audit", "test_audit_chain", "test_campaign", "test_conjecture",
+#: law discovery, whole experiments and campaigns, signals to worker processes, the
+#: documentation's commands.
+HEAVY_MODULES = {"test_attention_laws", "test_audit", "test_audit_chain",
+                 "test_audit_tampering", "test_campaign", "test_conjecture",
                  "test_conservation", "test_derivation", "test_discover",
-                 "test_discovered_laws", "test_docs", "test_experiments", "test_generated",
+                 "test_discover_models", "test_discovered_laws", "test_docs",
+                 "test_experiments", "test_generated", "test_hostile", "test_kill_conjecture",
                  "test_properties"}
 
 

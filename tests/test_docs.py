@@ -36,6 +36,8 @@ README = ROOT / "README.md"
 REDUCED = {
     "python3 benchmarks/bench_gradient.py --threads 1":
         "python3 benchmarks/bench_gradient.py --threads 1 --repeats 1 --warmup 0 --no-torch",
+    "python3 benchmarks/bench_attention.py --threads 1":
+        "python3 benchmarks/bench_attention.py --threads 1 --repeats 1 --warmup 0 --no-torch",
     "python3 benchmarks/bench_sst.py":
         "python3 benchmarks/bench_sst.py --repeats 1 --warmup 0 --epochs 2 --tasks sst2",
     "python3 benchmarks/bench_campaign.py": "python3 benchmarks/bench_campaign.py --budget 2",
