@@ -13,7 +13,7 @@ coefficients and each run's estimates against its measurements.
 
 ``--validate`` measures runs held out of the fit, near the default limit (1–4 minutes),
 against the current tables. Runs cover the paper's model, the self-attention family and a
-model read from a file (``benchmarks/linear_attention_model.py``).
+model read from a file (``docs/examples/linear_attention.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ TC, FC, ALL = "embeddings,keys,classifier", "embeddings,keys", "embeddings,keys,
 HEADS = "head_query,head_key,head_value,head_output"
 MH = "--model multi-head"
 SA = "--model self-attention"
-LINEAR = str(ROOT / "benchmarks" / "linear_attention_model.py")
+LINEAR = str(ROOT / "docs" / "examples" / "linear_attention.py")
 #: (discover's arguments, closed forms)
 RUNS = [
     (f"--trainable {TC}", True),
@@ -70,8 +70,8 @@ RUNS = [
     (f"{MH} --trainable {HEADS} --size heads=3,d_head=1,d=2,C=2", False),
     (f"{SA} --size d_head=2,d=3,C=3,words=4", True),
     (f"{SA} --loss any --trainable {HEADS} --size d_head=3,d=4,C=4,words=5", False),
-    (f"--model {LINEAR} --size r_lin=1,d=2,C=2", True),
-    (f"--model {LINEAR} --size r_lin=2,d=3,C=2,words=4", True),
+    (f"--model {LINEAR} --size r=1,d=2,C=2", True),
+    (f"--model {LINEAR} --size r=2,d=3,C=2,words=4", True),
 ]
 QUICK = [0, 1, 12, 13, 18, 24]
 #: Held out of the fit, at sizes whose estimate is 1–4 minutes (near the default limit).

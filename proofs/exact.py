@@ -378,18 +378,25 @@ def _at_point(law: SL.Law, model: Model, trained, seed: int, names: set,
 _AT_POINT: dict = {}
 
 
-def _slopes(data: ExplicitDataset, point: dict, denominator: int, generators: int, needed):
-    """One field per sentence (its rate ``R_χ = Σ_θ ∂Q/∂θ·∂ℓ_χ/∂θ`` reads only its own
-    logits, and ``dQ/dτ = −(1/|D|) Σ_χ R_χ`` is 0 when every ``R_χ`` is the zero element),
-    and ``∂ℓ_χ/∂θ`` (``sympy.diff``) at the point in it for every needed entry ``θ``."""
-    key = (id(data), tuple(sorted(point.items(), key=lambda kv: kv[0].name)), denominator,
-           generators)
+def _kept_fields(key, data, point: dict, denominator: int, generators: int):
+    """The fields and slopes of ``data``'s sentences kept for ``key`` (the last eight
+    points; ``data`` is kept beside them so that its ``id`` in the key stays its own)."""
     if key not in _AT_POINT:
         if len(_AT_POINT) >= 8:
             _AT_POINT.pop(next(iter(_AT_POINT)))
         _AT_POINT[key] = ([_Field(point, denominator, generators) for _ in data.losses],
                           [{} for _ in data.losses], data)
     fields, slopes, _ = _AT_POINT[key]
+    return fields, slopes
+
+
+def _slopes(data: ExplicitDataset, point: dict, denominator: int, generators: int, needed):
+    """One field per sentence (its rate ``R_χ = Σ_θ ∂Q/∂θ·∂ℓ_χ/∂θ`` reads only its own
+    logits, and ``dQ/dτ = −(1/|D|) Σ_χ R_χ`` is 0 when every ``R_χ`` is the zero element),
+    and ``∂ℓ_χ/∂θ`` (``sympy.diff``) at the point in it for every needed entry ``θ``."""
+    key = (id(data), tuple(sorted(point.items(), key=lambda kv: kv[0].name)), denominator,
+           generators)
+    fields, slopes = _kept_fields(key, data, point, denominator, generators)
     for chi, (f, loss) in enumerate(zip(fields, data.losses)):
         for x in sorted(needed & loss.free_symbols, key=sp.default_sort_key):
             if x not in slopes[chi]:
@@ -571,12 +578,7 @@ def _described_slopes(data, point: dict, denominator: int, generators: int, need
     same partial derivative, on an expression of one variable)."""
     key = ("described", id(data), tuple(sorted(point.items(), key=lambda kv: kv[0].name)),
            denominator, generators)
-    if key not in _AT_POINT:
-        if len(_AT_POINT) >= 8:
-            _AT_POINT.pop(next(iter(_AT_POINT)))
-        _AT_POINT[key] = ([_Field(point, denominator, generators) for _ in data.losses],
-                          [{} for _ in data.losses], data)
-    fields, slopes, _ = _AT_POINT[key]
+    fields, slopes = _kept_fields(key, data, point, denominator, generators)
     for chi, (f, loss) in enumerate(zip(fields, data.losses)):
         todo = sorted(needed & loss.free_symbols - set(slopes[chi]), key=sp.default_sort_key)
         if not todo:

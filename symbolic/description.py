@@ -102,6 +102,13 @@ class Node:
         return self.base[self.indices] if self.indices else self.base
 
 
+def total(expr, *indices) -> sp.Expr:
+    """``Σ_{i₁} Σ_{i₂} … expr``, each index over its kind's whole range ``0 … size − 1``."""
+    for idx in indices:
+        expr = sp.Sum(expr, (idx, 0, kind_of(idx).size - 1))
+    return expr
+
+
 def node(name: str, indices, definition, meaning: str, op: str = "sum") -> Node:
     """``name[indices] = definition`` (a scalar node when ``indices`` is empty)."""
     indices = tuple(indices)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbolic.description import CLASS, EMBED, C
+from symbolic.description import CLASS, EMBED, C, total
 from symbolic.laws import ONE_HOT, Law, n_words, trains, w
 from symbolic.models.attention import (
     HEAD,
@@ -51,25 +51,14 @@ _k, _l = EMBED.index(0), EMBED.index(1)
 _c = CLASS.index(0)
 
 
-def _sum(expr, *indices):
-    for idx in indices:
-        expr = sp.Sum(expr, (idx, 0, _size(idx) - 1))
-    return expr
-
-
-def _size(idx):
-    from symbolic.indexform import kind_of
-    return kind_of(idx).size
-
-
 def rows_gram(M) -> sp.Expr:
     """``(M_h M_hᵀ)[x, y] = Σ_k M[h, x, k] M[h, y, k]`` (free ``h``, ``x``, ``y_``)."""
-    return _sum(M[_h, _x, _k] * M[_h, _y, _k], _k)
+    return total(M[_h, _x, _k] * M[_h, _y, _k], _k)
 
 
 def columns_gram(M) -> sp.Expr:
     """``(Σ_h M_hᵀ M_h)[k, l] = Σ_f Σ_x M[f, x, k] M[f, x, l]`` (free ``k``, ``l``)."""
-    return _sum(M[_f, _x, _k] * M[_f, _x, _l], _x, _f)
+    return total(M[_f, _x, _k] * M[_f, _x, _l], _x, _f)
 
 
 HEAD_QUERY_KEY = Law(
@@ -85,7 +74,7 @@ HEAD_VALUE_OUTPUT = Law(
     losses=ANY_LOSS)
 CLASSIFIER_OUTPUT = Law(
     "classifier-output", "UᵀU − Σ_h O_hᵀ O_h is constant (any loss of the logits; classifier "
-    "and output matrices trained)", _sum(U[_c, _k] * U[_c, _l], _c), columns_gram(O),
+    "and output matrices trained)", total(U[_c, _k] * U[_c, _l], _c), columns_gram(O),
     components=(_k, _l), component="matrix", models=(ABSTRACT,), classifiers=(),
     assumptions=(trains("classifier", "head_output"),), expand=("ybar", "y"),
     losses=ANY_LOSS)
@@ -99,7 +88,7 @@ EMBEDDING_PROJECTIONS = Law(
     losses=ANY_LOSS)
 CLASSIFIER_SUM = Law(
     "attention-classifier-sum", "Σ_c U[c, :] is constant under cross-entropy with one-hot "
-    "labels (classifier trained; not under squared error)", _sum(U[_c, _k], _c), sp.S.Zero,
+    "labels (classifier trained; not under squared error)", total(U[_c, _k], _c), sp.S.Zero,
     components=(_k,), component="vector", models=(CROSS_ENTROPY,), classifiers=(),
     assumptions=(trains("classifier"), ONE_HOT), normaliser="canonical-softmax-sums",
     losses=("cross-entropy",))

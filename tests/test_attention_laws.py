@@ -15,6 +15,7 @@ from proofs.kernel import check_theorem
 from symbolic import laws as SL
 from symbolic import laws_attention as LA
 from symbolic.models.attention import multi_head
+from tests.test_exact import why
 
 NAMES = ["head-query-key", "head-value-output", "classifier-output", "embedding-projections",
          "attention-classifier-sum"]
@@ -26,16 +27,6 @@ def failing_steps(theorem) -> set[str]:
 
 def only(theorem, *names):
     return dataclasses.replace(theorem, steps=tuple(s for s in theorem.steps if s.name in names))
-
-
-def passes(law, **kw) -> bool:
-    return exact.judge(exact.check_law(law, **kw))[0]
-
-
-def why(law, **kw) -> str:
-    ok, detail = exact.judge(exact.check_law(law, **kw))
-    assert not ok
-    return detail
 
 
 # --- declarations ----------------------------------------------------------------------------

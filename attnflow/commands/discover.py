@@ -303,13 +303,7 @@ def _closed_forms(setting, count, report) -> bool:
     for law in why.unexplained:
         print(f"  found, verified at fresh points, but not proved (no declaration explains "
               f"it): {law}")
-    verified = _rejected(found)
-    if found.independent < count.laws:
-        print(f"  the other {count.laws - found.independent} were not found as polynomials "
-              f"of degree ≤ 2")
-    elif found.independent > count.laws:
-        print(f"  {found.independent} found against {count.laws} counted: the closed forms "
-              f"and the count disagree")
+    verified = _against_count(found, count)
     names = _paper_names(setting, found, why)
     report["laws"] = ([_law_entry(names[k], law, "PROVED", True)
                        for k, law in enumerate(why.explained)]
@@ -381,13 +375,7 @@ def _declared(setting, count, report) -> bool:
         print("  none")
     for law in matched.unexplained:
         print(f"  found, verified at fresh points, not among the declared ones: {law}")
-    verified = _rejected(found)
-    if found.independent < count.laws:
-        print(f"  the other {count.laws - found.independent} were not found as polynomials "
-              f"of degree ≤ 2")
-    elif found.independent > count.laws:
-        print(f"  {found.independent} found against {count.laws} counted: the closed forms "
-              f"and the count disagree")
+    verified = _against_count(found, count)
     statement, complete = _statement(count.laws, matched.declared_rank, matched.source)
     print(statement)
     names = _names(found, matched.explained,
@@ -402,6 +390,19 @@ def _declared(setting, count, report) -> bool:
                   statement=statement)
     return (verified and complete and not matched.unexplained
             and found.independent == count.laws)
+
+
+def _against_count(found, count) -> bool:
+    """Print the rejected proposals and how the closed forms found compare with the count;
+    True when no proposal was rejected."""
+    verified = _rejected(found)
+    if found.independent < count.laws:
+        print(f"  the other {count.laws - found.independent} were not found as polynomials "
+              f"of degree ≤ 2")
+    elif found.independent > count.laws:
+        print(f"  {found.independent} found against {count.laws} counted: the closed forms "
+              f"and the count disagree")
+    return verified
 
 
 def _rejected(found) -> bool:

@@ -38,6 +38,7 @@ from symbolic.description import (
     size,
     softmax,
     squared_error,
+    total,
 )
 
 d_head, heads = size("d_head"), size("heads")
@@ -71,16 +72,6 @@ LABELS = Data("labels", Y, (c,), "one-hot label of the sentence")
 LOSSES = ("cross-entropy", "squared-error", "abstract")
 
 
-def _sum(expr, *indices):
-    for idx in indices:
-        expr = sp.Sum(expr, (idx, 0, _size_of(idx) - 1))
-    return expr
-
-
-def _size_of(idx):
-    from symbolic.indexform import kind_of
-    return kind_of(idx).size
-
 
 def layer_nodes():
     """Projections, scores, attention, head outputs, output, pooling and logits, and the
@@ -89,15 +80,15 @@ def layer_nodes():
                               normaliser="Z_s")
     a = attention.base
     nodes = [
-        node("xq", (h, i, x), _sum(Q[h, x, k] * E[i, k], k), "query of token i in head h"),
-        node("xk", (h, i, x), _sum(K[h, x, k] * E[i, k], k), "key of token i in head h"),
-        node("xv", (h, i, x), _sum(V[h, x, k] * E[i, k], k), "value of token i in head h"),
-        node("s", (h, i, j), _sum(xq[h, i, x] * xk[h, j, x], x) / tau, "score"),
+        node("xq", (h, i, x), total(Q[h, x, k] * E[i, k], k), "query of token i in head h"),
+        node("xk", (h, i, x), total(K[h, x, k] * E[i, k], k), "key of token i in head h"),
+        node("xv", (h, i, x), total(V[h, x, k] * E[i, k], k), "value of token i in head h"),
+        node("s", (h, i, j), total(xq[h, i, x] * xk[h, j, x], x) / tau, "score"),
         attention,
-        node("ho", (h, i, x), _sum(a[h, i, j] * xv[h, j, x], j), "output of head h at token i"),
-        node("y", (i, k), _sum(O[h, x, k] * ho[h, i, x], x, h), "output at token i"),
-        node("ybar", (k,), _sum(y[i, k], i) / L, "output pooled over the tokens"),
-        node("z", (c,), _sum(U[c, k] * ybar[k], k), "logits"),
+        node("ho", (h, i, x), total(a[h, i, j] * xv[h, j, x], j), "output of head h at token i"),
+        node("y", (i, k), total(O[h, x, k] * ho[h, i, x], x, h), "output at token i"),
+        node("ybar", (k,), total(y[i, k], i) / L, "output pooled over the tokens"),
+        node("z", (c,), total(U[c, k] * ybar[k], k), "logits"),
     ]
     return nodes, fold
 
