@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
-from tqdm.auto import tqdm
 
 import numeric
 from numeric.engine import fixed_attention, unchecked_value_and_gradient
@@ -142,7 +141,7 @@ def integrate_flow(params, data: Dataset, spec: ModelSpec, t_end: float, *,
             p[n] = part.reshape(s).astype(spec.float)
         return p
 
-    bar = tqdm(total=t_end, disable=not progress, desc=desc or method, unit="τ")
+    bar = _progress_bar(total=t_end, disable=not progress, desc=desc or method, unit="τ")
 
     evaluations = 0
 
@@ -279,7 +278,7 @@ def _fixed_step(params, data, spec, h, steps, step, record_every, callback, prog
         record_every = integer("record_every", record_every, 1)
     times, snaps, losses = [0.0], [p], []
     every = max(1, steps // 200)
-    with tqdm(total=steps, disable=not progress, desc=desc) as bar:
+    with _progress_bar(total=steps, disable=not progress, desc=desc) as bar:
         for k in range(steps + 1):
             if k < steps:
                 loss, new = step(p, data, spec, h, rows)
@@ -380,3 +379,9 @@ def _flag(name, x) -> bool:
     if not isinstance(x, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {x!r}")
     return bool(x)
+
+
+def _progress_bar(**options):
+    """A tqdm bar, imported when a run starts: importing numeric stays light."""
+    from tqdm.auto import tqdm
+    return tqdm(**options)
