@@ -7,6 +7,7 @@ Run from the repository root, niced (the machine is shared)::
     nice python3 tests/mutation.py --per-file 6 --seed 22 --files numeric/replay.py ...
     nice python3 tests/mutation.py --list                         # every mutant, not run
     nice python3 tests/mutation.py --only numeric/laws.py:37      # one mutant by its id
+    nice python3 tests/mutation.py --only numeric/laws.py:37 --tests tests/test_x.py
 
 Each mutant is one small change to one of ``TARGETS`` (``numeric/*.py`` but the plots, the
 printer, the index form, the conjecture grammar, the proofs' kernel, audit, exact check,
@@ -96,7 +97,8 @@ _EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_ki
 _CONJECTURE = ["tests/test_kill_conjecture.py", "tests/test_conjecture_grammar.py",
                "tests/test_conjecture.py"]
 _CLI = ["tests/test_kill_commands.py", "tests/test_no_evidence.py", "tests/test_hostile.py"]
-_DISCOVER = ["tests/test_kill_discover.py", "tests/test_discover_cli.py", "tests/test_discover.py",
+_DISCOVER = ["tests/test_kill_discover.py", "tests/test_kill_discover_command.py",
+             "tests/test_discover_cli.py", "tests/test_discover.py",
              "tests/test_discover_models.py", "tests/test_discovered_laws.py"]
 _ATTENTION = ["tests/test_attention_laws.py", "tests/test_attention_law_checks.py"]
 TESTS = {
@@ -454,6 +456,10 @@ _RENAMED = ("an index of a declared law renamed to another index of the same kin
             "other factor of the law reads: the same law (component labels are values, not "
             "index names)")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("attnflow/commands/discover.py",
+     'if not sep or not re.fullmatch(r"[0-9]+", value.strip()):', "drop operand 1 of Or",
+     "(not re.fullmatch('[0-9]+', value.strip()))"):
+        "an item with no '=' has an empty value, which the whole-number pattern refuses too",
     ("attnflow/commands/audit.py", "flush=True))", "flip bool", "(False)"):
         "flushing decides when a theorem's text appears, not what is printed",
     ("numeric/attribution.py", 'if buffer is None or buffer.shape != p["keys"].shape:',
@@ -781,6 +787,9 @@ def main(argv=None) -> int:
     ap.add_argument("--all-tests", action="store_true",
                     help="run every test file of the mutated file's TESTS, not only the tests "
                          "that run the mutated line (no coverage run first)")
+    ap.add_argument("--tests", nargs="*",
+                    help="run only these tests (files or node ids) for every mutant, no "
+                         "coverage run: does a new test kill the mutants it was written for?")
     args = ap.parse_args(argv)
 
     mutants = named_mutants() if args.named else all_mutants()
@@ -822,7 +831,9 @@ def main(argv=None) -> int:
 
     tests: dict[str, list[str] | None] = {m.id: None for m in mutants}
     failing: list[str] = []
-    if not args.all_tests:
+    if args.tests:
+        tests = {m.id: list(args.tests) for m in mutants}
+    elif not args.all_tests:
         files = list(dict.fromkeys(t for m in mutants for t in TESTS[m.path]))
         print(f"coverage of {len(files)} test files (once; cached) ...", flush=True)
         covered = coverage_map(files, timeout=max(3600.0, args.timeout))

@@ -1,0 +1,211 @@
+"""``attnflow discover``'s own logic, without the count: option parsing, the completeness
+statement, and how the closed forms' outcome becomes the printed lines, the JSON entries and
+the exit status. The expensive parts (the count, the closed forms, the reduction) are
+stand-ins, so each combination of outcomes is cheap to reach."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from types import SimpleNamespace
+
+import pytest
+
+import proofs.conjecture
+import symbolic.discover
+from attnflow.commands import discover as D
+
+# --- options ----------------------------------------------------------------------------------
+
+def test_sizes_are_read_with_spaces_around_names_and_values():
+    assert D.parse_sizes(" d = 3 ,words=4") == {"d": 3, "words": 4}
+
+
+@pytest.mark.parametrize("text, named", [("d", "'d'"), ("d=", "'d='"), ("d=x", "'d=x'"),
+                                         ("d=-1", "'d=-1'"), ("d=2.5", "'d=2.5'")])
+def test_a_size_that_is_not_name_equals_whole_number_is_refused_by_name(text, named):
+    with pytest.raises(ValueError, match=f"bad item {named}"):
+        D.parse_sizes(text)
+
+
+def test_a_size_given_twice_is_refused():
+    with pytest.raises(ValueError, match="d is given twice"):
+        D.parse_sizes("d=2, d =3")
+
+
+def test_constants_are_read_as_exact_fractions():
+    assert D.parse_constants("tau=3/4, b = 2") == {"tau": Fraction(3, 4), "b": Fraction(2)}
+
+
+@pytest.mark.parametrize("text", ["tau", "tau=", "tau=1/0", "tau=x", "tau=-1", "tau=0.5"])
+def test_a_constant_that_is_not_a_positive_fraction_is_refused_by_name(text):
+    with pytest.raises(ValueError, match="tau"):
+        D.parse_constants(text)
+
+
+def test_a_zero_constant_is_refused_as_not_positive():
+    with pytest.raises(ValueError, match="tau must be positive, not 0"):
+        D.parse_constants("tau=0/3")
+
+
+def test_a_constant_given_twice_is_refused():
+    with pytest.raises(ValueError, match="tau is given twice"):
+        D.parse_constants("tau=1,tau=2")
+
+
+# --- the completeness statement ---------------------------------------------------------------
+
+@pytest.mark.parametrize("laws, declared, start, complete", [
+    (0, 0, "no law holds at these sizes, and none is declared", True),
+    (1, 1, "this declared law is the only law at these sizes", True),
+    (2, 2, "these 2 declared laws are all the laws at these sizes", True),
+    (3, 1, "2 of the 3 laws are not among the declared ones (1 declared", False),
+    (1, 2, "the declared laws give 2 independent conserved quantities against 1 counted",
+     False),
+])
+def test_the_statement_claims_completeness_only_when_the_declared_rank_is_the_count(
+        laws, declared, start, complete):
+    text, ok = D._statement(laws, declared, "the catalogue")
+    assert text.startswith(start) and ok is complete
+
+
+# --- the paper's closed forms: printed lines, JSON entries, exit status ------------------------
+
+def _closed_forms(monkeypatch, capsys, *, counted=2, unexplained=(), rejected=(),
+                  names=("key-sum", "a-new-law")):
+    """Run ``_closed_forms`` on stand-ins: ``len(names)`` laws found and proved under those
+    declaration names, plus ``unexplained`` found but not proved."""
+    explained = [f"law{k}" for k in range(len(names))]
+    found = SimpleNamespace(laws=explained + list(unexplained), rejected=list(rejected),
+                            independent=len(explained) + len(unexplained),
+                            worst_residual=1e-50, singular_gap=40.0, symbols=())
+    why = SimpleNamespace(proved=[(n, f"Q_{n}", None) for n in names], explained=explained,
+                          unexplained=list(unexplained))
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    monkeypatch.setattr(proofs.conjecture, "explain", lambda setting, f: why)
+    monkeypatch.setattr(D, "_independent", lambda f, laws: len(laws))
+    monkeypatch.setattr(D, "_paper_names", lambda setting, f, w: list(names))
+    report = {}
+    ok = D._closed_forms(SimpleNamespace(loss="cross_entropy"), SimpleNamespace(laws=counted),
+                         report)
+    return ok, capsys.readouterr().out, report
+
+
+def test_closed_forms_all_proved_and_counted_pass_and_are_reported_as_declared(
+        monkeypatch, capsys):
+    ok, out, report = _closed_forms(monkeypatch, capsys)
+    assert ok is True
+    assert "2 found in closed form" in out and "2 proved" in out
+    assert [e["proof"] for e in report["laws"]] == ["PROVED", "PROVED"]
+    assert [e["declared"] for e in report["laws"]] == [True, True]
+    assert [e["name"] for e in report["laws"]] == ["key-sum", "a-new-law"]
+    assert report["declared"][0] == {"name": "key-sum", "quantity": "Q_key-sum",
+                                     "status": "PROVED", "holds": True}
+
+
+def test_only_a_declaration_missing_from_the_law_table_is_tagged_new(monkeypatch, capsys):
+    _, out, _ = _closed_forms(monkeypatch, capsys)
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if ": Q_" in line}
+    assert "not in the project's law table" in lines["a-new-law"]
+    assert "not in the project's law table" not in lines["key-sum"]
+
+
+def test_a_found_law_no_declaration_explains_fails_the_run(monkeypatch, capsys):
+    ok, out, report = _closed_forms(monkeypatch, capsys, counted=3, unexplained=["odd"])
+    assert ok is False
+    assert "not proved (no declaration explains it): odd" in out
+    assert report["laws"][-1] == {"name": None, "closed_form": "odd",
+                                  "proof": "verified at fresh points", "declared": False}
+
+
+def test_a_proposal_not_verified_at_fresh_points_fails_the_run(monkeypatch, capsys):
+    ok, out, report = _closed_forms(monkeypatch, capsys, rejected=[("bad", 1e-3)])
+    assert ok is False
+    assert "NOT verified" in out and "bad" in out
+    assert report["closed_forms"]["not_verified"] == [{"closed_form": "bad",
+                                                       "residual": 1e-3}]
+
+
+def test_fewer_closed_forms_than_counted_laws_fail_the_run_and_say_how_many(
+        monkeypatch, capsys):
+    ok, out, _ = _closed_forms(monkeypatch, capsys, counted=5)
+    assert ok is False
+    assert "the other 3 were not found as polynomials of degree ≤ 2" in out
+
+
+def test_more_closed_forms_than_counted_laws_fail_the_run_as_a_disagreement(
+        monkeypatch, capsys):
+    ok, out, _ = _closed_forms(monkeypatch, capsys, counted=1)
+    assert ok is False
+    assert "2 found against 1 counted" in out
+
+
+# --- any other model: the declared laws matched against the closed forms -----------------------
+
+def _declared(monkeypatch, capsys, *, counted=2, rank=2, unexplained=(), rejected=(),
+              independent=None):
+    """Run ``_declared`` on stand-ins: two declared laws that hold, explaining two found
+    laws, plus ``unexplained`` found laws none of them explains."""
+    import proofs.discovered
+
+    explained = ["law0", "law1"]
+    found = SimpleNamespace(laws=explained + list(unexplained), rejected=list(rejected),
+                            independent=(len(explained) + len(unexplained)
+                                         if independent is None else independent),
+                            worst_residual=1e-40, singular_gap=30.0)
+    declared = [SimpleNamespace(name=n, text=f"Q_{n}", status="PROVED", holds=True,
+                                exact="exact: 0", instances=[]) for n in ("first", "second")]
+    matched = SimpleNamespace(source="the catalogue", declared=declared, explained=explained,
+                              unexplained=list(unexplained), declared_rank=rank)
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    monkeypatch.setattr(symbolic.discover, "fields_at",
+                        lambda setting, seed: (SimpleNamespace(frozen_values={}), None))
+    monkeypatch.setattr(proofs.discovered, "match", lambda *args: matched)
+    monkeypatch.setattr(D, "_names", lambda f, laws, spans: ["first", None])
+    report = {}
+    ok = D._declared(SimpleNamespace(), SimpleNamespace(laws=counted), report)
+    return ok, capsys.readouterr().out, report
+
+
+def test_declared_laws_that_are_all_the_laws_pass_and_are_reported_as_declared(
+        monkeypatch, capsys):
+    ok, out, report = _declared(monkeypatch, capsys)
+    assert ok is True
+    assert "these 2 declared laws are all the laws at these sizes (the catalogue)" in out
+    assert "  first: Q_first — PROVED" in out
+    assert [(e["name"], e["declared"], e["proof"]) for e in report["laws"]] == [
+        ("first", True, "exact (declared laws checked exactly)"),
+        (None, True, "exact (declared laws checked exactly)")]
+    assert report["declared"][0] == {"name": "first", "quantity": "Q_first",
+                                     "status": "PROVED", "holds": True,
+                                     "exact_check": "exact: 0"}
+    assert report["complete"] is True and report["declared_independent"] == 2
+
+
+def test_a_found_law_the_declared_ones_do_not_explain_fails_the_run(monkeypatch, capsys):
+    ok, out, report = _declared(monkeypatch, capsys, counted=3, rank=3, unexplained=["odd"])
+    assert ok is False
+    assert "not among the declared ones: odd" in out
+    assert report["laws"][-1]["declared"] is False
+
+
+def test_declared_laws_fewer_than_the_count_fail_the_run(monkeypatch, capsys):
+    ok, out, report = _declared(monkeypatch, capsys, counted=3, rank=2, independent=3)
+    assert ok is False and report["complete"] is False
+    assert "1 of the 3 laws are not among the declared ones" in out
+
+
+def test_a_model_with_no_declared_law_says_none(monkeypatch, capsys):
+    import proofs.discovered
+
+    monkeypatch.setattr(proofs.discovered, "match", lambda *args: SimpleNamespace(
+        source="FILE.py", declared=[], explained=[], unexplained=[], declared_rank=0))
+    found = SimpleNamespace(laws=[], rejected=[], independent=0, worst_residual=0.0,
+                            singular_gap=0.0)
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    monkeypatch.setattr(symbolic.discover, "fields_at",
+                        lambda setting, seed: (SimpleNamespace(frozen_values={}), None))
+    report = {}
+    assert D._declared(SimpleNamespace(), SimpleNamespace(laws=0), report) is True
+    out = capsys.readouterr().out
+    assert "declared laws (FILE.py):\n  none\n" in out
+    assert "no law holds at these sizes, and none is declared (FILE.py)" in out
