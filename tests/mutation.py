@@ -145,7 +145,7 @@ TESTS = {
     "attnflow/commands/discover.py": _DISCOVER + _CLI,
     "attnflow/commands/laws.py": _CLI + _REPLAY,
     "attnflow/commands/reproduce.py": _CLI + ["tests/test_experiments.py"],
-    "attnflow/commands/verify.py": _CLI + ["tests/test_campaign.py"],
+    "attnflow/commands/verify.py": ["tests/test_kill_verify.py", *_CLI, "tests/test_campaign.py"],
     "attnflow/explain_run.py": _CLI + _REPLAY,
     "attnflow/options.py": _CLI,
 }
@@ -456,6 +456,8 @@ _RENAMED = ("an index of a declared law renamed to another index of the same kin
             "other factor of the law reads: the same law (component labels are values, not "
             "index names)")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("attnflow/commands/verify.py", 'f"({outcome.seconds:.1f} s)", flush=True)', "flip bool",
+     "(False)"): "flushing decides when a theorem's line appears, not what is printed",
     ("attnflow/commands/discover.py",
      'if not sep or not re.fullmatch(r"[0-9]+", value.strip()):', "drop operand 1 of Or",
      "(not re.fullmatch('[0-9]+', value.strip()))"):
