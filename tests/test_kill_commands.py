@@ -359,3 +359,70 @@ def test_verify_numbers_its_stages_as_it_starts_them(monkeypatch, capsys):
 def test_laws_accept_a_relative_drift_of_one_percent_by_default():
     from attnflow.cli import build_parser
     assert build_parser().parse_args(["laws", "run.npz"]).tolerance == 0.01
+
+
+# --- attnflow laws --lr: how the explanation's verdict and the laws' verdict combine ----------
+
+class _Precision:
+    def to_dict(self):
+        return {"note": ""}
+
+
+class _Snapshots(SimpleNamespace):
+    """Two snapshots of a trajectory (only the header is read)."""
+
+    def __len__(self):
+        return 2
+
+
+def _laws_run(monkeypatch, tmp_path, law_verdict, explained, explain_status,
+              architecture="paper"):
+    import numeric.laws
+    import numeric.trajectory
+    from attnflow.commands import laws as L
+
+    spec = SimpleNamespace(architecture=architecture, classifier="linear", trained=("keys",),
+                           heads=2, d=4, d_head=2, temperature=1.5, loss="squared_error")
+    traj = _Snapshots(time=[0.0, 1.0], spec=spec, trainable_inferred=False,
+                      precision=_Precision())
+    report = SimpleNamespace(law="SEN", verdict=law_verdict, reason="nothing moved",
+                             to_dict=lambda: {"law": "SEN", "verdict": law_verdict,
+                                              "reason": "nothing moved", "statement": "s",
+                                              "relative_drift": 0.5, "allowed": 0.01,
+                                              "tolerance": 0.01, "worst_component": "t",
+                                              "conditions": []})
+    monkeypatch.setattr(numeric.trajectory.Trajectory, "load", staticmethod(lambda f: traj))
+    monkeypatch.setattr(numeric.laws, "check_laws", lambda t, tol: [report])
+    monkeypatch.setattr(L, "plan", lambda args, t, violated: (SimpleNamespace(), None))
+    monkeypatch.setattr(L, "explain", lambda t, todo, violated, jobs: (
+        {"verdict": explained}, "explanation", explain_status))
+    out = tmp_path / "r.json"
+    status = main(["laws", str(tmp_path / "run.npz"), "--lr", "0.1", "--json", str(out)])
+    return status, json.loads(out.read_text())
+
+
+def test_an_explained_run_whose_laws_could_not_be_checked_is_nothing_checked(
+        monkeypatch, tmp_path):
+    status, report = _laws_run(monkeypatch, tmp_path, "not checked", "explained", 0)
+    assert status == 3 and report["ok"] is False
+
+
+def test_a_checkpoint_estimate_leaves_the_laws_own_verdict(monkeypatch, tmp_path):
+    status, report = _laws_run(monkeypatch, tmp_path, "holds", "estimate", 1)
+    assert status == 0 and report["ok"] is True
+    status, _ = _laws_run(monkeypatch, tmp_path, "violated", "estimate", 0)
+    assert status == 1
+
+
+def test_a_replay_verdict_decides_when_the_laws_were_checked(monkeypatch, tmp_path):
+    assert _laws_run(monkeypatch, tmp_path, "violated", "explained", 0)[0] == 0
+    assert _laws_run(monkeypatch, tmp_path, "holds", "not explained", 1)[0] == 1
+
+
+def test_the_laws_report_names_the_classifier_only_for_the_papers_model(
+        monkeypatch, tmp_path):
+    _, paper = _laws_run(monkeypatch, tmp_path, "holds", "explained", 0)
+    assert paper["classifier"] == "linear" and paper["model"] == "linear classifier"
+    _, heads = _laws_run(monkeypatch, tmp_path, "holds", "explained", 0, "multi-head")
+    assert heads["classifier"] is None
+    assert heads["model"] == "multi-head, 2 heads, d = 4, d_head = 2, τ = 1.5, squared_error"
