@@ -426,3 +426,19 @@ def test_the_laws_report_names_the_classifier_only_for_the_papers_model(
     _, heads = _laws_run(monkeypatch, tmp_path, "holds", "explained", 0, "multi-head")
     assert heads["classifier"] is None
     assert heads["model"] == "multi-head, 2 heads, d = 4, d_head = 2, τ = 1.5, squared_error"
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--decoupled"], "need --lr"), (["--momentum", "0.9"], "need --lr"),
+    (["--weight-decay", "0.1"], "need --lr"), (["--checkpoints-only"], "need --lr"),
+    (["--lr", "0.1", "--decoupled"], "--decoupled needs --weight-decay"),
+    (["--max-replay-seconds", "5"], "--max-replay-seconds needs --lr"),
+    (["--lr", "0.1", "--checkpoints-only", "--max-replay-seconds", "5"],
+     "--max-replay-seconds needs --lr and a replay"),
+    (["--lr", "0.1", "--weight-decay", "0.1", "--decoupled", "--momentum", "0.5"], "")])
+def test_each_explaining_option_names_what_it_needs(argv, problem):
+    from attnflow.cli import build_parser
+    from attnflow.explain_run import option_problem
+
+    found = option_problem(build_parser().parse_args(["laws", "run.npz", *argv]))
+    assert (problem in found and found) if problem else found == ""

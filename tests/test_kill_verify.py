@@ -76,3 +76,10 @@ def test_the_stages_run_in_order_and_the_last_checks_multi_head_on_half_the_budg
     for _, fn in verify.stages(SimpleNamespace(seed=3, budget=8.0))[3:]:
         fn()
     assert calls == [(8.0, 3, None), (4.0, 3, {"model": "multi-head"})]
+
+
+def test_verify_draws_its_configurations_from_seed_zero_by_default():
+    from attnflow.cli import build_parser
+
+    args = build_parser().parse_args(["verify"])
+    assert (args.seed, args.budget) == (0, 20.0)
