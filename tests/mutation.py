@@ -538,9 +538,6 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "drop operand 2 of Or", "(args.loss)"):
         "no loss given: None is not 'any', and entry.model(None) builds the first declared "
         "loss, as entry.model(entry.losses[0]) does; nothing else reads loss",
-    ("proofs/counterexample.py", "@dataclass(frozen=True)", "flip bool", "(False)"):
-        "no code assigns to, hashes or compares a Drift or an Evaluators: frozen only guards "
-        "them",
     ("proofs/counterexample.py",
      'target(math.log10(max(d.report.usage, 1e-300)), label="usage of the allowance")',
      "swap arguments 1 and 2", "(max(1e-300, d.report.usage))"):

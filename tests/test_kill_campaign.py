@@ -82,3 +82,29 @@ def test_a_violation_reports_how_long_finding_and_shrinking_took(monkeypatch):
                                  found_at=12.0, finished=15.5)
     (v,) = campaign.violations([shard], start=10.0)
     assert (v.laws, v.find_seconds, v.shrink_seconds) == (["SEN"], 2.0, 3.5)
+
+
+def test_a_case_of_an_unknown_architecture_is_refused_by_name():
+    with pytest.raises(ValueError, match="Config.architecture must be one of paper, "
+                                         "self-attention, multi-head, got 'transformer'"):
+        campaign.Config.from_text("seed=0,architecture=transformer")
+
+
+def test_a_case_whose_parameters_outgrow_the_memory_is_refused_before_it_runs():
+    """A hundred thousand words of width 2 + 2: well within the time limit (under a
+    minute), but DOP853's dense output of 400 000 parameter entries is about 13 GB."""
+    from numeric.limits import TooLarge
+    config = campaign.Config(seed=0, n_nontopic=100_000)
+    assert config.cost()[0] < campaign.MAX_CASE_SECONDS
+    with pytest.raises(TooLarge, match="case too large"):
+        config.check_cost(max_bytes=1e9)
+
+
+def test_a_law_never_applicable_under_plain_sampling_compares_as_no_usage():
+    """``check --compare``: a law the plain campaign never checked has no worst usage (None,
+    printed "-"), beside the targeted search's."""
+    worst = campaign.LawRow("SEN", worst=SimpleNamespace(usage=0.25))
+    targeted = SimpleNamespace(rows=[worst, campaign.LawRow("key-sum")])
+    plain = SimpleNamespace(rows=[campaign.LawRow("SEN"), campaign.LawRow("key-sum")])
+    assert campaign.compare_worst(targeted, plain) == [("SEN", 0.25, None),
+                                                       ("key-sum", None, None)]

@@ -221,3 +221,35 @@ def test_the_hidden_embedding_law_is_proved_by_the_reduction_with_h_written_out(
     from proofs.conjecture import prove
     law = "Sum(W1[n,k]*W1[n,l],(n,0,H-1)) - Sum(V[w,k]*V[w,l],(w,0,W-1))"
     assert prove(law, "mlp", ("embeddings", "classifier"), search=False, kernel=False).proved
+
+
+def test_the_search_draws_up_to_twelve_sentences_six_non_topic_words_and_widths_of_four():
+    """The search's size bounds, each reached and none exceeded in fifty drawn cases (a
+    counterexample stays small)."""
+    from hypothesis import Phase, find, settings
+    from hypothesis.errors import NoSuchExample
+
+    from proofs.counterexample import strategy
+    drawn = []
+
+    def keep(config):
+        drawn.append(config)
+        return False
+    with pytest.raises(NoSuchExample):
+        find(strategy("linear", ("embeddings", "keys"), ()), keep,
+             settings=settings(database=None, derandomize=True, max_examples=50,
+                               phases=[Phase.generate]))
+    assert len(drawn) == 50
+    assert max(c.n_sentences for c in drawn) == 12 and max(c.m for c in drawn) == 6
+    assert max(max(c.d, c.d_key) for c in drawn) == 4
+
+
+def test_a_drift_and_the_evaluators_it_was_judged_by_are_read_only():
+    """What a search returns is the record of what was judged: it cannot be altered."""
+    import dataclasses
+
+    from proofs.counterexample import Drift, Evaluators
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Drift(config=None, report=None).report = "holds"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Evaluators(None, "", None, None, None).source = "other"

@@ -168,3 +168,23 @@ def test_a_direction_only_a_bracket_reaches_is_counted():
     w3 = sp.Symbol("w3")
     assert count_symbolic(SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, w1]])) == {1: 0, 2: 0}
     assert count_symbolic(SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, 0]])) == {1: 1, 2: 1}
+
+
+def test_a_found_law_the_declared_laws_do_not_explain_is_not_a_pass(monkeypatch, capsys):
+    """Declared laws as many as counted and as many found, one found law outside their span:
+    discover does not pass (exit 1), whatever the counts say."""
+    from proofs import discovered
+    from proofs.discovered import DeclaredLaw, Matching
+    y = sp.Symbol("y")
+    found = SimpleNamespace(laws=[y], coefficients=[{}], rejected=[], independent=1,
+                            worst_residual=1e-50, singular_gap=13.0)
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    monkeypatch.setattr(symbolic.discover, "fields_at",
+                        lambda setting, n: (SimpleNamespace(frozen_values={}), None))
+    declared = DeclaredLaw("toy-law", "x", "exact (stand-in)", True, [{}])
+    monkeypatch.setattr(discovered, "match", lambda *a: Matching(
+        "declared in a stand-in", [declared], [], [y], declared_rank=1))
+    report = {}
+    assert not command._declared(None, SimpleNamespace(laws=1), report)
+    assert "not among the declared ones: y" in capsys.readouterr().out
+    assert report["complete"] and [x["declared"] for x in report["laws"]] == [False]

@@ -117,3 +117,68 @@ def test_the_text_table_shows_ten_components_of_a_long_law():
     comps = [{"component": f"word {k}", "measured": float(k)} for k in range(40)]
     rows = _rows({"components": comps, "worst_component": "word 3"})
     assert [r["component"] for r in rows] == ["word 3"] + [f"word {k}" for k in range(31, 40)]
+
+
+def test_an_attention_laws_step_parts_read_the_attention_familys_arrays():
+    """head-value-output, ``Q_h = V_h V_hᵀ − O_h O_hᵀ`` (quadratic): on the family's own
+    arrays (head_value, head_output) the first-order part and the remainder add up to the
+    exact change of Q over the step."""
+    import numpy as np
+
+    from numeric.attribution import ATTENTION_BASES, Adapter
+    rng = np.random.default_rng(0)
+    p = {"head_value": rng.normal(size=(2, 3, 4)), "head_output": rng.normal(size=(2, 3, 4))}
+    d = {n: 0.1 * rng.normal(size=x.shape) for n, x in p.items()}
+
+    def q(v, o):
+        return np.einsum("hxk,hyk->hxy", v, v) - np.einsum("hxk,hyk->hxy", o, o)
+    adapter = Adapter("head-value-output", "head_value_output", ["head 0", "head 1"], (2, 3, 3),
+                      bases=ATTENTION_BASES)
+    change = q(p["head_value"] + d["head_value"], p["head_output"] + d["head_output"]) \
+        - q(p["head_value"], p["head_output"])
+    np.testing.assert_allclose(adapter.first_order(p, d) + adapter.remainder(p, d), change,
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_the_sen_attribution_stays_finite_for_non_topic_scores_of_plus_minus_1000():
+    """``c = log mean_n e^{s_n}`` is taken from the largest non-topic score: with scores of
+    +1000 and −1000 no exponential overflows, and c = 1000 + log(share of the +1000s)."""
+    import math
+
+    import numpy as np
+
+    from numeric.attribution import SenAdapter
+    traj = _run(steps=20, every=10)
+    adapter = SenAdapter(traj)
+    p = {n: x[0].astype(float) for n, x in traj.params.items()}
+    q = p["query"]
+    keys = np.zeros_like(p["keys"])
+    signs = np.resize([1.0, -1.0], len(adapter.nontopics))
+    assert (signs < 0).any()
+    keys[adapter.nontopics] = np.outer(signs, 1000.0 * q / (q @ q))
+    p["keys"] = keys
+    new = {**p, "keys": keys * (1 + 1e-9), "embeddings": p["embeddings"] * (1 + 1e-9)}
+    first, rest = adapter.step_parts(p, new)
+    values, weights = adapter._state(p)
+    assert values["c"] == pytest.approx(1000.0 + math.log((signs > 0).mean()), rel=1e-12)
+    assert np.isfinite(weights).all() and np.isfinite(first).all() and np.isfinite(rest).all()
+
+
+def test_a_run_with_one_unexplained_law_is_not_explained(monkeypatch):
+    """Two laws attributed, one of them with a drift its parts do not account for: the run's
+    drift is not explained (exit 1), although the other law's is."""
+    import dataclasses
+
+    traj = _run(steps=20, every=10)
+    real = numeric.replay.explain
+
+    def one_off(*args, **kwargs):
+        replay, atts, skipped = real(*args, **kwargs)
+        last = dataclasses.replace(atts[-1], measured=atts[-1].measured + 1.0)
+        return replay, [*atts[:-1], last], skipped
+    monkeypatch.setattr(numeric.replay, "explain", one_off)
+    opt, laws = Optimizer(0.05), ("SEN", "query-key")
+    report, _, status = explain(traj, Plan(opt, laws, replay_cost(traj, opt, laws=laws)),
+                                jobs=1)
+    assert [a["verdict"] for a in report["attribution"]] == ["explained", "unexplained"]
+    assert (report["verdict"], status) == ("not explained", 1)
