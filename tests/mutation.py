@@ -459,6 +459,11 @@ _RENAMED = ("an index of a declared law renamed to another index of the same kin
 _CORES = 'return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1'
 _OFF_LINUX = "a fallback for platforms without os.sched_getaffinity; never taken on Linux"
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("attnflow/commands/verify.py", 'print(f"[{k}/{len(checks)}] {name} ...", flush=True)',
+     "flip bool", "(False)"): "flushing decides when a stage's line appears, not its text",
+    ("attnflow/commands/verify.py",
+     'print(f"{INDENT}{rows[-1].result} in {rows[-1].seconds:.1f} s", flush=True)',
+     "flip bool", "(False)"): "flushing decides when a stage's line appears, not its text",
     ("attnflow/explain_run.py", _CORES, "int -1", "(0)"): _OFF_LINUX,
     ("attnflow/explain_run.py", _CORES, "int +1", "(2)"): _OFF_LINUX,
     ("attnflow/commands/verify.py", 'f"({outcome.seconds:.1f} s)", flush=True)', "flip bool",

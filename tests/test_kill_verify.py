@@ -83,3 +83,18 @@ def test_verify_draws_its_configurations_from_seed_zero_by_default():
 
     args = build_parser().parse_args(["verify"])
     assert (args.seed, args.budget) == (0, 20.0)
+
+
+def test_the_finite_difference_stage_passes_on_the_real_engine():
+    ok, detail = verify.finite_differences(0, count=2)
+    assert ok is True and "2 random configurations" in detail
+
+
+@pytest.mark.parametrize("stale, ok", [([], True), (["numeric/_generated/linear.py"], False)])
+def test_the_derive_stage_passes_only_when_no_generated_file_is_stale(monkeypatch, stale, ok):
+    import symbolic.generate
+
+    monkeypatch.setattr(symbolic.generate, "check_generated", lambda: stale)
+    passed, detail = verify.derive_check()
+    assert passed is ok
+    assert ("matches a fresh derivation" in detail) is ok
