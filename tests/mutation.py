@@ -571,9 +571,11 @@ def named_mutants() -> list[Mutant]:
     return out
 
 
-def all_mutants() -> list[Mutant]:
+def all_mutants(paths=None) -> list[Mutant]:
+    """Every mutant of ``paths`` (default: every target); a mutant's index depends on its
+    own file only."""
     mutants = []
-    for path in TARGETS:
+    for path in TARGETS if paths is None else [p for p in TARGETS if p in set(paths)]:
         source = (ROOT / path).read_text(encoding="utf-8")
         found = sorted(set(ast_mutants(path, source) + text_mutants(path, source)))
         for i, (line, start, end, text, name) in enumerate(found):
@@ -801,7 +803,8 @@ def main(argv=None) -> int:
                          "coverage run: does a new test kill the mutants it was written for?")
     args = ap.parse_args(argv)
 
-    mutants = named_mutants() if args.named else all_mutants()
+    paths = args.files or ({i.rpartition(":")[0] for i in args.only} if args.only else None)
+    mutants = named_mutants() if args.named else all_mutants(paths)
     sources = {p: (ROOT / p).read_text(encoding="utf-8") for p in TARGETS}
     if args.files:
         mutants = [m for m in mutants if m.path in args.files]
