@@ -209,3 +209,63 @@ def test_a_model_with_no_declared_law_says_none(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "declared laws (FILE.py):\n  none\n" in out
     assert "no law holds at these sizes, and none is declared (FILE.py)" in out
+
+
+# --- the setting the options describe ---------------------------------------------------------
+
+def _setting(*argv):
+    from attnflow.cli import build_parser
+
+    return D.build_setting(build_parser().parse_args(["discover", *argv]))
+
+
+def _constants(setting) -> dict:
+    return {str(k): v for k, v in setting.constant_values().items()}
+
+
+def test_discover_refuses_runs_estimated_past_five_minutes_by_default():
+    from attnflow.cli import build_parser
+
+    assert build_parser().parse_args(["discover"]).max_seconds == 300.0
+
+
+def test_the_papers_default_sizes_are_three_words_of_width_two_in_two_classes():
+    s = _setting()
+    assert "sizes: 3 words, d=2, d_key=2, 2 classes, sentences of 1–3 tokens" in s.describe()
+    assert s.trainable == ("embeddings", "keys", "classifier")
+
+
+def test_another_models_sizes_default_to_two_with_three_words_and_two_tokens():
+    s = _setting("--model", "multi-head")
+    assert (s.words, s.max_len, s.sizes) == (3, 2, (("d", 2), ("d_head", 2), ("heads", 2),
+                                                    ("C", 2)))
+    assert s.loss == "cross-entropy" and _constants(s) == {"tau": 1}
+
+
+def test_a_size_the_catalogue_entry_fixes_keeps_its_value_and_cannot_be_changed():
+    assert dict(_setting("--model", "self-attention").sizes)["heads"] == 1
+    with pytest.raises(ValueError, match="fixes heads=1"):
+        _setting("--model", "self-attention", "--size", "heads=2")
+    assert dict(_setting("--model", "self-attention", "--size", "heads=1,d=3").sizes)["d"] == 3
+
+
+def test_sizes_and_constants_of_another_model_are_read_by_their_names():
+    s = _setting("--model", "multi-head", "--size", "d=3,words=4,max_len=3",
+                 "--constants", "tau=3/2", "--trainable", "head_query, head_key")
+    assert (dict(s.sizes)["d"], s.words, s.max_len) == (3, 4, 3)
+    assert _constants(s) == {"tau": Fraction(3, 2)}
+    assert s.trainable == ("head_query", "head_key")
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--size", "width=3"], "unknown size(s) ['width'] for model paper"),
+    (["--loss", "squared-error"], "model paper has no loss 'squared-error'"),
+    (["--constants", "tau=1"], "model paper has no constants"),
+    (["--model", "multi-head", "--size", "width=3"], "unknown size 'width' for model multi-head"),
+    (["--model", "multi-head", "--constants", "beta=2"], "unknown constant 'beta'"),
+    (["--model", "multi-head", "--classifier", "mlp"], "--classifier is the paper's option"),
+])
+def test_an_option_that_does_not_fit_the_model_is_refused_by_name(argv, problem):
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        _setting(*argv)
