@@ -459,6 +459,11 @@ _RENAMED = ("an index of a declared law renamed to another index of the same kin
 _CORES = 'return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1'
 _OFF_LINUX = "a fallback for platforms without os.sched_getaffinity; never taken on Linux"
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("attnflow/commands/discover.py",
+     "if not sep or not match or (match.group(2) is not None and int(match.group(2)) == 0):",
+     "drop operand 1 of Or",
+     "(not match or (match.group(2) is not None and int(match.group(2)) == 0))"):
+        "an item with no '=' has an empty value, which the fraction pattern refuses too",
     ("attnflow/commands/verify.py", 'print(f"[{k}/{len(checks)}] {name} ...", flush=True)',
      "flip bool", "(False)"): "flushing decides when a stage's line appears, not its text",
     ("attnflow/commands/verify.py",

@@ -6,6 +6,7 @@ stand-ins, so each combination of outcomes is cheap to reach."""
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -269,3 +270,19 @@ def test_an_option_that_does_not_fit_the_model_is_refused_by_name(argv, problem)
     with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[").replace("]", r"\]")):
         _setting(*argv)
+
+
+@pytest.mark.parametrize("argv, loss", [
+    ([], "cross_entropy"), (["--loss", "any"], "any"),
+    (["--model", "multi-head"], "cross-entropy"),
+    (["--model", "multi-head", "--loss", "squared-error"], "squared-error"),
+    (["--model", "multi-head", "--loss", "any"], "any")])
+def test_the_loss_asked_for_is_the_loss_studied(argv, loss):
+    assert _setting(*argv).loss == loss
+
+
+def test_any_loss_is_refused_for_a_model_file_without_an_abstract_loss():
+    path = str(Path(__file__).parent.parent / "docs" / "examples" / "linear_attention.py")
+    with pytest.raises(ValueError, match="has no abstract loss"):
+        _setting("--model", path, "--loss", "any")
+    assert _setting("--model", path).loss == "cross-entropy"
