@@ -286,3 +286,73 @@ def test_any_loss_is_refused_for_a_model_file_without_an_abstract_loss():
     with pytest.raises(ValueError, match="has no abstract loss"):
         _setting("--model", path, "--loss", "any")
     assert _setting("--model", path).loss == "cross-entropy"
+
+
+# --- the cost estimate's refusal --------------------------------------------------------------
+
+def _check_cost(monkeypatch, seconds, nbytes, at_least=False, max_seconds=10.0, memory=1000):
+    import numeric.limits
+
+    cost = symbolic.discover.Cost(seconds, nbytes, {"trained coordinates": 16, "fields": 40},
+                                  {}, at_least)
+    monkeypatch.setattr(symbolic.discover, "estimate_cost", lambda setting, closed: cost)
+    monkeypatch.setattr(numeric.limits, "memory_limit", lambda: memory)
+    D.check_cost(SimpleNamespace(), True, max_seconds)
+
+
+def test_a_run_estimated_at_exactly_the_limits_is_allowed(monkeypatch):
+    _check_cost(monkeypatch, 10.0, 1000)
+
+
+@pytest.mark.parametrize("seconds, nbytes", [(10.5, 10), (1.0, 1001)])
+def test_a_run_estimated_past_either_limit_is_refused_with_both_estimates(
+        monkeypatch, seconds, nbytes):
+    from numeric.limits import TooLarge
+
+    with pytest.raises(TooLarge) as refused:
+        _check_cost(monkeypatch, seconds, nbytes)
+    text = str(refused.value)
+    assert "16 trained coordinates and 40 per-sentence fields" in text
+    assert "the limits are 10 s (--max-seconds) and 1 kB" in text
+    assert "at least" not in text
+
+
+def test_a_lower_bound_estimate_says_at_least_but_never_of_infinity(monkeypatch):
+    from numeric.limits import TooLarge
+
+    with pytest.raises(TooLarge) as refused:
+        _check_cost(monkeypatch, 50.0, float("inf"), at_least=True)
+    text = str(refused.value)
+    assert "take at least 50 s of CPU" in text and "at least inf" not in text
+
+
+# --- the run's glue ---------------------------------------------------------------------------
+
+def test_discover_leaves_the_blas_threads_alone_once_numpy_is_loaded(monkeypatch, capsys):
+    import os
+
+    from attnflow.cli import main
+
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["discover", "--size", "d=x"]) == 2
+    assert "bad item 'd=x'" in capsys.readouterr().err
+    assert not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"} & set(os.environ)
+
+
+def test_a_json_report_that_cannot_be_written_is_exit_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    status = D._finish(SimpleNamespace(json=tmp_path / "file" / "r.json"), {}, 0, 0.0, 0.0)
+    assert status == 2 and "attnflow discover:" in capsys.readouterr().err
+
+
+def test_the_closed_forms_for_any_loss_are_verified_never_declared(monkeypatch, capsys):
+    found = SimpleNamespace(laws=["a", "b"], rejected=[], independent=2, worst_residual=1e-40,
+                            singular_gap=30.0, symbols=())
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    report = {}
+    ok = D._closed_forms(SimpleNamespace(loss="any"), SimpleNamespace(laws=2), report)
+    assert ok is True and "not proved" in capsys.readouterr().out
+    assert [(e["proof"], e["declared"]) for e in report["laws"]] == [
+        ("verified at fresh points", False)] * 2
+    assert D._closed_forms(SimpleNamespace(loss="any"), SimpleNamespace(laws=3), {}) is False
