@@ -356,3 +356,49 @@ def test_the_closed_forms_for_any_loss_are_verified_never_declared(monkeypatch, 
     assert [(e["proof"], e["declared"]) for e in report["laws"]] == [
         ("verified at fresh points", False)] * 2
     assert D._closed_forms(SimpleNamespace(loss="any"), SimpleNamespace(laws=3), {}) is False
+
+
+def _run(monkeypatch, capsys, *argv, closed_ok=True, topic_ok=True):
+    """``attnflow discover`` with the count, the closed forms and the topic laws replaced by
+    recorders: which stages run, on what, and the exit status they make."""
+    from attnflow.cli import main
+
+    calls = []
+    count = SimpleNamespace(laws=2, dimension=16, rank=14, directions=1, frozen=0,
+                            gap_decades=40.0, lower={},
+                            ranks={1: SimpleNamespace(depth=2, route="floats")},
+                            summary=lambda: "2 independent laws")
+    monkeypatch.setattr(symbolic.discover, "count_laws", lambda setting: count)
+    for name, ok in (("_closed_forms", closed_ok), ("_declared", closed_ok),
+                     ("_topic", topic_ok)):
+        monkeypatch.setattr(D, name, lambda *args, name=name, ok=ok: (
+            calls.append((name, args)), ok)[1])
+    status = main(["discover", *argv])
+    capsys.readouterr()
+    return status, calls, count
+
+
+@pytest.mark.parametrize("argv, stages", [
+    ([], ["_closed_forms", "_topic"]),
+    (["--trainable", "embeddings,keys"], ["_closed_forms", "_topic"]),
+    (["--trainable", "embeddings,keys,query"], ["_closed_forms"]),
+    (["--trainable", "embeddings"], ["_closed_forms"]),
+    (["--trainable", "embeddings,keys", "--no-closed-forms"], ["_topic"]),
+    (["--model", "multi-head"], ["_declared"]),
+    (["--model", "multi-head", "--trainable", "embeddings,head_query"], ["_declared"]),
+])
+def test_the_topic_laws_are_sought_only_for_the_paper_with_the_query_frozen(
+        monkeypatch, capsys, argv, stages):
+    status, calls, count = _run(monkeypatch, capsys, *argv)
+    assert status == 0 and [name for name, _ in calls] == stages
+    for name, args in calls:
+        if name in ("_closed_forms", "_declared"):
+            assert args[1] is count and isinstance(args[2], dict)
+
+
+@pytest.mark.parametrize("closed_ok, topic_ok, status", [
+    (True, True, 0), (False, True, 1), (True, False, 1), (False, False, 1)])
+def test_discover_passes_only_when_closed_forms_and_topic_laws_both_pass(
+        monkeypatch, capsys, closed_ok, topic_ok, status):
+    assert _run(monkeypatch, capsys, "--trainable", "embeddings,keys", closed_ok=closed_ok,
+                topic_ok=topic_ok)[0] == status
