@@ -402,3 +402,28 @@ def test_discover_passes_only_when_closed_forms_and_topic_laws_both_pass(
         monkeypatch, capsys, closed_ok, topic_ok, status):
     assert _run(monkeypatch, capsys, "--trainable", "embeddings,keys", closed_ok=closed_ok,
                 topic_ok=topic_ok)[0] == status
+
+
+@pytest.mark.parametrize("trainable, proved, expected", [
+    (("embeddings", "keys", "classifier"), True, ("embeddings", "keys", "classifier")),
+    (("embeddings", "keys"), False, ("embeddings", "keys"))])
+def test_the_topic_law_is_proved_under_a1_to_a3_with_the_settings_trained_classifier(
+        monkeypatch, capsys, trainable, proved, expected):
+    asked = []
+
+    def prove(text, classifier, trained, assumptions, search):
+        asked.append((classifier, trained, assumptions, search, "Sum(V[w,k]**2" in text))
+        return SimpleNamespace(proved=proved, status="PROVED" if proved else "NOT PROVED")
+    monkeypatch.setattr(proofs.conjecture, "prove", prove)
+    report = {}
+    ok = D._topic(SimpleNamespace(classifier="mlp", trainable=trainable), report)
+    assert ok is proved
+    assert asked == [("mlp", expected, ("A1", "A2", "A3"), False, True)]
+    assert report["topic"][0]["proof"] == ("PROVED" if proved else "NOT PROVED")
+    assert "exp(s[w] - c)" in report["topic"][0]["as_written"]
+
+
+def test_no_law_has_rank_zero_without_asking_for_it(monkeypatch):
+    monkeypatch.setattr(symbolic.discover, "functional_rank", lambda laws, symbols: 7)
+    assert D._independent(SimpleNamespace(symbols=()), []) == 0
+    assert D._independent(SimpleNamespace(symbols=()), ["law"]) == 7
