@@ -427,3 +427,18 @@ def test_no_law_has_rank_zero_without_asking_for_it(monkeypatch):
     monkeypatch.setattr(symbolic.discover, "functional_rank", lambda laws, symbols: 7)
     assert D._independent(SimpleNamespace(symbols=()), []) == 0
     assert D._independent(SimpleNamespace(symbols=()), ["law"]) == 7
+
+
+def test_a_law_keeps_the_name_of_the_first_declaration_spanning_it_with_linear_products(
+        monkeypatch):
+    spans = {"quadratic": [("q",)], "linear": [(("x",),)], "other": [("o",)]}
+    monkeypatch.setattr(symbolic.discover, "products", lambda linear: [("product",)])
+    monkeypatch.setattr(symbolic.discover, "_in_span",
+                        lambda cf, basis: cf in basis and ("product",) in basis)
+    found = SimpleNamespace(laws=["A", "B", "C"], coefficients=[("q",), ("o",), ("z",)])
+    assert D._names(found, ["A", "B", "C"], spans) == ["quadratic", "other", None]
+
+
+def test_closed_forms_equal_in_number_to_the_count_print_no_disagreement(monkeypatch, capsys):
+    ok, out, _ = _closed_forms(monkeypatch, capsys, counted=2)
+    assert ok is True and "counted" not in out and "not found" not in out
