@@ -535,6 +535,22 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "floats does not depend on their order",
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
+    ("symbolic/discover.py", "def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:",
+     "int -1", "(10)"):
+        "fresh points drawn from seed 10 instead of 11: no count, solve or exact check draws "
+        "seed 10 either, and a law's residual is 0 at every point while a non-law's vanishes "
+        "only on a set of points of measure zero",
+    ("proofs/conjecture.py", "if prm.name not in read:", "drop guard", "False"):
+        "a parameter Q does not read (directly, through a word-level node, or through ‖q‖²) "
+        "has ∂Q/∂θ = sp.diff(...) = 0, which passes the index form and is zero: skipping it "
+        "or finding its slope 0 leaves the same verdict and the same refusal",
+    ("proofs/theorems_cases.py",
+     'return {"non-topic words": N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s',
+     "Add->Sub", "(N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s - s[D.p])"):
+        _BATTERY_INPUT,
+    ("symbolic/fields.py", "if power.is_Integer and power < 0:", "int +1", "(1)"):
+        "the integers below 1 and below 0 differ at 0 only, and no factor of a SymPy product "
+        "has exponent 0 (x**0 evaluates to 1 when built)",
 }
 
 
