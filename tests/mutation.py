@@ -453,6 +453,9 @@ _HALF = ("a draw of exactly 0.5 is the only difference: numpy's random() is k/2^
 _RENAMED = ("an index of a declared law renamed to another index of the same kind that no "
             "other factor of the law reads: the same law (component labels are values, not "
             "index names)")
+_ZERO_COLUMN = ("the scale of an all-zero column of the ansatz: any positive one keeps it 0, and "
+                "the nullspace M·v = 0 is S⁻¹ times that of M·S⁻¹ for every positive diagonal S "
+                "(the monomial's unit vector lies in it at any scale)")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("attnflow/commands/audit.py", "flush=True))", "flip bool", "(False)"):
         "flushing decides when a theorem's text appears, not what is printed",
@@ -548,6 +551,12 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      'return {"non-topic words": N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s',
      "Add->Sub", "(N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s - s[D.p])"):
         _BATTERY_INPUT,
+    ("symbolic/discover.py", "scales[scales == 0] = 1.0  # a monomial no field moves: its "
+     "column stays 0",
+     "float /10", "(0.1)"): _ZERO_COLUMN,
+    ("symbolic/discover.py", "scales[scales == 0] = 1.0  # a monomial no field moves: its "
+     "column stays 0",
+     "float x10", "(10.0)"): _ZERO_COLUMN,
     ("symbolic/fields.py", "if power.is_Integer and power < 0:", "int +1", "(1)"):
         "the integers below 1 and below 0 differ at 0 only, and no factor of a SymPy product "
         "has exponent 0 (x**0 evaluates to 1 when built)",

@@ -238,6 +238,17 @@ def test_the_ansatz_solves_at_least_twice_as_many_equations_as_unknowns(monkeypa
     assert sum(rows) >= 2 * len(SD.monomials(4))
 
 
+def test_a_coordinate_no_field_moves_leaves_the_quadratic_laws_found():
+    """A rotation of (w₁, w₂) with w₃ still: w₃ and w₁² + w₂². The monomials of w₃ have
+    all-zero columns in the ansatz; scaled as if of norm 1e-300 they swamped the nullspace,
+    and the linear laws read off it were not linear (a ValueError in their products)."""
+    from symbolic.discover import conserved_polynomials
+    w3 = sp.Symbol("w3")
+    fields = SymbolicFields((w1, w2, w3), [[w2, -w1, 0]])
+    found = conserved_polynomials(fields, fields.symbols)
+    assert found.laws == [w3, w1 ** 2 + w2 ** 2] and not found.rejected
+
+
 def test_a_found_law_is_verified_at_two_distinct_fresh_points(monkeypatch):
     from fractions import Fraction
 
@@ -291,6 +302,7 @@ def test_a_declared_law_with_one_component_drifting_at_fresh_points_does_not_hol
     monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: (True, "stand-in"))
     monkeypatch.setattr(symbolic.discover, "_residuals",
                         lambda fields, inst: [0.0] * (len(inst) - 1) + [1e-3])
+    monkeypatch.setattr(symbolic.discover, "_functional_rank", lambda span, fields: len(span))
     matched = PD.match(setting, SimpleNamespace(laws=[], coefficients=[]), {}, None)
     assert len(matched.declared) == 4 and not any(x.holds for x in matched.declared)
     assert all(x.status == "NOT conserved here: residual 1e-03 at fresh points"
