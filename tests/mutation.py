@@ -453,6 +453,9 @@ _HALF = ("a draw of exactly 0.5 is the only difference: numpy's random() is k/2^
 _RENAMED = ("an index of a declared law renamed to another index of the same kind that no "
             "other factor of the law reads: the same law (component labels are values, not "
             "index names)")
+_FRESH_SEED = ("a fresh point drawn from another seed that no count, solve or exact check draws "
+               "either (1–5, 1000–1005 and 99 are theirs): a law's residual is 0 at every point, "
+               "a non-law's vanishes only on a set of points of measure zero")
 _ZERO_COLUMN = ("the scale of an all-zero column of the ansatz: any positive one keeps it 0, and "
                 "the nullspace M·v = 0 is S⁻¹ times that of M·S⁻¹ for every positive diagonal S "
                 "(the monomial's unit vector lies in it at any scale)")
@@ -539,10 +542,9 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
     ("symbolic/discover.py", "def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:",
-     "int -1", "(10)"):
-        "fresh points drawn from seed 10 instead of 11: no count, solve or exact check draws "
-        "seed 10 either, and a law's residual is 0 at every point while a non-law's vanishes "
-        "only on a set of points of measure zero",
+     "int -1", "(10)"): _FRESH_SEED,
+    ("symbolic/discover.py", "def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:",
+     "int +1", "(13)"): _FRESH_SEED,
     ("proofs/conjecture.py", "if prm.name not in read:", "drop guard", "False"):
         "a parameter Q does not read (directly, through a word-level node, or through ‖q‖²) "
         "has ∂Q/∂θ = sp.diff(...) = 0, which passes the index form and is zero: skipping it "
