@@ -64,8 +64,8 @@ def _theorem(law) -> str:
 
 
 def applies(law, setting) -> bool:
-    """Whether the setting trains everything the law's proof needs (and freezes nothing it
-    says must train)."""
+    """Whether the setting trains everything the law's proof needs (and nothing it says must
+    stay frozen)."""
     needed = set(law.trained)
     return needed <= set(setting.trained) and not set(law.frozen) & set(setting.trained)
 

@@ -1279,7 +1279,8 @@ def conserved_polynomials(fields, symbols, seed: int = 7, max_denominator: int =
     for x, values in zip(points, [at_first] + _field_rows(fields, points[1:])):
         rows.append(_row_space(values) @ _monomial_gradients(monos, x).T)
     matrix = np.vstack(rows)
-    scales = np.linalg.norm(matrix, axis=0) + 1e-300
+    scales = np.linalg.norm(matrix, axis=0)
+    scales[scales == 0] = 1.0  # a monomial no field moves: its column stays 0
     scaled = matrix / scales
     if scaled.shape[0] < scaled.shape[1]:  # keep vt square: pad with zero rows
         scaled = np.vstack([scaled, np.zeros((scaled.shape[1] - scaled.shape[0],

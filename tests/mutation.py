@@ -458,6 +458,12 @@ _RENAMED = ("an index of a declared law renamed to another index of the same kin
 #: The fallback of a platform check that is never taken on Linux, where the suite runs.
 _CORES = 'return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1'
 _OFF_LINUX = "a fallback for platforms without os.sched_getaffinity; never taken on Linux"
+_FRESH_SEED = ("a fresh point drawn from another seed that no count, solve or exact check draws "
+               "either (1–5, 1000–1005 and 99 are theirs): a law's residual is 0 at every point, "
+               "a non-law's vanishes only on a set of points of measure zero")
+_ZERO_COLUMN = ("the scale of an all-zero column of the ansatz: any positive one keeps it 0, and "
+                "the nullspace M·v = 0 is S⁻¹ times that of M·S⁻¹ for every positive diagonal S "
+                "(the monomial's unit vector lies in it at any scale)")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("attnflow/commands/discover.py",
      "if not sep or not match or (match.group(2) is not None and int(match.group(2)) == 0):",
@@ -555,6 +561,27 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "floats does not depend on their order",
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
+    ("symbolic/discover.py", "def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:",
+     "int -1", "(10)"): _FRESH_SEED,
+    ("symbolic/discover.py", "def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:",
+     "int +1", "(13)"): _FRESH_SEED,
+    ("proofs/conjecture.py", "if prm.name not in read:", "drop guard", "False"):
+        "a parameter Q does not read (directly, through a word-level node, or through ‖q‖²) "
+        "has ∂Q/∂θ = sp.diff(...) = 0, which passes the index form and is zero: skipping it "
+        "or finding its slope 0 leaves the same verdict and the same refusal",
+    ("proofs/theorems_cases.py",
+     'return {"non-topic words": N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s',
+     "Add->Sub", "(N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s - s[D.p])"):
+        _BATTERY_INPUT,
+    ("symbolic/discover.py", "scales[scales == 0] = 1.0  # a monomial no field moves: its "
+     "column stays 0",
+     "float /10", "(0.1)"): _ZERO_COLUMN,
+    ("symbolic/discover.py", "scales[scales == 0] = 1.0  # a monomial no field moves: its "
+     "column stays 0",
+     "float x10", "(10.0)"): _ZERO_COLUMN,
+    ("symbolic/fields.py", "if power.is_Integer and power < 0:", "int +1", "(1)"):
+        "the integers below 1 and below 0 differ at 0 only, and no factor of a SymPy product "
+        "has exponent 0 (x**0 evaluates to 1 when built)",
 }
 
 

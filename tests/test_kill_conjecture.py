@@ -253,3 +253,54 @@ def test_a_drift_and_the_evaluators_it_was_judged_by_are_read_only():
         Drift(config=None, report=None).report = "holds"
     with pytest.raises(dataclasses.FrozenInstanceError):
         Evaluators(None, "", None, None, None).source = "other"
+
+
+def test_a_conjecture_proved_without_the_kernel_has_no_certificate_file(tmp_path):
+    """The certificate is the kernel's: a verdict it did not re-check is refused by name,
+    before anything is written."""
+    from types import SimpleNamespace
+
+    from proofs.conjecture import write_certificate
+    reduced = SimpleNamespace(kernel=None, proved=True, status="PROVED")
+    with pytest.raises(ValueError, match="no certificate: proved by the conjecture "
+                                         "reduction only"):
+        write_certificate(reduced, tmp_path / "certificate.json")
+    assert not (tmp_path / "certificate.json").exists()
+
+
+def test_a_found_law_that_is_a_product_of_proved_linear_laws_is_explained():
+    """Only the classifier trains: Σ_e U[e,k] is proved for each k, so the product
+    (Σ_e U[e,0])·(Σ_e U[e,1]) is conserved and explained; U[0,0]·U[1,1] is not."""
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    from symbolic.discover import Setting, coordinate_symbol
+    setting = Setting("linear", trainable=("classifier",))
+    symbols = [coordinate_symbol(*c) for c in setting.coordinates[:setting.n_trained]]
+    U = {c: coordinate_symbol("classifier", c) for c in [(0, 0), (0, 1), (1, 0), (1, 1)]}
+    product = sp.expand((U[0, 0] + U[1, 0]) * (U[0, 1] + U[1, 1]))
+    other = U[0, 0] * U[1, 1]
+    out = conjecture.explain(setting, SimpleNamespace(laws=[product, other], symbols=symbols))
+    assert out.explained == [product] and out.unexplained == [other]
+
+
+def test_a2_s_battery_holds_a_score_inside_a_longer_exponent(monkeypatch):
+    """SEN's rate reads ``e^{s_p − c}``: a case function that takes the exponential of any
+    expression in a score for that of the score alone fails the A2 step."""
+    from proofs import theorems_cases
+    from proofs.kernel import check_theorem
+    from symbolic import laws as SL
+    from symbolic.model import s
+
+    real = SL.A2.cases["A2"]
+
+    def scores(x):
+        return sorted((y for y in x.args[0].atoms(sp.Indexed) if y.base == s), key=str)
+
+    def exponent_read_as_its_score(expr, model=None):
+        return real(expr.replace(
+            lambda x: isinstance(x, sp.exp) and not isinstance(x.args[0], sp.Indexed)
+            and bool(scores(x)), lambda x: sp.exp(scores(x)[0])), model)
+    monkeypatch.setitem(SL.A2.cases, "A2", exponent_read_as_its_score)
+    (theorem,) = theorems_cases.theorems()
+    assert [o.step.name for o in check_theorem(theorem).steps if not o.ok] == ["A2"]

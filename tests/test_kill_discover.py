@@ -188,3 +188,142 @@ def test_a_found_law_the_declared_laws_do_not_explain_is_not_a_pass(monkeypatch,
     assert not command._declared(None, SimpleNamespace(laws=1), report)
     assert "not among the declared ones: y" in capsys.readouterr().out
     assert report["complete"] and [x["declared"] for x in report["laws"]] == [False]
+
+
+# --- the printed gradient program ------------------------------------------------------------
+
+def _run(writer, text, **values):
+    """The value of ``text`` after the writer's lines, at ``values``."""
+    ns = {"jexp": math.exp, "R": tuple(float(c) for c in writer.constants), **values}
+    exec("\n".join(line.strip() for line in writer.lines), ns)  # noqa: S102 - test's own text
+    return eval(text, ns)  # noqa: S307 - the writer's printout of a test expression
+
+
+def test_a_sum_read_twice_is_computed_once():
+    """``x + y`` in two places: one line, one addition, its variable read twice."""
+    from symbolic.fields import _Writer
+    x, y = sp.symbols("x y")
+    w = _Writer()
+    first, second = (w.print(x + y, {x: "x", y: "y"}) for _ in range(2))
+    assert first == second and len(w.lines) == 1 and w.operations == 1
+    assert _run(w, second, x=2.0, y=3.0) == 5.0
+
+
+def test_a_negative_reciprocal_is_printed_with_its_denominator():
+    """``−1/x``: not ``−1`` (the factor −1 alone in the numerator is a negation only when
+    nothing divides it)."""
+    from symbolic.fields import _Writer
+    x = sp.Symbol("x")
+    w = _Writer()
+    assert _run(w, w.print(-1 / x, {x: "x"}), x=4.0) == -0.25
+    assert _run(w, w.print(-x, {x: "x"}), x=4.0) == -4.0
+
+
+def test_a_normaliser_a_gradient_reads_is_written_as_the_sum_of_its_exponentials():
+    """A gradient holding ``Z_z`` (not folded into ``P``) gets the line
+    ``Z_z = e^{z_0} + e^{z_1}``, over the row the softmax normalises."""
+    from symbolic.fields import _normalisers, _Writer
+    from symbolic.model import C, Model, Z_z, z
+    w = _Writer()
+    symbols = {z[0]: "z0", z[1]: "z1"}
+    assert _normalisers(1 / Z_z, Model("linear"), {C: 2}, symbols, w) == 1 / Z_z
+    assert _run(w, symbols[Z_z], z0=0.5, z1=-1.0) == pytest.approx(math.exp(0.5) + math.exp(-1))
+
+
+# --- the closed forms: the ansatz and its check at fresh points ----------------------------
+
+def test_the_ansatz_is_solved_when_every_field_vanishes_at_its_first_point():
+    """X = (w₁ − r, 0) with r the ansatz's first random abscissa: no equation there (rank 0),
+    the other points find the law w₂."""
+    import numpy as np
+
+    from symbolic.discover import conserved_polynomials
+    r = sp.Rational(float(np.random.default_rng(7).uniform(-1, 1, 2)[0]))
+    fields = SymbolicFields((w1, w2), [[w1 - r, 0]])
+    assert conserved_polynomials(fields, (w1, w2), seed=7).laws == [w2]
+
+
+def test_the_ansatz_solves_at_least_twice_as_many_equations_as_unknowns(monkeypatch):
+    """Each point adds as many equations as its fields span (one here): 14 unknown
+    coefficients in 4 coordinates, at least 28 equations."""
+    import symbolic.discover as SD
+    w3, w4 = sp.symbols("w3 w4")
+    fields = SymbolicFields((w1, w2, w3, w4), [[1, 0, 0, 0]])
+    rows = []
+    real = SD._row_space
+    monkeypatch.setattr(SD, "_row_space", lambda values: rows.append(len(real(values)))
+                        or real(values))
+    found = SD.conserved_polynomials(fields, fields.symbols)
+    assert found.laws == [w2, w3, w4]
+    assert sum(rows) >= 2 * len(SD.monomials(4))
+
+
+def test_a_coordinate_no_field_moves_leaves_the_quadratic_laws_found():
+    """A rotation of (w₁, w₂) with w₃ still: w₃ and w₁² + w₂². The monomials of w₃ have
+    all-zero columns in the ansatz; scaled as if of norm 1e-300 they swamped the nullspace,
+    and the linear laws read off it were not linear (a ValueError in their products)."""
+    from symbolic.discover import conserved_polynomials
+    w3 = sp.Symbol("w3")
+    fields = SymbolicFields((w1, w2, w3), [[w2, -w1, 0]])
+    found = conserved_polynomials(fields, fields.symbols)
+    assert found.laws == [w3, w1 ** 2 + w2 ** 2] and not found.rejected
+
+
+def test_a_found_law_is_verified_at_two_distinct_fresh_points(monkeypatch):
+    from fractions import Fraction
+
+    from symbolic.discover import _residuals
+    fields = SymbolicFields((w1, w2), [[1, 0]])
+    seeds = []
+    real = fields.point
+    monkeypatch.setattr(fields, "point", lambda seed: seeds.append(seed) or real(seed))
+    assert _residuals(fields, [{(1,): Fraction(1)}]) == [0.0]
+    assert len(set(seeds)) == 2
+
+
+# --- the declared laws of a model, matched exactly -----------------------------------------
+
+def test_a_law_that_needs_a_parameter_frozen_does_not_apply_where_it_trains():
+    """key-across-query needs the keys trained and the query frozen."""
+    from proofs.discovered import applies
+    from symbolic import laws as SL
+    law = SL.law("key-across-query")
+    assert applies(law, SimpleNamespace(trained=("embeddings", "keys")))
+    assert not applies(law, SimpleNamespace(trained=("keys", "query")))
+
+
+def test_the_exact_check_runs_on_a_model_written_from_its_description_only():
+    """Linear attention (no writing by hand): ‖Q‖² − ‖K‖² is conserved exactly (the scores
+    read Q and K only through their product), ‖Q‖² + ‖K‖² is not."""
+    from proofs.discovered import ExactRates, as_coefficients
+    from symbolic.discover import ModelSetting
+    from tests.test_models import linear_attention
+    setting = ModelSetting(linear_attention(), ("query_map", "key_map", "value_map"),
+                           (("C", 2), ("d", 2), ("r", 1)), 2, 2)
+    rates = ExactRates(setting, None)
+    q, k = ([setting.symbol((name, (0, x))) ** 2 for x in range(2)]
+            for name in ("query_map", "key_map"))
+    assert rates.conserved(as_coefficients(sum(q) - sum(k), setting, {}))
+    assert not rates.conserved(as_coefficients(sum(q) + sum(k), setting, {}))
+
+
+def test_a_declared_law_with_one_component_drifting_at_fresh_points_does_not_hold(monkeypatch):
+    """Every component but the last stays at 0, the last drifts 1e-3: the law is NOT conserved,
+    and its status names the worst residual."""
+    from fractions import Fraction
+
+    import proofs.discovered as PD
+    from symbolic.discover import ModelSetting
+    from symbolic.models.attention import multi_head
+    model = multi_head("abstract")
+    setting = ModelSetting(model, tuple(p.name for p in model.params),
+                           (("C", 1), ("d", 1), ("d_head", 2), ("heads", 1)), 1, 1,
+                           (("tau", Fraction(1)),))
+    monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: (True, "stand-in"))
+    monkeypatch.setattr(symbolic.discover, "_residuals",
+                        lambda fields, inst: [0.0] * (len(inst) - 1) + [1e-3])
+    monkeypatch.setattr(symbolic.discover, "_functional_rank", lambda span, fields: len(span))
+    matched = PD.match(setting, SimpleNamespace(laws=[], coefficients=[]), {}, None)
+    assert len(matched.declared) == 4 and not any(x.holds for x in matched.declared)
+    assert all(x.status == "NOT conserved here: residual 1e-03 at fresh points"
+               for x in matched.declared)
