@@ -542,8 +542,8 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("symbolic/laws_attention.py", "_h, _f = HEAD.index(0), HEAD.index(1)", "int -1", "(0)"):
         "the summed head index of columns_gram named like the free head index of rows_gram: "
         "no law reads both, so each sum still binds its own index",
-    ("symbolic/laws_attention.py", "return _sum(M[_f, _x, _k] * M[_f, _x, _l], _x, _f)",
-     "swap arguments 2 and 3", "(_sum(M[_f, _x, _k] * M[_f, _x, _l], _f, _x))"): _SUM_ORDER,
+    ("symbolic/laws_attention.py", "return total(M[_f, _x, _k] * M[_f, _x, _l], _x, _f)",
+     "swap arguments 2 and 3", "(total(M[_f, _x, _k] * M[_f, _x, _l], _f, _x))"): _SUM_ORDER,
     ("proofs/theorems_cases.py",
      'return {"directions": N._sum(SL.Pi[_l, _k] * U[_c, _k], _k) - SL.beta[_l]', "Sub->Add",
      "(N._sum(SL.Pi[_l, _k] * U[_c, _k], _k) + SL.beta[_l])"): _BATTERY_INPUT,

@@ -327,3 +327,25 @@ def test_a_declared_law_with_one_component_drifting_at_fresh_points_does_not_hol
     assert len(matched.declared) == 4 and not any(x.holds for x in matched.declared)
     assert all(x.status == "NOT conserved here: residual 1e-03 at fresh points"
                for x in matched.declared)
+
+
+def _factors(expr):
+    """Every (base, exponent) of a power or plain factor in ``expr``, sums opened."""
+    import sympy as sp
+
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Pow):
+            yield node.base, node.exp
+
+
+@pytest.mark.parametrize("law", __import__("symbolic.laws_attention",
+                                           fromlist=["LAWS"]).LAWS, ids=lambda x: x.name)
+def test_every_declared_attention_law_is_a_polynomial_of_degree_two_at_most(law):
+    import sympy as sp
+
+    for side in (law.a, law.b):
+        assert all(e.is_Integer and 0 < e <= 2 for _, e in _factors(side)), (law.name, side)
+        for term in sp.Add.make_args(sp.expand(side)):
+            body = term.function if isinstance(term, sp.Sum) else term
+            entries = [f for f in sp.Mul.make_args(body) if isinstance(f, sp.Indexed)]
+            assert len(entries) <= 2, (law.name, term)
