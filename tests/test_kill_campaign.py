@@ -108,3 +108,131 @@ def test_a_law_never_applicable_under_plain_sampling_compares_as_no_usage():
     plain = SimpleNamespace(rows=[campaign.LawRow("SEN"), campaign.LawRow("key-sum")])
     assert campaign.compare_worst(targeted, plain) == [("SEN", 0.25, None),
                                                        ("key-sum", None, None)]
+
+
+def _attention(**kw) -> campaign.Config:
+    return campaign.Config(seed=0, architecture="multi-head", trainable=campaign.HEAD_PARAMS,
+                           a2=False, **kw)
+
+
+def test_each_architecture_has_only_its_own_sizes():
+    paper, heads = campaign.Config(seed=0), _attention()
+    assert paper.has_size("d_key") and paper.has_size("m") and not paper.has_size("heads")
+    assert heads.has_size("heads") and heads.has_size("m") and not heads.has_size("d_key")
+
+
+def test_a_description_names_the_seed_and_only_the_fields_changed():
+    config = campaign.Config(seed=3, m=5, embedding_scale=0.123456)
+    assert config.describe() == "Config(seed=3, m=5, embedding_scale=0.123)"
+
+
+def test_a_trajectory_reports_its_own_wall_time():
+    start = time.perf_counter()
+    result = campaign.run_trajectory(campaign.Config(seed=0, horizon=5.0))
+    took = time.perf_counter() - start
+    assert result.status == "ok" and 0.0 < result.seconds <= took
+
+
+def test_a_stalled_trajectory_reports_its_own_wall_time(monkeypatch):
+    from numeric.integrate import StalledIntegration
+
+    def stall(*args, **kwargs):
+        raise StalledIntegration("kink")
+    monkeypatch.setattr(campaign, "integrate_case", stall)
+    start = time.perf_counter()
+    result = campaign.run_trajectory(campaign.Config(seed=0))
+    took = time.perf_counter() - start
+    assert result.status == "stalled" and 0.0 <= result.seconds <= took
+
+
+@pytest.mark.parametrize("index", [(0, 2), (5, 0)])
+def test_a_negative_control_entry_outside_one_axis_does_not_reach_the_flow(index):
+    """keys has shape (5, 2) here: an entry past the end of either axis patches nothing."""
+    config = campaign.Config(seed=0, trainable=("keys",), a2=False)
+    assert not campaign.WrongSign("keys", index).reaches(config)
+    assert campaign.WrongSign("keys", (4, 1)).reaches(config)
+
+
+def test_the_smallest_sizes_of_an_attention_violation_are_its_own_sizes():
+    """After the shrink, each size of a multi-head case is tried at its minimum; the paper's
+    sizes (d_key, hidden) are not the case's and are left alone (setting them would make a
+    case the configuration refuses)."""
+    config = _attention(heads=2, d_head=2)
+    tried = []
+
+    def checked(c):
+        tried.append(c)
+        return campaign.TrajectoryResult(c, "ok")
+    out = campaign.ShardResult(0, 0, violation=campaign.TrajectoryResult(config, "ok"))
+    campaign._to_smallest_sizes(out, checked)
+    changed = {name for c in tried for name in campaign.SIZE_MINIMUM
+               if name != "seed" and getattr(c, name) != getattr(config, name)}
+    assert changed == {"n_sentences", "m", "n_nontopic", "d", "heads", "d_head"}
+    assert len(tried) == 6 * campaign.SEEDS_PER_SIZE
+    assert all(c.architecture == "multi-head" for c in tried)
+
+
+def test_a_campaign_runs_forty_examples_per_shard_by_default(monkeypatch):
+    """``attnflow check --examples`` says "default 40"."""
+    import numeric.executors
+
+    submitted = []
+
+    class Inline:
+        workers = 1
+
+        def __init__(self, workers=None):
+            pass
+
+        def submit(self, shard):
+            submitted.append(shard)
+            return shard
+
+        def wait(self, pending, timeout):
+            return set(pending), set()
+
+        def result(self, shard):
+            return campaign.ShardResult(shard.index, shard.seed)
+
+        def progress(self):
+            return []
+
+        def stop(self):
+            pass
+
+        def close(self):
+            pass
+    monkeypatch.setattr(numeric.executors, "LocalProcesses", Inline)
+    campaign.run_campaign(60.0, progress=False, max_shards=1)
+    assert [s.examples for s in submitted] == [40]
+
+
+class _Clock:
+    """``time.time()`` reading the given instants, the last one forever."""
+
+    def __init__(self, *instants):
+        self.instants = list(instants)
+
+    def time(self):
+        return self.instants.pop(0) if len(self.instants) > 1 else self.instants[0]
+
+
+def test_draining_gives_shards_exactly_drain_seconds_then_leaves_them_out(monkeypatch):
+    """After Ctrl-C: shards that hand in their results within ``DRAIN_SECONDS`` are kept;
+    once that time has passed no further wait starts, and the silent ones are left out."""
+    waits = []
+
+    class Executor:
+        def wait(self, pending, timeout):
+            waits.append(timeout)
+            done = {f for f in pending if f == "quick"}
+            return done, pending - done
+
+        def result(self, future):
+            return future
+    drain = campaign.DRAIN_SECONDS
+    monkeypatch.setattr(campaign, "time", _Clock(100.0, 100.0, 100.0 + drain / 2,
+                                                 100.0 + drain, 101.0 + drain))
+    finished, pending = campaign._drain(Executor(), {"quick", "silent"})
+    assert (finished, pending) == (["quick"], {"silent"})
+    assert len(waits) == 2
