@@ -90,6 +90,7 @@ NOT_DERIVED = {"symbolic/grammar.py", "symbolic/discover.py", "symbolic/fields.p
 #: Test files run for a mutant of each file (fast, targeted ones first; -x stops early).
 _ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
 _EXPERIMENTS = "tests/test_kill_experiments.py"
+_EXPLAIN = "tests/test_kill_explain.py"
 _REPLAY = ["tests/test_kill_replay.py", "tests/test_replay.py", "tests/test_laws_explain.py",
            "tests/test_integrate_decay.py"]
 _EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_kill_conjecture.py",
@@ -143,10 +144,10 @@ TESTS = {
     "attnflow/commands/check.py": _CLI + ["tests/test_campaign.py"],
     "attnflow/commands/conjecture.py": _CLI + _CONJECTURE,
     "attnflow/commands/discover.py": _DISCOVER + _CLI,
-    "attnflow/commands/laws.py": _CLI + _REPLAY,
+    "attnflow/commands/laws.py": [_EXPLAIN, *_CLI, *_REPLAY],
     "attnflow/commands/reproduce.py": _CLI + ["tests/test_experiments.py"],
     "attnflow/commands/verify.py": ["tests/test_kill_verify.py", *_CLI, "tests/test_campaign.py"],
-    "attnflow/explain_run.py": _CLI + _REPLAY,
+    "attnflow/explain_run.py": [_EXPLAIN, *_CLI, *_REPLAY],
     "attnflow/options.py": _CLI,
 }
 #: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
@@ -571,9 +572,9 @@ def named_mutants() -> list[Mutant]:
     return out
 
 
-def all_mutants() -> list[Mutant]:
+def all_mutants(paths=TARGETS) -> list[Mutant]:
     mutants = []
-    for path in TARGETS:
+    for path in paths:
         source = (ROOT / path).read_text(encoding="utf-8")
         found = sorted(set(ast_mutants(path, source) + text_mutants(path, source)))
         for i, (line, start, end, text, name) in enumerate(found):
@@ -801,7 +802,11 @@ def main(argv=None) -> int:
                          "coverage run: does a new test kill the mutants it was written for?")
     args = ap.parse_args(argv)
 
-    mutants = named_mutants() if args.named else all_mutants()
+    # generating every file's mutants takes minutes: only those of the files asked for
+    paths = [p for p in TARGETS if p in args.files] if args.files else \
+        [p for p in TARGETS if p in {i.rpartition(":")[0] for i in args.only}] if args.only \
+        else TARGETS
+    mutants = named_mutants() if args.named else all_mutants(paths)
     sources = {p: (ROOT / p).read_text(encoding="utf-8") for p in TARGETS}
     if args.files:
         mutants = [m for m in mutants if m.path in args.files]
