@@ -549,6 +549,13 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(max(1e-300, d.report.usage))"):
         "the usage is finite here (checked by the line above): the larger of two finite "
         "floats does not depend on their order",
+    ("numeric/campaign.py", "for name, shape in spec.shapes(1, 2).items()}",
+     "swap arguments 1 and 2", "(spec.shapes(2, 1))"):
+        "only the number of axes of each shape is kept, and it does not depend on the sizes",
+    ("numeric/campaign.py", 'out[f"{rep.law} {what}"] = math.log10(max(x, 1e-300))',
+     "swap arguments 1 and 2", "(max(1e-300, x))"):
+        "x is finite here (checked by the line above): the larger of two finite floats does "
+        "not depend on their order",
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
 }

@@ -236,3 +236,116 @@ def test_draining_gives_shards_exactly_drain_seconds_then_leaves_them_out(monkey
     finished, pending = campaign._drain(Executor(), {"quick", "silent"})
     assert (finished, pending) == (["quick"], {"silent"})
     assert len(waits) == 2
+
+
+def test_a_case_text_names_the_seed_and_only_the_fields_changed():
+    config = campaign.Config(seed=3, m=5, a2=False)
+    assert config.to_text() == "seed=3,m=5,a2=no"
+    assert campaign.Config.from_text(config.to_text()) == config
+
+
+def test_a_paper_case_with_an_attention_loss_is_refused_by_name():
+    with pytest.raises(ValueError, match="Config.loss must be one of cross-entropy for the "
+                                         "paper architecture, got 'squared-error'"):
+        campaign.Config(seed=0, loss="squared-error")
+
+
+def test_a_run_stops_once_some_score_has_moved_by_four_units():
+    """The default case reaches that growth long before its horizon of 200."""
+    result = campaign.run_trajectory(campaign.Config(seed=0))
+    assert result.score_growth == pytest.approx(4.0, rel=1e-6)
+
+
+def _priced_only(monkeypatch, term):
+    """The estimate with every price 0 but ``term``'s, which is 1 per unit."""
+    monkeypatch.setattr(campaign, "EVALUATION_SECONDS",
+                        {k: float(k == term) for k in campaign.EVALUATION_SECONDS})
+
+
+def _entries(config) -> int:
+    import numpy as np
+    shapes = config.spec.shapes(config.n_words, config.n_classes)
+    return sum(int(np.prod(s)) for s in shapes.values())
+
+
+@pytest.mark.parametrize("config", [
+    campaign.Config(seed=0, n_classes=3, n_nontopic=5, d=7, d_key=11),
+    campaign.Config(seed=0, n_classes=3, n_nontopic=5, d=7, d_key=11, classifier="mlp",
+                    hidden=13),
+    _attention(n_classes=3, n_nontopic=5, d=7, heads=2, d_head=11)],
+    ids=["linear", "mlp", "multi-head"])
+def test_the_estimates_count_every_parameter_entry_of_the_model(monkeypatch, config):
+    """Priced per parameter entry only, an evaluation costs the model's number of entries,
+    and the memory is ``BYTES_PER_PARAMETER`` per entry."""
+    _priced_only(monkeypatch, "parameters")
+    for name in ("BYTES_PER_TOKEN", "BYTES_PER_WIDTH"):
+        monkeypatch.setattr(campaign, name, 0)
+    seconds, memory = config.cost()
+    assert seconds == campaign.MAX_EVALUATIONS * _entries(config)
+    if config.architecture == "paper":  # the attention engine's buffers are not priced apart
+        assert memory == campaign.BYTES_PER_PARAMETER * _entries(config)
+
+
+def test_the_paper_time_estimate_prices_each_width_and_product_per_sentence(monkeypatch):
+    """Per sentence: widths d + d_key + classes + hidden, products of two widths
+    classes·d + hidden·(d + classes) (the classifier's layers)."""
+    config = campaign.Config(seed=0, n_sentences=17, n_classes=3, d=7, d_key=11,
+                             classifier="mlp", hidden=13)
+    _priced_only(monkeypatch, "widths")
+    assert config.cost()[0] == campaign.MAX_EVALUATIONS * 17 * (7 + 11 + 3 + 13)
+    _priced_only(monkeypatch, "products")
+    assert config.cost()[0] == campaign.MAX_EVALUATIONS * 17 * (3 * 7 + 13 * (7 + 3))
+
+
+@pytest.mark.parametrize("config", [campaign.Config(seed=0, n_sentences=5),
+                                    _attention(n_sentences=5)], ids=["paper", "multi-head"])
+def test_the_memory_of_the_data_is_proportional_to_the_tokens(monkeypatch, config):
+    """Without the parameters' share, twice the sentences (of the same length) take twice
+    the memory."""
+    monkeypatch.setattr(campaign, "BYTES_PER_PARAMETER", 0)
+    twice = dataclasses.replace(config, n_sentences=10)
+    assert twice.cost()[1] == pytest.approx(2 * config.cost()[1], rel=1e-12)
+
+
+def test_a_negative_control_reads_a_name_and_an_entry_of_as_many_axes():
+    assert campaign.WrongSign.from_text("keys:0,1") == campaign.WrongSign("keys", (0, 1))
+    assert campaign.WrongSign.from_text("query") == campaign.WrongSign("query")
+    for text in ("keys:0", "keys:0,-1"):
+        with pytest.raises(ValueError, match="keys has 2 axes, so give 2 entries >= 0"):
+            campaign.WrongSign.from_text(text)
+
+
+def test_a_negative_control_on_a_parameter_the_case_does_not_train_reaches_nothing():
+    config = campaign.Config(seed=0, trainable=("keys",), a2=False)
+    assert not campaign.WrongSign("embeddings").reaches(config)
+    with pytest.raises(ValueError, match="does not train embeddings \\(trained: keys\\)"):
+        campaign.WrongSign("embeddings").check_reaches(config)
+
+
+def test_a_negative_control_flips_its_entry_and_leaves_one_outside_the_array_alone():
+    import numpy as np
+
+    import numeric
+    config = campaign.Config(seed=0, trainable=("keys",), a2=False)
+    s = campaign.build(config)
+    _, grad = numeric.value_and_gradient(s.params, s.data, s.spec)
+    with campaign.WrongSign("keys", (1, 0)).applied():
+        _, flipped = numeric.value_and_gradient(s.params, s.data, s.spec)
+    with campaign.WrongSign("keys", (1, 2)).applied():
+        _, outside = numeric.value_and_gradient(s.params, s.data, s.spec)
+    expected = grad["keys"].copy()
+    expected[1, 0] *= -1
+    assert grad["keys"][1, 0] != 0
+    np.testing.assert_array_equal(flipped["keys"], expected)
+    np.testing.assert_array_equal(outside["keys"], grad["keys"])
+
+
+def test_a_stop_flag_is_asked_again_once_poll_seconds_have_passed(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(campaign, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    asked = []
+    stopped = campaign._polled(lambda: asked.append(now[0]) or True)
+    now[0] = 100.0 + campaign.POLL_SECONDS / 2
+    assert not stopped() and asked == []
+    now[0] = 100.0 + campaign.POLL_SECONDS
+    assert stopped() and asked == [now[0]]
