@@ -172,39 +172,77 @@ def test_the_smallest_sizes_of_an_attention_violation_are_its_own_sizes():
     assert all(c.architecture == "multi-head" for c in tried)
 
 
-def test_a_campaign_runs_forty_examples_per_shard_by_default(monkeypatch):
-    """``attnflow check --examples`` says "default 40"."""
+class _Inline:
+    """An executor running nothing: each submitted shard is handed back as a result with no
+    trajectories once waited for; ``submitted`` lists the shards, ``most`` the most running
+    at once."""
+
+    def __init__(self, workers=None):
+        self.workers = workers or 1
+        self.submitted, self.running, self.most = [], 0, 0
+
+    def submit(self, shard):
+        self.submitted.append(shard)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        return shard
+
+    def wait(self, pending, timeout):
+        return set(pending), set()
+
+    def result(self, shard):
+        self.running -= 1
+        return campaign.ShardResult(shard.index, shard.seed)
+
+    def progress(self):
+        return []
+
+    def stop(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def inline(monkeypatch):
+    """``run_campaign``'s local processes replaced by one ``_Inline`` executor."""
     import numeric.executors
 
-    submitted = []
+    made = []
 
-    class Inline:
-        workers = 1
-
+    class Recorded(_Inline):
         def __init__(self, workers=None):
-            pass
+            super().__init__(workers)
+            made.append(self)
+    monkeypatch.setattr(numeric.executors, "LocalProcesses", Recorded)
+    return made
 
-        def submit(self, shard):
-            submitted.append(shard)
-            return shard
 
-        def wait(self, pending, timeout):
-            return set(pending), set()
-
-        def result(self, shard):
-            return campaign.ShardResult(shard.index, shard.seed)
-
-        def progress(self):
-            return []
-
-        def stop(self):
-            pass
-
-        def close(self):
-            pass
-    monkeypatch.setattr(numeric.executors, "LocalProcesses", Inline)
+def test_a_campaign_runs_forty_examples_per_shard_by_default(inline):
+    """``attnflow check --examples`` says "default 40"."""
     campaign.run_campaign(60.0, progress=False, max_shards=1)
-    assert [s.examples for s in submitted] == [40]
+    assert [s.examples for s in inline[0].submitted] == [40]
+
+
+def test_a_campaign_runs_max_shards_never_more_at_once_than_its_workers(inline):
+    campaign.run_campaign(60.0, progress=False, workers=2, max_shards=5)
+    assert [s.index for s in inline[0].submitted] == [0, 1, 2, 3, 4]
+    assert inline[0].most == 2
+    campaign.run_campaign(60.0, progress=False, workers=3, max_shards=2)
+    assert [s.index for s in inline[1].submitted] == [0, 1]
+
+
+def test_a_campaigns_shards_stop_when_its_budget_is_spent(inline):
+    before = time.time()
+    campaign.run_campaign(60.0, progress=False, max_shards=1)
+    (shard,) = inline[0].submitted
+    assert before + 60.0 <= shard.deadline <= time.time() + 60.0
+
+
+def test_a_campaign_without_progress_prints_nothing(inline, capsys):
+    campaign.run_campaign(60.0, progress=False, max_shards=1)
+    assert capsys.readouterr() == ("", "")
 
 
 class _Clock:
@@ -349,3 +387,24 @@ def test_a_stop_flag_is_asked_again_once_poll_seconds_have_passed(monkeypatch):
     assert not stopped() and asked == []
     now[0] = 100.0 + campaign.POLL_SECONDS
     assert stopped() and asked == [now[0]]
+
+
+def test_the_shards_saves_and_deletes_reach_the_example_database():
+    from hypothesis.database import InMemoryExampleDatabase
+    database = InMemoryExampleDatabase()
+    database.save(b"key", b"old")
+    log = [("save", b"key", b"new"), ("delete", b"key", b"old")]
+    campaign._store(database, [campaign.ShardResult(0, 0, database_log=log)])
+    assert list(database.fetch(b"key")) == [b"new"]
+
+
+@pytest.mark.parametrize("budget", [0, -1.0, float("nan"), float("inf"), "60"])
+def test_a_campaign_needs_a_positive_finite_budget(budget):
+    with pytest.raises(ValueError, match="budget must be a positive number of seconds"):
+        campaign._check_campaign_arguments(budget, 0, None, 1, None)
+
+
+def test_workers_past_1e300_are_refused_as_too_many_not_overflowing():
+    from numeric.limits import TooLarge
+    with pytest.raises(TooLarge, match="that many worker processes"):
+        campaign._check_campaign_arguments(60.0, 0, 10 ** 400, 1, None)
