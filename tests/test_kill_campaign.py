@@ -408,3 +408,28 @@ def test_workers_past_1e300_are_refused_as_too_many_not_overflowing():
     from numeric.limits import TooLarge
     with pytest.raises(TooLarge, match="that many worker processes"):
         campaign._check_campaign_arguments(60.0, 0, 10 ** 400, 1, None)
+
+
+def test_workers_whose_memory_just_fits_the_limit_are_accepted(monkeypatch):
+    import numeric.limits
+    monkeypatch.setattr(numeric.limits, "memory_limit", lambda: 2 * campaign.WORKER_BYTES)
+    campaign._check_campaign_arguments(60.0, 0, 2, 1, None)
+    with pytest.raises(numeric.limits.TooLarge, match="workers = 3"):
+        campaign._check_campaign_arguments(60.0, 0, 3, 1, None)
+
+
+def test_the_progress_bar_shows_the_seconds_spent_up_to_the_budget(capsys):
+    bar = campaign._ProgressBar(10.0, enabled=True, streamed=True)
+    bar.trajectories([(3, 0.5)], 3.2)
+    bar.trajectories([(2, 0.25)], 5.0)
+    assert (bar.bar.n, bar.n, bar.laws, bar.worst) == (5, 2, 5, 0.5)
+    bar.trajectories([], 50.0)
+    assert bar.bar.n == 10
+    bar.close()
+
+
+def test_the_evaluation_prices_are_the_measured_ones():
+    """Seconds per gradient evaluation, per unit of each size (measured on one core, rounded
+    up): a price changed without measuring misjudges which cases fit the time limit."""
+    assert campaign.EVALUATION_SECONDS == {"fixed": 6e-4, "tokens": 1e-7, "widths": 3e-8,
+                                           "products": 1e-9, "parameters": 2e-8}
