@@ -43,3 +43,47 @@ def test_laws_refuse_to_write_the_report_over_the_input_with_exit_2(tmp_path, ca
     assert main(["laws", str(path), "--json", str(path)]) == 2
     assert capsys.readouterr().err.startswith("attnflow laws: --json: ")
     assert path.read_bytes() == b"kept"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, run):
+    from numeric.trajectory import Trajectory
+    d = tmp_path_factory.mktemp("runs")
+    run.save(d / "run.npz")
+    Trajectory(run.data, run.spec, run.time[:1],
+               {n: x[:1] for n, x in run.params.items()}).save(d / "one.npz")
+    return d
+
+
+def test_laws_without_lr_check_the_laws_and_explain_nothing(files, tmp_path, capsys):
+    import json
+
+    from attnflow.cli import main
+    out = tmp_path / "r.json"
+    assert main(["laws", str(files / "run.npz"), "--tolerance", "0.1", "--json", str(out)]) == 0
+    assert "Explaining the run" not in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert (report["verdict"], report["ok"]) == ("holds", True) and "explanation" not in report
+
+
+def test_laws_with_lr_on_one_snapshot_explain_nothing_and_check_nothing(files, tmp_path,
+                                                                         capsys):
+    """One snapshot: no interval to replay and no drift, so nothing is checked (exit 3)."""
+    import json
+
+    from attnflow.cli import main
+    out = tmp_path / "r.json"
+    assert main(["laws", str(files / "one.npz"), "--lr", "0.05", "--json", str(out)]) == 3
+    assert "Explaining the run" not in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert (report["verdict"], report["ok"]) == ("not checked", False)
+    assert "explanation" not in report
+
+
+def test_a_replay_that_moves_where_the_laws_could_not_be_checked_exits_1(monkeypatch,
+                                                                         tmp_path):
+    """The snapshots let no law be checked, and the replay does not match them: a real
+    mismatch (exit 1), not "nothing checked"."""
+    from tests.test_kill_commands import _laws_run
+    status, report = _laws_run(monkeypatch, tmp_path, "not checked", "not explained", 1)
+    assert status == 1 and report["ok"] is False
