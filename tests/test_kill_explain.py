@@ -87,3 +87,76 @@ def test_a_replay_that_moves_where_the_laws_could_not_be_checked_exits_1(monkeyp
     from tests.test_kill_commands import _laws_run
     status, report = _laws_run(monkeypatch, tmp_path, "not checked", "not explained", 1)
     assert status == 1 and report["ok"] is False
+
+
+def test_a_plan_is_a_read_only_record():
+    """What was checked against the file is what runs: a plan cannot be changed after."""
+    import dataclasses
+    todo = Plan(Optimizer(0.05), ("SEN",), None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        todo.laws = ("SEN", "query-key")
+
+
+def test_a_replay_that_does_not_match_the_run_explains_nothing(run, monkeypatch):
+    """Every law's drift accounted for by a replay that does not reproduce the checkpoints
+    is no explanation: "not explained", exit 1."""
+    import numeric.replay
+    real = numeric.replay.explain
+
+    class Mismatched:
+        consistent = False
+
+        def __init__(self, replay):
+            self.replay = replay
+
+        def to_dict(self):
+            return {**self.replay.to_dict(), "consistent": False}
+
+    def mismatched(*args, **kwargs):
+        replay, atts, skipped = real(*args, **kwargs)
+        return Mismatched(replay), atts, skipped
+    monkeypatch.setattr(numeric.replay, "explain", mismatched)
+    opt = Optimizer(0.05)
+    report, _, status = explain(run, Plan(opt, ("SEN",), replay_cost(run, opt, laws=("SEN",))),
+                                jobs=1)
+    assert all(a["verdict"] == "explained" for a in report["attribution"])
+    assert (report["verdict"], status) == ("not explained", 1)
+
+
+_PARTS = ("assumptions", "weight_decay", "momentum", "discretisation", "unexplained")
+
+
+def _law(signed: str, unexplained=(1e-9, 2e-9)) -> dict:
+    """An attribution of two components with every part, as ``Attribution.to_dict``."""
+    comps = [{"component": f"c{k}", "unexplained": u,
+              "signed": {"measured": 1.0, **{p: 0.25 for p in _PARTS}},
+              "signed_share": dict.fromkeys(_PARTS, 0.25)}
+             for k, u in enumerate(unexplained)]
+    return {"signed": signed, "components": comps}
+
+
+@pytest.mark.parametrize("weight_decay, momentum, shown", [
+    (0.0, 0.0, ["assumptions", "discretisation"]),
+    (0.1, 0.0, ["assumptions", "weight_decay", "discretisation"]),
+    (0.0, 0.9, ["assumptions", "momentum", "discretisation"])])
+def test_a_table_shows_the_weight_decay_and_momentum_parts_only_when_the_run_had_them(
+        weight_decay, momentum, shown):
+    from attnflow.explain_run import _table
+    head = _table(_law("values"), {"weight_decay": weight_decay, "momentum": momentum})[1]
+    assert head.split() == ["component", "ΔQ", "measured", *shown, "unexplained"]
+
+
+def test_a_table_of_values_adds_up_to_the_measured_change_with_no_norm_column():
+    from attnflow.explain_run import _table
+    lines = _table(_law("values"), {"weight_decay": 0.0, "momentum": 0.0})
+    assert lines[0] == ("    signed parts adding up to the measured ΔQ; in parentheses their "
+                        "share of it")
+    assert "‖unexplained‖" not in "\n".join(lines)
+
+
+def test_a_table_along_the_drift_gives_each_components_unexplained_norm():
+    from attnflow.explain_run import _table
+    lines = _table(_law("along the drift"), {"weight_decay": 0.0, "momentum": 0.0})
+    assert lines[0].endswith("; ‖unexplained‖ is what is compared with the accuracy")
+    assert lines[1].split()[-1] == "‖unexplained‖"
+    assert [ln.split()[-1] for ln in lines[2:]] == ["1.00e-09", "2.00e-09"]
