@@ -549,9 +549,12 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(max(1e-300, d.report.usage))"):
         "the usage is finite here (checked by the line above): the larger of two finite "
         "floats does not depend on their order",
-    ("numeric/campaign.py", "for name, shape in spec.shapes(1, 2).items()}",
-     "swap arguments 1 and 2", "(spec.shapes(2, 1))"):
-        "only the number of axes of each shape is kept, and it does not depend on the sizes",
+    **{("numeric/campaign.py", "for name, shape in spec.shapes(1, 2).items()}", op, new):
+       "only the number of axes of each shape is kept, and it does not depend on the sizes"
+       for op, new in [("swap arguments 1 and 2", "(spec.shapes(2, 1))"), ("int -1", "(0)"),
+                       ("int +1", "(2)"), ("int -1", "(1)"), ("int +1", "(3)")]},
+    ("numeric/campaign.py", "return 10 * max(n_steps, 1) * rtol", "swap arguments 1 and 2",
+     "(max(1, n_steps))"): "the larger of two integers does not depend on their order",
     ("numeric/campaign.py", 'out[f"{rep.law} {what}"] = math.log10(max(x, 1e-300))',
      "swap arguments 1 and 2", "(max(1e-300, x))"):
         "x is finite here (checked by the line above): the larger of two finite floats does "

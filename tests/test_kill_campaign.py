@@ -282,6 +282,33 @@ def test_a_case_text_names_the_seed_and_only_the_fields_changed():
     assert campaign.Config.from_text(config.to_text()) == config
 
 
+@pytest.mark.parametrize("text, trainable", [("keys+query", ("keys", "query")),
+                                             ("none", ())])
+def test_a_case_text_lists_what_trains_joined_by_plus(text, trainable):
+    config = campaign.Config.from_text(f"seed=0,trainable={text}")
+    assert config.trainable == trainable and config.to_text() == f"seed=0,trainable={text}"
+
+
+@pytest.mark.parametrize("field", ["m=1_0", "seed=\u0663", "query_scale=1_0.5"])
+def test_a_case_text_refuses_numbers_not_written_the_plain_way(field):
+    name, _, raw = field.partition("=")
+    with pytest.raises(ValueError, match=f"bad case field {name}="):
+        campaign.Config.from_text(f"seed=0,{field}" if name != "seed" else field)
+
+
+_MINIMUM = {"seed": 0, "n_classes": 2, "topics_per_class": 1, "m": 1, "n_nontopic": 1,
+            "n_sentences": 1, "d": 1, "d_key": 1, "hidden": 1, "heads": 1, "d_head": 1}
+
+
+@pytest.mark.parametrize("name, low", sorted(_MINIMUM.items()))
+def test_each_size_below_its_minimum_is_refused_by_name(name, low):
+    """Two classes, every other size at least 1, seeds from 0."""
+    assert campaign.SIZE_MINIMUM == _MINIMUM
+    with pytest.raises(ValueError, match=f"Config.{name} must be an integer >= {low}, "
+                                         f"got {low - 1}"):
+        campaign.Config(**{"seed": 0, name: low - 1})
+
+
 def test_a_paper_case_with_an_attention_loss_is_refused_by_name():
     with pytest.raises(ValueError, match="Config.loss must be one of cross-entropy for the "
                                          "paper architecture, got 'squared-error'"):
@@ -325,10 +352,12 @@ def test_the_estimates_count_every_parameter_entry_of_the_model(monkeypatch, con
 
 
 def test_the_paper_time_estimate_prices_each_width_and_product_per_sentence(monkeypatch):
-    """Per sentence: widths d + d_key + classes + hidden, products of two widths
+    """Per sentence: m + 1 tokens, widths d + d_key + classes + hidden, products of two widths
     classes·d + hidden·(d + classes) (the classifier's layers)."""
     config = campaign.Config(seed=0, n_sentences=17, n_classes=3, d=7, d_key=11,
-                             classifier="mlp", hidden=13)
+                             classifier="mlp", hidden=13, m=19)
+    _priced_only(monkeypatch, "tokens")
+    assert config.cost()[0] == campaign.MAX_EVALUATIONS * 17 * (19 + 1)
     _priced_only(monkeypatch, "widths")
     assert config.cost()[0] == campaign.MAX_EVALUATIONS * 17 * (7 + 11 + 3 + 13)
     _priced_only(monkeypatch, "products")
@@ -378,15 +407,16 @@ def test_a_negative_control_flips_its_entry_and_leaves_one_outside_the_array_alo
     np.testing.assert_array_equal(outside["keys"], grad["keys"])
 
 
-def test_a_stop_flag_is_asked_again_once_poll_seconds_have_passed(monkeypatch):
+def test_a_stop_flag_is_asked_again_once_a_quarter_second_has_passed(monkeypatch):
+    """A stopped campaign abandons its running trajectories within 0.25 s."""
     now = [100.0]
     monkeypatch.setattr(campaign, "time", SimpleNamespace(monotonic=lambda: now[0]))
     asked = []
     stopped = campaign._polled(lambda: asked.append(now[0]) or True)
-    now[0] = 100.0 + campaign.POLL_SECONDS / 2
+    now[0] = 100.125
     assert not stopped() and asked == []
-    now[0] = 100.0 + campaign.POLL_SECONDS
-    assert stopped() and asked == [now[0]]
+    now[0] = 100.25
+    assert stopped() and asked == [100.25]
 
 
 def test_the_shards_saves_and_deletes_reach_the_example_database():
@@ -433,3 +463,42 @@ def test_the_evaluation_prices_are_the_measured_ones():
     up): a price changed without measuring misjudges which cases fit the time limit."""
     assert campaign.EVALUATION_SECONDS == {"fixed": 6e-4, "tokens": 1e-7, "widths": 3e-8,
                                            "products": 1e-9, "parameters": 2e-8}
+
+
+def test_the_attention_memory_grows_with_the_heads_score_rows():
+    """On long sentences (length 4000) the score rows, token pairs × heads, take most of the
+    memory: two heads take about twice that of one."""
+    one = _attention(m=3999, d=1, d_head=1)
+    two = dataclasses.replace(one, heads=2)
+    assert 1.9 < two.cost()[1] / one.cost()[1] <= 2.0
+
+
+def test_a_ragged_case_holds_sentences_of_every_length_from_1_to_m_alike():
+    import numpy as np
+    s = campaign.build(campaign.Config(seed=0, ragged=True, m=3, n_sentences=300))
+    counts = np.bincount((s.data.tokens[:, 1:] >= 0).sum(axis=1), minlength=4)
+    assert counts[0] == 0 and all(70 <= n <= 130 for n in counts[1:]), counts
+
+
+def test_a_run_may_go_on_up_to_its_deadline(monkeypatch):
+    """Out of budget only once the clock is past the deadline, not on it."""
+    monkeypatch.setattr(campaign, "time", SimpleNamespace(time=lambda: 1000.0,
+                                                          perf_counter=time.perf_counter))
+    traj = campaign.integrate_case(campaign.Config(seed=0, horizon=5.0), deadline=1000.0)
+    assert len(traj) > 1
+
+
+def test_an_attention_run_grows_on_its_parameter_entries():
+    result = campaign.run_trajectory(_attention(horizon=5.0))
+    assert result.status == "ok" and result.n_steps > 0 and 0 < result.score_growth < 4.0
+
+
+def test_a_negative_control_is_a_read_only_record():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        campaign.WrongSign("keys").parameter = "query"
+
+
+def test_a_shard_searches_with_targets_under_its_own_seed_by_default():
+    shard = campaign.Shard(5, 2, 1, 0.0)
+    assert shard.targeted and shard.seed == campaign.shard_seed(5, 2)
+    assert shard.seed != campaign.shard_seed(2, 5)
