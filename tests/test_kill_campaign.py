@@ -82,6 +82,7 @@ def test_a_violation_reports_how_long_finding_and_shrinking_took(monkeypatch):
                                  found_at=12.0, finished=15.5)
     (v,) = campaign.violations([shard], start=10.0)
     assert (v.laws, v.find_seconds, v.shrink_seconds) == (["SEN"], 2.0, 3.5)
+    assert (v.config, v.shard, v.shard_seed, v.shrunk) == ("case", 0, 5, True)
 
 
 def test_a_case_of_an_unknown_architecture_is_refused_by_name():
@@ -502,3 +503,33 @@ def test_a_shard_searches_with_targets_under_its_own_seed_by_default():
     shard = campaign.Shard(5, 2, 1, 0.0)
     assert shard.targeted and shard.seed == campaign.shard_seed(5, 2)
     assert shard.seed != campaign.shard_seed(2, 5)
+
+
+def test_a_campaign_reports_what_it_was_asked_and_the_models_laws(inline):
+    from numeric.laws import ATTENTION_LAWS, LAWS
+    result = campaign.run_campaign(60.0, seed=7, progress=False, max_shards=1)
+    assert (result.seed, result.budget, result.targeted, result.examples) == (7, 60.0, True, 40)
+    assert not result.interrupted and [r.law for r in result.rows] == [x.name for x in LAWS]
+    heads = campaign.run_campaign(60.0, progress=False, max_shards=1,
+                                  limits={"model": "multi-head"})
+    assert [r.law for r in heads.rows] == [x.name for x in ATTENTION_LAWS]
+
+
+def test_a_campaign_result_is_targeted_unless_told():
+    assert campaign.CampaignResult(0, 1.0, 1.0, [], []).targeted
+
+
+def test_a_shard_may_run_examples_up_to_its_deadline(monkeypatch):
+    monkeypatch.setattr(campaign, "time", SimpleNamespace(time=lambda: 1000.0,
+                                                          perf_counter=time.perf_counter))
+    result = campaign.run_shard(campaign.Shard(0, 0, 1, 1000.0, limits=(("max_sentences", 3),)))
+    assert not result.stopped and result.results
+
+
+@pytest.mark.parametrize("streamed, counted", [(True, 0), (False, 1)])
+def test_a_streamed_progress_bar_does_not_count_a_shards_trajectories_twice(streamed,
+                                                                              counted):
+    bar = campaign._ProgressBar(10.0, enabled=False, streamed=streamed)
+    done = campaign.TrajectoryResult(campaign.Config(seed=0), "ok")
+    bar.shard(campaign.ShardResult(0, 0, results=[done]))
+    assert bar.n == counted
