@@ -22,8 +22,9 @@ def run():
 def test_the_report_names_how_the_run_was_explained(run, replayed, method):
     opt = Optimizer(0.05)
     cost = replay_cost(run, opt, laws=("SEN",)) if replayed else None
-    report, text, _ = explain(run, Plan(opt, ("SEN",), cost), jobs=1)
+    report, text, status = explain(run, Plan(opt, ("SEN",), cost), jobs=1)
     assert report["method"] == method
+    assert (report["verdict"], status) == ("explained" if replayed else "estimate", 0)
     assert text.splitlines()[1].startswith(f"Explaining the run ({method}): lr 0.05")
 
 
@@ -160,3 +161,20 @@ def test_a_table_along_the_drift_gives_each_components_unexplained_norm():
     assert lines[0].endswith("; ‖unexplained‖ is what is compared with the accuracy")
     assert lines[1].split()[-1] == "‖unexplained‖"
     assert [ln.split()[-1] for ln in lines[2:]] == ["1.00e-09", "2.00e-09"]
+
+
+@pytest.mark.parametrize("share, cell", [(None, "+1.50e-03"), (0.005, "+1.50e-03 (+0.5%)"),
+                                         (-0.0005, "+1.50e-03 (-5.0e-04)"),
+                                         (-0.0, "+1.50e-03 (+0.0%)")])
+def test_a_signed_part_shows_its_share_in_percent_from_a_thousandth(share, cell):
+    from attnflow.explain_run import _signed_cell
+    assert _signed_cell(1.5e-3, share) == cell
+
+
+def test_the_replay_uses_the_cores_this_process_may_run_on_by_default(monkeypatch):
+    import os
+
+    from attnflow.explain_run import _cores
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2} if pid == 0 else {0},
+                        raising=False)
+    assert _cores() == 3
