@@ -178,3 +178,10 @@ def test_the_replay_uses_the_cores_this_process_may_run_on_by_default(monkeypatc
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2} if pid == 0 else {0},
                         raising=False)
     assert _cores() == 3
+
+
+def test_a_law_with_no_components_prints_a_table_of_its_header_only():
+    from attnflow.explain_run import _table
+    lines = _table({"signed": "values", "components": []}, {"weight_decay": 0.0,
+                                                             "momentum": 0.0})
+    assert [ln.split() for ln in lines[1:]] == [["component", "ΔQ", "measured"]]
