@@ -185,3 +185,13 @@ def test_a_law_with_no_components_prints_a_table_of_its_header_only():
     lines = _table({"signed": "values", "components": []}, {"weight_decay": 0.0,
                                                              "momentum": 0.0})
     assert [ln.split() for ln in lines[1:]] == [["component", "ΔQ", "measured"]]
+
+
+def test_a_table_along_the_drift_without_an_unexplained_part_has_no_norm_column():
+    from attnflow.explain_run import _table
+    law = _law("along the drift")
+    for c in law["components"]:
+        del c["signed"]["unexplained"]
+    lines = _table(law, {"weight_decay": 0.0, "momentum": 0.0})
+    assert lines[0].endswith("; in parentheses their share of it")
+    assert "‖unexplained‖" not in lines[1]
