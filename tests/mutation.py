@@ -90,6 +90,7 @@ NOT_DERIVED = {"symbolic/grammar.py", "symbolic/discover.py", "symbolic/fields.p
 #: Test files run for a mutant of each file (fast, targeted ones first; -x stops early).
 _ENGINE, _LAWS = "tests/test_kill_engine.py", "tests/test_kill_laws.py"
 _EXPERIMENTS = "tests/test_kill_experiments.py"
+_EXPLAIN = "tests/test_kill_explain.py"
 _REPLAY = ["tests/test_kill_replay.py", "tests/test_replay.py", "tests/test_laws_explain.py",
            "tests/test_integrate_decay.py"]
 _EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_kill_conjecture.py",
@@ -143,10 +144,10 @@ TESTS = {
     "attnflow/commands/check.py": _CLI + ["tests/test_campaign.py"],
     "attnflow/commands/conjecture.py": _CLI + _CONJECTURE,
     "attnflow/commands/discover.py": _DISCOVER + _CLI,
-    "attnflow/commands/laws.py": _CLI + _REPLAY,
+    "attnflow/commands/laws.py": [_EXPLAIN, *_CLI, *_REPLAY],
     "attnflow/commands/reproduce.py": _CLI + ["tests/test_experiments.py"],
     "attnflow/commands/verify.py": ["tests/test_kill_verify.py", *_CLI, "tests/test_campaign.py"],
-    "attnflow/explain_run.py": _CLI + _REPLAY,
+    "attnflow/explain_run.py": [_EXPLAIN, *_CLI, *_REPLAY],
     "attnflow/options.py": _CLI,
 }
 #: Tests whose outcome depends on machine load (how many trajectories fit in a 2–3 s budget):
@@ -559,6 +560,16 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(max(1e-300, d.report.usage))"):
         "the usage is finite here (checked by the line above): the larger of two finite "
         "floats does not depend on their order",
+    **{("numeric/campaign.py", "for name, shape in spec.shapes(1, 2).items()}", op, new):
+       "only the number of axes of each shape is kept, and it does not depend on the sizes"
+       for op, new in [("swap arguments 1 and 2", "(spec.shapes(2, 1))"), ("int -1", "(0)"),
+                       ("int +1", "(2)"), ("int -1", "(1)"), ("int +1", "(3)")]},
+    ("numeric/campaign.py", "return 10 * max(n_steps, 1) * rtol", "swap arguments 1 and 2",
+     "(max(1, n_steps))"): "the larger of two integers does not depend on their order",
+    ("numeric/campaign.py", 'out[f"{rep.law} {what}"] = math.log10(max(x, 1e-300))',
+     "swap arguments 1 and 2", "(max(1e-300, x))"):
+        "x is finite here (checked by the line above): the larger of two finite floats does "
+        "not depend on their order",
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
     ("symbolic/discover.py", "def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:",
