@@ -97,7 +97,8 @@ _EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_ki
 _CONJECTURE = ["tests/test_kill_conjecture.py", "tests/test_conjecture_grammar.py",
                "tests/test_conjecture.py"]
 _CLI = ["tests/test_kill_commands.py", "tests/test_no_evidence.py", "tests/test_hostile.py"]
-_DISCOVER = ["tests/test_kill_discover.py", "tests/test_kill_discover_command.py",
+_DISCOVER = ["tests/test_kill_discover.py", "tests/test_kill_discover_search.py",
+             "tests/test_kill_discover_command.py",
              "tests/test_discover_cli.py", "tests/test_discover.py",
              "tests/test_discover_models.py", "tests/test_discovered_laws.py"]
 _ATTENTION = ["tests/test_attention_laws.py", "tests/test_attention_law_checks.py"]

@@ -1,0 +1,124 @@
+"""Behaviours of ``discover``'s law count and closed-form search that no other test pinned
+down: each test fails under a realistic one-line bug (``tests/mutation.py``) and passes on
+the code. Fields are toy families or small settings: each test runs in well under a
+second."""
+
+from __future__ import annotations
+
+import decimal
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symbolic.discover as D
+from symbolic.discover import Setting
+
+x, y, z = sp.symbols("x y z")
+
+
+def test_an_expression_costs_one_operation_per_join_and_per_function():
+    """``x + y + z`` is two additions, ``x·y`` one product, ``exp(x + y)`` an exponential on
+    an addition, ``Σ_{i<4} x_i`` four terms each with its addition."""
+    i = sp.Symbol("i", integer=True)
+    v = sp.IndexedBase("v")
+    assert D._expression_cost(x + y + z, {}) == 2.0
+    assert D._expression_cost(x * y, {}) == 1.0
+    assert D._expression_cost(sp.exp(x + y), {}) == 2.0
+    assert D._expression_cost(sp.Sum(v[i], (i, 0, 3)), {}) == 4.0
+
+
+def test_a_per_token_table_has_one_row_per_word_before_its_own_sizes():
+    """The embeddings ``E[w, k]`` of a 5-word vocabulary at ``d = 3``: a 5 × 3 table."""
+    setting = Setting("linear", words=5, d=3)
+    assert D._shape_unbuilt(setting, "embeddings") == (5.0, 3.0)
+
+
+def test_the_cost_counts_the_ansatz_and_gram_schmidt_from_n_and_the_fields():
+    """``M = n(n+3)/2`` monomials, an SVD of ``max(2M + 10n, M)·M²``; Gram–Schmidt
+    ``G·n²`` for ``G`` fields."""
+    counts = D.estimate_cost(Setting("linear", trainable=("embeddings", "keys"))).counts
+    n, fields = counts["trained coordinates"], counts["fields"]
+    monomials = n * (n + 3) / 2
+    assert counts["ansatz SVD"] == pytest.approx((2 * monomials + 10 * n) * monomials ** 2)
+    assert counts["Gram-Schmidt"] == pytest.approx(fields * n * n)
+
+
+def test_the_declared_checks_are_priced_at_sizes_capped_at_two():
+    """Five words at ``d = 3`` are priced as two words at ``d = 2``: every trained table at
+    most 2 per axis, the programs of one and two tokens, five evaluations per field."""
+    setting = Setting("linear", trainable=("embeddings", "keys"), words=5, d=3, d_key=3)
+    capped = {k: 2.0 for k in setting.size_values()}
+    n = 2 * 2 + 2 * 2  # embeddings 2 × 2, keys 2 × 2
+    ops = sum(D.estimated_operations(setting.model, capped, length) for length in (1, 2))
+    expected = n * ops * 5 * D._fields_per_bag(setting, capped)
+    assert D._capped_work(setting) == pytest.approx(expected)
+
+
+def test_a_rejected_residual_of_exactly_zero_counts_from_the_floor_of_twice_the_digits():
+    """An exact zero vector's residual is 0: the gap is measured against ``10^(−2·DIGITS)``
+    (a finite ``2·DIGITS`` decades above an accepted unit vector), never divided by 0."""
+    with decimal.localcontext(D.context()):
+        basis = D.ExactBasis(decimal.Decimal(1), 2)
+        assert basis.offer([decimal.Decimal(1), decimal.Decimal(0)])
+        assert not basis.offer([decimal.Decimal(0), decimal.Decimal(0)])
+        assert basis.gap_decades == pytest.approx(2 * D.DIGITS)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Two words, one-token sentences, ``d = d_key = 1``, embeddings and keys trained:
+    four coordinates, four fields, and a random point."""
+    return D.fields_at(Setting("linear", trainable=("embeddings", "keys"), words=2, max_len=1,
+                               d=1, d_key=1), 1)
+
+
+def _bracket_by_differences(fields, a, b, x, h=1e-5):
+    """``[X_a, X_b](x) = DX_b(x)·X_a(x) − DX_a(x)·X_b(x)``, by central differences."""
+    x = np.array([float(v) for v in x])
+
+    def X(g, at):
+        return np.array(fields(fields.generators[g], list(at), fast=True))
+
+    def along(g, v):
+        return (X(g, x + h * v) - X(g, x - h * v)) / (2 * h)
+    return along(b, X(a, x)) - along(a, X(b, x))
+
+
+def test_a_bracket_of_two_fields_is_their_lie_bracket_in_floats_and_in_decimals(tiny):
+    """``[X_0, X_1]`` from jets equals the Lie bracket by differences, in either arithmetic
+    (a unit ``ε`` in the jets: any other scales every bracket)."""
+    fields, x = tiny
+    expected = _bracket_by_differences(fields, 0, 1, x)
+    assert np.abs(expected).max() > 1e-6
+    floats = D._elements(fields, [(0, 1)], fields.state([x], D.FLOAT), 0, D.FLOAT)
+    with decimal.localcontext(D.context()):
+        decimals = D._elements(fields, [(0, 1)], fields.state([x], D.DECIMAL), 0, D.DECIMAL)
+    assert np.asarray(floats, dtype=float)[0] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert np.asarray(decimals, dtype=float)[0] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def _standing_in(monkeypatch, gap):
+    """``count_laws`` on stand-ins: two coordinates, rank 1 at every point with ``gap``."""
+    fields = SimpleNamespace(n=2, point=lambda seed: [seed])
+    monkeypatch.setattr(D, "fields_at", lambda setting, seed: (fields, None))
+    monkeypatch.setattr(D, "lie_rank", lambda f, x: D.LieRank(1, 2, 1, gap, [(0,)]))
+    monkeypatch.setattr(D, "linear_rank", lambda f, points: SimpleNamespace(rank=2,
+                                                                              gap_decades=40.0))
+    return SimpleNamespace(n_trained=2, coordinates=((0,), (1,)))
+
+
+def test_a_rank_with_a_gap_of_twelve_decades_is_counted(monkeypatch):
+    assert D.count_laws(_standing_in(monkeypatch, 12.0)).laws == 1
+
+
+def test_a_rank_with_a_gap_under_twelve_decades_is_undecided(monkeypatch):
+    with pytest.raises(RuntimeError, match="rank undecided"):
+        D.count_laws(_standing_in(monkeypatch, 11.9))
+
+
+def test_the_span_points_of_a_seed_are_its_own_thousand():
+    """Seed 3's span points are points 3000…3005: no other seed's points among them."""
+    fields = SimpleNamespace(point=lambda seed: seed)
+    assert D._points(None, fields, 3) == [3000, 3001, 3002, 3003, 3004, 3005]
