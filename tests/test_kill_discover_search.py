@@ -122,3 +122,111 @@ def test_the_span_points_of_a_seed_are_its_own_thousand():
     """Seed 3's span points are points 3000…3005: no other seed's points among them."""
     fields = SimpleNamespace(point=lambda seed: seed)
     assert D._points(None, fields, 3) == [3000, 3001, 3002, 3003, 3004, 3005]
+
+
+@pytest.fixture(scope="module")
+def bracketed():
+    """Two words, sentences up to two tokens, ``d = 2``, ``d_key = 1``, the query frozen: ten
+    coordinates whose four directions at a point need one bracket (depth 2)."""
+    setting = Setting("linear", trainable=("embeddings", "keys", "classifier"), words=2,
+                      max_len=2, d=2, d_key=1)
+    fields, _ = D.fields_at(setting, 1)
+    return fields, fields.point(1)
+
+
+def test_a_bracket_that_adds_a_direction_is_proposed_by_floats_and_confirmed_by_decimals(
+        bracketed):
+    fields, x = bracketed
+    rank = D.lie_rank(fields, x)
+    assert (rank.rank, rank.dimension, rank.depth) == (4, 10, 2)
+    assert rank.route == D.LieRank.route
+    assert any(len(word) == 2 for word in rank.basis)
+
+
+def test_the_decimals_alone_reach_the_same_rank_at_the_same_depth(bracketed):
+    """The fallback: generators offered first, then brackets depth by depth, each kept only
+    when it adds a direction."""
+    fields, x = bracketed
+    with decimal.localcontext(D.context()):
+        state = fields.state([x], D.DECIMAL)
+        values = fields.batch(fields.generators, D._rows(state, len(fields.generators)),
+                              D.DECIMAL)
+        basis, words, depth = D._exact_greedy(fields, state, values,
+                                              D._moving_scale_decimal(values), 6)
+    assert (basis.rank, depth, len(words)) == (4, 2, 4)
+    assert sum(len(w) == 2 for w in words) == 1
+
+
+def test_the_span_checks_every_field_value_it_did_not_pick(tiny):
+    """Values beyond the picked ones are measured against the span: their residuals (rounding
+    noise) are recorded, so the gap is measured, not assumed."""
+    fields, _ = tiny
+    basis = D.linear_rank(fields, [fields.point(s) for s in (1, 2, 3)])
+    assert basis.rank == 2  # twelve values, two directions: ten rows checked, not picked
+    assert basis.largest_rejected is not None and basis.largest_rejected < 1e-40
+
+
+def test_a_nonlinear_bracket_is_evaluated_along_the_point_it_starts_from():
+    """X₁ = ∂₁, X₂ = ∂₂ + w₁²∂₃: ``[X₁, X₂] = 2w₁∂₃`` at ``w``, so no law at a point with
+    ``w₁ ≠ 0``; without the bracket the third coordinate would look constant."""
+    w1, w2, w3 = sp.symbols("w1 w2 w3")
+    fields = D.SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, w1 ** 2]])
+    at = [sp.Rational(1, 3), sp.Rational(1, 5), sp.Rational(1, 7)]
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        value = D._evaluate(fields, (0, 1), [D.to_mp(v) for v in at], 0)
+    assert [float(v) for v in value] == pytest.approx([0.0, 0.0, 2 / 3])
+    assert D.count_symbolic(fields) == {1: 0, 2: 0}
+
+
+def test_a_symbolic_family_is_counted_at_points_one_and_two():
+    w1, w2 = sp.symbols("w1 w2")
+    assert D.count_symbolic(D.SymbolicFields((w1, w2), [[w2, -w1]])) == {1: 1, 2: 1}
+
+
+def test_a_symbolic_familys_points_are_nonzero_ninety_sevenths_inside_minus_one_one():
+    w = sp.symbols("w0:6")
+    fields = D.SymbolicFields(w, [[1] * 6])
+    drawn = [p for seed in range(200) for p in fields.point(seed)]
+    assert all(p.denominator == 97 and 0 < abs(p) < 1 for p in drawn)
+    assert {p.numerator for p in drawn} == set(range(-96, 97)) - {0}
+
+
+def test_fields_below_half_the_digits_are_noise_and_above_them_motion():
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        with pytest.raises(D.NothingMoves):
+            D.moving_scale([[mpmath.mpf(10) ** (-D.DPS // 2 - 2)]])
+        small = mpmath.mpf(10) ** (-D.DPS // 2 + 2)
+        assert D.moving_scale([[small], [small / 2]]) == small
+
+
+def test_a_trained_last_layer_may_have_equal_rows():
+    """Only a frozen last layer must separate the classes: a trained one moves away from any
+    equal rows it starts from."""
+    from fractions import Fraction
+    setting = Setting("linear", trainable=("embeddings", "keys", "classifier"), classes=2)
+    frozen = {c: Fraction(1, 8) for c in setting.coordinates}
+    assert D._classes_distinct(setting, frozen)
+    assert not D._classes_distinct(Setting("linear", trainable=("embeddings", "keys"),
+                                           classes=2), frozen)
+
+
+def test_a_quadratic_that_is_the_square_of_a_linear_law_is_dropped():
+    from fractions import Fraction
+    linear, square = {(0,): Fraction(1)}, {(0, 0): Fraction(1)}
+    other = {(1, 1): Fraction(1)}
+    assert D._drop_products([linear, square, other]) == [linear, other]
+
+
+def test_no_laws_have_no_functional_rank(tiny):
+    assert D._functional_rank([], tiny[0]) == 0
+
+
+def test_a_family_without_laws_reports_the_whole_gap():
+    """``X = ∂₁`` on one coordinate conserves no polynomial: nothing falls below the
+    tolerance, and the gap is reported as 99 decades (none dropped)."""
+    w1 = sp.Symbol("w1")
+    found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert found.laws == [] and found.independent == 0
+    assert found.singular_gap == 99.0
