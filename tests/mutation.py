@@ -556,6 +556,14 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "floats does not depend on their order",
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
+    ("symbolic/discover.py", "magnitudes[-1])", "int -1", "(0)"):
+        "the list is fresh for one _elements call on words of length ≥ 2, which appends "
+        "exactly once (its recursion gets no list): its last item is its first",
+    ("symbolic/discover.py", "derivative_b = _element_values(fields, words, moved, 1, DECIMAL)",
+     "int +1", "(2)"):
+        "the brackets need infinitesimals other than ε_0 (the motion) and each other: "
+        "ε_2, ε_3, … serve as ε_1, ε_2, … do (a jet's bits are any integers) and the "
+        "values read back carry none of them",
 }
 
 
