@@ -6,6 +6,7 @@ second."""
 from __future__ import annotations
 
 import decimal
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -145,14 +146,15 @@ def test_a_bracket_that_adds_a_direction_is_proposed_by_floats_and_confirmed_by_
 
 def test_the_decimals_alone_reach_the_same_rank_at_the_same_depth(bracketed):
     """The fallback: generators offered first, then brackets depth by depth, each kept only
-    when it adds a direction."""
+    when it adds a direction (depth 3 allowed: a basis that kept every bracket would still
+    grow there)."""
     fields, x = bracketed
     with decimal.localcontext(D.context()):
         state = fields.state([x], D.DECIMAL)
         values = fields.batch(fields.generators, D._rows(state, len(fields.generators)),
                               D.DECIMAL)
         basis, words, depth = D._exact_greedy(fields, state, values,
-                                              D._moving_scale_decimal(values), 6)
+                                              D._moving_scale_decimal(values), 3)
     assert (basis.rank, depth, len(words)) == (4, 2, 4)
     assert sum(len(w) == 2 for w in words) == 1
 
@@ -230,3 +232,23 @@ def test_a_family_without_laws_reports_the_whole_gap():
     found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
     assert found.laws == [] and found.independent == 0
     assert found.singular_gap == 99.0
+
+
+def test_a_singular_value_under_a_billionth_of_the_largest_is_proposed_and_then_checked(
+        monkeypatch):
+    """``X = ∂₁`` on one coordinate, its ansatz matrix's second singular value forced to
+    ``5·10⁻¹⁰`` of the first: below ``10⁻⁹``, so its direction is proposed as a law — and
+    rejected at fresh points (``x + c·x²`` is not conserved); the gap is ``log10(2·10⁹)``."""
+    w1 = sp.Symbol("w1")
+    svd = np.linalg.svd
+
+    def forced(a, *args, **kwargs):
+        out = svd(a, *args, **kwargs)
+        if np.ndim(a) == 2 and a.shape[0] >= 3 and a.shape[1] == 2 and len(out) == 3:
+            u, sing, vt = out
+            return u, np.array([sing[0], 5e-10 * sing[0]]), vt
+        return out
+    monkeypatch.setattr(np.linalg, "svd", forced)
+    found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert found.laws == [] and len(found.rejected) == 1
+    assert found.singular_gap == pytest.approx(math.log10(2e9))
