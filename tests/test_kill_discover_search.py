@@ -252,3 +252,19 @@ def test_a_singular_value_under_a_billionth_of_the_largest_is_proposed_and_then_
     found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
     assert found.laws == [] and len(found.rejected) == 1
     assert found.singular_gap == pytest.approx(math.log10(2e9))
+
+
+def test_a_bracket_of_a_bracket_keeps_its_infinitesimals_apart():
+    """X₀ = ∂₁, X₁ = ∂₂ + w₁∂₃ + (w₁²/2)∂₄: ``[X₀, X₁] = ∂₃ + w₁∂₄`` and
+    ``[X₀, [X₀, X₁]] = ∂₄``, the fourth direction, reached only at depth 2: no law."""
+    w = sp.symbols("w1:5")
+    fields = D.SymbolicFields(w, [[1, 0, 0, 0], [0, 1, w[0], w[0] ** 2 / 2]])
+    at = [sp.Rational(1, 3), sp.Rational(1, 5), sp.Rational(1, 7), sp.Rational(1, 11)]
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        x = [D.to_mp(v) for v in at]
+        once = D._evaluate(fields, (0, 1), x, 0)
+        twice = D._evaluate(fields, (0, (0, 1)), x, 0)
+    assert [float(v) for v in once] == pytest.approx([0.0, 0.0, 1.0, 1 / 3])
+    assert [float(v) for v in twice] == pytest.approx([0.0, 0.0, 0.0, 1.0])
+    assert D.count_symbolic(fields) == {1: 0, 2: 0}
