@@ -221,8 +221,14 @@ def test_a_quadratic_that_is_the_square_of_a_linear_law_is_dropped():
     assert D._drop_products([linear, square, other]) == [linear, other]
 
 
-def test_no_laws_have_no_functional_rank(tiny):
-    assert D._functional_rank([], tiny[0]) == 0
+def test_the_functional_rank_counts_independent_gradients(tiny):
+    """``x₀`` and ``x₁`` are independent, ``x₀`` and ``2x₀`` are not, no laws have rank 0."""
+    from fractions import Fraction
+    fields = tiny[0]
+    first, second = {(0,): Fraction(1)}, {(1,): Fraction(1)}
+    assert D._functional_rank([first, second], fields) == 2
+    assert D._functional_rank([first, {(0,): Fraction(2)}], fields) == 1
+    assert D._functional_rank([], fields) == 0
 
 
 def test_a_family_without_laws_reports_the_whole_gap():
