@@ -556,6 +556,8 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "floats does not depend on their order",
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
+    ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
+     "rng.randint(1, 10 ** 6), 10 ** 6))", "int -1", "(5)"): _GENERIC,
     ("symbolic/discover.py", "magnitudes[-1])", "int -1", "(0)"):
         "the list is fresh for one _elements call on words of length ≥ 2, which appends "
         "exactly once (its recursion gets no list): its last item is its first",

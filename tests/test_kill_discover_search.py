@@ -44,6 +44,17 @@ def test_the_cost_counts_the_ansatz_and_gram_schmidt_from_n_and_the_fields():
     monomials = n * (n + 3) / 2
     assert counts["ansatz SVD"] == pytest.approx((2 * monomials + 10 * n) * monomials ** 2)
     assert counts["Gram-Schmidt"] == pytest.approx(fields * n * n)
+    assert counts["ansatz field operations"] == pytest.approx(
+        (n + 12) * counts["field operations"])
+
+
+def test_more_than_ten_thousand_relus_price_every_pattern_as_infinite():
+    """``2^1500`` ReLU patterns overflow a float: infinite, refused like any other cost
+    (the exponent is capped at 10⁴ only to keep it an int of sane size)."""
+    setting = Setting("mlp")
+    sizes = {k: float(v) for k, v in setting.size_values().items()}
+    sizes[D.H_SIZE] = 1500.0
+    assert D._fields_per_bag(setting, sizes) == math.inf
 
 
 def test_the_declared_checks_are_priced_at_sizes_capped_at_two():
@@ -63,6 +74,7 @@ def test_a_rejected_residual_of_exactly_zero_counts_from_the_floor_of_twice_the_
     with decimal.localcontext(D.context()):
         basis = D.ExactBasis(decimal.Decimal(1), 2)
         assert basis.offer([decimal.Decimal(1), decimal.Decimal(0)])
+        assert basis.gap_decades == pytest.approx(D.DIGITS)  # nothing rejected yet
         assert not basis.offer([decimal.Decimal(0), decimal.Decimal(0)])
         assert basis.gap_decades == pytest.approx(2 * D.DIGITS)
 
@@ -100,18 +112,40 @@ def test_a_bracket_of_two_fields_is_their_lie_bracket_in_floats_and_in_decimals(
     assert np.asarray(decimals, dtype=float)[0] == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
 
-def _standing_in(monkeypatch, gap):
-    """``count_laws`` on stand-ins: two coordinates, rank 1 at every point with ``gap``."""
+def _standing_in(monkeypatch, gap, ranks=None):
+    """``count_laws`` on stand-ins: two coordinates, rank 1 (or ``ranks[seed]``) at every
+    point with ``gap``."""
     fields = SimpleNamespace(n=2, point=lambda seed: [seed])
+    ranks = ranks or {}
     monkeypatch.setattr(D, "fields_at", lambda setting, seed: (fields, None))
-    monkeypatch.setattr(D, "lie_rank", lambda f, x: D.LieRank(1, 2, 1, gap, [(0,)]))
+    monkeypatch.setattr(D, "lie_rank", lambda f, x: D.LieRank(ranks.get(x[0], 1), 2, 1, gap,
+                                                                [(0,)]))
     monkeypatch.setattr(D, "linear_rank", lambda f, points: SimpleNamespace(rank=2,
                                                                               gap_decades=40.0))
     return SimpleNamespace(n_trained=2, coordinates=((0,), (1,)))
 
 
 def test_a_rank_with_a_gap_of_twelve_decades_is_counted(monkeypatch):
-    assert D.count_laws(_standing_in(monkeypatch, 12.0)).laws == 1
+    count = D.count_laws(_standing_in(monkeypatch, 12.0))
+    assert count.laws == 1 and sorted(count.ranks) == [1, 2]
+
+
+def test_a_lower_rank_at_one_point_is_outvoted_by_the_next_point(monkeypatch):
+    """Ranks 2, 1 at points 1, 2: point 3 is drawn, agrees with 2, and point 2's rank is
+    reported as a special point's."""
+    count = D.count_laws(_standing_in(monkeypatch, 20.0, {1: 2, 2: 1, 3: 2}))
+    assert sorted(count.ranks) == [1, 3] and count.lower == {2: 1}
+
+
+def test_no_two_of_five_points_agreeing_is_an_error(monkeypatch):
+    with pytest.raises(RuntimeError, match="no two of 5 points"):
+        D.count_laws(_standing_in(monkeypatch, 20.0, {s: s for s in range(1, 9)}))
+
+
+def test_a_count_is_as_sure_as_its_least_sure_rank():
+    ranks = {1: D.LieRank(1, 2, 1, 20.0, []), 2: D.LieRank(1, 2, 1, 30.0, [])}
+    assert D.Count(None, 2, 0, ranks, 2, 40.0).gap_decades == 20.0
+    assert D.Count(None, 2, 0, ranks, 2, 15.0).gap_decades == 15.0
 
 
 def test_a_rank_with_a_gap_under_twelve_decades_is_undecided(monkeypatch):
@@ -198,8 +232,8 @@ def test_fields_below_half_the_digits_are_noise_and_above_them_motion():
     import mpmath
     with mpmath.workdps(D.DPS):
         with pytest.raises(D.NothingMoves):
-            D.moving_scale([[mpmath.mpf(10) ** (-D.DPS // 2 - 2)]])
-        small = mpmath.mpf(10) ** (-D.DPS // 2 + 2)
+            D.moving_scale([[mpmath.mpf(10) ** (-(D.DPS // 2)) / 2]])
+        small = mpmath.mpf(10) ** (-(D.DPS // 2)) * 2
         assert D.moving_scale([[small], [small / 2]]) == small
 
 
@@ -274,3 +308,17 @@ def test_a_bracket_of_a_bracket_keeps_its_infinitesimals_apart():
     assert [float(v) for v in once] == pytest.approx([0.0, 0.0, 1.0, 1 / 3])
     assert [float(v) for v in twice] == pytest.approx([0.0, 0.0, 0.0, 1.0])
     assert D.count_symbolic(fields) == {1: 0, 2: 0}
+
+
+def test_the_ansatz_takes_twice_the_monomials_over_the_rank_plus_ten_points(monkeypatch):
+    """``X = ∂₁`` on one coordinate: two monomials, rank 1, so ``2·2/1 + 10 = 14`` points,
+    the first evaluated alone."""
+    w1 = sp.Symbol("w1")
+    seen, rows = [], D._field_rows
+
+    def counted(fields, points):
+        seen.append(len(points))
+        return rows(fields, points)
+    monkeypatch.setattr(D, "_field_rows", counted)
+    D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert seen == [1, 13]
