@@ -322,3 +322,18 @@ def test_the_ansatz_takes_twice_the_monomials_over_the_rank_plus_ten_points(monk
     monkeypatch.setattr(D, "_field_rows", counted)
     D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
     assert seen == [1, 13]
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((("C", 2), ("d_head", 1), ("heads", 1)), "size(s) ['d'] missing"),
+    ((("C", 2), ("d", 2), ("dd", 2), ("d_head", 1), ("heads", 1)), "unknown size(s) ['dd']"),
+    ((("C", 2), ("dd", 2), ("d_head", 1), ("heads", 1)),
+     "size(s) ['d'] missing; unknown size(s) ['dd']")])
+def test_a_model_setting_names_its_missing_and_its_unknown_sizes_apart(sizes, message):
+    from fractions import Fraction
+
+    from symbolic.models.attention import multi_head
+    with pytest.raises(ValueError) as error:
+        D.ModelSetting(multi_head("cross-entropy"), ("head_query",), sizes, 3, 2,
+                       (("tau", Fraction(1)),))
+    assert str(error.value) == f"model multi-head: {message}"
