@@ -337,3 +337,23 @@ def test_a_model_setting_names_its_missing_and_its_unknown_sizes_apart(sizes, me
         D.ModelSetting(multi_head("cross-entropy"), ("head_query",), sizes, 3, 2,
                        (("tau", Fraction(1)),))
     assert str(error.value) == f"model multi-head: {message}"
+
+
+def test_the_topic_proofs_are_priced_only_for_the_papers_own_setting():
+    """The paper's description read as any model (another name) with embeddings and keys
+    trained gets no topic-structure proofs, so none is priced; the paper's setting does."""
+    model = Setting().model
+    copy = D.ModelSetting(model, ("embeddings", "keys"),
+                          tuple((n, 2) for n in model.sizes if n != "L"), entry="copy")
+    assert D.estimate_cost(copy).counts["topic"] == 0.0
+    assert D.estimate_cost(Setting(trainable=("embeddings", "keys"))).counts["topic"] == 1.0
+
+
+def test_a_value_outside_the_span_lowers_the_smallest_accepted_residual_only():
+    """``within`` records a residual above the threshold as accepted: the smallest of them
+    (0.5, then 0.8 leaves it at 0.5)."""
+    with decimal.localcontext(D.context()):
+        basis = D.ExactBasis(decimal.Decimal(1), 2)
+        assert not basis.within([decimal.Decimal("0.5"), decimal.Decimal(0)])
+        assert not basis.within([decimal.Decimal("0.8"), decimal.Decimal(0)])
+        assert basis.smallest_accepted == decimal.Decimal("0.5") and basis.rank == 0
