@@ -357,3 +357,9 @@ def test_a_value_outside_the_span_lowers_the_smallest_accepted_residual_only():
         assert not basis.within([decimal.Decimal("0.5"), decimal.Decimal(0)])
         assert not basis.within([decimal.Decimal("0.8"), decimal.Decimal(0)])
         assert basis.smallest_accepted == decimal.Decimal("0.5") and basis.rank == 0
+
+
+def test_the_scale_of_field_values_is_their_largest_norm_or_one():
+    import mpmath
+    assert D.scale_of([[3, 4], [1, 1]]) == 5
+    assert D.scale_of([[0, 0]]) == mpmath.mpf(1)
