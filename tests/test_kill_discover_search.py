@@ -363,3 +363,39 @@ def test_the_scale_of_field_values_is_their_largest_norm_or_one():
     import mpmath
     assert D.scale_of([[3, 4], [1, 1]]) == 5
     assert D.scale_of([[0, 0]]) == mpmath.mpf(1)
+
+
+def test_a_fourth_point_is_drawn_when_the_third_agrees_with_no_one(monkeypatch):
+    """Ranks 2, 1, 1, 2 at points 1…4: the count stops at point 4 with ranks 1 and 4
+    kept (a stand-in that refuses a seventh evaluation: a loop that revisits old points never
+    ends)."""
+    setting = _standing_in(monkeypatch, 20.0, {1: 2, 2: 1, 3: 1, 4: 2})
+    calls, rank = [], D.lie_rank
+
+    def bounded(fields, x):
+        calls.append(x)
+        assert len(calls) <= 6, "points drawn again"
+        return rank(fields, x)
+    monkeypatch.setattr(D, "lie_rank", bounded)
+    count = D.count_laws(setting)
+    assert sorted(count.ranks) == [1, 4] and count.lower == {2: 1, 3: 1}
+
+
+def test_a_monomials_gradient_is_the_product_rule():
+    """At ``x = (3, 5)``: ``∇x₀ = (1, 0)``, ``∇x₀² = (6, 0)``, ``∇x₀x₁ = (5, 3)``."""
+    rows = D._monomial_gradients([(0,), (1,), (0, 0), (0, 1), (1, 1)], [3.0, 5.0])
+    assert rows.tolist() == [[1, 0], [0, 1], [6, 0], [5, 3], [0, 10]]
+
+
+def test_a_law_of_fields_that_all_vanish_has_residual_zero():
+    """``X = 0``: every quantity is conserved; the residual is measured against a scale of 1,
+    never divided by 0."""
+    from fractions import Fraction
+    w1 = sp.Symbol("w1")
+    assert D._residuals(D.SymbolicFields((w1,), [[0]]), [{(0,): Fraction(1)}]) == [0.0]
+
+
+def test_a_topic_solution_is_kept_only_when_independent_of_those_kept_before():
+    """``N``, ``N²`` (a function of ``N``), ``s``: ``N`` and ``s`` are kept."""
+    N, S = D.N_T, D.S_T
+    assert D._independent_topic([N, N ** 2, S]) == [N, S]
