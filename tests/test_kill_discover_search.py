@@ -399,3 +399,19 @@ def test_a_topic_solution_is_kept_only_when_independent_of_those_kept_before():
     """``N``, ``N²`` (a function of ``N``), ``s``: ``N`` and ``s`` are kept."""
     N, S = D.N_T, D.S_T
     assert D._independent_topic([N, N ** 2, S]) == [N, S]
+
+
+def test_fewer_equations_than_monomials_leave_the_unconstrained_directions_proposed(
+        monkeypatch):
+    """Fields that vanish at every point but the first give one equation for two monomials:
+    the SVD is padded square, so the direction no equation constrains is proposed — and
+    rejected at fresh points, where the real fields move."""
+    w1 = sp.Symbol("w1")
+    rows = D._field_rows
+
+    def vanishing_after_the_first(fields, points):
+        out = rows(fields, points)
+        return out if len(points) == 1 else [0 * v for v in out]
+    monkeypatch.setattr(D, "_field_rows", vanishing_after_the_first)
+    found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert found.laws == [] and len(found.rejected) == 1
