@@ -98,7 +98,8 @@ _EXACT = ["tests/test_kill_exact.py", "tests/test_kill_audit.py", "tests/test_ki
 _CONJECTURE = ["tests/test_kill_conjecture.py", "tests/test_conjecture_grammar.py",
                "tests/test_conjecture.py"]
 _CLI = ["tests/test_kill_commands.py", "tests/test_no_evidence.py", "tests/test_hostile.py"]
-_DISCOVER = ["tests/test_kill_discover.py", "tests/test_kill_discover_command.py",
+_DISCOVER = ["tests/test_kill_discover.py", "tests/test_kill_discover_search.py",
+             "tests/test_kill_discover_command.py",
              "tests/test_discover_cli.py", "tests/test_discover.py",
              "tests/test_discover_models.py", "tests/test_discovered_laws.py"]
 _ATTENTION = ["tests/test_attention_laws.py", "tests/test_attention_law_checks.py"]
@@ -593,6 +594,16 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("symbolic/fields.py", "if power.is_Integer and power < 0:", "int +1", "(1)"):
         "the integers below 1 and below 0 differ at 0 only, and no factor of a SymPy product "
         "has exponent 0 (x**0 evaluates to 1 when built)",
+    ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
+     "rng.randint(1, 10 ** 6), 10 ** 6))", "int -1", "(5)"): _GENERIC,
+    ("symbolic/discover.py", "magnitudes[-1])", "int -1", "(0)"):
+        "the list is fresh for one _elements call on words of length ≥ 2, which appends "
+        "exactly once (its recursion gets no list): its last item is its first",
+    ("symbolic/discover.py", "derivative_b = _element_values(fields, words, moved, 1, DECIMAL)",
+     "int +1", "(2)"):
+        "the brackets need infinitesimals other than ε_0 (the motion) and each other: "
+        "ε_2, ε_3, … serve as ε_1, ε_2, … do (a jet's bits are any integers) and the "
+        "values read back carry none of them",
 }
 
 

@@ -1,0 +1,417 @@
+"""Behaviours of ``discover``'s law count and closed-form search that no other test pinned
+down: each test fails under a realistic one-line bug (``tests/mutation.py``) and passes on
+the code. Fields are toy families or small settings: each test runs in well under a
+second."""
+
+from __future__ import annotations
+
+import decimal
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symbolic.discover as D
+from symbolic.discover import Setting
+
+x, y, z = sp.symbols("x y z")
+
+
+def test_an_expression_costs_one_operation_per_join_and_per_function():
+    """``x + y + z`` is two additions, ``x·y`` one product, ``exp(x + y)`` an exponential on
+    an addition, ``Σ_{i<4} x_i`` four terms each with its addition."""
+    i = sp.Symbol("i", integer=True)
+    v = sp.IndexedBase("v")
+    assert D._expression_cost(x + y + z, {}) == 2.0
+    assert D._expression_cost(x * y, {}) == 1.0
+    assert D._expression_cost(sp.exp(x + y), {}) == 2.0
+    assert D._expression_cost(sp.Sum(v[i], (i, 0, 3)), {}) == 4.0
+
+
+def test_a_per_token_table_has_one_row_per_word_before_its_own_sizes():
+    """The embeddings ``E[w, k]`` of a 5-word vocabulary at ``d = 3``: a 5 × 3 table."""
+    setting = Setting("linear", words=5, d=3)
+    assert D._shape_unbuilt(setting, "embeddings") == (5.0, 3.0)
+
+
+def test_the_cost_counts_the_ansatz_and_gram_schmidt_from_n_and_the_fields():
+    """``M = n(n+3)/2`` monomials, an SVD of ``max(2M + 10n, M)·M²``; Gram–Schmidt
+    ``G·n²`` for ``G`` fields."""
+    counts = D.estimate_cost(Setting("linear", trainable=("embeddings", "keys"))).counts
+    n, fields = counts["trained coordinates"], counts["fields"]
+    monomials = n * (n + 3) / 2
+    assert counts["ansatz SVD"] == pytest.approx((2 * monomials + 10 * n) * monomials ** 2)
+    assert counts["Gram-Schmidt"] == pytest.approx(fields * n * n)
+    assert counts["ansatz field operations"] == pytest.approx(
+        (n + 12) * counts["field operations"])
+
+
+def test_more_than_ten_thousand_relus_price_every_pattern_as_infinite():
+    """``2^1500`` ReLU patterns overflow a float: infinite, refused like any other cost
+    (the exponent is capped at 10⁴ only to keep it an int of sane size)."""
+    setting = Setting("mlp")
+    sizes = {k: float(v) for k, v in setting.size_values().items()}
+    sizes[D.H_SIZE] = 1500.0
+    assert D._fields_per_bag(setting, sizes) == math.inf
+
+
+def test_the_declared_checks_are_priced_at_sizes_capped_at_two():
+    """Five words at ``d = 3`` are priced as two words at ``d = 2``: every trained table at
+    most 2 per axis, the programs of one and two tokens, five evaluations per field."""
+    setting = Setting("linear", trainable=("embeddings", "keys"), words=5, d=3, d_key=3)
+    capped = {k: 2.0 for k in setting.size_values()}
+    n = 2 * 2 + 2 * 2  # embeddings 2 × 2, keys 2 × 2
+    ops = sum(D.estimated_operations(setting.model, capped, length) for length in (1, 2))
+    expected = n * ops * 5 * D._fields_per_bag(setting, capped)
+    assert D._capped_work(setting) == pytest.approx(expected)
+
+
+def test_a_rejected_residual_of_exactly_zero_counts_from_the_floor_of_twice_the_digits():
+    """An exact zero vector's residual is 0: the gap is measured against ``10^(−2·DIGITS)``
+    (a finite ``2·DIGITS`` decades above an accepted unit vector), never divided by 0."""
+    with decimal.localcontext(D.context()):
+        basis = D.ExactBasis(decimal.Decimal(1), 2)
+        assert basis.offer([decimal.Decimal(1), decimal.Decimal(0)])
+        assert basis.gap_decades == pytest.approx(D.DIGITS)  # nothing rejected yet
+        assert not basis.offer([decimal.Decimal(0), decimal.Decimal(0)])
+        assert basis.gap_decades == pytest.approx(2 * D.DIGITS)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Two words, one-token sentences, ``d = d_key = 1``, embeddings and keys trained:
+    four coordinates, four fields, and a random point."""
+    return D.fields_at(Setting("linear", trainable=("embeddings", "keys"), words=2, max_len=1,
+                               d=1, d_key=1), 1)
+
+
+def _bracket_by_differences(fields, a, b, x, h=1e-5):
+    """``[X_a, X_b](x) = DX_b(x)·X_a(x) − DX_a(x)·X_b(x)``, by central differences."""
+    x = np.array([float(v) for v in x])
+
+    def X(g, at):
+        return np.array(fields(fields.generators[g], list(at), fast=True))
+
+    def along(g, v):
+        return (X(g, x + h * v) - X(g, x - h * v)) / (2 * h)
+    return along(b, X(a, x)) - along(a, X(b, x))
+
+
+def test_a_bracket_of_two_fields_is_their_lie_bracket_in_floats_and_in_decimals(tiny):
+    """``[X_0, X_1]`` from jets equals the Lie bracket by differences, in either arithmetic
+    (a unit ``ε`` in the jets: any other scales every bracket)."""
+    fields, x = tiny
+    expected = _bracket_by_differences(fields, 0, 1, x)
+    assert np.abs(expected).max() > 1e-6
+    floats = D._elements(fields, [(0, 1)], fields.state([x], D.FLOAT), 0, D.FLOAT)
+    with decimal.localcontext(D.context()):
+        decimals = D._elements(fields, [(0, 1)], fields.state([x], D.DECIMAL), 0, D.DECIMAL)
+    assert np.asarray(floats, dtype=float)[0] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert np.asarray(decimals, dtype=float)[0] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def _standing_in(monkeypatch, gap, ranks=None):
+    """``count_laws`` on stand-ins: two coordinates, rank 1 (or ``ranks[seed]``) at every
+    point with ``gap``."""
+    fields = SimpleNamespace(n=2, point=lambda seed: [seed])
+    ranks = ranks or {}
+    monkeypatch.setattr(D, "fields_at", lambda setting, seed: (fields, None))
+    monkeypatch.setattr(D, "lie_rank", lambda f, x: D.LieRank(ranks.get(x[0], 1), 2, 1, gap,
+                                                                [(0,)]))
+    monkeypatch.setattr(D, "linear_rank", lambda f, points: SimpleNamespace(rank=2,
+                                                                              gap_decades=40.0))
+    return SimpleNamespace(n_trained=2, coordinates=((0,), (1,)))
+
+
+def test_a_rank_with_a_gap_of_twelve_decades_is_counted(monkeypatch):
+    count = D.count_laws(_standing_in(monkeypatch, 12.0))
+    assert count.laws == 1 and sorted(count.ranks) == [1, 2]
+
+
+def test_a_lower_rank_at_one_point_is_outvoted_by_the_next_point(monkeypatch):
+    """Ranks 2, 1 at points 1, 2: point 3 is drawn, agrees with 2, and point 2's rank is
+    reported as a special point's."""
+    count = D.count_laws(_standing_in(monkeypatch, 20.0, {1: 2, 2: 1, 3: 2}))
+    assert sorted(count.ranks) == [1, 3] and count.lower == {2: 1}
+
+
+def test_no_two_of_five_points_agreeing_is_an_error(monkeypatch):
+    with pytest.raises(RuntimeError, match="no two of 5 points"):
+        D.count_laws(_standing_in(monkeypatch, 20.0, {s: s for s in range(1, 9)}))
+
+
+def test_a_count_is_as_sure_as_its_least_sure_rank():
+    ranks = {1: D.LieRank(1, 2, 1, 20.0, []), 2: D.LieRank(1, 2, 1, 30.0, [])}
+    assert D.Count(None, 2, 0, ranks, 2, 40.0).gap_decades == 20.0
+    assert D.Count(None, 2, 0, ranks, 2, 15.0).gap_decades == 15.0
+
+
+def test_a_rank_with_a_gap_under_twelve_decades_is_undecided(monkeypatch):
+    with pytest.raises(RuntimeError, match="rank undecided"):
+        D.count_laws(_standing_in(monkeypatch, 11.9))
+
+
+def test_the_span_points_of_a_seed_are_its_own_thousand():
+    """Seed 3's span points are points 3000…3005: no other seed's points among them."""
+    fields = SimpleNamespace(point=lambda seed: seed)
+    assert D._points(None, fields, 3) == [3000, 3001, 3002, 3003, 3004, 3005]
+
+
+@pytest.fixture(scope="module")
+def bracketed():
+    """Two words, sentences up to two tokens, ``d = 2``, ``d_key = 1``, the query frozen: ten
+    coordinates whose four directions at a point need one bracket (depth 2)."""
+    setting = Setting("linear", trainable=("embeddings", "keys", "classifier"), words=2,
+                      max_len=2, d=2, d_key=1)
+    fields, _ = D.fields_at(setting, 1)
+    return fields, fields.point(1)
+
+
+def test_a_bracket_that_adds_a_direction_is_proposed_by_floats_and_confirmed_by_decimals(
+        bracketed):
+    fields, x = bracketed
+    rank = D.lie_rank(fields, x)
+    assert (rank.rank, rank.dimension, rank.depth) == (4, 10, 2)
+    assert rank.route == D.LieRank.route
+    assert any(len(word) == 2 for word in rank.basis)
+
+
+def test_the_decimals_alone_reach_the_same_rank_at_the_same_depth(bracketed):
+    """The fallback: generators offered first, then brackets depth by depth, each kept only
+    when it adds a direction (depth 3 allowed: a basis that kept every bracket would still
+    grow there)."""
+    fields, x = bracketed
+    with decimal.localcontext(D.context()):
+        state = fields.state([x], D.DECIMAL)
+        values = fields.batch(fields.generators, D._rows(state, len(fields.generators)),
+                              D.DECIMAL)
+        basis, words, depth = D._exact_greedy(fields, state, values,
+                                              D._moving_scale_decimal(values), 3)
+    assert (basis.rank, depth, len(words)) == (4, 2, 4)
+    assert sum(len(w) == 2 for w in words) == 1
+
+
+def test_the_span_checks_every_field_value_it_did_not_pick(tiny):
+    """Values beyond the picked ones are measured against the span: their residuals (rounding
+    noise) are recorded, so the gap is measured, not assumed."""
+    fields, _ = tiny
+    basis = D.linear_rank(fields, [fields.point(s) for s in (1, 2, 3)])
+    assert basis.rank == 2  # twelve values, two directions: ten rows checked, not picked
+    assert basis.largest_rejected is not None and basis.largest_rejected < 1e-40
+
+
+def test_a_nonlinear_bracket_is_evaluated_along_the_point_it_starts_from():
+    """X₁ = ∂₁, X₂ = ∂₂ + w₁²∂₃: ``[X₁, X₂] = 2w₁∂₃`` at ``w``, so no law at a point with
+    ``w₁ ≠ 0``; without the bracket the third coordinate would look constant."""
+    w1, w2, w3 = sp.symbols("w1 w2 w3")
+    fields = D.SymbolicFields((w1, w2, w3), [[1, 0, 0], [0, 1, w1 ** 2]])
+    at = [sp.Rational(1, 3), sp.Rational(1, 5), sp.Rational(1, 7)]
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        value = D._evaluate(fields, (0, 1), [D.to_mp(v) for v in at], 0)
+    assert [float(v) for v in value] == pytest.approx([0.0, 0.0, 2 / 3])
+    assert D.count_symbolic(fields) == {1: 0, 2: 0}
+
+
+def test_a_symbolic_family_is_counted_at_points_one_and_two():
+    w1, w2 = sp.symbols("w1 w2")
+    assert D.count_symbolic(D.SymbolicFields((w1, w2), [[w2, -w1]])) == {1: 1, 2: 1}
+
+
+def test_a_symbolic_familys_points_are_nonzero_ninety_sevenths_inside_minus_one_one():
+    w = sp.symbols("w0:6")
+    fields = D.SymbolicFields(w, [[1] * 6])
+    drawn = [p for seed in range(200) for p in fields.point(seed)]
+    assert all(p.denominator == 97 and 0 < abs(p) < 1 for p in drawn)
+    assert {p.numerator for p in drawn} == set(range(-96, 97)) - {0}
+
+
+def test_fields_below_half_the_digits_are_noise_and_above_them_motion():
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        with pytest.raises(D.NothingMoves):
+            D.moving_scale([[mpmath.mpf(10) ** (-(D.DPS // 2)) / 2]])
+        small = mpmath.mpf(10) ** (-(D.DPS // 2)) * 2
+        assert D.moving_scale([[small], [small / 2]]) == small
+
+
+def test_a_trained_last_layer_may_have_equal_rows():
+    """Only a frozen last layer must separate the classes: a trained one moves away from any
+    equal rows it starts from."""
+    from fractions import Fraction
+    setting = Setting("linear", trainable=("embeddings", "keys", "classifier"), classes=2)
+    frozen = {c: Fraction(1, 8) for c in setting.coordinates}
+    assert D._classes_distinct(setting, frozen)
+    assert not D._classes_distinct(Setting("linear", trainable=("embeddings", "keys"),
+                                           classes=2), frozen)
+
+
+def test_a_quadratic_that_is_the_square_of_a_linear_law_is_dropped():
+    from fractions import Fraction
+    linear, square = {(0,): Fraction(1)}, {(0, 0): Fraction(1)}
+    other = {(1, 1): Fraction(1)}
+    assert D._drop_products([linear, square, other]) == [linear, other]
+
+
+def test_the_functional_rank_counts_independent_gradients(tiny):
+    """``x₀`` and ``x₁`` are independent, ``x₀`` and ``2x₀`` are not, no laws have rank 0."""
+    from fractions import Fraction
+    fields = tiny[0]
+    first, second = {(0,): Fraction(1)}, {(1,): Fraction(1)}
+    assert D._functional_rank([first, second], fields) == 2
+    assert D._functional_rank([first, {(0,): Fraction(2)}], fields) == 1
+    assert D._functional_rank([], fields) == 0
+
+
+def test_a_family_without_laws_reports_the_whole_gap():
+    """``X = ∂₁`` on one coordinate conserves no polynomial: nothing falls below the
+    tolerance, and the gap is reported as 99 decades (none dropped)."""
+    w1 = sp.Symbol("w1")
+    found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert found.laws == [] and found.independent == 0
+    assert found.singular_gap == 99.0
+
+
+def test_a_singular_value_under_a_billionth_of_the_largest_is_proposed_and_then_checked(
+        monkeypatch):
+    """``X = ∂₁`` on one coordinate, its ansatz matrix's second singular value forced to
+    ``5·10⁻¹⁰`` of the first: below ``10⁻⁹``, so its direction is proposed as a law — and
+    rejected at fresh points (``x + c·x²`` is not conserved); the gap is ``log10(2·10⁹)``."""
+    w1 = sp.Symbol("w1")
+    svd = np.linalg.svd
+
+    def forced(a, *args, **kwargs):
+        out = svd(a, *args, **kwargs)
+        if np.ndim(a) == 2 and a.shape[0] >= 3 and a.shape[1] == 2 and len(out) == 3:
+            u, sing, vt = out
+            return u, np.array([sing[0], 5e-10 * sing[0]]), vt
+        return out
+    monkeypatch.setattr(np.linalg, "svd", forced)
+    found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert found.laws == [] and len(found.rejected) == 1
+    assert found.singular_gap == pytest.approx(math.log10(2e9))
+
+
+def test_a_bracket_of_a_bracket_keeps_its_infinitesimals_apart():
+    """X₀ = ∂₁, X₁ = ∂₂ + w₁∂₃ + (w₁²/2)∂₄: ``[X₀, X₁] = ∂₃ + w₁∂₄`` and
+    ``[X₀, [X₀, X₁]] = ∂₄``, the fourth direction, reached only at depth 2: no law."""
+    w = sp.symbols("w1:5")
+    fields = D.SymbolicFields(w, [[1, 0, 0, 0], [0, 1, w[0], w[0] ** 2 / 2]])
+    at = [sp.Rational(1, 3), sp.Rational(1, 5), sp.Rational(1, 7), sp.Rational(1, 11)]
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        x = [D.to_mp(v) for v in at]
+        once = D._evaluate(fields, (0, 1), x, 0)
+        twice = D._evaluate(fields, (0, (0, 1)), x, 0)
+    assert [float(v) for v in once] == pytest.approx([0.0, 0.0, 1.0, 1 / 3])
+    assert [float(v) for v in twice] == pytest.approx([0.0, 0.0, 0.0, 1.0])
+    assert D.count_symbolic(fields) == {1: 0, 2: 0}
+
+
+def test_the_ansatz_takes_twice_the_monomials_over_the_rank_plus_ten_points(monkeypatch):
+    """``X = ∂₁`` on one coordinate: two monomials, rank 1, so ``2·2/1 + 10 = 14`` points,
+    the first evaluated alone."""
+    w1 = sp.Symbol("w1")
+    seen, rows = [], D._field_rows
+
+    def counted(fields, points):
+        seen.append(len(points))
+        return rows(fields, points)
+    monkeypatch.setattr(D, "_field_rows", counted)
+    D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert seen == [1, 13]
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((("C", 2), ("d_head", 1), ("heads", 1)), "size(s) ['d'] missing"),
+    ((("C", 2), ("d", 2), ("dd", 2), ("d_head", 1), ("heads", 1)), "unknown size(s) ['dd']"),
+    ((("C", 2), ("dd", 2), ("d_head", 1), ("heads", 1)),
+     "size(s) ['d'] missing; unknown size(s) ['dd']")])
+def test_a_model_setting_names_its_missing_and_its_unknown_sizes_apart(sizes, message):
+    from fractions import Fraction
+
+    from symbolic.models.attention import multi_head
+    with pytest.raises(ValueError) as error:
+        D.ModelSetting(multi_head("cross-entropy"), ("head_query",), sizes, 3, 2,
+                       (("tau", Fraction(1)),))
+    assert str(error.value) == f"model multi-head: {message}"
+
+
+def test_the_topic_proofs_are_priced_only_for_the_papers_own_setting():
+    """The paper's description read as any model (another name) with embeddings and keys
+    trained gets no topic-structure proofs, so none is priced; the paper's setting does."""
+    model = Setting().model
+    copy = D.ModelSetting(model, ("embeddings", "keys"),
+                          tuple((n, 2) for n in model.sizes if n != "L"), entry="copy")
+    assert D.estimate_cost(copy).counts["topic"] == 0.0
+    assert D.estimate_cost(Setting(trainable=("embeddings", "keys"))).counts["topic"] == 1.0
+
+
+def test_a_value_outside_the_span_lowers_the_smallest_accepted_residual_only():
+    """``within`` records a residual above the threshold as accepted: the smallest of them
+    (0.5, then 0.8 leaves it at 0.5)."""
+    with decimal.localcontext(D.context()):
+        basis = D.ExactBasis(decimal.Decimal(1), 2)
+        assert not basis.within([decimal.Decimal("0.5"), decimal.Decimal(0)])
+        assert not basis.within([decimal.Decimal("0.8"), decimal.Decimal(0)])
+        assert basis.smallest_accepted == decimal.Decimal("0.5") and basis.rank == 0
+
+
+def test_the_scale_of_field_values_is_their_largest_norm_or_one():
+    import mpmath
+    assert D.scale_of([[3, 4], [1, 1]]) == 5
+    assert D.scale_of([[0, 0]]) == mpmath.mpf(1)
+
+
+def test_a_fourth_point_is_drawn_when_the_third_agrees_with_no_one(monkeypatch):
+    """Ranks 2, 1, 1, 2 at points 1…4: the count stops at point 4 with ranks 1 and 4
+    kept (a stand-in that refuses a seventh evaluation: a loop that revisits old points never
+    ends)."""
+    setting = _standing_in(monkeypatch, 20.0, {1: 2, 2: 1, 3: 1, 4: 2})
+    calls, rank = [], D.lie_rank
+
+    def bounded(fields, x):
+        calls.append(x)
+        assert len(calls) <= 6, "points drawn again"
+        return rank(fields, x)
+    monkeypatch.setattr(D, "lie_rank", bounded)
+    count = D.count_laws(setting)
+    assert sorted(count.ranks) == [1, 4] and count.lower == {2: 1, 3: 1}
+
+
+def test_a_monomials_gradient_is_the_product_rule():
+    """At ``x = (3, 5)``: ``∇x₀ = (1, 0)``, ``∇x₀² = (6, 0)``, ``∇x₀x₁ = (5, 3)``."""
+    rows = D._monomial_gradients([(0,), (1,), (0, 0), (0, 1), (1, 1)], [3.0, 5.0])
+    assert rows.tolist() == [[1, 0], [0, 1], [6, 0], [5, 3], [0, 10]]
+
+
+def test_a_law_of_fields_that_all_vanish_has_residual_zero():
+    """``X = 0``: every quantity is conserved; the residual is measured against a scale of 1,
+    never divided by 0."""
+    from fractions import Fraction
+    w1 = sp.Symbol("w1")
+    assert D._residuals(D.SymbolicFields((w1,), [[0]]), [{(0,): Fraction(1)}]) == [0.0]
+
+
+def test_a_topic_solution_is_kept_only_when_independent_of_those_kept_before():
+    """``N``, ``N²`` (a function of ``N``), ``s``: ``N`` and ``s`` are kept."""
+    N, S = D.N_T, D.S_T
+    assert D._independent_topic([N, N ** 2, S]) == [N, S]
+
+
+def test_fewer_equations_than_monomials_leave_the_unconstrained_directions_proposed(
+        monkeypatch):
+    """Fields that vanish at every point but the first give one equation for two monomials:
+    the SVD is padded square, so the direction no equation constrains is proposed — and
+    rejected at fresh points, where the real fields move."""
+    w1 = sp.Symbol("w1")
+    rows = D._field_rows
+
+    def vanishing_after_the_first(fields, points):
+        out = rows(fields, points)
+        return out if len(points) == 1 else [0 * v for v in out]
+    monkeypatch.setattr(D, "_field_rows", vanishing_after_the_first)
+    found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
+    assert found.laws == [] and len(found.rejected) == 1
