@@ -474,10 +474,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "an item with no '=' has an empty value, which the whole-number pattern refuses too",
     ("attnflow/commands/audit.py", "flush=True))", "flip bool", "(False)"):
         "flushing decides when a theorem's text appears, not what is printed",
-    ("numeric/attribution.py", 'if buffer is None or buffer.shape != p["keys"].shape:',
-     "drop operand 2 of Or", "(buffer is None)"):
-        "an adapter serves one trajectory, whose keys never change shape: the buffer made at "
-        "its first step always fits",
+    ("numeric/attribution.py",
+     'if getattr(self, "_at", None) is None or any(x is not y for x, y in zip(at, self._at)):',
+     "swap arguments 1 and 2", "(zip(self._at, at))"):
+        "the pairs are compared by identity ('is not'), which is symmetric",
     ("numeric/laws.py", "if not differences.size or not np.abs(differences).max() > 0:",
      "drop operand 2 of Or", "(not differences.size)"):
         "finite rows (the reader refuses non-finite values) that are all equal give a zero "

@@ -58,3 +58,15 @@ def test_sen_needs_both_topic_and_non_topic_words_in_the_data():
                            tokens=tokens, safe_tokens=tokens, n_words=2)
     with pytest.raises(laws.NotComputable, match="2 topic and 0 non-topic words"):
         laws._topic_structure(SimpleNamespace(data=data))
+
+
+@pytest.mark.parametrize("name, value", [("tolerance", -1e-3), ("tolerance", np.inf),
+                                         ("accuracy", -1e-3), ("accuracy", np.nan)])
+def test_a_negative_or_non_finite_allowance_is_refused(name, value):
+    """A negative tolerance or accuracy would pass any drift, a non-finite one every drift."""
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=10)
+    allowance = {"tolerance": 1e-6, "accuracy": 1e-12, name: value}
+    with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
+        laws.check_laws(traj, **allowance)

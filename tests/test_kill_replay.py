@@ -182,3 +182,72 @@ def test_a_run_with_one_unexplained_law_is_not_explained(monkeypatch):
                                 jobs=1)
     assert [a["verdict"] for a in report["attribution"]] == ["explained", "unexplained"]
     assert (report["verdict"], status) == ("not explained", 1)
+
+
+def _sen_run(tokens, trainable=("keys", "embeddings", "classifier")):
+    """One snapshot of a linear run over topic words 0 (class 0), 1 (class 1) and non-topic
+    words 2, 3."""
+    import numpy as np
+
+    import numeric
+    from numeric.trajectory import Trajectory
+    data = numeric.Dataset(tokens, [0, 1], 4, 2, topic_class=[0, 1, -1, -1])
+    spec = numeric.ModelSpec(d=2, d_key=2, trainable=trainable)
+    params = numeric.init_params(spec, data, seed=0)
+    return Trajectory(data, spec, [0.0], {n: np.asarray(x)[None] for n, x in params.items()})
+
+
+def test_sen_is_not_attributed_when_a_topic_word_occurs_only_without_non_topic_words():
+    """Word 1 is alone in its sentence (m = 0, although word 0 has m = 2): no common score
+    reaches it, so SEN is skipped with the reason, not attributed."""
+    from numeric.attribution import adapters
+    found, skipped = adapters(_sen_run([[0, 2, 3], [1, -1, -1]]))
+    assert "SEN" not in found and "m = 0" in skipped["SEN"]
+
+
+def test_sen_is_not_attributed_on_a_run_that_trains_the_query():
+    from numeric.attribution import adapters
+    found, skipped = adapters(_sen_run([[0, 2, 3], [1, 2, -1]],
+                                       trainable=("keys", "embeddings", "query", "classifier")))
+    assert "SEN" not in found and "query is trained" in skipped["SEN"]
+    assert "SEN" in adapters(_sen_run([[0, 2, 3], [1, 2, -1]]))[0]
+
+
+def test_the_sen_step_buffer_follows_the_keys_shape():
+    """Steps of keys of another width through one adapter: its difference buffer is made
+    anew, and the parts are those a fresh adapter gives."""
+    import numpy as np
+
+    from numeric.attribution import SenAdapter
+    traj = _run(steps=20, every=10)
+    adapter = SenAdapter(traj)
+    p = {n: x[0].astype(float) for n, x in traj.params.items()}
+    new = {n: x[-1].astype(float) for n, x in traj.params.items()}
+    adapter.step_parts(p, new)
+    wide = {**p, "keys": np.hstack([p["keys"], p["keys"][:, :1]]),
+            "query": np.append(p["query"], 0.5)}
+    wide_new = {**new, "keys": np.hstack([new["keys"], 0.9 * p["keys"][:, :1]]),
+                "query": wide["query"]}
+    got = adapter.step_parts(wide, wide_new)
+    want = SenAdapter(traj).step_parts(wide, wide_new)
+    for x, y in zip(got, want):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_an_attention_laws_measured_quantity_is_its_printed_q_per_head():
+    """head-query-key: ``Q_h = Q_h Q_hᵀ − K_h K_hᵀ`` (flattened) per snapshot and head."""
+    import numpy as np
+
+    import numeric
+    from numeric.attribution import measured_quantity
+    from numeric.trajectory import Trajectory
+    from tests.test_attention_law_checks import data, spec
+    sentences, model = data(), spec()
+    params = numeric.init_params(model, sentences, seed=1)
+    traj = Trajectory(sentences, model, [0.0, 1.0],
+                      {n: np.stack([x, 1.1 * x]) for n, x in params.items()})
+    q, sens = measured_quantity("head-query-key", traj)
+    hq, hk = params["head_query"], params["head_key"]
+    want = np.einsum("hxk,hyk->hxy", hq, hq) - np.einsum("hxk,hyk->hxy", hk, hk)
+    np.testing.assert_allclose(q, np.stack([want, 1.21 * want]).reshape(2, 2, 4), rtol=1e-12)
+    assert sens.shape == (2, 2) and (sens > 0).all()
