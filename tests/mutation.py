@@ -112,7 +112,8 @@ TESTS = {
     "numeric/trajectory.py": ["tests/test_hostile.py", "tests/test_integrate.py", _ENGINE, _LAWS,
                               "tests/test_laws.py", "tests/test_models.py"],
     "numeric/laws.py": ["tests/test_kill_law_checks.py", _LAWS, "tests/test_laws.py",
-                        "tests/test_properties.py", *_ATTENTION, "tests/test_print_laws.py"],
+                        "tests/test_properties.py", *_ATTENTION, "tests/test_print_laws.py",
+                        "tests/test_broken.py"],
     "numeric/campaign.py": ["tests/test_kill_campaign.py", _LAWS, "tests/test_laws.py",
                             "tests/test_campaign.py"],
     "numeric/experiments.py": [_EXPERIMENTS, "tests/test_experiments.py"],
@@ -487,10 +488,14 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "an item with no '=' has an empty value, which the whole-number pattern refuses too",
     ("attnflow/commands/audit.py", "flush=True))", "flip bool", "(False)"):
         "flushing decides when a theorem's text appears, not what is printed",
-    ("numeric/attribution.py", 'if buffer is None or buffer.shape != p["keys"].shape:',
-     "drop operand 2 of Or", "(buffer is None)"):
-        "an adapter serves one trajectory, whose keys never change shape: the buffer made at "
-        "its first step always fits",
+    ("numeric/attribution.py",
+     'if getattr(self, "_at", None) is None or any(x is not y for x, y in zip(at, self._at)):',
+     "swap arguments 1 and 2", "(zip(self._at, at))"):
+        "the pairs are compared by identity ('is not'), which is symmetric",
+    ("numeric/laws.py", "absolute, movement, sens = drift_measures(a, b, sensitivity)",
+     "swap arguments 1 and 2", "(drift_measures(b, a, sensitivity))"):
+        "the norm of −ΔQ is that of ΔQ (negation is exact) and the two movements are added, "
+        "which is commutative in floating point",
     ("numeric/laws.py", "if not differences.size or not np.abs(differences).max() > 0:",
      "drop operand 2 of Or", "(not differences.size)"):
         "finite rows (the reader refuses non-finite values) that are all equal give a zero "

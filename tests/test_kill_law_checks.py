@@ -42,10 +42,14 @@ def test_the_relative_drift_divides_by_the_movement_plus_the_accuracys_share():
 
 
 def test_frozen_parts_that_are_all_zero_name_no_worst_array():
+    """All zero: nothing to divide by, so no 0/0 (no warning) and no worst array."""
+    import warnings
     from types import SimpleNamespace
     traj = SimpleNamespace(params={"keys": np.zeros((2, 3, 2)), "query": np.zeros((2, 2))},
                            spec=SimpleNamespace(trained=()), frozen_rows={})
-    condition = laws._frozen_parts_vanish(traj, ("keys", "query"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        condition = laws._frozen_parts_vanish(traj, ("keys", "query"))
     assert condition.holds and condition.measured == 0.0 and condition.detail == ""
 
 
@@ -58,3 +62,123 @@ def test_sen_needs_both_topic_and_non_topic_words_in_the_data():
                            tokens=tokens, safe_tokens=tokens, n_words=2)
     with pytest.raises(laws.NotComputable, match="2 topic and 0 non-topic words"):
         laws._topic_structure(SimpleNamespace(data=data))
+    data.topic_class = np.array([0, 1, -1, -1])      # topic words 0, 1 occur in no sentence
+    data.tokens = data.safe_tokens = tokens + 2
+    data.n_words = 4
+    with pytest.raises(laws.NotComputable, match="0 topic and 2 non-topic words"):
+        laws._topic_structure(SimpleNamespace(data=data))
+
+
+@pytest.mark.parametrize("name, value", [("tolerance", -1e-3), ("tolerance", np.inf),
+                                         ("accuracy", -1e-3), ("accuracy", np.nan)])
+def test_a_negative_or_non_finite_allowance_is_refused(name, value):
+    """A negative tolerance or accuracy would pass any drift, a non-finite one every drift."""
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=10)
+    allowance = {"tolerance": 1e-6, "accuracy": 1e-12, name: value}
+    with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
+        laws.check_laws(traj, **allowance)
+
+
+def test_a_frozen_row_at_exactly_the_precondition_tolerance_is_zero_enough():
+    """Frozen row 0 of the keys at 1e-10 of the largest key: F holds (≤), just above it fails."""
+    from types import SimpleNamespace
+    keys = np.zeros((2, 3, 2))
+    keys[:, 1, 0] = 1.0
+    keys[:, 0, 1] = laws.PRECONDITION_TOL
+
+    def frozen_row(value):
+        keys[:, 0, 1] = value
+        traj = SimpleNamespace(params={"keys": keys}, spec=SimpleNamespace(trained=("keys",)),
+                               frozen_rows={"keys": np.array([0])})
+        return laws._frozen_parts_vanish(traj, ("keys",))
+    at = frozen_row(laws.PRECONDITION_TOL)
+    assert at.holds and at.measured == laws.PRECONDITION_TOL and at.detail.endswith("keys")
+    assert not frozen_row(2 * laws.PRECONDITION_TOL).holds
+
+
+def _scores_run(scores, embeddings=None, query=(1.0, 0.0)):
+    """Snapshots whose scores ``s_w = q·κ_w`` are ``scores`` (T, 4) over topic words 0, 1 and
+    non-topic words 2, 3 (two sentences: [0, 2, 3], [1, 2, 3])."""
+    from types import SimpleNamespace
+    scores = np.asarray(scores, dtype=float)
+    keys = np.zeros(scores.shape + (2,))
+    keys[..., 0] = scores
+    tokens = np.array([[0, 2, 3], [1, 2, 3]])
+    data = SimpleNamespace(topic_class=np.array([0, 1, -1, -1]), mask=np.ones((2, 3), bool),
+                           tokens=tokens, safe_tokens=tokens, n_words=4)
+    emb = np.zeros((len(scores), 4, 2)) if embeddings is None else np.asarray(embeddings)
+    q = np.broadcast_to(np.asarray(query, dtype=float), (len(scores), 2))
+    return SimpleNamespace(data=data, params={"keys": keys, "query": q, "embeddings": emb},
+                           spec=SimpleNamespace(trained=("keys", "embeddings")), frozen_rows={})
+
+
+def _condition(conditions, name):
+    return next(c for c in conditions if c.name == name)
+
+
+def test_all_embeddings_zero_meet_a2s_zero_non_topic_embeddings():
+    """No topic embedding to compare with: the non-topic ones are measured absolutely (0)."""
+    a2 = _condition(laws.sen_conditions(_scores_run(np.zeros((2, 4)))), "A2-embeddings")
+    assert a2.holds and a2.measured == 0.0
+    emb = np.zeros((2, 4, 2))
+    emb[:, 2, 0] = 1e-3
+    a2 = _condition(laws.sen_conditions(_scores_run(np.zeros((2, 4)), emb)), "A2-embeddings")
+    assert not a2.holds and a2.measured == pytest.approx(1e-3)
+
+
+def test_a2_scores_measures_the_widest_spread_and_the_movement_of_c():
+    """Spread 2δ at the last snapshot only (equal at the first): A2 fails by 2δ plus c's move;
+    equal scores that move together: A2 fails by how far c moved."""
+    delta = 1e-6
+    spread = _condition(laws.sen_conditions(_scores_run([[0, 0, 1, 1],
+                                                         [0, 0, 1 + delta, 1 - delta]])),
+                        "A2-scores")
+    assert not spread.holds
+    assert spread.measured == pytest.approx(2 * delta + np.log(np.cosh(delta)), rel=1e-6)
+    moved = _condition(laws.sen_conditions(_scores_run([[0, 0, 1, 1], [0, 0, 2, 2]])),
+                       "A2-scores")
+    assert not moved.holds and moved.measured == pytest.approx(1.0)
+    still = _condition(laws.sen_conditions(_scores_run([[0, 0, 1, 1], [0, 0, 1, 1]])),
+                       "A2-scores")
+    assert still.holds and still.measured == 0.0
+
+
+def test_a_query_that_moved_exactly_the_precondition_tolerance_is_fixed():
+    """Relative movement max|q − q(0)| / max|q| = 2e-10 / 2 = 1e-10: A1 holds (≤)."""
+    run = _scores_run(np.zeros((2, 4)))
+    run.params["query"] = np.array([[2.0, 0.0], [2.0, 2 * laws.PRECONDITION_TOL]])
+    for conditions in (laws.sen_conditions(run), laws._needs(query_fixed=True)(run)):
+        a1 = _condition(conditions, "A1")
+        assert a1.holds and a1.measured == laws.PRECONDITION_TOL
+    run.params["query"] = np.array([[2.0, 0.0], [2.0, 4 * laws.PRECONDITION_TOL]])
+    assert not _condition(laws._needs(query_fixed=True)(run), "A1").holds
+
+
+def test_a_classifier_of_one_row_meets_every_direction_equally():
+    pi, rank = laws.across_projector(np.array([[1.0, 2.0, 3.0]]))
+    assert rank == 0 and (pi == np.eye(3)).all()
+
+
+def test_a_singular_value_at_the_rank_threshold_counts_as_zero():
+    """As ``np.linalg.matrix_rank``: a singular value of exactly max(sv)·max(shape)·ε is not
+    counted (here 3ε, exact for this diagonal difference matrix)."""
+    eps = np.finfo(float).eps
+    classifier = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 3 * eps, 0.0]])
+    pi, rank = laws.across_projector(classifier)
+    assert rank == np.linalg.matrix_rank(classifier[1:]) == 1
+    np.testing.assert_allclose(pi, np.diag([0.0, 1.0, 1.0]), atol=1e-15)
+    assert laws.across_projector(np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0],
+                                           [0.0, 4 * eps, 0.0]]))[1] == 2
+
+
+def test_embedding_across_classifier_has_one_component_per_word():
+    """Two snapshots of twelve words: twelve labels, one per word (not per snapshot)."""
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=20)
+    a, _, sens, labels = laws.across_terms(traj)
+    words = traj.params["embeddings"].shape[1]
+    assert len(traj.time) != words
+    assert labels == [f"word {w}" for w in range(words)] and sens.shape == (2, words)

@@ -10,6 +10,7 @@ import pytest
 
 import numeric.replay
 from attnflow.explain_run import Plan, explain, plan
+from numeric.attribution import measured_quantity
 from numeric.replay import Optimizer, replay_cost
 from tests.test_replay import _run
 
@@ -182,3 +183,211 @@ def test_a_run_with_one_unexplained_law_is_not_explained(monkeypatch):
                                 jobs=1)
     assert [a["verdict"] for a in report["attribution"]] == ["explained", "unexplained"]
     assert (report["verdict"], status) == ("not explained", 1)
+
+
+def _sen_run(tokens, trainable=("keys", "embeddings", "classifier")):
+    """One snapshot of a linear run over topic words 0 (class 0), 1 (class 1) and non-topic
+    words 2, 3."""
+    import numpy as np
+
+    import numeric
+    from numeric.trajectory import Trajectory
+    data = numeric.Dataset(tokens, [0, 1], 4, 2, topic_class=[0, 1, -1, -1])
+    spec = numeric.ModelSpec(d=2, d_key=2, trainable=trainable)
+    params = numeric.init_params(spec, data, seed=0)
+    return Trajectory(data, spec, [0.0], {n: np.asarray(x)[None] for n, x in params.items()})
+
+
+def test_sen_is_not_attributed_when_a_topic_word_occurs_only_without_non_topic_words():
+    """Word 1 is alone in its sentence (m = 0, although word 0 has m = 2): no common score
+    reaches it, so SEN is skipped with the reason, not attributed."""
+    from numeric.attribution import adapters
+    found, skipped = adapters(_sen_run([[0, 2, 3], [1, -1, -1]]))
+    assert "SEN" not in found and "m = 0" in skipped["SEN"]
+
+
+def test_sen_is_not_attributed_on_a_run_that_trains_the_query():
+    from numeric.attribution import adapters
+    found, skipped = adapters(_sen_run([[0, 2, 3], [1, 2, -1]],
+                                       trainable=("keys", "embeddings", "query", "classifier")))
+    assert "SEN" not in found and "query is trained" in skipped["SEN"]
+    assert "SEN" in adapters(_sen_run([[0, 2, 3], [1, 2, -1]]))[0]
+
+
+def test_the_sen_step_buffer_follows_the_keys_shape():
+    """Steps of keys of another width through one adapter: its difference buffer is made
+    anew, and the parts are those a fresh adapter gives."""
+    import numpy as np
+
+    from numeric.attribution import SenAdapter
+    traj = _run(steps=20, every=10)
+    adapter = SenAdapter(traj)
+    p = {n: x[0].astype(float) for n, x in traj.params.items()}
+    new = {n: x[-1].astype(float) for n, x in traj.params.items()}
+    adapter.step_parts(p, new)
+    wide = {**p, "keys": np.hstack([p["keys"], p["keys"][:, :1]]),
+            "query": np.append(p["query"], 0.5)}
+    wide_new = {**new, "keys": np.hstack([new["keys"], 0.9 * p["keys"][:, :1]]),
+                "query": wide["query"]}
+    got = adapter.step_parts(wide, wide_new)
+    want = SenAdapter(traj).step_parts(wide, wide_new)
+    for x, y in zip(got, want):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_an_attention_laws_measured_quantity_is_its_printed_q_per_head():
+    """head-query-key: ``Q_h = Q_h Q_hᵀ − K_h K_hᵀ`` (flattened) per snapshot and head."""
+    import numpy as np
+
+    import numeric
+    from numeric.attribution import measured_quantity
+    from numeric.trajectory import Trajectory
+    from tests.test_attention_law_checks import data, spec
+    sentences, model = data(), spec()
+    params = numeric.init_params(model, sentences, seed=1)
+    traj = Trajectory(sentences, model, [0.0, 1.0],
+                      {n: np.stack([x, 1.1 * x]) for n, x in params.items()})
+    q, sens = measured_quantity("head-query-key", traj)
+    hq, hk = params["head_query"], params["head_key"]
+    want = np.einsum("hxk,hyk->hxy", hq, hq) - np.einsum("hxk,hyk->hxy", hk, hk)
+    np.testing.assert_allclose(q, np.stack([want, 1.21 * want]).reshape(2, 2, 4), rtol=1e-12)
+    assert sens.shape == (2, 2) and (sens > 0).all()
+
+
+def test_step_counts_up_to_two_to_the_53_are_accepted_and_the_largest_is_named():
+    """2^53 steps is the largest count float64 holds exactly: accepted; 2^54 is refused, and
+    the refusal names the interval of the largest count."""
+    import numpy as np
+
+    from numeric.replay import step_counts
+    assert step_counts(np.array([0.0, 2.0 ** 53]), 1.0).tolist() == [2 ** 53]
+    assert step_counts(np.array([0.0, 1.0, 1.0 + 2.0 ** 52]), 1.0).tolist() == [1, 2 ** 52]
+    with pytest.raises(ValueError, match=r"from t = 1 to 1\.8\d*e\+19"):
+        step_counts(np.array([0.0, 1.0, 1.0 + 2.0 ** 64]), 1.0)
+
+
+def test_signed_parts_of_a_matrix_are_lengths_along_the_drift():
+    """ΔQ = diag(3, 4): ‖ΔQ‖ = 5; a part diag(3, 0) has length ⟨part, ΔQ⟩/‖ΔQ‖ = 9/5 along it."""
+    import numpy as np
+
+    from numeric.replay import Attribution
+    measured = np.diag([3.0, 4.0])[None]
+    part = np.diag([3.0, 0.0])[None]
+    signed = Attribution("query-key", ["matrix"], measured, {"discretisation": part},
+                         accuracy=0.0).signed()
+    assert signed["measured"].tolist() == pytest.approx([5.0])
+    assert signed["discretisation"].tolist() == pytest.approx([9 / 5])
+    assert signed["unexplained"].tolist() == pytest.approx([16 / 5])
+
+
+def test_a_run_of_one_checkpoint_costs_no_replay_steps():
+    import numpy as np
+
+    from numeric.trajectory import Trajectory
+    traj = _run(steps=20, every=10)
+    one = Trajectory(traj.data, traj.spec, traj.time[:1],
+                     {n: x[:1] for n, x in traj.params.items()})
+    cost = replay_cost(one, Optimizer(0.05))
+    assert cost.steps == 0 and cost.seconds == 0.0 and np.isfinite(cost.per_step)
+
+
+def test_one_replay_step_costs_the_quicker_of_two_timed_steps(monkeypatch):
+    """Steps timed on the process clock: 0.5 s, then 0.25 s → 0.25 s per step."""
+    import time
+
+    traj = _run(steps=20, every=10)
+    ticks = iter([100.0, 100.5, 200.0, 200.25])
+    monkeypatch.setattr(time, "process_time", lambda: next(ticks))
+    cost = replay_cost(traj, Optimizer(0.05), laws=("SEN",))
+    assert (cost.steps, cost.per_step) == (20, 0.25)
+
+
+def test_workers_replay_each_interval_from_its_own_checkpoint():
+    """Trained at lr 0.045, stated 0.05: every interval misses by about as much; a worker
+    holding intervals 0 and 1 restarts interval 1 from its checkpoint as one process does,
+    so the distances agree exactly (carried on from interval 0 they would grow)."""
+    import numpy as np
+
+    from numeric.replay import explain as replay
+    traj = _run(lr=0.045, claimed_lr=0.05, steps=30, every=10)
+    one, _, _ = replay(traj, Optimizer(0.05), laws=("SEN",))
+    two, _, _ = replay(traj, Optimizer(0.05), laws=("SEN",), jobs=2)
+    assert not one.consistent
+    for n in one.relative:
+        np.testing.assert_array_equal(one.relative[n], two.relative[n])
+
+
+def test_a_frozen_arrays_step_part_is_a_zero_that_cannot_be_written_to():
+    """Frozen parameters share one zero array per shape: writing into it must fail, not
+    change every later step's parts."""
+    import numpy as np
+
+    from numeric.replay import _full
+    part = _full({}, {"query": np.ones(3)})["query"]
+    assert (part == 0).all() and not part.flags.writeable
+
+
+def _estimate(laws=("SEN",), **kw):
+    from numeric.replay import estimate_from_checkpoints
+    traj = _run(steps=30, every=10)
+    atts, _ = estimate_from_checkpoints(traj, Optimizer(0.05, **kw), laws=laws)
+    return traj, atts[0]
+
+
+def test_the_checkpoint_estimate_is_the_trapezoid_over_each_interval():
+    """SEN over three intervals of 10 steps: discretisation Σ_i n_i·½(R(θ_i, δ_i) +
+    R(θ_{i+1}, δ_i)), δ_i = (θ_{i+1} − θ_i)/n_i, R from the SEN adapter."""
+    import numpy as np
+
+    from numeric.attribution import SenAdapter
+    traj, att = _estimate()
+    adapter = SenAdapter(traj)
+    snaps = [{n: x[i].astype(float) for n, x in traj.params.items()} for i in range(4)]
+    want = 0.0
+    for a, b in zip(snaps, snaps[1:]):
+        delta = {n: (b[n] - a[n]) / 10 for n in a}
+        want = want + 10 * 0.5 * (adapter.remainder(a, delta) + adapter.remainder(b, delta))
+    np.testing.assert_allclose(att.parts["discretisation"], want, rtol=1e-12)
+
+
+def test_the_checkpoint_estimates_parts_add_up_to_the_drift_from_first_to_last():
+    """The measured drift is Q(last) − Q(first) (four snapshots), and the rest
+    first_order_rest is what discretisation and decay leave of it."""
+    import numpy as np
+
+    traj, att = _estimate(weight_decay=0.1)
+    q = measured_quantity("SEN", traj)[0]
+    np.testing.assert_array_equal(att.measured, q[-1] - q[0])
+    assert np.abs(att.parts["discretisation"]).min() > 0
+    assert np.abs(att.parts["weight_decay"]).min() > 0
+    np.testing.assert_allclose(sum(att.parts.values()), att.measured, rtol=1e-12, atol=1e-18)
+
+
+def test_a_step_drift_that_saw_no_step_attributes_nothing():
+    import numpy as np
+
+    from numeric.replay import StepDrift
+    traj = _run(steps=20, every=10)
+    params = {n: np.asarray(x[0]) for n, x in traj.params.items()}
+    drift = StepDrift(params, traj.data, traj.spec)
+    assert drift.adapter is not None and drift.result() is None
+
+
+def test_the_sen_drift_summary_reports_the_largest_unexplained_share():
+    """Word 0 leaves half its drift unexplained, word 1 none: the largest share is 0.5."""
+    import numpy as np
+
+    from numeric.replay import Attribution, sen_drift_summary
+    att = Attribution("SEN", ["topic word 0", "topic word 1"], np.array([1.0, 2.0]),
+                      {"assumptions": np.array([0.5, 2.0])}, accuracy=1e-12)
+    assert sen_drift_summary(att)["max_unexplained_share"] == 0.5
+
+
+def test_the_cost_of_a_replay_step_includes_the_chosen_laws_parts(monkeypatch):
+    """Two timed steps, each splitting query-key's change: its remainder is computed twice."""
+    from numeric.attribution import Adapter
+    calls, real = [], Adapter.remainder
+    monkeypatch.setattr(Adapter, "remainder", lambda self, p, d: calls.append(self.name)
+                        or real(self, p, d))
+    replay_cost(_run(steps=20, every=10), Optimizer(0.05), laws=("query-key",))
+    assert calls == ["query-key", "query-key"]
