@@ -492,6 +492,28 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      'if getattr(self, "_at", None) is None or any(x is not y for x, y in zip(at, self._at)):',
      "swap arguments 1 and 2", "(zip(self._at, at))"):
         "the pairs are compared by identity ('is not'), which is symmetric",
+    ("numeric/laws.py",
+     "traj = Trajectory(data, spec, [0.0], {n: x[None] for n, x in params.items()})",
+     "float 0->1", "(1.0)"):
+        "the one-snapshot trajectory of sen_deviation_rate is read for its data, spec and "
+        "parameters; its time is never read",
+    ("numeric/replay.py", "return _replay_intervals(*_SHARED[:4], group, False)", "int +1",
+     "(5)"): "_SHARED holds exactly four items when a worker runs: [:5] is [:4]",
+    ("numeric/replay.py",
+     "mom = ({n: lr * beta * buffer[n] for n in g} if beta and buffer is not None else {})",
+     "drop operand 1 of And", "(buffer is not None)"):
+        "the buffer starts None and is only made by _step when momentum > 0, so it is never "
+        "set while β = 0",
+    ("numeric/replay.py", "[0.0, 1.0], ends)", "float x10", "(10.0)"):
+        "the two-snapshot trajectory of StepDrift.result is read for its ends only "
+        "(measured_quantity never reads the time)",
+    ("numeric/replay.py", 'return Attribution("SEN", self.adapter.labels, q[-1] - q[0],',
+     "drop USub", "(1)"):
+        "the trajectory built just above has exactly two snapshots: q[1] is q[-1]",
+    ("numeric/laws.py", "names = PARAM_FIELDS + tuple(attention_module().PARAMETERS)",
+     "drop right term", "(PARAM_FIELDS)"):
+        "PARAM_FIELDS already lists every parameter of the attention module (HEAD_PARAMS), "
+        "and names is only tested for membership",
     ("numeric/laws.py", "absolute, movement, sens = drift_measures(a, b, sensitivity)",
      "swap arguments 1 and 2", "(drift_measures(b, a, sensitivity))"):
         "the norm of −ΔQ is that of ΔQ (negation is exact) and the two movements are added, "

@@ -154,6 +154,35 @@ def test_a_query_that_moved_exactly_the_precondition_tolerance_is_fixed():
         assert a1.holds and a1.measured == laws.PRECONDITION_TOL
     run.params["query"] = np.array([[2.0, 0.0], [2.0, 4 * laws.PRECONDITION_TOL]])
     assert not _condition(laws._needs(query_fixed=True)(run), "A1").holds
+    run.params["classifier"] = np.array([[[2.0, 0.0]] * 2, [[2.0, 0.0], [2.0, 2e-10]]])
+    fc = _condition(laws.across_conditions(run), "FC")
+    assert fc.holds and fc.measured == laws.PRECONDITION_TOL
+
+
+def test_parameters_that_are_all_zero_have_no_relative_movement():
+    assert laws._relative_movement(np.zeros((3, 2))) == 0.0
+
+
+def test_attention_laws_read_the_attention_parameters():
+    assert laws.reads("head-query-key") == ("head_query", "head_key")
+    assert laws.reads("classifier-output") == ("head_output", "classifier")
+
+
+def test_a_law_not_computable_on_the_run_keeps_the_tolerance_and_accuracy_asked_for():
+    import dataclasses
+
+    import numeric
+    from numeric.trajectory import Trajectory
+    from tests.test_replay import _run
+
+    run = _run(steps=20, every=10)
+    blind = numeric.Dataset(run.data.tokens, run.data.labels, run.data.n_words,
+                            run.data.n_classes)             # no topic classes: SEN undefined
+    traj = Trajectory(blind, run.spec, run.time, run.params)
+    report = next(r for r in laws.check_laws(traj, 1e-6, 1e-12) if r.law == "SEN")
+    assert report.verdict == "not applicable" and "topic_class" in report.reason
+    assert (report.tolerance, report.accuracy) == (1e-6, 1e-12)
+    assert dataclasses.asdict(report)["drift"] != dataclasses.asdict(report)["drift"]  # NaN
 
 
 def test_a_classifier_of_one_row_meets_every_direction_equally():
@@ -171,6 +200,9 @@ def test_a_singular_value_at_the_rank_threshold_counts_as_zero():
     np.testing.assert_allclose(pi, np.diag([0.0, 1.0, 1.0]), atol=1e-15)
     assert laws.across_projector(np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0],
                                            [0.0, 4 * eps, 0.0]]))[1] == 2
+    # four classes in two dimensions: the threshold is 3ε (three differences), not 4ε
+    four = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.5 * eps], [0.0, 0.0]])
+    assert laws.across_projector(four)[1] == np.linalg.matrix_rank(four[1:]) == 2
 
 
 def test_embedding_across_classifier_has_one_component_per_word():

@@ -236,22 +236,51 @@ def test_the_sen_step_buffer_follows_the_keys_shape():
 
 
 def test_an_attention_laws_measured_quantity_is_its_printed_q_per_head():
-    """head-query-key: ``Q_h = Q_h Q_hᵀ − K_h K_hᵀ`` (flattened) per snapshot and head."""
+    """head-query-key: ``Q_h = Q_h Q_hᵀ − K_h K_hᵀ`` (flattened) per snapshot and head, two
+    heads of width 3; classifier-output: ``UᵀU − Σ_h O_hᵀ O_h``."""
     import numpy as np
 
     import numeric
-    from numeric.attribution import measured_quantity
     from numeric.trajectory import Trajectory
-    from tests.test_attention_law_checks import data, spec
-    sentences, model = data(), spec()
+    from tests.test_attention_law_checks import data
+    sentences = data()
+    model = numeric.ModelSpec(architecture="multi-head", d=3, d_head=3, heads=2)
     params = numeric.init_params(model, sentences, seed=1)
     traj = Trajectory(sentences, model, [0.0, 1.0],
                       {n: np.stack([x, 1.1 * x]) for n, x in params.items()})
     q, sens = measured_quantity("head-query-key", traj)
     hq, hk = params["head_query"], params["head_key"]
     want = np.einsum("hxk,hyk->hxy", hq, hq) - np.einsum("hxk,hyk->hxy", hk, hk)
-    np.testing.assert_allclose(q, np.stack([want, 1.21 * want]).reshape(2, 2, 4), rtol=1e-12)
+    np.testing.assert_allclose(q, np.stack([want, 1.21 * want]).reshape(2, 2, 9), rtol=1e-12)
     assert sens.shape == (2, 2) and (sens > 0).all()
+    u, o = params["classifier"], params["head_output"]
+    q, _ = measured_quantity("classifier-output", traj)
+    np.testing.assert_allclose(q[0, 0], u.T @ u - np.einsum("hkx,hky->xy", o, o), rtol=1e-12)
+
+
+def test_an_attention_run_attributes_every_law_of_its_family():
+    from numeric.laws import ATTENTION_LAWS
+    from numeric.replay import always_attributed
+    from tests.test_attention_law_checks import spec
+    assert always_attributed(spec()) == tuple(law.name for law in ATTENTION_LAWS)
+    assert always_attributed(_run(steps=20, every=10).spec) == numeric.replay.PAPER_LAWS
+
+
+def test_the_worst_component_is_the_one_least_explained():
+    import numpy as np
+
+    from numeric.replay import Attribution
+    att = Attribution("SEN", ["w0", "w1", "w2"], np.array([1.0, 1.0, 1.0]),
+                      {"assumptions": np.array([0.9, 0.2, 1.0])}, accuracy=1e-12)
+    assert att.to_dict()["worst_component"] == "w1"
+
+
+def test_a_step_counts_tolerance_grows_with_the_count():
+    """10⁶ + 0.5 steps is within 10⁻⁶ of 10⁶ relative to the count: 10⁶ steps."""
+    import numpy as np
+
+    from numeric.replay import step_counts
+    assert step_counts(np.array([0.0, 1e6 + 0.5]), 1.0).tolist() == [10 ** 6]
 
 
 def test_step_counts_up_to_two_to_the_53_are_accepted_and_the_largest_is_named():
@@ -348,6 +377,24 @@ def test_the_checkpoint_estimate_is_the_trapezoid_over_each_interval():
         delta = {n: (b[n] - a[n]) / 10 for n in a}
         want = want + 10 * 0.5 * (adapter.remainder(a, delta) + adapter.remainder(b, delta))
     np.testing.assert_allclose(att.parts["discretisation"], want, rtol=1e-12)
+
+
+def test_the_checkpoint_estimates_decay_is_the_trapezoid_of_each_interval():
+    """Weight decay λ = 0.1: Σ_i n_i·½(∇Q·(−ηλθ)|_{θ_i} + ∇Q·(−ηλθ)|_{θ_{i+1}}), trained
+    arrays only."""
+    import numpy as np
+
+    from numeric.attribution import SenAdapter
+    traj, att = _estimate(weight_decay=0.1)
+    adapter = SenAdapter(traj)
+    snaps = [{n: x[i].astype(float) for n, x in traj.params.items()} for i in range(4)]
+
+    def decay(p):
+        return adapter.first_order(p, {n: -0.05 * 0.1 * x if n in traj.spec.trained else 0 * x
+                                       for n, x in p.items()})
+    want = sum(10 * 0.5 * (decay(a) + decay(b)) for a, b in zip(snaps, snaps[1:]))
+    assert not traj.frozen_rows
+    np.testing.assert_allclose(att.parts["weight_decay"], want, rtol=1e-12)
 
 
 def test_the_checkpoint_estimates_parts_add_up_to_the_drift_from_first_to_last():
