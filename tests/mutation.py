@@ -467,7 +467,15 @@ _FRESH_SEED = ("a fresh point drawn from another seed that no count, solve or ex
 _ZERO_COLUMN = ("the scale of an all-zero column of the ansatz: any positive one keeps it 0, and "
                 "the nullspace M·v = 0 is S⁻¹ times that of M·S⁻¹ for every positive diagonal S "
                 "(the monomial's unit vector lies in it at any scale)")
+#: A whole number divided instead of multiplied by a sign.
+_SIGN = "x / ±1 is x · ±1 exactly (a float of a small whole number, read back by Fraction)"
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("proofs/discovered.py",
+     "self.point = [Fraction(rng.choice(VALUES) * rng.choice((-1, 1))) for _ in range(n)]",
+     "Mult->Div", "(rng.choice(VALUES) / rng.choice((-1, 1)))"): _SIGN,
+    ("proofs/discovered.py",
+     "frozen_values = {c: Fraction(rng.choice(VALUES) * rng.choice((-1, 1)))", "Mult->Div",
+     "(rng.choice(VALUES) / rng.choice((-1, 1)))"): _SIGN,
     ("attnflow/commands/discover.py",
      "if not sep or not match or (match.group(2) is not None and int(match.group(2)) == 0):",
      "drop operand 1 of Or",

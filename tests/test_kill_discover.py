@@ -349,3 +349,23 @@ def test_every_declared_attention_law_is_a_polynomial_of_degree_two_at_most(law)
             body = term.function if isinstance(term, sp.Sum) else term
             entries = [f for f in sp.Mul.make_args(body) if isinstance(f, sp.Indexed)]
             assert len(entries) <= 2, (law.name, term)
+
+
+def test_the_exact_check_draws_one_hot_targets_for_three_classes():
+    """Σ_c U[c, k] is conserved under cross-entropy only for targets summing to one: with
+    three classes, targets that are not one-hot (two ones) make it move."""
+    from fractions import Fraction
+
+    from proofs.discovered import ExactRates, as_coefficients
+    from symbolic.discover import ModelSetting
+    from symbolic.models.attention import multi_head
+
+    model = multi_head("cross-entropy")
+    setting = ModelSetting(model, ("classifier",),
+                           (("C", 3), ("d", 1), ("d_head", 1), ("heads", 1)), 1, 1,
+                           (("tau", Fraction(1)),))
+    rates = ExactRates(setting, None)
+    total = sum(setting.symbol(("classifier", (c, 0))) for c in range(3))
+    assert rates.conserved(as_coefficients(total, setting, {}))
+    assert not rates.conserved(as_coefficients(setting.symbol(("classifier", (0, 0))),
+                                               setting, {}))
