@@ -470,6 +470,10 @@ _ZERO_COLUMN = ("the scale of an all-zero column of the ansatz: any positive one
 #: A whole number divided instead of multiplied by a sign.
 _SIGN = "x / ±1 is x · ±1 exactly (a float of a small whole number, read back by Fraction)"
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("proofs/theorems_cases.py",
+     'values[("beta", (row,))] = sum(values[("Pi", (row, k))] * rows[0][k]', "int +1", "(1)"):
+        "each row of Π is a multiple of n, the null space of U_1 − U_0: Π U_0 = Π U_1, so β "
+        "read off either row is the same",
     ("proofs/discovered.py",
      "self.point = [Fraction(rng.choice(VALUES) * rng.choice((-1, 1))) for _ in range(n)]",
      "Mult->Div", "(rng.choice(VALUES) / rng.choice((-1, 1)))"): _SIGN,
