@@ -469,6 +469,12 @@ _ZERO_COLUMN = ("the scale of an all-zero column of the ansatz: any positive one
                 "(the monomial's unit vector lies in it at any scale)")
 #: A whole number divided instead of multiplied by a sign.
 _SIGN = "x / ±1 is x · ±1 exactly (a float of a small whole number, read back by Fraction)"
+#: The early return of ``_only_linear_if_rest_are_products`` on an empty nullspace or no
+#: quadratic monomial.
+_NO_QUADRATIC = "if len(null) == 0 or not quad:"
+_NOTHING_TO_SPLIT = ("a shortcut: with no nullspace row, one row, or no quadratic column the "
+                     "SVD below leaves no singular value to tell linear rows apart (none is "
+                     "small, or every row is), so the nullspace is returned unchanged either way")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("proofs/theorems_cases.py",
      'values[("beta", (row,))] = sum(values[("Pi", (row, k))] * rows[0][k]', "int +1", "(1)"):
@@ -643,6 +649,14 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "the brackets need infinitesimals other than ε_0 (the motion) and each other: "
         "ε_2, ε_3, … serve as ε_1, ε_2, … do (a jet's bits are any integers) and the "
         "values read back carry none of them",
+    **{("symbolic/discover.py", _NO_QUADRATIC, op, new): _NOTHING_TO_SPLIT
+       for op, new in [("Or->And", "(len(null) == 0 and (not quad))"),
+                       ("drop operand 2 of Or", "(len(null) == 0)"),
+                       ("drop operand 1 of Or", "(not quad)"), ("drop guard", "False"),
+                       ("int +1", "(1)")]},
+    ("symbolic/discover.py", "gnorm = sqrt(sum(y * y for y in gv)) or 1", "int +1", "(2)"):
+        "the divisor that stands in for a zero gradient, whose dot products are then 0: any "
+        "nonzero one gives the residual 0",
 }
 
 

@@ -415,3 +415,63 @@ def test_fewer_equations_than_monomials_leave_the_unconstrained_directions_propo
     monkeypatch.setattr(D, "_field_rows", vanishing_after_the_first)
     found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
     assert found.laws == [] and len(found.rejected) == 1
+
+
+def test_programs_past_the_lengths_read_are_priced_as_growing_with_the_square_of_the_length(
+        monkeypatch):
+    """Programs of ``L²`` operations read for lengths 1…8 and extrapolated from the eighth as
+    ``P(8)·(L/8)²`` for lengths 9 and 10: the printed operations are ``Σ_{L≤10} L²``, and
+    each length's program is evaluated once per field of that length."""
+    read = []
+
+    def squared(model, sizes, length):
+        read.append(length)
+        return float(length ** 2)
+    monkeypatch.setattr(D, "estimated_operations", squared)
+    counts = D.estimate_cost(Setting("linear", trainable=("embeddings", "keys"),
+                                     max_len=10)).counts
+    assert sorted(set(read)) == list(range(1, D._LENGTHS_READ + 1))
+    assert counts["printed operations"] == pytest.approx(sum(n * n for n in range(1, 11)))
+    bags = [math.comb(n + 2, 2) for n in range(1, 11)]  # three words: bags of n tokens
+    per_bag = counts["fields"] / sum(bags)
+    assert counts["field operations"] == pytest.approx(
+        per_bag * sum(b * n * n for n, b in enumerate(bags, 1)))
+
+
+def test_dropping_an_infinitesimal_leaves_a_plain_number_once_none_is_left():
+    """``2 + 3ε₂`` without ``ε₂`` is the number 2; ``5ε₀ + 3ε₂`` keeps ``5ε₀``; ``3ε₂`` is 0."""
+    assert D._real_in(D.Jet({0: 2, 2: 3}), 1) == 2
+    assert not isinstance(D._real_in(D.Jet({0: 2, 2: 3}), 1), D.Jet)
+    kept = D._real_in(D.Jet({1: 5, 2: 3}), 1)
+    assert isinstance(kept, D.Jet) and kept.parts == {1: 5}
+    assert D._real_in(D.Jet({2: 3}), 1) == 0
+
+
+def test_a_quadratic_is_in_a_span_only_with_every_monomial_it_has():
+    """``x₀ + x₁`` is not a multiple of ``x₀``, nor ``x₀`` of ``x₀ + x₁``: every monomial of
+    either side is a column of the rank test."""
+    from fractions import Fraction
+    one = Fraction(1)
+    assert not D._in_span({(0,): one, (1,): one}, [{(0,): one}])
+    assert not D._in_span({(0,): one}, [{(0,): one, (1,): one}])
+    assert D._in_span({(0,): 2 * one, (1,): 2 * one}, [{(0,): one, (1,): one}])
+
+
+def test_a_nullspace_of_linear_laws_and_their_products_is_replaced_by_the_linear_laws():
+    """Monomials ``x₀``, ``x₀²`` and the nullspace spanned by both: ``x₀²`` is the square of
+    the linear law ``x₀``, so only ``x₀`` is kept (before rounding could miss the product)."""
+    null = np.eye(2)
+    kept = D._only_linear_if_rest_are_products(null, [(0,), (0, 0)], 1000)
+    assert np.abs(kept).tolist() == [[1.0, 0.0]]
+    beyond = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])  # x₁² is no product of x₀
+    assert D._only_linear_if_rest_are_products(beyond, [(0,), (0, 0), (1, 1)], 1000) is beyond
+
+
+def test_a_residual_does_not_depend_on_the_scale_of_the_law():
+    """A rotation ``X = w₂∂₁ − w₁∂₂``: ``w₁`` is no law, and ``1000·w₁`` is no more or less
+    of one; the zero polynomial's gradient is 0 and its residual 0."""
+    from fractions import Fraction
+    w1, w2 = sp.symbols("w1 w2")
+    fields = D.SymbolicFields((w1, w2), [[w2, -w1]])
+    once, scaled, zero = D._residuals(fields, [{(0,): Fraction(1)}, {(0,): Fraction(1000)}, {}])
+    assert once > 0.01 and scaled == pytest.approx(once, rel=1e-12) and zero == 0.0
