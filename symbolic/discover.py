@@ -1305,8 +1305,8 @@ def conserved_polynomials(fields, symbols, seed: int = 7, max_denominator: int =
 
 
 def _row_space(values: np.ndarray) -> np.ndarray:
-    """Orthonormal rows spanning the fields' values at a point (singular values above
-    ``1e-12`` of the largest)."""
+    """Rows ``VΣ`` spanning the fields' values at a point (``UΣVᵀ`` their SVD, singular values
+    above ``1e-12`` of the largest): the values' own equations, rotated, their Gram matrix kept."""
     if not values.any():
         return np.zeros((0, values.shape[1]))
     _, sing, vt = np.linalg.svd(values, full_matrices=False)

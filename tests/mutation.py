@@ -657,6 +657,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("symbolic/discover.py", "gnorm = sqrt(sum(y * y for y in gv)) or 1", "int +1", "(2)"):
         "the divisor that stands in for a zero gradient, whose dot products are then 0: any "
         "nonzero one gives the residual 0",
+    **{("symbolic/discover.py", "point = {x: sp.Rational(rng.choice([n for n in range(-96, 97) "
+        "if n]), 97) for x in symbols}", op, new): _GENERIC
+       for op, new in [("int -1", "(95)"), ("int +1", "(97)"), ("int -1", "(96)"),
+                       ("int +1", "(98)")]},
 }
 
 

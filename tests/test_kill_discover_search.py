@@ -475,3 +475,96 @@ def test_a_residual_does_not_depend_on_the_scale_of_the_law():
     fields = D.SymbolicFields((w1, w2), [[w2, -w1]])
     once, scaled, zero = D._residuals(fields, [{(0,): Fraction(1)}, {(0,): Fraction(1000)}, {}])
     assert once > 0.01 and scaled == pytest.approx(once, rel=1e-12) and zero == 0.0
+
+
+def test_the_floats_pick_is_confirmed_in_one_decimal_basis(tiny, monkeypatch):
+    """The decimals offer the floats' picks and check every other value against them: one
+    basis, no second pass offering every value from scratch."""
+    made = []
+
+    class Counted(D.ExactBasis):
+        def __init__(self, *args):
+            made.append(args)
+            super().__init__(*args)
+    monkeypatch.setattr(D, "ExactBasis", Counted)
+    fields, _ = tiny
+    assert D.linear_rank(fields, [fields.point(s) for s in (1, 2, 3)]).rank == 2
+    assert len(made) == 1
+
+
+def test_a_residual_of_exactly_zero_in_mpmath_counts_from_the_floor_of_twice_the_digits():
+    """As in decimals: nothing rejected is ``DPS`` decades, an exact zero ``2·DPS``."""
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        basis = D.Basis(mpmath.mpf(1))
+        assert basis.offer([mpmath.mpf(1), mpmath.mpf(0)])
+        assert basis.gap_decades == pytest.approx(D.DPS)
+        assert not basis.offer([mpmath.mpf(0), mpmath.mpf(0)])
+        assert basis.gap_decades == pytest.approx(2 * D.DPS)
+
+
+def _ladder():
+    """X₀ = ∂₁, X₁ = ∂₂ + w₁∂₃ + (w₁²/2)∂₄: brackets reach ∂₃ + w₁∂₄ at depth 1, ∂₄ at 2."""
+    w = sp.symbols("w1:5")
+    return D.SymbolicFields(w, [[1, 0, 0, 0], [0, 1, w[0], w[0] ** 2 / 2]])
+
+
+def test_a_bracket_with_a_bracket_on_the_left_nests_its_infinitesimals_too():
+    """``[[X₀, X₁], X₀] = −[X₀, [X₀, X₁]] = −∂₄``, the left element evaluated along the
+    right one's value."""
+    import mpmath
+    at = [sp.Rational(1, 3), sp.Rational(1, 5), sp.Rational(1, 7), sp.Rational(1, 11)]
+    with mpmath.workdps(D.DPS):
+        value = D._evaluate(_ladder(), ((0, 1), 0), [D.to_mp(v) for v in at], 0)
+    assert [float(v) for v in value] == pytest.approx([0.0, 0.0, 0.0, -1.0])
+
+
+def test_the_scalar_rank_reports_the_depth_its_last_direction_appeared_at():
+    rank = D._scalar_lie_rank(_ladder(), [sp.Rational(1, 3), sp.Rational(1, 5),
+                                          sp.Rational(1, 7), sp.Rational(1, 11)])
+    assert (rank.rank, rank.dimension, rank.depth) == (4, 4, 2)
+
+
+def test_the_singular_gap_is_measured_from_the_largest_value_dropped(monkeypatch):
+    """``X = ∂₁`` on two coordinates: five monomials, the singular values forced to
+    ``1, 1/2, 1/4, 5·10⁻¹⁰, 10⁻¹³``: the gap is ``log10((1/4) / 5·10⁻¹⁰)``, from the
+    largest singular value dropped, not the smallest."""
+    w1, w2 = sp.symbols("w1 w2")
+    svd = np.linalg.svd
+
+    def forced(a, *args, **kwargs):
+        out = svd(a, *args, **kwargs)
+        if np.ndim(a) == 2 and a.shape[1] == 5 and len(out) == 3:
+            u, sing, vt = out
+            return u, sing[0] * np.array([1, 0.5, 0.25, 5e-10, 1e-13]), vt
+        return out
+    monkeypatch.setattr(np.linalg, "svd", forced)
+    found = D.conserved_polynomials(D.SymbolicFields((w1, w2), [[1, 0]]), (w1, w2))
+    assert found.singular_gap == pytest.approx(math.log10(0.25 / 5e-10))
+
+
+def test_the_row_space_of_field_values_weighs_each_direction_as_the_values_do():
+    """Rows ``VΣ`` from the SVD ``UΣVᵀ`` of the values: as many as their rank, with the
+    values' own Gram matrix (the equations are the fields', rotated)."""
+    values = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 1.0, 3.0]]) * 1e-3
+    rows = D._row_space(values)
+    assert rows.shape == (2, 3)
+    assert rows.T @ rows == pytest.approx(values.T @ values, abs=1e-15)
+
+
+def test_a_residual_is_measured_against_the_largest_field_whatever_its_size():
+    """``w₁`` under a rotation and under a thousand times the rotation: the same residual."""
+    from fractions import Fraction
+    w1, w2 = sp.symbols("w1 w2")
+    law = [{(0,): Fraction(1)}]
+    slow = D._residuals(D.SymbolicFields((w1, w2), [[w2, -w1]]), law)
+    fast = D._residuals(D.SymbolicFields((w1, w2), [[1000 * w2, -1000 * w1]]), law)
+    assert slow[0] > 0.01 and fast == pytest.approx(slow, rel=1e-12)
+
+
+def test_two_laws_of_the_same_difference_are_one_function():
+    """``w₁ − w₂`` and ``(w₁ − w₂)²`` are functionally dependent, ``w₁ − w₂`` and
+    ``w₁² − w₂²`` are not (their gradients are parallel only where ``w₁ = w₂``)."""
+    w1, w2 = sp.symbols("w1 w2")
+    assert D.functional_rank([w1 - w2, (w1 - w2) ** 2], (w1, w2)) == 1
+    assert D.functional_rank([w1 - w2, w1 ** 2 - w2 ** 2], (w1, w2)) == 2
