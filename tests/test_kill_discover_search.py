@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import decimal
 import math
+from fractions import Fraction
 from types import SimpleNamespace
 
 import numpy as np
@@ -568,3 +569,89 @@ def test_two_laws_of_the_same_difference_are_one_function():
     w1, w2 = sp.symbols("w1 w2")
     assert D.functional_rank([w1 - w2, (w1 - w2) ** 2], (w1, w2)) == 1
     assert D.functional_rank([w1 - w2, w1 ** 2 - w2 ** 2], (w1, w2)) == 2
+
+
+class _Polynomial:
+    """A stand-in for ``Fields``: two polynomial fields on four coordinates, evaluated on
+    arrays or jets of arrays, one generator per row — ``X₀ = ∂₁`` and ``X₁`` from
+    ``second(w₁, one, zero, half)``."""
+
+    n = 4
+    generators = [0, 1]
+
+    def __init__(self, second):
+        self.second = second
+
+    def state(self, points, arithmetic):
+        return np.array([[arithmetic.number(v) for v in x] for x in points],
+                        dtype=float if arithmetic is D.FLOAT else object)
+
+    def pad(self, values):
+        return values
+
+    def batch(self, generators, state, arithmetic):
+        exact = arithmetic is not D.FLOAT
+        rows = len(generators)
+        w1 = (D.Jet({m: v[:, 0] for m, v in state.parts.items()}) if isinstance(state, D.Jet)
+              else state[:, 0])
+        one = np.full(rows, arithmetic.number(1), dtype=object if exact else float)
+        zero = one * 0
+        first = [one, zero, zero, zero]
+        second = self.second(w1, one, zero, arithmetic.number(Fraction(1, 2)))
+        masks = [D._indicator(np.array([g == k for g in generators]), exact) for k in (0, 1)]
+        # every entry reads the state, as a printed program's outputs do: a jet in, a jet out
+        parts = [a * masks[0] + b * masks[1] + w1 * 0 for a, b in zip(first, second)]
+        if not isinstance(state, D.Jet):
+            return np.stack(parts, axis=1)
+        bits = sorted({m for p in parts for m in p.parts})
+        return D.Jet({m: np.stack([p.parts.get(m, zero) for p in parts], axis=1) for m in bits})
+
+
+#: ``X₁ = ∂₂ + w₁∂₃ + (w₁²/2)∂₄``: ``[X₀, X₁] = ∂₃ + w₁∂₄``, ``[X₀, [X₀, X₁]] = ∂₄``.
+_LADDER = _Polynomial(lambda w1, one, zero, half: [zero, one, w1, w1 * w1 * half])
+#: ``X₁ = ∂₂``: the fields commute, two directions of four.
+_FLAT = _Polynomial(lambda w1, one, zero, half: [zero, one, zero, zero])
+_AT = [Fraction(1, 3), Fraction(1, 5), Fraction(1, 7), Fraction(1, 11)]
+
+
+def _words_bracketed(monkeypatch):
+    """The words of every top-level batch of brackets evaluated."""
+    seen, elements = [], D._elements
+
+    def recorded(fields, words, state, level, arithmetic, magnitudes=None):
+        if level == 0 and len(words[0]) > 1:
+            seen.append(list(words))
+        return elements(fields, words, state, level, arithmetic, magnitudes)
+    monkeypatch.setattr(D, "_elements", recorded)
+    return seen
+
+
+def test_the_floats_bracket_each_pair_of_generators_once_and_stop_at_full_rank(monkeypatch):
+    """The ladder, ``X₁`` the larger field and picked first: ``[X₁, X₀]`` only at depth 1
+    (``[X₀, X₁]`` is its negative, ``[X_g, X_g]`` is 0), ``[X₀, [X₁, X₀]]`` completes the
+    four directions at depth 2, and a full basis is a proposal, not a basis still growing."""
+    seen = _words_bracketed(monkeypatch)
+    words, depth = D._propose(_LADDER, _AT, 6)
+    assert (words, depth) == ([(1,), (0,), (1, 0), (0, 1, 0)], 2)
+    assert seen[0] == [(1, 0)]
+
+
+def test_the_floats_say_still_growing_only_when_the_deepest_bracket_added_a_direction():
+    """Depth 1 allowed: ``[X₀, X₁]`` is new there and a fourth direction is missing. Two
+    commuting fields: nothing new at depth 1 and two directions of four, a proposal."""
+    with pytest.raises(D._StillGrowing):
+        D._propose(_LADDER, _AT, 1)
+    assert D._propose(_FLAT, _AT, 6) == ([(0,), (1,)], 1)
+
+
+def test_the_decimals_alone_bracket_each_pair_once_and_every_generator_with_longer_words():
+    """The ladder in decimals: ``[X₀, [X₀, X₁]]`` is offered at depth 2 (the rule that skips
+    ``[X_g, X_h]`` for ``g ≥ h`` is for pairs of generators only), and no bracket that is
+    0 by antisymmetry is offered: nothing is rejected."""
+    with decimal.localcontext(D.context()):
+        state = _LADDER.state([_AT], D.DECIMAL)
+        values = _LADDER.batch(_LADDER.generators, D._rows(state, 2), D.DECIMAL)
+        basis, words, depth = D._exact_greedy(_LADDER, state, values,
+                                              D._moving_scale_decimal(values), 6)
+    assert (basis.rank, depth, words) == (4, 2, [(0,), (1,), (0, 1), (0, 0, 1)])
+    assert basis.largest_rejected is None
