@@ -655,3 +655,42 @@ def test_the_decimals_alone_bracket_each_pair_once_and_every_generator_with_long
                                               D._moving_scale_decimal(values), 6)
     assert (basis.rank, depth, words) == (4, 2, [(0,), (1,), (0, 1), (0, 0, 1)])
     assert basis.largest_rejected is None
+
+
+def _nearly_parallel(number):
+    """``v``, then ``v + 10⁻²⁰·u``: the second direction's residual is ``10⁻²⁰`` of its size."""
+    v = [number(1) / 3, number(2) / 7, number(5) / 11]
+    u = [number(1) / 13, number(-3) / 17, number(1) / 19]
+    return v, [a + number(10) ** -20 * c for a, c in zip(v, u)]
+
+
+def test_a_direction_accepted_from_a_tiny_residual_is_orthogonal_to_the_digits():
+    """Gram–Schmidt projects twice: once leaves the new row ``10⁻⁵⁰/10⁻²⁰ = 10⁻³⁰`` along the
+    old one; twice, ``10⁻⁵⁰`` — in decimals and in mpmath alike."""
+    import mpmath
+    with decimal.localcontext(D.context()):
+        basis = D.ExactBasis(decimal.Decimal(1), 3)
+        assert all(basis.offer(v) for v in _nearly_parallel(decimal.Decimal))
+        assert abs((basis.rows @ basis.rows.T)[0, 1]) < decimal.Decimal(10) ** -45
+    with mpmath.workdps(D.DPS):
+        basis = D.Basis(mpmath.mpf(1))
+        assert all(basis.offer(v) for v in _nearly_parallel(mpmath.mpf))
+        first, second = basis.vectors
+        assert abs(sum(a * b for a, b in zip(first, second))) < mpmath.mpf(10) ** -45
+
+
+def test_a_basis_that_accepted_nothing_reports_its_gap_against_a_unit_residual():
+    """Only an exact zero offered: ``log10(1 / 10^(−2·DIGITS))``."""
+    with decimal.localcontext(D.context()):
+        basis = D.ExactBasis(decimal.Decimal(1), 2)
+        assert not basis.offer([decimal.Decimal(0), decimal.Decimal(0)])
+        assert basis.rank == 0 and basis.gap_decades == pytest.approx(2 * D.DIGITS)
+
+
+def test_a_float_residual_of_exactly_the_tolerance_is_no_direction():
+    """Residuals above ``FLOAT_TOLERANCE`` of the scale are proposed, not one equal to it."""
+    tol = D.FLOAT_TOLERANCE
+    picked, basis = D._select(np.zeros((0, 2)), np.array([[tol, 0.0]]), 1.0, tol)
+    assert picked == [] and len(basis) == 0
+    picked, _ = D._select(np.zeros((0, 2)), np.array([[2 * tol, 0.0]]), 1.0, tol)
+    assert picked == [0]
