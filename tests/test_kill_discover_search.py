@@ -694,3 +694,17 @@ def test_a_float_residual_of_exactly_the_tolerance_is_no_direction():
     assert picked == [] and len(basis) == 0
     picked, _ = D._select(np.zeros((0, 2)), np.array([[2 * tol, 0.0]]), 1.0, tol)
     assert picked == [0]
+
+
+def test_a_span_the_floats_undercount_is_counted_by_the_decimals_alone(tiny, monkeypatch):
+    """The floats made to pick one value of a span of two: a value outside it fails the
+    check, and the decimals offer every value until the span is whole."""
+    select = D._select
+
+    def one_pick(basis, candidates, scale, tol, magnitudes=None):
+        picked, grown = select(basis, candidates, scale, tol, magnitudes)
+        return picked[:1], grown[:1]
+    monkeypatch.setattr(D, "_select", one_pick)
+    fields, _ = tiny
+    basis = D.linear_rank(fields, [fields.point(s) for s in (1, 2, 3)])
+    assert basis.rank == 2 and basis.largest_rejected < 1e-40
