@@ -272,7 +272,7 @@ def test_a_family_without_laws_reports_the_whole_gap():
     w1 = sp.Symbol("w1")
     found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
     assert found.laws == [] and found.independent == 0
-    assert found.singular_gap == 99.0
+    assert found.singular_gap == 99.0 and found.worst_residual == 0.0  # no law, no residual
 
 
 def test_a_singular_value_under_a_billionth_of_the_largest_is_proposed_and_then_checked(
@@ -511,13 +511,16 @@ def _ladder():
 
 
 def test_a_bracket_with_a_bracket_on_the_left_nests_its_infinitesimals_too():
-    """``[[X₀, X₁], X₀] = −[X₀, [X₀, X₁]] = −∂₄``, the left element evaluated along the
+    """X₀ = ∂₁, X₁ = ∂₂ + w₁∂₃ + (w₁³/6)∂₄: ``[X₀, X₁] = ∂₃ + (w₁²/2)∂₄`` and
+    ``[[X₀, X₁], X₀] = −w₁∂₄``, the left element differentiated at the point, along the
     right one's value."""
     import mpmath
+    w = sp.symbols("w1:5")
+    fields = D.SymbolicFields(w, [[1, 0, 0, 0], [0, 1, w[0], w[0] ** 3 / 6]])
     at = [sp.Rational(1, 3), sp.Rational(1, 5), sp.Rational(1, 7), sp.Rational(1, 11)]
     with mpmath.workdps(D.DPS):
-        value = D._evaluate(_ladder(), ((0, 1), 0), [D.to_mp(v) for v in at], 0)
-    assert [float(v) for v in value] == pytest.approx([0.0, 0.0, 0.0, -1.0])
+        value = D._evaluate(fields, ((0, 1), 0), [D.to_mp(v) for v in at], 0)
+    assert [float(v) for v in value] == pytest.approx([0.0, 0.0, 0.0, -1 / 3])
 
 
 def test_the_scalar_rank_reports_the_depth_its_last_direction_appeared_at():
@@ -560,7 +563,9 @@ def test_a_residual_is_measured_against_the_largest_field_whatever_its_size():
     law = [{(0,): Fraction(1)}]
     slow = D._residuals(D.SymbolicFields((w1, w2), [[w2, -w1]]), law)
     fast = D._residuals(D.SymbolicFields((w1, w2), [[1000 * w2, -1000 * w1]]), law)
+    both = D._residuals(D.SymbolicFields((w1, w2), [[w2, -w1], [1000 * w2, -1000 * w1]]), law)
     assert slow[0] > 0.01 and fast == pytest.approx(slow, rel=1e-12)
+    assert both == pytest.approx(slow, rel=1e-12)  # the larger field sets the scale
 
 
 def test_two_laws_of_the_same_difference_are_one_function():
@@ -708,3 +713,39 @@ def test_a_span_the_floats_undercount_is_counted_by_the_decimals_alone(tiny, mon
     fields, _ = tiny
     basis = D.linear_rank(fields, [fields.point(s) for s in (1, 2, 3)])
     assert basis.rank == 2 and basis.largest_rejected < 1e-40
+
+
+def test_the_scalar_rank_brackets_every_pair_at_a_depth_before_the_next():
+    """X₀ = ∂₁, X₁ = ∂₂ + w₁∂₄, X₂ = ∂₃ + w₁∂₅: ``[X₀, X₁] = ∂₄`` and ``[X₀, X₂] = ∂₅``
+    are both needed at depth 1 — all five directions, no law."""
+    w = sp.symbols("w1:6")
+    fields = D.SymbolicFields(w, [[1, 0, 0, 0, 0], [0, 1, 0, w[0], 0], [0, 0, 1, 0, w[0]]])
+    at = [sp.Rational(1, k) for k in (3, 5, 7, 11, 13)]
+    rank = D._scalar_lie_rank(fields, at)
+    assert (rank.rank, rank.depth) == (5, 1)
+
+
+def test_a_point_is_drawn_once_even_when_the_first_two_disagree(monkeypatch):
+    """Ranks 2, 1, 2 at points 1, 2, 3: the third point is point 3, not point 2 again."""
+    setting = _standing_in(monkeypatch, 20.0, {1: 2, 2: 1, 3: 2})
+    calls, rank = [], D.lie_rank
+
+    def recorded(fields, x):
+        calls.append(x[0])
+        return rank(fields, x)
+    monkeypatch.setattr(D, "lie_rank", recorded)
+    D.count_laws(setting)
+    assert calls == [1, 2, 3]
+
+
+def test_a_gradient_program_prices_every_forward_node_but_the_loss(monkeypatch):
+    """Every node at one operation, one entry, no backward pass: the paper's program prices
+    each node but the cross-entropy itself (a gradient program never computes the loss's
+    value); under an abstract loss the last node is the context, and it is priced."""
+    import symbolic.derive
+    monkeypatch.setattr(D, "_expression_cost", lambda expr, sizes: 1.0)
+    monkeypatch.setattr(D, "_kind_size", lambda index: sp.Integer(1))
+    monkeypatch.setattr(symbolic.derive, "derive", lambda model: SimpleNamespace(order=[]))
+    for loss, priced in (("cross_entropy", -1), ("any", 0)):
+        model = Setting(loss=loss).model
+        assert D.estimated_operations(model, {}, 3) == len(model.nodes) + priced
