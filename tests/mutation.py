@@ -130,7 +130,7 @@ TESTS = {
                               _ENGINE, "tests/test_engine.py", "tests/test_audit.py"],
     "symbolic/grammar.py": _CONJECTURE,
     "symbolic/discover.py": _DISCOVER + ["tests/test_hostile.py"],
-    "symbolic/fields.py": _DISCOVER,
+    "symbolic/fields.py": ["tests/test_kill_fields.py", *_DISCOVER],
     "symbolic/laws_attention.py": _ATTENTION + _DISCOVER,
     "proofs/discovered.py": _DISCOVER,
     "proofs/counterexample.py": _CONJECTURE + ["tests/test_properties.py"],
