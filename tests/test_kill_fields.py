@@ -72,10 +72,10 @@ def _sizes(model, **sizes) -> tuple:
 
 @pytest.mark.parametrize("loss", ["cross-entropy", "squared-error", "abstract"])
 def test_the_printed_gradient_is_the_derivative_of_the_explicit_loss(loss):
-    """Two heads, a sentence of three tokens, three classes: every printed ``∂ℓ/∂θ`` entry
-    equals ``sympy.diff`` of the loss written out entry by entry (the attention rows, their
-    normalisers and the class probabilities each over their own last index; no two sizes
-    agree, so an index read in the wrong place lands on another entry)."""
+    """One head, a sentence of two tokens, three classes: every printed ``∂ℓ/∂θ`` entry
+    equals the derivative of the loss written out entry by entry (the attention rows, their
+    normalisers and the class probabilities each over their own last index; heads, tokens
+    and classes differ, so an index read in the wrong place lands on another entry)."""
     model = _multi_head(loss)
     computed, expected = _explicit_gradient(model, _sizes(model, C=3, d=2, d_head=1, heads=1),
                                             2, seed=5)
