@@ -528,7 +528,7 @@ def explain(setting, found) -> Explanation:
     """Prove the generic candidates for ``setting`` and check every law in ``found`` (a
     :class:`symbolic.discover.PolynomialLaws`) against the span of their explicit instances
     (and products of linear ones), exactly over ℚ."""
-    from symbolic.discover import _drop_products, _in_span, fields_at, products
+    from symbolic.discover import _in_span, fields_at, products
 
     fields, _ = fields_at(setting, 1)
     # proved along the flow of exactly the setting's trained arrays: mapping any trained MLP
@@ -556,7 +556,7 @@ def explain(setting, found) -> Explanation:
         proved.append(across[0])
         span += across[1]
     linear = [p for p in span if all(len(m) == 1 for m in p)]
-    span = span + _drop_products(linear)[len(linear):] + products(linear)
+    span = span + products(linear)
     explained, unexplained = [], []
     symbols = found.symbols
     for law in found.laws:

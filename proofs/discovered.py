@@ -32,8 +32,9 @@ from symbolic.explicit import WRITTEN_BY_HAND, Expansion
 from symbolic.fields import sentences, target_entries
 from symbolic.indexform import kind_of
 
-#: Trained coordinates of the exact check's point: small whole numbers (scores stay in a
-#: small lattice, so ``e^s`` is a low power of ``E``).
+#: Magnitudes of the exact check's coordinates, each drawn with either sign: small whole
+#: numbers (scores stay in a small lattice, so ``e^s`` is a low power of ``E``), never 0
+#: (a zero coordinate makes every product through it vanish, whatever the law).
 VALUES = (1, 2, 3)
 
 
@@ -191,17 +192,22 @@ class ExactRates:
         return all(rate == 0 for rate in self.rates(coefficients))
 
 
+#: Rebuilds of one sample's field (a finer ``E``, more generators) before the check gives up.
+RESTARTS = 12
+
+
 class _Sample:
     """One (sentence, target): its field, rebuilt with a finer ``E`` or more generators when
     an entry asks (every value is then computed again)."""
 
     def __init__(self, point, data):
-        self.point, self.denominator, self.generators = point, 1, 2 * (data + 1)
+        self.point, self.denominator = point, 1
+        self.generators = 2 * (data + 1)  # a first guess: a field short of them asks for more
         self.field, self.values = _Field(point, 1, self.generators), {}
 
     def rate(self, slope: dict, grads: dict):
         import math
-        for _ in range(12):
+        for _ in range(RESTARTS + 1):  # the first field, then each one rebuilt
             try:
                 total = self.field.zero
                 for k, g in slope.items():
@@ -214,7 +220,7 @@ class _Sample:
                 self.generators = max(self.generators, need.generators)
                 self.field = _Field(self.point, self.denominator, self.generators)
                 self.values = {}
-        raise ExactError("the exact check needed more than 12 restarts")
+        raise ExactError(f"the exact check needed more than {RESTARTS} restarts")
 
 
 def _flat(at, model, sizes) -> int:
@@ -287,7 +293,6 @@ def match(setting, found, frozen_values: dict, fields) -> Matching:
     ℚ)."""
     from symbolic.discover import (
         VERIFIED,
-        _drop_products,
         _functional_rank,
         _in_span,
         _residuals,
@@ -326,7 +331,7 @@ def match(setting, found, frozen_values: dict, fields) -> Matching:
         if ok:
             span += inst
     linear = [p for p in span if all(len(m) == 1 for m in p)]
-    full = span + _drop_products(linear)[len(linear):] + products(linear)
+    full = span + products(linear)
     explained, unexplained = [], []
     for law, cf in zip(found.laws, found.coefficients):
         (explained if _in_span(cf, full) else unexplained).append(law)

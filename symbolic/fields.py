@@ -123,7 +123,6 @@ class Program:
     outputs: tuple
     source: str
     constants: tuple  # Fractions, printed as R[k]
-    operations: int
 
     def compiled(self, arithmetic: Arithmetic):
         return _compile(self.source, arithmetic.name, self.constants, arithmetic)
@@ -150,7 +149,6 @@ class _Writer:
         self.constants: dict = {}    # Fraction -> index in R
         self.exps: dict = {}         # printed argument -> variable name
         self.common: dict = {}       # printed compound expression -> variable name
-        self.operations = 0
 
     def variable(self, key) -> str:
         if key not in self.names:
@@ -181,12 +179,11 @@ class _Writer:
             if arg not in self.exps:
                 name = f"e{len(self.exps)}"
                 self.lines.append(f"    {name} = jexp({arg})")
-                self.operations += 1
                 self.exps[arg] = name
             return self.exps[arg]
         if expr.is_Add:
             parts = [self.print(a, symbols) for a in expr.args]
-            return self._shared("(" + " + ".join(parts) + ")", len(parts) - 1)
+            return self._shared("(" + " + ".join(parts) + ")")
         if expr.is_Mul:
             num, den = [], []
             for f in expr.args:
@@ -195,19 +192,15 @@ class _Writer:
                     den.append(self._power(base, -int(power), symbols))
                 else:
                     num.append(self.print(f, symbols))
-            if num == ["(-1)"] and len(den) == 0:
-                return "(-1)"
             if num[:1] == ["(-1)"] and len(num) > 1:  # a negation, not a product
                 return self._shared("(-" + "*".join(num[1:]) + "".join(f"/{d}" for d in den)
-                                    + ")", len(num) - 1 + len(den))
+                                    + ")")
             text = "(" + ("*".join(num) if num else "1") + ")"
-            return self._shared(text + "".join(f"/{d}" for d in den),
-                                max(len(num) - 1, 0) + len(den))
+            return self._shared(text + "".join(f"/{d}" for d in den))
         if expr.is_Pow and expr.exp.is_Integer:
             n = int(expr.exp)
             if n > 0:
                 return self._power(expr.base, n, symbols)
-            self.operations += 1
             return f"(1/{self._power(expr.base, -n, symbols)})"
         raise ValueError(f"cannot print {expr} (of type {type(expr).__name__}) into a "
                          f"gradient program")
@@ -216,18 +209,15 @@ class _Writer:
         text = self.print(base, symbols)
         if n == 1:
             return text
-        return self._shared("(" + "*".join([text] * n) + ")", n - 1)
+        return self._shared("(" + "*".join([text] * n) + ")")
 
-    def _shared(self, text: str, operations: int) -> str:
+    def _shared(self, text: str) -> str:
         """A compound expression computed once: the same text again reads its variable
         (the softmax's normaliser, a sum every attention entry reads)."""
-        if operations == 0:
-            return text
         if text not in self.common:
             name = f"t{len(self.common)}"
             self.lines.append(f"    {name} = {text}")
             self.common[text] = name
-            self.operations += operations
         return self.common[text]
 
 
@@ -305,7 +295,7 @@ def program(model, sizes: tuple, tokens: int) -> Program:
     source = (f"def program({args}):\n" + "\n".join(w.lines)
               + "\n    return (" + "".join(f"{n}, " for n in out_names) + ")\n")
     constants = tuple(sorted(w.constants, key=w.constants.get))
-    return Program(tokens, tuple(inputs), tuple(outputs), source, constants, w.operations)
+    return Program(tokens, tuple(inputs), tuple(outputs), source, constants)
 
 
 def target_entries(model, subs) -> list:

@@ -4,6 +4,7 @@ equals its tolerance holds ("error ≤ tolerance"), one just above fails."""
 import math
 
 import pytest
+import sympy as sp
 
 from proofs.kernel import Measured, Step, Theorem, check_theorem
 
@@ -19,3 +20,148 @@ def test_numeric_step_at_its_tolerance(error, ok):
     report = _numeric(error, 1e-8)
     assert report.ok is ok
     assert ("≤" if ok else ">") in report.steps[0].detail
+
+
+# --- discover's declared laws, matched and checked exactly (proofs.discovered) ----------------
+
+def _attention_setting(trainable=("classifier",), classes=2, loss="cross-entropy", tau=1):
+    from fractions import Fraction
+
+    from symbolic.discover import ModelSetting
+    from symbolic.models.attention import multi_head
+    return ModelSetting(multi_head(loss), trainable,
+                        (("C", classes), ("d", 2), ("d_head", 1), ("heads", 1)), 1, 1,
+                        (("tau", Fraction(tau)),))
+
+
+def test_a_frozen_coordinate_enters_a_law_at_its_rational_value():
+    """``U₀₀ · E₀₀`` with the embedding frozen at 2/3: the law over the trained coordinates
+    is ``(2/3) U₀₀`` (the frozen value's numerator over its denominator)."""
+    from fractions import Fraction
+
+    from proofs.discovered import as_coefficients
+    setting = _attention_setting()
+    u, e = (setting.symbol(c) for c in (("classifier", (0, 0)), ("embeddings", (0, 0))))
+    k = setting.coordinates.index(("classifier", (0, 0)))
+    assert as_coefficients(u * e, setting, {("embeddings", (0, 0)): Fraction(2, 3)}) == {
+        (k,): Fraction(2, 3)}
+
+
+def _sample_needing(monkeypatch, restarts: int):
+    """A sample whose field asks to be rebuilt ``restarts`` times, then evaluates to 1."""
+    import proofs.discovered as PD
+    from proofs.exact import _Restart
+    built = []
+
+    class Field:
+        zero = 0
+
+        def __init__(self, point, denominator, generators):
+            built.append(generators)
+
+        def K(self, x):
+            return x
+
+        def __call__(self, expr):
+            if len(built) <= restarts:
+                raise _Restart(generators=len(built))
+            return 1
+    monkeypatch.setattr(PD, "_Field", Field)
+    return PD._Sample({}, 1)
+
+
+def test_a_sample_is_rebuilt_up_to_the_restart_limit_and_no_further(monkeypatch):
+    """Twelve rebuilds (a finer ``E`` or more generators each) are allowed; a sample still
+    asking after the twelfth fails with the limit named, never with a value."""
+    from fractions import Fraction
+
+    import sympy as sp
+
+    from proofs.exact import ExactError
+    sample = _sample_needing(monkeypatch, 12)
+    assert sample.rate({0: Fraction(1)}, {0: sp.Integer(1)}) == 1
+    with pytest.raises(ExactError, match="more than 12 restarts"):
+        _sample_needing(monkeypatch, 13).rate({0: Fraction(1)}, {0: sp.Integer(1)})
+
+
+def test_a_found_law_that_is_a_product_of_two_declared_linear_laws_is_explained(monkeypatch):
+    """Σ_c U[c, k] holds for k = 0, 1 (classifier-sum): their product is explained by the
+    declared laws (the span holds products of linear instances), not reported as new."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    import proofs.discovered as PD
+    import symbolic.discover as SD
+    setting = _attention_setting()
+    monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: (True, "stand-in"))
+    monkeypatch.setattr(SD, "_residuals", lambda fields, inst: [0.0] * len(inst))
+    monkeypatch.setattr(SD, "_functional_rank", lambda span, fields: len(span))
+    index = setting.coordinates.index
+    sums = [{(index(("classifier", (c, k))),): Fraction(1) for c in range(2)}
+            for k in range(2)]
+    (product,) = [p for p in SD.products(sums) if len(p) == 4]
+    laws = sp.symbols("sum product")
+    matched = PD.match(setting, SimpleNamespace(laws=laws, coefficients=[sums[0], product]),
+                       {}, None)
+    assert [x.name for x in matched.declared if x.holds] == ["attention-classifier-sum"]
+    assert matched.explained == list(laws) and not matched.unexplained
+
+
+def test_a_declared_law_of_mixed_degree_explains_itself_and_is_not_taken_for_linear(
+        monkeypatch):
+    """A declared ``U₀₀ + U₀₁²`` (linear and quadratic terms): the found law equal to it is
+    explained, and it is not multiplied with itself as a linear law would be."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    import proofs.discovered as PD
+    import symbolic.discover as SD
+    setting = _attention_setting()
+    u, v = (setting.symbol(("classifier", (0, k))) for k in range(2))
+    law = SimpleNamespace(name="mixed", quantity=u + v ** 2, trained=("classifier",),
+                          frozen=(), components=())
+    monkeypatch.setattr(PD, "declared_laws", lambda setting: ([law], "stand-in"))
+    monkeypatch.setattr(PD, "_theorem", lambda law: "stand-in")
+    monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: (True, "stand-in"))
+    monkeypatch.setattr(SD, "_residuals", lambda fields, inst: [0.0] * len(inst))
+    monkeypatch.setattr(SD, "_functional_rank", lambda span, fields: len(span))
+    index = setting.coordinates.index
+    mixed = {(index(("classifier", (0, 0))),): Fraction(1),
+             (index(("classifier", (0, 1))),) * 2: Fraction(1)}
+    found = sp.Symbol("found")
+    matched = PD.match(setting, SimpleNamespace(laws=[found], coefficients=[mixed]), {}, None)
+    assert matched.explained == [found] and matched.declared[0].holds
+
+
+@pytest.mark.parametrize("name, where", [("paper", "symbolic/laws.py"),
+                                         ("multi-head", "symbolic/laws_attention.py")])
+def test_declared_laws_name_the_file_that_declares_them(name, where):
+    """The paper's laws are declared in ``symbolic/laws.py``, the self-attention family's in
+    ``symbolic/laws_attention.py``: the source line names the right file."""
+    from types import SimpleNamespace
+
+    from proofs.discovered import declared_laws
+    laws, source = declared_laws(SimpleNamespace(model=SimpleNamespace(name=name,
+                                                                       loss="cross-entropy")))
+    assert source == f"declared in {where}"
+    assert laws and all(law.family == name for law in laws)
+
+
+def test_the_exact_checks_point_is_small_whole_numbers_of_either_sign_never_zero():
+    """Every trained and frozen coordinate of the exact check's point is ±1, ±2 or ±3: never 0
+    (a zero coordinate makes every product through it vanish, whatever the law), and over a
+    few draws every magnitude and both signs occur."""
+    from proofs.discovered import ExactRates
+    setting = _attention_setting()
+    trained, frozen = [], []
+    for seed in range(1, 9):
+        rates = ExactRates(setting, None, seed)
+        ((_, _, (sample, *_)),) = rates.sentences
+        params = [sample.point[setting.symbol(c)] for c in setting.coordinates]
+        assert rates.point == params[:setting.n_trained]
+        trained += params[:setting.n_trained]
+        frozen += params[setting.n_trained:]
+    for drawn in (trained, frozen):
+        assert {abs(v) for v in drawn} == {1, 2, 3}
+        assert {v > 0 for v in drawn} == {True, False}
+
