@@ -438,3 +438,23 @@ def test_the_cost_of_a_replay_step_includes_the_chosen_laws_parts(monkeypatch):
                         or real(self, p, d))
     replay_cost(_run(steps=20, every=10), Optimizer(0.05), laws=("query-key",))
     assert calls == ["query-key", "query-key"]
+
+
+@pytest.mark.parametrize("max_seconds", [None, 60.0])
+def test_a_replay_of_one_snapshot_is_refused_as_having_no_interval(max_seconds):
+    from numeric.trajectory import Trajectory
+    traj = _run(steps=20, every=10)
+    one = Trajectory(traj.data, traj.spec, traj.time[:1],
+                     {n: x[:1] for n, x in traj.params.items()})
+    with pytest.raises(ValueError, match="one snapshot has no interval to replay"):
+        numeric.replay.explain(one, Optimizer(0.05), max_seconds=max_seconds)
+
+
+def test_a_word_whose_drift_measured_zero_counts_as_no_unexplained_share():
+    """Word 0 did not move (no share), word 1 leaves half its drift unexplained: 0.5."""
+    import numpy as np
+
+    from numeric.replay import Attribution, sen_drift_summary
+    att = Attribution("SEN", ["topic word 0", "topic word 1"], np.array([0.0, 2.0]),
+                      {"assumptions": np.array([0.0, 1.0])}, accuracy=1e-12)
+    assert sen_drift_summary(att)["max_unexplained_share"] == 0.5
