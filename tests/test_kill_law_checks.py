@@ -214,3 +214,46 @@ def test_embedding_across_classifier_has_one_component_per_word():
     words = traj.params["embeddings"].shape[1]
     assert len(traj.time) != words
     assert labels == [f"word {w}" for w in range(words)] and sens.shape == (2, words)
+
+
+def test_a_component_just_past_its_allowance_is_violated_beside_an_overflowing_one():
+    """Component c0 overflows; c1 uses twice its allowance: violated at c1, not "not
+    checked" (any usage above 1 is a violation, however little above)."""
+    from tests.test_laws import MOVING, OVERFLOW, Snapshots, toy_law
+    a = np.stack([OVERFLOW, MOVING], axis=1)
+    b = np.zeros_like(a) + [0.0, 1.0]
+    at = toy_law(a, b).check(Snapshots(3), 1e-3)
+    rep = toy_law(a, b).check(Snapshots(3), 1e-3 * at.usage / 2)
+    assert rep.verdict == "violated" and rep.worst == "c1"
+    assert rep.usage == pytest.approx(2.0, rel=1e-3)
+
+
+def test_sens_common_score_share_is_its_slope_times_twice_the_query_by_the_longest_key(
+        monkeypatch):
+    """σ's term for c is |∂Q/∂c|·δc with δc = 2‖q‖·max_n ‖κ_n‖ over the non-topic words."""
+    import numeric._generated.laws as printed
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=10)
+    monkeypatch.setattr(printed, "sen_sensitivity", lambda **kw: np.zeros_like(kw["m"]))
+    monkeypatch.setattr(printed, "sen_slopes", lambda **kw: {"c": np.ones_like(kw["m"])})
+    *_, sens, labels = laws.sen_terms(traj)
+    q = np.linalg.norm(traj.params["query"], axis=1)
+    nontopic = np.flatnonzero(traj.data.topic_class < 0)
+    longest = np.linalg.norm(traj.params["keys"][:, nontopic], axis=2).max(axis=1)
+    expected = 2 * q * longest
+    assert sens.shape == (len(traj), len(labels))
+    assert np.allclose(sens, expected[:, None], rtol=1e-12, atol=0)
+
+
+def test_sen_on_data_without_topic_classes_is_not_applicable_and_says_why():
+    from numeric.model import Dataset
+    from numeric.trajectory import Trajectory
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=10)
+    data = Dataset(traj.data.tokens, traj.data.labels, traj.data.n_words, traj.data.n_classes)
+    bare = Trajectory(data, traj.spec, traj.time, traj.params)
+    sen = next(x for x in laws.LAWS if x.name == "SEN")
+    rep = sen.check(bare, 1e-2)
+    assert rep.verdict == "not applicable" and "topic_class is unknown" in rep.reason
