@@ -587,3 +587,19 @@ def test_a_shard_stops_searching_at_its_first_violation(monkeypatch):
     monkeypatch.setattr(campaign, "run_trajectory", violating)
     out = campaign.run_shard(campaign.Shard(0, 0, 40, time.time() + 60.0, targeted=False))
     assert out.shrunk and out.violation is not None and len(out.results) == 1
+
+
+def test_a_case_text_reads_back_as_the_same_case():
+    config = campaign.Config(seed=3, horizon=100.0, query_scale=0.5, ragged=True, m=4,
+                             trainable=("query", "keys"), classifier="mlp")
+    back = campaign.Config.from_text(config.to_text())
+    assert back == config and isinstance(back.horizon, float)
+
+
+def test_a_run_past_its_deadline_or_told_to_stop_is_out_of_budget():
+    config = campaign.Config(seed=0, horizon=5.0)
+    with pytest.raises(campaign.OutOfBudget):
+        campaign.integrate_case(config, deadline=time.time() - 1.0)
+    with pytest.raises(campaign.OutOfBudget):
+        campaign.integrate_case(config, stopped=lambda: True)
+    assert len(campaign.integrate_case(config, stopped=lambda: False)) > 1

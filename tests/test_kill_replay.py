@@ -458,3 +458,28 @@ def test_a_word_whose_drift_measured_zero_counts_as_no_unexplained_share():
     att = Attribution("SEN", ["topic word 0", "topic word 1"], np.array([0.0, 2.0]),
                       {"assumptions": np.array([0.0, 1.0])}, accuracy=1e-12)
     assert sen_drift_summary(att)["max_unexplained_share"] == 0.5
+
+
+def test_a_checkpoint_estimate_is_never_explained_even_when_its_parts_add_up():
+    import numpy as np
+
+    from numeric.replay import Attribution
+    parts = {"assumptions": np.array([1.0])}
+    assert Attribution("SEN", ["w"], np.array([1.0]), parts, 1e-12).explained
+    assert not Attribution("SEN", ["w"], np.array([1.0]), parts, 1e-12, estimate=True).explained
+
+
+def test_a_replay_runs_in_this_process_unless_asked_for_jobs(monkeypatch):
+    def forked(*args):
+        raise AssertionError("forked a worker")
+    monkeypatch.setattr(numeric.replay, "_in_processes", forked)
+    replay, _, _ = numeric.replay.explain(_run(steps=20, every=10), Optimizer(0.05))
+    assert replay.steps.tolist() == [10, 10]
+
+
+def test_a_replay_reports_the_seconds_it_took():
+    import time
+    traj = _run(steps=20, every=10)
+    before = time.perf_counter()
+    replay, _, _ = numeric.replay.explain(traj, Optimizer(0.05))
+    assert 0 < replay.seconds <= time.perf_counter() - before
