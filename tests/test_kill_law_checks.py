@@ -257,3 +257,25 @@ def test_sen_on_data_without_topic_classes_is_not_applicable_and_says_why():
     sen = next(x for x in laws.LAWS if x.name == "SEN")
     rep = sen.check(bare, 1e-2)
     assert rep.verdict == "not applicable" and "topic_class is unknown" in rep.reason
+
+
+@pytest.mark.parametrize("loss, holds", [("cross-entropy", True), ("squared-error", False)])
+def test_the_cross_entropy_condition_measures_one_when_the_loss_is_another(loss, holds):
+    from types import SimpleNamespace
+    cond = laws._cross_entropy(SimpleNamespace(spec=SimpleNamespace(loss=loss)))
+    assert (cond.holds, cond.measured) == (holds, float(not holds))
+
+
+def test_a_matrix_laws_sensitivity_is_the_frobenius_norm_of_its_entry_bounds(monkeypatch):
+    """Per snapshot, entry bounds 3 and 4 (the rest 0) give ‖σ‖_F = 5."""
+    from types import SimpleNamespace
+
+    import numeric._generated.laws as printed
+    entries = np.zeros((2, 3, 3))
+    entries[:, 0, 1], entries[:, 2, 2] = 3.0, 4.0
+    zero = np.zeros((2, 3, 3))
+    monkeypatch.setattr(printed, "query_key_terms", lambda **kw: (zero, zero))
+    monkeypatch.setattr(printed, "query_key_sensitivity", lambda **kw: entries)
+    traj = SimpleNamespace(params={"keys": None, "query": None})
+    *_, sens, labels = laws.query_key_terms(traj)
+    assert labels == ["matrix"] and sens.tolist() == [[5.0], [5.0]]
