@@ -227,9 +227,9 @@ class Config:
 
     def _attention_cost(self, s: float, tokens: float) -> tuple[float, float]:
         """The self-attention engine: per evaluation, products of token × head width × d
-        (projections) and token pairs × head width (scores, attention), about ten of each;
-        beside the data and the dense output, eight float64 buffers per token of a score row
-        per head, the head width and d."""
+        (projections) and token pairs × head width (scores, attention), about ten of each, and
+        four times the paper engine's fixed cost; beside the data and the dense output, eight
+        float64 buffers per token of a score row per head, the head width and d."""
         d, c, heads = _real(self.d), _real(self.n_classes), _real(self.heads)
         width = heads * _real(self.d_head)
         length = _real(self.m + 1)

@@ -603,3 +603,25 @@ def test_a_run_past_its_deadline_or_told_to_stop_is_out_of_budget():
     with pytest.raises(campaign.OutOfBudget):
         campaign.integrate_case(config, stopped=lambda: True)
     assert len(campaign.integrate_case(config, stopped=lambda: False)) > 1
+
+
+def test_an_attention_evaluation_has_four_times_the_papers_fixed_cost(monkeypatch):
+    _priced_only(monkeypatch, "fixed")
+    paper = campaign.Config(seed=0).cost()[0]
+    assert paper == campaign.MAX_EVALUATIONS
+    assert _attention().cost()[0] == 4 * paper
+
+
+def test_an_mlp_cases_hidden_biases_lie_away_from_zero_on_both_sides():
+    import numpy as np
+    bias = campaign.build(campaign.Config(seed=0, classifier="mlp", hidden=40)).params[
+        "hidden_bias"]
+    assert (bias > 0).any() and (bias < 0).any()
+    assert ((np.abs(bias) >= 0.5) & (np.abs(bias) <= 2.0)).all()
+
+
+def test_a_shards_database_forgets_what_it_deletes_and_logs_it():
+    db = campaign._recording_database(((b"key", (b"kept", b"gone")),))
+    db.delete(b"key", b"gone")
+    assert set(db.fetch(b"key")) == {b"kept"}
+    assert db.log == [("delete", b"key", b"gone")]

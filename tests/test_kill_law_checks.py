@@ -279,3 +279,17 @@ def test_a_matrix_laws_sensitivity_is_the_frobenius_norm_of_its_entry_bounds(mon
     traj = SimpleNamespace(params={"keys": None, "query": None})
     *_, sens, labels = laws.query_key_terms(traj)
     assert labels == ["matrix"] and sens.tolist() == [[5.0], [5.0]]
+
+
+def test_terms_that_moved_less_than_the_accuracy_times_the_sensitivity_are_no_evidence():
+    """Terms moved by 1 at σ = 1e6 and accuracy 1e-3: rounding alone (1e3) could move them
+    that far, so the run is no evidence; at σ = 1 it is."""
+    from tests.test_laws import Snapshots
+
+    def law(sigma):
+        a = np.array([[0.0], [1.0]])
+        return laws.Law("toy", "", ("linear",), conditions=lambda traj: [],
+                        terms=lambda traj: (a, np.zeros_like(a), np.full_like(a, sigma), ["c"]))
+    far = law(1e6).check(Snapshots(2), 1e-2, accuracy=1e-3)
+    assert far.verdict == "not checked" and "did not move" in far.reason
+    assert law(1.0).check(Snapshots(2), 1e-2, accuracy=1e-3).verdict == "violated"

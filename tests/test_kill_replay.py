@@ -483,3 +483,12 @@ def test_a_replay_reports_the_seconds_it_took():
     before = time.perf_counter()
     replay, _, _ = numeric.replay.explain(traj, Optimizer(0.05))
     assert 0 < replay.seconds <= time.perf_counter() - before
+
+
+def test_a_replay_built_without_timing_reports_zero_seconds():
+    import numpy as np
+
+    from numeric.replay import Replay
+    one = np.ones(1)
+    replay = Replay(np.array([1]), {"p": one}, {"p": one}, {"p": 1.0}, one, "float64", False)
+    assert replay.to_dict()["seconds"] == 0.0
