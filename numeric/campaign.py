@@ -227,7 +227,9 @@ class Config:
 
     def _attention_cost(self, s: float, tokens: float) -> tuple[float, float]:
         """The self-attention engine: per evaluation, products of token × head width × d
-        (projections) and token pairs × head width (scores, attention), about ten of each."""
+        (projections) and token pairs × head width (scores, attention), about ten of each, and
+        four times the paper engine's fixed cost; beside the data and the dense output, eight
+        float64 buffers per token of a score row per head, the head width and d."""
         d, c, heads = _real(self.d), _real(self.n_classes), _real(self.heads)
         width = heads * _real(self.d_head)
         length = _real(self.m + 1)
@@ -968,7 +970,6 @@ def run_campaign(budget: float, seed: int = 0, progress: bool = True,
         pending, next_index = set(), 0
         while True:
             open_for_more = (time.time() - start < budget
-                             and (max_shards is None or next_index < max_shards)
                              and not (stop_at_violation and any(s.violation for s in done)))
             while open_for_more and len(pending) < executor.workers \
                     and (max_shards is None or next_index < max_shards):

@@ -283,6 +283,8 @@ def explain(traj: Trajectory, opt: Optimizer, *, laws=None, jobs: int = 1,
     start = clock.perf_counter()
     if not isinstance(jobs, (int, np.integer)) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if len(traj) < 2:
+        raise ValueError("a trajectory of one snapshot has no interval to replay")
     steps = step_counts(traj.time, opt.lr)
     ads, skipped = _chosen(adapters(traj), laws)
     if max_seconds is not None:
@@ -328,7 +330,7 @@ def _concat(items):
     """Join per-group results along the interval axis (dicts recursively)."""
     if isinstance(items[0], dict):
         return {k: _concat([x[k] for x in items]) for k in items[0]}
-    return np.concatenate(items) if np.ndim(items[0]) else np.sum(items, axis=0)
+    return np.concatenate(items)
 
 
 def _replay_intervals(traj, opt, ads, steps, intervals, continuous) -> dict:

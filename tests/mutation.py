@@ -637,6 +637,12 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(max(1e-300, x))"):
         "x is finite here (checked by the line above): the larger of two finite floats does "
         "not depend on their order",
+    ("numeric/campaign.py",
+     "row.worst_not_applicable = max(row.worst_not_applicable, rep.drift)",
+     "swap arguments 1 and 2", "(max(rep.drift, row.worst_not_applicable))"):
+        "both are finite (the row starts at 0.0 and only takes drifts checked finite by the "
+        "line above) and never -0.0 (a drift is a ratio of norms): the larger of two such "
+        "floats does not depend on their order",
     ("symbolic/discover.py", "return to_decimal(Fraction(rng.choice((-1, 1)) * "
      "rng.randint(1, 10 ** 6), 10 ** 6))", "int +1", "(11)"): _GENERIC,
     ("symbolic/discover.py", "def _residuals(fields, laws: list, seeds=(11, 12)) -> list[float]:",

@@ -533,3 +533,95 @@ def test_a_streamed_progress_bar_does_not_count_a_shards_trajectories_twice(stre
     done = campaign.TrajectoryResult(campaign.Config(seed=0), "ok")
     bar.shard(campaign.ShardResult(0, 0, results=[done]))
     assert bar.n == counted
+
+
+def test_a_case_whose_scores_cannot_move_runs_to_its_default_horizon_of_200():
+    """Keys at 0 and only the query trained: no score moves, so only the horizon ends it."""
+    config = campaign.Config(seed=0, trainable=("query",))
+    assert config.horizon == 200.0
+    assert campaign.integrate_case(config).time[-1] == 200.0
+
+
+def test_the_attention_memory_holds_eight_buffers_per_token_of_score_row_width_and_d(
+        monkeypatch):
+    for name in ("BYTES_PER_TOKEN", "BYTES_PER_PARAMETER"):
+        monkeypatch.setattr(campaign, name, 0)
+    config = _attention(n_sentences=3, m=4, d=7, heads=2, d_head=5)
+    tokens, length, width = 3 * 5, 5, 2 * 5
+    assert config.cost()[1] == 8 * 8 * tokens * (length * 2 + width + 7)
+
+
+def test_a_campaign_whose_budget_is_spent_at_its_first_look_starts_no_shard(inline,
+                                                                           monkeypatch):
+    monkeypatch.setattr(campaign, "time", _Clock(100.0, 160.0))
+    result = campaign.run_campaign(60.0, progress=False, max_shards=3)
+    assert inline[0].submitted == [] and result.shards == []
+
+
+def test_ctrl_c_while_shards_run_keeps_what_they_hand_in(monkeypatch):
+    """The interrupt reaches the campaign while it waits; the running shards are stopped and
+    their results still collected."""
+    import numeric.executors
+
+    class Interrupted(_Inline):
+        interrupts = 1
+
+        def wait(self, pending, timeout):
+            if self.interrupts:
+                self.interrupts -= 1
+                raise KeyboardInterrupt
+            return super().wait(pending, timeout)
+    monkeypatch.setattr(numeric.executors, "LocalProcesses", Interrupted)
+    result = campaign.run_campaign(60.0, progress=False, workers=2, max_shards=2)
+    assert result.interrupted and [s.index for s in result.shards] == [0, 1]
+
+
+def test_a_shard_stops_searching_at_its_first_violation(monkeypatch):
+    """Hypothesis's first example is already the smallest: it violates, and is the only
+    trajectory run (no further search for other bugs before the shrink)."""
+    from numeric.laws import LawReport
+
+    def violating(config, deadline=None, stopped=None):
+        report = LawReport("FC", "", (), 1.0, 0.0, 2.0, 1.0, "x", 1e-9, 1e-9)
+        return campaign.TrajectoryResult(config, "ok", [report])
+    monkeypatch.setattr(campaign, "run_trajectory", violating)
+    out = campaign.run_shard(campaign.Shard(0, 0, 40, time.time() + 60.0, targeted=False))
+    assert out.shrunk and out.violation is not None and len(out.results) == 1
+
+
+def test_a_case_text_reads_back_as_the_same_case():
+    config = campaign.Config(seed=3, horizon=100.0, query_scale=0.5, ragged=True, m=4,
+                             trainable=("query", "keys"), classifier="mlp")
+    back = campaign.Config.from_text(config.to_text())
+    assert back == config and isinstance(back.horizon, float)
+
+
+def test_a_run_past_its_deadline_or_told_to_stop_is_out_of_budget():
+    config = campaign.Config(seed=0, horizon=5.0)
+    with pytest.raises(campaign.OutOfBudget):
+        campaign.integrate_case(config, deadline=time.time() - 1.0)
+    with pytest.raises(campaign.OutOfBudget):
+        campaign.integrate_case(config, stopped=lambda: True)
+    assert len(campaign.integrate_case(config, stopped=lambda: False)) > 1
+
+
+def test_an_attention_evaluation_has_four_times_the_papers_fixed_cost(monkeypatch):
+    _priced_only(monkeypatch, "fixed")
+    paper = campaign.Config(seed=0).cost()[0]
+    assert paper == campaign.MAX_EVALUATIONS
+    assert _attention().cost()[0] == 4 * paper
+
+
+def test_an_mlp_cases_hidden_biases_lie_away_from_zero_on_both_sides():
+    import numpy as np
+    bias = campaign.build(campaign.Config(seed=0, classifier="mlp", hidden=40)).params[
+        "hidden_bias"]
+    assert (bias > 0).any() and (bias < 0).any()
+    assert ((np.abs(bias) >= 0.5) & (np.abs(bias) <= 2.0)).all()
+
+
+def test_a_shards_database_forgets_what_it_deletes_and_logs_it():
+    db = campaign._recording_database(((b"key", (b"kept", b"gone")),))
+    db.delete(b"key", b"gone")
+    assert set(db.fetch(b"key")) == {b"kept"}
+    assert db.log == [("delete", b"key", b"gone")]

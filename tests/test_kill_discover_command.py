@@ -82,12 +82,14 @@ def _closed_forms(monkeypatch, capsys, *, counted=2, unexplained=(), rejected=()
     why = SimpleNamespace(proved=[(n, f"Q_{n}", None) for n in names], explained=explained,
                           unexplained=list(unexplained))
     monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
-    monkeypatch.setattr(proofs.conjecture, "explain", lambda setting, f: why)
+    setting = SimpleNamespace(loss="cross_entropy")
+    # the stand-in explains only what it is asked about: this setting's closed forms
+    monkeypatch.setattr(proofs.conjecture, "explain",
+                        lambda s, f: why if (s, f) == (setting, found) else None)
     monkeypatch.setattr(D, "_independent", lambda f, laws: len(laws))
     monkeypatch.setattr(D, "_paper_names", lambda setting, f, w: list(names))
     report = {}
-    ok = D._closed_forms(SimpleNamespace(loss="cross_entropy"), SimpleNamespace(laws=counted),
-                         report)
+    ok = D._closed_forms(setting, SimpleNamespace(laws=counted), report)
     return ok, capsys.readouterr().out, report
 
 
@@ -442,3 +444,68 @@ def test_a_law_keeps_the_name_of_the_first_declaration_spanning_it_with_linear_p
 def test_closed_forms_equal_in_number_to_the_count_print_no_disagreement(monkeypatch, capsys):
     ok, out, _ = _closed_forms(monkeypatch, capsys, counted=2)
     assert ok is True and "counted" not in out and "not found" not in out
+
+
+# --- the frozen values the names are sought at ------------------------------------------------
+
+def _seed_of_the_closed_forms(monkeypatch, seeds) -> int:
+    """The seed ``polynomial_laws`` draws its frozen values at (its solve a stand-in)."""
+    monkeypatch.setattr(symbolic.discover, "conserved_polynomials", lambda *args: None)
+    symbolic.discover.polynomial_laws(SimpleNamespace(coordinates=()))
+    return seeds.pop()
+
+
+@pytest.fixture
+def seeds(monkeypatch):
+    """``fields_at`` replaced by a stand-in that records the seeds it is asked for."""
+    asked = []
+
+    def fields_at(setting, seed):
+        asked.append(seed)
+        return SimpleNamespace(frozen_values={"at": seed}, n=0), None
+    monkeypatch.setattr(symbolic.discover, "fields_at", fields_at)
+    return asked
+
+
+def test_names_are_sought_at_the_frozen_values_the_closed_forms_were_found_at(monkeypatch,
+                                                                               seeds):
+    """A law's coefficients hold the frozen values of the closed forms' draw: the spans of
+    the declarations must be built at those same values."""
+    from symbolic import laws as SL
+    seed = _seed_of_the_closed_forms(monkeypatch, seeds)
+    made, spans = [], {}
+    monkeypatch.setattr(proofs.conjecture, "_instances",
+                        lambda law, setting, fields: made.append((law, setting, fields))
+                        or [f"instance of {law}"])
+    monkeypatch.setattr(proofs.conjecture, "_directions_across",
+                        lambda setting, fields: ["direction", setting, fields])
+    monkeypatch.setattr(proofs.conjecture, "_across_instances",
+                        lambda law, setting, fields, directions: made.append(
+                            (law, setting, fields, directions)) or ["across instance"])
+    monkeypatch.setattr(D, "_names", lambda found, laws, s: spans.update(s) or ["named"])
+    across = SL.EMBEDDING_ACROSS_CLASSIFIER
+    why = SimpleNamespace(explained=["law"], proved=[
+        ("key-sum", "Q", SimpleNamespace(law="key-sum law")), (across.name, "Q", None)])
+    assert D._paper_names("setting", "found", why) == ["named"]
+    fields = made[0][2]
+    assert seeds == [seed] and fields.frozen_values == {"at": seed}
+    assert made == [("key-sum law", "setting", fields),
+                    (across, "setting", fields, ["direction", "setting", fields])]
+    assert spans == {"key-sum": ["instance of key-sum law"], across.name: ["across instance"]}
+
+
+def test_declared_laws_are_matched_at_the_frozen_values_the_closed_forms_were_found_at(
+        monkeypatch, seeds, capsys):
+    import proofs.discovered
+    seed = _seed_of_the_closed_forms(monkeypatch, seeds)
+    found = SimpleNamespace(laws=[], rejected=[], independent=0, worst_residual=0.0,
+                            singular_gap=0.0)
+    monkeypatch.setattr(symbolic.discover, "polynomial_laws", lambda setting: found)
+    asked = []
+    monkeypatch.setattr(proofs.discovered, "match", lambda *args: asked.append(args)
+                        or SimpleNamespace(source="FILE.py", declared=[], explained=[],
+                                           unexplained=[], declared_rank=0))
+    assert D._declared("setting", SimpleNamespace(laws=0), {}) is True
+    ((setting, matched_found, frozen, fields),) = asked
+    assert seeds == [seed] and (setting, matched_found) == ("setting", found)
+    assert frozen == fields.frozen_values == {"at": seed}

@@ -214,3 +214,82 @@ def test_embedding_across_classifier_has_one_component_per_word():
     words = traj.params["embeddings"].shape[1]
     assert len(traj.time) != words
     assert labels == [f"word {w}" for w in range(words)] and sens.shape == (2, words)
+
+
+def test_a_component_just_past_its_allowance_is_violated_beside_an_overflowing_one():
+    """Component c0 overflows; c1 uses twice its allowance: violated at c1, not "not
+    checked" (any usage above 1 is a violation, however little above)."""
+    from tests.test_laws import MOVING, OVERFLOW, Snapshots, toy_law
+    a = np.stack([OVERFLOW, MOVING], axis=1)
+    b = np.zeros_like(a) + [0.0, 1.0]
+    at = toy_law(a, b).check(Snapshots(3), 1e-3)
+    rep = toy_law(a, b).check(Snapshots(3), 1e-3 * at.usage / 2)
+    assert rep.verdict == "violated" and rep.worst == "c1"
+    assert rep.usage == pytest.approx(2.0, rel=1e-3)
+
+
+def test_sens_common_score_share_is_its_slope_times_twice_the_query_by_the_longest_key(
+        monkeypatch):
+    """σ's term for c is |∂Q/∂c|·δc with δc = 2‖q‖·max_n ‖κ_n‖ over the non-topic words."""
+    import numeric._generated.laws as printed
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=10)
+    monkeypatch.setattr(printed, "sen_sensitivity", lambda **kw: np.zeros_like(kw["m"]))
+    monkeypatch.setattr(printed, "sen_slopes", lambda **kw: {"c": np.ones_like(kw["m"])})
+    *_, sens, labels = laws.sen_terms(traj)
+    q = np.linalg.norm(traj.params["query"], axis=1)
+    nontopic = np.flatnonzero(traj.data.topic_class < 0)
+    longest = np.linalg.norm(traj.params["keys"][:, nontopic], axis=2).max(axis=1)
+    expected = 2 * q * longest
+    assert sens.shape == (len(traj), len(labels))
+    assert np.allclose(sens, expected[:, None], rtol=1e-12, atol=0)
+
+
+def test_sen_on_data_without_topic_classes_is_not_applicable_and_says_why():
+    from numeric.model import Dataset
+    from numeric.trajectory import Trajectory
+    from tests.test_replay import _run
+
+    traj = _run(steps=20, every=10)
+    data = Dataset(traj.data.tokens, traj.data.labels, traj.data.n_words, traj.data.n_classes)
+    bare = Trajectory(data, traj.spec, traj.time, traj.params)
+    sen = next(x for x in laws.LAWS if x.name == "SEN")
+    rep = sen.check(bare, 1e-2)
+    assert rep.verdict == "not applicable" and "topic_class is unknown" in rep.reason
+
+
+@pytest.mark.parametrize("loss, holds", [("cross-entropy", True), ("squared-error", False)])
+def test_the_cross_entropy_condition_measures_one_when_the_loss_is_another(loss, holds):
+    from types import SimpleNamespace
+    cond = laws._cross_entropy(SimpleNamespace(spec=SimpleNamespace(loss=loss)))
+    assert (cond.holds, cond.measured) == (holds, float(not holds))
+
+
+def test_a_matrix_laws_sensitivity_is_the_frobenius_norm_of_its_entry_bounds(monkeypatch):
+    """Per snapshot, entry bounds 3 and 4 (the rest 0) give ‖σ‖_F = 5."""
+    from types import SimpleNamespace
+
+    import numeric._generated.laws as printed
+    entries = np.zeros((2, 3, 3))
+    entries[:, 0, 1], entries[:, 2, 2] = 3.0, 4.0
+    zero = np.zeros((2, 3, 3))
+    monkeypatch.setattr(printed, "query_key_terms", lambda **kw: (zero, zero))
+    monkeypatch.setattr(printed, "query_key_sensitivity", lambda **kw: entries)
+    traj = SimpleNamespace(params={"keys": None, "query": None})
+    *_, sens, labels = laws.query_key_terms(traj)
+    assert labels == ["matrix"] and sens.tolist() == [[5.0], [5.0]]
+
+
+def test_terms_that_moved_less_than_the_accuracy_times_the_sensitivity_are_no_evidence():
+    """Terms moved by 1 at σ = 1e6 and accuracy 1e-3: rounding alone (1e3) could move them
+    that far, so the run is no evidence; at σ = 1 it is."""
+    from tests.test_laws import Snapshots
+
+    def law(sigma):
+        a = np.array([[0.0], [1.0]])
+        return laws.Law("toy", "", ("linear",), conditions=lambda traj: [],
+                        terms=lambda traj: (a, np.zeros_like(a), np.full_like(a, sigma), ["c"]))
+    far = law(1e6).check(Snapshots(2), 1e-2, accuracy=1e-3)
+    assert far.verdict == "not checked" and "did not move" in far.reason
+    assert law(1.0).check(Snapshots(2), 1e-2, accuracy=1e-3).verdict == "violated"

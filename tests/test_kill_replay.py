@@ -438,3 +438,57 @@ def test_the_cost_of_a_replay_step_includes_the_chosen_laws_parts(monkeypatch):
                         or real(self, p, d))
     replay_cost(_run(steps=20, every=10), Optimizer(0.05), laws=("query-key",))
     assert calls == ["query-key", "query-key"]
+
+
+@pytest.mark.parametrize("max_seconds", [None, 60.0])
+def test_a_replay_of_one_snapshot_is_refused_as_having_no_interval(max_seconds):
+    from numeric.trajectory import Trajectory
+    traj = _run(steps=20, every=10)
+    one = Trajectory(traj.data, traj.spec, traj.time[:1],
+                     {n: x[:1] for n, x in traj.params.items()})
+    with pytest.raises(ValueError, match="one snapshot has no interval to replay"):
+        numeric.replay.explain(one, Optimizer(0.05), max_seconds=max_seconds)
+
+
+def test_a_word_whose_drift_measured_zero_counts_as_no_unexplained_share():
+    """Word 0 did not move (no share), word 1 leaves half its drift unexplained: 0.5."""
+    import numpy as np
+
+    from numeric.replay import Attribution, sen_drift_summary
+    att = Attribution("SEN", ["topic word 0", "topic word 1"], np.array([0.0, 2.0]),
+                      {"assumptions": np.array([0.0, 1.0])}, accuracy=1e-12)
+    assert sen_drift_summary(att)["max_unexplained_share"] == 0.5
+
+
+def test_a_checkpoint_estimate_is_never_explained_even_when_its_parts_add_up():
+    import numpy as np
+
+    from numeric.replay import Attribution
+    parts = {"assumptions": np.array([1.0])}
+    assert Attribution("SEN", ["w"], np.array([1.0]), parts, 1e-12).explained
+    assert not Attribution("SEN", ["w"], np.array([1.0]), parts, 1e-12, estimate=True).explained
+
+
+def test_a_replay_runs_in_this_process_unless_asked_for_jobs(monkeypatch):
+    def forked(*args):
+        raise AssertionError("forked a worker")
+    monkeypatch.setattr(numeric.replay, "_in_processes", forked)
+    replay, _, _ = numeric.replay.explain(_run(steps=20, every=10), Optimizer(0.05))
+    assert replay.steps.tolist() == [10, 10]
+
+
+def test_a_replay_reports_the_seconds_it_took():
+    import time
+    traj = _run(steps=20, every=10)
+    before = time.perf_counter()
+    replay, _, _ = numeric.replay.explain(traj, Optimizer(0.05))
+    assert 0 < replay.seconds <= time.perf_counter() - before
+
+
+def test_a_replay_built_without_timing_reports_zero_seconds():
+    import numpy as np
+
+    from numeric.replay import Replay
+    one = np.ones(1)
+    replay = Replay(np.array([1]), {"p": one}, {"p": one}, {"p": 1.0}, one, "float64", False)
+    assert replay.to_dict()["seconds"] == 0.0

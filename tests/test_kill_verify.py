@@ -98,3 +98,16 @@ def test_the_derive_stage_passes_only_when_no_generated_file_is_stale(monkeypatc
     passed, detail = verify.derive_check()
     assert passed is ok
     assert ("matches a fresh derivation" in detail) is ok
+
+
+@pytest.mark.parametrize("outcomes, status, last", [
+    ((True, True), 0, "attnflow verify: all checks hold"),
+    ((True, None), 3, "attnflow verify: NOTHING CHECKED by b; the rest holds"),
+    ((None, False), 1, "attnflow verify: FAILED"),
+    ((False, True), 1, "attnflow verify: FAILED")])
+def test_verify_fails_on_any_failed_stage_and_else_names_the_stages_that_checked_nothing(
+        monkeypatch, capsys, outcomes, status, last):
+    monkeypatch.setattr(verify, "stages", lambda args: [
+        (name, lambda ok=ok: (ok, "detail")) for name, ok in zip("ab", outcomes)])
+    assert verify.run(SimpleNamespace()) == status
+    assert capsys.readouterr().out.rstrip().splitlines()[-1] == last
