@@ -610,6 +610,8 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(max(1e-300, x))"):
         "x is finite here (checked by the line above): the larger of two finite floats does "
         "not depend on their order",
+    ("numeric/campaign.py", 'worst_usage=f"{self.worst:.1e}", refresh=False)', "flip bool",
+     "(True)"): "refreshing decides when the progress bar is redrawn, not what it shows",
     ("numeric/campaign.py",
      "row.worst_not_applicable = max(row.worst_not_applicable, rep.drift)",
      "swap arguments 1 and 2", "(max(rep.drift, row.worst_not_applicable))"):

@@ -625,3 +625,48 @@ def test_a_shards_database_forgets_what_it_deletes_and_logs_it():
     db.delete(b"key", b"gone")
     assert set(db.fetch(b"key")) == {b"kept"}
     assert db.log == [("delete", b"key", b"gone")]
+
+
+@pytest.mark.parametrize("name, value", [("query_scale", -1.0), ("embedding_scale", -0.1),
+                                         ("horizon", 0.0), ("key_scale", -0.5)])
+def test_a_scale_or_horizon_of_the_wrong_sign_is_refused_by_name(name, value):
+    with pytest.raises(ValueError, match=f"Config.{name} must be a finite number"):
+        campaign.Config(seed=0, **{name: value})
+    assert campaign.Config(seed=0, key_scale=0.0).key_scale == 0.0   # keys may start at 0
+
+
+def test_a_campaign_without_a_negative_control_reports_none_and_with_one_names_it():
+    assert campaign.CampaignResult(0, 1.0, 1.0, [], []).to_dict()["negative_control"] is None
+    fault = campaign.WrongSign("keys", (0, 1))
+    result = campaign.CampaignResult(0, 1.0, 1.0, [], [], fault=fault)
+    assert result.to_dict()["negative_control"] == str(fault)
+
+
+@pytest.mark.parametrize("stop_at_violation, shrunk, submitted, stops", [
+    (True, True, [0], 1), (False, True, [0, 1], 0), (True, False, [0], 0)])
+def test_a_shrunk_violation_stops_the_running_shards_only_when_asked(
+        monkeypatch, stop_at_violation, shrunk, submitted, stops):
+    """A violation not yet shrunk starts no new shard, but leaves the running ones alone."""
+    import numeric.executors
+    made = []
+
+    class Violating(_Inline):
+        stops = 0
+
+        def __init__(self, workers=None):
+            super().__init__(workers)
+            made.append(self)
+
+        def result(self, shard):
+            self.running -= 1
+            violation = campaign.TrajectoryResult(campaign.Config(seed=0), "ok")
+            return campaign.ShardResult(shard.index, shard.seed, violation=violation,
+                                        shrunk=shrunk, found_at=time.time(),
+                                        finished=time.time())
+
+        def stop(self):
+            self.stops += 1
+    monkeypatch.setattr(numeric.executors, "LocalProcesses", Violating)
+    campaign.run_campaign(60.0, progress=False, max_shards=2,
+                          stop_at_violation=stop_at_violation)
+    assert [s.index for s in made[0].submitted] == submitted and made[0].stops == stops

@@ -396,6 +396,9 @@ def test_the_topic_laws_are_sought_only_for_the_paper_with_the_query_frozen(
     for name, args in calls:
         if name in ("_closed_forms", "_declared"):
             assert args[1] is count and isinstance(args[2], dict)
+        else:   # the topic laws: the same setting and report
+            assert hasattr(args[0], "trained") and isinstance(args[1], dict)
+    assert len({id(args[0]) for _, args in calls}) == 1
 
 
 @pytest.mark.parametrize("closed_ok, topic_ok, status", [
@@ -509,3 +512,13 @@ def test_declared_laws_are_matched_at_the_frozen_values_the_closed_forms_were_fo
     ((setting, matched_found, frozen, fields),) = asked
     assert seeds == [seed] and (setting, matched_found) == ("setting", found)
     assert frozen == fields.frozen_values == {"at": seed}
+
+
+def test_the_count_report_gives_the_deepest_bracket_any_point_needed():
+    count = SimpleNamespace(laws=2, dimension=16, rank=14, directions=1, frozen=0,
+                            gap_decades=40.0, lower={},
+                            ranks={1: SimpleNamespace(depth=3, route="floats"),
+                                   2: SimpleNamespace(depth=1, route="exact")})
+    report = D._count_report(count)
+    assert report["depth"] == 3 and report["points"] == [1, 2]
+    assert report["route"] == ["exact", "floats"]
