@@ -670,3 +670,12 @@ def test_a_shrunk_violation_stops_the_running_shards_only_when_asked(
     campaign.run_campaign(60.0, progress=False, max_shards=2,
                           stop_at_violation=stop_at_violation)
     assert [s.index for s in made[0].submitted] == submitted and made[0].stops == stops
+
+
+def test_a_campaign_of_one_worker_one_example_and_one_shard_from_seed_0_is_accepted():
+    campaign._check_campaign_arguments(60.0, 0, 1, 1, 1)
+    campaign._check_campaign_arguments(0.5, 0, None, 1, None)   # half a second will do
+    for args in [(60.0, -1, 1, 1, 1), (60.0, 0, 0, 1, 1), (60.0, 0, 1, 0, 1),
+                 (60.0, 0, 1, 1, 0)]:
+        with pytest.raises(ValueError, match="must be an integer >= "):
+            campaign._check_campaign_arguments(*args)

@@ -448,6 +448,10 @@ def test_a_replay_of_one_snapshot_is_refused_as_having_no_interval(max_seconds):
                      {n: x[:1] for n, x in traj.params.items()})
     with pytest.raises(ValueError, match="one snapshot has no interval to replay"):
         numeric.replay.explain(one, Optimizer(0.05), max_seconds=max_seconds)
+    two = Trajectory(traj.data, traj.spec, traj.time[:2],
+                     {n: x[:2] for n, x in traj.params.items()})
+    replay, _, _ = numeric.replay.explain(two, Optimizer(0.05), max_seconds=max_seconds)
+    assert replay.steps.tolist() == [10]
 
 
 def test_a_word_whose_drift_measured_zero_counts_as_no_unexplained_share():
@@ -492,3 +496,9 @@ def test_a_replay_built_without_timing_reports_zero_seconds():
     one = np.ones(1)
     replay = Replay(np.array([1]), {"p": one}, {"p": one}, {"p": 1.0}, one, "float64", False)
     assert replay.to_dict()["seconds"] == 0.0
+
+
+@pytest.mark.parametrize("jobs", [2.0, 1.5, True, 0])
+def test_a_replay_needs_a_whole_positive_number_of_jobs(jobs):
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        numeric.replay.explain(_run(steps=20, every=10), Optimizer(0.05), jobs=jobs)
