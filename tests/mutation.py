@@ -610,6 +610,10 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(max(1e-300, x))"):
         "x is finite here (checked by the line above): the larger of two finite floats does "
         "not depend on their order",
+    ("numeric/replay.py",
+     "flat = {k: np.asarray(v, dtype=float).reshape(len(self.labels), -1)", "int +1",
+     "(2)"): "NumPy's reshape reads any negative size as the one size left to infer: -2 "
+             "gives the shape -1 gives",
     ("numeric/campaign.py", 'worst_usage=f"{self.worst:.1e}", refresh=False)', "flip bool",
      "(True)"): "refreshing decides when the progress bar is redrawn, not what it shows",
     ("numeric/campaign.py",

@@ -144,6 +144,7 @@ def test_a_stalled_trajectory_reports_its_own_wall_time(monkeypatch):
     result = campaign.run_trajectory(campaign.Config(seed=0))
     took = time.perf_counter() - start
     assert result.status == "stalled" and 0.0 <= result.seconds <= took
+    assert result.n_steps == 0 and result.reports == []    # no step taken, no law checked
 
 
 @pytest.mark.parametrize("index", [(0, 2), (5, 0)])
@@ -679,3 +680,83 @@ def test_a_campaign_of_one_worker_one_example_and_one_shard_from_seed_0_is_accep
                  (60.0, 0, 1, 1, 0)]:
         with pytest.raises(ValueError, match="must be an integer >= "):
             campaign._check_campaign_arguments(*args)
+
+
+@pytest.mark.parametrize("kw, named", [({"heads": 2}, "heads"), ({"d_head": 3}, "d_head")])
+def test_a_paper_case_with_an_attention_size_is_refused_by_name(kw, named):
+    with pytest.raises(ValueError, match=f"Config.{named} belongs to the self-attention"):
+        campaign.Config(seed=0, **kw)
+
+
+@pytest.mark.parametrize("kw, named", [({"d_key": 3}, "d_key"), ({"classifier": "mlp"},
+                                                                 "classifier")])
+def test_an_attention_case_with_a_paper_field_is_refused_by_name(kw, named):
+    with pytest.raises(ValueError, match=f"Config.{named} belongs to the paper's model"):
+        _attention(**kw)
+
+
+def test_the_attention_time_estimate_prices_ten_projections_and_ten_score_products(
+        monkeypatch):
+    """Per evaluation: 10·(tokens·width·d + tokens·length·width) products."""
+    _priced_only(monkeypatch, "products")
+    config = _attention(n_sentences=3, m=4, d=7, heads=2, d_head=5)
+    tokens, length, width = 3 * 5, 5, 2 * 5
+    assert config.cost()[0] == campaign.MAX_EVALUATIONS * 10 * (
+        tokens * width * 7 + tokens * length * width)
+
+
+def test_a_campaign_hands_hypothesiss_secondary_and_pareto_examples_to_its_first_shard(
+        inline):
+    """Hypothesis keeps examples under its key and the key's ".secondary" and ".pareto"."""
+    from hypothesis.database import InMemoryExampleDatabase
+    db = InMemoryExampleDatabase()
+    for suffix in (b"", b".secondary", b".pareto"):
+        db.save(campaign.DATABASE_KEY + suffix, b"example" + suffix)
+    campaign.run_campaign(60.0, progress=False, max_shards=2, workers=2, database=db)
+    first, second = inline[0].submitted
+    assert dict(first.stored) == {
+        campaign.DATABASE_KEY + s: (b"example" + s,) for s in (b"", b".secondary", b".pareto")}
+    assert second.stored == ()
+
+
+#: ``random_config`` of seeds 0–3 as written when it was the campaign's sampler.
+_RANDOM_CONFIGS = [
+    "seed=0,n_classes=4,topics_per_class=3,m=13,n_nontopic=10,n_sentences=59,d=6,"
+    "d_key=6,classifier=mlp,hidden=3,trainable=keys+embeddings+classifier,a2=no,"
+    "ragged=yes,query_scale=2.2772162623358883,key_scale=0.011672695343339111,"
+    "embedding_scale=0.023874411690960787,horizon=224.54905991317239",
+    "seed=1,n_classes=5,topics_per_class=2,m=7,n_nontopic=13,n_sentences=17,d=4,"
+    "d_key=6,classifier=mlp,hidden=1,trainable=embeddings+keys,"
+    "query_scale=0.6756654570888586,embedding_scale=6.594304172115029e-05,"
+    "horizon=807.2271845269056",
+    "seed=2,n_classes=5,topics_per_class=3,m=25,n_sentences=53,d=1,d_key=5,"
+    "trainable=query+keys+classifier,query_scale=0.8563095564728983,"
+    "key_scale=0.21806933396881925,embedding_scale=0.00034411851462842074,"
+    "horizon=1846.5828533266654",
+    "seed=3,n_classes=3,topics_per_class=2,m=16,n_nontopic=8,n_sentences=17,d_key=6,"
+    "classifier=mlp,hidden=1,trainable=embeddings+keys,"
+    "query_scale=0.8523697341078864,embedding_scale=0.0267317089373902,"
+    "horizon=8175.880020962225",
+]
+
+
+def test_an_old_reports_configuration_seed_reruns_the_same_configuration():
+    """``random_config`` is kept so that the seeds old reports name rerun: each seed's
+    configuration must stay the one it was."""
+    for seed, text in enumerate(_RANDOM_CONFIGS):
+        got = dataclasses.asdict(campaign.random_config(seed))
+        want = dataclasses.asdict(campaign.Config.from_text(text))
+        assert got.keys() == want.keys()
+        for name, value in want.items():   # floats to a rounding of the platform's pow
+            assert got[name] == (pytest.approx(value, rel=1e-13)
+                                 if isinstance(value, float) else value), name
+
+
+def test_a_negative_control_on_the_first_non_topic_word_of_an_a2_case_is_refused():
+    """Words from n_words − n_nontopic on are non-topic, held fixed under A2; the word just
+    before is a topic word and can be patched."""
+    config = campaign.Config(seed=0)
+    first = config.n_words - config.n_nontopic
+    with pytest.raises(ValueError, match=f"word {first} is a non-topic word"):
+        campaign.WrongSign("embeddings", (first, 0)).check_reaches(config)
+    campaign.WrongSign("embeddings", (first - 1, 0)).check_reaches(config)

@@ -502,3 +502,26 @@ def test_a_replay_built_without_timing_reports_zero_seconds():
 def test_a_replay_needs_a_whole_positive_number_of_jobs(jobs):
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         numeric.replay.explain(_run(steps=20, every=10), Optimizer(0.05), jobs=jobs)
+
+
+def test_a_learning_rate_misstated_by_five_parts_in_a_million_is_refused():
+    """1000 steps at lr 0.1 stated as lr 0.1·(1 + 5e-6): the counts are 5e-3 from whole."""
+    import numpy as np
+
+    from numeric.replay import step_counts
+    times = np.array([0.0, 100.0, 200.0])
+    assert step_counts(times, 0.1 * (1 + 5e-7)).tolist() == [1000, 1000]
+    with pytest.raises(ValueError, match="not multiples of lr"):
+        step_counts(times, 0.1 * (1 + 5e-6))
+
+
+def test_on_the_fly_sen_attribution_says_why_when_sen_is_not_defined():
+    import dataclasses
+
+    from numeric.replay import StepDrift
+    from tests.test_replay import RUN
+    traj = _run(steps=2, every=1, config=dataclasses.replace(
+        RUN, trainable=("keys", "embeddings", "classifier", "query")))
+    params = {n: x[0] for n, x in traj.params.items()}
+    drift = StepDrift(params, traj.data, traj.spec)
+    assert drift.adapter is None and "query is trained" in drift.why
