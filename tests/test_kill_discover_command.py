@@ -516,12 +516,12 @@ def test_declared_laws_are_matched_at_the_frozen_values_the_closed_forms_were_fo
 
 def test_the_count_report_gives_the_deepest_bracket_any_point_needed():
     count = SimpleNamespace(laws=2, dimension=16, rank=14, directions=1, frozen=0,
-                            gap_decades=40.04, lower={},
+                            gap_decades=40.34, lower={},
                             ranks={1: SimpleNamespace(depth=3, route="floats"),
                                    2: SimpleNamespace(depth=1, route="exact")})
     report = D._count_report(count)
     assert report["depth"] == 3 and report["points"] == [1, 2]
-    assert report["gap_decades"] == 40.0     # to a tenth of a decade
+    assert report["gap_decades"] == 40.3     # to a tenth of a decade
     assert report["route"] == ["exact", "floats"]
 
 
