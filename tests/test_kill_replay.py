@@ -525,3 +525,16 @@ def test_on_the_fly_sen_attribution_says_why_when_sen_is_not_defined():
     params = {n: x[0] for n, x in traj.params.items()}
     drift = StepDrift(params, traj.data, traj.spec)
     assert drift.adapter is None and "query is trained" in drift.why
+
+
+def test_checkpoints_that_stand_still_while_the_replay_moves_have_movement_ratio_zero():
+    """The recorded run did not move along the replayed step at all: ratio 0, not
+    undefined (undefined is for a replay that does not move)."""
+    import numpy as np
+
+    from numeric.trajectory import Trajectory
+    traj = _run(steps=20, every=10)
+    still = Trajectory(traj.data, traj.spec, traj.time,
+                       {n: np.repeat(x[:1], len(traj), axis=0) for n, x in traj.params.items()})
+    replay, _, _ = numeric.replay.explain(still, Optimizer(0.05))
+    assert replay.movement_ratio and all(r == 0.0 for r in replay.movement_ratio.values())
