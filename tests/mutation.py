@@ -637,6 +637,27 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(max(1e-300, x))"):
         "x is finite here (checked by the line above): the larger of two finite floats does "
         "not depend on their order",
+    ("numeric/replay.py", "p, buffer, sums = _f64(traj.snapshot(0)), None, _sums(traj, ads, 1)",
+     "int +1", "(2)"):
+        "the cost's scratch sums are written at interval 0 only and never read: a second "
+        "row changes neither the step count nor what is timed beyond an allocation",
+    ("numeric/replay.py", "if opt.momentum > 0:", "Gt->GtE", "(opt.momentum >= 0)"):
+        "momentum is never negative (the Optimizer refuses it); at 0 the buffer made is "
+        "never read, since _parts adds momentum only when β ≠ 0",
+    ("numeric/laws.py",
+     "elif name in ROW_FROZEN and traj.frozen_rows.get(name) is not None:",
+     "drop operand 1 of And", "(traj.frozen_rows.get(name) is not None)"):
+        "a Trajectory refuses frozen rows of any array outside ROW_FROZEN, so a name with "
+        "frozen rows is always in it",
+    ("attnflow/commands/discover.py", "if k < count_laws:", "Lt->LtE", "(k <= count_laws)"):
+        "k == count_laws has returned on the line above, so ≤ and < differ on no k that "
+        "reaches this line",
+    ("numeric/replay.py",
+     "flat = {k: np.asarray(v, dtype=float).reshape(len(self.labels), -1)", "int +1",
+     "(2)"): "NumPy's reshape reads any negative size as the one size left to infer: -2 "
+             "gives the shape -1 gives",
+    ("numeric/campaign.py", 'worst_usage=f"{self.worst:.1e}", refresh=False)', "flip bool",
+     "(True)"): "refreshing decides when the progress bar is redrawn, not what it shows",
     ("numeric/campaign.py",
      "row.worst_not_applicable = max(row.worst_not_applicable, rep.drift)",
      "swap arguments 1 and 2", "(max(rep.drift, row.worst_not_applicable))"):

@@ -144,6 +144,7 @@ def test_a_stalled_trajectory_reports_its_own_wall_time(monkeypatch):
     result = campaign.run_trajectory(campaign.Config(seed=0))
     took = time.perf_counter() - start
     assert result.status == "stalled" and 0.0 <= result.seconds <= took
+    assert result.n_steps == 0 and result.reports == []    # no step taken, no law checked
 
 
 @pytest.mark.parametrize("index", [(0, 2), (5, 0)])
@@ -274,7 +275,7 @@ def test_draining_gives_shards_exactly_drain_seconds_then_leaves_them_out(monkey
                                                  100.0 + drain, 101.0 + drain))
     finished, pending = campaign._drain(Executor(), {"quick", "silent"})
     assert (finished, pending) == (["quick"], {"silent"})
-    assert len(waits) == 2
+    assert waits == [1.0, 1.0]    # a second at most each: the deadline is kept to a second
 
 
 def test_a_case_text_names_the_seed_and_only_the_fields_changed():
@@ -625,3 +626,142 @@ def test_a_shards_database_forgets_what_it_deletes_and_logs_it():
     db.delete(b"key", b"gone")
     assert set(db.fetch(b"key")) == {b"kept"}
     assert db.log == [("delete", b"key", b"gone")]
+
+
+@pytest.mark.parametrize("name, value", [("query_scale", -1.0), ("embedding_scale", -0.1),
+                                         ("horizon", 0.0), ("key_scale", -0.5)])
+def test_a_scale_or_horizon_of_the_wrong_sign_is_refused_by_name(name, value):
+    with pytest.raises(ValueError, match=f"Config.{name} must be a finite number"):
+        campaign.Config(seed=0, **{name: value})
+    assert campaign.Config(seed=0, key_scale=0.0).key_scale == 0.0   # keys may start at 0
+
+
+def test_a_campaign_without_a_negative_control_reports_none_and_with_one_names_it():
+    assert campaign.CampaignResult(0, 1.0, 1.0, [], []).to_dict()["negative_control"] is None
+    fault = campaign.WrongSign("keys", (0, 1))
+    result = campaign.CampaignResult(0, 1.0, 1.0, [], [], fault=fault)
+    assert result.to_dict()["negative_control"] == str(fault)
+
+
+@pytest.mark.parametrize("stop_at_violation, shrunk, submitted, stops", [
+    (True, True, [0], 1), (False, True, [0, 1], 0), (True, False, [0], 0)])
+def test_a_shrunk_violation_stops_the_running_shards_only_when_asked(
+        monkeypatch, stop_at_violation, shrunk, submitted, stops):
+    """A violation not yet shrunk starts no new shard, but leaves the running ones alone."""
+    import numeric.executors
+    made = []
+
+    class Violating(_Inline):
+        stops = 0
+
+        def __init__(self, workers=None):
+            super().__init__(workers)
+            made.append(self)
+
+        def result(self, shard):
+            self.running -= 1
+            violation = campaign.TrajectoryResult(campaign.Config(seed=0), "ok")
+            return campaign.ShardResult(shard.index, shard.seed, violation=violation,
+                                        shrunk=shrunk, found_at=time.time(),
+                                        finished=time.time())
+
+        def stop(self):
+            self.stops += 1
+    monkeypatch.setattr(numeric.executors, "LocalProcesses", Violating)
+    campaign.run_campaign(60.0, progress=False, max_shards=2,
+                          stop_at_violation=stop_at_violation)
+    assert [s.index for s in made[0].submitted] == submitted and made[0].stops == stops
+
+
+def test_a_campaign_of_one_worker_one_example_and_one_shard_from_seed_0_is_accepted():
+    campaign._check_campaign_arguments(60.0, 0, 1, 1, 1)
+    campaign._check_campaign_arguments(0.5, 0, None, 1, None)   # half a second will do
+    for args in [(60.0, -1, 1, 1, 1), (60.0, 0, 0, 1, 1), (60.0, 0, 1, 0, 1),
+                 (60.0, 0, 1, 1, 0)]:
+        with pytest.raises(ValueError, match="must be an integer >= "):
+            campaign._check_campaign_arguments(*args)
+
+
+@pytest.mark.parametrize("kw, named", [({"heads": 2}, "heads"), ({"d_head": 3}, "d_head")])
+def test_a_paper_case_with_an_attention_size_is_refused_by_name(kw, named):
+    with pytest.raises(ValueError, match=f"Config.{named} belongs to the self-attention"):
+        campaign.Config(seed=0, **kw)
+
+
+@pytest.mark.parametrize("kw, named", [({"d_key": 3}, "d_key"), ({"classifier": "mlp"},
+                                                                 "classifier")])
+def test_an_attention_case_with_a_paper_field_is_refused_by_name(kw, named):
+    with pytest.raises(ValueError, match=f"Config.{named} belongs to the paper's model"):
+        _attention(**kw)
+
+
+def test_the_attention_time_estimate_prices_ten_projections_and_ten_score_products(
+        monkeypatch):
+    """Per evaluation: 10·(tokens·width·d + tokens·length·width) products."""
+    _priced_only(monkeypatch, "products")
+    config = _attention(n_sentences=3, m=4, d=7, heads=2, d_head=5)
+    tokens, length, width = 3 * 5, 5, 2 * 5
+    assert config.cost()[0] == campaign.MAX_EVALUATIONS * 10 * (
+        tokens * width * 7 + tokens * length * width)
+
+
+def test_a_campaign_hands_hypothesiss_secondary_and_pareto_examples_to_its_first_shard(
+        inline):
+    """Hypothesis keeps examples under its key and the key's ".secondary" and ".pareto"."""
+    from hypothesis.database import InMemoryExampleDatabase
+    db = InMemoryExampleDatabase()
+    for suffix in (b"", b".secondary", b".pareto"):
+        db.save(campaign.DATABASE_KEY + suffix, b"example" + suffix)
+    campaign.run_campaign(60.0, progress=False, max_shards=2, workers=2, database=db)
+    first, second = inline[0].submitted
+    assert dict(first.stored) == {
+        campaign.DATABASE_KEY + s: (b"example" + s,) for s in (b"", b".secondary", b".pareto")}
+    assert second.stored == ()
+
+
+#: ``random_config`` of seeds 0–3 as written when it was the campaign's sampler.
+_RANDOM_CONFIGS = [
+    "seed=0,n_classes=4,topics_per_class=3,m=13,n_nontopic=10,n_sentences=59,d=6,"
+    "d_key=6,classifier=mlp,hidden=3,trainable=keys+embeddings+classifier,a2=no,"
+    "ragged=yes,query_scale=2.2772162623358883,key_scale=0.011672695343339111,"
+    "embedding_scale=0.023874411690960787,horizon=224.54905991317239",
+    "seed=1,n_classes=5,topics_per_class=2,m=7,n_nontopic=13,n_sentences=17,d=4,"
+    "d_key=6,classifier=mlp,hidden=1,trainable=embeddings+keys,"
+    "query_scale=0.6756654570888586,embedding_scale=6.594304172115029e-05,"
+    "horizon=807.2271845269056",
+    "seed=2,n_classes=5,topics_per_class=3,m=25,n_sentences=53,d=1,d_key=5,"
+    "trainable=query+keys+classifier,query_scale=0.8563095564728983,"
+    "key_scale=0.21806933396881925,embedding_scale=0.00034411851462842074,"
+    "horizon=1846.5828533266654",
+    "seed=3,n_classes=3,topics_per_class=2,m=16,n_nontopic=8,n_sentences=17,d_key=6,"
+    "classifier=mlp,hidden=1,trainable=embeddings+keys,"
+    "query_scale=0.8523697341078864,embedding_scale=0.0267317089373902,"
+    "horizon=8175.880020962225",
+]
+
+
+def test_an_old_reports_configuration_seed_reruns_the_same_configuration():
+    """``random_config`` is kept so that the seeds old reports name rerun: each seed's
+    configuration must stay the one it was."""
+    for seed, text in enumerate(_RANDOM_CONFIGS):
+        got = dataclasses.asdict(campaign.random_config(seed))
+        want = dataclasses.asdict(campaign.Config.from_text(text))
+        assert got.keys() == want.keys()
+        for name, value in want.items():   # floats to a rounding of the platform's pow
+            assert got[name] == (pytest.approx(value, rel=1e-13)
+                                 if isinstance(value, float) else value), name
+
+
+def test_a_negative_control_on_the_first_non_topic_word_of_an_a2_case_is_refused():
+    """Words from n_words − n_nontopic on are non-topic, held fixed under A2; the word just
+    before is a topic word and can be patched."""
+    config = campaign.Config(seed=0)
+    first = config.n_words - config.n_nontopic
+    with pytest.raises(ValueError, match=f"word {first} is a non-topic word"):
+        campaign.WrongSign("embeddings", (first, 0)).check_reaches(config)
+    campaign.WrongSign("embeddings", (first - 1, 0)).check_reaches(config)
+
+
+def test_a_case_training_an_unknown_parameter_is_refused_by_name():
+    with pytest.raises(ValueError, match="Config.trainable must be distinct names among"):
+        campaign.Config(seed=0, trainable=("keys", "bogus"))

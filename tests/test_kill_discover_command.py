@@ -396,6 +396,9 @@ def test_the_topic_laws_are_sought_only_for_the_paper_with_the_query_frozen(
     for name, args in calls:
         if name in ("_closed_forms", "_declared"):
             assert args[1] is count and isinstance(args[2], dict)
+        else:   # the topic laws: the same setting and report
+            assert hasattr(args[0], "trained") and isinstance(args[1], dict)
+    assert len({id(args[0]) for _, args in calls}) == 1
 
 
 @pytest.mark.parametrize("closed_ok, topic_ok, status", [
@@ -509,3 +512,63 @@ def test_declared_laws_are_matched_at_the_frozen_values_the_closed_forms_were_fo
     ((setting, matched_found, frozen, fields),) = asked
     assert seeds == [seed] and (setting, matched_found) == ("setting", found)
     assert frozen == fields.frozen_values == {"at": seed}
+
+
+def test_the_count_report_gives_the_deepest_bracket_any_point_needed():
+    count = SimpleNamespace(laws=2, dimension=16, rank=14, directions=1, frozen=0,
+                            gap_decades=40.34, lower={},
+                            ranks={1: SimpleNamespace(depth=3, route="floats"),
+                                   2: SimpleNamespace(depth=1, route="exact")})
+    report = D._count_report(count)
+    assert report["depth"] == 3 and report["points"] == [1, 2]
+    assert report["gap_decades"] == 40.3     # to a tenth of a decade
+    assert report["route"] == ["exact", "floats"]
+
+
+def test_the_topic_laws_fail_if_any_one_is_not_proved(monkeypatch, capsys):
+    """Two topic laws, the first not proved: the run fails though the last is proved."""
+    from symbolic.discover import E_T, N_T, S_T
+    laws = [N_T / 2 - S_T, N_T - E_T]
+    monkeypatch.setattr(symbolic.discover, "topic_laws", lambda: SimpleNamespace(laws=laws))
+    verdicts = iter([False, True])
+
+    def prove(text, classifier, trained, assumptions, search):
+        proved = next(verdicts)
+        return SimpleNamespace(proved=proved, status="PROVED" if proved else "NOT PROVED")
+    monkeypatch.setattr(proofs.conjecture, "prove", prove)
+    report = {}
+    assert D._topic(SimpleNamespace(classifier="linear", trainable=("embeddings", "keys")),
+                    report) is False
+    assert [row["proof"] for row in report["topic"]] == ["NOT PROVED", "PROVED"]
+
+
+def test_the_report_gives_wall_and_cpu_seconds_to_the_hundredth(monkeypatch):
+    import time
+    monkeypatch.setattr(time, "perf_counter", lambda: 101.23456)
+    monkeypatch.setattr(time, "process_time", lambda: 10.5678)
+    report = {}
+    assert D._finish(SimpleNamespace(json=None), report, 1, 100.0, 10.0) == 1
+    assert report == {"exit": 1, "seconds": 1.23, "cpu_seconds": 0.57}
+
+
+def test_discover_times_its_run_by_the_wall_clock_and_the_cpu_clock(monkeypatch, capsys):
+    import time
+    seen = []
+    real = D._finish
+    monkeypatch.setattr(D, "_finish", lambda args, report, status, start, cpu: seen.append(
+        (start, cpu)) or real(args, report, status, start, cpu))
+    _run(monkeypatch, capsys, "--trainable", "embeddings,keys")
+    ((start, cpu),) = seen
+    assert abs(time.perf_counter() - start) < 60 and abs(time.process_time() - cpu) < 60
+    assert abs(time.perf_counter() - time.process_time()) > 120   # the clocks are apart
+
+
+@pytest.mark.parametrize("argv, closed_forms", [((), True), (("--no-closed-forms",), False)])
+def test_the_estimate_prices_the_closed_forms_only_when_they_are_sought(monkeypatch, capsys,
+                                                                         argv, closed_forms):
+    asked = []
+    real = D.check_cost
+    monkeypatch.setattr(D, "check_cost", lambda setting, closed, seconds: asked.append(closed)
+                        or real(setting, closed, seconds))
+    _run(monkeypatch, capsys, *argv)
+    assert asked == [closed_forms]

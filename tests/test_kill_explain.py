@@ -195,3 +195,13 @@ def test_a_table_along_the_drift_without_an_unexplained_part_has_no_norm_column(
     lines = _table(law, {"weight_decay": 0.0, "momentum": 0.0})
     assert lines[0].endswith("; in parentheses their share of it")
     assert "‖unexplained‖" not in lines[1]
+
+
+def test_a_table_of_exactly_max_rows_components_shows_them_all():
+    from attnflow import explain_run
+    n = explain_run.MAX_ROWS
+    comps = [{"component": f"w{k}", "measured": float(n - k)} for k in range(n)]
+    shown = explain_run._rows({"components": comps, "worst_component": "w0"})
+    assert shown == comps
+    more = comps + [{"component": "w+", "measured": 0.5}]
+    assert len(explain_run._rows({"components": more, "worst_component": "w0"})) == n - 1

@@ -293,3 +293,8 @@ def test_terms_that_moved_less_than_the_accuracy_times_the_sensitivity_are_no_ev
     far = law(1e6).check(Snapshots(2), 1e-2, accuracy=1e-3)
     assert far.verdict == "not checked" and "did not move" in far.reason
     assert law(1.0).check(Snapshots(2), 1e-2, accuracy=1e-3).verdict == "violated"
+
+
+def test_per_word_bounds_are_the_frobenius_norm_of_each_words_entries():
+    x = np.array([[[3.0, 4.0], [0.0, -2.0]]])
+    assert laws._per_word(x).tolist() == [[5.0, 2.0]]

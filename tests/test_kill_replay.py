@@ -448,6 +448,10 @@ def test_a_replay_of_one_snapshot_is_refused_as_having_no_interval(max_seconds):
                      {n: x[:1] for n, x in traj.params.items()})
     with pytest.raises(ValueError, match="one snapshot has no interval to replay"):
         numeric.replay.explain(one, Optimizer(0.05), max_seconds=max_seconds)
+    two = Trajectory(traj.data, traj.spec, traj.time[:2],
+                     {n: x[:2] for n, x in traj.params.items()})
+    replay, _, _ = numeric.replay.explain(two, Optimizer(0.05), max_seconds=max_seconds)
+    assert replay.steps.tolist() == [10]
 
 
 def test_a_word_whose_drift_measured_zero_counts_as_no_unexplained_share():
@@ -492,3 +496,45 @@ def test_a_replay_built_without_timing_reports_zero_seconds():
     one = np.ones(1)
     replay = Replay(np.array([1]), {"p": one}, {"p": one}, {"p": 1.0}, one, "float64", False)
     assert replay.to_dict()["seconds"] == 0.0
+
+
+@pytest.mark.parametrize("jobs", [2.0, 1.5, True, 0])
+def test_a_replay_needs_a_whole_positive_number_of_jobs(jobs):
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        numeric.replay.explain(_run(steps=20, every=10), Optimizer(0.05), jobs=jobs)
+
+
+def test_a_learning_rate_misstated_by_five_parts_in_a_million_is_refused():
+    """1000 steps at lr 0.1 stated as lr 0.1·(1 + 5e-6): the counts are 5e-3 from whole."""
+    import numpy as np
+
+    from numeric.replay import step_counts
+    times = np.array([0.0, 100.0, 200.0])
+    assert step_counts(times, 0.1 * (1 + 5e-7)).tolist() == [1000, 1000]
+    with pytest.raises(ValueError, match="not multiples of lr"):
+        step_counts(times, 0.1 * (1 + 5e-6))
+
+
+def test_on_the_fly_sen_attribution_says_why_when_sen_is_not_defined():
+    import dataclasses
+
+    from numeric.replay import StepDrift
+    from tests.test_replay import RUN
+    traj = _run(steps=2, every=1, config=dataclasses.replace(
+        RUN, trainable=("keys", "embeddings", "classifier", "query")))
+    params = {n: x[0] for n, x in traj.params.items()}
+    drift = StepDrift(params, traj.data, traj.spec)
+    assert drift.adapter is None and "query is trained" in drift.why
+
+
+def test_checkpoints_that_stand_still_while_the_replay_moves_have_movement_ratio_zero():
+    """The recorded run did not move along the replayed step at all: ratio 0, not
+    undefined (undefined is for a replay that does not move)."""
+    import numpy as np
+
+    from numeric.trajectory import Trajectory
+    traj = _run(steps=20, every=10)
+    still = Trajectory(traj.data, traj.spec, traj.time,
+                       {n: np.repeat(x[:1], len(traj), axis=0) for n, x in traj.params.items()})
+    replay, _, _ = numeric.replay.explain(still, Optimizer(0.05))
+    assert replay.movement_ratio and all(r == 0.0 for r in replay.movement_ratio.values())
