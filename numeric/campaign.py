@@ -1046,10 +1046,12 @@ def _check_campaign_arguments(budget, seed, workers, examples, max_shards):
     if workers is not None:
         from numeric.limits import TooLarge, bytes_text, count_text, memory_limit
 
-        need, limit = float(min(workers, 10 ** 300)) * WORKER_BYTES, memory_limit()
+        need, limit = _real(workers) * WORKER_BYTES, memory_limit()
         if need > limit:
+            # past 1e300 workers the price is of 1e300 of them: a lower bound, said as one
+            bound = "about" if workers < 10 ** 300 else "more than"
             raise TooLarge(f"workers = {count_text(int(workers))}: that many worker processes "
-                           f"would take about {bytes_text(need)}; the limit is "
+                           f"would take {bound} {bytes_text(need)}; the limit is "
                            f"{bytes_text(limit)} (half of this machine's memory)")
 
 

@@ -442,6 +442,14 @@ def test_workers_past_1e300_are_refused_as_too_many_not_overflowing():
         campaign._check_campaign_arguments(60.0, 0, 10 ** 400, 1, None)
 
 
+def test_the_memory_of_workers_past_1e300_is_a_lower_bound_not_an_estimate():
+    from numeric.limits import TooLarge
+    with pytest.raises(TooLarge, match="would take more than 1.28e\\+296 TB"):
+        campaign._check_campaign_arguments(60.0, 0, 10 ** 400, 1, None)
+    with pytest.raises(TooLarge, match="would take about 1.28e\\+296 TB"):
+        campaign._check_campaign_arguments(60.0, 0, 10 ** 300 - 1, 1, None)
+
+
 def test_workers_whose_memory_just_fits_the_limit_are_accepted(monkeypatch):
     import numeric.limits
     monkeypatch.setattr(numeric.limits, "memory_limit", lambda: 2 * campaign.WORKER_BYTES)
