@@ -477,6 +477,14 @@ _GENERATORS = ("the first guess at the generators Z of a sample's field: a field
 _SAMPLE_GUESS = ("self.generators = 2 * (data + 1)  # a first guess: a field short of them "
                  "asks for more")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("symbolic/fields.py", "if n > 0:", "int +1", "(1)"):
+        "the whole exponents above 0 and above 1 differ at 1 only, and a SymPy power never "
+        "has exponent 1 (x**1 is x when built)",
+    **{("proofs/conjecture.py", "assumptions=tuple(sorted(law.assumptions, key=lambda x: "
+        "order.get(x.name, 9))),", op, new):
+       "any place above 3 (the last of the named assumptions) sorts every other assumption "
+       "after them, among themselves in declared order (sorted is stable)"
+       for op, new in [("int +1", "(10)"), ("int -1", "(8)")]},
     **{("proofs/discovered.py", _SAMPLE_GUESS, op, new): _GENERATORS
        for op, new in [("int -1", "(1)"), ("int +1", "(3)"), ("drop left term", "(1)"),
                        ("Add->Sub", "(data - 1)"), ("drop right term", "(data)"),

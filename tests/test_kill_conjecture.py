@@ -3,6 +3,8 @@ pinned down, each failing under a realistic one-line bug (``tests/mutation.py``)
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sympy as sp
 
@@ -304,3 +306,47 @@ def test_a2_s_battery_holds_a_score_inside_a_longer_exponent(monkeypatch):
     monkeypatch.setitem(SL.A2.cases, "A2", exponent_read_as_its_score)
     (theorem,) = theorems_cases.theorems()
     assert [o.step.name for o in check_theorem(theorem).steps if not o.ok] == ["A2"]
+
+
+@pytest.mark.parametrize("query", ["trained", "frozen"])
+@pytest.mark.parametrize("classifier", ["linear", "mlp"])
+def test_only_key_across_query_waits_for_the_query_frozen(monkeypatch, classifier, query):
+    """discover's generic candidates with every array training: each is put to the reduction
+    as it stands (all hold with the query moving), but key-across-query, which is tried
+    only with the query frozen (under A1)."""
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    asked = {}
+
+    def prove_along(expression, classifier, names, assume):
+        asked[expression] = assume
+        return SimpleNamespace(proved=False)
+    monkeypatch.setattr(conjecture, "prove_along", prove_along)
+    monkeypatch.setattr("symbolic.discover.fields_at", lambda setting, seed: (None, None))
+    monkeypatch.setattr(conjecture, "_across_classifier", lambda setting, fields: None)
+    arrays = {"linear": ("classifier",), "mlp": ("hidden_weight", "hidden_bias",
+                                                 "output_weight", "output_bias")}[classifier]
+    trained = ("embeddings", "keys", *arrays) + (("query",) if query == "trained" else ())
+    conjecture.explain(SimpleNamespace(trained=trained, classifier=classifier),
+                       SimpleNamespace(laws=[], symbols=[]))
+    names = {expression: name for name, expression, _, _ in conjecture.GENERIC}
+    own = {"linear": ["classifier-embedding", "classifier-sum"],
+           "mlp": ["hidden-embedding", "relu-unit", "output-weight-sum", "output-bias-sum"]}
+    expected = ["query-key", "key-sum", *own[classifier]] + (
+        [] if query == "trained" else ["key-across-query"])
+    assert sorted(names[e] for e in asked) == sorted(expected)
+    assert all(assume == (("A1",) if names[e] == "key-across-query" else ())
+               for e, assume in asked.items())
+
+
+def test_the_kernel_reads_the_assumptions_in_the_order_the_sen_declaration_applies_them():
+    """A1, T, A3, A2, then any other assumption (one-hot) in its declared place."""
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    from symbolic import laws as SL
+    law = SL.law("relu-unit")
+    named = [SimpleNamespace(name=n) for n in ("one-hot", "A2", "T", "A3", "A1", "B")]
+    out = conjecture.kernel_law(dataclasses.replace(law, assumptions=tuple(named)), "mlp", ())
+    assert [x.name for x in out.assumptions] == ["A1", "T", "A3", "A2", "one-hot", "B"]

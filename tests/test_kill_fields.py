@@ -147,3 +147,12 @@ def test_a_normaliser_of_a_per_head_node_sums_the_exponentials_of_its_own_row():
     assert Z[0, 2] not in symbols
     assert _run(w, symbols[Z[1, 2]], **values) == pytest.approx(
         sum(math.exp(values[f"s12{c}"]) for c in range(4)))
+
+
+def test_powers_are_printed_as_products_and_reciprocals():
+    """``x³``, ``1/x`` and ``x⁻²`` standing alone (not inside a product)."""
+    from symbolic.fields import _Writer
+    x = sp.Symbol("x")
+    w = _Writer()
+    assert [_run(w, w.print(e, {x: "x"}), x=2.0) for e in (x ** 3, 1 / x, x ** -2)] == [
+        8.0, 0.5, 0.25]
