@@ -489,6 +489,11 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
        for op, new in [("int -1", "(1)"), ("int +1", "(3)"), ("drop left term", "(1)"),
                        ("Add->Sub", "(data - 1)"), ("drop right term", "(data)"),
                        ("int -1", "(0)"), ("int +1", "(2)")]},
+    ("proofs/discovered.py", "self.field, self.values = _Field(point, 1, self.generators), {}",
+     "int +1", "(2)"):
+        "the first field with E = e^{1/2}, finer than needed: every whole exponent is a whole "
+        "power of E, and the values (and which rates are zero) are the same; a rebuilt field "
+        "then takes the sample's denominator as before",
     ("proofs/discovered.py", "self.point, self.denominator = point, 1", "int +1", "(2)"):
         "the first field is built with E = e^{1/1} whatever it says; a rebuilt one then has "
         "E = e^{1/lcm(2, q)}, finer than needed: every rational exponent is still a whole "

@@ -184,7 +184,8 @@ def test_a_law_read_off_an_array_that_is_no_parameter_is_refused_by_name():
 def test_a_declared_law_that_fails_its_exact_check_does_not_hold_even_if_verified(
         monkeypatch):
     """The exact check fails, the fresh points say 0: the law is NOT conserved (both must
-    pass), and the status names where the exact check failed."""
+    pass), and the status names where the exact check failed; the matching reports the time
+    it took."""
     from types import SimpleNamespace
 
     import proofs.discovered as PD
@@ -192,8 +193,26 @@ def test_a_declared_law_that_fails_its_exact_check_does_not_hold_even_if_verifie
     monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: (False, "stand-in"))
     monkeypatch.setattr(SD, "_residuals", lambda fields, inst: [0.0] * len(inst))
     monkeypatch.setattr(SD, "_functional_rank", lambda span, fields: len(span))
+    monkeypatch.setattr(PD, "time", SimpleNamespace(perf_counter=iter([100.0, 102.5]).__next__))
     matched = PD.match(_attention_setting(), SimpleNamespace(laws=[], coefficients=[]), {},
                        None)
+    assert matched.seconds == 2.5
     (law,) = [x for x in matched.declared if x.name == "attention-classifier-sum"]
     assert not law.holds and law.instances == [] and matched.declared_rank == 0
     assert law.status == "NOT conserved: the exact check failed (stand-in)"
+
+
+def test_the_exact_check_runs_with_every_size_capped_at_two():
+    """Sizes, words and sentence length above ``CHECK_SIZE`` come down to it; smaller ones
+    stay."""
+    from fractions import Fraction
+
+    from proofs.discovered import small
+    from symbolic.discover import ModelSetting
+    setting = _attention_setting()
+    big = ModelSetting(setting.model, ("classifier",),
+                       (("C", 3), ("d", 1), ("d_head", 5), ("heads", 2)), 4, 1,
+                       (("tau", Fraction(1)),))
+    check = small(big, setting.model)
+    assert dict(check.sizes) == {"C": 2, "d": 1, "d_head": 2, "heads": 2}
+    assert (check.words, check.max_len, check.trained) == (2, 1, ("classifier",))
