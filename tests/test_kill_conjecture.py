@@ -350,3 +350,22 @@ def test_the_kernel_reads_the_assumptions_in_the_order_the_sen_declaration_appli
     named = [SimpleNamespace(name=n) for n in ("one-hot", "A2", "T", "A3", "A1", "B")]
     out = conjecture.kernel_law(dataclasses.replace(law, assumptions=tuple(named)), "mlp", ())
     assert [x.name for x in out.assumptions] == ["A1", "T", "A3", "A2", "one-hot", "B"]
+
+
+def test_the_smallest_drift_lowers_only_the_sizes_above_their_minimum():
+    """A drift at d = 3 (every other size at its minimum) that still drifts at d = 1 with data
+    seed 2: the last pass tries d = 1 with seeds 0, 1, 2 and nothing else."""
+    from types import SimpleNamespace
+
+    from numeric.strategies import SMALLEST
+    from proofs.counterexample import _to_smallest_sizes
+    Config = dataclasses.make_dataclass("Config", ["seed", *SMALLEST])
+    tried = []
+
+    def drift(config):
+        tried.append(config)
+        return SimpleNamespace(config=config, drifts=config.seed == 2)
+    start = Config(seed=5, **{**SMALLEST, "d": 3})
+    out = _to_smallest_sizes(SimpleNamespace(config=start, drifts=True), drift)
+    assert tried == [dataclasses.replace(start, d=1, seed=s) for s in range(3)]
+    assert out.config == dataclasses.replace(start, d=1, seed=2)
