@@ -477,6 +477,10 @@ _GENERATORS = ("the first guess at the generators Z of a sample's field: a field
 _SAMPLE_GUESS = ("self.generators = 2 * (data + 1)  # a first guess: a field short of them "
                  "asks for more")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("proofs/discovered.py", "worst = max(_residuals(fields, inst), default=0.0)", "float 0->1",
+     "(1.0)"):
+        "inst is not empty here (the branch above moves on from an empty one) and _residuals "
+        "gives one residual per law: the default is never taken",
     ("symbolic/fields.py", "if n > 0:", "int +1", "(1)"):
         "the whole exponents above 0 and above 1 differ at 1 only, and a SymPy power never "
         "has exponent 1 (x**1 is x when built)",

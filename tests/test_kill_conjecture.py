@@ -369,3 +369,28 @@ def test_the_smallest_drift_lowers_only_the_sizes_above_their_minimum():
     out = _to_smallest_sizes(SimpleNamespace(config=start, drifts=True), drift)
     assert tried == [dataclasses.replace(start, d=1, seed=s) for s in range(3)]
     assert out.config == dataclasses.replace(start, d=1, seed=2)
+
+
+def test_a_squared_query_summed_with_another_factor_is_not_its_norm():
+    """``Σ_r q_r² K[i, r]`` stays a sum; ``Σ_r q_r²`` alone is ``‖q‖²``."""
+    from proofs.conjecture import sums_to_one
+    from symbolic import laws as LW
+    from symbolic.indexform import IExpr
+    from symbolic.model import FOLDS, K, d_key, i, q, r
+    weighted = sp.Sum(q[r] ** 2 * K[i, r], (r, 0, d_key - 1))
+    assert sums_to_one(IExpr.from_sympy(weighted, FOLDS)).to_sympy() == weighted
+    assert sums_to_one(IExpr.from_sympy(sp.Sum(q[r] ** 2, (r, 0, d_key - 1)),
+                                        FOLDS)).to_sympy() == LW.QQ
+
+
+def test_two_free_word_indices_are_refused_only_under_a_topic_assumption():
+    """A2/A3 speak of one topic word: a candidate with words ``w`` and ``w_x`` is refused
+    under them, and left to the proof without them."""
+    from proofs.conjecture import _check_one_topic_word
+    from symbolic import laws as LW
+    from symbolic.model import V, k
+    second = LW.WORD.index(1)
+    quantity = V[LW.w, k] * V[second, k]
+    assert _check_one_topic_word(quantity, ("A1",)) is None
+    with pytest.raises(ValueError, match="one topic word"):
+        _check_one_topic_word(quantity, ("A2",))

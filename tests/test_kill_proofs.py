@@ -216,3 +216,50 @@ def test_the_exact_check_runs_with_every_size_capped_at_two():
     check = small(big, setting.model)
     assert dict(check.sizes) == {"C": 2, "d": 1, "d_head": 2, "heads": 2}
     assert (check.words, check.max_len, check.trained) == (2, 1, ("classifier",))
+
+
+def test_a_law_constant_on_the_checked_model_fails_its_exact_check():
+    """head-query-key with only the classifier training: every component is constant on the
+    explicit model, so nothing was checked and the check does not pass."""
+    from proofs.discovered import exact_check
+    from symbolic import laws as SL
+    passed, where = exact_check(SL.law("head-query-key"), _attention_setting())
+    assert not passed and "trained: classifier" in where
+
+
+def test_a_declared_law_reading_no_trained_coordinate_is_constant_and_not_checked(
+        monkeypatch):
+    """A law over a frozen embedding entry only: reported constant here, not held, and never
+    sent to the exact check."""
+    from types import SimpleNamespace
+
+    import proofs.discovered as PD
+    setting = _attention_setting()
+    law = SimpleNamespace(name="frozen", quantity=setting.symbol(("embeddings", (0, 0))),
+                          trained=(), frozen=(), components=())
+    monkeypatch.setattr(PD, "declared_laws", lambda setting: ([law], "stand-in"))
+    monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: pytest.fail("checked"))
+    matched = PD.match(setting, SimpleNamespace(laws=[], coefficients=[]), {}, None)
+    ((name, status, holds),) = [(x.name, x.status, x.holds) for x in matched.declared]
+    assert (name, status, holds) == ("frozen", "constant here (it reads no trained "
+                                               "coordinate)", False)
+    assert matched.declared_rank == 0
+
+
+def test_a_declared_law_whose_exact_check_cannot_finish_does_not_hold(monkeypatch):
+    """An exact check that gives up (ExactError) is a failed check, named as not checked."""
+    from types import SimpleNamespace
+
+    import proofs.discovered as PD
+    import symbolic.discover as SD
+    from proofs.exact import ExactError
+
+    def gives_up(law, setting, cache):
+        raise ExactError("too many restarts")
+    monkeypatch.setattr(PD, "exact_check", gives_up)
+    monkeypatch.setattr(SD, "_residuals", lambda fields, inst: [0.0] * len(inst))
+    matched = PD.match(_attention_setting(), SimpleNamespace(laws=[], coefficients=[]), {},
+                       None)
+    (law,) = [x for x in matched.declared if x.name == "attention-classifier-sum"]
+    assert not law.holds and law.exact == "not checked: too many restarts"
+    assert law.status == "NOT conserved: the exact check failed (not checked: too many restarts)"
