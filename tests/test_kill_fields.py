@@ -156,3 +156,16 @@ def test_powers_are_printed_as_products_and_reciprocals():
     w = _Writer()
     assert [_run(w, w.print(e, {x: "x"}), x=2.0) for e in (x ** 3, 1 / x, x ** -2)] == [
         8.0, 0.5, 0.25]
+
+
+def test_the_confirming_arithmetic_holds_exponentials_of_scores_in_the_millions():
+    """``e^{±2·10⁶}`` (about 10^{±868589}) neither overflows nor flushes to 0 at ``DIGITS``
+    digits: a flushed value would be a false zero, the one wrong answer the confirming
+    arithmetic must never give."""
+    import decimal
+
+    from symbolic.fields import DECIMAL, context
+    with decimal.localcontext(context()):
+        up, down = (DECIMAL.exp(decimal.Decimal(x)) for x in (2 * 10 ** 6, -2 * 10 ** 6))
+        assert down != 0 and up.adjusted() == 868588 and down.adjusted() == -868589
+        assert abs(up * down - 1) < decimal.Decimal("1e-45")
