@@ -477,6 +477,11 @@ _GENERATORS = ("the first guess at the generators Z of a sample's field: a field
 _SAMPLE_GUESS = ("self.generators = 2 * (data + 1)  # a first guess: a field short of them "
                  "asks for more")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("proofs/theorems_cases.py",
+     'return {"non-topic words": N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s',
+     "Sub->Add",
+     "(N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s + s[D.p] + D.s_t)"):
+        _BATTERY_INPUT,
     ("proofs/discovered.py", "worst = max(_residuals(fields, inst), default=0.0)", "float 0->1",
      "(1.0)"):
         "inst is not empty here (the branch above moves on from an empty one) and _residuals "

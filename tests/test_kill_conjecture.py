@@ -394,3 +394,24 @@ def test_two_free_word_indices_are_refused_only_under_a_topic_assumption():
     assert _check_one_topic_word(quantity, ("A1",)) is None
     with pytest.raises(ValueError, match="one topic word"):
         _check_one_topic_word(quantity, ("A2",))
+
+
+def test_a_case_on_another_model_than_the_papers_is_checked_on_its_own_reads_only():
+    """The one-hot case of the self-attention family: its battery is its own reads (the
+    paper's common inputs hold none of that model's arrays)."""
+    from proofs.theorems_cases import CASES, battery
+    (case,) = [c for c in CASES if c.model.name != "paper"]
+    assert battery(case) == case.extra()
+
+
+@pytest.mark.parametrize("usage, word", [(0.5, "≤"), (1.0, "≤"), (1.5, ">")])
+def test_a_drifts_figures_compare_it_with_its_allowance(usage, word):
+    """Within the allowance (usage ≤ 1) the figures say ``≤``, beyond it ``>``."""
+    from types import SimpleNamespace
+
+    from proofs.counterexample import Drift
+    report = SimpleNamespace(absolute_drift=2.0, usage=usage, worst="Q[0]", drift=0.1,
+                             allowed=0.2, conditions=())
+    drift = Drift(SimpleNamespace(to_text=lambda: "stand-in"), report, 10, 1e-9, 1.0)
+    assert f"|ΔQ| = 2.0 {word} allowance δ·movement + δ·σ = {2.0 / usage!r}" in \
+        drift.figures()[1]
