@@ -415,3 +415,24 @@ def test_a_drifts_figures_compare_it_with_its_allowance(usage, word):
     drift = Drift(SimpleNamespace(to_text=lambda: "stand-in"), report, 10, 1e-9, 1.0)
     assert f"|ΔQ| = 2.0 {word} allowance δ·movement + δ·σ = {2.0 / usage!r}" in \
         drift.figures()[1]
+
+
+def test_the_across_classifier_law_is_listed_as_proved_and_explains_its_instances(
+        monkeypatch):
+    """Where embedding-across-classifier applies, its outcome is listed with the proved laws
+    and a found law among its instances is explained."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    monkeypatch.setattr(conjecture, "prove_along",
+                        lambda expression, classifier, names, assume:
+                        SimpleNamespace(proved=False))
+    monkeypatch.setattr("symbolic.discover.fields_at", lambda setting, seed: (None, None))
+    across = ("embedding-across-classifier", "V·U", "outcome")
+    monkeypatch.setattr(conjecture, "_across_classifier",
+                        lambda setting, fields: (across, [{(0,): Fraction(1)}]))
+    x = sp.Symbol("x")
+    out = conjecture.explain(SimpleNamespace(trained=("embeddings",), classifier="linear"),
+                             SimpleNamespace(laws=[x], symbols=[x]))
+    assert out.proved == [across] and out.explained == [x]
