@@ -477,6 +477,9 @@ _GENERATORS = ("the first guess at the generators Z of a sample's field: a field
 _SAMPLE_GUESS = ("self.generators = 2 * (data + 1)  # a first guess: a field short of them "
                  "asks for more")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("proofs/discovered.py", "sizes = tuple((n, min(v, CHECK_SIZE)) for n, v in setting.sizes)",
+     "swap arguments 1 and 2", "(min(CHECK_SIZE, v))"):
+        "the smaller of two integers does not depend on their order",
     ("proofs/theorems_cases.py",
      'return {"non-topic words": N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s',
      "Sub->Add",
