@@ -350,6 +350,20 @@ def test_the_kernel_reads_the_assumptions_in_the_order_the_sen_declaration_appli
     named = [SimpleNamespace(name=n) for n in ("one-hot", "A2", "T", "A3", "A1", "B")]
     out = conjecture.kernel_law(dataclasses.replace(law, assumptions=tuple(named)), "mlp", ())
     assert [x.name for x in out.assumptions] == ["A1", "T", "A3", "A2", "one-hot", "B"]
+    assert (out.lemmas, out.expand, out.normaliser) == (("relu",), ("u", "h"), "canonical")
+    under_a2 = conjecture.kernel_law(law, "linear", ("A2",))
+    assert (under_a2.lemmas, under_a2.expand, under_a2.normaliser) == (
+        ("attention",), (), "canonical-cancel")
+
+
+@pytest.mark.parametrize("status, code", [("PROVED", 0), ("REFUTED", 1), ("NOT PROVED", 3),
+                                          ("TRIVIAL", 3)])
+def test_a_verdicts_exit_code_is_never_the_bad_input_code(status, code):
+    """0 proved, 1 refuted, 3 neither; 2 stays the code of bad input."""
+    from types import SimpleNamespace
+
+    from proofs.conjecture import Verdict
+    assert Verdict.exit_code.fget(SimpleNamespace(status=status)) == code
 
 
 def test_the_smallest_drift_lowers_only_the_sizes_above_their_minimum():

@@ -169,3 +169,8 @@ def test_the_confirming_arithmetic_holds_exponentials_of_scores_in_the_millions(
         up, down = (DECIMAL.exp(decimal.Decimal(x)) for x in (2 * 10 ** 6, -2 * 10 ** 6))
         assert down != 0 and up.adjusted() == 868588 and down.adjusted() == -868589
         assert abs(up * down - 1) < decimal.Decimal("1e-45")
+
+
+def test_the_sentences_are_every_bag_of_one_to_max_len_words():
+    from symbolic.fields import sentences
+    assert sentences(2, 2) == [(0,), (1,), (0, 0), (0, 1), (1, 1)]
