@@ -483,10 +483,35 @@ _GENERATORS = ("the first guess at the generators Z of a sample's field: a field
 _SAMPLE_GUESS = ("self.generators = 2 * (data + 1)  # a first guess: a field short of them "
                  "asks for more")
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
+    ("proofs/discovered.py", "sizes = tuple((n, min(v, CHECK_SIZE)) for n, v in setting.sizes)",
+     "swap arguments 1 and 2", "(min(CHECK_SIZE, v))"):
+        "the smaller of two integers does not depend on their order",
+    ("proofs/theorems_cases.py",
+     'return {"non-topic words": N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s',
+     "Sub->Add",
+     "(N._sum(V[_i, _k] * sp.exp(s[_i]) * G[_k], _i, _k) / Z_s + s[D.p] + D.s_t)"):
+        _BATTERY_INPUT,
+    ("proofs/discovered.py", "worst = max(_residuals(fields, inst), default=0.0)", "float 0->1",
+     "(1.0)"):
+        "inst is not empty here (the branch above moves on from an empty one) and _residuals "
+        "gives one residual per law: the default is never taken",
+    ("symbolic/fields.py", "if n > 0:", "int +1", "(1)"):
+        "the whole exponents above 0 and above 1 differ at 1 only, and a SymPy power never "
+        "has exponent 1 (x**1 is x when built)",
+    **{("proofs/conjecture.py", "assumptions=tuple(sorted(law.assumptions, key=lambda x: "
+        "order.get(x.name, 9))),", op, new):
+       "any place above 3 (the last of the named assumptions) sorts every other assumption "
+       "after them, among themselves in declared order (sorted is stable)"
+       for op, new in [("int +1", "(10)"), ("int -1", "(8)")]},
     **{("proofs/discovered.py", _SAMPLE_GUESS, op, new): _GENERATORS
        for op, new in [("int -1", "(1)"), ("int +1", "(3)"), ("drop left term", "(1)"),
                        ("Add->Sub", "(data - 1)"), ("drop right term", "(data)"),
                        ("int -1", "(0)"), ("int +1", "(2)")]},
+    ("proofs/discovered.py", "self.field, self.values = _Field(point, 1, self.generators), {}",
+     "int +1", "(2)"):
+        "the first field with E = e^{1/2}, finer than needed: every whole exponent is a whole "
+        "power of E, and the values (and which rates are zero) are the same; a rebuilt field "
+        "then takes the sample's denominator as before",
     ("proofs/discovered.py", "self.point, self.denominator = point, 1", "int +1", "(2)"):
         "the first field is built with E = e^{1/1} whatever it says; a rebuilt one then has "
         "E = e^{1/lcm(2, q)}, finer than needed: every rational exponent is still a whole "

@@ -3,6 +3,8 @@ pinned down, each failing under a realistic one-line bug (``tests/mutation.py``)
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sympy as sp
 
@@ -304,3 +306,147 @@ def test_a2_s_battery_holds_a_score_inside_a_longer_exponent(monkeypatch):
     monkeypatch.setitem(SL.A2.cases, "A2", exponent_read_as_its_score)
     (theorem,) = theorems_cases.theorems()
     assert [o.step.name for o in check_theorem(theorem).steps if not o.ok] == ["A2"]
+
+
+@pytest.mark.parametrize("query", ["trained", "frozen"])
+@pytest.mark.parametrize("classifier", ["linear", "mlp"])
+def test_only_key_across_query_waits_for_the_query_frozen(monkeypatch, classifier, query):
+    """discover's generic candidates with every array training: each is put to the reduction
+    as it stands (all hold with the query moving), but key-across-query, which is tried
+    only with the query frozen (under A1)."""
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    asked = {}
+
+    def prove_along(expression, classifier, names, assume):
+        asked[expression] = assume
+        return SimpleNamespace(proved=False)
+    monkeypatch.setattr(conjecture, "prove_along", prove_along)
+    monkeypatch.setattr("symbolic.discover.fields_at", lambda setting, seed: (None, None))
+    monkeypatch.setattr(conjecture, "_across_classifier", lambda setting, fields: None)
+    arrays = {"linear": ("classifier",), "mlp": ("hidden_weight", "hidden_bias",
+                                                 "output_weight", "output_bias")}[classifier]
+    trained = ("embeddings", "keys", *arrays) + (("query",) if query == "trained" else ())
+    conjecture.explain(SimpleNamespace(trained=trained, classifier=classifier),
+                       SimpleNamespace(laws=[], symbols=[]))
+    names = {expression: name for name, expression, _, _ in conjecture.GENERIC}
+    own = {"linear": ["classifier-embedding", "classifier-sum"],
+           "mlp": ["hidden-embedding", "relu-unit", "output-weight-sum", "output-bias-sum"]}
+    expected = ["query-key", "key-sum", *own[classifier]] + (
+        [] if query == "trained" else ["key-across-query"])
+    assert sorted(names[e] for e in asked) == sorted(expected)
+    assert all(assume == (("A1",) if names[e] == "key-across-query" else ())
+               for e, assume in asked.items())
+
+
+def test_the_kernel_reads_the_assumptions_in_the_order_the_sen_declaration_applies_them():
+    """A1, T, A3, A2, then any other assumption (one-hot) in its declared place."""
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    from symbolic import laws as SL
+    law = SL.law("relu-unit")
+    named = [SimpleNamespace(name=n) for n in ("one-hot", "A2", "T", "A3", "A1", "B")]
+    out = conjecture.kernel_law(dataclasses.replace(law, assumptions=tuple(named)), "mlp", ())
+    assert [x.name for x in out.assumptions] == ["A1", "T", "A3", "A2", "one-hot", "B"]
+    assert (out.lemmas, out.expand, out.normaliser) == (("relu",), ("u", "h"), "canonical")
+    under_a2 = conjecture.kernel_law(law, "linear", ("A2",))
+    assert (under_a2.lemmas, under_a2.expand, under_a2.normaliser) == (
+        ("attention",), (), "canonical-cancel")
+
+
+@pytest.mark.parametrize("status, code", [("PROVED", 0), ("REFUTED", 1), ("NOT PROVED", 3),
+                                          ("TRIVIAL", 3)])
+def test_a_verdicts_exit_code_is_never_the_bad_input_code(status, code):
+    """0 proved, 1 refuted, 3 neither; 2 stays the code of bad input."""
+    from types import SimpleNamespace
+
+    from proofs.conjecture import Verdict
+    assert Verdict.exit_code.fget(SimpleNamespace(status=status)) == code
+
+
+def test_the_smallest_drift_lowers_only_the_sizes_above_their_minimum():
+    """A drift at d = 3 (every other size at its minimum) that still drifts at d = 1 with data
+    seed 2: the last pass tries d = 1 with seeds 0, 1, 2 and nothing else."""
+    from types import SimpleNamespace
+
+    from numeric.strategies import SMALLEST
+    from proofs.counterexample import _to_smallest_sizes
+    Config = dataclasses.make_dataclass("Config", ["seed", *SMALLEST])
+    tried = []
+
+    def drift(config):
+        tried.append(config)
+        return SimpleNamespace(config=config, drifts=config.seed == 2)
+    start = Config(seed=5, **{**SMALLEST, "d": 3})
+    out = _to_smallest_sizes(SimpleNamespace(config=start, drifts=True), drift)
+    assert tried == [dataclasses.replace(start, d=1, seed=s) for s in range(3)]
+    assert out.config == dataclasses.replace(start, d=1, seed=2)
+
+
+def test_a_squared_query_summed_with_another_factor_is_not_its_norm():
+    """``Σ_r q_r² K[i, r]`` stays a sum; ``Σ_r q_r²`` alone is ``‖q‖²``."""
+    from proofs.conjecture import sums_to_one
+    from symbolic import laws as LW
+    from symbolic.indexform import IExpr
+    from symbolic.model import FOLDS, K, d_key, i, q, r
+    weighted = sp.Sum(q[r] ** 2 * K[i, r], (r, 0, d_key - 1))
+    assert sums_to_one(IExpr.from_sympy(weighted, FOLDS)).to_sympy() == weighted
+    assert sums_to_one(IExpr.from_sympy(sp.Sum(q[r] ** 2, (r, 0, d_key - 1)),
+                                        FOLDS)).to_sympy() == LW.QQ
+
+
+def test_two_free_word_indices_are_refused_only_under_a_topic_assumption():
+    """A2/A3 speak of one topic word: a candidate with words ``w`` and ``w_x`` is refused
+    under them, and left to the proof without them."""
+    from proofs.conjecture import _check_one_topic_word
+    from symbolic import laws as LW
+    from symbolic.model import V, k
+    second = LW.WORD.index(1)
+    quantity = V[LW.w, k] * V[second, k]
+    assert _check_one_topic_word(quantity, ("A1",)) is None
+    with pytest.raises(ValueError, match="one topic word"):
+        _check_one_topic_word(quantity, ("A2",))
+
+
+def test_a_case_on_another_model_than_the_papers_is_checked_on_its_own_reads_only():
+    """The one-hot case of the self-attention family: its battery is its own reads (the
+    paper's common inputs hold none of that model's arrays)."""
+    from proofs.theorems_cases import CASES, battery
+    (case,) = [c for c in CASES if c.model.name != "paper"]
+    assert battery(case) == case.extra()
+
+
+@pytest.mark.parametrize("usage, word", [(0.5, "≤"), (1.0, "≤"), (1.5, ">")])
+def test_a_drifts_figures_compare_it_with_its_allowance(usage, word):
+    """Within the allowance (usage ≤ 1) the figures say ``≤``, beyond it ``>``."""
+    from types import SimpleNamespace
+
+    from proofs.counterexample import Drift
+    report = SimpleNamespace(absolute_drift=2.0, usage=usage, worst="Q[0]", drift=0.1,
+                             allowed=0.2, conditions=())
+    drift = Drift(SimpleNamespace(to_text=lambda: "stand-in"), report, 10, 1e-9, 1.0)
+    assert f"|ΔQ| = 2.0 {word} allowance δ·movement + δ·σ = {2.0 / usage!r}" in \
+        drift.figures()[1]
+
+
+def test_the_across_classifier_law_is_listed_as_proved_and_explains_its_instances(
+        monkeypatch):
+    """Where embedding-across-classifier applies, its outcome is listed with the proved laws
+    and a found law among its instances is explained."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from proofs import conjecture
+    monkeypatch.setattr(conjecture, "prove_along",
+                        lambda expression, classifier, names, assume:
+                        SimpleNamespace(proved=False))
+    monkeypatch.setattr("symbolic.discover.fields_at", lambda setting, seed: (None, None))
+    across = ("embedding-across-classifier", "V·U", "outcome")
+    monkeypatch.setattr(conjecture, "_across_classifier",
+                        lambda setting, fields: (across, [{(0,): Fraction(1)}]))
+    x = sp.Symbol("x")
+    out = conjecture.explain(SimpleNamespace(trained=("embeddings",), classifier="linear"),
+                             SimpleNamespace(laws=[x], symbols=[x]))
+    assert out.proved == [across] and out.explained == [x]

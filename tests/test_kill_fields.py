@@ -147,3 +147,30 @@ def test_a_normaliser_of_a_per_head_node_sums_the_exponentials_of_its_own_row():
     assert Z[0, 2] not in symbols
     assert _run(w, symbols[Z[1, 2]], **values) == pytest.approx(
         sum(math.exp(values[f"s12{c}"]) for c in range(4)))
+
+
+def test_powers_are_printed_as_products_and_reciprocals():
+    """``x³``, ``1/x`` and ``x⁻²`` standing alone (not inside a product)."""
+    from symbolic.fields import _Writer
+    x = sp.Symbol("x")
+    w = _Writer()
+    assert [_run(w, w.print(e, {x: "x"}), x=2.0) for e in (x ** 3, 1 / x, x ** -2)] == [
+        8.0, 0.5, 0.25]
+
+
+def test_the_confirming_arithmetic_holds_exponentials_of_scores_in_the_millions():
+    """``e^{±2·10⁶}`` (about 10^{±868589}) neither overflows nor flushes to 0 at ``DIGITS``
+    digits: a flushed value would be a false zero, the one wrong answer the confirming
+    arithmetic must never give."""
+    import decimal
+
+    from symbolic.fields import DECIMAL, context
+    with decimal.localcontext(context()):
+        up, down = (DECIMAL.exp(decimal.Decimal(x)) for x in (2 * 10 ** 6, -2 * 10 ** 6))
+        assert down != 0 and up.adjusted() == 868588 and down.adjusted() == -868589
+        assert abs(up * down - 1) < decimal.Decimal("1e-45")
+
+
+def test_the_sentences_are_every_bag_of_one_to_max_len_words():
+    from symbolic.fields import sentences
+    assert sentences(2, 2) == [(0,), (1,), (0, 0), (0, 1), (1, 1)]

@@ -47,24 +47,27 @@ def test_a_frozen_coordinate_enters_a_law_at_its_rational_value():
         (k,): Fraction(2, 3)}
 
 
-def _sample_needing(monkeypatch, restarts: int):
-    """A sample whose field asks to be rebuilt ``restarts`` times, then evaluates to 1."""
+def _sample_needing(monkeypatch, restarts: int, built=None):
+    """A sample whose field asks to be rebuilt ``restarts`` times (first with ``E = e^{1/3}``,
+    then with 20, 21, … generators), then evaluates to 1; ``built`` receives each field's
+    ``(denominator, generators)``."""
     import proofs.discovered as PD
     from proofs.exact import _Restart
-    built = []
+    built = [] if built is None else built
 
     class Field:
         zero = 0
 
         def __init__(self, point, denominator, generators):
-            built.append(generators)
+            built.append((denominator, generators))
 
         def K(self, x):
             return x
 
         def __call__(self, expr):
             if len(built) <= restarts:
-                raise _Restart(generators=len(built))
+                raise (_Restart(denominator=3) if len(built) == 1 else
+                       _Restart(generators=18 + len(built)))
             return 1
     monkeypatch.setattr(PD, "_Field", Field)
     return PD._Sample({}, 1)
@@ -78,8 +81,10 @@ def test_a_sample_is_rebuilt_up_to_the_restart_limit_and_no_further(monkeypatch)
     import sympy as sp
 
     from proofs.exact import ExactError
-    sample = _sample_needing(monkeypatch, 12)
+    built = []
+    sample = _sample_needing(monkeypatch, 12, built)
     assert sample.rate({0: Fraction(1)}, {0: sp.Integer(1)}) == 1
+    assert built[1] == (3, built[0][1]) and built[2:4] == [(3, 20), (3, 21)]
     with pytest.raises(ExactError, match="more than 12 restarts"):
         _sample_needing(monkeypatch, 13).rate({0: Fraction(1)}, {0: sp.Integer(1)})
 
@@ -165,3 +170,96 @@ def test_the_exact_checks_point_is_small_whole_numbers_of_either_sign_never_zero
         assert {abs(v) for v in drawn} == {1, 2, 3}
         assert {v > 0 for v in drawn} == {True, False}
 
+
+
+def test_a_law_read_off_an_array_that_is_no_parameter_is_refused_by_name():
+    from types import SimpleNamespace
+
+    from proofs.discovered import instance
+    law = SimpleNamespace(name="stray", quantity=sp.IndexedBase("Nope")[0])
+    with pytest.raises(ValueError, match="law stray reads Nope, which is no parameter"):
+        instance(law, _attention_setting(), {})
+
+
+def test_a_declared_law_that_fails_its_exact_check_does_not_hold_even_if_verified(
+        monkeypatch):
+    """The exact check fails, the fresh points say 0: the law is NOT conserved (both must
+    pass), and the status names where the exact check failed; the matching reports the time
+    it took."""
+    from types import SimpleNamespace
+
+    import proofs.discovered as PD
+    import symbolic.discover as SD
+    monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: (False, "stand-in"))
+    monkeypatch.setattr(SD, "_residuals", lambda fields, inst: [0.0] * len(inst))
+    monkeypatch.setattr(SD, "_functional_rank", lambda span, fields: len(span))
+    monkeypatch.setattr(PD, "time", SimpleNamespace(perf_counter=iter([100.0, 102.5]).__next__))
+    matched = PD.match(_attention_setting(), SimpleNamespace(laws=[], coefficients=[]), {},
+                       None)
+    assert matched.seconds == 2.5
+    (law,) = [x for x in matched.declared if x.name == "attention-classifier-sum"]
+    assert not law.holds and law.instances == [] and matched.declared_rank == 0
+    assert law.status == "NOT conserved: the exact check failed (stand-in)"
+
+
+def test_the_exact_check_runs_with_every_size_capped_at_two():
+    """Sizes, words and sentence length above ``CHECK_SIZE`` come down to it; smaller ones
+    stay."""
+    from fractions import Fraction
+
+    from proofs.discovered import small
+    from symbolic.discover import ModelSetting
+    setting = _attention_setting()
+    big = ModelSetting(setting.model, ("classifier",),
+                       (("C", 3), ("d", 1), ("d_head", 5), ("heads", 2)), 4, 1,
+                       (("tau", Fraction(1)),))
+    check = small(big, setting.model)
+    assert dict(check.sizes) == {"C": 2, "d": 1, "d_head": 2, "heads": 2}
+    assert (check.words, check.max_len, check.trained) == (2, 1, ("classifier",))
+
+
+def test_a_law_constant_on_the_checked_model_fails_its_exact_check():
+    """head-query-key with only the classifier training: every component is constant on the
+    explicit model, so nothing was checked and the check does not pass."""
+    from proofs.discovered import exact_check
+    from symbolic import laws as SL
+    passed, where = exact_check(SL.law("head-query-key"), _attention_setting())
+    assert not passed and "trained: classifier" in where
+
+
+def test_a_declared_law_reading_no_trained_coordinate_is_constant_and_not_checked(
+        monkeypatch):
+    """A law over a frozen embedding entry only: reported constant here, not held, and never
+    sent to the exact check."""
+    from types import SimpleNamespace
+
+    import proofs.discovered as PD
+    setting = _attention_setting()
+    law = SimpleNamespace(name="frozen", quantity=setting.symbol(("embeddings", (0, 0))),
+                          trained=(), frozen=(), components=())
+    monkeypatch.setattr(PD, "declared_laws", lambda setting: ([law], "stand-in"))
+    monkeypatch.setattr(PD, "exact_check", lambda law, setting, cache: pytest.fail("checked"))
+    matched = PD.match(setting, SimpleNamespace(laws=[], coefficients=[]), {}, None)
+    ((name, status, holds),) = [(x.name, x.status, x.holds) for x in matched.declared]
+    assert (name, status, holds) == ("frozen", "constant here (it reads no trained "
+                                               "coordinate)", False)
+    assert matched.declared_rank == 0
+
+
+def test_a_declared_law_whose_exact_check_cannot_finish_does_not_hold(monkeypatch):
+    """An exact check that gives up (ExactError) is a failed check, named as not checked."""
+    from types import SimpleNamespace
+
+    import proofs.discovered as PD
+    import symbolic.discover as SD
+    from proofs.exact import ExactError
+
+    def gives_up(law, setting, cache):
+        raise ExactError("too many restarts")
+    monkeypatch.setattr(PD, "exact_check", gives_up)
+    monkeypatch.setattr(SD, "_residuals", lambda fields, inst: [0.0] * len(inst))
+    matched = PD.match(_attention_setting(), SimpleNamespace(laws=[], coefficients=[]), {},
+                       None)
+    (law,) = [x for x in matched.declared if x.name == "attention-classifier-sum"]
+    assert not law.holds and law.exact == "not checked: too many restarts"
+    assert law.status == "NOT conserved: the exact check failed (not checked: too many restarts)"
