@@ -475,6 +475,10 @@ _NO_QUADRATIC = "if len(null) == 0 or not quad:"
 _NOTHING_TO_SPLIT = ("a shortcut: with no nullspace row, one row, or no quadratic column the "
                      "SVD below leaves no singular value to tell linear rows apart (none is "
                      "small, or every row is), so the nullspace is returned unchanged either way")
+_FRESH_BITS = ("the brackets need infinitesimals other than ε_0 (the motion) and each other: "
+               "ε_2, ε_3, … serve as ε_1, ε_2, … do (a jet's bits are any integers) and the "
+               "values read back carry none of them")
+_ORDER = "the smaller (larger) of two numbers, neither NaN, does not depend on their order"
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("proofs/theorems_cases.py",
      'values[("beta", (row,))] = sum(values[("Pi", (row, k))] * rows[0][k]', "int +1", "(1)"):
@@ -645,10 +649,18 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "the list is fresh for one _elements call on words of length ≥ 2, which appends "
         "exactly once (its recursion gets no list): its last item is its first",
     ("symbolic/discover.py", "derivative_b = _element_values(fields, words, moved, 1, DECIMAL)",
-     "int +1", "(2)"):
-        "the brackets need infinitesimals other than ε_0 (the motion) and each other: "
-        "ε_2, ε_3, … serve as ε_1, ε_2, … do (a jet's bits are any integers) and the "
-        "values read back carry none of them",
+     "int +1", "(2)"): _FRESH_BITS,
+    ("symbolic/discover.py", "b_full = _evaluate(fields, right, [xi + eps * ai for xi, ai in "
+     "zip(x, a)], level + 1)", "int +1", "(2)"): _FRESH_BITS,
+    ("symbolic/discover.py", "else min(ratio, self.smallest_accepted))",
+     "swap arguments 1 and 2", "(min(self.smallest_accepted, ratio))"): _ORDER,
+    ("symbolic/discover.py", "else max(ratio, self.largest_rejected))",
+     "swap arguments 1 and 2", "(max(self.largest_rejected, ratio))"): _ORDER,
+    ("symbolic/discover.py", "dot = sum(x * y for x, y in zip(w, b))", "swap arguments 1 and 2",
+     "(zip(b, w))"): "x·y and y·x are the same product, rounded alike",
+    ("symbolic/discover.py", "if not laws:", "drop guard", "False"):
+        "a shortcut: with no laws what follows returns the same (no residual recorded at the "
+        "fresh points; a 0 × n Jacobian, of rank 0)",
     **{("symbolic/discover.py", _NO_QUADRATIC, op, new): _NOTHING_TO_SPLIT
        for op, new in [("Or->And", "(len(null) == 0 and (not quad))"),
                        ("drop operand 2 of Or", "(len(null) == 0)"),
