@@ -47,6 +47,8 @@ def test_the_cost_counts_the_ansatz_and_gram_schmidt_from_n_and_the_fields():
     assert counts["Gram-Schmidt"] == pytest.approx(fields * n * n)
     assert counts["ansatz field operations"] == pytest.approx(
         (n + 12) * counts["field operations"])
+    per_field = counts["field operations"] / fields  # brackets: n² jets of an average field
+    assert counts["bracket operations"] == pytest.approx(n * n * per_field)
 
 
 def test_more_than_ten_thousand_relus_price_every_pattern_as_infinite():
@@ -824,9 +826,31 @@ def test_the_decimal_basis_keeps_the_smallest_accepted_and_the_largest_rejected_
     with decimal.localcontext(D.context()):
         basis = D.ExactBasis(Dd(1), 3)
         assert basis.offer([Dd(6) / 5, Dd(8) / 5, Dd(0)])
+        assert basis.smallest_accepted == 1  # its residual over its own size
         assert basis.offer([Dd(3) / 5 - Dd(4) / 5000, Dd(4) / 5 + Dd(3) / 5000, Dd(0)])
         assert float(basis.smallest_accepted) == pytest.approx(1e-3, rel=1e-5)
         assert not basis.offer([Dd(1) / 3, Dd(1) / 7, Dd(10) ** -30])
         noise = basis.largest_rejected
         assert Dd(10) ** -31 < noise < Dd(10) ** -29
         assert not basis.offer([Dd(0)] * 3) and basis.largest_rejected == noise
+
+
+def test_a_size_past_ten_to_the_three_hundred_is_priced_as_ten_to_the_three_hundred():
+    assert D._real(10 ** 400) == 1e300 and D._real(5) == 5.0
+
+
+def test_a_rank_reports_the_seconds_it_took(bracketed):
+    import time
+    fields, x = bracketed
+    start = time.perf_counter()
+    rank = D.lie_rank(fields, x)
+    assert 0 < rank.seconds <= time.perf_counter() - start
+
+
+def test_decimal_fields_at_exactly_half_the_digits_move():
+    """The noise floor ``10^(−DIGITS/2)`` itself is motion; below it, noise."""
+    floor = decimal.Decimal(10) ** (-(D.DIGITS // 2))
+    with decimal.localcontext(D.context()):
+        assert D._moving_scale_decimal([[floor], [floor / 2]]) == floor
+        with pytest.raises(D.NothingMoves):
+            D._moving_scale_decimal([[floor / 2]])
