@@ -854,3 +854,17 @@ def test_decimal_fields_at_exactly_half_the_digits_move():
         assert D._moving_scale_decimal([[floor], [floor / 2]]) == floor
         with pytest.raises(D.NothingMoves):
             D._moving_scale_decimal([[floor / 2]])
+
+
+def test_the_rows_that_must_differ_are_the_class_weights_and_every_words_row():
+    """Multi-head attention: its classifier (first index a class) and its per-token
+    embeddings, not the heads; the paper's model: its last layer unless the loss is any, and
+    its per-token embeddings and keys."""
+    from symbolic.models.attention import multi_head
+    setting = D.ModelSetting(multi_head("cross-entropy"), ("head_query",),
+                             (("C", 2), ("d", 2), ("d_head", 1), ("heads", 1)), 3, 2,
+                             (("tau", Fraction(1)),))
+    assert D._class_rows(setting) == ["classifier", "embeddings"]
+    assert D._class_rows(Setting("linear")) == ["classifier", "embeddings", "keys"]
+    assert D._class_rows(Setting("mlp"))[0] == "output_weight"
+    assert D._class_rows(Setting(loss="any")) == ["embeddings", "keys"]
