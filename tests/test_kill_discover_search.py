@@ -38,12 +38,14 @@ def test_a_per_token_table_has_one_row_per_word_before_its_own_sizes():
 
 
 def test_the_cost_counts_the_ansatz_and_gram_schmidt_from_n_and_the_fields():
-    """``M = n(n+3)/2`` monomials, an SVD of ``max(2M + 10n, M)·M²``; Gram–Schmidt
-    ``G·n²`` for ``G`` fields."""
-    counts = D.estimate_cost(Setting("linear", trainable=("embeddings", "keys"))).counts
+    """``M = n(n+3)/2`` monomials, an SVD of ``max(2M + 10n, M)·M²`` on a matrix of
+    ``max(2M + 10n, M)·M`` entries; Gram–Schmidt ``G·n²`` for ``G`` fields."""
+    cost = D.estimate_cost(Setting("linear", trainable=("embeddings", "keys")))
+    counts = cost.counts
     n, fields = counts["trained coordinates"], counts["fields"]
     monomials = n * (n + 3) / 2
     assert counts["ansatz SVD"] == pytest.approx((2 * monomials + 10 * n) * monomials ** 2)
+    assert cost.footprint["ansatz matrix"] == pytest.approx((2 * monomials + 10 * n) * monomials)
     assert counts["Gram-Schmidt"] == pytest.approx(fields * n * n)
     assert counts["ansatz field operations"] == pytest.approx(
         (n + 12) * counts["field operations"])
