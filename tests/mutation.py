@@ -656,6 +656,8 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
      "swap arguments 1 and 2", "(min(self.smallest_accepted, ratio))"): _ORDER,
     ("symbolic/discover.py", "else max(ratio, self.largest_rejected))",
      "swap arguments 1 and 2", "(max(self.largest_rejected, ratio))"): _ORDER,
+    ("symbolic/discover.py", "return float((hi / max(lo, floor)).log10())",
+     "swap arguments 1 and 2", "(max(floor, lo))"): _ORDER,
     ("symbolic/discover.py", "dot = sum(x * y for x, y in zip(w, b))", "swap arguments 1 and 2",
      "(zip(b, w))"): "x·y and y·x are the same product, rounded alike",
     ("symbolic/discover.py", "if not laws:", "drop guard", "False"):
