@@ -470,6 +470,9 @@ def test_a_nullspace_of_linear_laws_and_their_products_is_replaced_by_the_linear
     null = np.eye(2)
     kept = D._only_linear_if_rest_are_products(null, [(0,), (0, 0)], 1000)
     assert np.abs(kept).tolist() == [[1.0, 0.0]]
+    # with x₁² among the monomials, x₀'s row is told apart by a zero singular value
+    kept = D._only_linear_if_rest_are_products(np.eye(3)[:2], [(0,), (0, 0), (1, 1)], 1000)
+    assert np.abs(kept).tolist() == [[1.0, 0.0, 0.0]]
     beyond = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])  # x₁² is no product of x₀
     assert D._only_linear_if_rest_are_products(beyond, [(0,), (0, 0), (1, 1)], 1000) is beyond
 
