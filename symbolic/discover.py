@@ -908,7 +908,7 @@ class Basis:
     """An orthonormal basis grown by Gram–Schmidt in mpmath; residual ratios kept on both
     sides (see :class:`ExactBasis`)."""
 
-    scale: mpmath.mpf = mpmath.mpf(1)
+    scale: mpmath.mpf
     vectors: list = field(default_factory=list)
     smallest_accepted: mpmath.mpf | None = None
     largest_rejected: mpmath.mpf | None = None

@@ -482,6 +482,10 @@ _GENERATORS = ("the first guess at the generators Z of a sample's field: a field
                "many unused generators the field has")
 _SAMPLE_GUESS = ("self.generators = 2 * (data + 1)  # a first guess: a field short of them "
                  "asks for more")
+_FRESH_BITS = ("the brackets need infinitesimals other than ε_0 (the motion) and each other: "
+               "ε_2, ε_3, … serve as ε_1, ε_2, … do (a jet's bits are any integers) and the "
+               "values read back carry none of them")
+_ORDER = "the smaller (larger) of two numbers, neither NaN, does not depend on their order"
 EQUIVALENT: dict[tuple[str, str, str, str], str] = {
     ("proofs/discovered.py", "sizes = tuple((n, min(v, CHECK_SIZE)) for n, v in setting.sizes)",
      "swap arguments 1 and 2", "(min(CHECK_SIZE, v))"):
@@ -718,10 +722,20 @@ EQUIVALENT: dict[tuple[str, str, str, str], str] = {
         "the list is fresh for one _elements call on words of length ≥ 2, which appends "
         "exactly once (its recursion gets no list): its last item is its first",
     ("symbolic/discover.py", "derivative_b = _element_values(fields, words, moved, 1, DECIMAL)",
-     "int +1", "(2)"):
-        "the brackets need infinitesimals other than ε_0 (the motion) and each other: "
-        "ε_2, ε_3, … serve as ε_1, ε_2, … do (a jet's bits are any integers) and the "
-        "values read back carry none of them",
+     "int +1", "(2)"): _FRESH_BITS,
+    ("symbolic/discover.py", "b_full = _evaluate(fields, right, [xi + eps * ai for xi, ai in "
+     "zip(x, a)], level + 1)", "int +1", "(2)"): _FRESH_BITS,
+    ("symbolic/discover.py", "else min(ratio, self.smallest_accepted))",
+     "swap arguments 1 and 2", "(min(self.smallest_accepted, ratio))"): _ORDER,
+    ("symbolic/discover.py", "else max(ratio, self.largest_rejected))",
+     "swap arguments 1 and 2", "(max(self.largest_rejected, ratio))"): _ORDER,
+    ("symbolic/discover.py", "return float((hi / max(lo, floor)).log10())",
+     "swap arguments 1 and 2", "(max(floor, lo))"): _ORDER,
+    ("symbolic/discover.py", "dot = sum(x * y for x, y in zip(w, b))", "swap arguments 1 and 2",
+     "(zip(b, w))"): "x·y and y·x are the same product, rounded alike",
+    ("symbolic/discover.py", "if not laws:", "drop guard", "False"):
+        "a shortcut: with no laws what follows returns the same (no residual recorded at the "
+        "fresh points; a 0 × n Jacobian, of rank 0)",
     **{("symbolic/discover.py", _NO_QUADRATIC, op, new): _NOTHING_TO_SPLIT
        for op, new in [("Or->And", "(len(null) == 0 and (not quad))"),
                        ("drop operand 2 of Or", "(len(null) == 0)"),

@@ -345,3 +345,26 @@ def test_the_exact_check_draws_one_hot_targets_for_three_classes():
     assert rates.conserved(as_coefficients(total, setting, {}))
     assert not rates.conserved(as_coefficients(setting.symbol(("classifier", (0, 0))),
                                                setting, {}))
+
+
+def test_a_count_summarises_its_ranks_depth_gap_special_points_and_directions():
+    """Rank 3 of 4 at points 1 and 2 (depths 2 and 1, gaps 20 and 30 decades), rank 2 at a
+    special point 3, a span of 2: one law, two directions that never move, the deepest
+    bracket and the smallest gap reported; the points' seconds add up."""
+    from symbolic.discover import Count, LieRank
+    ranks = {1: LieRank(3, 4, 2, 20.0, [], 1.5), 2: LieRank(3, 4, 1, 30.0, [], 2.0)}
+    count = Count(None, 4, 1, ranks, 2, 40.0, lower={3: 2})
+    assert (count.rank, count.laws, count.directions, count.seconds) == (3, 1, 2, 3.5)
+    assert count.summary() == (
+        "1 independent laws at generic points on 4 trained coordinates (Lie algebra rank 3 at "
+        "points [1, 2], bracket depth 2, gap ≥ 20 decades; lower rank at special points "
+        "{3: 2}); 2 of them say a direction never moves; 1 frozen coordinates are constant "
+        "besides")
+    assert "special" not in Count(None, 4, 1, ranks, 2, 40.0).summary()
+
+
+def test_a_count_whose_points_disagree_has_no_rank():
+    from symbolic.discover import Count, LieRank
+    ranks = {1: LieRank(3, 4, 2, 20.0, []), 2: LieRank(2, 4, 1, 30.0, [])}
+    with pytest.raises(RuntimeError, match="the rank differs between points"):
+        _ = Count(None, 4, 0, ranks, 2, 40.0).rank

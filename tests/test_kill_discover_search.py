@@ -38,15 +38,19 @@ def test_a_per_token_table_has_one_row_per_word_before_its_own_sizes():
 
 
 def test_the_cost_counts_the_ansatz_and_gram_schmidt_from_n_and_the_fields():
-    """``M = n(n+3)/2`` monomials, an SVD of ``max(2M + 10n, M)·M²``; Gram–Schmidt
-    ``G·n²`` for ``G`` fields."""
-    counts = D.estimate_cost(Setting("linear", trainable=("embeddings", "keys"))).counts
+    """``M = n(n+3)/2`` monomials, an SVD of ``max(2M + 10n, M)·M²`` on a matrix of
+    ``max(2M + 10n, M)·M`` entries; Gram–Schmidt ``G·n²`` for ``G`` fields."""
+    cost = D.estimate_cost(Setting("linear", trainable=("embeddings", "keys")))
+    counts = cost.counts
     n, fields = counts["trained coordinates"], counts["fields"]
     monomials = n * (n + 3) / 2
     assert counts["ansatz SVD"] == pytest.approx((2 * monomials + 10 * n) * monomials ** 2)
+    assert cost.footprint["ansatz matrix"] == pytest.approx((2 * monomials + 10 * n) * monomials)
     assert counts["Gram-Schmidt"] == pytest.approx(fields * n * n)
     assert counts["ansatz field operations"] == pytest.approx(
         (n + 12) * counts["field operations"])
+    per_field = counts["field operations"] / fields  # brackets: n² jets of an average field
+    assert counts["bracket operations"] == pytest.approx(n * n * per_field)
 
 
 def test_more_than_ten_thousand_relus_price_every_pattern_as_infinite():
@@ -275,11 +279,13 @@ def test_a_family_without_laws_reports_the_whole_gap():
     assert found.singular_gap == 99.0 and found.worst_residual == 0.0  # no law, no residual
 
 
+@pytest.mark.parametrize("ratio", [5e-10, 1e-9])
 def test_a_singular_value_under_a_billionth_of_the_largest_is_proposed_and_then_checked(
-        monkeypatch):
+        monkeypatch, ratio):
     """``X = ∂₁`` on one coordinate, its ansatz matrix's second singular value forced to
-    ``5·10⁻¹⁰`` of the first: below ``10⁻⁹``, so its direction is proposed as a law — and
-    rejected at fresh points (``x + c·x²`` is not conserved); the gap is ``log10(2·10⁹)``."""
+    ``5·10⁻¹⁰`` or exactly ``10⁻⁹`` of the first: at most ``10⁻⁹``, so its direction is
+    proposed as a law — and rejected at fresh points (``x + c·x²`` is not conserved); the
+    gap is ``log10(1/ratio)``."""
     w1 = sp.Symbol("w1")
     svd = np.linalg.svd
 
@@ -287,12 +293,12 @@ def test_a_singular_value_under_a_billionth_of_the_largest_is_proposed_and_then_
         out = svd(a, *args, **kwargs)
         if np.ndim(a) == 2 and a.shape[0] >= 3 and a.shape[1] == 2 and len(out) == 3:
             u, sing, vt = out
-            return u, np.array([sing[0], 5e-10 * sing[0]]), vt
+            return u, np.array([sing[0], ratio * sing[0]]), vt
         return out
     monkeypatch.setattr(np.linalg, "svd", forced)
     found = D.conserved_polynomials(D.SymbolicFields((w1,), [[1]]), (w1,))
     assert found.laws == [] and len(found.rejected) == 1
-    assert found.singular_gap == pytest.approx(math.log10(2e9))
+    assert found.singular_gap == pytest.approx(math.log10(1 / ratio))
 
 
 def test_a_bracket_of_a_bracket_keeps_its_infinitesimals_apart():
@@ -464,6 +470,9 @@ def test_a_nullspace_of_linear_laws_and_their_products_is_replaced_by_the_linear
     null = np.eye(2)
     kept = D._only_linear_if_rest_are_products(null, [(0,), (0, 0)], 1000)
     assert np.abs(kept).tolist() == [[1.0, 0.0]]
+    # with x₁² among the monomials, x₀'s row is told apart by a zero singular value
+    kept = D._only_linear_if_rest_are_products(np.eye(3)[:2], [(0,), (0, 0), (1, 1)], 1000)
+    assert np.abs(kept).tolist() == [[1.0, 0.0, 0.0]]
     beyond = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])  # x₁² is no product of x₀
     assert D._only_linear_if_rest_are_products(beyond, [(0,), (0, 0), (1, 1)], 1000) is beyond
 
@@ -577,15 +586,14 @@ def test_two_laws_of_the_same_difference_are_one_function():
 
 
 class _Polynomial:
-    """A stand-in for ``Fields``: two polynomial fields on four coordinates, evaluated on
+    """A stand-in for ``Fields``: two polynomial fields on ``n`` coordinates, evaluated on
     arrays or jets of arrays, one generator per row — ``X₀ = ∂₁`` and ``X₁`` from
     ``second(w₁, one, zero, half)``."""
 
-    n = 4
     generators = [0, 1]
 
-    def __init__(self, second):
-        self.second = second
+    def __init__(self, second, n=4):
+        self.second, self.n = second, n
 
     def state(self, points, arithmetic):
         return np.array([[arithmetic.number(v) for v in x] for x in points],
@@ -601,7 +609,7 @@ class _Polynomial:
               else state[:, 0])
         one = np.full(rows, arithmetic.number(1), dtype=object if exact else float)
         zero = one * 0
-        first = [one, zero, zero, zero]
+        first = [one] + [zero] * (self.n - 1)
         second = self.second(w1, one, zero, arithmetic.number(Fraction(1, 2)))
         masks = [D._indicator(np.array([g == k for g in generators]), exact) for k in (0, 1)]
         # every entry reads the state, as a printed program's outputs do: a jet in, a jet out
@@ -749,3 +757,119 @@ def test_a_gradient_program_prices_every_forward_node_but_the_loss(monkeypatch):
     for loss, priced in (("cross_entropy", -1), ("any", 0)):
         model = Setting(loss=loss).model
         assert D.estimated_operations(model, {}, 3) == len(model.nodes) + priced
+
+
+def test_the_mpmath_basis_keeps_the_smallest_accepted_and_the_largest_rejected_residual():
+    """``2·(3/5, 4/5)`` is a direction of residual 1 (over its own size), ``(3/5, 4/5) +
+    10⁻³·(−4/5, 3/5)`` one of about ``10⁻³``; ``(1/3, 1/7)`` is rounding noise in their span
+    and ``0`` an exact zero that leaves the largest rejected residual as it was."""
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        mp = mpmath.mpf
+        basis = D.Basis(mp(1))
+        assert basis.offer([mp(6) / 5, mp(8) / 5])
+        assert basis.smallest_accepted == pytest.approx(1.0, rel=1e-12)
+        assert basis.offer([mp(3) / 5 - mp(4) / 5000, mp(4) / 5 + mp(3) / 5000])
+        assert basis.smallest_accepted == pytest.approx(1e-3, rel=1e-5)
+        assert not basis.offer([mp(1) / 3, mp(1) / 7])
+        noise = basis.largest_rejected
+        assert 0 < noise < mp(10) ** -40
+        assert not basis.offer([mp(0), mp(0)]) and basis.largest_rejected == noise
+        assert basis.rank == 2
+        floor = mp(10) ** (-2 * D.DPS)  # noise below it counts from it
+        assert basis.gap_decades == pytest.approx(float(mpmath.log10(
+            basis.smallest_accepted / max(noise, floor))))
+
+
+def test_an_mpmath_basis_that_accepted_nothing_measures_its_gap_against_a_unit_residual():
+    import mpmath
+    with mpmath.workdps(D.DPS):
+        basis = D.Basis(mpmath.mpf(1))
+        assert not basis.offer([mpmath.mpf(0), mpmath.mpf(0)])
+        assert basis.rank == 0 and basis.gap_decades == pytest.approx(2 * D.DPS)
+
+
+def test_a_bracket_three_deep_takes_a_fresh_infinitesimal_at_each_level():
+    """X₀ = ∂₁, X₁ = ∂₂ + w₁∂₃ + (w₁²/2)∂₄ + (w₁³/6)∂₅: ``[X₀, [X₀, [X₀, X₁]]] = ∂₅``."""
+    import mpmath
+    w = sp.symbols("w1:6")
+    fields = D.SymbolicFields(w, [[1, 0, 0, 0, 0],
+                                  [0, 1, w[0], w[0] ** 2 / 2, w[0] ** 3 / 6]])
+    at = [sp.Rational(1, k) for k in (3, 5, 7, 11, 13)]
+    with mpmath.workdps(D.DPS):
+        value = D._evaluate(fields, (0, (0, (0, 1))), [D.to_mp(v) for v in at], 0)
+    assert [float(v) for v in value] == pytest.approx([0.0, 0.0, 0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("loss, text", [
+    ("cross_entropy", "linear classifier, cross-entropy; trained: embeddings, keys; sizes: "
+                      "3 words, d=2, d_key=2, 2 classes, sentences of 1–3 tokens"),
+    ("any", "any loss of the context; trained: embeddings, keys; sizes: 3 words, d=2, "
+            "d_key=2, sentences of 1–3 tokens")])
+def test_a_setting_describes_its_loss_and_only_the_sizes_it_reads(loss, text):
+    assert Setting("linear", loss=loss, trainable=("embeddings", "keys")).describe() == text
+
+
+def test_the_decimals_reach_a_direction_three_brackets_deep():
+    """X₁ = ∂₂ + w₁∂₃ + (w₁²/2)∂₄ + (w₁³/2)∂₅: ``[X₀, [X₀, [X₀, X₁]]] = 3∂₅`` is the fifth
+    direction, each level of the bracket its own infinitesimal."""
+    ladder = _Polynomial(lambda w1, one, zero, half: [zero, one, w1, w1 * w1 * half,
+                                                      w1 * w1 * w1 * half], n=5)
+    at = _AT + [Fraction(1, 13)]
+    with decimal.localcontext(D.context()):
+        state = ladder.state([at], D.DECIMAL)
+        values = ladder.batch(ladder.generators, D._rows(state, 2), D.DECIMAL)
+        basis, words, depth = D._exact_greedy(ladder, state, values,
+                                              D._moving_scale_decimal(values), 6)
+    assert (basis.rank, depth) == (5, 3) and words[-1] == (0, 0, 0, 1)
+
+
+def test_the_decimal_basis_keeps_the_smallest_accepted_and_the_largest_rejected_residual():
+    """As the mpmath basis does, in three dimensions: two directions in the plane, then a
+    vector ``10⁻³⁰`` out of it (rejected, below ``10^(−DIGITS/2)``) and an exact zero."""
+    Dd = decimal.Decimal
+    with decimal.localcontext(D.context()):
+        basis = D.ExactBasis(Dd(1), 3)
+        assert basis.offer([Dd(6) / 5, Dd(8) / 5, Dd(0)])
+        assert basis.smallest_accepted == 1  # its residual over its own size
+        assert basis.offer([Dd(3) / 5 - Dd(4) / 5000, Dd(4) / 5 + Dd(3) / 5000, Dd(0)])
+        assert float(basis.smallest_accepted) == pytest.approx(1e-3, rel=1e-5)
+        assert not basis.offer([Dd(1) / 3, Dd(1) / 7, Dd(10) ** -30])
+        noise = basis.largest_rejected
+        assert Dd(10) ** -31 < noise < Dd(10) ** -29
+        assert not basis.offer([Dd(0)] * 3) and basis.largest_rejected == noise
+
+
+def test_a_size_past_ten_to_the_three_hundred_is_priced_as_ten_to_the_three_hundred():
+    assert D._real(10 ** 400) == 1e300 and D._real(5) == 5.0
+
+
+def test_a_rank_reports_the_seconds_it_took(bracketed):
+    import time
+    fields, x = bracketed
+    start = time.perf_counter()
+    rank = D.lie_rank(fields, x)
+    assert 0 < rank.seconds <= time.perf_counter() - start
+
+
+def test_decimal_fields_at_exactly_half_the_digits_move():
+    """The noise floor ``10^(−DIGITS/2)`` itself is motion; below it, noise."""
+    floor = decimal.Decimal(10) ** (-(D.DIGITS // 2))
+    with decimal.localcontext(D.context()):
+        assert D._moving_scale_decimal([[floor], [floor / 2]]) == floor
+        with pytest.raises(D.NothingMoves):
+            D._moving_scale_decimal([[floor / 2]])
+
+
+def test_the_rows_that_must_differ_are_the_class_weights_and_every_words_row():
+    """Multi-head attention: its classifier (first index a class) and its per-token
+    embeddings, not the heads; the paper's model: its last layer unless the loss is any, and
+    its per-token embeddings and keys."""
+    from symbolic.models.attention import multi_head
+    setting = D.ModelSetting(multi_head("cross-entropy"), ("head_query",),
+                             (("C", 2), ("d", 2), ("d_head", 1), ("heads", 1)), 3, 2,
+                             (("tau", Fraction(1)),))
+    assert D._class_rows(setting) == ["classifier", "embeddings"]
+    assert D._class_rows(Setting("linear")) == ["classifier", "embeddings", "keys"]
+    assert D._class_rows(Setting("mlp"))[0] == "output_weight"
+    assert D._class_rows(Setting(loss="any")) == ["embeddings", "keys"]
