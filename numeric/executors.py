@@ -82,10 +82,17 @@ class LocalProcesses:
                                             mp_context=multiprocessing.get_context("spawn"),
                                             initializer=start_worker)
         self._futures = set()
+        self._submitted = 0
 
     def submit(self, shard: Shard):
-        with _interrupts_ignored_by_children():  # a worker may be spawned now
+        # the pool spawns a worker per submit until it has them all (and never again: one
+        # dying breaks the pool); only then is SIGINT ignored, as a Ctrl-C meanwhile is lost
+        if self._submitted < self.workers:
+            with _interrupts_ignored_by_children():
+                future = self._pool.submit(run_shard, shard, self.channel)
+        else:
             future = self._pool.submit(run_shard, shard, self.channel)
+        self._submitted += 1
         self._futures.add(future)
         return future
 
