@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -146,9 +146,11 @@ class Law:
             spec.architecture != "paper" or spec.classifier in self.classifiers)
 
     def check(self, traj: Trajectory, tolerance: float,
-              accuracy: float | None = None) -> LawReport:
+              accuracy: float | None = None, resolution: float = 0.0) -> LawReport:
         """``accuracy``: relative accuracy of the snapshots (default 64·ε of their dtype,
-        rounding only)."""
+        rounding only); ``resolution``: absolute accuracy of every parameter entry on top of
+        it (an integrator's accumulated ``atol``), which entries near 0 are known to no
+        better than."""
         if accuracy is None:
             accuracy = 64 * float(np.finfo(traj.spec.float).eps)
         tolerance, accuracy = _allowance("tolerance", tolerance), _allowance("accuracy",
@@ -166,22 +168,35 @@ class Law:
             absolute, movement, sens = drift_measures(a, b, sens)
         if self.movement is not None:
             movement = self.movement(traj)
-        budget = tolerance * movement + accuracy * sens
+        floor = accuracy * sens + self._unresolved(traj, _allowance("resolution", resolution))
+        budget = tolerance * movement + floor
         usage = _ratio(absolute, budget)
         # A component whose terms overflow (inf - inf) has no drift to compare; it must
         # neither be the reported worst nor hide a finite component that is violated.
         finite = np.isfinite(absolute) & np.isfinite(movement) & np.isfinite(sens)
         k = int(np.argmax(np.where(finite, usage, -np.inf)))
         if finite.all() or usage[k] > 1.0:
-            unchecked = no_evidence(len(traj), movement[finite], (accuracy * sens)[finite])
+            unchecked = no_evidence(len(traj), movement[finite], floor[finite])
         else:
             k = int(np.argmin(finite))
             unchecked = (f"the law's terms are not finite at {labels[k]} (they overflow): "
                          f"its drift there cannot be measured")
         return LawReport(self.name, self.statement, conditions,
                          float(_ratio(absolute, movement)[k]),
-                         float(_ratio(accuracy * sens, movement)[k]), float(usage[k]),
+                         float(_ratio(floor, movement)[k]), float(usage[k]),
                          float(absolute[k]), labels[k], tolerance, accuracy, unchecked)
+
+    def _unresolved(self, traj: Trajectory, resolution: float) -> np.ndarray | float:
+        """Per component, how far an error of ``resolution`` in every entry can move ``Q``:
+        ``max_τ S(θ + r·sign θ) − S(θ)`` for the sensitivity ``S = Σ|∂Q/∂θ|·|θ|``, which is
+        ``r·Σ|∂Q/∂θ|`` (exactly, for a law linear in θ)."""
+        if resolution == 0:
+            return 0.0
+        pushed = {n: v + resolution * np.where(v < 0, -1.0, 1.0)
+                  for n, v in traj.params.items()}
+        with np.errstate(invalid="ignore", over="ignore"):
+            grown = self.terms(replace(traj, params=pushed))[2] - self.terms(traj)[2]
+        return np.maximum(grown, 0.0).max(axis=0)
 
 
 def stem(name: str) -> str:
@@ -268,11 +283,11 @@ def laws_for(spec) -> tuple[Law, ...]:
     return tuple(law for law in LAWS + ATTENTION_LAWS if law.applies(spec))
 
 
-def check_laws(traj: Trajectory, tolerance: float,
-               accuracy: float | None = None) -> list[LawReport]:
+def check_laws(traj: Trajectory, tolerance: float, accuracy: float | None = None,
+               resolution: float = 0.0) -> list[LawReport]:
     """Every law that speaks of the run's architecture (and, for the paper's model, its
     classifier), checked on ``traj``; each law's preconditions are measured on the run."""
-    return [law.check(traj, tolerance, accuracy) for law in laws_for(traj.spec)]
+    return [law.check(traj, tolerance, accuracy, resolution) for law in laws_for(traj.spec)]
 
 
 # --- shared measurements ------------------------------------------------------------------

@@ -298,3 +298,31 @@ def test_terms_that_moved_less_than_the_accuracy_times_the_sensitivity_are_no_ev
 def test_per_word_bounds_are_the_frobenius_norm_of_each_words_entries():
     x = np.array([[[3.0, 4.0], [0.0, -2.0]]])
     assert laws._per_word(x).tolist() == [[5.0, 2.0]]
+
+
+def test_a_sum_law_whose_terms_stay_below_the_integrators_atol_is_not_violated():
+    """The default campaign's shard 30 found this honest run: the output biases start at 0
+    and stay within ~1e-14 (balanced classes), far below atol = 1e-12, so their sum's
+    rounding-level drift was judged against their movement alone and called a violation.
+    Entries near 0 are known only to the accumulated atol: no evidence either way."""
+    from numeric.campaign import run_case
+
+    case = ("seed=30,m=1,n_nontopic=1,n_sentences=46,d=1,d_key=1,classifier=mlp,hidden=1,"
+            "trainable=keys+embeddings+classifier,horizon=100.0")
+    report = {r.law: r for r in run_case(case).reports}["output-bias-sum"]
+    assert report.applicable and report.verdict == "not checked"
+    assert "accuracy floor" in report.reason
+
+
+def test_the_resolution_floor_is_the_absolute_error_times_the_sum_laws_coefficients():
+    """For Σ_c b_c the floor of an absolute error r in every entry is r·C exactly; with no
+    resolution (a file's snapshots) the same tiny movement is judged on rounding alone."""
+    from numeric.campaign import Config, integrate_case
+    from numeric.laws import LAWS
+
+    law = next(law for law in LAWS if law.name == "output-bias-sum")
+    traj = integrate_case(Config(seed=3, classifier="mlp", horizon=10.0))
+    assert law._unresolved(traj, 0.0) == 0.0
+    assert law._unresolved(traj, 1e-9) == pytest.approx([2e-9], rel=1e-6)
+    assert law.check(traj, 1e-8, 1e-8, resolution=1e-6).floor > 1e6 * law.check(
+        traj, 1e-8, 1e-8).floor
