@@ -223,6 +223,12 @@ def read_until(proc, pattern: bytes, seconds: float = HANG_SECONDS) -> bytes:
     return seen
 
 
+def _as_from_a_terminal():
+    """A shell starts a foreground command with SIGINT at its default, whatever this test
+    process inherited or set (an ignored SIGINT survives exec: Ctrl-C would not reach it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path):
     """SIGINT to the whole process group (as a terminal's Ctrl-C): the report of what was
     done printed and written, exit status 130, no traceback. The test waits for the
@@ -231,7 +237,7 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "attnflow", "check", "--budget", "3600",
                              "--workers", "1", "--out", str(tmp_path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_as_from_a_terminal)
     try:
         seen = read_until(proc, rb"trajectories=[1-9]")  # the search has finished one
         os.killpg(proc.pid, signal.SIGINT)
