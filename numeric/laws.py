@@ -10,7 +10,9 @@ matrix; Frobenius norms):
 - **sensitivity** ``σ = max_τ Σ_i |∂Q/∂θ_i|·|θ_i|``: how much ``Q`` changes when every
   parameter is perturbed by a relative ``δ`` (at most ``δ·σ``); bounded per law below;
 - **floor** ``accuracy·σ / movement``: the drift that parameters known only to a relative
-  ``accuracy`` (rounding; an integrator's global error) can produce by themselves.
+  ``accuracy`` (rounding; an integrator's global error) can produce by themselves, plus, for
+  an integrator's run, what an absolute ``resolution`` in every entry (its accumulated
+  ``atol``) can: ``resolution·Σ|∂Q/∂θ_i|``.
 
 A law holds when ``‖ΔQ‖ ≤ tolerance·movement + accuracy·σ``, i.e. relative drift ≤
 tolerance + floor. Preconditions are measured on the data and the snapshots (not taken from
