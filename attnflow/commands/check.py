@@ -222,7 +222,8 @@ def format_summary(result) -> str:
                      f"{row.violated:8d} {figures}  {shard}  {worst}")
     lines.append("(worst case = largest usage of the allowance; drift relative to the "
                  "movement of the law's terms; allowed = accuracy + (accuracy × sensitivity "
-                 "+ atol floor) / movement; laws whose preconditions fail are counted in runs, not checked)")
+                 "+ atol floor) / movement; laws whose preconditions fail are counted in "
+                 "runs, not checked)")
     for v in sorted(result.violations, key=lambda v: not v.shrunk):
         state = ("shrunk" if v.shrunk else "NOT fully shrunk (the budget, Ctrl-C or another "
                  "shard's shrunk violation stopped it; smallest seen so far)")
