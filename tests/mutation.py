@@ -1073,6 +1073,10 @@ def main(argv=None) -> int:
         why = equivalent_reason(m, sources[m.path])
         if why:
             return m, "equivalent", 0.0, why
+        # a mutant is applied to a fresh copy of the file at its listed offsets: an edit
+        # since the listing would mutate something else, killed or surviving for nothing
+        if (ROOT / m.path).read_text(encoding="utf-8") != sources[m.path]:
+            raise SystemExit(f"{m.path} changed since its mutants were listed: run again")
         return (m, *run_mutant(m, args.timeout, baseline, tests[m.id], failing))
 
     with ThreadPoolExecutor(args.jobs) as pool:
