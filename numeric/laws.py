@@ -166,11 +166,12 @@ class Law:
             nan = float("nan")
             return LawReport(self.name, self.statement, conditions + (missing,), nan, nan,
                              nan, nan, "", tolerance, accuracy)
+        unresolved = self._unresolved(traj, _allowance("resolution", resolution), sens)
         with np.errstate(invalid="ignore"):  # overflowing terms: handled below
             absolute, movement, sens = drift_measures(a, b, sens)
         if self.movement is not None:
             movement = self.movement(traj)
-        floor = accuracy * sens + self._unresolved(traj, _allowance("resolution", resolution))
+        floor = accuracy * sens + unresolved
         budget = tolerance * movement + floor
         usage = _ratio(absolute, budget)
         # A component whose terms overflow (inf - inf) has no drift to compare; it must
@@ -188,16 +189,17 @@ class Law:
                          float(_ratio(floor, movement)[k]), float(usage[k]),
                          float(absolute[k]), labels[k], tolerance, accuracy, unchecked)
 
-    def _unresolved(self, traj: Trajectory, resolution: float) -> np.ndarray | float:
+    def _unresolved(self, traj: Trajectory, resolution: float,
+                    sens: np.ndarray) -> np.ndarray | float:
         """Per component, how far an error of ``resolution`` in every entry can move ``Q``:
-        ``max_τ S(θ + r·sign θ) − S(θ)`` for the sensitivity ``S = Σ|∂Q/∂θ|·|θ|``, which is
-        ``r·Σ|∂Q/∂θ|`` (exactly, for a law linear in θ)."""
+        ``max_τ S(θ + r·sign θ) − S(θ)`` for the sensitivity ``S = Σ|∂Q/∂θ|·|θ|`` (``sens``,
+        per snapshot), which is ``r·Σ|∂Q/∂θ|`` (exactly, for a law linear in θ)."""
         if resolution == 0:
             return 0.0
         pushed = {n: v + resolution * np.where(v < 0, -1.0, 1.0)
                   for n, v in traj.params.items()}
         with np.errstate(invalid="ignore", over="ignore"):
-            grown = self.terms(replace(traj, params=pushed))[2] - self.terms(traj)[2]
+            grown = self.terms(replace(traj, params=pushed))[2] - sens
         return np.maximum(grown, 0.0).max(axis=0)
 
 

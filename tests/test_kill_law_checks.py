@@ -322,7 +322,8 @@ def test_the_resolution_floor_is_the_absolute_error_times_the_sum_laws_coefficie
 
     law = next(law for law in LAWS if law.name == "output-bias-sum")
     traj = integrate_case(Config(seed=3, classifier="mlp", horizon=10.0))
-    assert law._unresolved(traj, 0.0) == 0.0
-    assert law._unresolved(traj, 1e-9) == pytest.approx([2e-9], rel=1e-6)
+    sens = law.terms(traj)[2]
+    assert law._unresolved(traj, 0.0, sens) == 0.0
+    assert law._unresolved(traj, 1e-9, sens) == pytest.approx([2e-9], rel=1e-6)
     assert law.check(traj, 1e-8, 1e-8, resolution=1e-6).floor > 1e6 * law.check(
         traj, 1e-8, 1e-8).floor
