@@ -87,10 +87,8 @@ class LocalProcesses:
     def submit(self, shard: Shard):
         # the pool spawns a worker per submit until it has them all (and never again: one
         # dying breaks the pool); only then is SIGINT ignored, as a Ctrl-C meanwhile is lost
-        if self._submitted < self.workers:
-            with _interrupts_ignored_by_children():
-                future = self._pool.submit(run_shard, shard, self.channel)
-        else:
+        spawning = self._submitted < self.workers
+        with _interrupts_ignored_by_children() if spawning else contextlib.nullcontext():
             future = self._pool.submit(run_shard, shard, self.channel)
         self._submitted += 1
         self._futures.add(future)
